@@ -1,0 +1,361 @@
+"""Exact and near-duplicate removal: hash, MinHash LSH, verification, union-find clusters.
+
+Two passes, because a cluster's keeper is known only once every record is seen (and
+``--keep longest`` may pick a late one): the first pass spools the records to disk and
+keeps only what deduplication needs (band keys, an exact-text hash, the text's shingle
+set in a disk-backed store); the second pass reads the spool back in input order and
+tells each record's verdict. Memory therefore grows by about 200 bytes per record.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+import xxhash
+from rapidfuzz import fuzz
+
+from .io import Spool
+from .minhash import SCHEME, MinHasher
+from .options import DedupOptions
+from .record import Record
+from .shingles import SHINGLE_BITS, U64, shingle_batch
+from .stats import Stats
+
+#: Bucket size up to which every pair in an LSH bucket is a candidate; beyond it each
+#: member is paired with the bucket's first and previous members only, which keeps a
+#: degenerate bucket from costing quadratic time while chains still connect.
+_FULL_PAIRS_UP_TO = 32
+HASHING = f"{SCHEME}/shingle-poly64-fmix-{SHINGLE_BITS}bit"
+
+
+@dataclass
+class Fingerprints:
+    """What deduplication keeps of a batch of texts, computed in a worker process."""
+
+    band_keys: U64  # (texts, bands)
+    exact: list[bytes]  # 16-byte hash of each text's word sequence
+    shingles: U64  # flat, sorted per text
+    offsets: npt.NDArray[np.int64]
+    lengths: list[int]
+    #: Normalized text of texts too short for a meaningful Jaccard (index -> text).
+    short_texts: dict[int, str] = field(default_factory=dict)
+
+    def shingles_of(self, i: int) -> U64:
+        return self.shingles[self.offsets[i] : self.offsets[i + 1]]
+
+
+class Fingerprinter:
+    """Texts -> Fingerprints. Picklable: the pipeline runs it in worker processes."""
+
+    def __init__(self, options: DedupOptions) -> None:
+        self.options = options
+        bands, rows = options.bands_rows
+        self.minhasher = MinHasher(options.num_perm, options.seed, bands, rows)
+
+    def settings(self) -> dict[str, object]:
+        """Everything that must match for two fingerprints to be comparable."""
+        bands, rows = self.options.bands_rows
+        return {
+            "num_perm": self.options.num_perm,
+            "bands": bands,
+            "rows": rows,
+            "seed": self.options.seed,
+            "shingle": "words",
+            "shingle_size": self.options.shingles.size,
+            "hashing": HASHING,
+            "tokenizer_version": self.options.shingles.tokenizer_version,
+        }
+
+    def fingerprint(self, texts: Sequence[str]) -> Fingerprints:
+        batch = shingle_batch(texts, self.options.shingles.size)
+        signatures = self.minhasher.signatures(batch.shingles, batch.offsets)
+        short_limit = int(self.options.short_text_shingles / self.options.threshold) + 1
+        counts = np.diff(batch.offsets)
+        return Fingerprints(
+            band_keys=self.minhasher.band_keys(signatures),
+            exact=[xxhash.xxh3_128_digest(batch.words_of(i).tobytes()) for i in range(len(texts))],
+            shingles=batch.shingles,
+            offsets=batch.offsets,
+            lengths=[len(text) for text in texts],
+            short_texts={
+                i: " ".join(texts[i].lower().split())
+                for i in np.flatnonzero(counts < short_limit).tolist()
+            },
+        )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Why a record is removed: it duplicates ``duplicate_of`` (the record kept)."""
+
+    duplicate_of: str
+    similarity: float
+    #: The record whose verified similarity put this one in the cluster.
+    matched_id: str
+    #: "exact", "near", or "index" (an article accepted by an earlier run).
+    kind: str
+
+    def as_fields(self) -> dict[str, object]:
+        return {
+            "duplicate_of": self.duplicate_of,
+            "similarity": round(self.similarity, 4),
+            "matched_id": self.matched_id,
+            "duplicate_kind": self.kind,
+        }
+
+
+class AcceptedIndex(Protocol):
+    """Articles accepted by earlier runs (see ``index.py``), consulted before keeping one."""
+
+    def candidates(self, band_keys: U64) -> list[list[int]]:
+        """For each row of band keys, the entries sharing at least one key."""
+        ...
+
+    def shingles(self, entry: int) -> U64: ...
+
+    def article_id(self, entry: int) -> str: ...
+
+
+class ShingleStore:
+    """Shingle sets of every record seen, on disk: verification reads the few it needs."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile(prefix="corpus-clean-shingles-")
+        self._offsets: list[int] = [0]
+        self._pending = bytearray()
+        self._flushed = 0
+
+    def append(self, shingles: U64) -> None:
+        self._pending += shingles.tobytes()
+        self._offsets.append(self._offsets[-1] + shingles.nbytes)
+        if len(self._pending) > 1 << 22:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._file.write(self._pending)
+        self._file.flush()
+        self._flushed += len(self._pending)
+        self._pending.clear()
+
+    def get(self, i: int) -> U64:
+        start, end = self._offsets[i], self._offsets[i + 1]
+        if end > self._flushed:
+            self._flush()
+        data = os.pread(self._file.fileno(), end - start, start)
+        return np.frombuffer(data, dtype=np.uint64)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def jaccard(a: U64, b: U64) -> float:
+    """Exact Jaccard similarity of two sorted sets of unique hashes."""
+    if len(a) > len(b):
+        a, b = b, a
+    if not len(a):
+        return 1.0 if not len(b) else 0.0
+    found = np.searchsorted(b, a)
+    found[found == len(b)] = 0
+    common = int(np.count_nonzero(b[found] == a))
+    return common / (len(a) + len(b) - common)
+
+
+class _Clusters:
+    """Union-find where the root is always the member that wins: lowest rank."""
+
+    def __init__(self) -> None:
+        self.parent: list[int] = []
+        self.rank: list[tuple[int, int, int]] = []
+
+    def add(self, rank: tuple[int, int, int]) -> int:
+        self.parent.append(len(self.parent))
+        self.rank.append(rank)
+        return len(self.parent) - 1
+
+    def find(self, node: int) -> int:
+        parent = self.parent
+        root = node
+        while parent[root] != root:
+            root = parent[root]
+        while parent[node] != root:
+            parent[node], node = root, parent[node]
+        return root
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            if self.rank[rb] < self.rank[ra]:
+                ra, rb = rb, ra
+            self.parent[rb] = ra
+
+
+class Deduplicator:
+    """The dedup stage: ``run`` yields every record with its verdict (None = kept), in order."""
+
+    def __init__(self, options: DedupOptions, index: AcceptedIndex | None = None) -> None:
+        self.options = options
+        self.index = index
+        #: Records kept, with what an index needs to accept them: (record, band keys, shingles).
+        self.kept: list[tuple[Record, U64, U64]] = []
+        self.collect_kept = False
+
+    def run(
+        self, batches: Iterable[tuple[list[Record], Fingerprints]], stats: Stats
+    ) -> Iterator[tuple[Record, Verdict | None]]:
+        spool = Spool()
+        store = ShingleStore()
+        ids: list[str] = []
+        exact: list[bytes] = []
+        keys: list[U64] = []
+        lengths: list[int] = []
+        short_texts: dict[int, str] = {}
+        try:
+            for records, prints in batches:
+                base = len(ids)
+                for i, record in enumerate(records):
+                    spool.append(record)
+                    store.append(prints.shingles_of(i))
+                    ids.append(record.id)
+                short_texts.update({base + i: t for i, t in prints.short_texts.items()})
+                exact.extend(prints.exact)
+                keys.append(prints.band_keys)
+                lengths.extend(prints.lengths)
+            bands = self.options.bands_rows[0]
+            all_keys = np.concatenate(keys) if keys else np.zeros((0, bands), dtype=np.uint64)
+            del keys
+            verdicts = self._resolve(ids, exact, all_keys, lengths, short_texts, store, stats)
+            for n, record in enumerate(spool.read()):
+                verdict = verdicts.get(n)
+                if verdict is None:
+                    stats.add("kept")
+                    if self.collect_kept:
+                        self.kept.append((record, all_keys[n], store.get(n)))
+                else:
+                    stats.add(f"duplicates_{verdict.kind}")
+                yield record, verdict
+        finally:
+            spool.close()
+            store.close()
+
+    def _resolve(
+        self,
+        ids: list[str],
+        exact: list[bytes],
+        band_keys: U64,
+        lengths: list[int],
+        short_texts: dict[int, str],
+        store: ShingleStore,
+        stats: Stats,
+    ) -> dict[int, Verdict]:
+        """Cluster the records; return the verdict of every record that is not kept."""
+        threshold = self.options.threshold
+        clusters = _Clusters()
+        for n in range(len(ids)):
+            clusters.add((1, -lengths[n], n) if self.options.keep == "longest" else (1, n, 0))
+        best: dict[int, tuple[float, int, str]] = {}
+
+        def link(a: int, b: int, similarity: float, kind: str) -> None:
+            clusters.union(a, b)
+            for node, other in ((a, b), (b, a)):
+                if node < len(ids) and similarity > best.get(node, (-1.0, 0, ""))[0]:
+                    best[node] = (similarity, other, kind)
+
+        representative: dict[bytes, int] = {}
+        for n, digest in enumerate(exact):
+            first = representative.setdefault(digest, n)
+            if first != n:
+                link(first, n, 1.0, "exact")
+        distinct = np.array(sorted(representative.values()), dtype=np.int64)
+        has_shingles = np.array([store.get(int(n)).size > 0 for n in distinct], dtype=bool)
+        distinct = distinct[has_shingles] if len(distinct) else distinct
+
+        def similar(a_shingles: U64, b_shingles: U64, a: int, b: int | None) -> float | None:
+            small, large = sorted((len(a_shingles), len(b_shingles)))
+            if small < threshold * large:
+                return None  # Jaccard can be at most small / large
+            stats.add("candidates_verified")
+            if a in short_texts and b is not None and b in short_texts:
+                score = fuzz.ratio(short_texts[a], short_texts[b]) / 100.0
+            else:
+                score = jaccard(a_shingles, b_shingles)
+            return score if score >= threshold else None
+
+        for a, b in _candidate_pairs(band_keys[distinct], distinct):
+            if clusters.find(a) == clusters.find(b):
+                continue
+            score = similar(store.get(a), store.get(b), a, b)
+            if score is not None:
+                link(a, b, score, "near")
+            else:
+                stats.add("candidates_rejected")
+
+        entry_node: dict[int, int] = {}
+        if self.index is not None and len(distinct):
+            for n, entries in zip(distinct.tolist(), self.index.candidates(band_keys[distinct])):
+                for entry in entries:
+                    score = similar(store.get(n), self.index.shingles(entry), n, None)
+                    if score is None:
+                        stats.add("candidates_rejected")
+                        continue
+                    if entry not in entry_node:
+                        entry_node[entry] = clusters.add((0, entry, 0))
+                    link(entry_node[entry], n, score, "index")
+        node_id = {node: self.index.article_id(e) for e, node in entry_node.items()} if (
+            self.index is not None
+        ) else {}
+
+        def name(node: int) -> str:
+            return ids[node] if node < len(ids) else node_id[node]
+
+        verdicts: dict[int, Verdict] = {}
+        for n in range(len(ids)):
+            root = clusters.find(n)
+            if root == n:
+                continue
+            similarity, partner, kind = best[n]
+            if root >= len(ids):
+                kind = "index"
+            verdicts[n] = Verdict(name(root), similarity, name(partner), kind)
+        return verdicts
+
+
+def _candidate_pairs(keys: U64, nodes: npt.NDArray[np.int64]) -> Iterator[tuple[int, int]]:
+    """Pairs (earlier, later) of records sharing an LSH bucket in any band, each once, in
+    a fixed order."""
+    if len(nodes) < 2:
+        return
+    pairs: list[npt.NDArray[np.int64]] = []
+    for band in range(keys.shape[1]):
+        order = np.argsort(keys[:, band], kind="stable")
+        column = keys[order, band]
+        equal = column[1:] == column[:-1]
+        if not equal.any():
+            continue
+        # Runs of equal keys, as [start, end) positions in sorted order.
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], equal.view(np.int8), [0]))))
+        starts, ends = edges[::2], edges[1::2] + 1
+        pair_runs = starts[ends - starts == 2]  # nearly every bucket: vectorized
+        pairs.append(np.stack((nodes[order[pair_runs]], nodes[order[pair_runs + 1]]), axis=1))
+        for start, end in zip(starts[ends - starts > 2], ends[ends - starts > 2]):
+            members = np.sort(nodes[order[start:end]])
+            if len(members) <= _FULL_PAIRS_UP_TO:
+                left, right = np.triu_indices(len(members), 1)
+                pairs.append(np.stack((members[left], members[right]), axis=1))
+            else:
+                later = members[1:]
+                pairs.append(np.stack((np.full_like(later, members[0]), later), axis=1))
+                pairs.append(np.stack((members[:-1], later), axis=1))
+    if not pairs:
+        return
+    every = np.concatenate(pairs)
+    low, high = every.min(axis=1), every.max(axis=1)
+    span = int(nodes.max()) + 1
+    codes = np.unique(high * span + low)  # sorted by later record, then earlier
+    for code in codes.tolist():
+        yield code % span, code // span

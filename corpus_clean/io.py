@@ -1,0 +1,255 @@
+"""Bytes in, records out, and back: page files, folders, JSONL (``-`` is stdin), ``.gz``.
+
+The only module that touches the JSON codec and the file system for data. Output files
+are written atomically, so a failed or interrupted run never leaves half a file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import os
+import pickle
+import re
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from .options import ReadOptions
+from .record import Record
+from .stats import Stats
+
+STDIN = "-"
+PAGE_SUFFIXES = (".txt",)
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson")
+
+_LONE_SURROGATES = re.compile("[\udc80-\udcff]")
+
+
+class InputError(Exception):
+    """A path that cannot be read as input: missing, empty of matches, or of unknown kind."""
+
+
+class InvalidRecordError(Exception):
+    """A JSONL line that is not a valid record. ``str()`` is ``FILE:LINE: what is wrong``."""
+
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(f"{where}: {problem}")
+        self.where = where
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One file to read, with the name records will carry as their ``source``."""
+
+    path: str
+    kind: Literal["page", "jsonl"]
+
+
+def _kind_of(name: str) -> Literal["page", "jsonl"] | None:
+    if name.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    if name.endswith(PAGE_SUFFIXES):
+        return "page"
+    return None
+
+
+def resolve_inputs(paths: Iterable[str]) -> list[InputFile]:
+    """Expand the command-line paths into files, folders recursively and in sorted order.
+
+    Raises ``InputError`` before anything is read, so a typo never costs a half run.
+    """
+    files: list[InputFile] = []
+    for raw in paths:
+        if raw == STDIN:
+            files.append(InputFile(STDIN, "jsonl"))
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            found = [
+                InputFile(os.path.join(raw, rel), kind)
+                for rel in sorted(_walk(path))
+                if (kind := _kind_of(rel)) is not None
+            ]
+            if not found:
+                raise InputError(
+                    f"{raw}: folder holds no *.txt pages nor *.jsonl / *.jsonl.gz records"
+                )
+            files.extend(found)
+        elif path.is_file():
+            kind = _kind_of(path.name)
+            if kind is None:
+                raise InputError(
+                    f"{raw}: unknown kind of file; name raw pages *.txt and records "
+                    "*.jsonl or *.jsonl.gz, or pipe JSONL in with '-'"
+                )
+            files.append(InputFile(raw, kind))
+        else:
+            raise InputError(f"{raw}: no such file or folder")
+    return files
+
+
+def _walk(root: Path) -> Iterator[str]:
+    """Relative paths of the files under root, as POSIX strings (sorted by the caller)."""
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for name in filenames:
+            yield Path(dirpath, name).relative_to(root).as_posix()
+
+
+def decode(data: bytes, stats: Stats) -> str:
+    """UTF-8 text from bytes: BOM dropped, invalid bytes replaced by U+FFFD and counted."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", "surrogateescape")
+        stats.add("invalid_utf8_bytes", len(_LONE_SURROGATES.findall(text)))
+        text = _LONE_SURROGATES.sub("\ufffd", text)
+    return text.removeprefix("\ufeff")
+
+
+def read_records(
+    files: Iterable[InputFile],
+    options: ReadOptions,
+    stats: Stats,
+    rejects: list[bytes] | None = None,
+) -> Iterator[Record]:
+    """Every record of every input, lazily, in input order.
+
+    A malformed JSONL line raises ``InvalidRecordError`` unless ``options.skip_invalid``;
+    skipped lines are counted and, when ``rejects`` is given, appended to it verbatim.
+    """
+    for item in files:
+        if item.kind == "page":
+            yield _read_page(item.path, stats)
+        else:
+            yield from _read_jsonl(item.path, options, stats, rejects)
+
+
+def _read_page(path: str, stats: Stats) -> Record:
+    with open(path, "rb") as handle:
+        data = handle.read()
+    stats.add("pages_read")
+    stats.add("bytes_read", len(data))
+    text = decode(data, stats).replace("\r\n", "\n").replace("\r", "\n")
+    return Record(id=path, text=text, source=path, is_page=True)
+
+
+def _open_binary(path: str) -> contextlib.AbstractContextManager[IO[bytes]]:
+    if path == STDIN:
+        return contextlib.nullcontext(sys.stdin.buffer)
+    if path.endswith(".gz"):
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def _read_jsonl(
+    path: str, options: ReadOptions, stats: Stats, rejects: list[bytes] | None
+) -> Iterator[Record]:
+    source = "<stdin>" if path == STDIN else path
+    with _open_binary(path) as stream:
+        for line_no, line in enumerate(stream, start=1):
+            stats.add("bytes_read", len(line))
+            if not line.strip():
+                continue
+            try:
+                record = parse_record(line, stats, options, source=source, line_no=line_no)
+            except InvalidRecordError:
+                if not options.skip_invalid:
+                    raise
+                stats.add("invalid_lines_skipped")
+                if rejects is not None:
+                    rejects.append(line if line.endswith(b"\n") else line + b"\n")
+                continue
+            stats.add("records_read")
+            yield record
+
+
+def parse_record(
+    line: bytes, stats: Stats, options: ReadOptions, *, source: str, line_no: int
+) -> Record:
+    """One JSONL line as a record; raises ``InvalidRecordError`` naming ``source:line``."""
+    where = f"{source}:{line_no}"
+    try:
+        obj = json.loads(decode(line, stats))
+    except json.JSONDecodeError as err:
+        raise InvalidRecordError(
+            where, f"invalid JSON ({err.msg} at column {err.colno}); "
+            "each line must hold one JSON object (use --skip-invalid to skip such lines)"
+        ) from err
+    if not isinstance(obj, dict):
+        raise InvalidRecordError(
+            where, f"expected a JSON object, got {type(obj).__name__} "
+            "(use --skip-invalid to skip such lines)"
+        )
+    try:
+        return Record.from_dict(
+            obj, default_id=where, source=source, text_field=options.text_field
+        )
+    except ValueError as err:
+        raise InvalidRecordError(where, str(err)) from err
+
+
+def encode(record: Record, extra: dict[str, Any] | None = None) -> bytes:
+    """One JSONL line for a record: UTF-8, keys in schema order, no ASCII escaping."""
+    return (json.dumps(record.to_dict(extra), ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def dump_json(obj: Any) -> str:
+    """Human-readable JSON for reports (stable key order as given)."""
+    return json.dumps(obj, ensure_ascii=False, indent=2) + "\n"
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | None) -> Iterator[IO[bytes]]:
+    """A binary stream for ``path``: stdout for None or ``-``; otherwise a temporary file
+    beside the target, renamed over it only if the block finishes without error."""
+    if path is None or path == STDIN:
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(path: str, text: str) -> None:
+    """Write a small text file (a report) atomically."""
+    with atomic_output(path) as out:
+        out.write(text.encode("utf-8"))
+
+
+class Spool:
+    """Records parked on disk while a stage that must see everything first makes up its
+    mind; read back once, in the order they were appended."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile(prefix="corpus-clean-spool-", buffering=1 << 20)
+        self.count = 0
+
+    def append(self, record: Record) -> None:
+        pickle.dump(record, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.count += 1
+
+    def read(self) -> Iterator[Record]:
+        self._file.flush()
+        self._file.seek(0)
+        for _ in range(self.count):
+            record: Record = pickle.load(self._file)
+            yield record
+
+    def close(self) -> None:
+        self._file.close()

@@ -1,0 +1,83 @@
+"""The one record type that flows through every stage, and its JSON-object form.
+
+This is the only module that knows the output schema: which keys are ours, in which
+order they are written, and how unknown input fields are carried along untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+#: Keys the record owns; every other key of an input object is kept in ``meta``.
+OWN_KEYS = ("id", "title", "text", "source", "date")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """An article (or a raw page that still has to be split) and everything known about it."""
+
+    id: str
+    text: str
+    source: str
+    title: str | None = None
+    date: str | None = None
+    #: Input fields that are not ours, in input order: never dropped.
+    meta: dict[str, Any] = field(default_factory=dict)
+    #: True for a raw page read from a ``.txt`` file: the split stage turns it into articles.
+    is_page: bool = False
+
+    def evolve(self, **changes: Any) -> Record:
+        """A copy with some fields changed (records are immutable)."""
+        return replace(self, **changes)
+
+    def to_dict(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The JSON object written for this record: own keys first, then preserved fields.
+
+        ``extra`` appends stage annotations (such as ``duplicate_of``) after the rest.
+        """
+        out: dict[str, Any] = {"id": self.id, "title": self.title, "text": self.text}
+        out["source"] = self.source
+        if self.date is not None:
+            out["date"] = self.date
+        for key, value in self.meta.items():
+            if key not in out:
+                out[key] = value
+        if extra:
+            out.update(extra)
+        return out
+
+    @classmethod
+    def from_dict(
+        cls, obj: dict[str, Any], *, default_id: str, source: str, text_field: str = "text"
+    ) -> Record:
+        """Build a record from an input JSON object.
+
+        The text comes from ``text_field``; when that is not ``text``, an incoming ``text``
+        key is kept in ``meta`` so nothing is lost. Raises ``ValueError`` with a message
+        that says what is wrong and how to fix it.
+        """
+        text = obj.get(text_field)
+        if not isinstance(text, str):
+            found = ", ".join(sorted(obj)) or "none"
+            raise ValueError(
+                f"no string field {text_field!r} (fields: {found}); "
+                "use --text-field to name the field that holds the text"
+            )
+        if text_field != "text" and "text" in obj:
+            raise ValueError(
+                f"has both 'text' and {text_field!r}; the output writes the text as 'text', "
+                "so rename one of them first (for example with jq)"
+            )
+        for key in ("title", "date"):
+            if obj.get(key) is not None and not isinstance(obj[key], str):
+                raise ValueError(f"field {key!r} must be a string or null")
+        meta = {k: v for k, v in obj.items() if k not in OWN_KEYS and k != text_field}
+        return cls(
+            id=str(obj.get("id", default_id)),
+            text=text,
+            source=str(obj.get("source", source)),
+            title=obj.get("title"),
+            date=obj.get("date"),
+            meta=meta,
+        )

@@ -1,0 +1,173 @@
+"""Text -> shingle hashes, with array operations instead of string joins.
+
+Text is lowercased and punctuation folded. A word is a run of letters and digits; each
+character of a script written without spaces (Han, kana, Thai, Lao, Khmer, Myanmar) is a
+word of its own, so Chinese is shingled by characters and mixed text works too. A
+shingle is ``size`` consecutive words. Every hash is computed over the whole text at once
+with numpy: code points -> prefix polynomial hash -> word hashes -> shingle hashes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+U64 = npt.NDArray[np.uint64]
+
+_WORD, _SOLO = 1, 2
+#: Code point ranges where every character is a word: scripts without spaces.
+_SOLO_RANGES = (
+    (0x0E00, 0x0EFF),  # Thai, Lao
+    (0x1000, 0x109F),  # Myanmar
+    (0x1780, 0x17FF),  # Khmer
+    (0x3040, 0x30FF),  # Hiragana, Katakana
+    (0x3400, 0x4DBF),  # CJK Extension A
+    (0x4E00, 0x9FFF),  # CJK Unified Ideographs
+    (0xF900, 0xFAFF),  # CJK Compatibility Ideographs
+)
+
+
+def _char_classes() -> npt.NDArray[np.uint8]:
+    """Class of every BMP code point: 0 separator, 1 word character, 2 a word by itself."""
+    classes = np.fromiter(
+        (_WORD if chr(c).isalnum() else 0 for c in range(0x10000)), dtype=np.uint8, count=0x10000
+    )
+    for low, high in _SOLO_RANGES:
+        classes[low : high + 1] = np.where(classes[low : high + 1] == _WORD, _SOLO, 0)
+    return classes
+
+
+_CLASSES = _char_classes()
+_P = np.uint64(0x100000001B3)  # odd, so invertible modulo 2**64
+_P_INV = np.uint64(pow(int(_P), -1, 1 << 64))
+_SHINGLE_MULT = np.uint64(0x9E3779B97F4A7C15)
+#: Bits kept of a shingle hash (see shingle_batch).
+SHINGLE_BITS = 44
+_MASK64 = (1 << 64) - 1
+_tables: tuple[U64, U64] = (np.ones(1, dtype=np.uint64), np.ones(1, dtype=np.uint64))
+
+
+def _geometric(base: np.uint64, n: int) -> U64:
+    """base**i modulo 2**64 for i < n (numpy integer arithmetic wraps)."""
+    out = np.ones(n, dtype=np.uint64)
+    if n > 1:
+        np.cumprod(np.full(n - 1, base, dtype=np.uint64), out=out[1:])
+    return out
+
+
+def _power_tables(n: int) -> tuple[U64, U64]:
+    """P**i and P**-i modulo 2**64 for i < n, grown on demand and shared by all calls."""
+    global _tables
+    if len(_tables[0]) < n:
+        size = max(n, 2 * len(_tables[0]))
+        _tables = (_geometric(_P, size), _geometric(_P_INV, size))
+    return _tables[0][:n], _tables[1][:n]
+
+
+def fmix64(values: U64) -> U64:
+    """MurmurHash3's 64-bit finalizer (a bijection): spreads every input bit over the output."""
+    values = values ^ (values >> np.uint64(33))
+    values *= np.uint64(0xFF51AFD7ED558CCD)
+    values ^= values >> np.uint64(33)
+    values *= np.uint64(0xC4CEB9FE1A85EC53)
+    values ^= values >> np.uint64(33)
+    return values
+
+
+@dataclass(frozen=True)
+class ShingleBatch:
+    """The words and shingles of many texts, in flat arrays with per-text offsets.
+
+    Text ``i`` has words ``words[word_offsets[i]:word_offsets[i + 1]]`` and sorted unique
+    shingles ``shingles[offsets[i]:offsets[i + 1]]``.
+    """
+
+    words: U64
+    word_offsets: npt.NDArray[np.int64]
+    shingles: U64
+    offsets: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def shingles_of(self, i: int) -> U64:
+        return self.shingles[self.offsets[i] : self.offsets[i + 1]]
+
+    def words_of(self, i: int) -> U64:
+        return self.words[self.word_offsets[i] : self.word_offsets[i + 1]]
+
+
+def shingle_batch(texts: Sequence[str], size: int) -> ShingleBatch:
+    """Words and ``size``-word shingles of every text, computed in one pass over all of them.
+
+    A text shorter than ``size`` words is one shingle of all its words; an empty one has
+    none. Shingle hashes keep 44 bits, so that (text number, hash) packs into one uint64
+    and a plain sort groups and orders them; 44 bits still make a collision between two
+    articles' shingles a one-in-ten-million event.
+    """
+    if len(texts) >= 1 << (64 - SHINGLE_BITS):
+        raise ValueError("too many texts for one batch")
+    lowered = [text.lower() for text in texts]
+    char_offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum([len(t) + 1 for t in lowered], out=char_offsets[1:])
+    words, word_starts = _words("\n".join(lowered) + "\n")
+    word_offsets = np.searchsorted(word_starts, char_offsets).astype(np.int64)
+    counts = np.diff(word_offsets)
+    padded = np.concatenate((words, np.zeros(size, dtype=np.uint64)))
+    combined = words.copy()
+    for offset in range(1, size):
+        combined *= _SHINGLE_MULT
+        combined += padded[offset : offset + len(words)]
+    # A shingle starts at every word followed by size - 1 words of the same text:
+    # positions [first word, last word - size + 1) of each text, marked by a running sum.
+    firsts = word_offsets[:-1]
+    lasts = np.maximum(word_offsets[1:] - size + 1, firsts)
+    marks = np.bincount(firsts, minlength=len(words) + 1) - np.bincount(
+        lasts, minlength=len(words) + 1
+    )
+    starts = np.cumsum(marks[:-1]) > 0
+    short = np.flatnonzero((counts > 0) & (counts < size))
+    for doc in short:  # fewer words than a shingle: one shingle of all the words
+        first = word_offsets[doc]
+        value = int(words[first])
+        for offset in range(1, int(counts[doc])):
+            value = (value * int(_SHINGLE_MULT) + int(words[first + offset])) & _MASK64
+        combined[first] = value
+        starts[first] = True
+    docs = np.repeat(np.arange(len(texts), dtype=np.uint64), counts)
+    keys = (docs[starts] << np.uint64(SHINGLE_BITS)) | (
+        fmix64(combined[starts]) >> np.uint64(64 - SHINGLE_BITS)
+    )
+    keys.sort()
+    fresh = np.ones(len(keys), dtype=bool)
+    fresh[1:] = keys[1:] != keys[:-1]
+    keys = keys[fresh]
+    offsets = np.searchsorted(keys >> np.uint64(SHINGLE_BITS), np.arange(len(texts) + 1))
+    shingles = keys & np.uint64((1 << SHINGLE_BITS) - 1)
+    return ShingleBatch(words, word_offsets, shingles, offsets.astype(np.int64))
+
+
+def _words(text: str) -> tuple[U64, npt.NDArray[np.int64]]:
+    """A 64-bit hash and the start offset of every word of already-lowercased text."""
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    classes = _CLASSES[np.minimum(codes, 0xFFFF)]
+    classes[codes > 0xFFFF] = 0  # emoji and symbols beyond the BMP fold like punctuation
+    classes[codes >= 0x20000] = _SOLO  # CJK extensions B and later
+    is_word = classes == _WORD
+    edges = np.diff(is_word.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)
+    solo = np.flatnonzero(classes == _SOLO)
+    if len(solo):
+        starts = np.concatenate((starts, solo))
+        ends = np.concatenate((ends, solo + 1))
+        order = np.argsort(starts, kind="stable")
+        starts, ends = starts[order], ends[order]
+    powers, inverse = _power_tables(len(codes) + 1)
+    prefix = np.zeros(len(codes) + 1, dtype=np.uint64)
+    np.cumsum(codes.astype(np.uint64) * powers[: len(codes)], out=prefix[1:])
+    hashes = (prefix[ends] - prefix[starts]) * inverse[starts]
+    return fmix64(hashes), starts.astype(np.int64)
