@@ -118,9 +118,13 @@ def clean_text(text: str, rules: RuleSet, removed: Counter[str] | None = None) -
                 removed["whitespace_only_line"] += 1
             continue
         line = _GLUED_SENTENCE.sub(r"\1 ", line)
+        # Until none is left: cutting one tail may bare another (a promo repeated twice),
+        # and a second cleaning must not find anything more to cut.
         line, tail_rule = rules.cut_tail(line)
-        if tail_rule is not None and removed is not None:
-            removed[tail_rule] += 1
+        while tail_rule is not None:
+            if removed is not None:
+                removed[tail_rule] += 1
+            line, tail_rule = rules.cut_tail(line)
         if not line:
             continue
         rule = rules.line_rule(line)
@@ -153,20 +157,29 @@ class Cleaner:
 def load_rules(options: CleanOptions) -> RuleSet:
     """The built-in rules (unless disabled) followed by the user's rule files."""
     rules: list[Rule] = []
+    origin: dict[str, str] = {}
+
+    def add(parsed: list[Rule], where: str) -> None:
+        for rule in parsed:
+            if rule.name in origin:
+                raise RulesError(
+                    f"{where}: rule name {rule.name!r} is already used in {origin[rule.name]}; "
+                    "give each rule its own name"
+                )
+            origin[rule.name] = where
+            rules.append(rule)
+
     if options.use_builtin_rules:
         builtin = resources.files("corpus_clean").joinpath(BUILTIN_RULES).read_text("utf-8")
-        rules.extend(parse_rules(builtin, "<built-in rules>"))
+        add(parse_rules(builtin, "<built-in rules>"), "<built-in rules>")
     for path in options.rule_files:
         try:
             content = Path(path).read_text("utf-8")
         except OSError as err:
             raise RulesError(f"{path}: cannot read rules file ({err.strerror})") from err
-        rules.extend(parse_rules(content, str(path)))
-    seen: set[str] = set()
-    for rule in rules:
-        if rule.name in seen:
-            raise RulesError(f"rule name {rule.name!r} is used twice; give each rule its own name")
-        seen.add(rule.name)
+        except UnicodeDecodeError as err:
+            raise RulesError(f"{path}: not UTF-8 text ({err.reason}); save it as UTF-8") from err
+        add(parse_rules(content, str(path)), str(path))
     return RuleSet(rules)
 
 
@@ -177,7 +190,7 @@ def parse_rules(content: str, where: str) -> list[Rule]:
     except tomllib.TOMLDecodeError as err:
         raise RulesError(f"{where}: not valid TOML ({err})") from err
     entries = data.get("rule", [])
-    if not isinstance(entries, list):
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise RulesError(f"{where}: rules go in [[rule]] tables")
     return [_parse_rule(entry, f"{where}: rule {n}") for n, entry in enumerate(entries, 1)]
 
@@ -203,7 +216,9 @@ def _parse_rule(entry: dict[str, Any], where: str) -> Rule:
     if match == "regex":
         for pattern in patterns:
             try:
-                re.compile(pattern)
+                # Compiled as it will be used: one group of a combined expression (where,
+                # for one, a global flag such as "(?i)" is an error; "(?i:...)" is fine).
+                re.compile(f"(?:{pattern})")
             except re.error as err:
                 raise RulesError(f"{where}: bad regular expression {pattern!r}: {err}") from err
     min_score = entry.get("min_score", 90)

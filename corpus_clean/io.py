@@ -12,6 +12,7 @@ import json
 import os
 import pickle
 import re
+import stat
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -195,8 +196,13 @@ def parse_record(
 
 
 def encode(record: Record, extra: dict[str, Any] | None = None) -> bytes:
-    """One JSONL line for a record: UTF-8, keys in schema order, no ASCII escaping."""
-    return (json.dumps(record.to_dict(extra), ensure_ascii=False) + "\n").encode("utf-8")
+    """One JSONL line for a record: UTF-8, keys in schema order, no ASCII escaping.
+
+    A lone surrogate (read from a JSON ``\\udXXX`` escape) can only stand inside a JSON
+    string, where ``backslashreplace`` writes it back as that same escape.
+    """
+    line = json.dumps(record.to_dict(extra), ensure_ascii=False) + "\n"
+    return line.encode("utf-8", "backslashreplace")
 
 
 def dump_json(obj: Any) -> str:
@@ -215,6 +221,8 @@ def atomic_output(path: str | None) -> Iterator[IO[bytes]]:
     target = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        # mkstemp makes the file private (0600); give it the mode an ordinary open() would.
+        os.fchmod(fd, _mode_for(target))
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
@@ -224,6 +232,16 @@ def atomic_output(path: str | None) -> Iterator[IO[bytes]]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _mode_for(target: Path) -> int:
+    """The permissions of the file being replaced, or what the umask gives a new file."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def write_text(path: str, text: str) -> None:
@@ -241,14 +259,17 @@ class Spool:
         self.count = 0
 
     def append(self, record: Record) -> None:
-        pickle.dump(record, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+        self._file.write(len(data).to_bytes(4, "little"))
+        self._file.write(data)
         self.count += 1
 
     def read(self) -> Iterator[Record]:
         self._file.flush()
         self._file.seek(0)
+        read = self._file.read
         for _ in range(self.count):
-            record: Record = pickle.load(self._file)
+            record: Record = pickle.loads(read(int.from_bytes(read(4), "little")))
             yield record
 
     def close(self) -> None:

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from datasketch import MinHash
 
 from .shingles import U64, fmix64
 
 U32 = npt.NDArray[np.uint32]
+
+if TYPE_CHECKING:
+    from datasketch import LeanMinHash
 
 #: The permutation scheme of the signatures, as datasketch names it.
 SCHEME = "affine32"
@@ -53,8 +56,23 @@ class MinHasher:
 
     @cached_property
     def permutations(self) -> tuple[U32, U32]:
-        a, b = MinHash(num_perm=self.num_perm, seed=self.seed, scheme=SCHEME).permutations
-        return np.ascontiguousarray(a, dtype=np.uint32), np.ascontiguousarray(b, dtype=np.uint32)
+        """datasketch's affine32 permutations ``h -> a * h + b mod 2**32`` for this seed.
+
+        Drawn exactly as ``datasketch.MinHash(num_perm, seed).permutations`` draws them (a
+        test checks it): importing datasketch would cost half a second per process, for
+        three lines of numpy.
+        """
+        generator = np.random.RandomState(self.seed)
+        a = generator.randint(0, 1 << 31, self.num_perm, dtype=np.uint32) * np.uint32(2) + 1
+        b = generator.randint(0, 1 << 32, self.num_perm, dtype=np.uint32)
+        return a.astype(np.uint32), b
+
+    def lean_minhash(self, signature: U32) -> LeanMinHash:
+        """A signature as a ``datasketch.LeanMinHash``, to use with datasketch's own tools
+        (``MinHashLSH``, ``jaccard``)."""
+        from datasketch import LeanMinHash
+
+        return LeanMinHash(seed=self.seed, hashvalues=signature, scheme=SCHEME)
 
     def signatures(self, shingles: U64, offsets: npt.NDArray[np.int64]) -> U32:
         """``(texts, num_perm)`` signatures of the shingle sets ``shingles[offsets[i]:offsets[i+1]]``.

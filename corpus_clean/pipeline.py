@@ -158,3 +158,18 @@ def run(
     if plan.dedup is not None:
         kept = dedup.kept
     return Result(stats, time.perf_counter() - started, kept)
+
+
+def index_corpus(
+    index: Any, inputs: list[InputFile], read: ReadOptions, fingerprinter: Fingerprinter, run_label: str
+) -> int:
+    """Add every record of a clean corpus to an index as it is; return how many were added."""
+    stats = Stats()
+    kept: list[tuple[Record, Any, Any]] = []
+    for batch in _batches(read_records(inputs, read, stats)):
+        prints = fingerprinter.fingerprint([record.text for record in batch])
+        kept.extend(
+            (record, prints.band_keys[i], prints.shingles_of(i)) for i, record in enumerate(batch)
+        )
+    added: int = index.accept(kept, run_label=run_label)
+    return added

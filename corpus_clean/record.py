@@ -73,10 +73,12 @@ class Record:
             if obj.get(key) is not None and not isinstance(obj[key], str):
                 raise ValueError(f"field {key!r} must be a string or null")
         meta = {k: v for k, v in obj.items() if k not in OWN_KEYS and k != text_field}
+        given_id, given_source = obj.get("id"), obj.get("source")
         return cls(
-            id=str(obj.get("id", default_id)),
+            # null counts as absent: str(None) would give every such record the id "None".
+            id=default_id if given_id is None else str(given_id),
             text=text,
-            source=str(obj.get("source", source)),
+            source=source if given_source is None else str(given_source),
             title=obj.get("title"),
             date=obj.get("date"),
             meta=meta,

@@ -41,30 +41,15 @@ def _char_classes() -> npt.NDArray[np.uint8]:
 
 
 _CLASSES = _char_classes()
-_P = np.uint64(0x100000001B3)  # odd, so invertible modulo 2**64
-_P_INV = np.uint64(pow(int(_P), -1, 1 << 64))
+_P = np.uint64(0x100000001B3)
+#: Longest word hashed exactly; longer words wrap around the power table.
+_MAX_WORD = 1024
+_POWERS = np.ones(_MAX_WORD, dtype=np.uint64)
+np.cumprod(np.full(_MAX_WORD - 1, _P, dtype=np.uint64), out=_POWERS[1:])
 _SHINGLE_MULT = np.uint64(0x9E3779B97F4A7C15)
 #: Bits kept of a shingle hash (see shingle_batch).
 SHINGLE_BITS = 44
 _MASK64 = (1 << 64) - 1
-_tables: tuple[U64, U64] = (np.ones(1, dtype=np.uint64), np.ones(1, dtype=np.uint64))
-
-
-def _geometric(base: np.uint64, n: int) -> U64:
-    """base**i modulo 2**64 for i < n (numpy integer arithmetic wraps)."""
-    out = np.ones(n, dtype=np.uint64)
-    if n > 1:
-        np.cumprod(np.full(n - 1, base, dtype=np.uint64), out=out[1:])
-    return out
-
-
-def _power_tables(n: int) -> tuple[U64, U64]:
-    """P**i and P**-i modulo 2**64 for i < n, grown on demand and shared by all calls."""
-    global _tables
-    if len(_tables[0]) < n:
-        size = max(n, 2 * len(_tables[0]))
-        _tables = (_geometric(_P, size), _geometric(_P_INV, size))
-    return _tables[0][:n], _tables[1][:n]
 
 
 def fmix64(values: U64) -> U64:
@@ -152,7 +137,8 @@ def shingle_batch(texts: Sequence[str], size: int) -> ShingleBatch:
 
 def _words(text: str) -> tuple[U64, npt.NDArray[np.int64]]:
     """A 64-bit hash and the start offset of every word of already-lowercased text."""
-    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    # surrogatepass: a lone surrogate from a JSON escape is a code point like any other.
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     classes = _CLASSES[np.minimum(codes, 0xFFFF)]
     classes[codes > 0xFFFF] = 0  # emoji and symbols beyond the BMP fold like punctuation
     classes[codes >= 0x20000] = _SOLO  # CJK extensions B and later
@@ -166,8 +152,12 @@ def _words(text: str) -> tuple[U64, npt.NDArray[np.int64]]:
         ends = np.concatenate((ends, solo + 1))
         order = np.argsort(starts, kind="stable")
         starts, ends = starts[order], ends[order]
-    powers, inverse = _power_tables(len(codes) + 1)
-    prefix = np.zeros(len(codes) + 1, dtype=np.uint64)
-    np.cumsum(codes.astype(np.uint64) * powers[: len(codes)], out=prefix[1:])
-    hashes = (prefix[ends] - prefix[starts]) * inverse[starts]
+    # Polynomial hash of each word: sum of code * P**(position in word), summed per word.
+    position = np.arange(len(codes))
+    word_start = np.zeros(len(codes), dtype=np.int64)
+    word_start[starts] = starts
+    np.maximum.accumulate(word_start, out=word_start)
+    weighted = codes.astype(np.uint64) * _POWERS[(position - word_start) % _MAX_WORD]
+    weighted[classes == 0] = 0
+    hashes = np.add.reduceat(weighted, starts) if len(starts) else weighted[:0]
     return fmix64(hashes), starts.astype(np.int64)

@@ -1,0 +1,377 @@
+"""Benchmark corpus-clean against MinHash baselines on a synthetic scrape with known reposts.
+
+Generates the corpus (synth.py), runs every tool as its own subprocess through
+measure.py, alternating the order between repeats, and reports median wall time,
+throughput, peak RSS and precision/recall against the planted reposts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import synth
+
+HERE = Path(__file__).resolve().parent
+BASELINES = {
+    "datasketch": "datasketch_typical.py",
+    "rensa": "rensa_lsh.py",
+    "datatrove": "datatrove_minhash.py",
+}
+PACKAGES = ("corpus-clean", "datasketch", "rensa", "datatrove", "spacy", "numpy", "xxhash")
+HIGH_JACCARD = 0.8
+
+
+@dataclass
+class Corpus:
+    root: Path
+    manifest: dict[str, int]
+
+    @property
+    def articles(self) -> int:
+        return self.manifest["articles"]
+
+
+@dataclass
+class Truth:
+    """Planted reposts, and how page articles map back to article ids."""
+
+    reposts: set[str]
+    similar: set[str]  # reposts whose true shingle Jaccard is >= HIGH_JACCARD
+    by_page: dict[tuple[str, int], str]
+    lang: dict[str, str]
+
+    @classmethod
+    def load(cls, path: Path) -> Truth:
+        reposts, similar, by_page, lang = set(), set(), {}, {}
+        with path.open(encoding="utf-8") as lines:
+            for line in lines:
+                row = json.loads(line)
+                by_page[row["page"], row["index"]] = row["id"]
+                lang[row["id"]] = row["lang"]
+                if row["original"]:
+                    reposts.add(row["id"])
+                    if row["jaccard"] >= HIGH_JACCARD:
+                        similar.add(row["id"])
+        return cls(reposts, similar, by_page, lang)
+
+    def score(self, removed: frozenset[str]) -> dict[str, float | None]:
+        hits = len(removed & self.reposts)
+        return {
+            "precision": hits / len(removed) if removed else None,
+            "recall": hits / len(self.reposts) if self.reposts else None,
+            "recall_jaccard_ge_0.8": len(removed & self.similar) / len(self.similar)
+            if self.similar
+            else None,
+        }
+
+    def score_by_language(self, removed: frozenset[str]) -> dict[str, dict[str, float | None]]:
+        scores = {}
+        for lang in sorted(set(self.lang.values())):
+            keep = {art_id for art_id, code in self.lang.items() if code == lang}
+            part = Truth(self.reposts & keep, self.similar & keep, {}, {})
+            scores[lang] = part.score(removed & keep)
+        return scores
+
+    def page_article(self, record_id: str) -> str | None:
+        """Truth id of a corpus-clean page article id "{source}#{k}", if it names one."""
+        source, _, index = record_id.rpartition("#")
+        if not index.isdigit():
+            return None
+        return self.by_page.get((Path(source).name, int(index)))
+
+
+@dataclass
+class Tool:
+    name: str
+    input_name: str  # "pages" or "articles.jsonl"
+    argv: Callable[[Path, Path, Path], list[str]]  # (input, output dir, dups file) -> argv
+    from_pages: bool = False
+    skipped: str | None = None
+    runs: list[dict[str, float | int]] = field(default_factory=list)
+    removed: list[frozenset[str]] = field(default_factory=list)
+    kept: int | None = None
+    unmapped: int = 0
+    failure: str | None = None
+
+
+def corpus_clean_binary() -> Path | None:
+    """The console script next to this interpreter (the venv's), else the one on PATH."""
+    beside = Path(sys.executable).parent / "corpus-clean"
+    if beside.exists():
+        return beside
+    found = shutil.which("corpus-clean")
+    return Path(found) if found else None
+
+
+def build_tools(args: argparse.Namespace) -> list[Tool]:
+    binary = corpus_clean_binary()
+    jobs = ["--jobs", str(args.jobs)] if args.jobs else []
+
+    def cli(command: str) -> Callable[[Path, Path, Path], list[str]]:
+        def argv(source: Path, out: Path, dups: Path) -> list[str]:
+            output = ["-o", str(out / "out.jsonl"), "--duplicates", str(dups)]
+            return [str(binary), command, str(source), *output, "--quiet", *jobs]
+
+        return argv
+
+    def script(name: str) -> Callable[[Path, Path, Path], list[str]]:
+        def argv(source: Path, out: Path, dups: Path) -> list[str]:
+            return [sys.executable, str(HERE / "baselines" / name), str(source), str(dups)]
+
+        return argv
+
+    missing = None if binary else "skipped: corpus-clean not installed"
+    tools = [
+        Tool("corpus-clean run", "pages", cli("run"), from_pages=True, skipped=missing),
+        Tool("corpus-clean dedup", "articles.jsonl", cli("dedup"), skipped=missing),
+    ]
+    wanted = [name.strip() for name in args.baselines.split(",") if name.strip()]
+    for name in wanted:
+        if name not in BASELINES:
+            sys.exit(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
+    for name, file in BASELINES.items():
+        skipped = None
+        if name not in wanted:
+            skipped = "skipped: not selected"
+        elif args.articles > args.max_baseline_articles:
+            skipped = f"skipped: over --max-baseline-articles {args.max_baseline_articles}"
+        tools.append(Tool(name, "articles.jsonl", script(file), skipped=skipped))
+    return tools
+
+
+@contextlib.contextmanager
+def corpus(args: argparse.Namespace) -> Iterator[Corpus]:
+    """Generate the corpus in a temporary folder, or reuse/keep it in --keep-data."""
+    expected = {"format": synth.FORMAT_VERSION, "articles": args.articles, "seed": args.seed}
+    if args.keep_data:
+        root = args.keep_data.resolve()
+        manifest_path = root / "manifest.json"
+        if manifest_path.exists():
+            manifest = json.loads(manifest_path.read_text())
+            if {key: manifest.get(key) for key in expected} != expected:
+                sys.exit(f"{root} holds a different corpus ({manifest}); remove it first")
+            print(f"reusing corpus in {root}", file=sys.stderr)
+        elif root.exists() and any(root.iterdir()):
+            sys.exit(f"{root} is not empty and has no manifest.json; refusing to write there")
+        else:
+            manifest = generate(root, args)
+        yield Corpus(root, manifest)
+        return
+    with tempfile.TemporaryDirectory(prefix="corpus-clean-bench-") as tmp:
+        root = Path(tmp)
+        yield Corpus(root, generate(root, args))
+
+
+def generate(root: Path, args: argparse.Namespace) -> dict[str, int]:
+    print(f"generating {args.articles} articles (seed {args.seed}) in {root}", file=sys.stderr)
+    began = time.perf_counter()
+    manifest = synth.generate(root, args.articles, args.seed)
+    print(f"generated in {time.perf_counter() - began:.1f}s", file=sys.stderr)
+    return manifest  # type: ignore[return-value]
+
+
+def run_once(tool: Tool, data: Corpus, truth: Truth, scratch: Path) -> None:
+    """One measured run of one tool; its outputs are scored, then deleted."""
+    out = scratch / tool.name.replace(" ", "_")
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    dups = out / "removed.jsonl"
+    result = out / "measure.json"
+    argv = tool.argv(data.root / tool.input_name, out, dups)
+    wrapper = [sys.executable, str(HERE / "measure.py"), str(result), "--", *argv]
+    proc = subprocess.run(wrapper, capture_output=True, text=True, check=False)
+    measured = json.loads(result.read_text()) if result.exists() else {"returncode": -1}
+    if proc.returncode != 0 or measured["returncode"] != 0 or not dups.exists():
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        tool.failure = f"exit {measured['returncode']}: " + (lines[-1] if lines else "no output")
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    removed, unmapped = set(), 0
+    with dups.open(encoding="utf-8") as lines:
+        for line in lines:
+            record_id = json.loads(line)["id"]
+            mapped = truth.page_article(record_id) if tool.from_pages else record_id
+            if mapped is None:
+                unmapped += 1
+            else:
+                removed.add(mapped)
+    if (out / "out.jsonl").exists():
+        with (out / "out.jsonl").open("rb") as kept:
+            tool.kept = sum(1 for _ in kept)
+    tool.unmapped = unmapped
+    tool.runs.append(measured)
+    tool.removed.append(frozenset(removed))
+    shutil.rmtree(out, ignore_errors=True)
+
+
+def summarize(tool: Tool, data: Corpus, truth: Truth) -> dict[str, Any]:
+    if tool.skipped or (tool.failure and not tool.runs):
+        return {"tool": tool.name, "status": tool.skipped or f"failed ({tool.failure})"}
+    seconds = statistics.median(float(run["seconds"]) for run in tool.runs)
+    input_bytes = data.manifest["page_bytes" if tool.from_pages else "articles_jsonl_bytes"]
+    removed = tool.removed[0]
+    return {
+        "tool": tool.name,
+        "status": "ok" if not tool.failure else f"ok, then failed ({tool.failure})",
+        "input": tool.input_name,
+        "input_mb": input_bytes / 1e6,
+        "seconds": seconds,
+        "seconds_all": [run["seconds"] for run in tool.runs],
+        "cpu_seconds": statistics.median(float(run["cpu_seconds"]) for run in tool.runs),
+        "mb_per_s": input_bytes / 1e6 / seconds,
+        "articles_per_s": data.articles / seconds,
+        "peak_rss_mib": max(int(run["max_rss_kib"]) for run in tool.runs) / 1024,
+        "duplicates": len(removed) + tool.unmapped,
+        "unmapped_ids": tool.unmapped,
+        "same_result_every_repeat": len(set(tool.removed)) == 1,
+        "kept": tool.kept,
+        "measured_whole_process_tree": all(run["whole_tree"] for run in tool.runs),
+        **truth.score(removed),
+        "by_language": truth.score_by_language(removed),
+    }
+
+
+def speedups(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """corpus-clean's articles/s over each baseline's, for every pair that ran."""
+    done = {row["tool"]: row["articles_per_s"] for row in rows if "articles_per_s" in row}
+    ours = [name for name in done if name.startswith("corpus-clean")]
+    return {
+        name: {base: done[name] / done[base] for base in done if base in BASELINES} for name in ours
+    }
+
+
+def machine() -> dict[str, object]:
+    def cpuinfo(key: str) -> str | None:
+        with contextlib.suppress(OSError), open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith(key):
+                    return line.split(":", 1)[1].strip()
+        return None
+
+    mem_kib = None
+    with contextlib.suppress(OSError), open("/proc/meminfo") as info:
+        mem_kib = int(next(line for line in info if line.startswith("MemTotal")).split()[1])
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    git = ["git", "-C", str(HERE), "describe", "--always", "--dirty"]
+    commit = subprocess.run(git, capture_output=True, text=True, check=False).stdout.strip()
+    return {
+        "cpu": cpuinfo("model name"),
+        "cores": os.cpu_count(),
+        "ram_gib": round(mem_kib / 2**20, 1) if mem_kib else None,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "git": commit or None,
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+COLUMNS = (  # header, width, summary key, format
+    ("tool", 20, "tool", "s"),
+    ("input", 14, "input", "s"),
+    ("sec", 8, "seconds", ".2f"),
+    ("cpu s", 8, "cpu_seconds", ".2f"),
+    ("MB/s", 7, "mb_per_s", ".2f"),
+    ("art/s", 8, "articles_per_s", ".0f"),
+    ("RSS MiB", 8, "peak_rss_mib", ".0f"),
+    ("dups", 7, "duplicates", "d"),
+    ("prec", 6, "precision", ".3f"),
+    ("recall", 6, "recall", ".3f"),
+    ("rec J>=.8", 9, "recall_jaccard_ge_0.8", ".3f"),
+)
+
+
+def table_line(cells: list[str]) -> str:
+    return "  ".join(
+        cell.ljust(width) if i < 2 else cell.rjust(width)
+        for i, (cell, (_, width, _, _)) in enumerate(zip(cells, COLUMNS, strict=True))
+    )
+
+
+def print_report(report: dict[str, Any]) -> None:
+    print(table_line([header for header, *_ in COLUMNS]))
+    for row in report["results"]:
+        if "seconds" not in row:
+            print(f"{row['tool']:<20}  {row['status']}")
+            continue
+        cells = ["-" if row[key] is None else format(row[key], spec) for _, _, key, spec in COLUMNS]
+        print(table_line(cells))
+        if row["status"] != "ok":
+            print(f"  {row['status']}")
+    for ours, ratios in report["speedup_articles_per_s"].items():
+        for base, ratio in ratios.items():
+            print(f"{ours}: {ratio:.1f}x the articles/s of {base}")
+    truth = report["truth"]
+    print(
+        f"truth: {truth['reposts']} planted reposts among {truth['articles']} articles, "
+        f"{truth['pairs_below_0.8']} of them with true Jaccard < 0.8"
+    )
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--baselines", default=",".join(BASELINES), help="comma-separated")
+    parser.add_argument("--max-baseline-articles", type=int, default=200_000)
+    parser.add_argument("--jobs", type=int, help="pass --jobs N to corpus-clean")
+    parser.add_argument("--seed", type=int, default=synth.DEFAULT_SEED)
+    parser.add_argument("--out", type=Path, help="write the report as JSON here")
+    parser.add_argument("--keep-data", type=Path, help="generate into (or reuse) this folder")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    tools = build_tools(args)
+    active = [tool for tool in tools if not tool.skipped]
+    info = machine()
+    with corpus(args) as data, tempfile.TemporaryDirectory(prefix="corpus-clean-out-") as scratch:
+        truth = Truth.load(data.root / "truth.jsonl")
+        for repeat in range(args.repeats):
+            order = active if repeat % 2 == 0 else active[::-1]
+            for tool in order:
+                if tool.failure:
+                    continue
+                print(f"repeat {repeat + 1}/{args.repeats}: {tool.name}", file=sys.stderr)
+                run_once(tool, data, truth, Path(scratch))
+        rows = [summarize(tool, data, truth) for tool in tools]
+        report = {
+            "articles": data.articles,
+            "seed": args.seed,
+            "repeats": args.repeats,
+            "corpus": data.manifest,
+            "truth": synth.truth_stats(data.root / "truth.jsonl"),
+            "machine": info,
+            "load_average_at_end": os.getloadavg(),
+            "results": rows,
+            "speedup_articles_per_s": speedups(rows),
+        }
+    print_report(report)
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,393 @@
+"""The command line: parse options, open streams, call the library, print the summary.
+
+Stdout carries data only; everything for humans goes to one rich Console on stderr.
+Exit codes: 0 success; 1 ``--check`` found duplicates of indexed articles; 2 any error
+(bad usage, bad input, unusable rules or index).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Table
+
+from . import pipeline
+from .clean import RulesError, load_rules
+from .dedup import Fingerprinter
+from .index import IndexStore, IndexStoreError
+from .io import STDIN, InputError, InvalidRecordError, atomic_output, dump_json, resolve_inputs, write_text
+from .options import CleanOptions, DedupOptions, ReadOptions, SplitOptions, default_jobs, detection_probability, lsh_bands
+from .report import build_report, markdown_summary, summary_rows
+
+console = Console(stderr=True)
+
+EXIT_DUPLICATES_FOUND = 1
+EXIT_ERROR = 2
+
+
+class Failure(click.ClickException):
+    """An error the user can fix; the message says how. Exits with 2."""
+
+    exit_code = EXIT_ERROR
+
+
+def _paths_argument(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.argument("paths", nargs=-1, metavar="[PATH]...")(f)
+
+
+def _io_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("-o", "--output", metavar="FILE", help="Write records here (default: stdout; '-' is stdout)."),
+        click.option("--text-field", default="text", show_default=True, metavar="KEY",
+                     help="JSON key holding the text of input records."),
+        click.option("--skip-invalid", is_flag=True,
+                     help="Skip malformed JSONL lines (counted) instead of stopping at the first."),
+        click.option("--rejects", metavar="FILE", help="With --skip-invalid: save the skipped lines here."),
+        click.option("--report", metavar="FILE", help="Write the run's figures as JSON here."),
+        click.option("-q", "--quiet", is_flag=True, help="No summary or progress on stderr."),
+        click.option("-j", "--jobs", type=click.IntRange(min=1), default=default_jobs(), show_default="all cores",
+                     help="Worker processes for splitting, cleaning and fingerprinting."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _clean_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--no-builtin-rules", is_flag=True, help="Use only the rules given with --rules.")(f)
+    return click.option(
+        "--rules", "rule_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+        metavar="FILE", help="Add boilerplate rules from a TOML file (format: see README). Repeatable.",
+    )(f)
+
+
+_BANDS, _ROWS = lsh_bands(0.8, 128)
+_DEDUP_HELP = (
+    f"Near-duplicates: MinHash (datasketch's affine32 scheme) over word 5-gram shingles, LSH "
+    f"with {_BANDS} bands of {_ROWS} rows at the defaults, which makes "
+    f"{detection_probability(0.8, _BANDS, _ROWS):.1%} of pairs with Jaccard similarity 0.8 "
+    f"candidates (and {detection_probability(0.9, _BANDS, _ROWS):.2%} at 0.9); every candidate "
+    "is verified with the exact Jaccard similarity of the shingle sets before it counts."
+)
+
+
+def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--threshold", type=click.FloatRange(0.05, 1.0), default=0.8, show_default=True,
+                     help="Verified Jaccard similarity at which two articles are duplicates."),
+        click.option("--num-perm", type=click.IntRange(16, 1024), default=128, show_default=True,
+                     help="MinHash permutations (bands and rows are chosen for >= 95% detection at the threshold)."),
+        click.option("--seed", type=int, default=1, show_default=True, help="MinHash seed."),
+        click.option("--keep", type=click.Choice(["first", "longest"]), default="first", show_default=True,
+                     help="Which record of a duplicate cluster to keep."),
+        click.option("--duplicates", metavar="FILE",
+                     help="Write removed records here, with duplicate_of, similarity, matched_id, duplicate_kind."),
+        click.option("--index", "index_path", metavar="PATH",
+                     help="SQLite index of articles accepted before: drop their duplicates, add what is kept."),
+        click.option("--check", is_flag=True,
+                     help="With --index: write nothing, change nothing; exit 1 if the input duplicates indexed articles."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(version("corpus-clean"), prog_name="corpus-clean")
+def cli() -> None:
+    """Clean scraped news pages into a deduplicated JSONL corpus.
+
+    A PATH is a page file (*.txt), a JSONL file (*.jsonl, *.jsonl.gz), a folder (read
+    recursively, in sorted order), or '-' for JSONL on stdin. Records go to stdout (or -o
+    FILE); the summary goes to stderr.
+
+    Exit codes: 0 success, 1 --check found duplicates of indexed articles, 2 error.
+
+    Example:
+
+        corpus-clean run samples/ -o corpus.jsonl --duplicates dups.jsonl
+    """
+
+
+@cli.command()
+@_paths_argument
+@_io_options
+@_clean_options
+@_dedup_options
+def run(**kwargs: Any) -> None:
+    """The whole job: read, split pages, clean, deduplicate, write.
+
+    Example:
+
+    \b
+        corpus-clean run samples/ -o corpus.jsonl --duplicates removed.jsonl
+        corpus-clean run scrape/ --index accepted.db --report report.json > new.jsonl
+    """
+    _execute("run", kwargs, split=True, clean=True, dedup=True)
+
+
+@cli.command()
+@_paths_argument
+@_io_options
+def split(**kwargs: Any) -> None:
+    """Split raw pages into article records (JSONL records pass through).
+
+    Example:
+
+    \b
+        corpus-clean split samples/ | jq -r .title
+    """
+    _execute("split", kwargs, split=True)
+
+
+@cli.command()
+@_paths_argument
+@_io_options
+@_clean_options
+def clean(**kwargs: Any) -> None:
+    """Remove boilerplate and normalize the layout of each record's text.
+
+    Example:
+
+    \b
+        corpus-clean split samples/ | corpus-clean clean --rules my-rules.toml
+    """
+    _execute("clean", kwargs, clean=True)
+
+
+@cli.command()
+@_paths_argument
+@_io_options
+@_dedup_options
+def dedup(**kwargs: Any) -> None:
+    """Remove exact and near-duplicate records.
+
+    Example:
+
+    \b
+        corpus-clean split samples/ | corpus-clean clean | corpus-clean dedup --duplicates d.jsonl
+    """
+    _execute("dedup", kwargs, dedup=True)
+
+
+dedup.help = f"{dedup.help}\n\n{_DEDUP_HELP}"
+run.help = f"{run.help}\n\n{_DEDUP_HELP}"
+
+
+def _execute(command: str, kw: dict[str, Any], *, split: bool = False, clean: bool = False, dedup: bool = False) -> None:
+    with _errors():
+        inputs = resolve_inputs(_input_paths(kw["paths"]))
+        plan = pipeline.Plan(
+            read=ReadOptions(text_field=kw["text_field"], skip_invalid=kw["skip_invalid"]),
+            split=SplitOptions() if split else None,
+            clean=CleanOptions(tuple(kw["rule_files"]), not kw["no_builtin_rules"]) if clean else None,
+            dedup=DedupOptions(kw["threshold"], kw["num_perm"], kw["seed"], kw["keep"]) if dedup else None,
+            jobs=kw["jobs"],
+        )
+        if kw["rejects"] and not kw["skip_invalid"]:
+            raise Failure("--rejects only makes sense with --skip-invalid")
+        check = dedup and kw["check"]
+        if check and not kw["index_path"]:
+            raise Failure("--check compares the input with an index: add --index PATH")
+        if plan.clean is not None:
+            load_rules(plan.clean)  # fail on a bad rules file before reading anything
+        settings = Fingerprinter(plan.dedup).settings() if plan.dedup is not None else None
+        index = IndexStore.open(kw["index_path"], settings, create=not check) if dedup and kw["index_path"] else None
+        with contextlib.ExitStack() as stack:
+            if index is not None:
+                stack.enter_context(index)
+            report = _run_plan(command, plan, inputs, kw, index, check, settings)
+        _finish(report, kw)
+        if check and report["duplicates"]["index"]:
+            sys.exit(EXIT_DUPLICATES_FOUND)
+
+
+def _run_plan(
+    command: str,
+    plan: pipeline.Plan,
+    inputs: list[Any],
+    kw: dict[str, Any],
+    index: IndexStore | None,
+    check: bool,
+    settings: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Run with outputs published atomically, then (only then) commit the index."""
+    rejects: list[bytes] | None = [] if kw["rejects"] else None
+    before = index.info()["articles"] if index is not None else 0
+    with _progress(inputs, kw["quiet"]) as progress, contextlib.ExitStack() as outputs:
+        out = None if check else outputs.enter_context(atomic_output(kw["output"]))
+        dups_path = kw.get("duplicates")
+        dups = outputs.enter_context(atomic_output(dups_path)) if dups_path and not check else None
+        result = pipeline.run(
+            plan, inputs, out, dups, index=index, collect_kept=index is not None and not check,
+            rejects=rejects, progress=progress,
+        )
+    added = index.accept(result.kept, run_label=_run_label()) if index is not None and not check else 0
+    if kw["rejects"]:
+        with atomic_output(kw["rejects"]) as handle:
+            handle.writelines(rejects or [])
+    index_figures = (
+        {"path": str(kw["index_path"]), "articles_before": before, "articles_after": before + added}
+        if index is not None else None
+    )
+    return build_report(result.stats, command=command, seconds=result.seconds, settings=settings, index=index_figures)
+
+
+def _finish(report: dict[str, Any], kw: dict[str, Any]) -> None:
+    if kw["report"]:
+        write_text(kw["report"], dump_json(report))
+    if summary_path := os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(summary_path, "a", encoding="utf-8") as handle:
+            handle.write(markdown_summary(report))
+    if not kw["quiet"]:
+        table = Table(title=f"corpus-clean {report['command']}", show_header=False, title_justify="left")
+        table.add_column(style="bold")
+        table.add_column(justify="right")
+        for label, value in summary_rows(report):
+            table.add_row(label, value)
+        console.print(table)
+
+
+def _input_paths(paths: tuple[str, ...]) -> tuple[str, ...]:
+    if paths:
+        return paths
+    if sys.stdin is None or sys.stdin.isatty():
+        raise click.UsageError("give a PATH (file or folder), or pipe JSONL in (or pass '-')")
+    return (STDIN,)
+
+
+def _run_label() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@contextlib.contextmanager
+def _progress(inputs: list[Any], quiet: bool) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr, only when stderr is a terminal and the input is big."""
+    total = sum(os.path.getsize(i.path) for i in inputs if i.path != STDIN)
+    if quiet or not console.is_terminal or total < 32 << 20:
+        yield None
+        return
+    columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("reading", total=total)
+        yield lambda done: bar.update(task, completed=done)
+
+
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """Library errors become one-line messages; interrupts and closed pipes end quietly."""
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    except InputError as err:
+        raise click.UsageError(str(err)) from err
+    except (InvalidRecordError, RulesError, IndexStoreError) as err:
+        raise Failure(str(err)) from err
+    except BrokenPipeError:
+        # The reader (head, less) has gone: stop quietly, and keep Python from
+        # complaining when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: no output written, index unchanged[/]")
+        sys.exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum: int, frame: Any) -> NoReturn:
+    """SIGTERM (a CI runner cancelling the step) unwinds like Ctrl-C: nothing half-written."""
+    raise KeyboardInterrupt
+
+
+# ---- index maintenance -------------------------------------------------------------
+
+
+@cli.group()
+def index() -> None:
+    """Inspect, seed and check a persistent index of accepted articles.
+
+    Example:
+
+    \b
+        corpus-clean index add accepted.db corpus.jsonl
+        corpus-clean index info accepted.db
+    """
+
+
+@index.command("info")
+@click.argument("path")
+def index_info(path: str) -> None:
+    """Articles, runs, settings and size of an index (JSON on stdout).
+
+    Example:
+
+    \b
+        corpus-clean index info accepted.db | jq .articles
+    """
+    with _errors(), IndexStore.open(path, None, create=False) as store:
+        click.echo(dump_json(store.info()), nl=False)
+
+
+@index.command("add")
+@click.argument("path")
+@click.argument("files", nargs=-1, required=True)
+@click.option("--text-field", default="text", show_default=True, metavar="KEY",
+              help="JSON key holding the text of input records.")
+@click.option("--threshold", type=click.FloatRange(0.05, 1.0), default=0.8, show_default=True,
+              help="The threshold the index will be used with (it sets the LSH bands).")
+@click.option("--num-perm", type=click.IntRange(16, 1024), default=128, show_default=True, help="MinHash permutations.")
+@click.option("--seed", type=int, default=1, show_default=True, help="MinHash seed.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
+def index_add(path: str, files: tuple[str, ...], text_field: str, threshold: float, num_perm: int, seed: int, quiet: bool) -> None:
+    """Seed an index from an existing clean corpus; writes no records.
+
+    Every record is added as it is (no cleaning, no deduplication among them).
+
+    Example:
+
+    \b
+        corpus-clean index add accepted.db corpus-2024.jsonl corpus-2025.jsonl.gz
+    """
+    with _errors():
+        inputs = resolve_inputs(files)
+        options = DedupOptions(threshold, num_perm, seed)
+        fingerprinter = Fingerprinter(options)
+        with IndexStore.open(path, fingerprinter.settings()) as store:
+            added = pipeline.index_corpus(store, inputs, ReadOptions(text_field=text_field), fingerprinter, _run_label())
+            if not quiet:
+                console.print(f"added {added:,} articles to {path} ({store.info()['articles']:,} in all)")
+
+
+@index.command("verify")
+@click.argument("path")
+def index_verify(path: str) -> None:
+    """Check an index's integrity; exit 2 and list the problems if it is damaged.
+
+    Example:
+
+    \b
+        corpus-clean index verify accepted.db && echo healthy
+    """
+    with _errors(), IndexStore.open(path, None, create=False) as store:
+        problems = store.verify()
+    if problems:
+        for problem in problems:
+            console.print(f"[red]{problem}[/]")
+        raise Failure(f"{path}: {len(problems)} problem(s); rebuild it with 'corpus-clean index add'")
+    console.print(f"{path}: ok")
+
+
+def main() -> None:
+    cli(prog_name="corpus-clean")

@@ -1,0 +1,83 @@
+"""The run summary: one object, from the same counters, for the table, JSON and Markdown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .stats import Stats
+
+#: Bumped when a key of the JSON report changes meaning or disappears.
+REPORT_SCHEMA_VERSION = 1
+
+#: (counter, label) rows of the summary, in display order.
+ROWS = (
+    ("pages_read", "pages read"),
+    ("records_read", "records read"),
+    ("articles_split", "articles split"),
+    ("invalid_utf8_bytes", "invalid UTF-8 bytes replaced"),
+    ("invalid_lines_skipped", "invalid lines skipped"),
+    ("boilerplate_removed", "boilerplate removed"),
+    ("duplicates_exact", "exact duplicates"),
+    ("duplicates_near", "near duplicates"),
+    ("duplicates_index", "duplicates of indexed articles"),
+    ("written", "records written"),
+)
+
+
+def build_report(
+    stats: Stats,
+    *,
+    command: str,
+    seconds: float,
+    settings: dict[str, Any] | None = None,
+    index: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The JSON report: versioned, with every counter and the figures derived from them."""
+    counts = dict(sorted(stats.counts.items()))
+    megabytes = stats["bytes_read"] / 1e6
+    report: dict[str, Any] = {
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "command": command,
+        "counts": counts,
+        "boilerplate_removed": sum(stats.removed_by_rule.values()),
+        "removed_by_rule": dict(sorted(stats.removed_by_rule.items())),
+        "duplicates": {
+            "exact": stats["duplicates_exact"],
+            "near": stats["duplicates_near"],
+            "index": stats["duplicates_index"],
+        },
+        "seconds": round(seconds, 3),
+        "mb_per_s": round(megabytes / seconds, 2) if seconds > 0 else None,
+    }
+    if settings is not None:
+        report["settings"] = settings
+    if index is not None:
+        report["index"] = index
+    return report
+
+
+def summary_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) rows for humans: only what happened, plus time and speed."""
+    counts = report["counts"]
+    rows = []
+    for key, label in ROWS:
+        value = report["boilerplate_removed"] if key == "boilerplate_removed" else counts.get(key, 0)
+        if value or key in ("records_read", "written"):
+            rows.append((label, f"{value:,}"))
+        if key == "boilerplate_removed":
+            rows.extend(
+                (f"  {rule}", f"{n:,}") for rule, n in report["removed_by_rule"].items()
+            )
+    if "index" in report:
+        index = report["index"]
+        rows.append(("index articles", f"{index['articles_before']:,} -> {index['articles_after']:,}"))
+    rate = f", {report['mb_per_s']} MB/s" if report["mb_per_s"] is not None else ""
+    rows.append(("time", f"{report['seconds']:.2f} s{rate}"))
+    return rows
+
+
+def markdown_summary(report: dict[str, Any]) -> str:
+    """A short Markdown table for CI step summaries (GITHUB_STEP_SUMMARY)."""
+    lines = [f"### corpus-clean {report['command']}", "", "| | |", "|---|---:|"]
+    lines += [f"| {label.strip()} | {value} |" for label, value in summary_rows(report)]
+    return "\n".join(lines) + "\n"

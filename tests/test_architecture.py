@@ -1,0 +1,95 @@
+"""The shape of the house: the library never imports click or rich, and no stage
+imports another stage."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import corpus_clean
+
+PACKAGE = Path(corpus_clean.__file__).parent
+LIBRARY = sorted(
+    p.stem for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__", "cli")
+)
+#: Each stage, and the modules that make it up.
+STAGES = {"split": {"split"}, "clean": {"clean"}, "dedup": {"dedup", "minhash", "shingles"}}
+#: What any stage may build on.
+FOUNDATION = {"record", "io", "options", "stats"}
+
+
+def test_the_library_never_imports_click_or_rich() -> None:
+    assert {"pipeline", "io", "split", "clean", "dedup", "minhash", "shingles"} <= set(LIBRARY)
+    code = (
+        "import importlib, json, sys\n"
+        f"for name in {LIBRARY!r}:\n"
+        "    importlib.import_module('corpus_clean.' + name)\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('click', 'rich'))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert json.loads(done.stdout) == []
+
+
+def test_the_cli_does_import_them() -> None:
+    # The check above would pass vacuously if sys.modules did not show such imports.
+    code = "import sys, corpus_clean.cli; print('click' in sys.modules and 'rich' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "True"
+
+
+def package_imports(module: str) -> set[str]:
+    """The corpus_clean modules a module imports (relative or absolute)."""
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text("utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1 and node.module:
+                found.add(node.module.split(".")[0])
+            elif node.level == 1:
+                found.update(alias.name for alias in node.names)
+            elif node.module and node.module.startswith("corpus_clean."):
+                found.add(node.module.split(".")[1])
+            elif node.module == "corpus_clean":
+                found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(
+                alias.name.split(".")[1]
+                for alias in node.names
+                if alias.name.startswith("corpus_clean.")
+            )
+    return found
+
+
+def test_import_scanner_sees_imports() -> None:
+    assert {"clean", "dedup", "split", "io"} <= package_imports("pipeline")
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_no_stage_imports_another_stage(stage: str) -> None:
+    others = set().union(*(modules for name, modules in STAGES.items() if name != stage))
+    for module in STAGES[stage]:
+        imported = package_imports(module)
+        assert not imported & others, f"{module} imports {imported & others}"
+        assert imported <= FOUNDATION | STAGES[stage], f"{module} imports {imported}"
+
+
+def test_dedup_parts_are_layered() -> None:
+    # shingles <- minhash <- dedup, never the other way round.
+    assert package_imports("shingles") <= FOUNDATION
+    assert package_imports("minhash") <= FOUNDATION | {"shingles"}
+
+
+def test_foundation_imports_no_stage_and_record_imports_nothing() -> None:
+    stages = set().union(*STAGES.values())
+    for module in FOUNDATION:
+        assert not package_imports(module) & (stages | {"pipeline", "cli"}), module
+    assert package_imports("record") == set()

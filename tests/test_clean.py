@@ -1,0 +1,297 @@
+"""Cleaning: boilerplate rules, layout normalization, user rules and their errors."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from support import builtin_rules, seed_articles
+
+from corpus_clean.clean import Cleaner, RulesError, clean_text, clean_title, load_rules
+from corpus_clean.options import CleanOptions
+from corpus_clean.record import Record
+from corpus_clean.stats import Stats
+
+HEBEI_PROMO = "Pay attention to Hebei News network, understand the latest news in Hebei."
+
+
+def cleaned(text: str) -> tuple[str, Counter[str]]:
+    removed: Counter[str] = Counter()
+    return clean_text(text, builtin_rules(), removed), removed
+
+
+# ---- built-in rules, each on its example from the seed pages -------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "rule"),
+    [
+        ("关于作者", "author_footer"),
+        ("admin administrator", "author_footer"),
+        ("  admin administrator  ", "author_footer"),
+        ("Click on the link to participate in this activity!", "call_to_action"),
+        ("?One-click ticket purchase", "call_to_action"),
+        ("Click on one-click ticket purchase:https://t.cfc.com.cn/te3rfv ", "call_to_action"),
+        # A near-variant of a known call to action: a typo defeats the regex, not the fuzzy rule.
+        ("Clik on the link to participate in this activity!", "call_to_action_variant"),
+        ("Pay attention to Hebei News network, understand the latest news in Hebei!",
+         "call_to_action_variant"),
+        ("https://t.cfc.com.cn/te3rfv", "bare_url"),
+        ("www.thepaper.cn", "bare_url"),
+        ("Buy tickets\uff1a https://t.cn/A6x", "bare_url"),
+        ("通过admin", "separator"),
+        ("通过 admin", "separator"),
+        ("首页", "site_header"),
+        ("标签归档 武汉夜生活网", "site_header"),
+        ("2022-05-25 0 By", "date_byline"),
+        ("2022-06-09 0 By", "date_byline"),
+        (HEBEI_PROMO, "promo_tail"),
+    ],
+)
+def test_builtin_rule_removes_its_seed_example(line: str, rule: str) -> None:
+    text, removed = cleaned(f"Before it.\n{line}\nAfter it.")
+    assert text == "Before it.\n\nAfter it."
+    assert removed == Counter({rule: 1})
+
+
+def test_promo_tail_is_cut_and_the_rest_of_the_line_kept() -> None:
+    line = f"(Hebei Daily reporter Wang Ludan correspondent Xue Hua) {HEBEI_PROMO}"
+    text, removed = cleaned(f"Paragraph one.\n{line}")
+    assert text == "Paragraph one.\n\n(Hebei Daily reporter Wang Ludan correspondent Xue Hua)"
+    assert removed == Counter({"promo_tail": 1})
+
+
+def test_promo_tail_of_another_site_is_cut_too() -> None:
+    text, removed = cleaned(
+        "It rained. Pay attention to Hubei Daily, understand the latest news in Wuhan."
+    )
+    assert (text, removed) == ("It rained.", Counter({"promo_tail": 1}))
+
+
+def test_whitespace_only_lines_are_removed_and_counted() -> None:
+    text, removed = cleaned("One.\n \n\t\n\u3000\n\nTwo.")
+    assert text == "One.\n\nTwo."
+    assert removed == Counter({"whitespace_only_line": 3})
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Users can click on the link below to read the full report.",
+        "The admin administrator role was abolished in 2021.",
+        "About the author: 关于作者的介绍见下文。",
+        "The report (see https://example.com/report) was published on Monday and widely read.",
+        "On 2022-05-25 the bureau published its figures, and by June the prices had risen.",
+        "Pay attention to detail, the inspector said.",
+        "首页新闻",
+    ],
+)
+def test_article_lines_resembling_boilerplate_are_kept(line: str) -> None:
+    text, removed = cleaned(line)
+    assert (text, removed) == (line, Counter())
+
+
+# ---- layout normalization ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("development layout.At the meeting", "development layout. At the meeting"),
+        ("it rose by 10%.Hubei, a major", "it rose by 10%. Hubei, a major"),
+        ("this year?Original innovation", "this year? Original innovation"),
+        ("were eliminated!The rest", "were eliminated! The rest"),
+        ("be implemented\u201d.We have", "be implemented\u201d. We have"),
+        ("he said.\u201dLong Fenjie said", "he said.\u201d Long Fenjie said"),
+        ("the U.S. Army and the U.S.Navy", "the U.S. Army and the U.S.Navy"),
+        ("written in Node.js and Vue.js", "written in Node.js and Vue.js"),
+        ("pi is 3.14 and e is 2.71", "pi is 3.14 and e is 2.71"),
+        ("e.g. this, i.e. that", "e.g. this, i.e. that"),
+        ("a Ph.D. from MIT", "a Ph.D. from MIT"),
+        ("visit www.Xinhuanet.com today", "visit www.Xinhuanet.com today"),
+        ("and www.People.com.cn too", "and www.People.com.cn too"),
+        ("No.32 [2021] of Tianjin", "No.32 [2021] of Tianjin"),
+    ],
+)
+def test_glued_sentences_get_their_space_and_abbreviations_stay(before: str, after: str) -> None:
+    assert cleaned(before) == (after, Counter())
+
+
+def test_text_is_nfc_normalized() -> None:
+    text, _ = cleaned("Cafe\u0301 au lait, \uff21 stays full width, \u212b becomes \u00c5.")
+    assert text == "Caf\u00e9 au lait, \uff21 stays full width, \u00c5 becomes \u00c5."
+
+
+def test_indentation_is_stripped_and_paragraphs_get_one_blank_line() -> None:
+    raw = "\n\n  First paragraph.\n\n\n\n\tSecond paragraph.\r\n        Third.\n\n"
+    assert cleaned(raw) == ("First paragraph.\n\nSecond paragraph.\n\nThird.", Counter())
+
+
+def test_title_is_nfc_on_one_line() -> None:
+    assert clean_title("  A  title\n split\tin two Cafe\u0301 ") == "A title split in two Caf\u00e9"
+
+
+def test_cleaner_keeps_everything_but_title_and_text() -> None:
+    record = Record(
+        id="r1", text="  Body.\n通过admin\n", source="s", title=" T ", date="2020-01-01",
+        meta={"k": [1]},
+    )
+    stats = Stats()
+    [out] = Cleaner(builtin_rules()).run([record], stats)
+    assert out == record.evolve(text="Body.", title="T")
+    assert stats["records_cleaned"] == 1
+    assert stats.removed_by_rule == Counter({"separator": 1})
+
+
+def test_seed_removals_are_counted_by_rule_name() -> None:
+    stats = Stats()
+    seed_articles(stats)
+    assert stats.removed_by_rule == Counter(
+        {"author_footer": 2, "call_to_action": 3, "promo_tail": 1, "whitespace_only_line": 4}
+    )
+
+
+# ---- user rules ----------------------------------------------------------------------
+
+USER_RULES = """
+[[rule]]
+name = "subscribe_footer"
+patterns = ["Subscribe to our newsletter", "Share this article"]
+
+[[rule]]
+name = "photo_credit"
+match = "regex"
+patterns = ['(?:Photo|Image): [A-Z][a-z]+ [A-Z][a-z]+(?:/\\w+)?']
+
+[[rule]]
+name = "editor_note"
+match = "fuzzy"
+min_score = 85
+patterns = ["Editor in charge: Zhang Wei"]
+
+[[rule]]
+name = "read_more"
+action = "tail"
+patterns = ["Read more >>"]
+"""
+
+
+def test_user_rules_file_adds_exact_regex_fuzzy_and_tail_rules(tmp_path: Path) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text(USER_RULES, encoding="utf-8")
+    rules = load_rules(CleanOptions(rule_files=(path,)))
+    removed: Counter[str] = Counter()
+    text = clean_text(
+        "Body one.\n"
+        "Share this article\n"
+        "Photo: Li Ming/Xinhua\n"
+        "Editor in charge: Zhang Wie\n"
+        "Body two. Read more >>\n"
+        "关于作者\n"
+        "Photo: the river at dawn, by a reader.\n"
+        "Subscribe to our newsletter today for free and never miss a story.\n",
+        rules,
+        removed,
+    )
+    assert text == (
+        "Body one.\n\nBody two.\n\nPhoto: the river at dawn, by a reader.\n\n"
+        "Subscribe to our newsletter today for free and never miss a story."
+    )
+    assert removed == Counter(
+        {"subscribe_footer": 1, "photo_credit": 1, "editor_note": 1, "read_more": 1,
+         "author_footer": 1}
+    )
+
+
+def test_user_rules_alone_without_builtin_ones(tmp_path: Path) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text(USER_RULES, encoding="utf-8")
+    rules = load_rules(CleanOptions(rule_files=(path,), use_builtin_rules=False))
+    assert {rule.name for rule in rules.rules} == {
+        "subscribe_footer", "photo_credit", "editor_note", "read_more"
+    }
+    assert clean_text("关于作者\nShare this article", rules) == "关于作者"
+
+
+def test_user_regex_with_inline_flags(tmp_path: Path) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        "[[rule]]\nname = 'shout'\nmatch = 'regex'\npatterns = ['(?i:click here.*)']\n",
+        encoding="utf-8",
+    )
+    rules = load_rules(CleanOptions(rule_files=(path,)))
+    assert clean_text("CLICK HERE NOW\nText.", rules) == "Text."
+
+
+BAD_RULES = [
+    ("[[rule]\nname = 'x'", "not valid TOML"),
+    ("[rule]\nname = 'x'\npatterns = ['a']", "rules go in [[rule]] tables"),
+    ("rule = ['x']", "rules go in [[rule]] tables"),
+    ("[[rule]]\npatterns = ['a']", "rule 1: needs a name"),
+    ("[[rule]]\nname = 'x'\naction = 'drop'\npatterns = ['a']",
+     "rule 1 (x): action must be one of line, tail"),
+    ("[[rule]]\nname = 'x'\nmatch = 'glob'\npatterns = ['a']",
+     "rule 1 (x): match must be one of exact, regex, fuzzy"),
+    ("[[rule]]\nname = 'x'\naction = 'tail'\nmatch = 'fuzzy'\npatterns = ['a']",
+     "a tail rule matches by exact text or regex, not fuzzy"),
+    ("[[rule]]\nname = 'x'", "patterns must be a non-empty list of non-empty strings"),
+    ("[[rule]]\nname = 'x'\npatterns = 'a'", "patterns must be a non-empty list"),
+    ("[[rule]]\nname = 'x'\npatterns = []", "patterns must be a non-empty list"),
+    ("[[rule]]\nname = 'x'\npatterns = ['a', ' ']", "patterns must be a non-empty list"),
+    ("[[rule]]\nname = 'x'\nmatch = 'regex'\npatterns = ['(unclosed']",
+     "rule 1 (x): bad regular expression '(unclosed'"),
+    # Valid alone, but a global flag cannot stand inside the combined expression.
+    ("[[rule]]\nname = 'x'\nmatch = 'regex'\npatterns = ['(?i)click here']",
+     "rule 1 (x): bad regular expression '(?i)click here'"),
+    ("[[rule]]\nname = 'x'\nmatch = 'fuzzy'\nmin_score = 0\npatterns = ['a']",
+     "min_score must be a number in (0, 100]"),
+    ("[[rule]]\nname = 'x'\nmatch = 'fuzzy'\nmin_score = 'high'\npatterns = ['a']",
+     "min_score must be a number in (0, 100]"),
+    ("[[rule]]\nname = 'ok'\npatterns = ['a']\n[[rule]]\nname = 'ok'\npatterns = ['b']",
+     "rule name 'ok' is already used in "),
+    ("[[rule]]\nname = 'separator'\npatterns = ['a']",
+     "rule name 'separator' is already used in <built-in rules>"),
+]
+
+
+@pytest.mark.parametrize(("content", "message"), BAD_RULES)
+def test_bad_rules_file_says_where_and_what_to_fix(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(RulesError) as caught:
+        load_rules(CleanOptions(rule_files=(path,)))
+    assert message in str(caught.value)
+    assert str(caught.value).startswith(f"{path}: ")
+
+
+def test_missing_rules_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.toml"
+    with pytest.raises(RulesError, match=r"absent\.toml: cannot read rules file"):
+        load_rules(CleanOptions(rule_files=(path,)))
+
+
+def test_rules_file_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes("[[rule]]\nname = 'caf\u00e9'\npatterns = ['x']\n".encode("latin-1"))
+    with pytest.raises(RulesError, match=r"latin1\.toml: .*UTF-8"):
+        load_rules(CleanOptions(rule_files=(path,)))
+
+
+def test_builtin_rules_load_and_have_unique_names() -> None:
+    names = [rule.name for rule in builtin_rules().rules]
+    assert len(names) == len(set(names))
+    assert {
+        "separator", "site_header", "author_footer", "date_byline", "call_to_action",
+        "call_to_action_variant", "bare_url", "promo_tail",
+    } <= set(names)
+
+
+def test_cleaning_twice_changes_nothing_even_for_a_repeated_promo_tail() -> None:
+    text = f"Body.\nLast words. {HEBEI_PROMO} {HEBEI_PROMO}\n{HEBEI_PROMO}{HEBEI_PROMO}"
+    once, removed = cleaned(text)
+    assert once == "Body.\n\nLast words."
+    assert removed == Counter({"promo_tail": 4})
+    assert cleaned(once) == (once, Counter())

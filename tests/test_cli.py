@@ -1,0 +1,291 @@
+"""The command line, through click's CliRunner: stdout is data, stderr is for humans,
+exit codes 0 / 2, atomic output files, and stage commands that pipe into each other."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from importlib.metadata import version
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+from corpus_clean import pipeline
+from corpus_clean.cli import cli
+from support import GOLDEN, REPO, replicated_samples
+
+STAGES = ["run", "split", "clean", "dedup"]
+
+
+def invoke(*args: str, input: bytes | str | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), input=input)
+
+
+@pytest.fixture
+def in_repo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from the repository root, as the golden files were made."""
+    monkeypatch.chdir(REPO)
+
+
+@pytest.fixture(scope="module")
+def golden() -> bytes:
+    return (GOLDEN / "samples.jsonl").read_bytes()
+
+
+def lines_of(data: bytes) -> list[dict[str, object]]:
+    assert data == b"" or data.endswith(b"\n")
+    return [json.loads(line) for line in data.split(b"\n")[:-1]]
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ---- run ------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("in_repo")
+def test_run_writes_jsonl_on_stdout_and_the_summary_on_stderr(golden: bytes) -> None:
+    result = invoke("run", "samples/")
+    assert result.exit_code == 0, result.stderr
+    records = lines_of(result.stdout_bytes)
+    assert len(records) == 18
+    assert result.stdout_bytes == golden
+    assert "corpus-clean run" in result.stderr
+    for label, value in [("pages read", "5"), ("articles split", "23"),
+                         ("exact duplicates", "5"), ("records written", "18")]:
+        assert any(label in row and row.rstrip(" │|").endswith(value)
+                   for row in result.stderr.splitlines()), (label, result.stderr)
+    assert "{" not in result.stderr
+
+
+@pytest.mark.usefixtures("in_repo")
+def test_stage_commands_piped_equal_run(golden: bytes) -> None:
+    split = invoke("split", "samples/", "-q")
+    assert split.exit_code == 0, split.stderr
+    assert len(lines_of(split.stdout_bytes)) == 23
+    cleaned = invoke("clean", "-q", input=split.stdout_bytes)
+    assert cleaned.exit_code == 0, cleaned.stderr
+    deduped = invoke("dedup", "-", "-q", input=cleaned.stdout_bytes)
+    assert deduped.exit_code == 0, deduped.stderr
+    assert deduped.stdout_bytes == golden
+
+
+@pytest.mark.usefixtures("in_repo")
+def test_quiet_leaves_stderr_empty(golden: bytes) -> None:
+    result = invoke("run", "samples/", "--quiet")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout_bytes == golden
+
+
+@pytest.mark.usefixtures("in_repo")
+def test_output_duplicates_and_report_files(tmp_path: Path, golden: bytes) -> None:
+    out, dups, report = tmp_path / "out.jsonl", tmp_path / "dups.jsonl", tmp_path / "r.json"
+    result = invoke("run", "samples/", "-o", str(out), "--duplicates", str(dups),
+                    "--report", str(report))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout_bytes == b""
+    assert out.read_bytes() == golden
+    assert dups.read_bytes() == (GOLDEN / "samples.duplicates.jsonl").read_bytes()
+    removed = lines_of(dups.read_bytes())
+    assert len(removed) == 5
+    for record in removed:
+        assert str(record["duplicate_of"]).startswith("samples/000_27f52f622c7b214e.txt#")
+        assert record["similarity"] == 1.0
+    figures = json.loads(report.read_text("utf-8"))
+    assert figures["schema_version"] == 1
+    assert figures["command"] == "run"
+    counts = figures["counts"]
+    assert (counts["pages_read"], counts["articles_split"], counts["written"]) == (5, 23, 18)
+    assert figures["duplicates"] == {"exact": 5, "near": 0, "index": 0}
+    assert figures["removed_by_rule"] == {
+        "author_footer": 2, "call_to_action": 3, "promo_tail": 1, "whitespace_only_line": 4
+    }
+    assert figures["boilerplate_removed"] == 10
+    assert figures["settings"]["num_perm"] == 128
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dups.jsonl", "out.jsonl", "r.json"]
+
+
+def test_jsonl_in_with_text_field_and_keep_longest(tmp_path: Path) -> None:
+    body = (
+        "Export to domestic sales has become an important measure for many foreign trade"
+        " enterprises to cope with the current challenges. The reporter recently learned from"
+        " the tax departments in many places that products with wide export to the domestic"
+        " market are popular, and the sales of household appliances, furniture and textiles"
+        " have grown markedly since the beginning of the year. "
+    )
+    source = write(tmp_path / "in.jsonl", "".join(json.dumps(o) + "\n" for o in [
+        {"id": "short", "body": body, "lang": "en"},
+        {"id": "long", "body": body + "Officials expect it to reopen on Monday.", "lang": "en"},
+    ]))
+    result = invoke("run", str(source), "--text-field", "body", "--keep", "longest", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert lines_of(result.stdout_bytes) == [{
+        "id": "long", "title": None, "text": (body + "Officials expect it to reopen on Monday.")
+        .strip(), "source": str(source), "lang": "en",
+    }]
+
+
+def test_user_rules_on_the_command_line(tmp_path: Path) -> None:
+    rules = write(tmp_path / "r.toml", "[[rule]]\nname = 'share'\npatterns = ['Share this']\n")
+    source = write(tmp_path / "in.jsonl", json.dumps({"text": "Body.\nShare this\n"}) + "\n")
+    report = tmp_path / "report.json"
+    result = invoke("clean", str(source), "--rules", str(rules), "--report", str(report), "-q")
+    assert result.exit_code == 0, result.stderr
+    assert [r["text"] for r in lines_of(result.stdout_bytes)] == ["Body."]
+    assert json.loads(report.read_text("utf-8"))["removed_by_rule"] == {"share": 1}
+
+
+def test_bad_rules_file_exits_2_before_reading(tmp_path: Path) -> None:
+    rules = write(tmp_path / "r.toml", "[[rule]]\nname = 'x'\nmatch = 'regex'\npatterns = ['(']\n")
+    result = invoke("run", "-", "--rules", str(rules), input=b'{"text": "a"}\n')
+    assert result.exit_code == 2
+    assert f"{rules}: rule 1 (x): bad regular expression" in result.stderr
+    assert result.stdout_bytes == b""
+
+
+# ---- errors and edge inputs, for every stage command -----------------------------------
+
+
+@pytest.mark.parametrize("command", STAGES)
+def test_missing_path_exits_2_with_a_message(command: str, tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    result = invoke(command, str(missing))
+    assert result.exit_code == 2
+    assert f"{missing}: no such file or folder" in result.stderr
+    assert result.stdout_bytes == b""
+
+
+@pytest.mark.parametrize("command", STAGES)
+def test_malformed_jsonl_exits_2_naming_file_and_line(command: str, tmp_path: Path) -> None:
+    source = write(tmp_path / "in.jsonl", '{"text": "fine"}\n\n{"text": "cut off\n')
+    result = invoke(command, str(source))
+    assert result.exit_code == 2
+    assert f"{source}:3: invalid JSON" in result.stderr
+    assert "--skip-invalid" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout_bytes == b""
+
+
+@pytest.mark.parametrize("command", STAGES)
+def test_skip_invalid_with_rejects(command: str, tmp_path: Path) -> None:
+    source = write(tmp_path / "in.jsonl", '{"text": "one"}\nnot json\n{"text": "two"}\n[3]\n')
+    rejects = tmp_path / "rejects.jsonl"
+    result = invoke(command, str(source), "--skip-invalid", "--rejects", str(rejects))
+    assert result.exit_code == 0, result.stderr
+    assert [r["text"] for r in lines_of(result.stdout_bytes)] == ["one", "two"]
+    assert rejects.read_bytes() == b"not json\n[3]\n"
+    assert "invalid lines skipped" in result.stderr
+
+
+def test_rejects_without_skip_invalid_is_a_usage_mistake(tmp_path: Path) -> None:
+    source = write(tmp_path / "in.jsonl", '{"text": "one"}\n')
+    result = invoke("run", str(source), "--rejects", str(tmp_path / "r.jsonl"))
+    assert result.exit_code == 2
+    assert "--rejects only makes sense with --skip-invalid" in result.stderr
+
+
+@pytest.mark.parametrize("command", STAGES)
+def test_empty_input_gives_empty_output(command: str, tmp_path: Path) -> None:
+    empty = write(tmp_path / "empty.jsonl", "")
+    from_file = invoke(command, str(empty), "-q")
+    from_stdin = invoke(command, "-", "-q", input=b"")
+    for result in (from_file, from_stdin):
+        assert (result.exit_code, result.stdout_bytes, result.stderr) == (0, b"", "")
+
+
+@pytest.mark.parametrize("command", STAGES)
+def test_failed_run_leaves_no_output_file(command: str, tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    write(inputs / "a.jsonl", "".join(json.dumps({"text": f"Story {n}."}) + "\n" for n in range(50)))
+    write(inputs / "b.jsonl", '{"text": "fine"}\n{"text": "broken at the end\n')
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / "corpus.jsonl"
+    args = [command, str(inputs), "-o", str(target), "--report", str(out / "r.json")]
+    if command in ("run", "dedup"):
+        args += ["--duplicates", str(out / "dups.jsonl")]
+
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert f"{inputs}/b.jsonl:2:" in result.stderr
+    assert list(out.iterdir()) == []  # no target, no temporary file
+
+    target.write_bytes(b"old content\n")
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert target.read_bytes() == b"old content\n"
+    assert [p.name for p in out.iterdir()] == ["corpus.jsonl"]
+
+
+@pytest.mark.usefixtures("in_repo")
+def test_output_file_replaces_the_old_one_and_leaves_nothing_else(
+    tmp_path: Path, golden: bytes
+) -> None:
+    target = tmp_path / "corpus.jsonl"
+    target.write_bytes(b"old content\n")
+    result = invoke("run", "samples/", "-o", str(target), "-q")
+    assert result.exit_code == 0, result.stderr
+    assert target.read_bytes() == golden
+    assert [p.name for p in tmp_path.iterdir()] == ["corpus.jsonl"]
+
+
+def test_jobs_give_byte_identical_output(tmp_path: Path) -> None:
+    size = replicated_samples(tmp_path / "in", copies=8)
+    # More than one batch, so that --jobs 2 really runs in worker processes.
+    assert size > pipeline.BATCH_BYTES
+    runs = {}
+    for jobs in ("1", "2"):
+        out, dups, report = (tmp_path / f"{name}{jobs}" for name in ("out", "dups", "report"))
+        result = invoke("run", str(tmp_path / "in"), "--jobs", jobs, "-o", str(out),
+                        "--duplicates", str(dups), "--report", str(report), "-q")
+        assert result.exit_code == 0, result.stderr
+        runs[jobs] = (out.read_bytes(), dups.read_bytes(),
+                      json.loads(report.read_text("utf-8"))["counts"])
+    assert runs["1"] == runs["2"]
+    kept, removed, counts = runs["1"]
+    assert counts["articles_split"] == 8 * 23
+    assert counts["duplicates_near"] > 0
+    assert len(lines_of(kept)) + len(lines_of(removed)) == 8 * 23
+
+
+# ---- version and help ------------------------------------------------------------------
+
+
+def test_version() -> None:
+    result = invoke("--version")
+    assert result.exit_code == 0
+    assert result.stdout == f"corpus-clean, version {version('corpus-clean')}\n"
+
+
+def _command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    yield prefix
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            yield from _command_paths(command, (*prefix, name))
+        else:
+            yield (*prefix, name)
+
+
+COMMANDS = list(_command_paths(cli))
+
+
+def test_every_expected_command_exists() -> None:
+    assert {
+        (), ("run",), ("split",), ("clean",), ("dedup",),
+        ("index",), ("index", "info"), ("index", "add"), ("index", "verify"),
+    } <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "corpus-clean")
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_of_every_command_has_an_example(path: tuple[str, ...], flag: str) -> None:
+    result = invoke(*path, flag)
+    assert result.exit_code == 0
+    assert "Example" in result.stdout
+    assert f"corpus-clean {' '.join(path)}".rstrip() in result.stdout
+    assert result.stderr == ""

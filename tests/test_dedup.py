@@ -1,0 +1,264 @@
+"""Deduplication: exact and near duplicates, clusters, keep policy, Chinese text, and
+signatures that are datasketch's own."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from datasketch import MinHash
+from support import article, dedup, kept_ids, seed_articles
+
+from corpus_clean.dedup import Fingerprinter, jaccard
+from corpus_clean.minhash import SCHEME, MinHasher, minhash_input
+from corpus_clean.options import DedupOptions, detection_probability, lsh_bands
+from corpus_clean.record import Record
+from corpus_clean.shingles import shingle_batch
+from corpus_clean.stats import Stats
+
+
+@pytest.fixture(scope="module")
+def seeds() -> list[Record]:
+    return seed_articles()
+
+
+def by_title(seeds: list[Record], start: str) -> str:
+    return next(a.text for a in seeds if (a.title or "").startswith(start))
+
+
+def replace_words(text: str, positions: list[int], tag: str = "edited") -> str:
+    words = text.split(" ")
+    for n in positions:
+        words[n] = f"{tag}{n}"
+    return " ".join(words)
+
+
+def true_jaccard(a: str, b: str) -> float:
+    batch = shingle_batch([a, b], 5)
+    return jaccard(batch.shingles_of(0), batch.shingles_of(1))
+
+
+# ---- the seed articles -------------------------------------------------------------
+
+
+def test_seed_reposts_are_the_five_removed(seeds: list[Record]) -> None:
+    stats = Stats()
+    verdicts = dedup(seeds, stats)
+    removed = {
+        _name(record.id): (_name(verdict.duplicate_of), verdict.kind, verdict.similarity)
+        for record, verdict in verdicts
+        if verdict is not None
+    }
+    p000, p001, p002 = (
+        "000_27f52f622c7b214e.txt", "001_ad5554182b99526e.txt", "002_75b1cbe0efa3536a.txt"
+    )
+    assert removed == {
+        f"{p001}#1": (f"{p000}#2", "exact", 1.0),  # Tianjin plan
+        f"{p002}#7": (f"{p000}#1", "exact", 1.0),  # Liaoning
+        f"{p002}#8": (f"{p000}#2", "exact", 1.0),  # Tianjin plan
+        f"{p002}#9": (f"{p000}#3", "exact", 1.0),  # chip fence
+        f"{p002}#10": (f"{p000}#7", "exact", 1.0),  # new energy vehicles
+    }
+    assert len(kept_ids(verdicts)) == 18
+    assert (stats["kept"], stats["duplicates_exact"], stats["duplicates_near"]) == (18, 5, 0)
+
+
+def _name(record_id: str) -> str:
+    return record_id.rsplit("/", 1)[-1]
+
+
+def test_verdicts_come_back_in_input_order_one_per_record(seeds: list[Record]) -> None:
+    verdicts = dedup(seeds, batch_size=4)
+    assert [record for record, _ in verdicts] == seeds
+
+
+def test_batches_do_not_change_the_verdicts(seeds: list[Record]) -> None:
+    whole = [(r.id, v) for r, v in dedup(seeds)]
+    for size in (1, 3, 7):
+        assert [(r.id, v) for r, v in dedup(seeds, batch_size=size)] == whole
+
+
+# ---- exact and near duplicates -----------------------------------------------------
+
+
+def test_exact_duplicate_is_removed(seeds: list[Record]) -> None:
+    text = by_title(seeds, "Ministry of Education")
+    other = "Another story. " * 30
+    verdicts = dedup([article("a", text), article("b", other), article("c", text)])
+    assert kept_ids(verdicts) == ["a", "b"]
+    verdict = verdicts[2][1]
+    assert verdict is not None
+    assert (verdict.duplicate_of, verdict.matched_id, verdict.kind, verdict.similarity) == (
+        "a", "a", "exact", 1.0
+    )
+
+
+def test_near_duplicate_with_a_few_words_changed_is_caught(seeds: list[Record]) -> None:
+    original = by_title(seeds, "New media")
+    repost = replace_words(original, [40, 200, 400, 600, 700])
+    assert original != repost
+    verdicts = dedup([article("original", original), article("repost", repost)])
+    assert kept_ids(verdicts) == ["original"]
+    verdict = verdicts[1][1]
+    assert verdict is not None
+    assert (verdict.duplicate_of, verdict.kind) == ("original", "near")
+    assert 0.8 <= verdict.similarity < 1.0
+    assert verdict.similarity == pytest.approx(true_jaccard(original, repost))
+    fields = {"duplicate_of", "similarity", "matched_id", "duplicate_kind"}
+    assert set(verdict.as_fields()) == fields
+
+
+def test_repost_with_a_paragraph_cut_is_caught(seeds: list[Record]) -> None:
+    original = by_title(seeds, "Multi-local tax")
+    paragraphs = original.split("\n\n")
+    repost = "\n\n".join(paragraphs[:-1])
+    verdicts = dedup([article("original", original), article("repost", repost)])
+    assert kept_ids(verdicts) == ["original"]
+
+
+def test_different_articles_are_not_removed(seeds: list[Record]) -> None:
+    a = by_title(seeds, "Many places intensively promote housing")
+    b = by_title(seeds, "It is no longer a spare tire")
+    assert kept_ids(dedup([article("a", a), article("b", b)])) == ["a", "b"]
+
+
+def test_article_below_the_threshold_is_kept(seeds: list[Record]) -> None:
+    original = by_title(seeds, "New media")
+    rewritten = replace_words(original, list(range(5, 760, 12)))
+    assert 0.3 < true_jaccard(original, rewritten) < 0.8
+    assert kept_ids(dedup([article("a", original), article("b", rewritten)])) == ["a", "b"]
+
+
+def test_chain_lands_in_one_cluster(seeds: list[Record]) -> None:
+    base = " ".join(by_title(seeds, "China\u2019s Energy").split()[:300])
+    a = base
+    b = replace_words(a, [20, 40, 60, 80, 100], "first")
+    c = replace_words(b, [180, 200, 220, 240, 260], "second")
+    assert true_jaccard(a, b) >= 0.8
+    assert true_jaccard(b, c) >= 0.8
+    assert true_jaccard(a, c) < 0.8  # only the chain connects A and C
+    verdicts = dedup([article("A", a), article("B", b), article("C", c)])
+    assert kept_ids(verdicts) == ["A"]
+    found = {r.id: (v.duplicate_of, v.matched_id) for r, v in verdicts if v is not None}
+    assert found == {"B": ("A", "A"), "C": ("A", "B")}
+
+
+def test_keep_longest_keeps_the_longest_of_the_cluster(seeds: list[Record]) -> None:
+    original = by_title(seeds, "Multi-local tax")
+    short = "\n\n".join(original.split("\n\n")[:-1])
+    records = [article("short", short), article("long", original), article("other", "x " * 50)]
+    longest = dedup(records, keep="longest")
+    assert kept_ids(longest) == ["long", "other"]
+    assert longest[0][1] is not None and longest[0][1].duplicate_of == "long"
+    first = dedup(records, keep="first")
+    assert kept_ids(first) == ["short", "other"]
+    assert first[1][1] is not None and first[1][1].duplicate_of == "short"
+
+
+def test_keep_longest_applies_to_exact_duplicates_too() -> None:
+    text = "Same words here, over and over again in this article. " * 10
+    louder = text.upper().replace(",", " ,")  # same words, longer text
+    verdicts = dedup([article("a", text), article("b", louder)], keep="longest")
+    assert kept_ids(verdicts) == ["b"]
+
+
+def test_empty_input_gives_nothing() -> None:
+    assert dedup([]) == []
+
+
+# ---- Chinese ----------------------------------------------------------------------
+
+#: Chinese punctuation is full width; written here as ASCII (linters flag look-alikes).
+_FULL_WIDTH = str.maketrans({",": "\uff0c", "(": "\uff08", ")": "\uff09", ":": "\uff1a"})
+
+ZH_ARTICLE = (
+    "新华社北京3月19日电 国务院新闻办公室19日举行新闻发布会,介绍今年一季度国民经济运行情况。"
+    "国家统计局新闻发言人表示,一季度国内生产总值同比增长百分之五点三,比上年四季度环比增长百分之一点六。"
+    "从生产看,全国规模以上工业增加值同比增长百分之六点一,装备制造业和高技术制造业增速较快。"
+    "从需求看,社会消费品零售总额同比增长百分之四点七,服务零售额增长较快,居民出行和文化旅游消费持续活跃。"
+    "固定资产投资同比增长百分之四点五,其中制造业投资增长百分之九点九,基础设施投资增长百分之六点五。"
+    "发言人指出,当前外部环境复杂性、严峻性、不确定性上升,国内有效需求仍然不足,"
+    "下一步要加大宏观政策实施力度,着力扩大国内需求,推动经济持续回升向好。"
+).translate(_FULL_WIDTH)
+#: Reposted by another site: its source line and editor added, two phrases reworded.
+ZH_REPOST = (
+    "(来源:人民网)"
+    + ZH_ARTICLE.replace("19日", "十九日").replace("持续活跃", "保持活跃")
+    + "责任编辑:王明"
+).translate(_FULL_WIDTH)
+ZH_OTHER = (
+    "本报武汉讯 记者从市园林局获悉,今年春季全市新增绿地面积一百二十公顷,新建口袋公园三十座。"
+    "东湖绿道三期工程已完成主体建设,预计五月底前向市民开放,届时绿道总长度将超过一百公里。"
+    "园林部门提醒市民,赏花期间请文明游园,不要攀折花木,不要在草坪上搭建帐篷,共同爱护城市绿化成果。"
+    "据介绍,全市还将在汉江沿岸新建滨水步道,串联沿线社区与公园,方便居民就近休闲健身。"
+).translate(_FULL_WIDTH)
+
+
+def test_chinese_is_shingled_by_characters() -> None:
+    batch = shingle_batch(["国务院新闻办公室", "国务院 新闻 办公室"], 5)
+    assert len(batch.words_of(0)) == 8  # one word per Han character
+    assert np.array_equal(batch.words_of(0), batch.words_of(1))
+    assert len(batch.shingles_of(0)) == 4
+
+
+def test_chinese_repost_with_small_changes_is_caught() -> None:
+    assert 0.8 <= true_jaccard(ZH_ARTICLE, ZH_REPOST) < 1.0
+    verdicts = dedup(
+        [article("zh", ZH_ARTICLE), article("other", ZH_OTHER), article("repost", ZH_REPOST)]
+    )
+    assert kept_ids(verdicts) == ["zh", "other"]
+    verdict = verdicts[2][1]
+    assert verdict is not None
+    assert (verdict.duplicate_of, verdict.kind) == ("zh", "near")
+    assert verdict.similarity < 1.0
+
+
+def test_mixed_chinese_and_english_reposts() -> None:
+    mixed = ZH_ARTICLE + " The statistics bureau said GDP grew 5.3% in the first quarter."
+    repost = ZH_REPOST + " The statistics bureau said GDP grew 5.3% in the first quarter."
+    assert kept_ids(dedup([article("a", mixed), article("b", repost)])) == ["a"]
+
+
+def test_lone_surrogates_do_not_break_fingerprinting() -> None:
+    text = "A story about \ud83d broken emoji, told at some length to make shingles. " * 5
+    verdicts = dedup([article("a", text), article("b", text)])
+    assert kept_ids(verdicts) == ["a"]
+
+
+# ---- signatures are datasketch's -------------------------------------------------------
+
+
+@pytest.mark.parametrize(("num_perm", "seed"), [(128, 1), (64, 42)])
+def test_signatures_equal_datasketch_minhash(
+    seeds: list[Record], num_perm: int, seed: int
+) -> None:
+    # The seed articles hold tens of thousands of shingles: several signature blocks.
+    texts = ["", "too short", ZH_ARTICLE, *(a.text for a in seeds[:12])]
+    batch = shingle_batch(texts, 5)
+    assert len(batch.shingles) > 1 << 15
+    bands, rows = lsh_bands(0.8, num_perm)
+    signatures = MinHasher(num_perm, seed, bands, rows).signatures(batch.shingles, batch.offsets)
+    assert signatures.shape == (len(texts), num_perm)
+    for i in range(len(texts)):
+        reference = MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME, hashfunc=lambda v: v)
+        reference.update_batch(minhash_input(batch.shingles_of(i)).tolist())
+        assert np.array_equal(signatures[i], reference.hashvalues), i
+
+
+def test_fingerprinter_uses_those_signatures(seeds: list[Record]) -> None:
+    options = DedupOptions()
+    fingerprinter = Fingerprinter(options)
+    texts = [a.text for a in seeds[:3]]
+    prints = fingerprinter.fingerprint(texts)
+    batch = shingle_batch(texts, options.shingles.size)
+    signatures = fingerprinter.minhasher.signatures(batch.shingles, batch.offsets)
+    assert np.array_equal(prints.band_keys, fingerprinter.minhasher.band_keys(signatures))
+    assert fingerprinter.settings()["num_perm"] == 128
+
+
+def test_lsh_bands_catch_pairs_at_the_threshold() -> None:
+    bands, rows = lsh_bands(0.8, 128)
+    assert (bands, rows) == (18, 7)
+    assert detection_probability(0.8, bands, rows) >= 0.95
+    assert detection_probability(0.3, bands, rows) < 0.01
+    with pytest.raises(ValueError, match="num-perm"):
+        lsh_bands(0.05, 16)

@@ -1,0 +1,295 @@
+"""Reading: raw pages and JSONL become records; errors name the file and line."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from support import read, split
+
+from corpus_clean import io
+from corpus_clean.io import InputError, InvalidRecordError, atomic_output, resolve_inputs
+from corpus_clean.options import ReadOptions
+from corpus_clean.record import Record
+from corpus_clean.stats import Stats
+
+
+def write(path: Path, data: bytes | str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return path
+
+
+def jsonl(*objects: object) -> str:
+    return "".join(json.dumps(obj, ensure_ascii=False) + "\n" for obj in objects)
+
+
+# ---- raw pages ---------------------------------------------------------------------
+
+
+def test_page_is_one_record_with_its_path_as_id_and_source(tmp_path: Path) -> None:
+    page = write(tmp_path / "p.txt", "Title\n\nBody.\n")
+    stats = Stats()
+    [record] = read([page], stats)
+    assert record == Record(id=str(page), text="Title\n\nBody.\n", source=str(page), is_page=True)
+    assert stats["pages_read"] == 1
+    assert stats["bytes_read"] == len("Title\n\nBody.\n")
+
+
+def test_page_bom_is_dropped_and_crlf_and_lone_cr_become_newlines(tmp_path: Path) -> None:
+    page = write(tmp_path / "p.txt", b"\xef\xbb\xbfTitle\r\n\r\nFirst.\rSecond.\r\n")
+    [record] = read([page])
+    assert record.text == "Title\n\nFirst.\nSecond.\n"
+
+
+def test_page_invalid_utf8_bytes_are_replaced_and_counted(tmp_path: Path) -> None:
+    page = write(tmp_path / "p.txt", b"\xef\xbb\xbfcaf\xe9 ok \xff\xfe end \xe6\xad\n")
+    stats = Stats()
+    [record] = read([page], stats)
+    assert record.text == "caf\ufffd ok \ufffd\ufffd end \ufffd\ufffd\n"
+    assert stats["invalid_utf8_bytes"] == 5
+
+
+def test_valid_utf8_counts_no_invalid_bytes(tmp_path: Path) -> None:
+    page = write(tmp_path / "p.txt", "首页\n通过admin\n标题\n正文。\n")
+    stats = Stats()
+    [record] = read([page], stats)
+    assert record.text == "首页\n通过admin\n标题\n正文。\n"
+    assert stats["invalid_utf8_bytes"] == 0
+
+
+# ---- JSONL -------------------------------------------------------------------------
+
+
+def test_jsonl_keeps_id_and_unknown_fields_in_input_order(tmp_path: Path) -> None:
+    line = (
+        '{"zeta": 1, "id": "a-1", "alpha": [1, {"x": null}], "title": "T", '
+        '"text": "Body", "mid": {"k": "v"}, "date": "2024-01-02", "source": "wire"}\n'
+    )
+    path = write(tmp_path / "in.jsonl", line)
+    [record] = read([path])
+    assert record == Record(
+        id="a-1",
+        text="Body",
+        source="wire",
+        title="T",
+        date="2024-01-02",
+        meta={"zeta": 1, "alpha": [1, {"x": None}], "mid": {"k": "v"}},
+    )
+    assert list(record.meta) == ["zeta", "alpha", "mid"]
+    # Our keys first, in schema order, then the preserved ones in input order.
+    assert io.encode(record) == (
+        b'{"id": "a-1", "title": "T", "text": "Body", "source": "wire", "date": "2024-01-02", '
+        b'"zeta": 1, "alpha": [1, {"x": null}], "mid": {"k": "v"}}\n'
+    )
+
+
+def test_jsonl_without_id_or_source_gets_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path / "in.jsonl", "\n" + jsonl({"text": "one"}, {"text": "two"}))
+    records = read([path])
+    assert [(r.id, r.source, r.title, r.date) for r in records] == [
+        (f"{path}:2", str(path), None, None),
+        (f"{path}:3", str(path), None, None),
+    ]
+
+
+def test_jsonl_null_id_and_source_count_as_absent(tmp_path: Path) -> None:
+    path = write(tmp_path / "in.jsonl", jsonl({"id": None, "source": None, "text": "a"}) * 2)
+    records = read([path])
+    assert [(r.id, r.source) for r in records] == [
+        (f"{path}:1", str(path)),
+        (f"{path}:2", str(path)),
+    ]
+
+
+def test_jsonl_text_field_names_the_text_key(tmp_path: Path) -> None:
+    path = write(tmp_path / "in.jsonl", jsonl({"id": "x", "body": "Hello", "lang": "en"}))
+    [record] = read([path], text_field="body")
+    assert (record.text, record.meta) == ("Hello", {"lang": "en"})
+    assert json.loads(io.encode(record)) == {
+        "id": "x", "title": None, "text": "Hello", "source": str(path), "lang": "en"
+    }
+
+
+def test_jsonl_missing_text_field_says_to_use_text_field(tmp_path: Path) -> None:
+    path = write(tmp_path / "in.jsonl", jsonl({"id": "x", "body": "Hello"}))
+    with pytest.raises(InvalidRecordError) as caught:
+        read([path])
+    assert str(caught.value).startswith(f"{path}:1: ")
+    assert "'text'" in str(caught.value)
+    assert "--text-field" in str(caught.value)
+
+
+def test_jsonl_bom_and_crlf_and_gzip(tmp_path: Path) -> None:
+    plain = write(tmp_path / "a.jsonl", b'\xef\xbb\xbf{"text": "one"}\r\n{"text": "two"}\r\n')
+    packed = tmp_path / "b.jsonl.gz"
+    packed.write_bytes(gzip.compress(jsonl({"text": "three"}).encode()))
+    assert [r.text for r in read([plain, packed])] == ["one", "two", "three"]
+
+
+def test_jsonl_invalid_utf8_in_a_line_is_replaced_and_counted(tmp_path: Path) -> None:
+    path = write(tmp_path / "a.jsonl", b'{"text": "caf\xe9"}\n')
+    stats = Stats()
+    [record] = read([path], stats)
+    assert record.text == "caf\ufffd"
+    assert stats["invalid_utf8_bytes"] == 1
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "problem"),
+    [
+        ('{"text": "unterminated', "invalid JSON"),
+        ("[1, 2]", "expected a JSON object, got list"),
+        ('"just a string"', "expected a JSON object, got str"),
+        ('{"id": "x"}', "no string field 'text'"),
+        ('{"text": 5}', "no string field 'text'"),
+        ('{"text": "t", "title": 5}', "'title' must be a string or null"),
+        ('{"text": "t", "date": ["2020"]}', "'date' must be a string or null"),
+    ],
+)
+def test_malformed_line_raises_naming_file_and_line(
+    tmp_path: Path, bad_line: str, problem: str
+) -> None:
+    path = write(tmp_path / "in.jsonl", jsonl({"text": "ok"}, {"text": "ok too"}) + bad_line + "\n")
+    records = io.read_records(resolve_inputs([str(path)]), ReadOptions(), Stats())
+    # Lazy: the good lines come out before the bad one stops the stream.
+    assert [next(records).text, next(records).text] == ["ok", "ok too"]
+    with pytest.raises(InvalidRecordError) as caught:
+        next(records)
+    assert caught.value.where == f"{path}:3"
+    assert str(caught.value).startswith(f"{path}:3: ")
+    assert problem in str(caught.value)
+
+
+def test_skip_invalid_counts_and_collects_rejects_verbatim(tmp_path: Path) -> None:
+    content = b'{"text": "a"}\nnot json\n{"text": "b"}\n[1]\r\n{"text": "c"}\n{"text": '
+    path = write(tmp_path / "in.jsonl", content)
+    stats = Stats()
+    rejects: list[bytes] = []
+    inputs = resolve_inputs([str(path)])
+    records = list(io.read_records(inputs, ReadOptions(skip_invalid=True), stats, rejects))
+    assert [r.text for r in records] == ["a", "b", "c"]
+    assert [r.id for r in records] == [f"{path}:1", f"{path}:3", f"{path}:5"]
+    assert stats["invalid_lines_skipped"] == 3
+    assert stats["records_read"] == 3
+    # The last line had no newline: one is added so the rejects file stays JSONL-shaped.
+    assert rejects == [b"not json\n", b"[1]\r\n", b'{"text": \n']
+
+
+def test_skip_invalid_without_a_rejects_list_still_counts(tmp_path: Path) -> None:
+    path = write(tmp_path / "in.jsonl", b'nope\n{"text": "a"}\n')
+    stats = Stats()
+    assert [r.text for r in read([path], stats, skip_invalid=True)] == ["a"]
+    assert stats["invalid_lines_skipped"] == 1
+
+
+def test_lone_surrogate_escape_survives_a_round_trip(tmp_path: Path) -> None:
+    # Scraped JSON sometimes holds half of an escaped surrogate pair.
+    path = write(tmp_path / "in.jsonl", '{"text": "broken \\ud83d emoji", "note": "\\udc00"}\n')
+    [record] = read([path])
+    line = io.encode(record)
+    line.decode("utf-8")  # the output is valid UTF-8
+    again = io.parse_record(line, Stats(), ReadOptions(), source=str(path), line_no=1)
+    assert again == record
+
+
+# ---- empty and missing inputs ------------------------------------------------------
+
+
+def test_empty_inputs_give_no_records(tmp_path: Path) -> None:
+    empty_jsonl = write(tmp_path / "e.jsonl", "")
+    blank_jsonl = write(tmp_path / "b.jsonl", "\n  \n\r\n")
+    empty_page = write(tmp_path / "e.txt", "")
+    blank_page = write(tmp_path / "b.txt", "\n \n\t\n")
+    stats = Stats()
+    assert split(read([empty_jsonl, blank_jsonl, empty_page, blank_page], stats), stats) == []
+    assert stats["records_read"] == 0
+
+
+def test_missing_path_is_an_input_error(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.jsonl"
+    with pytest.raises(InputError, match=r"nope\.jsonl: no such file or folder"):
+        resolve_inputs([str(missing)])
+
+
+def test_missing_path_fails_before_anything_is_read(tmp_path: Path) -> None:
+    good = write(tmp_path / "good.jsonl", jsonl({"text": "a"}))
+    with pytest.raises(InputError):
+        resolve_inputs([str(good), str(tmp_path / "typo.jsonl")])
+
+
+@pytest.mark.parametrize("names", [[], ["notes.md", "data.csv", "sub/x.json"]])
+def test_folder_with_nothing_to_read_is_an_input_error(tmp_path: Path, names: list[str]) -> None:
+    for name in names:
+        write(tmp_path / "in" / name, "x")
+    (tmp_path / "in").mkdir(exist_ok=True)
+    with pytest.raises(InputError, match="folder holds no"):
+        resolve_inputs([str(tmp_path / "in")])
+
+
+def test_file_of_unknown_kind_is_an_input_error(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.csv", "a,b\n")
+    with pytest.raises(InputError, match=r"data\.csv: unknown kind of file"):
+        resolve_inputs([str(path)])
+
+
+def test_folders_are_read_recursively_in_sorted_order(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    for name in ["b/2.txt", "a.jsonl", "b/1.jsonl.gz", "c.ndjson", "skip.csv", "b/0/z.txt"]:
+        write(root / name, "")
+    files = resolve_inputs([str(root), "-"])
+    assert [(f.path, f.kind) for f in files] == [
+        (f"{root}/a.jsonl", "jsonl"),
+        (f"{root}/b/0/z.txt", "page"),
+        (f"{root}/b/1.jsonl.gz", "jsonl"),
+        (f"{root}/b/2.txt", "page"),
+        (f"{root}/c.ndjson", "jsonl"),
+        ("-", "jsonl"),
+    ]
+
+
+# ---- atomic output -----------------------------------------------------------------
+
+
+def test_atomic_output_replaces_the_file_only_on_success(tmp_path: Path) -> None:
+    target = tmp_path / "out.jsonl"
+    with atomic_output(str(target)) as out:
+        out.write(b"first\n")
+    assert target.read_bytes() == b"first\n"
+
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), atomic_output(str(target)) as out:
+        out.write(b"half")
+        raise Boom
+    assert target.read_bytes() == b"first\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]
+
+
+def test_atomic_output_creates_nothing_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "out.jsonl"
+    with pytest.raises(KeyboardInterrupt), atomic_output(str(target)) as out:
+        out.write(b"half")
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_output_file_gets_ordinary_permissions(tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        target = tmp_path / "new.jsonl"
+        with atomic_output(str(target)) as out:
+            out.write(b"x\n")
+        assert stat.S_IMODE(target.stat().st_mode) == 0o644
+        # Replacing a file keeps the mode it had.
+        target.chmod(0o640)
+        with atomic_output(str(target)) as out:
+            out.write(b"y\n")
+        assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    finally:
+        os.umask(previous)
