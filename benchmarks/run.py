@@ -182,7 +182,7 @@ def generate(root: Path, args: argparse.Namespace) -> dict[str, int]:
     began = time.perf_counter()
     manifest = synth.generate(root, args.articles, args.seed)
     print(f"generated in {time.perf_counter() - began:.1f}s", file=sys.stderr)
-    return manifest  # type: ignore[return-value]
+    return manifest
 
 
 def run_once(tool: Tool, data: Corpus, truth: Truth, scratch: Path) -> None:
@@ -197,8 +197,8 @@ def run_once(tool: Tool, data: Corpus, truth: Truth, scratch: Path) -> None:
     proc = subprocess.run(wrapper, capture_output=True, text=True, check=False)
     measured = json.loads(result.read_text()) if result.exists() else {"returncode": -1}
     if proc.returncode != 0 or measured["returncode"] != 0 or not dups.exists():
-        lines = (proc.stderr or proc.stdout).strip().splitlines()
-        tool.failure = f"exit {measured['returncode']}: " + (lines[-1] if lines else "no output")
+        said = (proc.stderr or proc.stdout).strip().splitlines()
+        tool.failure = f"exit {measured['returncode']}: " + (said[-1] if said else "no output")
         shutil.rmtree(out, ignore_errors=True)
         return
     removed, unmapped = set(), 0
@@ -266,7 +266,7 @@ def machine() -> dict[str, object]:
     mem_kib = None
     with contextlib.suppress(OSError), open("/proc/meminfo") as info:
         mem_kib = int(next(line for line in info if line.startswith("MemTotal")).split()[1])
-    versions = {}
+    versions: dict[str, str | None] = {}
     for package in PACKAGES:
         try:
             versions[package] = importlib.metadata.version(package)

@@ -372,13 +372,14 @@ def _english_words() -> list[str]:
 
 def _han_chars() -> list[str]:
     """GB2312 level-1 hanzi (the 3,755 most used), the very commonest first."""
-    level1 = []
+    level1: list[str] = []
     for row in range(0xB0, 0xD8):
         for col in range(0xA1, 0xFF):
             with contextlib.suppress(UnicodeDecodeError):  # row 0xD7 ends early
                 level1.append(bytes((row, col)).decode("gb2312"))
-    rest = np.random.default_rng(11).permutation([c for c in level1 if c not in COMMON_HAN])
-    return list(dict.fromkeys(COMMON_HAN)) + rest.tolist()
+    rest = [c for c in level1 if c not in COMMON_HAN]
+    order = np.random.default_rng(11).permutation(len(rest)).tolist()
+    return list(dict.fromkeys(COMMON_HAN)) + [rest[i] for i in order]
 
 
 ENGLISH = Lexicon.build("en", _english_words(), " ", (" ", ", ", ". ", ".\n\n", "."), (8, 30), 0.06)
@@ -596,7 +597,7 @@ def make_title(lex: Lexicon, rnd: random.Random, seen: set[str]) -> str:
     return title
 
 
-def generate(out_dir: Path, n_articles: int, seed: int = DEFAULT_SEED) -> dict[str, object]:
+def generate(out_dir: Path, n_articles: int, seed: int = DEFAULT_SEED) -> dict[str, int]:
     """Write pages/, articles.jsonl, truth.jsonl and manifest.json under out_dir."""
     rng = np.random.default_rng(seed)
     rnd = random.Random(seed)
@@ -668,7 +669,7 @@ def generate(out_dir: Path, n_articles: int, seed: int = DEFAULT_SEED) -> dict[s
             page = ("\n\n".join(blocks) + "\n").encode()
             (pages_dir / page_name).write_bytes(page)
             page_bytes += len(page)
-    manifest: dict[str, object] = {
+    manifest = {
         "format": FORMAT_VERSION,
         "articles": n_articles,
         "seed": seed,

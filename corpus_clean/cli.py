@@ -8,6 +8,7 @@ Exit codes: 0 success; 1 ``--check`` found duplicates of indexed articles; 2 any
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import signal
 import sys
@@ -19,15 +20,29 @@ from typing import Any, NoReturn
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from . import pipeline
 from .clean import RulesError, load_rules
 from .dedup import Fingerprinter
 from .index import IndexStore, IndexStoreError
-from .io import STDIN, InputError, InvalidRecordError, atomic_output, dump_json, resolve_inputs, write_text
-from .options import CleanOptions, DedupOptions, ReadOptions, SplitOptions, default_jobs, detection_probability, lsh_bands
+from .io import (
+    STDIN,
+    InputError,
+    InvalidRecordError,
+    atomic_output,
+    dump_json,
+    resolve_inputs,
+    write_text,
+)
+from .options import CleanOptions, DedupOptions, ReadOptions, SplitOptions, default_jobs
 from .report import build_report, markdown_summary, summary_rows
 
 console = Console(stderr=True)
@@ -48,16 +63,37 @@ def _paths_argument(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def _io_options(f: Callable[..., Any]) -> Callable[..., Any]:
     options = [
-        click.option("-o", "--output", metavar="FILE", help="Write records here (default: stdout; '-' is stdout)."),
-        click.option("--text-field", default="text", show_default=True, metavar="KEY",
-                     help="JSON key holding the text of input records."),
-        click.option("--skip-invalid", is_flag=True,
-                     help="Skip malformed JSONL lines (counted) instead of stopping at the first."),
-        click.option("--rejects", metavar="FILE", help="With --skip-invalid: save the skipped lines here."),
+        click.option(
+            "-o",
+            "--output",
+            metavar="FILE",
+            help="Write records here (default: stdout; '-' is stdout).",
+        ),
+        click.option(
+            "--text-field",
+            default="text",
+            show_default=True,
+            metavar="KEY",
+            help="JSON key holding the text of input records.",
+        ),
+        click.option(
+            "--skip-invalid",
+            is_flag=True,
+            help="Skip malformed JSONL lines (counted) instead of stopping at the first.",
+        ),
+        click.option(
+            "--rejects", metavar="FILE", help="With --skip-invalid: save the skipped lines here."
+        ),
         click.option("--report", metavar="FILE", help="Write the run's figures as JSON here."),
         click.option("-q", "--quiet", is_flag=True, help="No summary or progress on stderr."),
-        click.option("-j", "--jobs", type=click.IntRange(min=1), default=default_jobs(), show_default="all cores",
-                     help="Worker processes for splitting, cleaning and fingerprinting."),
+        click.option(
+            "-j",
+            "--jobs",
+            type=click.IntRange(min=1),
+            default=default_jobs(),
+            show_default="all cores",
+            help="Worker processes for splitting, cleaning and fingerprinting.",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -65,38 +101,67 @@ def _io_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _clean_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option("--no-builtin-rules", is_flag=True, help="Use only the rules given with --rules.")(f)
+    f = click.option(
+        "--no-builtin-rules", is_flag=True, help="Use only the rules given with --rules."
+    )(f)
     return click.option(
-        "--rules", "rule_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-        metavar="FILE", help="Add boilerplate rules from a TOML file (format: see README). Repeatable.",
+        "--rules",
+        "rule_files",
+        multiple=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        metavar="FILE",
+        help="Add boilerplate rules from a TOML file (format: see README). Repeatable.",
     )(f)
 
 
-_BANDS, _ROWS = lsh_bands(0.8, 128)
-_DEDUP_HELP = (
-    f"Near-duplicates: MinHash (datasketch's affine32 scheme) over word 5-gram shingles, LSH "
-    f"with {_BANDS} bands of {_ROWS} rows at the defaults, which makes "
-    f"{detection_probability(0.8, _BANDS, _ROWS):.1%} of pairs with Jaccard similarity 0.8 "
-    f"candidates (and {detection_probability(0.9, _BANDS, _ROWS):.2%} at 0.9); every candidate "
-    "is verified with the exact Jaccard similarity of the shingle sets before it counts."
-)
+#: Told in --help of run and dedup; a test checks it against options.lsh_bands.
+DEDUP_HELP = """Near-duplicates: MinHash (datasketch's affine32 permutations) over word
+5-gram shingles (character 5-grams for Chinese), LSH with 18 bands of 7 rows at the
+defaults (--threshold 0.8, --num-perm 128): 98.6% of pairs with Jaccard similarity 0.8
+become candidates, 99.99% at 0.9. Every candidate is verified with the exact Jaccard
+similarity of the two shingle sets before it counts as a duplicate."""
 
 
 def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
     options = [
-        click.option("--threshold", type=click.FloatRange(0.05, 1.0), default=0.8, show_default=True,
-                     help="Verified Jaccard similarity at which two articles are duplicates."),
-        click.option("--num-perm", type=click.IntRange(16, 1024), default=128, show_default=True,
-                     help="MinHash permutations (bands and rows are chosen for >= 95% detection at the threshold)."),
+        click.option(
+            "--threshold",
+            type=click.FloatRange(0.05, 1.0),
+            default=0.8,
+            show_default=True,
+            help="Verified Jaccard similarity at which two articles are duplicates.",
+        ),
+        click.option(
+            "--num-perm",
+            type=click.IntRange(16, 1024),
+            default=128,
+            show_default=True,
+            help="MinHash permutations; bands and rows give >= 95% detection at the threshold.",
+        ),
         click.option("--seed", type=int, default=1, show_default=True, help="MinHash seed."),
-        click.option("--keep", type=click.Choice(["first", "longest"]), default="first", show_default=True,
-                     help="Which record of a duplicate cluster to keep."),
-        click.option("--duplicates", metavar="FILE",
-                     help="Write removed records here, with duplicate_of, similarity, matched_id, duplicate_kind."),
-        click.option("--index", "index_path", metavar="PATH",
-                     help="SQLite index of articles accepted before: drop their duplicates, add what is kept."),
-        click.option("--check", is_flag=True,
-                     help="With --index: write nothing, change nothing; exit 1 if the input duplicates indexed articles."),
+        click.option(
+            "--keep",
+            type=click.Choice(["first", "longest"]),
+            default="first",
+            show_default=True,
+            help="Which record of a duplicate cluster to keep.",
+        ),
+        click.option(
+            "--duplicates",
+            metavar="FILE",
+            help="Write removed records here, with duplicate_of, similarity and how they matched.",
+        ),
+        click.option(
+            "--index",
+            "index_path",
+            metavar="PATH",
+            help="SQLite index of articles accepted before: drop their duplicates, add the kept.",
+        ),
+        click.option(
+            "--check",
+            is_flag=True,
+            help="With --index: write and change nothing; exit 1 if indexed articles recur.",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -181,18 +246,29 @@ def dedup(**kwargs: Any) -> None:
     _execute("dedup", kwargs, dedup=True)
 
 
-dedup.help = f"{dedup.help}\n\n{_DEDUP_HELP}"
-run.help = f"{run.help}\n\n{_DEDUP_HELP}"
+for _command in (run, dedup):
+    _command.help = f"{inspect.cleandoc(_command.help or '')}\n\n{DEDUP_HELP}"
 
 
-def _execute(command: str, kw: dict[str, Any], *, split: bool = False, clean: bool = False, dedup: bool = False) -> None:
+def _execute(
+    command: str,
+    kw: dict[str, Any],
+    *,
+    split: bool = False,
+    clean: bool = False,
+    dedup: bool = False,
+) -> None:
     with _errors():
         inputs = resolve_inputs(_input_paths(kw["paths"]))
         plan = pipeline.Plan(
             read=ReadOptions(text_field=kw["text_field"], skip_invalid=kw["skip_invalid"]),
             split=SplitOptions() if split else None,
-            clean=CleanOptions(tuple(kw["rule_files"]), not kw["no_builtin_rules"]) if clean else None,
-            dedup=DedupOptions(kw["threshold"], kw["num_perm"], kw["seed"], kw["keep"]) if dedup else None,
+            clean=CleanOptions(tuple(kw["rule_files"]), not kw["no_builtin_rules"])
+            if clean
+            else None,
+            dedup=DedupOptions(kw["threshold"], kw["num_perm"], kw["seed"], kw["keep"])
+            if dedup
+            else None,
             jobs=kw["jobs"],
         )
         if kw["rejects"] and not kw["skip_invalid"]:
@@ -203,7 +279,11 @@ def _execute(command: str, kw: dict[str, Any], *, split: bool = False, clean: bo
         if plan.clean is not None:
             load_rules(plan.clean)  # fail on a bad rules file before reading anything
         settings = Fingerprinter(plan.dedup).settings() if plan.dedup is not None else None
-        index = IndexStore.open(kw["index_path"], settings, create=not check) if dedup and kw["index_path"] else None
+        index = (
+            IndexStore.open(kw["index_path"], settings, create=not check)
+            if dedup and kw["index_path"]
+            else None
+        )
         with contextlib.ExitStack() as stack:
             if index is not None:
                 stack.enter_context(index)
@@ -230,18 +310,33 @@ def _run_plan(
         dups_path = kw.get("duplicates")
         dups = outputs.enter_context(atomic_output(dups_path)) if dups_path and not check else None
         result = pipeline.run(
-            plan, inputs, out, dups, index=index, collect_kept=index is not None and not check,
-            rejects=rejects, progress=progress,
+            plan,
+            inputs,
+            out,
+            dups,
+            index=index,
+            collect_kept=index is not None and not check,
+            rejects=rejects,
+            progress=progress,
         )
-    added = index.accept(result.kept, run_label=_run_label()) if index is not None and not check else 0
+    added = (
+        index.accept(result.kept, run_label=_run_label()) if index is not None and not check else 0
+    )
     if kw["rejects"]:
         with atomic_output(kw["rejects"]) as handle:
             handle.writelines(rejects or [])
     index_figures = (
         {"path": str(kw["index_path"]), "articles_before": before, "articles_after": before + added}
-        if index is not None else None
+        if index is not None
+        else None
     )
-    return build_report(result.stats, command=command, seconds=result.seconds, settings=settings, index=index_figures)
+    return build_report(
+        result.stats,
+        command=command,
+        seconds=result.seconds,
+        settings=settings,
+        index=index_figures,
+    )
 
 
 def _finish(report: dict[str, Any], kw: dict[str, Any]) -> None:
@@ -251,7 +346,9 @@ def _finish(report: dict[str, Any], kw: dict[str, Any]) -> None:
         with open(summary_path, "a", encoding="utf-8") as handle:
             handle.write(markdown_summary(report))
     if not kw["quiet"]:
-        table = Table(title=f"corpus-clean {report['command']}", show_header=False, title_justify="left")
+        table = Table(
+            title=f"corpus-clean {report['command']}", show_header=False, title_justify="left"
+        )
         table.add_column(style="bold")
         table.add_column(justify="right")
         for label, value in summary_rows(report):
@@ -343,14 +440,38 @@ def index_info(path: str) -> None:
 @index.command("add")
 @click.argument("path")
 @click.argument("files", nargs=-1, required=True)
-@click.option("--text-field", default="text", show_default=True, metavar="KEY",
-              help="JSON key holding the text of input records.")
-@click.option("--threshold", type=click.FloatRange(0.05, 1.0), default=0.8, show_default=True,
-              help="The threshold the index will be used with (it sets the LSH bands).")
-@click.option("--num-perm", type=click.IntRange(16, 1024), default=128, show_default=True, help="MinHash permutations.")
+@click.option(
+    "--text-field",
+    default="text",
+    show_default=True,
+    metavar="KEY",
+    help="JSON key holding the text of input records.",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0.05, 1.0),
+    default=0.8,
+    show_default=True,
+    help="The threshold the index will be used with (it sets the LSH bands).",
+)
+@click.option(
+    "--num-perm",
+    type=click.IntRange(16, 1024),
+    default=128,
+    show_default=True,
+    help="MinHash permutations.",
+)
 @click.option("--seed", type=int, default=1, show_default=True, help="MinHash seed.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
-def index_add(path: str, files: tuple[str, ...], text_field: str, threshold: float, num_perm: int, seed: int, quiet: bool) -> None:
+def index_add(
+    path: str,
+    files: tuple[str, ...],
+    text_field: str,
+    threshold: float,
+    num_perm: int,
+    seed: int,
+    quiet: bool,
+) -> None:
     """Seed an index from an existing clean corpus; writes no records.
 
     Every record is added as it is (no cleaning, no deduplication among them).
@@ -365,9 +486,13 @@ def index_add(path: str, files: tuple[str, ...], text_field: str, threshold: flo
         options = DedupOptions(threshold, num_perm, seed)
         fingerprinter = Fingerprinter(options)
         with IndexStore.open(path, fingerprinter.settings()) as store:
-            added = pipeline.index_corpus(store, inputs, ReadOptions(text_field=text_field), fingerprinter, _run_label())
+            added = pipeline.index_corpus(
+                store, inputs, ReadOptions(text_field=text_field), fingerprinter, _run_label()
+            )
             if not quiet:
-                console.print(f"added {added:,} articles to {path} ({store.info()['articles']:,} in all)")
+                console.print(
+                    f"added {added:,} articles to {path} ({store.info()['articles']:,} in all)"
+                )
 
 
 @index.command("verify")
@@ -385,7 +510,9 @@ def index_verify(path: str) -> None:
     if problems:
         for problem in problems:
             console.print(f"[red]{problem}[/]")
-        raise Failure(f"{path}: {len(problems)} problem(s); rebuild it with 'corpus-clean index add'")
+        raise Failure(
+            f"{path}: {len(problems)} problem(s); rebuild it with 'corpus-clean index add'"
+        )
     console.print(f"{path}: ok")
 
 

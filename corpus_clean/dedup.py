@@ -126,7 +126,7 @@ class ShingleStore:
     """Shingle sets of every record seen, on disk: verification reads the few it needs."""
 
     def __init__(self) -> None:
-        self._file = tempfile.TemporaryFile(prefix="corpus-clean-shingles-")
+        self._file = tempfile.TemporaryFile(prefix="corpus-clean-shingles-")  # noqa: SIM115
         self._offsets: list[int] = [0]
         self._pending = bytearray()
         self._flushed = 0
@@ -297,7 +297,8 @@ class Deduplicator:
 
         entry_node: dict[int, int] = {}
         if self.index is not None and len(distinct):
-            for n, entries in zip(distinct.tolist(), self.index.candidates(band_keys[distinct])):
+            found = self.index.candidates(band_keys[distinct])
+            for n, entries in zip(distinct.tolist(), found, strict=True):
                 for entry in entries:
                     score = similar(store.get(n), self.index.shingles(entry), n, None)
                     if score is None:
@@ -306,9 +307,11 @@ class Deduplicator:
                     if entry not in entry_node:
                         entry_node[entry] = clusters.add((0, entry, 0))
                     link(entry_node[entry], n, score, "index")
-        node_id = {node: self.index.article_id(e) for e, node in entry_node.items()} if (
-            self.index is not None
-        ) else {}
+        node_id = (
+            {node: self.index.article_id(e) for e, node in entry_node.items()}
+            if (self.index is not None)
+            else {}
+        )
 
         def name(node: int) -> str:
             return ids[node] if node < len(ids) else node_id[node]
@@ -342,7 +345,8 @@ def _candidate_pairs(keys: U64, nodes: npt.NDArray[np.int64]) -> Iterator[tuple[
         starts, ends = edges[::2], edges[1::2] + 1
         pair_runs = starts[ends - starts == 2]  # nearly every bucket: vectorized
         pairs.append(np.stack((nodes[order[pair_runs]], nodes[order[pair_runs + 1]]), axis=1))
-        for start, end in zip(starts[ends - starts > 2], ends[ends - starts > 2]):
+        big = ends - starts > 2
+        for start, end in zip(starts[big], ends[big], strict=True):
             members = np.sort(nodes[order[start:end]])
             if len(members) <= _FULL_PAIRS_UP_TO:
                 left, right = np.triu_indices(len(members), 1)

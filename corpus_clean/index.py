@@ -32,6 +32,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import TypedDict
 
 import numpy as np
 
@@ -81,6 +82,25 @@ CREATE TABLE bands (
 
 class IndexStoreError(Exception):
     """An index that cannot be used as asked; the message says how to fix it."""
+
+
+class RunInfo(TypedDict):
+    """One run that added to the index: its label, when it committed, what it did."""
+
+    label: str
+    time: str
+    added: int
+    #: Kept articles not added because their id was already in the index.
+    skipped: int
+
+
+class IndexInfo(TypedDict):
+    path: str
+    format: int
+    articles: int
+    runs: list[RunInfo]
+    settings: dict[str, object]
+    file_bytes: int
 
 
 def encode_shingles(values: U64) -> bytes:
@@ -486,12 +506,14 @@ class IndexStore:
 
     # -- inspection -----------------------------------------------------------------------
 
-    def info(self) -> dict[str, object]:
+    def info(self) -> IndexInfo:
         """What the index holds: article count, runs, settings, file size, path."""
         articles = self._db.execute("SELECT count(*) FROM articles").fetchone()[0]
         runs = [
-            dict(zip(("label", "time", "added", "skipped"), row, strict=True))
-            for row in self._db.execute("SELECT label, time, added, skipped FROM runs ORDER BY run")
+            RunInfo(label=label, time=at, added=added, skipped=skipped)
+            for label, at, added, skipped in self._db.execute(
+                "SELECT label, time, added, skipped FROM runs ORDER BY run"
+            )
         ]
         return {
             "path": str(self.path),

@@ -144,7 +144,7 @@ def _open_binary(path: str) -> contextlib.AbstractContextManager[IO[bytes]]:
     if path == STDIN:
         return contextlib.nullcontext(sys.stdin.buffer)
     if path.endswith(".gz"):
-        return gzip.open(path, "rb")
+        return gzip.open(path, "rb")  # type: ignore[return-value]
     return open(path, "rb")
 
 

@@ -75,7 +75,7 @@ class MinHasher:
         return LeanMinHash(seed=self.seed, hashvalues=signature, scheme=SCHEME)
 
     def signatures(self, shingles: U64, offsets: npt.NDArray[np.int64]) -> U32:
-        """``(texts, num_perm)`` signatures of the shingle sets ``shingles[offsets[i]:offsets[i+1]]``.
+        """``(texts, num_perm)`` signatures of the sets ``shingles[offsets[i]:offsets[i+1]]``.
 
         A text without shingles gets datasketch's empty signature (all 0xFFFFFFFF).
         """

@@ -85,7 +85,8 @@ def lsh_bands(threshold: float, num_perm: int, min_detection: float = 0.95) -> t
 
 
 def detection_probability(similarity: float, bands: int, rows: int) -> float:
-    """Probability that LSH with ``bands`` x ``rows`` makes a pair of this similarity a candidate."""
+    """Probability that LSH with ``bands`` x ``rows`` makes a pair of this similarity a
+    candidate."""
     return float(1.0 - (1.0 - similarity**rows) ** bands)
 
 

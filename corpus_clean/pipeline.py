@@ -161,7 +161,11 @@ def run(
 
 
 def index_corpus(
-    index: Any, inputs: list[InputFile], read: ReadOptions, fingerprinter: Fingerprinter, run_label: str
+    index: Any,
+    inputs: list[InputFile],
+    read: ReadOptions,
+    fingerprinter: Fingerprinter,
+    run_label: str,
 ) -> int:
     """Add every record of a clean corpus to an index as it is; return how many were added."""
     stats = Stats()

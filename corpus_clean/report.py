@@ -61,16 +61,18 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
     counts = report["counts"]
     rows = []
     for key, label in ROWS:
-        value = report["boilerplate_removed"] if key == "boilerplate_removed" else counts.get(key, 0)
-        if value or key in ("records_read", "written"):
+        value = (
+            report["boilerplate_removed"] if key == "boilerplate_removed" else counts.get(key, 0)
+        )
+        if value or key == "written":
             rows.append((label, f"{value:,}"))
         if key == "boilerplate_removed":
-            rows.extend(
-                (f"  {rule}", f"{n:,}") for rule, n in report["removed_by_rule"].items()
-            )
+            rows.extend((f"  {rule}", f"{n:,}") for rule, n in report["removed_by_rule"].items())
     if "index" in report:
         index = report["index"]
-        rows.append(("index articles", f"{index['articles_before']:,} -> {index['articles_after']:,}"))
+        rows.append(
+            ("index articles", f"{index['articles_before']:,} -> {index['articles_after']:,}")
+        )
     rate = f", {report['mb_per_s']} MB/s" if report["mb_per_s"] is not None else ""
     rows.append(("time", f"{report['seconds']:.2f} s{rate}"))
     return rows

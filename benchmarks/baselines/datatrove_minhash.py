@@ -44,7 +44,7 @@ except ImportError as exc:
 
 def run_stage(pipeline: list[object], logs: Path, tasks: int = 1, workers: int = 1) -> None:
     LocalPipelineExecutor(
-        pipeline=pipeline,  # type: ignore[arg-type]
+        pipeline=pipeline,
         tasks=tasks,
         workers=workers,
         logging_dir=str(logs),

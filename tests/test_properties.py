@@ -1,0 +1,180 @@
+"""Invariants, checked on generated input: cleaning is idempotent, deduplication never
+adds, keeps order and is a no-op the second time, and records round-trip through JSONL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from corpus_clean import io
+from corpus_clean.clean import clean_text
+from corpus_clean.options import ReadOptions
+from corpus_clean.record import OWN_KEYS, Record
+from corpus_clean.stats import Stats
+from support import article, builtin_rules, dedup, kept_ids
+
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# ---- cleaning twice changes nothing ---------------------------------------------------
+
+BOILERPLATE_LINES = [
+    "通过admin", "通过 admin", "首页", "标签归档 武汉夜生活网", "关于作者", "admin administrator",
+    "2022-05-25 0 By", "?One-click ticket purchase",
+    "Click on the link to participate in this activity!",
+    "Click on one-click ticket purchase:https://t.cfc.com.cn/te3rfv",
+    "https://t.cfc.com.cn/te3rfv", "www.thepaper.cn",
+    "Pay attention to Hebei News network, understand the latest news in Hebei.",
+]
+words = st.sampled_from([
+    "the", "meeting", "At", "We", "Hebei", "province", "U.S.", "Node.js", "3.14", "e.g.",
+    "layout.At", "said.\u201dWe", "10%.Hubei", "China\u2019s", "Click", "on", "Pay", "attention",
+    "to", "understand", "latest", "news", "in", "https://x.cn/a", "admin", "通过", "By",
+    "2022-05-25", "Cafe\u0301", "\u212b",
+])
+punctuation = st.sampled_from([".", "!", "?", "\u201d", "\u2019", '"', ",", ":", "\uff1a", "\u2026"])
+cjk = st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x4FFF), min_size=1,
+              max_size=6)
+anything = st.text(max_size=4)
+token = st.one_of(words, punctuation, cjk, anything, st.sampled_from(BOILERPLATE_LINES))
+gap = st.sampled_from(["", " ", " ", "  ", "\t", "\u3000"])
+indent = st.sampled_from(["", "  ", "\t", "        ", "\u3000\u3000"])
+PROMO = "Pay attention to Hebei News network, understand the latest news in Hebei."
+#: What may end a line: nothing, or one or more promotional tails.
+tails = st.lists(st.tuples(gap, st.just(PROMO)), max_size=3)
+content_line = st.builds(
+    lambda lead, parts, tail, trail: (
+        lead + "".join(t + g for t, g in parts) + "".join(g + p for g, p in tail) + trail
+    ),
+    indent, st.lists(st.tuples(token, gap), max_size=12), tails, gap,
+)
+line = st.one_of(content_line, st.sampled_from(BOILERPLATE_LINES), gap, indent)
+texts = st.builds(
+    lambda lines, newline: newline.join(lines),
+    st.lists(line, max_size=12), st.sampled_from(["\n", "\r\n"]),
+)
+
+
+@FAST
+@given(texts)
+def test_cleaning_twice_changes_nothing(text: str) -> None:
+    rules = builtin_rules()
+    once = clean_text(text, rules)
+    assert clean_text(once, rules) == once
+
+
+@FAST
+@given(texts)
+def test_cleaned_text_has_normalized_layout(text: str) -> None:
+    once = clean_text(text, builtin_rules())
+    assert once == once.strip()
+    assert "\n\n\n" not in once
+    assert all(p and p == p.strip() and "\n" not in p for p in once.split("\n\n") if once)
+
+
+# ---- deduplication --------------------------------------------------------------------
+
+PARAGRAPHS = [
+    "Export to domestic sales has become an important measure for many foreign trade"
+    " enterprises to cope with the current challenges. The reporter recently learned from the"
+    " tax departments in many places that products with wide export to the domestic market are"
+    " popular, and that the sales of household appliances and textiles have grown markedly.",
+    "Colleges and universities are the main force of basic research and shoulder great"
+    " responsibilities. In response to a reporter's question, he said that universities should"
+    " make real discoveries, solve real problems and train a generation of young researchers"
+    " who are willing to sit on the cold bench for ten years.",
+    "On February 28th, the report on the work of Chengdu Municipal Government was released,"
+    " proposing to adhere to the principle that houses are for living in and not for"
+    " speculation, and to support the reasonable housing needs of residents in the city.",
+    "国务院新闻办公室今天举行新闻发布会,介绍今年一季度国民经济运行情况,"
+    "国内生产总值同比增长百分之五点三,比上年四季度环比增长百分之一点六。",
+    "The mayor resigned on Monday.",
+    "Shares rose in Shanghai on Friday.",
+    "",
+]
+
+
+def mutated(base: int, edits: list[int]) -> str:
+    words = PARAGRAPHS[base].split(" ")
+    for n in edits:
+        if words and words[0]:
+            words[n % len(words)] = f"w{n}"
+    return " ".join(words)
+
+
+corpora = st.lists(
+    st.builds(mutated, st.integers(0, len(PARAGRAPHS) - 1),
+              st.lists(st.integers(0, 80), max_size=6)),
+    max_size=14,
+)
+
+
+@FAST
+@given(corpora, st.integers(1, 5), st.sampled_from(["first", "longest"]))
+def test_dedup_never_adds_keeps_order_and_is_a_fixed_point(
+    bodies: list[str], batch_size: int, keep: str
+) -> None:
+    records = [article(f"r{n}", body) for n, body in enumerate(bodies)]
+    verdicts = dedup(records, batch_size=batch_size, keep=keep)
+    # Every record comes back once, in input order, with its verdict.
+    assert [record for record, _ in verdicts] == records
+    kept = [record for record, verdict in verdicts if verdict is None]
+    kept_set = {record.id for record in kept}
+    for _, verdict in verdicts:
+        if verdict is not None:
+            assert verdict.duplicate_of in kept_set
+            assert 0.8 <= verdict.similarity <= 1.0
+    assert not bodies or kept
+    # A second pass over the output removes nothing.
+    assert kept_ids(dedup(kept, batch_size=batch_size, keep=keep)) == [r.id for r in kept]
+
+
+# ---- JSONL round trip ------------------------------------------------------------------
+
+json_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**63), 2**63),
+    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+meta = st.dictionaries(
+    st.text(max_size=12).filter(lambda key: key not in OWN_KEYS), json_values, max_size=6
+)
+records = st.builds(
+    Record,
+    id=st.text(max_size=20),
+    text=st.text(max_size=200),
+    source=st.text(max_size=20),
+    title=st.none() | st.text(max_size=40),
+    date=st.none() | st.text(max_size=12),
+    meta=meta,
+)
+
+
+@FAST
+@given(records)
+def test_record_round_trips_through_a_jsonl_line(record: Record) -> None:
+    line = io.encode(record)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    again = io.parse_record(line, Stats(), ReadOptions(), source="elsewhere", line_no=7)
+    assert again == record
+    assert list(again.meta) == list(record.meta)
+
+
+@FAST
+@given(records, st.dictionaries(st.sampled_from(["duplicate_of", "similarity"]),
+                                st.text(max_size=5)))
+def test_annotations_come_last_and_do_not_disturb_the_record(
+    record: Record, extra: dict[str, Any]
+) -> None:
+    line = io.encode(record, extra)
+    again = io.parse_record(line, Stats(), ReadOptions(), source="x", line_no=1)
+    assert again.evolve(meta={k: v for k, v in again.meta.items() if k not in extra}) == (
+        record.evolve(meta={k: v for k, v in record.meta.items() if k not in extra})
+    )
