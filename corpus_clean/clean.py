@@ -33,7 +33,8 @@ _MATCHES = ("exact", "regex", "fuzzy")
 #: the stop leaves "U.S.", "Ph.D." alone; requiring an uppercase+lowercase pair after
 #: it leaves "Node.js", "3.14" and "e.g.x" alone; a capitalized domain is not a sentence.
 _GLUED_SENTENCE = re.compile(
-    r"(?<=[a-z0-9%)”’\"][.!?])([”’\"]?)(?=[A-Z][a-z])(?![A-Za-z]+\.(?:com|org|net|gov|edu|cn|io)\b)"
+    r"(?<=[a-z0-9%)\u201d\u2019\"][.!?])([\u201d\u2019\"]?)(?=[A-Z][a-z])"
+    r"(?![A-Za-z]+\.(?:com|org|net|gov|edu|cn|io)\b)"
 )
 
 

@@ -255,7 +255,9 @@ class Spool:
     mind; read back once, in the order they were appended."""
 
     def __init__(self) -> None:
-        self._file = tempfile.TemporaryFile(prefix="corpus-clean-spool-", buffering=1 << 20)
+        self._file = tempfile.TemporaryFile(  # noqa: SIM115 (closed by close())
+            prefix="corpus-clean-spool-", buffering=1 << 20
+        )
         self.count = 0
 
     def append(self, record: Record) -> None:

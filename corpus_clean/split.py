@@ -40,13 +40,14 @@ class PageSplitter:
         if not cuts:
             segments = [lines]
         else:
-            segments = [lines[start + 1 : end] for start, end in zip(cuts, [*cuts[1:], len(lines)])]
+            ends = [*cuts[1:], len(lines)]
+            segments = [lines[start + 1 : end] for start, end in zip(cuts, ends, strict=True)]
             header = [line.strip() for line in lines[: cuts[0]] if line.strip()]
             if header and not self._is_chrome(header, segments[0]):
                 segments.insert(0, lines[: cuts[0]])
             elif header:
                 stats.add("page_headers_dropped")
-        articles = []
+        articles: list[Record] = []
         for segment in segments:
             article = self._article(segment, page, len(articles) + 1)
             if article is None:
@@ -63,7 +64,7 @@ class PageSplitter:
         )
 
     def _article(self, lines: list[str], page: Record, number: int) -> Record | None:
-        body = [line for line in lines]
+        body = list(lines)
         while body and not body[0].strip():
             body.pop(0)
         if not body:
