@@ -100,8 +100,9 @@ def build(path: Path, articles: int, seed: int) -> dict[str, Any]:
         for first in range(0, articles, BUILD_CHUNK):
             kept = synthetic(rng, first, min(BUILD_CHUNK, articles - first))
             for _, keys, shingles in kept[: max(1, SAMPLE * len(kept) // articles)]:
-                sample_keys.append(keys)
-                sample_shingles.append(shingles)
+                # Copies: a view would keep the whole chunk's arrays alive.
+                sample_keys.append(keys.copy())
+                sample_shingles.append(shingles.copy())
             store.accept(kept, run_label=f"build-{first // BUILD_CHUNK}")
             print(f"  built {first + len(kept):,} articles, {time.perf_counter() - started:.0f} s")
     lengths = np.array([len(s) for s in sample_shingles])
@@ -159,6 +160,7 @@ def measure(path: Path, queries: int, accept: int, seed: int, verify: bool) -> d
             single.append(time.perf_counter() - started)
         out["lookup_single_us_median"] = round(statistics.median(single) * 1e6, 1)
         out["lookup_single_us_p99"] = round(float(np.percentile(single, 99)) * 1e6, 1)
+        out["peak_rss_mb_after_lookups"] = round(peak_rss_mb(), 1)
 
         started = time.perf_counter()
         info = store.info()
@@ -177,7 +179,7 @@ def measure(path: Path, queries: int, accept: int, seed: int, verify: bool) -> d
             problems = store.verify()
             out["verify_seconds"] = round(time.perf_counter() - started, 1)
             out["verify_problems"] = len(problems)
-    out["measure_peak_rss_mb"] = round(peak_rss_mb(), 1)
+    out["peak_rss_mb_after_accept"] = round(peak_rss_mb(), 1)
     return out
 
 

@@ -89,7 +89,6 @@ class Lexicon:
     with a single numpy gather.
     """
 
-    name: str
     units: list[str]
     cdf: np.ndarray
     cum_weights: list[float]
@@ -105,7 +104,6 @@ class Lexicon:
     @classmethod
     def build(
         cls,
-        name: str,
         units: list[str],
         joiner: str,
         seps: tuple[str, ...],
@@ -135,18 +133,17 @@ class Lexicon:
             + (sep_len[SENT] - sep_len[GAP]) / (sum(sentence) / 2)
         )
         return cls(
-            name,
-            units,
-            cdf,
-            cdf.tolist(),
-            joiner,
-            seps,
-            sentence,
-            comma_rate,
-            buf,
-            start,
-            length,
-            float(probs @ unit_len + sep_bytes),
+            units=units,
+            cdf=cdf,
+            cum_weights=cdf.tolist(),
+            joiner=joiner,
+            seps=seps,
+            sentence=sentence,
+            comma_rate=comma_rate,
+            buf=buf,
+            start=start,
+            length=length,
+            unit_bytes=float(probs @ unit_len + sep_bytes),
         )
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -184,10 +181,8 @@ def _han_chars() -> list[str]:
     return list(dict.fromkeys(COMMON_HAN)) + [rest[i] for i in order]
 
 
-ENGLISH = Lexicon.build("en", _english_words(), " ", (" ", ", ", ". ", ".\n\n", "."), (8, 30), 0.06)
-CHINESE = Lexicon.build(
-    "zh", _han_chars(), "", ("", ZH_COMMA, "。", "。\n\n", "。"), (10, 40), 0.05
-)
+ENGLISH = Lexicon.build(_english_words(), " ", (" ", ", ", ". ", ".\n\n", "."), (8, 30), 0.06)
+CHINESE = Lexicon.build(_han_chars(), "", ("", ZH_COMMA, "。", "。\n\n", "。"), (10, 40), 0.05)
 LEXICONS = {"en": ENGLISH, "zh": CHINESE}
 
 

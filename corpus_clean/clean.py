@@ -33,7 +33,8 @@ _MATCHES = ("exact", "regex", "fuzzy")
 #: the stop leaves "U.S.", "Ph.D." alone; requiring an uppercase+lowercase pair after
 #: it leaves "Node.js", "3.14" and "e.g.x" alone; a capitalized domain is not a sentence.
 _GLUED_SENTENCE = re.compile(
-    r"(?<=[a-z0-9%)\u201d\u2019\"][.!?])([\u201d\u2019\"]?)(?=[A-Z][a-z])"
+    # Starts with the stop itself, so the regex engine can skip ahead to candidates.
+    r"[.!?](?<=[a-z0-9%)\u201d\u2019\"][.!?])[\u201d\u2019\"]?(?=[A-Z][a-z])"
     r"(?![A-Za-z]+\.(?:com|org|net|gov|edu|cn|io)\b)"
 )
 
@@ -118,7 +119,7 @@ def clean_text(text: str, rules: RuleSet, removed: Counter[str] | None = None) -
             if raw and removed is not None:
                 removed["whitespace_only_line"] += 1
             continue
-        line = _GLUED_SENTENCE.sub(r"\1 ", line)
+        line = _GLUED_SENTENCE.sub(r"\g<0> ", line)
         # Until none is left: cutting one tail may bare another (a promo repeated twice),
         # and a second cleaning must not find anything more to cut.
         line, tail_rule = rules.cut_tail(line)

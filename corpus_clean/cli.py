@@ -396,6 +396,8 @@ def _errors() -> Iterator[None]:
         # complaining when it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
+    except OSError as err:  # a file we were told to read or write: say which and why
+        raise Failure(f"{err.filename or 'output'}: {err.strerror or err}") from err
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: no output written, index unchanged[/]")
         sys.exit(130)

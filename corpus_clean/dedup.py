@@ -9,7 +9,9 @@ tells each record's verdict. Memory therefore grows by about 200 bytes per recor
 
 from __future__ import annotations
 
+import functools
 import os
+import pickle
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -110,6 +112,17 @@ class Verdict:
         }
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """A kept article as an index stores it: no text, just what finds and verifies it."""
+
+    id: str
+    title: str | None
+    source: str
+    band_keys: U64
+    shingles: U64
+
+
 class AcceptedIndex(Protocol):
     """Articles accepted by earlier runs (see ``index.py``), consulted before keeping one."""
 
@@ -120,6 +133,10 @@ class AcceptedIndex(Protocol):
     def shingles(self, entry: int) -> U64: ...
 
     def article_id(self, entry: int) -> str: ...
+
+    def accept(self, kept: Sequence[Accepted], run_label: str) -> int:
+        """Add articles kept by a run, in one transaction; return how many were added."""
+        ...
 
 
 class ShingleStore:
@@ -195,69 +212,64 @@ class _Clusters:
             self.parent[rb] = ra
 
 
-class Deduplicator:
-    """The dedup stage: ``run`` yields every record with its verdict (None = kept), in order."""
+class DuplicateFinder:
+    """Decides which records are duplicates from their fingerprints alone.
+
+    ``add`` every batch in input order, then ``resolve`` once. Per record it keeps the
+    band keys, an exact-text hash, the length and the shingle count in memory, and the
+    shingle set on disk; never the text.
+    """
 
     def __init__(self, options: DedupOptions, index: AcceptedIndex | None = None) -> None:
         self.options = options
         self.index = index
-        #: Records kept, with what an index needs to accept them: (record, band keys, shingles).
-        self.kept: list[tuple[Record, U64, U64]] = []
-        self.collect_kept = False
+        self.ids: list[str] = []
+        self._exact: list[bytes] = []
+        self._keys: list[U64] = []
+        self._lengths: list[int] = []
+        self._counts: list[npt.NDArray[np.int64]] = []
+        self._short_texts: dict[int, str] = {}
+        self._store = ShingleStore()
 
-    def run(
-        self, batches: Iterable[tuple[list[Record], Fingerprints]], stats: Stats
-    ) -> Iterator[tuple[Record, Verdict | None]]:
-        spool = Spool()
-        store = ShingleStore()
-        ids: list[str] = []
-        exact: list[bytes] = []
-        keys: list[U64] = []
-        lengths: list[int] = []
-        short_texts: dict[int, str] = {}
-        try:
-            for records, prints in batches:
-                base = len(ids)
-                for i, record in enumerate(records):
-                    spool.append(record)
-                    store.append(prints.shingles_of(i))
-                    ids.append(record.id)
-                short_texts.update({base + i: t for i, t in prints.short_texts.items()})
-                exact.extend(prints.exact)
-                keys.append(prints.band_keys)
-                lengths.extend(prints.lengths)
+    def add(self, ids: Sequence[str], prints: Fingerprints) -> None:
+        base = len(self.ids)
+        self.ids.extend(ids)
+        self._exact.extend(prints.exact)
+        self._keys.append(prints.band_keys)
+        self._lengths.extend(prints.lengths)
+        self._counts.append(np.diff(prints.offsets))
+        self._short_texts.update({base + i: text for i, text in prints.short_texts.items()})
+        for i in range(len(ids)):
+            self._store.append(prints.shingles_of(i))
+
+    def band_keys(self, n: int) -> U64:
+        """The LSH band keys of record ``n`` (what an index stores to find it again)."""
+        keys: U64 = self._all_keys[n]
+        return keys
+
+    def shingles(self, n: int) -> U64:
+        return self._store.get(n)
+
+    def close(self) -> None:
+        self._store.close()
+
+    @property
+    def _all_keys(self) -> U64:
+        if len(self._keys) != 1:
             bands = self.options.bands_rows[0]
-            all_keys = np.concatenate(keys) if keys else np.zeros((0, bands), dtype=np.uint64)
-            del keys
-            verdicts = self._resolve(ids, exact, all_keys, lengths, short_texts, store, stats)
-            for n, record in enumerate(spool.read()):
-                verdict = verdicts.get(n)
-                if verdict is None:
-                    stats.add("kept")
-                    if self.collect_kept:
-                        self.kept.append((record, all_keys[n], store.get(n)))
-                else:
-                    stats.add(f"duplicates_{verdict.kind}")
-                yield record, verdict
-        finally:
-            spool.close()
-            store.close()
+            empty = np.zeros((0, bands), dtype=np.uint64)
+            self._keys = [np.concatenate(self._keys) if self._keys else empty]
+        return self._keys[0]
 
-    def _resolve(
-        self,
-        ids: list[str],
-        exact: list[bytes],
-        band_keys: U64,
-        lengths: list[int],
-        short_texts: dict[int, str],
-        store: ShingleStore,
-        stats: Stats,
-    ) -> dict[int, Verdict]:
-        """Cluster the records; return the verdict of every record that is not kept."""
-        threshold = self.options.threshold
+    def resolve(self, stats: Stats) -> dict[int, Verdict]:
+        """Cluster the records; the verdict of every record that is not kept, by position."""
+        ids, threshold = self.ids, self.options.threshold
+        band_keys = self._all_keys
+        counts = np.concatenate(self._counts) if self._counts else np.zeros(0, np.int64)
         clusters = _Clusters()
-        for n in range(len(ids)):
-            clusters.add((1, -lengths[n], n) if self.options.keep == "longest" else (1, n, 0))
+        longest = self.options.keep == "longest"
+        for n, length in enumerate(self._lengths):
+            clusters.add((1, -length, n) if longest else (1, n, 0))
         best: dict[int, tuple[float, int, str]] = {}
 
         def link(a: int, b: int, similarity: float, kind: str) -> None:
@@ -267,21 +279,22 @@ class Deduplicator:
                     best[node] = (similarity, other, kind)
 
         representative: dict[bytes, int] = {}
-        for n, digest in enumerate(exact):
+        for n, digest in enumerate(self._exact):
             first = representative.setdefault(digest, n)
             if first != n:
                 link(first, n, 1.0, "exact")
         distinct = np.array(sorted(representative.values()), dtype=np.int64)
-        has_shingles = np.array([store.get(int(n)).size > 0 for n in distinct], dtype=bool)
-        distinct = distinct[has_shingles] if len(distinct) else distinct
+        distinct = distinct[counts[distinct] > 0] if len(distinct) else distinct
 
-        def similar(a_shingles: U64, b_shingles: U64, a: int, b: int | None) -> float | None:
+        def similar(a: int, b_shingles: U64, b: int | None) -> float | None:
+            a_shingles = self._store.get(a)
             small, large = sorted((len(a_shingles), len(b_shingles)))
             if small < threshold * large:
-                return None  # Jaccard can be at most small / large
+                return None  # the Jaccard similarity is at most small / large
             stats.add("candidates_verified")
-            if a in short_texts and b is not None and b in short_texts:
-                score = fuzz.ratio(short_texts[a], short_texts[b]) / 100.0
+            short = self._short_texts
+            if a in short and b is not None and b in short:
+                score = fuzz.ratio(short[a], short[b]) / 100.0
             else:
                 score = jaccard(a_shingles, b_shingles)
             return score if score >= threshold else None
@@ -289,43 +302,67 @@ class Deduplicator:
         for a, b in _candidate_pairs(band_keys[distinct], distinct):
             if clusters.find(a) == clusters.find(b):
                 continue
-            score = similar(store.get(a), store.get(b), a, b)
+            score = similar(a, self._store.get(b), b)
             if score is not None:
                 link(a, b, score, "near")
             else:
                 stats.add("candidates_rejected")
 
-        entry_node: dict[int, int] = {}
+        indexed: dict[int, str] = {}  # cluster node -> id of the indexed article
         if self.index is not None and len(distinct):
+            entry_node: dict[int, int] = {}
             found = self.index.candidates(band_keys[distinct])
             for n, entries in zip(distinct.tolist(), found, strict=True):
                 for entry in entries:
-                    score = similar(store.get(n), self.index.shingles(entry), n, None)
+                    score = similar(n, self.index.shingles(entry), None)
                     if score is None:
                         stats.add("candidates_rejected")
                         continue
                     if entry not in entry_node:
                         entry_node[entry] = clusters.add((0, entry, 0))
+                        indexed[entry_node[entry]] = self.index.article_id(entry)
                     link(entry_node[entry], n, score, "index")
-        node_id = (
-            {node: self.index.article_id(e) for e, node in entry_node.items()}
-            if (self.index is not None)
-            else {}
-        )
 
         def name(node: int) -> str:
-            return ids[node] if node < len(ids) else node_id[node]
+            return ids[node] if node < len(ids) else indexed[node]
 
         verdicts: dict[int, Verdict] = {}
         for n in range(len(ids)):
             root = clusters.find(n)
-            if root == n:
-                continue
-            similarity, partner, kind = best[n]
-            if root >= len(ids):
-                kind = "index"
-            verdicts[n] = Verdict(name(root), similarity, name(partner), kind)
+            if root != n:
+                similarity, partner, kind = best[n]
+                kind = "index" if root in indexed else kind
+                verdicts[n] = Verdict(name(root), similarity, name(partner), kind)
+        for verdict in verdicts.values():
+            stats.add(f"duplicates_{verdict.kind}")
+        stats.add("kept", len(ids) - len(verdicts))
         return verdicts
+
+
+class Deduplicator:
+    """The dedup stage over records: ``run`` yields every record with its verdict
+    (None = kept), in input order. Records wait in a spool on disk until all are seen."""
+
+    def __init__(self, options: DedupOptions, index: AcceptedIndex | None = None) -> None:
+        self.options = options
+        self.index = index
+
+    def run(
+        self, batches: Iterable[tuple[list[Record], Fingerprints]], stats: Stats
+    ) -> Iterator[tuple[Record, Verdict | None]]:
+        finder = DuplicateFinder(self.options, self.index)
+        spool = Spool()
+        try:
+            for records, prints in batches:
+                finder.add([record.id for record in records], prints)
+                for record in records:
+                    spool.append(pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL))
+            verdicts = finder.resolve(stats)
+            for n, data in enumerate(spool.read()):
+                yield pickle.loads(data), verdicts.get(n)
+        finally:
+            spool.close()
+            finder.close()
 
 
 def _candidate_pairs(keys: U64, nodes: npt.NDArray[np.int64]) -> Iterator[tuple[int, int]]:
@@ -349,7 +386,7 @@ def _candidate_pairs(keys: U64, nodes: npt.NDArray[np.int64]) -> Iterator[tuple[
         for start, end in zip(starts[big], ends[big], strict=True):
             members = np.sort(nodes[order[start:end]])
             if len(members) <= _FULL_PAIRS_UP_TO:
-                left, right = np.triu_indices(len(members), 1)
+                left, right = _all_pairs(len(members))
                 pairs.append(np.stack((members[left], members[right]), axis=1))
             else:
                 later = members[1:]
@@ -363,3 +400,10 @@ def _candidate_pairs(keys: U64, nodes: npt.NDArray[np.int64]) -> Iterator[tuple[
     codes = np.unique(high * span + low)  # sorted by later record, then earlier
     for code in codes.tolist():
         yield code % span, code // span
+
+
+@functools.cache
+def _all_pairs(n: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Index pairs (i < j) of n items; buckets of a few sizes recur thousands of times."""
+    left, right = np.triu_indices(n, 1)
+    return left, right

@@ -36,8 +36,8 @@ from typing import TypedDict
 
 import numpy as np
 
+from .dedup import Accepted
 from .options import lsh_bands
-from .record import Record
 from .shingles import U64
 
 #: "ccix" in the SQLite header: tells our files from other SQLite databases.
@@ -197,6 +197,13 @@ class _Lock:
         os.close(self._fd)  # closing the descriptor drops the flock
 
 
+def _no_index(path: Path) -> IndexStoreError:
+    return IndexStoreError(
+        f"no index at {path}: check the path, or start one with "
+        f"'corpus-clean run ... --index {path}'"
+    )
+
+
 def _has_index_file(path: Path) -> bool:
     """Whether ``path`` holds something; an empty file is what a first run killed before
     its commit leaves behind, and counts as no index."""
@@ -253,48 +260,45 @@ class IndexStore:
         """
         path = Path(path)
         if not _has_index_file(path) and (readonly or not create or settings is None):
-            raise IndexStoreError(
-                f"no index at {path}: check the path, or start one with "
-                f"'corpus-clean run ... --index {path}'"
-            )
+            raise _no_index(path)
         lock = _Lock.acquire(path, wait_seconds, shared=readonly)
+        created = False
         try:
-            # A run that held the lock while we waited may have created the file.
-            exists = _has_index_file(path)
             db = sqlite3.connect(path, timeout=wait_seconds, isolation_level=None)
-        except BaseException:
-            lock.release()
-            raise
-        try:
-            db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-            db.execute("PRAGMA synchronous = FULL")
-            if exists:
+            try:
                 stored = cls._read_settings(path, db)
-                if settings is not None:
+                if stored is None:  # an empty file, or one a killed first run left
+                    if readonly or not create or settings is None:
+                        raise _no_index(path)
+                    stored, created = _normalized(settings), True
+                elif settings is not None:
                     cls._check_settings(path, stored, _normalized(settings))
-            else:
-                assert settings is not None
-                stored = _normalized(settings)
-                cls._create(db, stored)
-            db.execute("CREATE TEMP TABLE query (key INTEGER NOT NULL, row INTEGER NOT NULL)")
+                db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+                db.execute("PRAGMA synchronous = FULL")
+                if created:
+                    cls._create(db, stored)
+                db.execute("CREATE TEMP TABLE query (key INTEGER NOT NULL, row INTEGER NOT NULL)")
+            except BaseException:
+                db.close()
+                if created and not _has_index_file(path):
+                    path.unlink(missing_ok=True)
+                raise
         except BaseException:
-            db.close()
-            if not exists:
-                path.unlink(missing_ok=True)
             lock.release()
             raise
-        return cls(path, db, lock, stored, created=not exists, readonly=readonly)
+        return cls(path, db, lock, stored, created=created, readonly=readonly)
 
     @staticmethod
-    def _read_settings(path: Path, db: sqlite3.Connection) -> dict[str, object]:
-        """The index's settings, after checking that the file is an index we can read."""
+    def _read_settings(path: Path, db: sqlite3.Connection) -> dict[str, object] | None:
+        """The index's settings (None for an empty database), after checking that the file
+        is an index we can read. Reading first rolls back what a killed run left."""
         fix = "pass the path of a corpus-clean index, or a new path to start one"
         try:
             application_id = db.execute("PRAGMA application_id").fetchone()[0]
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if application_id != APPLICATION_ID:
                 if db.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0] == 0:
-                    raise IndexStoreError(f"{path} is an empty SQLite file, not an index; {fix}")
+                    return None
                 raise IndexStoreError(
                     f"{path} is an SQLite file but not a corpus-clean index; {fix}"
                 )
@@ -408,7 +412,7 @@ class IndexStore:
 
     # -- update ---------------------------------------------------------------------------
 
-    def accept(self, kept: Sequence[tuple[Record, U64, U64]], run_label: str) -> int:
+    def accept(self, kept: Sequence[Accepted], run_label: str) -> int:
         """Add a run's kept articles (``pipeline.Result.kept``) in one transaction and
         return how many were added.
 
@@ -423,30 +427,30 @@ class IndexStore:
         try:
             if not self._db.in_transaction:
                 self._db.execute("BEGIN IMMEDIATE")
-            present = self._present([record.id for record, _, _ in rows])
-            fresh: list[tuple[Record, U64, bytes]] = []
-            for record, keys, data in rows:
-                if record.id not in present:
-                    present.add(record.id)
-                    fresh.append((record, keys, data))
+            present = self._present([article.id for article, _ in rows])
+            fresh: list[tuple[Accepted, bytes]] = []
+            for article, data in rows:
+                if article.id not in present:
+                    present.add(article.id)
+                    fresh.append((article, data))
             run = self._db.execute(
                 "INSERT INTO runs (label, time, added, skipped) VALUES (?, ?, ?, ?)",
                 (run_label, started, len(fresh), len(rows) - len(fresh)),
             ).lastrowid
-            first = self._db.execute("SELECT coalesce(max(entry), 0) + 1 FROM articles").fetchone()[
-                0
-            ]
+            (first,) = self._db.execute(
+                "SELECT coalesce(max(entry), 0) + 1 FROM articles"
+            ).fetchone()
             entries = range(first, first + len(fresh))
             self._db.executemany(
                 "INSERT INTO articles (entry, id, title, source, run) VALUES (?, ?, ?, ?, ?)",
                 (
-                    (e, r.id, r.title, r.source, run)
-                    for e, (r, _, _) in zip(entries, fresh, strict=True)
+                    (entry, article.id, article.title, article.source, run)
+                    for entry, (article, _) in zip(entries, fresh, strict=True)
                 ),
             )
             self._db.executemany(
                 "INSERT INTO shingles (entry, data) VALUES (?, ?)",
-                ((e, data) for e, (_, _, data) in zip(entries, fresh, strict=True)),
+                ((entry, data) for entry, (_, data) in zip(entries, fresh, strict=True)),
             )
             self._db.executemany(
                 "INSERT INTO bands (key, entry) VALUES (?, ?)", self._band_rows(fresh, first)
@@ -463,15 +467,18 @@ class IndexStore:
             raise
         return len(fresh)
 
-    def _prepare(self, kept: Sequence[tuple[Record, U64, U64]]) -> list[tuple[Record, U64, bytes]]:
+    def _prepare(self, kept: Sequence[Accepted]) -> list[tuple[Accepted, bytes]]:
         """Check and encode before the transaction starts, so it stays short."""
         rows = []
-        for record, keys, shingles in kept:
+        for article in kept:
+            keys, shingles = article.band_keys, article.shingles
             if keys.shape != (self._bands,):
-                raise ValueError(f"{record.id}: {keys.shape} band keys, expected ({self._bands},)")
+                raise ValueError(
+                    f"{article.id}: band keys of shape {keys.shape}, not ({self._bands},)"
+                )
             if len(shingles) > 1 and not bool(np.all(shingles[1:] > shingles[:-1])):
-                raise ValueError(f"{record.id}: shingles must be sorted and unique")
-            rows.append((record, keys, encode_shingles(shingles)))
+                raise ValueError(f"{article.id}: shingles must be sorted and unique")
+            rows.append((article, encode_shingles(shingles)))
         return rows
 
     def _present(self, ids: list[str]) -> set[str]:
@@ -486,21 +493,22 @@ class IndexStore:
             )
         return present
 
-    @staticmethod
-    def _band_rows(fresh: list[tuple[Record, U64, bytes]], first: int) -> Iterator[tuple[int, int]]:
+    def _band_rows(
+        self, fresh: list[tuple[Accepted, bytes]], first: int
+    ) -> Iterator[tuple[int, int]]:
         """(key, entry) rows sorted by key, so inserting them visits each B-tree leaf once.
 
         An article without shingles gets none: dedup never looks such an article up, and
         all of them share the keys of the empty signature, which would make one bucket
         that grows with every run.
         """
-        with_shingles = [(n, keys) for n, (_, keys, data) in enumerate(fresh) if data]
-        if not with_shingles:
+        numbered = [
+            (first + n, article.band_keys) for n, (article, data) in enumerate(fresh) if data
+        ]
+        if not numbered:
             return iter(())
-        keys = np.stack([k for _, k in with_shingles]).astype(np.uint64).view(np.int64).ravel()
-        entries = np.repeat(
-            np.array([first + n for n, _ in with_shingles]), len(with_shingles[0][1])
-        )
+        keys = np.stack([k for _, k in numbered]).view(np.int64).ravel()
+        entries = np.repeat(np.array([entry for entry, _ in numbered]), self._bands)
         order = np.argsort(keys, kind="stable")
         return zip(keys[order].tolist(), entries[order].tolist(), strict=True)
 

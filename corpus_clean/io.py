@@ -10,7 +10,6 @@ import contextlib
 import gzip
 import json
 import os
-import pickle
 import re
 import stat
 import sys
@@ -113,31 +112,76 @@ def decode(data: bytes, stats: Stats) -> str:
     return text.removeprefix("\ufeff")
 
 
+@dataclass(frozen=True, slots=True)
+class RawUnit:
+    """Bytes that become one record: a whole page file or one JSONL line.
+
+    Reading units is cheap I/O done in the main process; parsing them (``parse_unit``)
+    is CPU work the pipeline hands to worker processes.
+    """
+
+    kind: Literal["page", "jsonl"]
+    source: str
+    line_no: int
+    data: bytes
+
+
+def read_units(files: Iterable[InputFile], stats: Stats) -> Iterator[RawUnit]:
+    """The raw units of every input, lazily, in input order (blank JSONL lines skipped)."""
+    for item in files:
+        if item.kind == "page":
+            with open(item.path, "rb") as handle:
+                data = handle.read()
+            stats.add("pages_read")
+            stats.add("bytes_read", len(data))
+            yield RawUnit("page", item.path, 0, data)
+            continue
+        source = "<stdin>" if item.path == STDIN else item.path
+        with _open_binary(item.path) as stream:
+            for line_no, line in enumerate(stream, start=1):
+                stats.add("bytes_read", len(line))
+                if line.strip():
+                    yield RawUnit("jsonl", source, line_no, line)
+
+
+def parse_unit(
+    unit: RawUnit, options: ReadOptions, stats: Stats, rejects: list[bytes] | None = None
+) -> Record | None:
+    """The record in a raw unit; None for a malformed JSONL line skipped by
+    ``options.skip_invalid`` (counted, and appended verbatim to ``rejects`` if given).
+
+    Otherwise a malformed line raises ``InvalidRecordError`` naming ``FILE:LINE``.
+    """
+    if unit.kind == "page":
+        text = decode(unit.data, stats).replace("\r\n", "\n").replace("\r", "\n")
+        return Record(id=unit.source, text=text, source=unit.source, is_page=True)
+    try:
+        record = parse_record(
+            unit.data, stats, options, source=unit.source, line_no=unit.line_no
+        )
+    except InvalidRecordError:
+        if not options.skip_invalid:
+            raise
+        stats.add("invalid_lines_skipped")
+        if rejects is not None:
+            line = unit.data
+            rejects.append(line if line.endswith(b"\n") else line + b"\n")
+        return None
+    stats.add("records_read")
+    return record
+
+
 def read_records(
     files: Iterable[InputFile],
     options: ReadOptions,
     stats: Stats,
     rejects: list[bytes] | None = None,
 ) -> Iterator[Record]:
-    """Every record of every input, lazily, in input order.
-
-    A malformed JSONL line raises ``InvalidRecordError`` unless ``options.skip_invalid``;
-    skipped lines are counted and, when ``rejects`` is given, appended to it verbatim.
-    """
-    for item in files:
-        if item.kind == "page":
-            yield _read_page(item.path, stats)
-        else:
-            yield from _read_jsonl(item.path, options, stats, rejects)
-
-
-def _read_page(path: str, stats: Stats) -> Record:
-    with open(path, "rb") as handle:
-        data = handle.read()
-    stats.add("pages_read")
-    stats.add("bytes_read", len(data))
-    text = decode(data, stats).replace("\r\n", "\n").replace("\r", "\n")
-    return Record(id=path, text=text, source=path, is_page=True)
+    """Every record of every input, lazily, in input order (see ``parse_unit``)."""
+    for unit in read_units(files, stats):
+        record = parse_unit(unit, options, stats, rejects)
+        if record is not None:
+            yield record
 
 
 def _open_binary(path: str) -> contextlib.AbstractContextManager[IO[bytes]]:
@@ -148,39 +192,23 @@ def _open_binary(path: str) -> contextlib.AbstractContextManager[IO[bytes]]:
     return open(path, "rb")
 
 
-def _read_jsonl(
-    path: str, options: ReadOptions, stats: Stats, rejects: list[bytes] | None
-) -> Iterator[Record]:
-    source = "<stdin>" if path == STDIN else path
-    with _open_binary(path) as stream:
-        for line_no, line in enumerate(stream, start=1):
-            stats.add("bytes_read", len(line))
-            if not line.strip():
-                continue
-            try:
-                record = parse_record(line, stats, options, source=source, line_no=line_no)
-            except InvalidRecordError:
-                if not options.skip_invalid:
-                    raise
-                stats.add("invalid_lines_skipped")
-                if rejects is not None:
-                    rejects.append(line if line.endswith(b"\n") else line + b"\n")
-                continue
-            stats.add("records_read")
-            yield record
-
-
 def parse_record(
     line: bytes, stats: Stats, options: ReadOptions, *, source: str, line_no: int
 ) -> Record:
     """One JSONL line as a record; raises ``InvalidRecordError`` naming ``source:line``."""
     where = f"{source}:{line_no}"
     try:
-        obj = json.loads(decode(line, stats))
+        obj = json.loads(decode(line, stats), parse_constant=_not_json)
     except json.JSONDecodeError as err:
         raise InvalidRecordError(
             where, f"invalid JSON ({err.msg} at column {err.colno}); "
             "each line must hold one JSON object (use --skip-invalid to skip such lines)"
+        ) from err
+    except (ValueError, RecursionError) as err:
+        # NaN / Infinity (which would make the output invalid JSON too), integers of
+        # thousands of digits, nesting too deep to decode.
+        raise InvalidRecordError(
+            where, f"invalid JSON ({err}) (use --skip-invalid to skip such lines)"
         ) from err
     if not isinstance(obj, dict):
         raise InvalidRecordError(
@@ -195,6 +223,10 @@ def parse_record(
         raise InvalidRecordError(where, str(err)) from err
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def encode(record: Record, extra: dict[str, Any] | None = None) -> bytes:
     """One JSONL line for a record: UTF-8, keys in schema order, no ASCII escaping.
 
@@ -203,6 +235,19 @@ def encode(record: Record, extra: dict[str, Any] | None = None) -> bytes:
     """
     line = json.dumps(record.to_dict(extra), ensure_ascii=False) + "\n"
     return line.encode("utf-8", "backslashreplace")
+
+
+def add_fields(line: bytes, fields: dict[str, Any]) -> bytes:
+    """An encoded record line with ``fields`` appended, exactly as ``encode(record, fields)``
+    would write it: saves decoding a spooled line just to annotate it."""
+    if any(json.dumps(key).encode("utf-8") in line for key in fields):
+        # The record already has such a key (say, a duplicates file fed back in):
+        # overwrite it in place, as encode() does.
+        obj = json.loads(line)
+        obj.update(fields)
+        return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
+    extra = json.dumps(fields, ensure_ascii=False)[1:-1].encode("utf-8")
+    return line[: line.rindex(b"}")] + b", " + extra + b"}\n"
 
 
 def dump_json(obj: Any) -> str:
@@ -219,7 +264,11 @@ def atomic_output(path: str | None) -> Iterator[IO[bytes]]:
         sys.stdout.buffer.flush()
         return
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as err:  # name the file the user asked for, not our temporary one
+        raise OSError(err.errno, err.strerror, path) from err
+    os.fchmod(fd, 0o666 & ~_umask())
     try:
         # mkstemp makes the file private (0600); give it the mode an ordinary open() would.
         os.fchmod(fd, _mode_for(target))
@@ -244,6 +293,13 @@ def _mode_for(target: Path) -> int:
         return 0o666 & ~umask
 
 
+def _umask() -> int:
+    """The process umask (read by setting it, then putting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_text(path: str, text: str) -> None:
     """Write a small text file (a report) atomically."""
     with atomic_output(path) as out:
@@ -251,8 +307,8 @@ def write_text(path: str, text: str) -> None:
 
 
 class Spool:
-    """Records parked on disk while a stage that must see everything first makes up its
-    mind; read back once, in the order they were appended."""
+    """Encoded items parked on disk while a stage that must see everything first makes up
+    its mind; read back once, in the order they were appended."""
 
     def __init__(self) -> None:
         self._file = tempfile.TemporaryFile(  # noqa: SIM115 (closed by close())
@@ -260,19 +316,17 @@ class Spool:
         )
         self.count = 0
 
-    def append(self, record: Record) -> None:
-        data = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+    def append(self, data: bytes) -> None:
         self._file.write(len(data).to_bytes(4, "little"))
         self._file.write(data)
         self.count += 1
 
-    def read(self) -> Iterator[Record]:
+    def read(self) -> Iterator[bytes]:
         self._file.flush()
         self._file.seek(0)
         read = self._file.read
         for _ in range(self.count):
-            record: Record = pickle.loads(read(int.from_bytes(read(4), "little")))
-            yield record
+            yield read(int.from_bytes(read(4), "little"))
 
     def close(self) -> None:
         self._file.close()

@@ -1,9 +1,11 @@
 """Folds the stages into one run: read -> split -> clean -> dedup -> write.
 
-Splitting, cleaning and fingerprinting are pure per-record work: they run in worker
-processes on order-preserving batches, so the output is byte-identical whatever the
-number of jobs. Reading, deduplication (which must see everything) and writing stay in
-this process.
+The main process only moves bytes: it reads raw units (page files, JSONL lines), hands
+them out in order-preserving batches, and writes what comes back. Parsing, splitting,
+cleaning, fingerprinting and JSON encoding are pure per-record work done by worker
+processes, so the output is byte-identical whatever the number of jobs. Deduplication
+must see every record before it decides, so the encoded records wait in a spool on disk
+meanwhile.
 """
 
 from __future__ import annotations
@@ -12,20 +14,20 @@ import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import chain
-from typing import IO, Any
+from itertools import chain, islice
+from typing import IO
 
 from .clean import Cleaner, load_rules
-from .dedup import AcceptedIndex, Deduplicator, Fingerprinter, Fingerprints, Verdict
-from .io import InputFile, encode, read_records
+from .dedup import Accepted, AcceptedIndex, DuplicateFinder, Fingerprinter, Fingerprints
+from .io import InputFile, RawUnit, Spool, add_fields, encode, parse_unit, read_records, read_units
 from .options import CleanOptions, DedupOptions, ReadOptions, SplitOptions
 from .record import Record
 from .split import PageSplitter
 from .stats import Stats
 
-#: A batch closes at this many records or this many bytes of text, whichever comes first.
-BATCH_RECORDS = 2000
-BATCH_BYTES = 4 << 20
+#: A batch closes at this many units or this many bytes, whichever comes first.
+BATCH_UNITS = 2000
+BATCH_BYTES = 2 << 20
 
 
 @dataclass(frozen=True)
@@ -43,30 +45,51 @@ class Plan:
 class Result:
     stats: Stats
     seconds: float
-    #: Records kept, with band keys and shingles, when an index is to accept them.
-    kept: list[tuple[Record, Any, Any]]
+    #: Articles kept, when an index is to accept them (``collect_kept``).
+    kept: list[Accepted]
+
+
+@dataclass
+class _Batch:
+    """What a worker sends back for a batch of units: encoded records, and what dedup
+    and an index need of them."""
+
+    lines: list[bytes]
+    heads: list[tuple[str, str | None, str]]  # id, title, source
+    prints: Fingerprints | None
+    stats: Stats
+    rejects: list[bytes]
 
 
 class _Worker:
     """The per-record stages, built once per process from a Plan."""
 
     def __init__(self, plan: Plan) -> None:
+        self.read = plan.read
         self.splitter = PageSplitter(plan.split) if plan.split is not None else None
         self.cleaner = Cleaner(load_rules(plan.clean)) if plan.clean is not None else None
         self.fingerprinter = Fingerprinter(plan.dedup) if plan.dedup is not None else None
 
-    def __call__(self, records: list[Record]) -> tuple[list[Record], Fingerprints | None, Stats]:
+    def __call__(self, units: list[RawUnit]) -> _Batch:
         stats = Stats()
-        stream: Iterable[Record] = records
+        rejects: list[bytes] = []
+        parsed = (parse_unit(unit, self.read, stats, rejects) for unit in units)
+        stream: Iterable[Record] = (record for record in parsed if record is not None)
         if self.splitter is not None:
             stream = self.splitter.run(stream, stats)
         if self.cleaner is not None:
             stream = self.cleaner.run(stream, stats)
-        done = list(stream)
+        records = list(stream)
         prints = None
         if self.fingerprinter is not None:
-            prints = self.fingerprinter.fingerprint([record.text for record in done])
-        return done, prints, stats
+            prints = self.fingerprinter.fingerprint([record.text for record in records])
+        return _Batch(
+            lines=[encode(record) for record in records],
+            heads=[(record.id, record.title, record.source) for record in records],
+            prints=prints,
+            stats=stats,
+            rejects=rejects,
+        )
 
 
 _process_worker: _Worker | None = None
@@ -77,29 +100,27 @@ def _init_process(plan: Plan) -> None:
     _process_worker = _Worker(plan)
 
 
-def _in_process(records: list[Record]) -> tuple[list[Record], Fingerprints | None, Stats]:
+def _in_process(units: list[RawUnit]) -> _Batch:
     assert _process_worker is not None, "worker process was not initialized"
-    return _process_worker(records)
+    return _process_worker(units)
 
 
-def _batches(records: Iterable[Record]) -> Iterator[list[Record]]:
-    batch: list[Record] = []
+def _batches(units: Iterable[RawUnit]) -> Iterator[list[RawUnit]]:
+    batch: list[RawUnit] = []
     size = 0
-    for record in records:
-        batch.append(record)
-        size += len(record.text)
-        if len(batch) >= BATCH_RECORDS or size >= BATCH_BYTES:
+    for unit in units:
+        batch.append(unit)
+        size += len(unit.data)
+        if len(batch) >= BATCH_UNITS or size >= BATCH_BYTES:
             yield batch
             batch, size = [], 0
     if batch:
         yield batch
 
 
-def _processed(
-    plan: Plan, batches: Iterator[list[Record]]
-) -> Iterator[tuple[list[Record], Fingerprints | None, Stats]]:
-    """Each batch through the per-record stages: inline for one job or one batch, else in
-    a pool of worker processes (results in input order)."""
+def _processed(plan: Plan, batches: Iterator[list[RawUnit]]) -> Iterator[_Batch]:
+    """Each batch through the per-record stages: inline for one job or a single batch,
+    else in a pool of worker processes (results in input order)."""
     first = next(batches, None)
     if first is None:
         return
@@ -111,6 +132,7 @@ def _processed(
             yield worker(batch)
         return
     context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
     with context.Pool(plan.jobs, initializer=_init_process, initargs=(plan,)) as pool:
         yield from pool.imap(_in_process, chain([first, second], batches))
 
@@ -130,38 +152,63 @@ def run(
     and removed ones, with their verdict, to ``duplicates``."""
     started = time.perf_counter()
     stats = Stats()
-    records = read_records(inputs, plan.read, stats, rejects)
-    processed = _processed(plan, _batches(records))
+    batches = _processed(plan, _batches(read_units(inputs, stats)))
+    kept: list[Accepted] = []
+    if plan.dedup is None:
+        for batch in batches:
+            _merge(batch, stats, rejects, progress)
+            stats.add("written", len(batch.lines))
+            if out is not None:
+                out.writelines(batch.lines)
+        return Result(stats, time.perf_counter() - started, kept)
 
-    def merged() -> Iterator[tuple[list[Record], Fingerprints | None]]:
-        for done, prints, batch_stats in processed:
-            stats.merge(batch_stats)
-            if progress is not None:
-                progress(stats["bytes_read"])
-            yield done, prints
-
-    kept: list[tuple[Record, Any, Any]] = []
-    verdicts: Iterator[tuple[Record, Verdict | None]]
-    if plan.dedup is not None:
-        dedup = Deduplicator(plan.dedup, index)
-        dedup.collect_kept = collect_kept
-        verdicts = dedup.run(((done, p) for done, p in merged() if p is not None), stats)
-    else:
-        verdicts = ((record, None) for done, _ in merged() for record in done)
-    for record, verdict in verdicts:
-        if verdict is None:
+    finder = DuplicateFinder(plan.dedup, index)
+    spool = Spool()
+    heads: list[tuple[str | None, str]] = []
+    try:
+        for batch in batches:
+            _merge(batch, stats, rejects, progress)
+            assert batch.prints is not None
+            finder.add([head[0] for head in batch.heads], batch.prints)
+            heads.extend((title, source) for _, title, source in batch.heads)
+            for line in batch.lines:
+                spool.append(line)
+        verdicts = finder.resolve(stats)
+        for n, line in enumerate(spool.read()):
+            verdict = verdicts.get(n)
+            if verdict is not None:
+                if duplicates is not None:
+                    duplicates.write(add_fields(line, verdict.as_fields()))
+                continue
             stats.add("written")
             if out is not None:
-                out.write(encode(record))
-        elif duplicates is not None:
-            duplicates.write(encode(record, verdict.as_fields()))
-    if plan.dedup is not None:
-        kept = dedup.kept
+                out.write(line)
+            if collect_kept:
+                title, source = heads[n]
+                kept.append(
+                    Accepted(finder.ids[n], title, source, finder.band_keys(n), finder.shingles(n))
+                )
+    finally:
+        spool.close()
+        finder.close()
     return Result(stats, time.perf_counter() - started, kept)
 
 
+def _merge(
+    batch: _Batch,
+    stats: Stats,
+    rejects: list[bytes] | None,
+    progress: Callable[[int], None] | None,
+) -> None:
+    stats.merge(batch.stats)
+    if rejects is not None:
+        rejects.extend(batch.rejects)
+    if progress is not None:
+        progress(stats["bytes_read"])
+
+
 def index_corpus(
-    index: Any,
+    index: AcceptedIndex,
     inputs: list[InputFile],
     read: ReadOptions,
     fingerprinter: Fingerprinter,
@@ -169,11 +216,12 @@ def index_corpus(
 ) -> int:
     """Add every record of a clean corpus to an index as it is; return how many were added."""
     stats = Stats()
-    kept: list[tuple[Record, Any, Any]] = []
-    for batch in _batches(read_records(inputs, read, stats)):
+    accepted: list[Accepted] = []
+    records = read_records(inputs, read, stats)
+    while batch := list(islice(records, BATCH_UNITS)):
         prints = fingerprinter.fingerprint([record.text for record in batch])
-        kept.extend(
-            (record, prints.band_keys[i], prints.shingles_of(i)) for i, record in enumerate(batch)
+        accepted.extend(
+            Accepted(r.id, r.title, r.source, prints.band_keys[i], prints.shingles_of(i))
+            for i, r in enumerate(batch)
         )
-    added: int = index.accept(kept, run_label=run_label)
-    return added
+    return index.accept(accepted, run_label=run_label)

@@ -42,7 +42,7 @@ def _char_classes() -> npt.NDArray[np.uint8]:
 
 _CLASSES = _char_classes()
 _P = np.uint64(0x100000001B3)
-#: Longest word hashed exactly; longer words wrap around the power table.
+#: Longest word hashed exactly; later characters of a longer word share the last power.
 _MAX_WORD = 1024
 _POWERS = np.ones(_MAX_WORD, dtype=np.uint64)
 np.cumprod(np.full(_MAX_WORD - 1, _P, dtype=np.uint64), out=_POWERS[1:])
@@ -140,24 +140,22 @@ def _words(text: str) -> tuple[U64, npt.NDArray[np.int64]]:
     # surrogatepass: a lone surrogate from a JSON escape is a code point like any other.
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     classes = _CLASSES[np.minimum(codes, 0xFFFF)]
-    classes[codes > 0xFFFF] = 0  # emoji and symbols beyond the BMP fold like punctuation
-    classes[codes >= 0x20000] = _SOLO  # CJK extensions B and later
+    if len(codes) and codes.max() > 0xFFFF:
+        classes[codes > 0xFFFF] = 0  # emoji and symbols beyond the BMP fold like punctuation
+        classes[codes >= 0x20000] = _SOLO  # CJK extensions B and later
     is_word = classes == _WORD
-    edges = np.diff(is_word.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
+    edges = np.diff(is_word.view(np.int8), prepend=np.int8(0))
     starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1)
     solo = np.flatnonzero(classes == _SOLO)
     if len(solo):
-        starts = np.concatenate((starts, solo))
-        ends = np.concatenate((ends, solo + 1))
-        order = np.argsort(starts, kind="stable")
-        starts, ends = starts[order], ends[order]
-    # Polynomial hash of each word: sum of code * P**(position in word), summed per word.
-    position = np.arange(len(codes))
+        starts = np.sort(np.concatenate((starts, solo)))
+    # Polynomial hash of each word: sum of code * P**(position in word), summed per word
+    # (separators weigh nothing, so each sum runs from one word's start to the next's).
     word_start = np.zeros(len(codes), dtype=np.int64)
     word_start[starts] = starts
     np.maximum.accumulate(word_start, out=word_start)
-    weighted = codes.astype(np.uint64) * _POWERS[(position - word_start) % _MAX_WORD]
-    weighted[classes == 0] = 0
+    offset_in_word = np.arange(len(codes)) - word_start
+    np.minimum(offset_in_word, _MAX_WORD - 1, out=offset_in_word)
+    weighted = np.where(classes != 0, codes, 0).astype(np.uint64) * _POWERS[offset_in_word]
     hashes = np.add.reduceat(weighted, starts) if len(starts) else weighted[:0]
     return fmix64(hashes), starts.astype(np.int64)

@@ -11,10 +11,10 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner, Result
+from support import GOLDEN, REPO, replicated_samples
 
 from corpus_clean import pipeline
 from corpus_clean.cli import cli
-from support import GOLDEN, REPO, replicated_samples
 
 STAGES = ["run", "split", "clean", "dedup"]
 
@@ -201,7 +201,8 @@ def test_empty_input_gives_empty_output(command: str, tmp_path: Path) -> None:
 def test_failed_run_leaves_no_output_file(command: str, tmp_path: Path) -> None:
     inputs = tmp_path / "in"
     inputs.mkdir()
-    write(inputs / "a.jsonl", "".join(json.dumps({"text": f"Story {n}."}) + "\n" for n in range(50)))
+    stories = "".join(json.dumps({"text": f"Story {n}."}) + "\n" for n in range(50))
+    write(inputs / "a.jsonl", stories)
     write(inputs / "b.jsonl", '{"text": "fine"}\n{"text": "broken at the end\n')
     out = tmp_path / "out"
     out.mkdir()
@@ -289,3 +290,39 @@ def test_help_of_every_command_has_an_example(path: tuple[str, ...], flag: str) 
     assert "Example" in result.stdout
     assert f"corpus-clean {' '.join(path)}".rstrip() in result.stdout
     assert result.stderr == ""
+
+
+@pytest.mark.usefixtures("in_repo")
+def test_ci_step_summary_gets_a_markdown_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, golden: bytes
+) -> None:
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n", encoding="utf-8")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    result = invoke("run", "samples/", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout_bytes == golden
+    text = summary.read_text("utf-8")
+    assert text.startswith("earlier step\n### corpus-clean run\n")
+    assert "| records written | 18 |" in text
+    assert "| exact duplicates | 5 |" in text
+
+
+def test_output_may_replace_its_own_input(tmp_path: Path) -> None:
+    footer = "\u5173\u4e8e\u4f5c\u8005"  # an author footer line, removed by cleaning
+    corpus = write(tmp_path / "corpus.jsonl", "".join(
+        json.dumps({"id": str(n), "text": f"  Story number {n}.\n{footer}\n"}) + "\n"
+        for n in range(3)
+    ))
+    result = invoke("clean", str(corpus), "-o", str(corpus), "-q")
+    assert result.exit_code == 0, result.stderr
+    assert [r["text"] for r in lines_of(corpus.read_bytes())] == [
+        "Story number 0.", "Story number 1.", "Story number 2."
+    ]
+
+
+def test_output_into_a_missing_folder_is_an_error_message(tmp_path: Path) -> None:
+    source = write(tmp_path / "in.jsonl", '{"text": "a"}\n')
+    result = invoke("split", str(source), "-o", str(tmp_path / "no" / "out.jsonl"))
+    assert result.exit_code == 2
+    assert "no/out.jsonl" in result.stderr

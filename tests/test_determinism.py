@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from support import GOLDEN, REPO
 
 SCRIPT = Path(sys.executable).parent / "corpus-clean"

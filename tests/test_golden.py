@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from support import GOLDEN, REPO
 
 from corpus_clean.cli import cli
-from support import GOLDEN, REPO
 
 
 @pytest.fixture(scope="module")

@@ -155,7 +155,8 @@ def test_other_settings_are_refused_and_the_file_is_left_alone(
         IndexStore.open(path, other)
     message = str(refused.value)
     assert "num_perm: 128 in the index, 64 now" in message
-    assert "bands: 18 in the index, 9 now" in message
+    assert "bands: 18 in the index, 10 now" in message
+    assert "rows: 7 in the index, 6 now" in message
     assert "seed" not in message.split("To proceed")[0]  # only what differs is listed
     assert "--num-perm 128 and a --threshold from" in message
     assert "e.g. 0.8" in message
@@ -230,7 +231,8 @@ def test_verify_names_the_damage(indexed: tuple[Path, list[dict[str, Any]]]) -> 
     db = sqlite3.connect(path)
     with db:
         db.execute(
-            "DELETE FROM bands WHERE rowid IN (SELECT rowid FROM bands WHERE entry = 2 LIMIT 1)"
+            "DELETE FROM bands WHERE entry = 2 "
+            "AND key = (SELECT min(key) FROM bands WHERE entry = 2)"
         )
         db.execute("UPDATE shingles SET data = x'0301020304' WHERE entry = 3")
         db.execute("DELETE FROM articles WHERE entry = 4")
@@ -279,7 +281,7 @@ def traced(sql):
 
 store._db.set_trace_callback(traced)
 store.accept(kept, run_label="killed")
-time.sleep(60)  # a kill that came too late still finds the process
+time.sleep(60)  # a kill that comes late still finds the process, and the test fails
 """
 
 
@@ -295,30 +297,23 @@ def child(script: str, *args: str) -> subprocess.Popen[str]:
     )
 
 
-@pytest.mark.parametrize(("moment", "delay"), [("bands", 0.0), ("commit", 0.005), ("commit", 0.05)])
-def test_kill_9_during_accept_leaves_the_index_whole(
+@pytest.mark.parametrize(("moment", "delay"), [("bands", 0.0), ("commit", 0.0), ("commit", 0.002)])
+def test_kill_9_during_accept_leaves_the_index_exactly_as_before(
     indexed: tuple[Path, list[dict[str, Any]]], moment: str, delay: float
 ) -> None:
     path, _ = indexed
     before = digest(path)
-    killed = child(KILLED_RUN, str(path), moment, str(delay))
-    assert killed.stdout is not None
-    assert killed.stdout.readline() == "inside\n"
-    if moment == "bands":
-        killed.send_signal(signal.SIGKILL)
-    assert killed.wait(timeout=30) == -signal.SIGKILL
-    with IndexStore.open(path, SETTINGS, wait_seconds=5) as store:  # rolls a journal back
-        articles = store.info()["articles"]
-        assert store.verify() == []
+    with child(KILLED_RUN, str(path), moment, str(delay)) as killed:
+        assert killed.stdout is not None
+        assert killed.stdout.readline() == "inside\n"
         if moment == "bands":
-            assert articles == SAMPLE_KEPT
-        else:
-            # The commit either had not finished (then nothing of it is left) or had: never
-            # part of it. On this machine it takes far longer than the kill's delay.
-            assert articles in (SAMPLE_KEPT, SAMPLE_KEPT + 20000)
-    if articles == SAMPLE_KEPT:
-        assert digest(path) == before
-        assert [p.name for p in path.parent.iterdir() if "journal" in p.name] == []
+            killed.send_signal(signal.SIGKILL)
+        # Committing 20,000 articles takes tens of milliseconds: the kill lands inside.
+        assert killed.wait(timeout=30) == -signal.SIGKILL
+    with IndexStore.open(path, SETTINGS, wait_seconds=5) as store:  # rolls a journal back
+        assert store.info()["articles"] == SAMPLE_KEPT
+        assert store.verify() == []
+    assert digest(path) == before
 
 
 #: Opens the index and holds it (the lock) for argv[2] seconds.
@@ -335,20 +330,20 @@ def test_a_second_run_waits_then_fails_clearly(
     indexed: tuple[Path, list[dict[str, Any]]],
 ) -> None:
     path, _ = indexed
-    holder = child(HOLDER, str(path), "60")
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
-        started = time.monotonic()
-        with pytest.raises(IndexStoreError) as busy:
-            IndexStore.open(path, SETTINGS, wait_seconds=0.3)
-        assert 0.3 <= time.monotonic() - started < 5
-        assert str(busy.value) == (
-            f"{path} is in use by another corpus-clean run (process {holder.pid}); waited "
-            "0.3 s for it. Runs on one index must take turns: re-run when that one has finished"
-        )
-    finally:
-        holder.kill()
-        holder.wait()
+    with child(HOLDER, str(path), "60") as holder:
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
+            started = time.monotonic()
+            with pytest.raises(IndexStoreError) as busy:
+                IndexStore.open(path, SETTINGS, wait_seconds=0.3)
+            assert 0.3 <= time.monotonic() - started < 5
+            assert str(busy.value) == (
+                f"{path} is in use by another corpus-clean run (process {holder.pid}); waited "
+                "0.3 s for it. Runs on one index must take turns: re-run when that one has "
+                "finished"
+            )
+        finally:
+            holder.kill()
     with IndexStore.open(path, SETTINGS, wait_seconds=5) as store:  # a killed holder frees it
         assert store.verify() == []
 
@@ -357,14 +352,13 @@ def test_a_second_run_gets_the_index_when_the_first_finishes(
     indexed: tuple[Path, list[dict[str, Any]]],
 ) -> None:
     path, _ = indexed
-    holder = child(HOLDER, str(path), "0.5")
-    assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
-    started = time.monotonic()
-    with IndexStore.open(path, SETTINGS, wait_seconds=10) as store:
-        assert time.monotonic() - started >= 0.2
-        assert holder.poll() == 0
-        assert store.info()["articles"] == SAMPLE_KEPT
-    holder.wait()
+    with child(HOLDER, str(path), "0.5") as holder:
+        assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
+        started = time.monotonic()
+        with IndexStore.open(path, SETTINGS, wait_seconds=10) as store:
+            assert time.monotonic() - started >= 0.2
+            assert store.info()["articles"] == SAMPLE_KEPT
+        assert holder.wait(timeout=10) == 0
 
 
 def test_readers_share_the_index_but_not_with_a_writer(

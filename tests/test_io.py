@@ -149,7 +149,14 @@ def test_jsonl_invalid_utf8_in_a_line_is_replaced_and_counted(tmp_path: Path) ->
         ('{"text": 5}', "no string field 'text'"),
         ('{"text": "t", "title": 5}', "'title' must be a string or null"),
         ('{"text": "t", "date": ["2020"]}', "'date' must be a string or null"),
+        # Python's decoder accepts these, but the output would not be JSON any more.
+        ('{"text": "t", "score": NaN}', "NaN is not a JSON value"),
+        ('{"text": "t", "score": -Infinity}', "-Infinity is not a JSON value"),
+        # Too big or too deep to decode: an error about the line, not a crash.
+        ('{"text": "t", "n": ' + "7" * 5000 + "}", "invalid JSON"),
+        ('{"text": "t", "n": ' + "[" * 100_000 + "]" * 100_000 + "}", "invalid JSON"),
     ],
+    ids=lambda value: value[:40],
 )
 def test_malformed_line_raises_naming_file_and_line(
     tmp_path: Path, bad_line: str, problem: str

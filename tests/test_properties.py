@@ -7,13 +7,13 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import article, builtin_rules, dedup, kept_ids
 
 from corpus_clean import io
 from corpus_clean.clean import clean_text
 from corpus_clean.options import ReadOptions
 from corpus_clean.record import OWN_KEYS, Record
 from corpus_clean.stats import Stats
-from support import article, builtin_rules, dedup, kept_ids
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -33,7 +33,9 @@ words = st.sampled_from([
     "to", "understand", "latest", "news", "in", "https://x.cn/a", "admin", "通过", "By",
     "2022-05-25", "Cafe\u0301", "\u212b",
 ])
-punctuation = st.sampled_from([".", "!", "?", "\u201d", "\u2019", '"', ",", ":", "\uff1a", "\u2026"])
+punctuation = st.sampled_from(
+    [".", "!", "?", "\u201d", "\u2019", '"', ",", ":", "\uff1a", "\u2026"]
+)
 cjk = st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x4FFF), min_size=1,
               max_size=6)
 anything = st.text(max_size=4)
