@@ -22,14 +22,14 @@ Why it is built this way:
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from types import TracebackType
 from typing import TypedDict
@@ -47,6 +47,9 @@ FORMAT_VERSION = 1
 #: SQLite page cache, in KiB: enough for the upper levels of the band B-tree, so a lookup
 #: costs about one leaf read per key, and fixed whatever the size of the index.
 CACHE_KIB = 64 * 1024
+#: Articles ``accept`` reads, checks and writes at a time: bounds its memory, and is large
+#: enough that each chunk's band rows, sorted, share B-tree leaves.
+_ACCEPT_CHUNK = 10_000
 #: Ids per ``IN (...)`` list: below SQLite's oldest limit on query parameters (999).
 _ID_CHUNK = 900
 #: Problems of one kind that ``verify`` lists before it only counts the rest.
@@ -95,6 +98,8 @@ class RunInfo(TypedDict):
 
 
 class IndexInfo(TypedDict):
+    """What ``IndexStore.info`` reports (``corpus-clean index info`` prints it as JSON)."""
+
     path: str
     format: int
     articles: int
@@ -158,15 +163,26 @@ def _settings_hint(stored: dict[str, object]) -> str:
 
 
 class _Lock:
-    """An exclusive (or, for read-only use, shared) ``flock`` on ``PATH.lock``."""
+    """An exclusive (or, for read-only use, shared) ``flock`` on ``PATH.lock``.
 
-    def __init__(self, fd: int) -> None:
+    The file stays beside the index: removing it while a run holds the lock would let the
+    next run lock a new file and go in as well.
+    """
+
+    def __init__(self, fd: int, *, shared: bool) -> None:
         self._fd = fd
+        self._shared = shared
 
     @classmethod
     def acquire(cls, index: Path, wait_seconds: float, *, shared: bool) -> _Lock:
         path = Path(f"{index}.lock")
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, (os.O_RDONLY if shared else os.O_RDWR) | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise IndexStoreError(
+                f"cannot open the lock file {path} ({err.strerror}): the folder of the index "
+                "must exist and, to change the index, be writable"
+            ) from err
         deadline = time.monotonic() + wait_seconds
         mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
         while True:
@@ -176,7 +192,7 @@ class _Lock:
             except BlockingIOError:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+                    holder = _live_pid(os.pread(fd, 32, 0))
                     os.close(fd)
                     by = f" (process {holder})" if holder else ""
                     raise IndexStoreError(
@@ -185,16 +201,28 @@ class _Lock:
                         "re-run when that one has finished"
                     ) from None
                 time.sleep(min(0.05, left))
-        # The pid is only for the message above (the lock itself is the kernel's). Whoever
-        # gets the lock knows any pid in the file is stale: a writer replaces it, a reader
-        # clears it.
-        os.ftruncate(fd, 0)
-        if not shared:
+        if not shared:  # for the message above; the lock itself is the kernel's
+            os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
-        return cls(fd)
+        return cls(fd, shared=shared)
 
     def release(self) -> None:
+        if not self._shared:
+            os.ftruncate(self._fd, 0)
         os.close(self._fd)  # closing the descriptor drops the flock
+
+
+def _live_pid(data: bytes) -> int | None:
+    """The pid a writer left in the lock file, if that process still runs (a killed
+    writer cannot clear it)."""
+    try:
+        pid = int(data.decode("ascii").strip())
+        os.kill(pid, 0)
+    except (ValueError, UnicodeDecodeError, ProcessLookupError):
+        return None
+    except PermissionError:  # alive, but another user's
+        return pid
+    return pid
 
 
 def _no_index(path: Path) -> IndexStoreError:
@@ -397,7 +425,11 @@ class IndexStore:
         return decode_shingles(row[0])
 
     def article_id(self, entry: int) -> str:
-        return str(self.article(entry)["id"])
+        row = self._db.execute("SELECT id FROM articles WHERE entry = ?", (entry,)).fetchone()
+        if row is None:
+            raise KeyError(entry)
+        article_id: str = row[0]
+        return article_id
 
     def article(self, entry: int) -> dict[str, object]:
         """An entry's id, title, source and the label of the run that added it."""
@@ -412,48 +444,35 @@ class IndexStore:
 
     # -- update ---------------------------------------------------------------------------
 
-    def accept(self, kept: Sequence[Accepted], run_label: str) -> int:
-        """Add a run's kept articles (``pipeline.Result.kept``) in one transaction and
-        return how many were added.
+    def accept(self, kept: Iterable[Accepted], run_label: str) -> int:
+        """Add a run's kept articles (``pipeline.Result.kept``, or any iterable: it is read
+        in chunks, so a generator keeps memory flat) in one transaction; return how many
+        were added.
 
         An article whose id is already in the index is skipped, not an error: re-running
         a scrape must not fail. Skips are counted in the run's row (see ``info``). Any
-        failure rolls the whole run back and raises ``IndexStoreError``.
+        failure rolls the whole run back; an SQLite one raises ``IndexStoreError``.
         """
         if self._readonly:
             raise IndexStoreError(f"{self.path} was opened read-only; open it to write")
-        rows = self._prepare(kept)
         started = datetime.now(UTC).isoformat(timespec="seconds")
+        added = seen = 0
         try:
             if not self._db.in_transaction:
                 self._db.execute("BEGIN IMMEDIATE")
-            present = self._present([article.id for article, _ in rows])
-            fresh: list[tuple[Accepted, bytes]] = []
-            for article, data in rows:
-                if article.id not in present:
-                    present.add(article.id)
-                    fresh.append((article, data))
             run = self._db.execute(
-                "INSERT INTO runs (label, time, added, skipped) VALUES (?, ?, ?, ?)",
-                (run_label, started, len(fresh), len(rows) - len(fresh)),
+                "INSERT INTO runs (label, time, added, skipped) VALUES (?, ?, 0, 0)",
+                (run_label, started),
             ).lastrowid
             (first,) = self._db.execute(
                 "SELECT coalesce(max(entry), 0) + 1 FROM articles"
             ).fetchone()
-            entries = range(first, first + len(fresh))
-            self._db.executemany(
-                "INSERT INTO articles (entry, id, title, source, run) VALUES (?, ?, ?, ?, ?)",
-                (
-                    (entry, article.id, article.title, article.source, run)
-                    for entry, (article, _) in zip(entries, fresh, strict=True)
-                ),
-            )
-            self._db.executemany(
-                "INSERT INTO shingles (entry, data) VALUES (?, ?)",
-                ((entry, data) for entry, (_, data) in zip(entries, fresh, strict=True)),
-            )
-            self._db.executemany(
-                "INSERT INTO bands (key, entry) VALUES (?, ?)", self._band_rows(fresh, first)
+            articles = iter(kept)
+            while chunk := list(islice(articles, _ACCEPT_CHUNK)):
+                seen += len(chunk)
+                added += self._insert(self._fresh(chunk), first + added, run)
+            self._db.execute(
+                "UPDATE runs SET added = ?, skipped = ? WHERE run = ?", (added, seen - added, run)
             )
             self._db.execute("COMMIT")
         except BaseException as err:
@@ -465,12 +484,14 @@ class IndexStore:
                     "unchanged. Fix the cause and re-run"
                 ) from err
             raise
-        return len(fresh)
+        return added
 
-    def _prepare(self, kept: Sequence[Accepted]) -> list[tuple[Accepted, bytes]]:
-        """Check and encode before the transaction starts, so it stays short."""
-        rows = []
-        for article in kept:
+    def _fresh(self, chunk: list[Accepted]) -> list[tuple[Accepted, bytes]]:
+        """The articles of a chunk whose ids the index does not hold yet (earlier chunks of
+        this run included), checked and with their shingle sets encoded."""
+        present = self._present([article.id for article in chunk])
+        fresh = []
+        for article in chunk:
             keys, shingles = article.band_keys, article.shingles
             if keys.shape != (self._bands,):
                 raise ValueError(
@@ -478,8 +499,29 @@ class IndexStore:
                 )
             if len(shingles) > 1 and not bool(np.all(shingles[1:] > shingles[:-1])):
                 raise ValueError(f"{article.id}: shingles must be sorted and unique")
-            rows.append((article, encode_shingles(shingles)))
-        return rows
+            if article.id not in present:
+                present.add(article.id)
+                fresh.append((article, encode_shingles(shingles)))
+        return fresh
+
+    def _insert(self, fresh: list[tuple[Accepted, bytes]], first: int, run: int | None) -> int:
+        """Write articles as entries ``first``, ``first + 1``, ...; return how many."""
+        entries = range(first, first + len(fresh))
+        self._db.executemany(
+            "INSERT INTO articles (entry, id, title, source, run) VALUES (?, ?, ?, ?, ?)",
+            (
+                (entry, article.id, article.title, article.source, run)
+                for entry, (article, _) in zip(entries, fresh, strict=True)
+            ),
+        )
+        self._db.executemany(
+            "INSERT INTO shingles (entry, data) VALUES (?, ?)",
+            ((entry, data) for entry, (_, data) in zip(entries, fresh, strict=True)),
+        )
+        self._db.executemany(
+            "INSERT INTO bands (key, entry) VALUES (?, ?)", self._band_rows(fresh, first)
+        )
+        return len(fresh)
 
     def _present(self, ids: list[str]) -> set[str]:
         """Which of these ids the index already holds."""
@@ -529,7 +571,7 @@ class IndexStore:
             "articles": articles,
             "runs": runs,
             "settings": self.settings,
-            "file_bytes": self.path.stat().st_size if self.path.exists() else 0,
+            "file_bytes": self.path.stat().st_size,
         }
 
     def verify(self) -> list[str]:
@@ -633,8 +675,7 @@ class IndexStore:
                 self._db.execute("ROLLBACK")
             self._db.close()
             if self._created and not _has_index_file(self.path):
-                with contextlib.suppress(FileNotFoundError):
-                    self.path.unlink()
+                self.path.unlink(missing_ok=True)
         finally:
             self._lock.release()
             self._lock = None

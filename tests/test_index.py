@@ -19,15 +19,17 @@ from typing import Any
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
+from click.testing import Result as CliResult
 from hypothesis import given
 from hypothesis import strategies as st
 
-from corpus_clean.dedup import Fingerprinter
+from corpus_clean.cli import cli as command_line
+from corpus_clean.dedup import Accepted, Fingerprinter
 from corpus_clean.index import IndexStore, IndexStoreError, decode_shingles, encode_shingles
 from corpus_clean.io import resolve_inputs
 from corpus_clean.options import CleanOptions, DedupOptions, SplitOptions
 from corpus_clean.pipeline import Plan, Result, run
-from corpus_clean.record import Record
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 OPTIONS = DedupOptions()
@@ -112,8 +114,14 @@ def test_a_near_copy_on_a_later_night_is_caught_and_named(
     with IndexStore.open(path, None, create=False) as store:
         entry = next(e for e in range(1, SAMPLE_KEPT + 1) if store.article_id(e) == original_id)
         original = store.shingles(entry)
-    scraped = run(SCRAPE, resolve_inputs([str(SAMPLES)]), None, collect_kept=True).kept
-    text = next(record.text for record, _, _ in scraped if record.id == original_id)
+    assert len(original) > 700  # long enough that three edited words keep it a near-copy
+    articles = io.BytesIO()
+    run(SCRAPE, resolve_inputs([str(SAMPLES)]), articles)
+    text = next(
+        article["text"]
+        for article in map(json.loads, articles.getvalue().splitlines())
+        if article["id"] == original_id
+    )
     words = text.split(" ")
     for i in (40, 200, 400):  # a few words edited
         words[i] = "CHANGED"
@@ -131,8 +139,7 @@ def test_a_near_copy_on_a_later_night_is_caught_and_named(
     assert removed[0]["duplicate_of"] == removed[0]["matched_id"] == original_id
     assert removed[0]["duplicate_kind"] == "index"
     assert OPTIONS.threshold <= removed[0]["similarity"] < 1.0
-    assert len(original) > 700
-    assert [record.id for record, _, _ in result.kept] == ["tonight#2"]
+    assert [article.id for article in result.kept] == ["tonight#2"]
     assert added == 1
     with IndexStore.open(path, None, create=False) as store:
         assert store.info()["articles"] == SAMPLE_KEPT + 1
@@ -191,11 +198,11 @@ def test_a_failed_accept_leaves_the_index_exactly_as_before(
     before = digest(path)
     rng = np.random.default_rng(1)
     good = [synthetic(rng, f"good-{i}") for i in range(500)]
-    record, keys, shingles = synthetic(rng, "bad")
-    keys[5] = keys[4]  # a band key twice: the band table refuses it halfway through
+    bad = synthetic(rng, "bad")
+    bad.band_keys[5] = bad.band_keys[4]  # twice: the band table refuses it halfway through
     with IndexStore.open(path, SETTINGS) as store:
         with pytest.raises(IndexStoreError, match="the index is unchanged"):
-            store.accept([*good, (record, keys, shingles)], run_label="doomed")
+            store.accept([*good, bad], run_label="doomed")
         assert store.info()["articles"] == SAMPLE_KEPT
     assert digest(path) == before
 
@@ -226,6 +233,11 @@ def test_a_file_that_is_not_an_index_is_refused(tmp_path: Path) -> None:
         IndexStore.open(other, SETTINGS)
 
 
+def test_an_index_in_a_missing_folder_is_explained(tmp_path: Path) -> None:
+    with pytest.raises(IndexStoreError, match="folder of the index must exist"):
+        IndexStore.open(tmp_path / "no-such-folder" / "accepted.db", SETTINGS)
+
+
 def test_verify_names_the_damage(indexed: tuple[Path, list[dict[str, Any]]]) -> None:
     path, _ = indexed
     db = sqlite3.connect(path)
@@ -254,17 +266,16 @@ def test_verify_names_the_damage(indexed: tuple[Path, list[dict[str, Any]]]) -> 
 KILLED_RUN = """
 import os, signal, sys, threading, time
 import numpy as np
-from corpus_clean.dedup import Fingerprinter
+from corpus_clean.dedup import Accepted, Fingerprinter
 from corpus_clean.index import IndexStore
 from corpus_clean.options import DedupOptions
-from corpus_clean.record import Record
 
 path, moment, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
 n = 20000
 rng = np.random.default_rng(0)
 keys = rng.integers(0, 1 << 64, (n, 18), dtype=np.uint64)
 shingles = np.sort(rng.integers(0, 1 << 44, (n, 200), dtype=np.uint64), axis=1)
-kept = [(Record(id=f"big-{i}", text="", source="big"), keys[i], shingles[i]) for i in range(n)]
+kept = [Accepted(f"big-{i}", None, "big", keys[i], shingles[i]) for i in range(n)]
 store = IndexStore.open(path, Fingerprinter(DedupOptions()).settings())
 band_rows = 0
 
@@ -285,10 +296,10 @@ time.sleep(60)  # a kill that comes late still finds the process, and the test f
 """
 
 
-def synthetic(rng: np.random.Generator, article_id: str) -> tuple[Record, Any, Any]:
+def synthetic(rng: np.random.Generator, article_id: str) -> Accepted:
     keys = rng.integers(0, 1 << 64, 18, dtype=np.uint64)
     shingles = np.unique(rng.integers(0, 1 << 44, 150, dtype=np.uint64))
-    return Record(id=article_id, text="", source="synthetic"), keys, shingles
+    return Accepted(article_id, None, "synthetic", keys, shingles)
 
 
 def child(script: str, *args: str) -> subprocess.Popen[str]:
@@ -314,6 +325,20 @@ def test_kill_9_during_accept_leaves_the_index_exactly_as_before(
         assert store.info()["articles"] == SAMPLE_KEPT
         assert store.verify() == []
     assert digest(path) == before
+
+
+def test_a_first_run_killed_while_committing_leaves_no_index(tmp_path: Path) -> None:
+    path = tmp_path / "accepted.db"
+    with child(KILLED_RUN, str(path), "commit", "0.002") as killed:
+        assert killed.stdout is not None and killed.stdout.readline() == "inside\n"
+        assert killed.wait(timeout=30) == -signal.SIGKILL
+    assert path.with_name("accepted.db-journal").exists()  # it died mid-commit
+    with pytest.raises(IndexStoreError, match="no index at"):
+        IndexStore.open(path, None, create=False)  # rolls the journal back
+    with IndexStore.open(path, SETTINGS) as store:
+        assert store.info()["articles"] == 0
+        assert store.accept([synthetic(np.random.default_rng(2), "first")], "night-1") == 1
+        assert store.verify() == []
 
 
 #: Opens the index and holds it (the lock) for argv[2] seconds.
@@ -384,22 +409,22 @@ def test_candidates_are_the_entries_sharing_a_band_key(tmp_path: Path) -> None:
     articles = [synthetic(rng, f"a{i}") for i in range(300)]
     # Shared keys, and keys with the top bit set (negative once stored as int64).
     for i in range(0, 300, 3):
-        articles[i][1][i % 18] = articles[(i * 7) % 300][1][i % 18]
-        articles[i][1][0] = np.uint64(0xFFFF_FFFF_FFFF_FF00 + i % 4)
+        articles[i].band_keys[i % 18] = articles[(i * 7) % 300].band_keys[i % 18]
+        articles[i].band_keys[0] = np.uint64(0xFFFF_FFFF_FFFF_FF00 + i % 4)
     with IndexStore.open(tmp_path / "i.db", SETTINGS) as store:
         assert store.accept(articles, run_label="seed") == 300
         queries = np.stack(
-            [articles[(i * 11) % 300][1] for i in range(40)]
+            [articles[(i * 11) % 300].band_keys for i in range(40)]
             + [rng.integers(0, 1 << 64, 18, dtype=np.uint64) for _ in range(10)]
         )
         expected = [
-            sorted(e + 1 for e, (_, keys, _) in enumerate(articles) if set(keys) & set(row))
+            sorted(e + 1 for e, a in enumerate(articles) if set(a.band_keys) & set(row))
             for row in queries
         ]
         assert store.candidates(queries) == expected
         assert store.candidates(queries[:0]) == []
         for entry in (1, 150, 300):
-            assert np.array_equal(store.shingles(entry), articles[entry - 1][2])
+            assert np.array_equal(store.shingles(entry), articles[entry - 1].shingles)
 
 
 @given(st.lists(st.integers(0, (1 << 64) - 1), unique=True, max_size=300))
@@ -412,6 +437,104 @@ def test_shingle_sets_round_trip(values: list[int]) -> None:
 
 def test_typical_shingle_sets_take_about_five_bytes_a_shingle() -> None:
     kept = run(SCRAPE, resolve_inputs([str(SAMPLES)]), None, collect_kept=True).kept
-    total = sum(len(encode_shingles(shingles)) for _, _, shingles in kept)
-    count = sum(len(shingles) for _, _, shingles in kept)
+    total = sum(len(encode_shingles(article.shingles)) for article in kept)
+    count = sum(len(article.shingles) for article in kept)
     assert total / count < 5.2
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+def cli(*args: str | Path) -> CliResult:
+    return CliRunner().invoke(command_line, [str(arg) for arg in args])
+
+
+def test_cli_nights_with_an_index(tmp_path: Path) -> None:
+    path, report = tmp_path / "accepted.db", tmp_path / "report.json"
+    first = cli("run", SAMPLES, "--index", path, "-o", tmp_path / "night-1.jsonl", "-q")
+    assert (first.exit_code, first.stdout, first.stderr) == (0, "", "")
+    assert len((tmp_path / "night-1.jsonl").read_bytes().splitlines()) == SAMPLE_KEPT
+
+    second = cli(
+        "run", SAMPLES, "--index", path, "--report", report, "--duplicates", tmp_path / "d"
+    )
+    assert second.exit_code == 0, second.stderr
+    assert second.stdout == ""  # nothing new tonight
+    assert "corpus-clean run" in second.stderr
+    figures = json.loads(report.read_text())
+    assert figures["duplicates"]["index"] == SAMPLE_ARTICLES
+    assert figures["index"] == {
+        "path": str(path),
+        "articles_before": SAMPLE_KEPT,
+        "articles_after": SAMPLE_KEPT,
+    }
+    removed = [json.loads(line) for line in (tmp_path / "d").read_text().splitlines()]
+    assert {r["duplicate_kind"] for r in removed} == {"index"}
+
+    info = cli("index", "info", path)
+    assert info.exit_code == 0, info.stderr
+    assert info.stderr == ""
+    shown = json.loads(info.stdout)
+    assert shown["articles"] == SAMPLE_KEPT
+    assert [r["added"] for r in shown["runs"]] == [SAMPLE_KEPT, 0]
+    assert shown["settings"] == SETTINGS
+
+    verify = cli("index", "verify", path)
+    assert (verify.exit_code, verify.stdout) == (0, "")
+    assert f"{path}: ok" in verify.stderr
+
+
+def test_cli_check_reports_recurrences_and_changes_nothing(
+    indexed: tuple[Path, list[dict[str, Any]]],
+) -> None:
+    path, _ = indexed
+    before = digest(path)
+    check = cli("run", SAMPLES, "--index", path, "--check", "-q")
+    assert (check.exit_code, check.stdout) == (1, "")
+    assert digest(path) == before
+    fresh = path.parent / "fresh.jsonl"
+    fresh.write_text(json.dumps({"id": "n1", "text": "an article nobody has seen " * 20}) + "\n")
+    clean = cli("dedup", fresh, "--index", path, "--check", "-q")
+    assert (clean.exit_code, clean.stdout) == (0, "")
+    assert digest(path) == before
+
+
+def test_cli_refuses_other_settings_before_writing_anything(
+    indexed: tuple[Path, list[dict[str, Any]]],
+) -> None:
+    path, _ = indexed
+    before, out = digest(path), path.parent / "out.jsonl"
+    refused = cli("run", SAMPLES, "--index", path, "--num-perm", "64", "-o", out)
+    assert (refused.exit_code, refused.stdout) == (2, "")
+    assert "num_perm: 128 in the index, 64 now" in refused.stderr
+    assert "--num-perm 128" in refused.stderr
+    assert not out.exists()
+    assert digest(path) == before
+
+
+def test_cli_index_commands_explain_a_missing_or_damaged_index(
+    indexed: tuple[Path, list[dict[str, Any]]],
+) -> None:
+    path, _ = indexed
+    missing = cli("index", "info", path.parent / "nope.db")
+    assert (missing.exit_code, missing.stdout) == (2, "")
+    assert "no index at" in missing.stderr
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("UPDATE shingles SET data = x'00' WHERE entry = 1")
+    db.close()
+    damaged = cli("index", "verify", path)
+    assert (damaged.exit_code, damaged.stdout) == (2, "")
+    assert "1 shingle sets that do not decode: entry 1" in damaged.stderr
+    assert "1 problem(s)" in damaged.stderr
+
+
+def test_cli_index_add_seeds_an_index_from_a_corpus(tmp_path: Path) -> None:
+    corpus, path = tmp_path / "corpus.jsonl", tmp_path / "accepted.db"
+    assert cli("run", SAMPLES, "-o", corpus, "-q").exit_code == 0
+    added = cli("index", "add", path, corpus)
+    assert added.exit_code == 0, added.stderr
+    assert added.stdout == ""
+    assert f"added {SAMPLE_KEPT} articles" in added.stderr
+    again = cli("run", SAMPLES, "--index", path, "-q")
+    assert (again.exit_code, again.stdout) == (0, "")
