@@ -61,6 +61,9 @@ class RuleSet:
         line_regexes: list[str] = []
         tail_regexes: list[str] = []
         self._group_rule: dict[str, str] = {}
+        #: Regexes with groups of their own, kept apart: inside the combined expression
+        #: their numbered backreferences would point elsewhere and their names could clash.
+        self._apart: list[tuple[re.Pattern[str], str, str]] = []
         self._fuzzy: list[tuple[Rule, int]] = []
         for rule in self.rules:
             if rule.match == "exact" and rule.action == "line":
@@ -72,6 +75,11 @@ class RuleSet:
             else:
                 target = line_regexes if rule.action == "line" else tail_regexes
                 for pattern in rule.patterns:
+                    if rule.match == "regex" and re.compile(pattern).groups:
+                        end = "" if rule.action == "line" else r"\s*$"
+                        regex = re.compile(f"(?:{pattern}){end}")
+                        self._apart.append((regex, rule.action, rule.name))
+                        continue
                     group = f"_r{len(self._group_rule)}"
                     self._group_rule[group] = rule.name
                     body = re.escape(pattern) if rule.match == "exact" else pattern
@@ -86,6 +94,9 @@ class RuleSet:
             return name
         if self._line is not None and (found := self._line.fullmatch(line)):
             return self._group_rule[str(found.lastgroup)]
+        for regex, action, name in self._apart:
+            if action == "line" and regex.fullmatch(line):
+                return name
         for rule, max_len in self._fuzzy:
             if len(line) <= max_len and process.extractOne(
                 line, rule.patterns, scorer=fuzz.ratio, score_cutoff=rule.min_score
@@ -95,12 +106,16 @@ class RuleSet:
 
     def cut_tail(self, line: str) -> tuple[str, str | None]:
         """The line without a boilerplate tail, and the rule that cut it (or None)."""
-        if self._tail is None:
+        cut: tuple[int, str] | None = None
+        if self._tail is not None and (found := self._tail.search(line)):
+            cut = (found.start(), self._group_rule[str(found.lastgroup)])
+        for regex, action, name in self._apart:
+            found = regex.search(line) if action == "tail" else None
+            if found is not None and (cut is None or found.start() < cut[0]):
+                cut = (found.start(), name)
+        if cut is None:
             return line, None
-        found = self._tail.search(line)
-        if found is None:
-            return line, None
-        return line[: found.start()].rstrip(), self._group_rule[str(found.lastgroup)]
+        return line[: cut[0]].rstrip(), cut[1]
 
 
 def clean_text(text: str, rules: RuleSet, removed: Counter[str] | None = None) -> str:

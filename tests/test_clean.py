@@ -295,3 +295,45 @@ def test_cleaning_twice_changes_nothing_even_for_a_repeated_promo_tail() -> None
     assert once == "Body.\n\nLast words."
     assert removed == Counter({"promo_tail": 4})
     assert cleaned(once) == (once, Counter())
+
+
+GROUPED_RULES = r"""
+[[rule]]
+name = "stutter"
+match = "regex"
+patterns = ['(\w+) \1']
+
+[[rule]]
+name = "dateline"
+match = "regex"
+patterns = ['(?P<city>[A-Z]+), (?P<day>\d+) May']
+
+[[rule]]
+name = "dateline_june"
+match = "regex"
+patterns = ['(?P<city>[A-Z]+), (?P<day>\d+) June']
+
+[[rule]]
+name = "signature"
+action = "tail"
+match = "regex"
+patterns = ['--\s*(\w+)\s+\1']
+"""
+
+
+def test_user_regexes_with_their_own_groups_and_backreferences(tmp_path: Path) -> None:
+    path = tmp_path / "grouped.toml"
+    path.write_text(GROUPED_RULES, encoding="utf-8")
+    rules = load_rules(CleanOptions(rule_files=(path,)))
+    removed: Counter[str] = Counter()
+    text = clean_text(
+        "hello hello\nhello world\nWUHAN, 3 May\nWUHAN, 4 June\n"
+        f"Last line. -- ed ed\nOther line -- ed ed {HEBEI_PROMO}",
+        rules,
+        removed,
+    )
+    assert text == "hello world\n\nLast line.\n\nOther line"
+    assert removed == Counter(
+        {"stutter": 1, "dateline": 1, "dateline_june": 1, "signature": 2, "promo_tail": 1}
+    )
+    assert clean_text(text, rules) == text
