@@ -14,6 +14,7 @@ import re
 import stat
 import sys
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,11 @@ class InvalidRecordError(Exception):
         super().__init__(f"{where}: {problem}")
         self.where = where
         self.problem = problem
+
+    def __reduce__(self) -> tuple[type[InvalidRecordError], tuple[str, str]]:
+        # Raised in worker processes: the pool pickles it back, and the default
+        # (one argument, the message) could not rebuild it, which hung the pool.
+        return type(self), (self.where, self.problem)
 
 
 @dataclass(frozen=True)
@@ -137,11 +143,15 @@ def read_units(files: Iterable[InputFile], stats: Stats) -> Iterator[RawUnit]:
             yield RawUnit("page", item.path, 0, data)
             continue
         source = "<stdin>" if item.path == STDIN else item.path
-        with _open_binary(item.path) as stream:
-            for line_no, line in enumerate(stream, start=1):
-                stats.add("bytes_read", len(line))
-                if line.strip():
-                    yield RawUnit("jsonl", source, line_no, line)
+        try:
+            with _open_binary(item.path) as stream:
+                for line_no, line in enumerate(stream, start=1):
+                    stats.add("bytes_read", len(line))
+                    if line.strip():
+                        yield RawUnit("jsonl", source, line_no, line)
+        except (gzip.BadGzipFile, EOFError, zlib.error) as err:
+            # Not a gzip file, or cut short: name the input (the error itself names nothing).
+            raise InputError(f"{item.path}: cannot decompress ({err})") from err
 
 
 def parse_unit(

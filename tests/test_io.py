@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import pickle
+import re
 import stat
 from pathlib import Path
 
@@ -172,6 +174,15 @@ def test_malformed_line_raises_naming_file_and_line(
     assert problem in str(caught.value)
 
 
+def test_invalid_record_error_survives_pickling() -> None:
+    # Worker processes raise it; the pool pickles it back to the parent.
+    error = InvalidRecordError("in.jsonl:3", "invalid JSON")
+    again = pickle.loads(pickle.dumps(error))
+    assert (type(again), str(again), again.where, again.problem) == (
+        InvalidRecordError, "in.jsonl:3: invalid JSON", "in.jsonl:3", "invalid JSON"
+    )
+
+
 def test_skip_invalid_counts_and_collects_rejects_verbatim(tmp_path: Path) -> None:
     content = b'{"text": "a"}\nnot json\n{"text": "b"}\n[1]\r\n{"text": "c"}\n{"text": '
     path = write(tmp_path / "in.jsonl", content)
@@ -300,3 +311,20 @@ def test_atomic_output_file_gets_ordinary_permissions(tmp_path: Path) -> None:
         assert stat.S_IMODE(target.stat().st_mode) == 0o640
     finally:
         os.umask(previous)
+
+
+@pytest.mark.parametrize("damage", ["not gzip", "truncated", "corrupt"])
+def test_damaged_gzip_input_is_an_input_error_naming_the_file(
+    tmp_path: Path, damage: str
+) -> None:
+    lines = jsonl(*({"text": f"story {n}"} for n in range(500)))
+    packed = bytearray(gzip.compress(lines.encode()))
+    if damage == "not gzip":
+        packed = bytearray(b"plain text, not gzip\n")
+    elif damage == "truncated":
+        packed = packed[: len(packed) // 2]
+    else:
+        packed[-8] ^= 0xFF  # the CRC of the trailer: noticed only at the end
+    path = write(tmp_path / "in.jsonl.gz", bytes(packed))
+    with pytest.raises(InputError, match=rf"^{re.escape(str(path))}: cannot decompress"):
+        read([path])
