@@ -1,0 +1,3 @@
+def shingle_keys(
+    codes: object, char_offsets: object, classes: object, size: int, bits: int
+) -> tuple[bytes, bytes, bytes]: ...
