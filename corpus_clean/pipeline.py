@@ -25,6 +25,9 @@ from .record import Record
 from .split import PageSplitter
 from .stats import Stats
 
+#: fork starts workers in milliseconds with the library already imported; forkserver
+#: (where fork is missing, or unsafe) re-imports it in a clean process first.
+_START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 #: A batch closes at this many units or this many bytes, whichever comes first.
 BATCH_UNITS = 2000
 BATCH_BYTES = 2 << 20
@@ -131,8 +134,7 @@ def _processed(plan: Plan, batches: Iterator[list[RawUnit]]) -> Iterator[_Batch]
         for batch in chain([second] if second is not None else [], batches):
             yield worker(batch)
         return
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
+    context = multiprocessing.get_context(_START_METHOD)
     with context.Pool(plan.jobs, initializer=_init_process, initargs=(plan,)) as pool:
         yield from pool.imap(_in_process, chain([first, second], batches))
 

@@ -117,16 +117,20 @@ def test_jsonl_in_with_text_field_and_keep_longest(tmp_path: Path) -> None:
         " market are popular, and the sales of household appliances, furniture and textiles"
         " have grown markedly since the beginning of the year. "
     )
+    longer = body + "Officials expect it to reopen on Monday."
     source = write(tmp_path / "in.jsonl", "".join(json.dumps(o) + "\n" for o in [
-        {"id": "short", "body": body, "lang": "en"},
-        {"id": "long", "body": body + "Officials expect it to reopen on Monday.", "lang": "en"},
+        {"zeta": 1, "id": "short", "body": body, "lang": "en"},
+        {"zeta": 2, "id": "long", "body": longer, "lang": "en", "tags": ["trade"]},
     ]))
     result = invoke("run", str(source), "--text-field", "body", "--keep", "longest", "-q")
     assert result.exit_code == 0, result.stderr
-    assert lines_of(result.stdout_bytes) == [{
-        "id": "long", "title": None, "text": (body + "Officials expect it to reopen on Monday.")
-        .strip(), "source": str(source), "lang": "en",
-    }]
+    [kept] = lines_of(result.stdout_bytes)
+    assert kept == {
+        "id": "long", "title": None, "text": longer.strip(), "source": str(source),
+        "zeta": 2, "lang": "en", "tags": ["trade"],
+    }
+    # Our keys first, then the unknown ones in their input order.
+    assert list(kept) == ["id", "title", "text", "source", "zeta", "lang", "tags"]
 
 
 def test_user_rules_on_the_command_line(tmp_path: Path) -> None:

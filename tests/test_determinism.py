@@ -1,8 +1,10 @@
-"""The installed command as a real process: same bytes whatever PYTHONHASHSEED is, and
-quiet when the reader of its output goes away (| head)."""
+"""The installed command as a real process: same bytes whatever PYTHONHASHSEED is, quiet
+when the reader of its output goes away (| head), and errors in worker processes that
+end the run instead of hanging it."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -52,3 +54,17 @@ def test_closed_pipe_ends_quietly(command: str, tmp_path: Path) -> None:
     assert "BrokenPipe" not in stderr
     assert "Exception ignored" not in stderr
     assert status.read_text().strip() == "0"
+
+
+def test_malformed_line_in_a_worker_process_ends_the_run(tmp_path: Path) -> None:
+    source = tmp_path / "big.jsonl"
+    stories = [json.dumps({"text": f"Story {n} about the river."}) for n in range(5000)]
+    source.write_text("\n".join([*stories, '{"text": broken', *stories[:10]]) + "\n")
+    out = tmp_path / "out.jsonl"
+    # Several batches, so parsing happens in the worker processes of --jobs 2.
+    done = run_script("run", str(source), "--jobs", "2", "-o", str(out), hash_seed="0")
+    assert done.returncode == 2
+    stderr = done.stderr.decode()
+    assert f"{source}:5001: invalid JSON" in stderr
+    assert "Traceback" not in stderr
+    assert not out.exists()
