@@ -92,6 +92,37 @@ def test_article_lines_resembling_boilerplate_are_kept(line: str) -> None:
     assert (text, removed) == (line, Counter())
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Click on any district of the interactive map and the museum shows where the walls ran.",
+        "Click on the small red icon in the corner of the government app and residents can see "
+        "the queue at every clinic in the city, updated each minute, which the health bureau says "
+        "has halved waiting times since the service opened in March.",
+    ],
+    ids=["short", "long"],
+)
+def test_article_sentences_starting_with_click_on_are_kept(line: str) -> None:
+    text, removed = cleaned(f"Before it.\n{line}\nAfter it.")
+    assert text == f"Before it.\n\n{line}\n\nAfter it."
+    assert removed == Counter()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Click here to subscribe to our newsletter",
+        "Click on the button below to download the app",
+        "Click on the QR code to follow us",
+        "Click on https://example.com/register to sign up",
+    ],
+)
+def test_short_click_lines_naming_what_to_click_are_calls_to_action(line: str) -> None:
+    assert cleaned(f"Before it.\n{line}\nAfter it.") == (
+        "Before it.\n\nAfter it.", Counter({"call_to_action": 1})
+    )
+
+
 # ---- layout normalization ----------------------------------------------------------
 
 
