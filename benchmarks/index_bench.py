@@ -11,7 +11,7 @@ process (so that its peak RSS is the index's, not the build's), measures:
 
 Fingerprints are random arrays, not texts run through the Fingerprinter: the index sees
 only arrays, and the random ones have the sizes that matter. Each article has 18 uint64
-band keys (the default settings' bands) and a set of 44-bit shingle hashes whose size is
+band keys (the default settings' bands) and a set of 32-bit shingle hashes whose size is
 log-normal around 230 (the synthetic corpus of ``synth.py``: ~1.45 KB per article, clipped
 to [20, 3000]). Of the looked-up articles, 10% are near-copies of indexed ones (5% of
 shingles replaced, 8 of 18 band keys kept, as MinHash gives at Jaccard ~0.9); the rest are
@@ -41,10 +41,10 @@ import numpy as np
 from corpus_clean.dedup import Accepted, Fingerprinter, jaccard
 from corpus_clean.index import IndexStore
 from corpus_clean.options import DedupOptions
+from corpus_clean.shingles import SHINGLE_BITS
 
 SETTINGS = Fingerprinter(DedupOptions()).settings()
 BANDS = int(str(SETTINGS["bands"]))
-SHINGLE_BITS = 44
 MEAN_SHINGLES, SIGMA = 230, 0.45
 BUILD_CHUNK = 50_000
 NEAR_COPY_SHARE = 0.10
@@ -60,7 +60,7 @@ def synthetic(rng: np.random.Generator, first: int, n: int) -> list[Accepted]:
     packed = np.sort((owner << np.uint64(SHINGLE_BITS)) | values)  # sorted per article
     packed = packed[np.concatenate(([True], packed[1:] != packed[:-1]))]
     offsets = np.searchsorted(packed >> np.uint64(SHINGLE_BITS), np.arange(n + 1))
-    shingles = packed & np.uint64((1 << SHINGLE_BITS) - 1)
+    shingles = (packed & np.uint64((1 << SHINGLE_BITS) - 1)).astype(np.uint32)
     keys = rng.integers(0, 1 << 64, (n, BANDS), dtype=np.uint64)
     page = [f"scrape/2024-06-01/page_{(first + i) // 4:07d}.txt" for i in range(n)]
     return [

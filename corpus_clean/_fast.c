@@ -1,8 +1,14 @@
-/* The inner loop of shingling, in C: code points -> word hashes -> shingle keys.
+/* The two inner loops of deduplication, in C.
  *
- * numpy needs a dozen passes over every character to find and hash words; this is one
- * pass. Everything around it (lowercasing, sorting, MinHash) stays in Python and numpy:
- * see shingles.py, which documents what a word and a shingle are.
+ * shingle_keys: code points -> word hashes -> shingle keys. numpy needs a dozen passes
+ * over every character to find and hash words; this is one pass. shingles.py documents
+ * what a word and a shingle are.
+ *
+ * min_hashes: shingle sets -> MinHash signatures. numpy needs three passes over every
+ * shingle per permutation; here each shingle is loaded once and all permutations run
+ * over it in vector registers. minhash.py documents the scheme (datasketch's affine32).
+ *
+ * Everything around them (lowercasing, sorting, band keys) stays in Python and numpy.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -114,6 +120,79 @@ done:
     return result;
 }
 
+static inline uint32_t fmix32(uint32_t h)
+{
+    h ^= h >> 16;
+    h *= 0x85EBCA6BU;
+    h ^= h >> 13;
+    h *= 0xC2B2AE35U;
+    h ^= h >> 16;
+    return h;
+}
+
+/* Built for AVX2 and for plain x86-64 where the compiler can; the CPU picks at load time. */
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
+#define VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define VECTOR_CLONES
+#endif
+
+VECTOR_CLONES
+static void sign(const uint32_t *restrict shingles, const int64_t *restrict offset,
+                 Py_ssize_t n_docs, const uint32_t *restrict a, const uint32_t *restrict b,
+                 Py_ssize_t num_perm, uint32_t *restrict out)
+{
+    for (Py_ssize_t doc = 0; doc < n_docs; doc++) {
+        uint32_t *restrict signature = out + doc * num_perm;
+        for (Py_ssize_t k = 0; k < num_perm; k++)
+            signature[k] = UINT32_MAX;
+        for (int64_t i = offset[doc]; i < offset[doc + 1]; i++) {
+            const uint32_t h = fmix32(shingles[i]);
+            for (Py_ssize_t k = 0; k < num_perm; k++) {
+                const uint32_t permuted = a[k] * h + b[k];
+                signature[k] = permuted < signature[k] ? permuted : signature[k];
+            }
+        }
+    }
+}
+
+static PyObject *min_hashes(PyObject *self, PyObject *args)
+{
+    Py_buffer shingles, offsets, a, b;
+    PyObject *out = NULL;
+
+    if (!PyArg_ParseTuple(args, "y*y*y*y*", &shingles, &offsets, &a, &b))
+        return NULL;
+    Py_ssize_t n_docs = offsets.len / 8 - 1, num_perm = a.len / 4;
+    const int64_t *offset = offsets.buf;
+    if (shingles.len % 4 || offsets.len % 8 || offsets.len < 8 || a.len % 4 ||
+        a.len != b.len || num_perm < 1 || offset[0] < 0 ||
+        offset[n_docs] > shingles.len / 4) {
+        PyErr_SetString(PyExc_ValueError, "min_hashes: bad argument shapes");
+        goto done;
+    }
+    for (Py_ssize_t doc = 0; doc < n_docs; doc++) {
+        if (offset[doc + 1] < offset[doc]) {
+            PyErr_SetString(PyExc_ValueError, "min_hashes: offsets go backwards");
+            goto done;
+        }
+    }
+    out = PyBytes_FromStringAndSize(NULL, n_docs * num_perm * 4);
+    if (!out)
+        goto done;
+    uint32_t *signatures = (uint32_t *)PyBytes_AS_STRING(out);
+    Py_BEGIN_ALLOW_THREADS
+    sign(shingles.buf, offset, n_docs, a.buf, b.buf, num_perm, signatures);
+    Py_END_ALLOW_THREADS
+
+done:
+    PyBuffer_Release(&shingles);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&a);
+    PyBuffer_Release(&b);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"shingle_keys", shingle_keys, METH_VARARGS,
      "shingle_keys(codes, char_offsets, classes, size, bits) -> (words, word_offsets, keys)\n\n"
@@ -121,11 +200,16 @@ static PyMethodDef methods[] = {
      "classes: uint8 class of each BMP code point. Returns bytes of uint64 word hashes,\n"
      "int64 word offsets per text, and uint64 keys (text << bits | top bits of the shingle\n"
      "hash), unsorted."},
+    {"min_hashes", min_hashes, METH_VARARGS,
+     "min_hashes(shingles, offsets, a, b) -> signatures\n\n"
+     "shingles: uint32, text i's set at [offsets[i], offsets[i+1]); a, b: uint32 permutation\n"
+     "coefficients. Returns bytes of (texts, len(a)) uint32: for each text and permutation k,\n"
+     "the least a[k] * fmix32(shingle) + b[k] mod 2**32 (all ones if none)."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "corpus_clean._fast", "Shingling inner loop.", -1, methods,
+    PyModuleDef_HEAD_INIT, "corpus_clean._fast", "Inner loops of shingling and MinHash.", -1, methods,
 };
 
 PyMODINIT_FUNC PyInit__fast(void) { return PyModule_Create(&module); }

@@ -26,7 +26,7 @@ from .io import Spool
 from .minhash import SCHEME, MinHasher
 from .options import DedupOptions
 from .record import Record
-from .shingles import SHINGLE_BITS, U64, shingle_batch
+from .shingles import SHINGLE_BITS, U64, Shingles, shingle_batch
 from .stats import Stats
 
 #: Bucket size up to which every pair in an LSH bucket is a candidate; beyond it each
@@ -42,13 +42,13 @@ class Fingerprints:
 
     band_keys: U64  # (texts, bands)
     exact: list[bytes]  # 16-byte hash of each text's word sequence
-    shingles: U64  # flat, sorted per text
+    shingles: Shingles  # flat, sorted per text
     offsets: npt.NDArray[np.int64]
     lengths: list[int]
     #: Normalized text of texts too short for a meaningful Jaccard (index -> text).
     short_texts: dict[int, str] = field(default_factory=dict)
 
-    def shingles_of(self, i: int) -> U64:
+    def shingles_of(self, i: int) -> Shingles:
         return self.shingles[self.offsets[i] : self.offsets[i + 1]]
 
 
@@ -120,7 +120,7 @@ class Accepted:
     title: str | None
     source: str
     band_keys: U64
-    shingles: U64
+    shingles: Shingles
 
 
 class AcceptedIndex(Protocol):
@@ -130,11 +130,11 @@ class AcceptedIndex(Protocol):
         """For each row of band keys, the entries sharing at least one key."""
         ...
 
-    def shingles(self, entry: int) -> U64: ...
+    def shingles(self, entry: int) -> Shingles: ...
 
     def article_id(self, entry: int) -> str: ...
 
-    def accept(self, kept: Sequence[Accepted], run_label: str) -> int:
+    def accept(self, kept: Iterable[Accepted], run_label: str) -> int:
         """Add articles kept by a run, in one transaction; return how many were added."""
         ...
 
@@ -148,9 +148,11 @@ class ShingleStore:
         self._pending = bytearray()
         self._flushed = 0
 
-    def append(self, shingles: U64) -> None:
-        self._pending += shingles.tobytes()
-        self._offsets.append(self._offsets[-1] + shingles.nbytes)
+    def extend(self, shingles: Shingles, offsets: npt.NDArray[np.int64]) -> None:
+        """Add the sets ``shingles[offsets[i]:offsets[i+1]]`` of a batch, in order."""
+        base = self._offsets[-1] - int(offsets[0]) * shingles.itemsize
+        self._offsets.extend((offsets[1:] * shingles.itemsize + base).tolist())
+        self._pending += shingles[offsets[0] : offsets[-1]].tobytes()
         if len(self._pending) > 1 << 22:
             self._flush()
 
@@ -160,18 +162,18 @@ class ShingleStore:
         self._flushed += len(self._pending)
         self._pending.clear()
 
-    def get(self, i: int) -> U64:
+    def get(self, i: int) -> Shingles:
         start, end = self._offsets[i], self._offsets[i + 1]
         if end > self._flushed:
             self._flush()
         data = os.pread(self._file.fileno(), end - start, start)
-        return np.frombuffer(data, dtype=np.uint64)
+        return np.frombuffer(data, dtype=np.uint32)
 
     def close(self) -> None:
         self._file.close()
 
 
-def jaccard(a: U64, b: U64) -> float:
+def jaccard(a: Shingles, b: Shingles) -> float:
     """Exact Jaccard similarity of two sorted sets of unique hashes."""
     if len(a) > len(b):
         a, b = b, a
@@ -186,9 +188,9 @@ def jaccard(a: U64, b: U64) -> float:
 class _Clusters:
     """Union-find where the root is always the member that wins: lowest rank."""
 
-    def __init__(self) -> None:
-        self.parent: list[int] = []
-        self.rank: list[tuple[int, int, int]] = []
+    def __init__(self, ranks: list[tuple[int, int, int]]) -> None:
+        self.parent = list(range(len(ranks)))
+        self.rank = ranks
 
     def add(self, rank: tuple[int, int, int]) -> int:
         self.parent.append(len(self.parent))
@@ -239,15 +241,14 @@ class DuplicateFinder:
         self._lengths.extend(prints.lengths)
         self._counts.append(np.diff(prints.offsets))
         self._short_texts.update({base + i: text for i, text in prints.short_texts.items()})
-        for i in range(len(ids)):
-            self._store.append(prints.shingles_of(i))
+        self._store.extend(prints.shingles, prints.offsets)
 
     def band_keys(self, n: int) -> U64:
         """The LSH band keys of record ``n`` (what an index stores to find it again)."""
         keys: U64 = self._all_keys[n]
         return keys
 
-    def shingles(self, n: int) -> U64:
+    def shingles(self, n: int) -> Shingles:
         return self._store.get(n)
 
     def close(self) -> None:
@@ -266,10 +267,11 @@ class DuplicateFinder:
         ids, threshold = self.ids, self.options.threshold
         band_keys = self._all_keys
         counts = np.concatenate(self._counts) if self._counts else np.zeros(0, np.int64)
-        clusters = _Clusters()
-        longest = self.options.keep == "longest"
-        for n, length in enumerate(self._lengths):
-            clusters.add((1, -length, n) if longest else (1, n, 0))
+        if self.options.keep == "longest":
+            clusters = _Clusters([(1, -length, n) for n, length in enumerate(self._lengths)])
+        else:
+            clusters = _Clusters([(1, n, 0) for n in range(len(ids))])
+        verified = rejected = 0
         best: dict[int, tuple[float, int, str]] = {}
 
         def link(a: int, b: int, similarity: float, kind: str) -> None:
@@ -286,12 +288,13 @@ class DuplicateFinder:
         distinct = np.array(sorted(representative.values()), dtype=np.int64)
         distinct = distinct[counts[distinct] > 0] if len(distinct) else distinct
 
-        def similar(a: int, b_shingles: U64, b: int | None) -> float | None:
+        def similar(a: int, b_shingles: Shingles, b: int | None) -> float | None:
             a_shingles = self._store.get(a)
             small, large = sorted((len(a_shingles), len(b_shingles)))
             if small < threshold * large:
                 return None  # the Jaccard similarity is at most small / large
-            stats.add("candidates_verified")
+            nonlocal verified
+            verified += 1
             short = self._short_texts
             if a in short and b is not None and b in short:
                 score = fuzz.ratio(short[a], short[b]) / 100.0
@@ -306,7 +309,7 @@ class DuplicateFinder:
             if score is not None:
                 link(a, b, score, "near")
             else:
-                stats.add("candidates_rejected")
+                rejected += 1
 
         indexed: dict[int, str] = {}  # cluster node -> id of the indexed article
         if self.index is not None and len(distinct):
@@ -316,7 +319,7 @@ class DuplicateFinder:
                 for entry in entries:
                     score = similar(n, self.index.shingles(entry), None)
                     if score is None:
-                        stats.add("candidates_rejected")
+                        rejected += 1
                         continue
                     if entry not in entry_node:
                         entry_node[entry] = clusters.add((0, entry, 0))
@@ -326,8 +329,10 @@ class DuplicateFinder:
         def name(node: int) -> str:
             return ids[node] if node < len(ids) else indexed[node]
 
+        stats.add("candidates_verified", verified)
+        stats.add("candidates_rejected", rejected)
         verdicts: dict[int, Verdict] = {}
-        for n in range(len(ids)):
+        for n in sorted(best):  # the records never linked keep themselves
             root = clusters.find(n)
             if root != n:
                 similarity, partner, kind = best[n]
@@ -372,7 +377,7 @@ def _candidate_pairs(keys: U64, nodes: npt.NDArray[np.int64]) -> Iterator[tuple[
         return
     pairs: list[npt.NDArray[np.int64]] = []
     for band in range(keys.shape[1]):
-        order = np.argsort(keys[:, band], kind="stable")
+        order = np.argsort(keys[:, band])  # bucket members are sorted below
         column = keys[order, band]
         equal = column[1:] == column[:-1]
         if not equal.any():
@@ -380,24 +385,24 @@ def _candidate_pairs(keys: U64, nodes: npt.NDArray[np.int64]) -> Iterator[tuple[
         # Runs of equal keys, as [start, end) positions in sorted order.
         edges = np.flatnonzero(np.diff(np.concatenate(([0], equal.view(np.int8), [0]))))
         starts, ends = edges[::2], edges[1::2] + 1
-        pair_runs = starts[ends - starts == 2]  # nearly every bucket: vectorized
-        pairs.append(np.stack((nodes[order[pair_runs]], nodes[order[pair_runs + 1]]), axis=1))
-        big = ends - starts > 2
-        for start, end in zip(starts[big], ends[big], strict=True):
-            members = np.sort(nodes[order[start:end]])
-            if len(members) <= _FULL_PAIRS_UP_TO:
-                left, right = _all_pairs(len(members))
-                pairs.append(np.stack((members[left], members[right]), axis=1))
+        sizes = ends - starts
+        # Buckets of one size at a time, as rows of a matrix: a few array operations per
+        # size instead of a few per bucket.
+        for size in np.unique(sizes).tolist():
+            members = np.sort(nodes[order[starts[sizes == size, None] + np.arange(size)]])
+            if size <= _FULL_PAIRS_UP_TO:
+                left, right = _all_pairs(size)
             else:
-                later = members[1:]
-                pairs.append(np.stack((np.full_like(later, members[0]), later), axis=1))
-                pairs.append(np.stack((members[:-1], later), axis=1))
+                later = np.arange(1, size)
+                left, right = np.concatenate((np.zeros_like(later), later - 1)), np.tile(later, 2)
+            pairs.append(np.stack((members[:, left].ravel(), members[:, right].ravel()), axis=1))
     if not pairs:
         return
     every = np.concatenate(pairs)
     low, high = every.min(axis=1), every.max(axis=1)
     span = int(nodes.max()) + 1
-    codes = np.unique(high * span + low)  # sorted by later record, then earlier
+    codes = np.sort(high * span + low)  # by later record, then earlier
+    codes = codes[np.concatenate(([True], codes[1:] != codes[:-1]))]
     for code in codes.tolist():
         yield code % span, code // span
 

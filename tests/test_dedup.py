@@ -3,13 +3,15 @@ signatures that are datasketch's own."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 from datasketch import MinHash
 from support import article, dedup, kept_ids, seed_articles
 
-from corpus_clean.dedup import Fingerprinter, jaccard
-from corpus_clean.minhash import SCHEME, MinHasher, minhash_input
+from corpus_clean.dedup import Fingerprinter, _candidate_pairs, jaccard
+from corpus_clean.minhash import SCHEME, MinHasher
 from corpus_clean.options import DedupOptions, detection_probability, lsh_bands
 from corpus_clean.record import Record
 from corpus_clean.shingles import shingle_batch
@@ -231,16 +233,14 @@ def test_lone_surrogates_do_not_break_fingerprinting() -> None:
 def test_signatures_equal_datasketch_minhash(
     seeds: list[Record], num_perm: int, seed: int
 ) -> None:
-    # The seed articles hold tens of thousands of shingles: several signature blocks.
-    texts = ["", "too short", ZH_ARTICLE, *(a.text for a in seeds[:12])]
+    texts = ["", "too short", ZH_ARTICLE, *(a.text for a in seeds[:12]), ""]
     batch = shingle_batch(texts, 5)
-    assert len(batch.shingles) > 1 << 15
     bands, rows = lsh_bands(0.8, num_perm)
     signatures = MinHasher(num_perm, seed, bands, rows).signatures(batch.shingles, batch.offsets)
     assert signatures.shape == (len(texts), num_perm)
     for i in range(len(texts)):
         reference = MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME, hashfunc=lambda v: v)
-        reference.update_batch(minhash_input(batch.shingles_of(i)).tolist())
+        reference.update_batch(batch.shingles_of(i).tolist())
         assert np.array_equal(signatures[i], reference.hashvalues), i
 
 
@@ -262,3 +262,34 @@ def test_lsh_bands_catch_pairs_at_the_threshold() -> None:
     assert detection_probability(0.3, bands, rows) < 0.01
     with pytest.raises(ValueError, match="num-perm"):
         lsh_bands(0.05, 16)
+
+
+# ---- LSH candidate pairs ---------------------------------------------------------------
+
+
+def expected_pairs(keys: np.ndarray, nodes: np.ndarray) -> list[tuple[int, int]]:
+    """The candidate pairs spelled out bucket by bucket: every pair in a bucket of up to
+    32 members; in a bigger one each member with the first and with the one before."""
+    pairs = set()
+    for band in range(keys.shape[1]):
+        buckets: dict[int, list[int]] = {}
+        for row, key in enumerate(keys[:, band].tolist()):
+            buckets.setdefault(key, []).append(int(nodes[row]))
+        for members in map(sorted, buckets.values()):
+            if len(members) <= 32:
+                pairs |= {(a, b) for i, a in enumerate(members) for b in members[i + 1 :]}
+            else:
+                pairs |= {(members[0], b) for b in members[1:]}
+                pairs |= set(pairwise(members))
+    return sorted(pairs, key=lambda pair: (pair[1], pair[0]))
+
+
+@pytest.mark.parametrize(("records", "distinct_keys"), [(0, 1), (1, 1), (60, 40), (300, 3)])
+def test_candidate_pairs_are_every_bucket_pair_once_in_order(
+    records: int, distinct_keys: int
+) -> None:
+    generator = np.random.default_rng(records)
+    keys = generator.integers(0, distinct_keys, size=(records, 4)).astype(np.uint64)
+    nodes = np.sort(generator.choice(10 * records + 1, size=records, replace=False))
+    found = list(_candidate_pairs(keys, nodes.astype(np.int64)))
+    assert found == expected_pairs(keys, nodes)

@@ -180,3 +180,17 @@ def test_annotations_come_last_and_do_not_disturb_the_record(
     assert again.evolve(meta={k: v for k, v in again.meta.items() if k not in extra}) == (
         record.evolve(meta={k: v for k, v in record.meta.items() if k not in extra})
     )
+
+
+@FAST
+@given(st.lists(st.binary(max_size=40)), st.integers(1, 64))
+def test_spool_gives_back_what_it_was_given_in_order(items: list[bytes], chunk: int) -> None:
+    # Small chunks force items across chunk edges, and items larger than a chunk.
+    spool = io.Spool(chunk=chunk)
+    try:
+        spool.extend(items[: len(items) // 2])
+        for item in items[len(items) // 2 :]:
+            spool.append(item)
+        assert list(spool.read()) == items
+    finally:
+        spool.close()
