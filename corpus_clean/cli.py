@@ -14,6 +14,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, NoReturn
@@ -173,9 +174,9 @@ def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def cli() -> None:
     """Clean scraped news pages into a deduplicated JSONL corpus.
 
-    A PATH is a page file (*.txt), a JSONL file (*.jsonl, *.jsonl.gz), a folder (read
-    recursively, in sorted order), or '-' for JSONL on stdin. Records go to stdout (or -o
-    FILE); the summary goes to stderr.
+    A PATH is a page file (*.txt), a JSONL file (*.jsonl, *.ndjson, either .gz), a folder
+    (read recursively, in sorted order; the files the command writes are skipped), or '-'
+    for JSONL on stdin. Records go to stdout (or -o FILE); the summary goes to stderr.
 
     Exit codes: 0 success, 1 --check found duplicates of indexed articles, 2 error.
 
@@ -258,8 +259,9 @@ def _execute(
     clean: bool = False,
     dedup: bool = False,
 ) -> None:
-    with _errors():
-        inputs = resolve_inputs(_input_paths(kw["paths"]))
+    with _errors(kw.get("index_path")):
+        writes = (kw["output"], kw.get("duplicates"), kw["rejects"], kw["report"])
+        inputs = resolve_inputs(_input_paths(kw["paths"]), skip=[p for p in writes if p])
         plan = pipeline.Plan(
             read=ReadOptions(text_field=kw["text_field"], skip_invalid=kw["skip_invalid"]),
             split=SplitOptions() if split else None,
@@ -280,7 +282,7 @@ def _execute(
             load_rules(plan.clean)  # fail on a bad rules file before reading anything
         settings = Fingerprinter(plan.dedup).settings() if plan.dedup is not None else None
         index = (
-            IndexStore.open(kw["index_path"], settings, create=not check)
+            IndexStore.open(kw["index_path"], settings, create=not check, readonly=check)
             if dedup and kw["index_path"]
             else None
         )
@@ -319,9 +321,12 @@ def _run_plan(
             rejects=rejects,
             progress=progress,
         )
-    added = (
-        index.accept(result.kept, run_label=_run_label()) if index is not None and not check else 0
-    )
+    added = 0
+    if index is not None and not check:
+        try:
+            added = index.accept(result.kept, run_label=_run_label())
+        except KeyboardInterrupt as interrupt:  # the outputs are out; the index rolled back
+            raise KeyboardInterrupt("output written") from interrupt
     if kw["rejects"]:
         with atomic_output(kw["rejects"]) as handle:
             handle.writelines(rejects or [])
@@ -382,8 +387,10 @@ def _progress(inputs: list[Any], quiet: bool) -> Iterator[Callable[[int], None] 
 
 
 @contextlib.contextmanager
-def _errors() -> Iterator[None]:
-    """Library errors become one-line messages; interrupts and closed pipes end quietly."""
+def _errors(index_path: str | None = None) -> Iterator[None]:
+    """Library errors become one-line messages; interrupts and closed pipes end quietly,
+    saying what was left behind (the index at ``index_path``, if any, is never half
+    changed: it commits in one transaction)."""
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         yield
@@ -398,8 +405,17 @@ def _errors() -> Iterator[None]:
         sys.exit(0)
     except OSError as err:  # a file we were told to read or write: say which and why
         raise Failure(f"{err.filename or 'output'}: {err.strerror or err}") from err
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted: no output written, index unchanged[/]")
+    except BrokenProcessPool as err:
+        unchanged = ", index unchanged" if index_path else ""
+        raise Failure(
+            f"a worker process died (killed, or out of memory?): the run stopped{unchanged}; "
+            "run again, or with --jobs 1 to use a single process"
+        ) from err
+    except KeyboardInterrupt as interrupt:
+        left = str(interrupt) or "no output file written"
+        if index_path:
+            left += ", index unchanged"
+        console.print(f"[yellow]interrupted: {left}[/]")
         sys.exit(130)
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -435,7 +451,7 @@ def index_info(path: str) -> None:
     \b
         corpus-clean index info accepted.db | jq .articles
     """
-    with _errors(), IndexStore.open(path, None, create=False) as store:
+    with _errors(path), IndexStore.open(path, None, create=False) as store:
         click.echo(dump_json(store.info()), nl=False)
 
 
@@ -483,7 +499,7 @@ def index_add(
     \b
         corpus-clean index add accepted.db corpus-2024.jsonl corpus-2025.jsonl.gz
     """
-    with _errors():
+    with _errors(path):
         inputs = resolve_inputs(files)
         options = DedupOptions(threshold, num_perm, seed)
         fingerprinter = Fingerprinter(options)
@@ -507,7 +523,7 @@ def index_verify(path: str) -> None:
     \b
         corpus-clean index verify accepted.db && echo healthy
     """
-    with _errors(), IndexStore.open(path, None, create=False) as store:
+    with _errors(path), IndexStore.open(path, None, create=False) as store:
         problems = store.verify()
     if problems:
         for problem in problems:

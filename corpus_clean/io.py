@@ -7,6 +7,7 @@ are written atomically, so a failed or interrupted run never leaves half a file 
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import json
 import os
@@ -26,7 +27,7 @@ from .stats import Stats
 
 STDIN = "-"
 PAGE_SUFFIXES = (".txt",)
-JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson")
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 
 _LONE_SURROGATES = re.compile("[\udc80-\udcff]")
 
@@ -65,11 +66,15 @@ def _kind_of(name: str) -> Literal["page", "jsonl"] | None:
     return None
 
 
-def resolve_inputs(paths: Iterable[str]) -> list[InputFile]:
+def resolve_inputs(paths: Iterable[str], *, skip: Iterable[str] = ()) -> list[InputFile]:
     """Expand the command-line paths into files, folders recursively and in sorted order.
 
-    Raises ``InputError`` before anything is read, so a typo never costs a half run.
+    Files in ``skip`` (those the run itself writes) are left out of folders, so a rerun
+    with its output inside an input folder does not read its own earlier output; named
+    on their own, they are read. Raises ``InputError`` before anything is read, so a typo
+    never costs a half run.
     """
+    skipped = [Path(p) for p in skip if p != STDIN and os.path.isfile(p)]
     files: list[InputFile] = []
     for raw in paths:
         if raw == STDIN:
@@ -78,13 +83,14 @@ def resolve_inputs(paths: Iterable[str]) -> list[InputFile]:
         path = Path(raw)
         if path.is_dir():
             found = [
-                InputFile(os.path.join(raw, rel), kind)
-                for rel in sorted(_walk(path))
-                if (kind := _kind_of(rel)) is not None
+                InputFile(file, kind)
+                for file in (os.path.join(raw, rel) for rel in sorted(_walk(path)))
+                if (kind := _kind_of(file)) is not None and not _is_one_of(file, skipped)
             ]
             if not found:
                 raise InputError(
-                    f"{raw}: folder holds no *.txt pages nor *.jsonl / *.jsonl.gz records"
+                    f"{raw}: folder holds no *.txt pages nor *.jsonl / *.ndjson records "
+                    "(plain or .gz)"
                 )
             files.extend(found)
         elif path.is_file():
@@ -92,12 +98,18 @@ def resolve_inputs(paths: Iterable[str]) -> list[InputFile]:
             if kind is None:
                 raise InputError(
                     f"{raw}: unknown kind of file; name raw pages *.txt and records "
-                    "*.jsonl or *.jsonl.gz, or pipe JSONL in with '-'"
+                    "*.jsonl or *.ndjson (plain or .gz), or pipe JSONL in with '-'"
                 )
             files.append(InputFile(raw, kind))
         else:
             raise InputError(f"{raw}: no such file or folder")
     return files
+
+
+def _is_one_of(path: str, files: list[Path]) -> bool:
+    """Whether ``path`` is one of ``files``, however the folders on the way are spelled."""
+    name = os.path.basename(path)
+    return any(name == file.name and os.path.samefile(path, file) for file in files)
 
 
 def _walk(root: Path) -> Iterator[str]:
@@ -250,7 +262,7 @@ def encode(record: Record, extra: dict[str, Any] | None = None) -> bytes:
 def add_fields(line: bytes, fields: dict[str, Any]) -> bytes:
     """An encoded record line with ``fields`` appended, exactly as ``encode(record, fields)``
     would write it: saves decoding a spooled line just to annotate it."""
-    if any(json.dumps(key).encode("utf-8") in line for key in fields):
+    if any(_json_key(key) in line for key in fields):
         # The record already has such a key (say, a duplicates file fed back in):
         # overwrite it in place, as encode() does.
         obj = json.loads(line)
@@ -258,6 +270,11 @@ def add_fields(line: bytes, fields: dict[str, Any]) -> bytes:
         return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
     extra = json.dumps(fields, ensure_ascii=False)[1:-1].encode("utf-8")
     return line[: line.rindex(b"}")] + b", " + extra + b"}\n"
+
+
+@functools.cache
+def _json_key(key: str) -> bytes:
+    return json.dumps(key, ensure_ascii=False).encode("utf-8", "backslashreplace")
 
 
 def dump_json(obj: Any) -> str:
@@ -274,23 +291,35 @@ def atomic_output(path: str | None) -> Iterator[IO[bytes]]:
         sys.stdout.buffer.flush()
         return
     target = Path(path)
-    try:
+    with _naming(path):
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as err:  # name the file the user asked for, not our temporary one
-        raise OSError(err.errno, err.strerror, path) from err
-    os.fchmod(fd, 0o666 & ~_umask())
+    handle = os.fdopen(fd, "wb")
     try:
-        # mkstemp makes the file private (0600); give it the mode an ordinary open() would.
-        os.fchmod(fd, _mode_for(target))
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
+        with _naming(path):
+            # mkstemp makes the file private (0600); give it the mode an ordinary open() would.
+            os.fchmod(fd, _mode_for(target))
+        yield handle
+        with _naming(path):  # a full disk may show only now, as the last writes go out
             handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
+            os.fsync(fd)
+            handle.close()
+            os.replace(tmp, target)
     except BaseException:
+        with contextlib.suppress(OSError):  # the data it still buffers is thrown away anyway
+            handle.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def _naming(path: str) -> Iterator[None]:
+    """An OSError inside names ``path``, the file the user asked for, rather than our
+    temporary file or nothing at all."""
+    try:
+        yield
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, path) from err
 
 
 def _mode_for(target: Path) -> int:
@@ -298,16 +327,9 @@ def _mode_for(target: Path) -> int:
     try:
         return stat.S_IMODE(target.stat().st_mode)
     except FileNotFoundError:
-        umask = os.umask(0)
+        umask = os.umask(0)  # read by setting it, then putting it back
         os.umask(umask)
         return 0o666 & ~umask
-
-
-def _umask() -> int:
-    """The process umask (read by setting it, then putting it back)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_text(path: str, text: str) -> None:
@@ -316,27 +338,55 @@ def write_text(path: str, text: str) -> None:
         out.write(text.encode("utf-8"))
 
 
+#: Bytes a Spool gathers before writing, and reads at a time.
+SPOOL_CHUNK = 4 << 20
+
+
 class Spool:
     """Encoded items parked on disk while a stage that must see everything first makes up
-    its mind; read back once, in the order they were appended."""
+    its mind; read back once, in the order they were appended.
 
-    def __init__(self) -> None:
-        self._file = tempfile.TemporaryFile(  # noqa: SIM115 (closed by close())
-            prefix="corpus-clean-spool-", buffering=1 << 20
-        )
+    Items gather in memory and go to the file a few megabytes at a time: one write call
+    per item would cost more than the copying.
+    """
+
+    def __init__(self, chunk: int = SPOOL_CHUNK) -> None:
+        self._file = tempfile.TemporaryFile(prefix="corpus-clean-spool-")  # noqa: SIM115
+        self._chunk = chunk
+        self._pending = bytearray()
         self.count = 0
 
     def append(self, data: bytes) -> None:
-        self._file.write(len(data).to_bytes(4, "little"))
-        self._file.write(data)
-        self.count += 1
+        self.extend((data,))
+
+    def extend(self, items: Iterable[bytes]) -> None:
+        pending = self._pending
+        for data in items:
+            pending += len(data).to_bytes(4, "little")
+            pending += data
+            self.count += 1
+        if len(pending) >= self._chunk:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._file.write(self._pending)
+        self._pending.clear()
 
     def read(self) -> Iterator[bytes]:
+        self._flush()
         self._file.flush()
         self._file.seek(0)
-        read = self._file.read
+        buffer, start = b"", 0
         for _ in range(self.count):
-            yield read(int.from_bytes(read(4), "little"))
+            if len(buffer) - start < 4:
+                buffer, start = buffer[start:] + self._file.read(self._chunk), 0
+            end = start + 4 + int.from_bytes(buffer[start : start + 4], "little")
+            if end > len(buffer):
+                rest = self._file.read(max(self._chunk, end - len(buffer)))
+                buffer, end, start = buffer[start:] + rest, end - start, 0
+            yield buffer[start + 4 : end]
+            start = end
 
     def close(self) -> None:
         self._file.close()
+

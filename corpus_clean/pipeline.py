@@ -11,8 +11,11 @@ meanwhile.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import chain, islice
 from typing import IO
@@ -99,6 +102,11 @@ _process_worker: _Worker | None = None
 
 
 def _init_process(plan: Plan) -> None:
+    """Build the worker, and leave interruption to the main process: a forked worker
+    would otherwise inherit the CLI's handlers, answer the pool's own SIGTERM (sent when
+    it is torn down) with a traceback, and each catch Ctrl-C sent to the process group."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     global _process_worker
     _process_worker = _Worker(plan)
 
@@ -134,9 +142,27 @@ def _processed(plan: Plan, batches: Iterator[list[RawUnit]]) -> Iterator[_Batch]
         for batch in chain([second] if second is not None else [], batches):
             yield worker(batch)
         return
-    context = multiprocessing.get_context(_START_METHOD)
-    with context.Pool(plan.jobs, initializer=_init_process, initargs=(plan,)) as pool:
-        yield from pool.imap(_in_process, chain([first, second], batches))
+    # A process pool that notices a worker dying (killed, out of memory): the run then
+    # fails with BrokenProcessPool instead of waiting forever for its batch.
+    with ProcessPoolExecutor(
+        plan.jobs,
+        mp_context=multiprocessing.get_context(_START_METHOD),
+        initializer=_init_process,
+        initargs=(plan,),
+    ) as pool:
+        pending: deque[Future[_Batch]] = deque()
+        try:
+            for batch in chain([first, second], batches):
+                pending.append(pool.submit(_in_process, batch))
+                # A few batches in flight per worker: enough to keep it busy, few
+                # enough that memory does not grow with the input.
+                if len(pending) > 2 * plan.jobs:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 def run(
@@ -172,9 +198,9 @@ def run(
             _merge(batch, stats, rejects, progress)
             assert batch.prints is not None
             finder.add([head[0] for head in batch.heads], batch.prints)
-            heads.extend((title, source) for _, title, source in batch.heads)
-            for line in batch.lines:
-                spool.append(line)
+            if collect_kept:
+                heads.extend((title, source) for _, title, source in batch.heads)
+            spool.extend(batch.lines)
         verdicts = finder.resolve(stats)
         for n, line in enumerate(spool.read()):
             verdict = verdicts.get(n)
@@ -182,7 +208,6 @@ def run(
                 if duplicates is not None:
                     duplicates.write(add_fields(line, verdict.as_fields()))
                 continue
-            stats.add("written")
             if out is not None:
                 out.write(line)
             if collect_kept:
@@ -190,6 +215,7 @@ def run(
                 kept.append(
                     Accepted(finder.ids[n], title, source, finder.band_keys(n), finder.shingles(n))
                 )
+        stats.add("written", len(finder.ids) - len(verdicts))
     finally:
         spool.close()
         finder.close()
@@ -216,14 +242,19 @@ def index_corpus(
     fingerprinter: Fingerprinter,
     run_label: str,
 ) -> int:
-    """Add every record of a clean corpus to an index as it is; return how many were added."""
-    stats = Stats()
-    accepted: list[Accepted] = []
-    records = read_records(inputs, read, stats)
+    """Add every record of a clean corpus to an index as it is; return how many were added.
+
+    Records are read and fingerprinted a batch at a time as the index takes them, so
+    memory stays flat however big the corpus.
+    """
+    records = read_records(inputs, read, Stats())
+    return index.accept(_as_accepted(records, fingerprinter), run_label=run_label)
+
+
+def _as_accepted(records: Iterator[Record], fingerprinter: Fingerprinter) -> Iterator[Accepted]:
     while batch := list(islice(records, BATCH_UNITS)):
         prints = fingerprinter.fingerprint([record.text for record in batch])
-        accepted.extend(
-            Accepted(r.id, r.title, r.source, prints.band_keys[i], prints.shingles_of(i))
-            for i, r in enumerate(batch)
-        )
-    return index.accept(accepted, run_label=run_label)
+        for i, record in enumerate(batch):
+            yield Accepted(
+                record.id, record.title, record.source, prints.band_keys[i], prints.shingles_of(i)
+            )

@@ -3,7 +3,10 @@ exit codes 0 / 2, atomic output files, and stage commands that pipe into each ot
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import shutil
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -11,7 +14,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner, Result
-from support import GOLDEN, REPO, replicated_samples
+from support import GOLDEN, REPO, SAMPLE_FILES, replicated_samples
 
 from corpus_clean import pipeline
 from corpus_clean.cli import cli
@@ -330,3 +333,52 @@ def test_output_into_a_missing_folder_is_an_error_message(tmp_path: Path) -> Non
     result = invoke("split", str(source), "-o", str(tmp_path / "no" / "out.jsonl"))
     assert result.exit_code == 2
     assert "no/out.jsonl" in result.stderr
+
+
+def test_rerun_with_its_output_inside_the_input_folder_reads_only_the_input(
+    tmp_path: Path,
+) -> None:
+    scrape = tmp_path / "scrape"
+    scrape.mkdir()
+    for page in SAMPLE_FILES:
+        shutil.copy(page, scrape)
+    written = {name: scrape / f"{name}.jsonl" for name in ("out", "dups", "rejects")}
+    report = scrape / "report.jsonl"  # an unlucky name, but still this command's own
+    args = ["run", str(scrape), "-o", str(written["out"]), "--duplicates", str(written["dups"]),
+            "--skip-invalid", "--rejects", str(written["rejects"]), "--report", str(report), "-q"]
+    runs = []
+    for _ in range(2):
+        result = invoke(*args)
+        assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
+        runs.append(({name: path.read_bytes() for name, path in written.items()},
+                     json.loads(report.read_text("utf-8"))["counts"]))
+    assert runs[0] == runs[1]
+    outputs, counts = runs[1]
+    assert (counts["pages_read"], counts["written"]) == (5, 18)
+    assert "records_read" not in counts  # not one JSONL line: the pages alone were read
+    assert len(lines_of(outputs["out"])) == 18
+
+
+def test_an_output_the_disk_cannot_take_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    source = write(tmp_path / "in.jsonl", '{"text": "a"}\n')
+    report = tmp_path / "report.json"
+    monkeypatch.setattr(os, "fsync", disk_full)
+    result = invoke("split", str(source), "--report", str(report), "-q")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"Error: {report}: No space left on device"
+    assert not report.exists()
+
+
+def test_an_error_of_no_known_file_is_labelled_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(pipeline, "run", broken_disk)
+    result = invoke("run", str(REPO / "samples"), "-q")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.strip() == "Error: output: Input/output error"

@@ -5,6 +5,7 @@ Every test uses a real index file in ``tmp_path``; the fault tests kill real pro
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -14,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +26,14 @@ from click.testing import Result as CliResult
 from hypothesis import given
 from hypothesis import strategies as st
 
+from corpus_clean import index as index_module
+from corpus_clean import pipeline
 from corpus_clean.cli import cli as command_line
-from corpus_clean.dedup import Accepted, Fingerprinter
+from corpus_clean.dedup import Accepted, Fingerprinter, Fingerprints
 from corpus_clean.index import IndexStore, IndexStoreError, decode_shingles, encode_shingles
 from corpus_clean.io import resolve_inputs
-from corpus_clean.options import CleanOptions, DedupOptions, SplitOptions
-from corpus_clean.pipeline import Plan, Result, run
+from corpus_clean.options import CleanOptions, DedupOptions, ReadOptions, SplitOptions
+from corpus_clean.pipeline import Plan, Result, index_corpus, run
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 OPTIONS = DedupOptions()
@@ -207,6 +211,75 @@ def test_a_failed_accept_leaves_the_index_exactly_as_before(
     assert digest(path) == before
 
 
+def test_accept_reads_a_stream_in_chunks_and_commits_it_whole(
+    indexed: tuple[Path, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, _ = indexed
+    before = digest(path)
+    monkeypatch.setattr(index_module, "_ACCEPT_CHUNK", 4)
+    rng = np.random.default_rng(3)
+    written_when_taken: list[int] = []
+    with IndexStore.open(path, SETTINGS) as store:
+
+        def articles() -> Iterator[Accepted]:
+            for n in range(10):
+                written_when_taken.append(store.info()["articles"] - SAMPLE_KEPT)
+                yield synthetic(rng, f"streamed-{n}")
+            raise KeyboardInterrupt  # Ctrl-C once two chunks are in the database
+
+        with pytest.raises(KeyboardInterrupt):
+            store.accept(articles(), run_label="interrupted")
+        assert store.info()["articles"] == SAMPLE_KEPT
+    # Taken a chunk at a time, never all at once ...
+    assert written_when_taken == [0, 0, 0, 0, 4, 4, 4, 4, 8, 8]
+    # ... and still all or nothing.
+    assert digest(path) == before
+
+
+def test_index_corpus_fingerprints_as_the_index_takes_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``index add`` on a big corpus: memory holds a batch, not the corpus."""
+    monkeypatch.setattr(pipeline, "BATCH_UNITS", 2)
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(
+        "".join(
+            json.dumps({"id": f"r{n}", "text": f"story {n} of the river and the old bridges"})
+            + "\n"
+            for n in range(5)
+        ),
+        encoding="utf-8",
+    )
+    batches_done: list[int] = []  # per article: batches fingerprinted when the index took it
+
+    class CountingFingerprinter(Fingerprinter):
+        calls = 0
+
+        def fingerprint(self, texts: Any) -> Fingerprints:
+            self.calls += 1
+            return super().fingerprint(texts)
+
+    fingerprinter = CountingFingerprinter(OPTIONS)
+
+    class WatchedIndex:
+        def __init__(self, store: IndexStore) -> None:
+            self.store = store
+
+        def accept(self, kept: Iterable[Accepted], run_label: str) -> int:
+            def watched() -> Iterator[Accepted]:
+                for article in kept:
+                    batches_done.append(fingerprinter.calls)
+                    yield article
+
+            return self.store.accept(watched(), run_label)
+
+    with IndexStore.open(tmp_path / "accepted.db", SETTINGS) as store:
+        inputs = resolve_inputs([str(corpus)])
+        added = index_corpus(WatchedIndex(store), inputs, ReadOptions(), fingerprinter, "seed")
+        assert added == store.info()["articles"] == 5
+    assert batches_done == [1, 1, 2, 2, 3]
+
+
 def test_a_first_run_that_fails_leaves_no_index(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     with pytest.raises(KeyboardInterrupt), IndexStore.open(path, SETTINGS) as store:
@@ -246,7 +319,7 @@ def test_verify_names_the_damage(indexed: tuple[Path, list[dict[str, Any]]]) -> 
             "DELETE FROM bands WHERE entry = 2 "
             "AND key = (SELECT min(key) FROM bands WHERE entry = 2)"
         )
-        db.execute("UPDATE shingles SET data = x'0301020304' WHERE entry = 3")
+        db.execute("UPDATE shingles SET data = x'03010203' WHERE entry = 3")
         db.execute("DELETE FROM articles WHERE entry = 4")
     db.close()
     with IndexStore.open(path, None, create=False) as store:
@@ -274,7 +347,7 @@ path, moment, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
 n = 20000
 rng = np.random.default_rng(0)
 keys = rng.integers(0, 1 << 64, (n, 18), dtype=np.uint64)
-shingles = np.sort(rng.integers(0, 1 << 44, (n, 200), dtype=np.uint64), axis=1)
+shingles = np.sort(rng.integers(0, 1 << 32, (n, 200), dtype=np.uint32), axis=1)
 kept = [Accepted(f"big-{i}", None, "big", keys[i], shingles[i]) for i in range(n)]
 store = IndexStore.open(path, Fingerprinter(DedupOptions()).settings())
 band_rows = 0
@@ -298,7 +371,7 @@ time.sleep(60)  # a kill that comes late still finds the process, and the test f
 
 def synthetic(rng: np.random.Generator, article_id: str) -> Accepted:
     keys = rng.integers(0, 1 << 64, 18, dtype=np.uint64)
-    shingles = np.unique(rng.integers(0, 1 << 44, 150, dtype=np.uint64))
+    shingles = np.unique(rng.integers(0, 1 << 32, 150, dtype=np.uint32))
     return Accepted(article_id, None, "synthetic", keys, shingles)
 
 
@@ -401,6 +474,109 @@ def test_readers_share_the_index_but_not_with_a_writer(
             one.accept([], run_label="nope")
 
 
+SCRIPT = Path(sys.executable).parent / "corpus-clean"
+needs_script = pytest.mark.skipif(not SCRIPT.exists(), reason="corpus-clean is not installed")
+
+
+def stories(first: int, count: int) -> bytes:
+    return "".join(
+        json.dumps({"id": f"s{n}", "text": f"Story {n} about the river and its bridges."}) + "\n"
+        for n in range(first, first + count)
+    ).encode()
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def folder_state(folder: Path) -> dict[str, tuple[str, int]]:
+    """Every file in a folder, with its content digest and modification time."""
+    return {p.name: (digest(p), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+
+
+@contextlib.contextmanager
+def started(*args: str | Path) -> Iterator[subprocess.Popen[bytes]]:
+    """The installed command running in a process group of its own (as in a terminal),
+    reading stdin from the test; whatever is left of the group is killed at the end."""
+    running = subprocess.Popen(
+        [SCRIPT, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        yield running
+    finally:
+        if running.poll() is None:
+            os.killpg(running.pid, signal.SIGKILL)
+        running.wait()
+        for stream in (running.stdin, running.stdout, running.stderr):
+            with contextlib.suppress(OSError):  # input it did not read
+                stream.close()  # type: ignore[union-attr]
+
+
+def index_state(path: Path) -> tuple[list[str], str, int]:
+    """The files beside an index, and the index's content and modification time (a run
+    that may write takes the lock, so the lock file's time changes)."""
+    return sorted(p.name for p in path.parent.iterdir()), digest(path), path.stat().st_mtime_ns
+
+
+@needs_script
+def test_sigterm_during_a_run_leaves_no_output_and_the_index_unchanged(
+    indexed: tuple[Path, list[dict[str, Any]]],
+) -> None:
+    path, _ = indexed
+    folder = path.parent
+    before = index_state(path)
+    with started("run", "-", "--index", path, "-o", folder / "out.jsonl", "--jobs", "1") as running:
+        assert running.stdin is not None and running.stderr is not None
+        # Some input, and more to come: the run waits for it, with its output file open.
+        running.stdin.write(stories(0, 100))
+        running.stdin.flush()
+        wait_for(lambda: any(p.name.startswith(".out.jsonl.") for p in folder.iterdir()),
+                 "the temporary output file")
+        running.send_signal(signal.SIGTERM)  # a CI runner cancelling the step
+        assert running.wait(timeout=30) == 130
+        stderr = running.stderr.read().decode()
+    assert "interrupted: no output file written, index unchanged" in stderr
+    assert "Traceback" not in stderr
+    assert index_state(path) == before  # no output, no temporary file, index as it was
+
+
+def worker_processes(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+
+
+@needs_script
+@pytest.mark.skipif(not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists(),
+                    reason="needs /proc/PID/task/PID/children to see the worker processes")
+def test_ctrl_c_during_a_run_with_worker_processes_ends_it_cleanly(
+    indexed: tuple[Path, list[dict[str, Any]]],
+) -> None:
+    path, _ = indexed
+    folder = path.parent
+    before = index_state(path)
+    with started("run", "-", "--index", path, "-o", folder / "out.jsonl", "--jobs", "2") as running:
+        assert running.stdin is not None and running.stderr is not None
+        # Three batches, so the pool of worker processes starts; more input to come.
+        running.stdin.write(stories(0, 2 * pipeline.BATCH_UNITS + 10))
+        running.stdin.flush()
+        wait_for(lambda: len(worker_processes(running.pid)) == 2, "the worker processes")
+        time.sleep(0.3)  # for them to finish starting up
+        os.killpg(running.pid, signal.SIGINT)  # Ctrl-C reaches every process of the group ...
+        time.sleep(0.3)
+        running.stdin.close()  # ... the one writing the input as well
+        assert running.wait(timeout=30) == 130
+        stderr = running.stderr.read().decode()
+    # One message, from the main process: the workers leave interrupts to it.
+    assert stderr.strip() == "interrupted: no output file written, index unchanged"
+    assert index_state(path) == before
+
+
 # -- the parts ------------------------------------------------------------------------------
 
 
@@ -427,19 +603,19 @@ def test_candidates_are_the_entries_sharing_a_band_key(tmp_path: Path) -> None:
             assert np.array_equal(store.shingles(entry), articles[entry - 1].shingles)
 
 
-@given(st.lists(st.integers(0, (1 << 64) - 1), unique=True, max_size=300))
+@given(st.lists(st.integers(0, (1 << 32) - 1), unique=True, max_size=300))
 def test_shingle_sets_round_trip(values: list[int]) -> None:
-    shingles = np.array(sorted(values), dtype=np.uint64)
+    shingles = np.array(sorted(values), dtype=np.uint32)
     data = encode_shingles(shingles)
     assert np.array_equal(decode_shingles(data), shingles)
-    assert len(data) <= 9 + 8 * len(values)
+    assert len(data) <= 5 + 4 * len(values)
 
 
-def test_typical_shingle_sets_take_about_five_bytes_a_shingle() -> None:
+def test_typical_shingle_sets_take_about_three_bytes_a_shingle() -> None:
     kept = run(SCRAPE, resolve_inputs([str(SAMPLES)]), None, collect_kept=True).kept
     total = sum(len(encode_shingles(article.shingles)) for article in kept)
     count = sum(len(article.shingles) for article in kept)
-    assert total / count < 5.2
+    assert total / count < 3.2
 
 
 # -- the command line ------------------------------------------------------------------------
@@ -538,3 +714,76 @@ def test_cli_index_add_seeds_an_index_from_a_corpus(tmp_path: Path) -> None:
     assert f"added {SAMPLE_KEPT} articles" in added.stderr
     again = cli("run", SAMPLES, "--index", path, "-q")
     assert (again.exit_code, again.stdout) == (0, "")
+
+
+def test_cli_check_opens_the_index_read_only(
+    indexed: tuple[Path, list[dict[str, Any]]],
+) -> None:
+    path, _ = indexed
+    before = folder_state(path.parent)
+    # Another check holds the index meanwhile: checks share it.
+    with IndexStore.open(path, None, readonly=True, wait_seconds=0):
+        check = cli("run", SAMPLES, "--index", path, "--check", "-q")
+    assert (check.exit_code, check.stdout, check.stderr) == (1, "", "")
+    assert folder_state(path.parent) == before  # index and lock file: bytes and mtime
+
+
+def test_cli_check_against_a_missing_index_creates_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "accepted.db"
+    check = cli("run", SAMPLES, "--index", path, "--check")
+    assert (check.exit_code, check.stdout) == (2, "")
+    assert f"no index at {path}" in check.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def interrupt(*args: Any, **kwargs: Any) -> Any:
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("with_index", [False, True])
+def test_cli_interrupted_run_says_nothing_was_written(
+    indexed: tuple[Path, list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+    with_index: bool,
+) -> None:
+    path, _ = indexed
+    before = index_state(path)
+    monkeypatch.setattr(pipeline, "run", interrupt)
+    out = path.parent / "out.jsonl"
+    args = ["run", SAMPLES, "-o", out, *(["--index", path] if with_index else [])]
+    interrupted = cli(*args)
+    assert (interrupted.exit_code, interrupted.stdout) == (130, "")
+    expected = "interrupted: no output file written" + (", index unchanged" if with_index else "")
+    assert interrupted.stderr.strip() == expected
+    assert index_state(path) == before
+
+
+def test_cli_interrupted_while_the_index_commits_says_the_output_is_written(
+    indexed: tuple[Path, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, _ = indexed
+    before = digest(path)
+    fresh = path.parent / "fresh.jsonl"
+    fresh.write_text(
+        "".join(
+            json.dumps({"id": f"n{n}", "text": f"an article nobody has seen, number {n} " * 20})
+            + "\n"
+            for n in range(3)
+        )
+    )
+    accept = IndexStore.accept
+
+    def interrupted_accept(store: IndexStore, kept: Iterable[Accepted], run_label: str) -> int:
+        def first_then_ctrl_c() -> Iterator[Accepted]:
+            yield next(iter(kept))
+            raise KeyboardInterrupt
+
+        return accept(store, first_then_ctrl_c(), run_label)
+
+    monkeypatch.setattr(IndexStore, "accept", interrupted_accept)
+    out = path.parent / "out.jsonl"
+    interrupted = cli("dedup", fresh, "--index", path, "-o", out)
+    assert (interrupted.exit_code, interrupted.stdout) == (130, "")
+    assert interrupted.stderr.strip() == "interrupted: output written, index unchanged"
+    assert len(out.read_bytes().splitlines()) == 3
+    assert digest(path) == before

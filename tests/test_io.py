@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import json
 import os
@@ -131,6 +132,19 @@ def test_jsonl_bom_and_crlf_and_gzip(tmp_path: Path) -> None:
     packed = tmp_path / "b.jsonl.gz"
     packed.write_bytes(gzip.compress(jsonl({"text": "three"}).encode()))
     assert [r.text for r in read([plain, packed])] == ["one", "two", "three"]
+
+
+def test_ndjson_is_jsonl_plain_or_gzipped_in_a_folder_or_named(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    write(folder / "a.ndjson", jsonl({"text": "one"}))
+    write(folder / "b.ndjson.gz", gzip.compress(jsonl({"text": "two"}).encode()))
+    files = resolve_inputs([str(folder), str(folder / "b.ndjson.gz")])
+    assert [(f.path, f.kind) for f in files] == [
+        (f"{folder}/a.ndjson", "jsonl"),
+        (f"{folder}/b.ndjson.gz", "jsonl"),
+        (f"{folder}/b.ndjson.gz", "jsonl"),
+    ]
+    assert [r.text for r in read([folder])] == ["one", "two"]
 
 
 def test_jsonl_invalid_utf8_in_a_line_is_replaced_and_counted(tmp_path: Path) -> None:
@@ -270,6 +284,24 @@ def test_folders_are_read_recursively_in_sorted_order(tmp_path: Path) -> None:
     ]
 
 
+def test_files_the_run_writes_are_skipped_in_folders_but_read_when_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "scrape"
+    for name in ["page.txt", "out.jsonl", "sub/dups.jsonl", "sub/more.jsonl"]:
+        write(root / name, "")
+    monkeypatch.chdir(tmp_path)
+    # Spelled otherwise than the folder is: relative, through a link, not yet written.
+    (tmp_path / "link").symlink_to(root / "sub")
+    skip = ["scrape/out.jsonl", str(tmp_path / "link" / "dups.jsonl"), "new.jsonl", "-"]
+    files = resolve_inputs([str(root), str(root / "out.jsonl")], skip=skip)
+    assert [f.path for f in files] == [
+        f"{root}/page.txt",
+        f"{root}/sub/more.jsonl",
+        f"{root}/out.jsonl",  # named on its own: read
+    ]
+
+
 # ---- atomic output -----------------------------------------------------------------
 
 
@@ -311,6 +343,34 @@ def test_atomic_output_file_gets_ordinary_permissions(tmp_path: Path) -> None:
         assert stat.S_IMODE(target.stat().st_mode) == 0o640
     finally:
         os.umask(previous)
+
+
+def test_atomic_output_that_cannot_set_the_mode_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(fd: int, mode: int) -> None:
+        raise PermissionError(errno.EPERM, os.strerror(errno.EPERM))
+
+    monkeypatch.setattr(os, "fchmod", refuse)
+    target = tmp_path / "out.jsonl"
+    with pytest.raises(PermissionError) as refused, atomic_output(str(target)):
+        pass
+    assert refused.value.filename == str(target)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_output_names_its_file_when_the_last_writes_fail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    target = tmp_path / "report.json"
+    with pytest.raises(OSError) as failed, atomic_output(str(target)) as out:
+        out.write(b"{}\n")
+    assert (failed.value.errno, failed.value.filename) == (errno.ENOSPC, str(target))
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("damage", ["not gzip", "truncated", "corrupt"])

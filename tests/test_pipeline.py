@@ -1,0 +1,73 @@
+"""The pipeline's worker processes: same output as one job, and a worker that dies
+ends the run with an error instead of leaving it waiting for the batch forever."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from corpus_clean import pipeline
+from corpus_clean.cli import cli
+from corpus_clean.io import RawUnit, resolve_inputs
+from corpus_clean.options import DedupOptions
+
+
+def corpus(tmp_path: Path, lines: int) -> Path:
+    source = tmp_path / "in.jsonl"
+    texts = [f"Story {n} about the river and the bridge near town {n % 7}." for n in range(lines)]
+    source.write_text("".join(json.dumps({"text": text}) + "\n" for text in texts))
+    return source
+
+
+def run(source: Path, jobs: int) -> bytes:
+    out = io.BytesIO()
+    plan = pipeline.Plan(dedup=DedupOptions(), jobs=jobs)
+    pipeline.run(plan, resolve_inputs([str(source)]), out)
+    return out.getvalue()
+
+
+def test_worker_processes_give_the_bytes_of_one_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "BATCH_UNITS", 7)  # many batches, many in flight
+    source = corpus(tmp_path, 200)
+    assert run(source, jobs=2) == run(source, jobs=1)
+
+
+@pytest.fixture
+def dying_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of 10 lines; the worker process given line 55 dies on the spot."""
+    monkeypatch.setattr(pipeline, "BATCH_UNITS", 10)
+    work = pipeline._Worker.__call__
+
+    def dies_on_line_55(self: pipeline._Worker, units: list[RawUnit]) -> pipeline._Batch:
+        if any(unit.line_no == 55 for unit in units):
+            os._exit(9)  # as the OOM killer would end it: no exception, no goodbye
+        return work(self, units)
+
+    # Worker processes are forked, so they inherit the patched method.
+    monkeypatch.setattr(pipeline._Worker, "__call__", dies_on_line_55)
+
+
+@pytest.mark.usefixtures("dying_worker")
+def test_a_worker_that_dies_ends_the_run(tmp_path: Path) -> None:
+    with pytest.raises(BrokenProcessPool):
+        run(corpus(tmp_path, 100), jobs=2)
+
+
+@pytest.mark.usefixtures("dying_worker")
+def test_the_command_says_a_worker_died_and_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    source = corpus(tmp_path, 100)
+    result = CliRunner().invoke(cli, ["run", str(source), "-o", str(out), "--jobs", "2", "-q"])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "a worker process died" in result.stderr
+    assert "--jobs 1" in result.stderr
+    assert not out.exists()
