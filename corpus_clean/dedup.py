@@ -280,13 +280,15 @@ class DuplicateFinder:
                 if node < len(ids) and similarity > best.get(node, (-1.0, 0, ""))[0]:
                     best[node] = (similarity, other, kind)
 
+        # Texts without a word (a title-only article) share no content to compare: none
+        # of them is a duplicate of another.
+        worded = np.flatnonzero(counts > 0).tolist()
         representative: dict[bytes, int] = {}
-        for n, digest in enumerate(self._exact):
-            first = representative.setdefault(digest, n)
+        for n in worded:
+            first = representative.setdefault(self._exact[n], n)
             if first != n:
                 link(first, n, 1.0, "exact")
         distinct = np.array(sorted(representative.values()), dtype=np.int64)
-        distinct = distinct[counts[distinct] > 0] if len(distinct) else distinct
 
         def similar(a: int, b_shingles: Shingles, b: int | None) -> float | None:
             a_shingles = self._store.get(a)

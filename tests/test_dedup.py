@@ -293,3 +293,10 @@ def test_candidate_pairs_are_every_bucket_pair_once_in_order(
     nodes = np.sort(generator.choice(10 * records + 1, size=records, replace=False))
     found = list(_candidate_pairs(keys, nodes.astype(np.int64)))
     assert found == expected_pairs(keys, nodes)
+
+
+def test_texts_without_words_are_never_duplicates() -> None:
+    # Title-only articles (the body was all boilerplate) have nothing to compare.
+    records = [article("a", "", "First title"), article("b", "", "Second title"),
+               article("c", " ... !"), article("d", "Words at last.")]
+    assert kept_ids(dedup(records)) == ["a", "b", "c", "d"]
