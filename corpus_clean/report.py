@@ -57,14 +57,20 @@ def build_report(
 
 
 def summary_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
-    """(label, value) rows for humans: only what happened, plus time and speed."""
+    """(label, value) rows for humans: what happened, plus time and speed. A stage that ran
+    shows its counts even when they are zero ("near duplicates 0" is news too)."""
     counts = report["counts"]
+    shown_at_zero = {"written"}
+    if "settings" in report:  # deduplication ran
+        shown_at_zero |= {"duplicates_exact", "duplicates_near"}
+    if "index" in report:
+        shown_at_zero.add("duplicates_index")
     rows = []
     for key, label in ROWS:
         value = (
             report["boilerplate_removed"] if key == "boilerplate_removed" else counts.get(key, 0)
         )
-        if value or key == "written":
+        if value or key in shown_at_zero:
             rows.append((label, f"{value:,}"))
         if key == "boilerplate_removed":
             rows.extend((f"  {rule}", f"{n:,}") for rule, n in report["removed_by_rule"].items())

@@ -59,7 +59,8 @@ def test_run_writes_jsonl_on_stdout_and_the_summary_on_stderr(golden: bytes) -> 
     assert result.stdout_bytes == golden
     assert "corpus-clean run" in result.stderr
     for label, value in [("pages read", "5"), ("articles split", "23"),
-                         ("exact duplicates", "5"), ("records written", "18")]:
+                         ("exact duplicates", "5"), ("near duplicates", "0"),
+                         ("records written", "18")]:
         assert any(label in row and row.rstrip(" │|").endswith(value)
                    for row in result.stderr.splitlines()), (label, result.stderr)
     assert "{" not in result.stderr
