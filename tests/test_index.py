@@ -547,6 +547,27 @@ def test_sigterm_during_a_run_leaves_no_output_and_the_index_unchanged(
     assert index_state(path) == before  # no output, no temporary file, index as it was
 
 
+@needs_script
+def test_a_run_whose_reader_goes_away_adds_nothing(
+    indexed: tuple[Path, list[dict[str, Any]]],
+) -> None:
+    path, _ = indexed
+    source = path.parent / "tonight.jsonl"
+    source.write_bytes(stories(0, 5000))  # its output is far more than a pipe holds
+    before = index_state(path)
+    reading = subprocess.Popen(
+        [SCRIPT, "run", source, "--index", path, "--jobs", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert reading.stdout is not None and reading.stderr is not None
+    assert reading.stdout.readline().startswith(b'{"id": "s0"')
+    reading.stdout.close()  # as `| head -n 1` does
+    assert reading.wait(timeout=60) == 0
+    assert b"Traceback" not in reading.stderr.read()
+    reading.stderr.close()
+    assert index_state(path) == before
+
+
 def worker_processes(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
 
