@@ -28,8 +28,8 @@ from .record import Record
 from .split import PageSplitter
 from .stats import Stats
 
-#: fork starts workers in milliseconds with the library already imported; forkserver
-#: (where fork is missing, or unsafe) re-imports it in a clean process first.
+#: fork starts workers in milliseconds with the library already imported; where there is
+#: no fork, spawn imports it afresh in each worker.
 _START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 #: A batch closes at this many units or this many bytes, whichever comes first.
 BATCH_UNITS = 2000
