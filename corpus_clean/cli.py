@@ -451,7 +451,7 @@ def index_info(path: str) -> None:
     \b
         corpus-clean index info accepted.db | jq .articles
     """
-    with _errors(path), IndexStore.open(path, None, create=False) as store:
+    with _errors(path), IndexStore.open(path, None, create=False, readonly=True) as store:
         click.echo(dump_json(store.info()), nl=False)
 
 
@@ -523,7 +523,7 @@ def index_verify(path: str) -> None:
     \b
         corpus-clean index verify accepted.db && echo healthy
     """
-    with _errors(path), IndexStore.open(path, None, create=False) as store:
+    with _errors(path), IndexStore.open(path, None, create=False, readonly=True) as store:
         problems = store.verify()
     if problems:
         for problem in problems:

@@ -472,6 +472,11 @@ def test_readers_share_the_index_but_not_with_a_writer(
             IndexStore.open(path, SETTINGS, wait_seconds=0.1)
         with pytest.raises(IndexStoreError, match="read-only"):
             one.accept([], run_label="nope")
+        # The index commands only read, so they do not queue behind a reader either.
+        started = time.monotonic()
+        assert cli("index", "info", path).exit_code == 0
+        assert cli("index", "verify", path).exit_code == 0
+        assert time.monotonic() - started < 10  # a writer's open would wait 30 s, then fail
 
 
 SCRIPT = Path(sys.executable).parent / "corpus-clean"
