@@ -290,7 +290,13 @@ def _execute(
             if index is not None:
                 stack.enter_context(index)
             report = _run_plan(command, plan, inputs, kw, index, check, settings)
-        _finish(report, kw)
+        try:
+            _finish(report, kw)
+        except KeyboardInterrupt as interrupt:
+            if check:
+                raise
+            updated = ", index updated" if index is not None else ""
+            raise _Interrupted(f"output written{updated}") from interrupt
         if check and report["duplicates"]["index"]:
             sys.exit(EXIT_DUPLICATES_FOUND)
 
@@ -311,6 +317,11 @@ def _run_plan(
         out = None if check else outputs.enter_context(atomic_output(kw["output"]))
         dups_path = kw.get("duplicates")
         dups = outputs.enter_context(atomic_output(dups_path)) if dups_path and not check else None
+        rejects_out = (
+            outputs.enter_context(atomic_output(kw["rejects"]))
+            if kw["rejects"] and not check
+            else None
+        )
         result = pipeline.run(
             plan,
             inputs,
@@ -321,15 +332,14 @@ def _run_plan(
             rejects=rejects,
             progress=progress,
         )
+        if rejects_out is not None:
+            rejects_out.writelines(rejects or [])
     added = 0
     if index is not None and not check:
         try:
             added = index.accept(result.kept, run_label=_run_label())
         except KeyboardInterrupt as interrupt:  # the outputs are out; the index rolled back
-            raise KeyboardInterrupt("output written") from interrupt
-    if kw["rejects"]:
-        with atomic_output(kw["rejects"]) as handle:
-            handle.writelines(rejects or [])
+            raise _Interrupted("output written, index unchanged") from interrupt
     index_figures = (
         {"path": str(kw["index_path"]), "articles_before": before, "articles_after": before + added}
         if index is not None
@@ -412,13 +422,18 @@ def _errors(index_path: str | None = None) -> Iterator[None]:
             "run again, or with --jobs 1 to use a single process"
         ) from err
     except KeyboardInterrupt as interrupt:
-        left = str(interrupt) or "no output file written"
-        if index_path:
-            left += ", index unchanged"
+        if isinstance(interrupt, _Interrupted):
+            left = str(interrupt)
+        else:
+            left = "no output file written" + (", index unchanged" if index_path else "")
         console.print(f"[yellow]interrupted: {left}[/]")
         sys.exit(130)
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+class _Interrupted(KeyboardInterrupt):
+    """An interrupt that came after the outputs were published; says what is left."""
 
 
 def _terminate(signum: int, frame: Any) -> NoReturn:

@@ -26,6 +26,7 @@ from click.testing import Result as CliResult
 from hypothesis import given
 from hypothesis import strategies as st
 
+from corpus_clean import cli as cli_module
 from corpus_clean import index as index_module
 from corpus_clean import pipeline
 from corpus_clean.cli import cli as command_line
@@ -813,3 +814,37 @@ def test_cli_interrupted_while_the_index_commits_says_the_output_is_written(
     assert interrupted.stderr.strip() == "interrupted: output written, index unchanged"
     assert len(out.read_bytes().splitlines()) == 3
     assert digest(path) == before
+
+
+def test_cli_interrupted_after_the_index_commits_says_it_was_updated(
+    indexed: tuple[Path, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, _ = indexed
+    fresh = path.parent / "fresh.jsonl"
+    fresh.write_bytes(stories(0, 3))
+
+    def ctrl_c(report: dict[str, Any], kw: dict[str, Any]) -> None:
+        raise KeyboardInterrupt  # while the report or the summary is being written
+
+    monkeypatch.setattr(cli_module, "_finish", ctrl_c)
+    out = path.parent / "out.jsonl"
+    interrupted = cli("dedup", fresh, "--index", path, "-o", out)
+    assert (interrupted.exit_code, interrupted.stdout) == (130, "")
+    assert interrupted.stderr.strip() == "interrupted: output written, index updated"
+    assert len(out.read_bytes().splitlines()) == 3
+    with IndexStore.open(path, None, readonly=True) as store:
+        assert store.info()["articles"] == SAMPLE_KEPT + 3
+
+
+def test_cli_check_writes_no_rejects(indexed: tuple[Path, list[dict[str, Any]]]) -> None:
+    path, _ = indexed
+    scrape = path.parent / "scrape.jsonl"
+    scrape.write_bytes(stories(0, 3) + b"{broken\n")
+    rejects = path.parent / "rejects.jsonl"
+    checked = cli("dedup", scrape, "--index", path, "--check", "--skip-invalid",
+                  "--rejects", rejects, "-q")
+    assert (checked.exit_code, checked.stdout) == (0, "")
+    assert not rejects.exists()
+    ran = cli("dedup", scrape, "--skip-invalid", "--rejects", rejects, "-q", "-o", "-")
+    assert ran.exit_code == 0
+    assert rejects.read_bytes() == b"{broken\n"
