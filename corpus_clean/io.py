@@ -220,7 +220,7 @@ def parse_record(
     """One JSONL line as a record; raises ``InvalidRecordError`` naming ``source:line``."""
     where = f"{source}:{line_no}"
     try:
-        obj = json.loads(decode(line, stats), parse_constant=_not_json)
+        obj = _DECODER.decode(decode(line, stats))
     except json.JSONDecodeError as err:
         raise InvalidRecordError(
             where, f"invalid JSON ({err.msg} at column {err.colno}); "
@@ -249,14 +249,22 @@ def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
-def encode(record: Record, extra: dict[str, Any] | None = None) -> bytes:
-    """One JSONL line for a record: UTF-8, keys in schema order, no ASCII escaping.
+#: Built once: json.loads and json.dumps with options build a new one on every call,
+#: which costs more than decoding or encoding a typical record.
+_DECODER = json.JSONDecoder(parse_constant=_not_json)
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
-    A lone surrogate (read from a JSON ``\\udXXX`` escape) can only stand inside a JSON
-    string, where ``backslashreplace`` writes it back as that same escape.
-    """
-    line = json.dumps(record.to_dict(extra), ensure_ascii=False) + "\n"
-    return line.encode("utf-8", "backslashreplace")
+
+def _json_bytes(value: Any) -> bytes:
+    """JSON as UTF-8, no ASCII escaping. A lone surrogate (read from a JSON ``\\udXXX``
+    escape) can only stand inside a JSON string, where ``backslashreplace`` writes it
+    back as that same escape."""
+    return _ENCODER.encode(value).encode("utf-8", "backslashreplace")
+
+
+def encode(record: Record, extra: dict[str, Any] | None = None) -> bytes:
+    """One JSONL line for a record: UTF-8, keys in schema order, no ASCII escaping."""
+    return _json_bytes(record.to_dict(extra)) + b"\n"
 
 
 def add_fields(line: bytes, fields: dict[str, Any]) -> bytes:
@@ -267,14 +275,14 @@ def add_fields(line: bytes, fields: dict[str, Any]) -> bytes:
         # overwrite it in place, as encode() does.
         obj = json.loads(line)
         obj.update(fields)
-        return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
-    extra = json.dumps(fields, ensure_ascii=False)[1:-1].encode("utf-8")
+        return _json_bytes(obj) + b"\n"
+    extra = _json_bytes(fields)[1:-1]
     return line[: line.rindex(b"}")] + b", " + extra + b"}\n"
 
 
 @functools.cache
 def _json_key(key: str) -> bytes:
-    return json.dumps(key, ensure_ascii=False).encode("utf-8", "backslashreplace")
+    return _json_bytes(key)
 
 
 def dump_json(obj: Any) -> str:
