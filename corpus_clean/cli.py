@@ -161,7 +161,8 @@ def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--check",
             is_flag=True,
-            help="With --index: write and change nothing; exit 1 if indexed articles recur.",
+            help="With --index: write no records and leave the index unchanged (only --report "
+            "is written); exit 1 if indexed articles recur.",
         ),
     ]
     for option in reversed(options):

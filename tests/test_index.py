@@ -692,9 +692,13 @@ def test_cli_check_reports_recurrences_and_changes_nothing(
 ) -> None:
     path, _ = indexed
     before = digest(path)
-    check = cli("run", SAMPLES, "--index", path, "--check", "-q")
+    report = path.parent / "check.json"
+    check = cli("run", SAMPLES, "--index", path, "--check", "-q", "--report", report)
     assert (check.exit_code, check.stdout) == (1, "")
     assert digest(path) == before
+    figures = json.loads(report.read_text())  # the one file a check writes
+    assert figures["duplicates"]["index"] >= SAMPLE_KEPT
+    assert figures["index"]["articles_before"] == figures["index"]["articles_after"]
     fresh = path.parent / "fresh.jsonl"
     fresh.write_text(json.dumps({"id": "n1", "text": "an article nobody has seen " * 20}) + "\n")
     clean = cli("dedup", fresh, "--index", path, "--check", "-q")
