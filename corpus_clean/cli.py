@@ -402,6 +402,7 @@ def _errors(index_path: str | None = None) -> Iterator[None]:
     """Library errors become one-line messages; interrupts and closed pipes end quietly,
     saying what was left behind (the index at ``index_path``, if any, is never half
     changed: it commits in one transaction)."""
+    index_left = ", index unchanged" if index_path else ""
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         yield
@@ -417,16 +418,15 @@ def _errors(index_path: str | None = None) -> Iterator[None]:
     except OSError as err:  # a file we were told to read or write: say which and why
         raise Failure(f"{err.filename or 'output'}: {err.strerror or err}") from err
     except BrokenProcessPool as err:
-        unchanged = ", index unchanged" if index_path else ""
         raise Failure(
-            f"a worker process died (killed, or out of memory?): the run stopped{unchanged}; "
+            f"a worker process died (killed, or out of memory?): the run stopped{index_left}; "
             "run again, or with --jobs 1 to use a single process"
         ) from err
     except KeyboardInterrupt as interrupt:
         if isinstance(interrupt, _Interrupted):
             left = str(interrupt)
         else:
-            left = "no output file written" + (", index unchanged" if index_path else "")
+            left = f"no output file written{index_left}"
         console.print(f"[yellow]interrupted: {left}[/]")
         sys.exit(130)
     finally:

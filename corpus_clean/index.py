@@ -117,7 +117,7 @@ def encode_shingles(values: Shingles) -> bytes:
     """
     if not len(values):
         return b""
-    gaps = np.diff(values.astype(np.uint32)).astype("<u4")
+    gaps = np.diff(values).astype("<u4", copy=False)
     width = max(1, (int(gaps.max()).bit_length() + 7) // 8) if len(gaps) else 1
     body = gaps.view(np.uint8).reshape(-1, 4)[:, :width]
     return bytes([width]) + int(values[0]).to_bytes(4, "little") + body.tobytes()

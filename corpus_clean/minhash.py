@@ -61,8 +61,9 @@ class MinHasher:
         """``(texts, num_perm)`` signatures of the sets ``shingles[offsets[i]:offsets[i+1]]``.
 
         A shingle's 32 bits go through MurmurHash3's 32-bit finalizer (as datasketch
-        hashes its input) before the permutations; a text without shingles gets datasketch's empty
-        signature (all 0xFFFFFFFF). The loop is in C (``_fast.min_hashes``).
+        hashes its input) before the permutations; a text without shingles gets
+        datasketch's empty signature (all 0xFFFFFFFF). The loop is in C
+        (``_fast.min_hashes``).
         """
         a, b = self.permutations
         signed = _fast.min_hashes(
