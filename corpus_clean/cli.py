@@ -2,7 +2,7 @@
 
 Stdout carries data only; everything for humans goes to one rich Console on stderr.
 Exit codes: 0 success; 1 ``--check`` found duplicates of indexed articles; 2 any error
-(bad usage, bad input, unusable rules or index).
+(bad usage, bad input, unusable rules or index); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -179,7 +179,8 @@ def cli() -> None:
     (read recursively, in sorted order; the files the command writes are skipped), or '-'
     for JSONL on stdin. Records go to stdout (or -o FILE); the summary goes to stderr.
 
-    Exit codes: 0 success, 1 --check found duplicates of indexed articles, 2 error.
+    Exit codes: 0 success, 1 --check found duplicates of indexed articles, 2 error,
+    130 interrupted (no output file written, index unchanged).
 
     Example:
 
