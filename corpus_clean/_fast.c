@@ -1,12 +1,16 @@
 /* The two inner loops of deduplication, in C.
  *
- * shingle_keys: code points -> word hashes -> shingle keys. numpy needs a dozen passes
- * over every character to find and hash words; this is one pass. shingles.py documents
- * what a word and a shingle are.
+ * shingle_keys: texts -> word hashes -> shingle keys. numpy needs a dozen passes over
+ * every character to find and hash words; this is one pass, over the str's own data.
+ * shingles.py documents what a word and a shingle are.
  *
  * min_hashes: shingle sets -> MinHash signatures. numpy needs three passes over every
  * shingle per permutation; here each shingle is loaded once and all permutations run
  * over it in vector registers. minhash.py documents the scheme (datasketch's affine32).
+ *
+ * encode_object: a record's JSON object -> one JSON line's bytes. json.dumps builds a
+ * str and .encode() copies it again; here the UTF-8 Python already holds is escaped
+ * straight into the output, byte for byte as json.dumps(ensure_ascii=False) writes it.
  *
  * Everything around them (lowercasing, sorting, band keys) stays in Python and numpy.
  */
@@ -36,26 +40,73 @@ static inline int char_class(uint32_t code, const uint8_t *classes)
     return code >= 0x20000 ? SOLO : SEPARATOR; /* CJK extensions B+; emoji fold away */
 }
 
+/* One text's words and shingle keys, appended at words + *n_words and keys + *n_keys. */
+#define DEFINE_SHINGLE_TEXT(NAME, CHAR)                                                       \
+    static void NAME(const CHAR *code, Py_ssize_t length, uint64_t doc, const uint8_t *table, \
+                     Py_ssize_t size, int bits, uint64_t *words, Py_ssize_t *n_words,         \
+                     uint64_t *keys, Py_ssize_t *n_keys)                                      \
+    {                                                                                         \
+        Py_ssize_t first_word = *n_words, n = *n_words;                                       \
+        uint64_t hash = 0;                                                                    \
+        int in_word = 0;                                                                      \
+        for (Py_ssize_t i = 0; i < length; i++) {                                             \
+            int kind = char_class(code[i], table);                                            \
+            if (kind == WORD) {                                                               \
+                hash = (in_word ? hash : 0) * PRIME + code[i] + 1;                            \
+                in_word = 1;                                                                  \
+                continue;                                                                     \
+            }                                                                                 \
+            if (in_word)                                                                      \
+                words[n++] = fmix64(hash);                                                    \
+            in_word = 0;                                                                      \
+            if (kind == SOLO)                                                                 \
+                words[n++] = fmix64((uint64_t)code[i] + 1);                                   \
+        }                                                                                     \
+        if (in_word)                                                                          \
+            words[n++] = fmix64(hash);                                                        \
+        *n_words = n;                                                                         \
+        shingle_text(words + first_word, n - first_word, doc, size, bits, keys, n_keys);      \
+    }
+
+static void shingle_text(const uint64_t *words, Py_ssize_t count, uint64_t doc, Py_ssize_t size,
+                         int bits, uint64_t *keys, Py_ssize_t *n_keys)
+{
+    Py_ssize_t starts = count >= size ? count - size + 1 : (count > 0);
+    Py_ssize_t width = count >= size ? size : count;
+    for (Py_ssize_t s = 0; s < starts; s++) {
+        uint64_t combined = words[s];
+        for (Py_ssize_t j = 1; j < width; j++)
+            combined = combined * SHINGLE_MULT + words[s + j];
+        keys[(*n_keys)++] = (doc << bits) | (fmix64(combined) >> (64 - bits));
+    }
+}
+
+DEFINE_SHINGLE_TEXT(shingle_ucs1, Py_UCS1)
+DEFINE_SHINGLE_TEXT(shingle_ucs2, Py_UCS2)
+DEFINE_SHINGLE_TEXT(shingle_ucs4, Py_UCS4)
+
 static PyObject *shingle_keys(PyObject *self, PyObject *args)
 {
-    Py_buffer codes, offsets, classes;
+    PyObject *texts;
+    Py_buffer classes;
     int size, bits;
     PyObject *words_out = NULL, *word_offsets_out = NULL, *keys_out = NULL, *result = NULL;
 
-    if (!PyArg_ParseTuple(args, "y*y*y*ii", &codes, &offsets, &classes, &size, &bits))
+    if (!PyArg_ParseTuple(args, "O!y*ii", &PyList_Type, &texts, &classes, &size, &bits))
         return NULL;
-    if (codes.len % 4 || offsets.len % 8 || offsets.len < 8 || classes.len != 0x10000 ||
-        size < 1 || bits < 1 || bits > 63) {
-        PyErr_SetString(PyExc_ValueError, "shingle_keys: bad argument shapes");
+    Py_ssize_t n_docs = PyList_GET_SIZE(texts), n_chars = 0;
+    if (classes.len != 0x10000 || size < 1 || bits < 1 || bits > 63 ||
+        (n_docs >> (64 - bits)) > 0) {
+        PyErr_SetString(PyExc_ValueError, "shingle_keys: bad arguments");
         goto done;
     }
-    const uint32_t *code = codes.buf;
-    const int64_t *offset = offsets.buf;
-    const uint8_t *table = classes.buf;
-    Py_ssize_t n_chars = codes.len / 4, n_docs = offsets.len / 8 - 1;
-    if (offset[n_docs] != n_chars) {
-        PyErr_SetString(PyExc_ValueError, "shingle_keys: offsets do not cover the codes");
-        goto done;
+    for (Py_ssize_t doc = 0; doc < n_docs; doc++) {
+        PyObject *text = PyList_GET_ITEM(texts, doc);
+        if (!PyUnicode_Check(text)) {
+            PyErr_SetString(PyExc_TypeError, "shingle_keys: texts must be str");
+            goto done;
+        }
+        n_chars += PyUnicode_GET_LENGTH(text);
     }
 
     /* At most one word per character, and at most one shingle per word. */
@@ -67,44 +118,26 @@ static PyObject *shingle_keys(PyObject *self, PyObject *args)
     uint64_t *words = (uint64_t *)PyBytes_AS_STRING(words_out);
     int64_t *word_offsets = (int64_t *)PyBytes_AS_STRING(word_offsets_out);
     uint64_t *keys = (uint64_t *)PyBytes_AS_STRING(keys_out);
+    const uint8_t *table = classes.buf;
     Py_ssize_t n_words = 0, n_keys = 0;
-    const unsigned shift = 64 - bits;
 
-    Py_BEGIN_ALLOW_THREADS
     word_offsets[0] = 0;
     for (Py_ssize_t doc = 0; doc < n_docs; doc++) {
-        Py_ssize_t first_word = n_words;
-        uint64_t hash = 0;
-        int in_word = 0;
-        for (int64_t i = offset[doc]; i < offset[doc + 1]; i++) {
-            int kind = char_class(code[i], table);
-            if (kind == WORD) {
-                hash = (in_word ? hash : 0) * PRIME + code[i] + 1;
-                in_word = 1;
-                continue;
-            }
-            if (in_word)
-                words[n_words++] = fmix64(hash);
-            in_word = 0;
-            if (kind == SOLO)
-                words[n_words++] = fmix64(code[i] + 1);
+        PyObject *text = PyList_GET_ITEM(texts, doc);
+        const void *data = PyUnicode_DATA(text);
+        Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+        switch (PyUnicode_KIND(text)) {
+        case PyUnicode_1BYTE_KIND:
+            shingle_ucs1(data, length, doc, table, size, bits, words, &n_words, keys, &n_keys);
+            break;
+        case PyUnicode_2BYTE_KIND:
+            shingle_ucs2(data, length, doc, table, size, bits, words, &n_words, keys, &n_keys);
+            break;
+        default:
+            shingle_ucs4(data, length, doc, table, size, bits, words, &n_words, keys, &n_keys);
         }
-        if (in_word)
-            words[n_words++] = fmix64(hash);
         word_offsets[doc + 1] = n_words;
-
-        Py_ssize_t count = n_words - first_word;
-        Py_ssize_t starts = count >= size ? count - size + 1 : (count > 0);
-        Py_ssize_t width = count >= size ? size : count;
-        for (Py_ssize_t s = 0; s < starts; s++) {
-            const uint64_t *w = words + first_word + s;
-            uint64_t combined = w[0];
-            for (Py_ssize_t j = 1; j < width; j++)
-                combined = combined * SHINGLE_MULT + w[j];
-            keys[n_keys++] = ((uint64_t)doc << bits) | (fmix64(combined) >> shift);
-        }
     }
-    Py_END_ALLOW_THREADS
 
     if (_PyBytes_Resize(&words_out, n_words * 8) < 0 || _PyBytes_Resize(&keys_out, n_keys * 8) < 0)
         goto done;
@@ -114,8 +147,6 @@ done:
     Py_XDECREF(words_out);
     Py_XDECREF(word_offsets_out);
     Py_XDECREF(keys_out);
-    PyBuffer_Release(&codes);
-    PyBuffer_Release(&offsets);
     PyBuffer_Release(&classes);
     return result;
 }
@@ -193,11 +224,153 @@ done:
     return out;
 }
 
+
+/* Output bytes of json.dumps(ensure_ascii=False) for each UTF-8 byte: 0 copies it as is.
+ * No byte of a multi-byte UTF-8 sequence is below 0x80, so escaping bytes escapes chars. */
+static unsigned char escape_width[256];
+
+static void init_escape_width(void)
+{
+    for (int c = 0; c < 0x20; c++)
+        escape_width[c] = 6; /* \u00XX */
+    escape_width['\b'] = escape_width['\f'] = escape_width['\n'] = 2;
+    escape_width['\r'] = escape_width['\t'] = escape_width['"'] = escape_width['\\'] = 2;
+}
+
+typedef struct {
+    char *data;
+    Py_ssize_t len, cap;
+} Buffer;
+
+static int reserve(Buffer *buffer, Py_ssize_t more)
+{
+    if (buffer->len + more <= buffer->cap)
+        return 0;
+    Py_ssize_t cap = 2 * buffer->cap > buffer->len + more ? 2 * buffer->cap : buffer->len + more;
+    char *data = PyMem_Realloc(buffer->data, cap);
+    if (!data) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    buffer->data = data;
+    buffer->cap = cap;
+    return 0;
+}
+
+static int put(Buffer *buffer, const char *bytes, Py_ssize_t n)
+{
+    if (reserve(buffer, n) < 0)
+        return -1;
+    memcpy(buffer->data + buffer->len, bytes, n);
+    buffer->len += n;
+    return 0;
+}
+
+/* 0 written, -1 error set, 1 not UTF-8 encodable (a lone surrogate): the caller falls back. */
+static int put_string(Buffer *buffer, PyObject *string)
+{
+    Py_ssize_t n;
+    const unsigned char *p = (const unsigned char *)PyUnicode_AsUTF8AndSize(string, &n);
+    if (!p) {
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError))
+            return -1;
+        PyErr_Clear();
+        return 1;
+    }
+    Py_ssize_t width = n + 2;
+    for (Py_ssize_t i = 0; i < n; i++)
+        width += escape_width[p[i]];
+    if (reserve(buffer, width) < 0)
+        return -1;
+    char *out = buffer->data + buffer->len;
+    *out++ = '"';
+    for (const unsigned char *end = p + n; p < end; p++) {
+        const unsigned char c = *p;
+        if (!escape_width[c]) {
+            *out++ = (char)c;
+            continue;
+        }
+        *out++ = '\\';
+        switch (c) {
+        case '"': *out++ = '"'; break;
+        case '\\': *out++ = '\\'; break;
+        case '\b': *out++ = 'b'; break;
+        case '\f': *out++ = 'f'; break;
+        case '\n': *out++ = 'n'; break;
+        case '\r': *out++ = 'r'; break;
+        case '\t': *out++ = 't'; break;
+        default:
+            *out++ = 'u';
+            *out++ = '0';
+            *out++ = '0';
+            *out++ = "0123456789abcdef"[c >> 4];
+            *out++ = "0123456789abcdef"[c & 0xF];
+        }
+    }
+    *out++ = '"';
+    buffer->len = out - buffer->data;
+    return 0;
+}
+
+/* 0 written, -1 error set, 1 fall back. */
+static int put_value(Buffer *buffer, PyObject *value, PyObject *default_)
+{
+    if (PyUnicode_Check(value))
+        return put_string(buffer, value);
+    if (value == Py_None)
+        return put(buffer, "null", 4);
+    if (value == Py_True)
+        return put(buffer, "true", 4);
+    if (value == Py_False)
+        return put(buffer, "false", 5);
+    PyObject *encoded = PyObject_CallOneArg(default_, value);
+    if (!encoded)
+        return -1;
+    int status = PyBytes_Check(encoded)
+                     ? put(buffer, PyBytes_AS_STRING(encoded), PyBytes_GET_SIZE(encoded))
+                     : (PyErr_SetString(PyExc_TypeError, "encode_object: default must return bytes"), -1);
+    Py_DECREF(encoded);
+    return status;
+}
+
+static PyObject *encode_object(PyObject *self, PyObject *args)
+{
+    PyObject *object, *default_;
+    if (!PyArg_ParseTuple(args, "O!O", &PyDict_Type, &object, &default_))
+        return NULL;
+    Buffer buffer = {NULL, 0, 0};
+    PyObject *key, *value, *result = NULL;
+    Py_ssize_t position = 0;
+    int status = put(&buffer, "{", 1);
+    while (!status && PyDict_Next(object, &position, &key, &value)) {
+        if (!PyUnicode_Check(key)) {
+            status = 1;
+            break;
+        }
+        if (buffer.len > 1)
+            status = put(&buffer, ", ", 2);
+        if (!status)
+            status = put_string(&buffer, key);
+        if (!status)
+            status = put(&buffer, ": ", 2);
+        if (!status)
+            status = put_value(&buffer, value, default_);
+    }
+    if (!status)
+        status = put(&buffer, "}\n", 2);
+    if (!status)
+        result = PyBytes_FromStringAndSize(buffer.data, buffer.len);
+    else if (status == 1)
+        result = Py_NewRef(Py_None);
+    PyMem_Free(buffer.data);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"shingle_keys", shingle_keys, METH_VARARGS,
-     "shingle_keys(codes, char_offsets, classes, size, bits) -> (words, word_offsets, keys)\n\n"
-     "codes: uint32 code points of all texts; char_offsets: int64, texts + 1;\n"
-     "classes: uint8 class of each BMP code point. Returns bytes of uint64 word hashes,\n"
+     "shingle_keys(texts, classes, size, bits) -> (words, word_offsets, keys)\n\n"
+     "texts: list of str; classes: uint8 class of each BMP code point.\n"
+     "Returns bytes of uint64 word hashes,\n"
      "int64 word offsets per text, and uint64 keys (text << bits | top bits of the shingle\n"
      "hash), unsorted."},
     {"min_hashes", min_hashes, METH_VARARGS,
@@ -205,6 +378,11 @@ static PyMethodDef methods[] = {
      "shingles: uint32, text i's set at [offsets[i], offsets[i+1]); a, b: uint32 permutation\n"
      "coefficients. Returns bytes of (texts, len(a)) uint32: for each text and permutation k,\n"
      "the least a[k] * fmix32(shingle) + b[k] mod 2**32 (all ones if none)."},
+    {"encode_object", encode_object, METH_VARARGS,
+     "encode_object(obj, default) -> bytes | None\n\n"
+     "json.dumps(obj, ensure_ascii=False).encode() + b'\\n' for a dict with str keys, str,\n"
+     "None and bool values written here and any other value as default(value) (bytes).\n"
+     "None when a key is not a str or a str holds a lone surrogate: the caller falls back."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -212,4 +390,8 @@ static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "corpus_clean._fast", "Inner loops of shingling and MinHash.", -1, methods,
 };
 
-PyMODINIT_FUNC PyInit__fast(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__fast(void)
+{
+    init_escape_width();
+    return PyModule_Create(&module);
+}

@@ -1,4 +1,8 @@
+from collections.abc import Callable
+from typing import Any
+
 def shingle_keys(
-    codes: object, char_offsets: object, classes: object, size: int, bits: int
+    texts: list[str], classes: object, size: int, bits: int
 ) -> tuple[bytes, bytes, bytes]: ...
 def min_hashes(shingles: object, offsets: object, a: object, b: object) -> bytes: ...
+def encode_object(obj: dict[str, Any], default: Callable[[Any], bytes]) -> bytes | None: ...

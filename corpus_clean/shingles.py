@@ -99,13 +99,9 @@ def shingle_batch(texts: Sequence[str], size: int) -> ShingleBatch:
     """
     if len(texts) >= 1 << (64 - SHINGLE_BITS):
         raise ValueError("too many texts for one batch")
-    lowered = [text.lower() for text in texts]
-    char_offsets = np.zeros(len(texts) + 1, dtype=np.int64)
-    np.cumsum([len(t) for t in lowered], out=char_offsets[1:])
-    # surrogatepass: a lone surrogate from a JSON escape is a code point like any other.
-    codes = np.frombuffer("".join(lowered).encode("utf-32-le", "surrogatepass"), np.uint32)
+    # A lone surrogate (from a JSON escape) is a code point like any other.
     words_bytes, word_offsets_bytes, keys_bytes = _fast.shingle_keys(
-        codes, char_offsets, _CLASSES, size, SHINGLE_BITS
+        [text.lower() for text in texts], _CLASSES, size, SHINGLE_BITS
     )
     words = np.frombuffer(words_bytes, dtype=np.uint64)
     word_offsets = np.frombuffer(word_offsets_bytes, dtype=np.int64)
@@ -114,6 +110,8 @@ def shingle_batch(texts: Sequence[str], size: int) -> ShingleBatch:
     fresh = np.ones(len(keys), dtype=bool)
     fresh[1:] = keys[1:] != keys[:-1]
     keys = keys[fresh]
-    offsets = np.searchsorted(keys >> np.uint64(SHINGLE_BITS), np.arange(len(texts) + 1))
+    # Both sides uint64: searchsorted would otherwise compare them as float64 copies.
+    texts_of_keys = keys >> np.uint64(SHINGLE_BITS)
+    offsets = np.searchsorted(texts_of_keys, np.arange(len(texts) + 1, dtype=np.uint64))
     shingles = (keys & np.uint64((1 << SHINGLE_BITS) - 1)).astype(np.uint32)
     return ShingleBatch(words, word_offsets, shingles, offsets.astype(np.int64))
