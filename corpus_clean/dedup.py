@@ -15,7 +15,7 @@ import pickle
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import IO, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -139,24 +139,43 @@ class AcceptedIndex(Protocol):
         ...
 
 
-class ShingleStore:
-    """Shingle sets of every record seen, on disk: verification reads the few it needs."""
+#: Bytes of shingle sets a ShingleStore keeps in memory before the rest goes to disk.
+SHINGLE_MEMORY = 128 << 20
 
-    def __init__(self) -> None:
-        self._file = tempfile.TemporaryFile(prefix="corpus-clean-shingles-")  # noqa: SIM115
-        self._offsets: list[int] = [0]
+
+class ShingleStore:
+    """Shingle sets of every record seen: verification reads the few it needs.
+
+    The sets of the first ``memory`` bytes stay in memory, the rest go to a temporary
+    file a few megabytes at a time (see ``io.Spool``, which holds records the same way).
+    """
+
+    def __init__(self, memory: int = SHINGLE_MEMORY) -> None:
+        self._held = bytearray()
+        self._room = memory
+        self._file: IO[bytes] | None = None
+        self._offsets: list[int] = [0]  # of each set, counting held bytes and then the file's
         self._pending = bytearray()
         self._flushed = 0
 
     def extend(self, shingles: Shingles, offsets: npt.NDArray[np.int64]) -> None:
-        """Add the sets ``shingles[offsets[i]:offsets[i+1]]`` of a batch, in order."""
+        """Add the sets ``shingles[offsets[i]:offsets[i+1]]`` of a batch, in order: in
+        memory while the whole batch fits, else on disk, as is every batch after it."""
         base = self._offsets[-1] - int(offsets[0]) * shingles.itemsize
         self._offsets.extend((offsets[1:] * shingles.itemsize + base).tolist())
-        self._pending += shingles[offsets[0] : offsets[-1]].tobytes()
+        data = shingles[offsets[0] : offsets[-1]].tobytes()
+        if self._file is None and len(data) <= self._room:
+            self._held += data
+            self._room -= len(data)
+            return
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(prefix="corpus-clean-shingles-")  # noqa: SIM115
+        self._pending += data
         if len(self._pending) > 1 << 22:
             self._flush()
 
     def _flush(self) -> None:
+        assert self._file is not None
         self._file.write(self._pending)
         self._file.flush()
         self._flushed += len(self._pending)
@@ -164,13 +183,21 @@ class ShingleStore:
 
     def get(self, i: int) -> Shingles:
         start, end = self._offsets[i], self._offsets[i + 1]
-        if end > self._flushed:
-            self._flush()
-        data = os.pread(self._file.fileno(), end - start, start)
+        held = len(self._held)
+        data: bytes | bytearray
+        if end <= held:
+            data = self._held[start:end]
+        else:
+            assert self._file is not None
+            if end - held > self._flushed:
+                self._flush()
+            data = os.pread(self._file.fileno(), end - start, start - held)
         return np.frombuffer(data, dtype=np.uint32)
 
     def close(self) -> None:
-        self._file.close()
+        self._held.clear()
+        if self._file is not None:
+            self._file.close()
 
 
 def jaccard(a: Shingles, b: Shingles) -> float:

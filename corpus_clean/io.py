@@ -10,17 +10,21 @@ import contextlib
 import functools
 import gzip
 import json
+import math
 import os
 import re
 import stat
 import sys
 import tempfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
+import orjson
+
+from . import _fast
 from .options import ReadOptions
 from .record import Record
 from .stats import Stats
@@ -132,7 +136,7 @@ def decode(data: bytes, stats: Stats) -> str:
 
 @dataclass(frozen=True, slots=True)
 class RawUnit:
-    """Bytes that become one record: a whole page file or one JSONL line.
+    """Bytes that become records: a whole page file, or whole JSONL lines of one input.
 
     Reading units is cheap I/O done in the main process; parsing them (``parse_unit``)
     is CPU work the pipeline hands to worker processes.
@@ -140,12 +144,21 @@ class RawUnit:
 
     kind: Literal["page", "jsonl"]
     source: str
+    #: Number of the unit's first line in its input (0 for a page).
     line_no: int
     data: bytes
 
 
-def read_units(files: Iterable[InputFile], stats: Stats) -> Iterator[RawUnit]:
-    """The raw units of every input, lazily, in input order (blank JSONL lines skipped)."""
+#: Bytes of JSONL lines a unit gathers, by default.
+CHUNK_BYTES = 1 << 20
+
+
+def read_units(
+    files: Iterable[InputFile], stats: Stats, chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[RawUnit]:
+    """The raw units of every input, lazily, in input order: a unit per page file, and
+    JSONL in runs of whole lines of about ``chunk_bytes`` (one line per unit when it is
+    longer), so the main process never looks at a line on its own."""
     for item in files:
         if item.kind == "page":
             with open(item.path, "rb") as handle:
@@ -155,42 +168,58 @@ def read_units(files: Iterable[InputFile], stats: Stats) -> Iterator[RawUnit]:
             yield RawUnit("page", item.path, 0, data)
             continue
         source = "<stdin>" if item.path == STDIN else item.path
+        line_no = 1
         try:
             with _open_binary(item.path) as stream:
-                for line_no, line in enumerate(stream, start=1):
-                    stats.add("bytes_read", len(line))
-                    if line.strip():
-                        yield RawUnit("jsonl", source, line_no, line)
+                for lines in _line_runs(stream, chunk_bytes):
+                    stats.add("bytes_read", len(lines))
+                    yield RawUnit("jsonl", source, line_no, lines)
+                    line_no += lines.count(b"\n")
         except (gzip.BadGzipFile, EOFError, zlib.error) as err:
             # Not a gzip file, or cut short: name the input (the error itself names nothing).
             raise InputError(f"{item.path}: cannot decompress ({err})") from err
 
 
+def _line_runs(stream: IO[bytes], size: int) -> Iterator[bytes]:
+    """The stream in pieces that end at a line end (the last piece may not), each about
+    ``size`` bytes. ``read1`` hands on what a pipe has now rather than wait for more."""
+    pending = b""
+    while block := stream.read1(size):  # type: ignore[attr-defined]
+        pending += block
+        if len(pending) < size:
+            continue
+        end = pending.rfind(b"\n") + 1
+        if end:
+            yield pending[:end]
+            pending = pending[end:]
+    if pending:
+        yield pending
+
+
 def parse_unit(
     unit: RawUnit, options: ReadOptions, stats: Stats, rejects: list[bytes] | None = None
-) -> Record | None:
-    """The record in a raw unit; None for a malformed JSONL line skipped by
-    ``options.skip_invalid`` (counted, and appended verbatim to ``rejects`` if given).
-
-    Otherwise a malformed line raises ``InvalidRecordError`` naming ``FILE:LINE``.
-    """
+) -> Iterator[Record]:
+    """The records in a raw unit, lazily (blank JSONL lines are skipped). A malformed
+    JSONL line skipped by ``options.skip_invalid`` is counted, and appended verbatim to
+    ``rejects`` if given; otherwise it raises ``InvalidRecordError`` naming ``FILE:LINE``."""
     if unit.kind == "page":
         text = decode(unit.data, stats).replace("\r\n", "\n").replace("\r", "\n")
-        return Record(id=unit.source, text=text, source=unit.source, is_page=True)
-    try:
-        record = parse_record(
-            unit.data, stats, options, source=unit.source, line_no=unit.line_no
-        )
-    except InvalidRecordError:
-        if not options.skip_invalid:
-            raise
-        stats.add("invalid_lines_skipped")
-        if rejects is not None:
-            line = unit.data
-            rejects.append(line if line.endswith(b"\n") else line + b"\n")
-        return None
-    stats.add("records_read")
-    return record
+        yield Record(id=unit.source, text=text, source=unit.source, is_page=True)
+        return
+    for line_no, line in enumerate(unit.data.split(b"\n"), start=unit.line_no):
+        if not line.strip():
+            continue
+        try:
+            record = parse_record(line, stats, options, source=unit.source, line_no=line_no)
+        except InvalidRecordError:
+            if not options.skip_invalid:
+                raise
+            stats.add("invalid_lines_skipped")
+            if rejects is not None:
+                rejects.append(line + b"\n")
+            continue
+        stats.add("records_read")
+        yield record
 
 
 def read_records(
@@ -201,9 +230,7 @@ def read_records(
 ) -> Iterator[Record]:
     """Every record of every input, lazily, in input order (see ``parse_unit``)."""
     for unit in read_units(files, stats):
-        record = parse_unit(unit, options, stats, rejects)
-        if record is not None:
-            yield record
+        yield from parse_unit(unit, options, stats, rejects)
 
 
 def _open_binary(path: str) -> contextlib.AbstractContextManager[IO[bytes]]:
@@ -220,7 +247,7 @@ def parse_record(
     """One JSONL line as a record; raises ``InvalidRecordError`` naming ``source:line``."""
     where = f"{source}:{line_no}"
     try:
-        obj = _DECODER.decode(decode(line, stats))
+        obj = _load_json(line, stats)
     except json.JSONDecodeError as err:
         raise InvalidRecordError(
             where, f"invalid JSON ({err.msg} at column {err.colno}); "
@@ -245,6 +272,45 @@ def parse_record(
         raise InvalidRecordError(where, str(err)) from err
 
 
+def _load_json(line: bytes, stats: Stats) -> Any:
+    """The JSON value of a line, as ``json.loads`` gives it (and with its errors).
+
+    orjson reads a typical line several times faster. It refuses what json is lenient
+    about (invalid UTF-8, a BOM, lone surrogates) and reads an integer too big for 64
+    bits as a float, so those lines go to json, which decides them as before.
+    """
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        if not _has_float_beyond(value, _INT64_LIMIT):
+            return value
+    value = _DECODER.decode(decode(line, stats))
+    if _has_float_beyond(value, math.inf):
+        raise ValueError("a number too large for a 64-bit float")
+    return value
+
+
+_INT64_LIMIT = float(1 << 63)
+
+
+#: Types of JSON values that hold no number.
+_NUMBERLESS = frozenset((str, type(None), bool))
+
+
+def _has_float_beyond(value: Any, limit: float) -> bool:
+    """Whether a float at least ``limit`` in size (or NaN) is anywhere in ``value``."""
+    if isinstance(value, dict):
+        # Typical records hold strings only: one set operation in C settles those.
+        return not _NUMBERLESS.issuperset(map(type, value.values())) and any(
+            _has_float_beyond(item, limit) for item in value.values()
+        )
+    if isinstance(value, list):
+        return any(_has_float_beyond(item, limit) for item in value)
+    return isinstance(value, float) and not abs(value) < limit
+
+
 def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
@@ -263,8 +329,17 @@ def _json_bytes(value: Any) -> bytes:
 
 
 def encode(record: Record, extra: dict[str, Any] | None = None) -> bytes:
-    """One JSONL line for a record: UTF-8, keys in schema order, no ASCII escaping."""
-    return _json_bytes(record.to_dict(extra)) + b"\n"
+    """One JSONL line for a record: UTF-8, keys in schema order, no ASCII escaping.
+
+    Written by ``_fast.encode_object`` (the JSON codec's job, without its extra str), or
+    by the codec itself where that declines (a lone surrogate)."""
+    return _json_line(record.to_dict(extra))
+
+
+def _json_line(obj: dict[str, Any]) -> bytes:
+    """``obj`` as one JSONL line, in the codec's spelling (see ``_json_bytes``)."""
+    line = _fast.encode_object(obj, _json_bytes)
+    return line if line is not None else _json_bytes(obj) + b"\n"
 
 
 def add_fields(line: bytes, fields: dict[str, Any]) -> bytes:
@@ -275,8 +350,8 @@ def add_fields(line: bytes, fields: dict[str, Any]) -> bytes:
         # overwrite it in place, as encode() does.
         obj = json.loads(line)
         obj.update(fields)
-        return _json_bytes(obj) + b"\n"
-    extra = _json_bytes(fields)[1:-1]
+        return _json_line(obj)
+    extra = _json_line(fields)[1:-2]
     return line[: line.rindex(b"}")] + b", " + extra + b"}\n"
 
 
@@ -346,20 +421,53 @@ def write_text(path: str, text: str) -> None:
         out.write(text.encode("utf-8"))
 
 
-#: Bytes a Spool gathers before writing, and reads at a time.
+class BlockWriter:
+    """Gathers a stream's small writes into blocks: a line at a time through an 8 KB
+    buffer costs a system call every few lines. ``flush`` writes out what is left."""
+
+    def __init__(self, stream: IO[bytes], size: int = 1 << 20) -> None:
+        self._stream = stream
+        self._size = size
+        self._pending = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self._pending += data
+        if len(self._pending) >= self._size:
+            self.flush()
+
+    def flush(self) -> None:
+        write_all(self._stream, self._pending)
+        self._pending.clear()
+
+
+def write_all(stream: IO[bytes], data: bytes | bytearray) -> None:
+    """Write all of ``data``: a big write to a pipe whose reader has gone can come back
+    short without an error (``BrokenPipeError`` comes with the next write)."""
+    view = memoryview(data)
+    while view:
+        view = view[stream.write(view) :]
+
+
+#: Bytes of items a Spool keeps in memory before the rest goes to disk.
+SPOOL_MEMORY = 256 << 20
+#: Bytes a Spool gathers before writing to disk, and reads at a time.
 SPOOL_CHUNK = 4 << 20
 
 
 class Spool:
-    """Encoded items parked on disk while a stage that must see everything first makes up
-    its mind; read back once, in the order they were appended.
+    """Encoded items parked while a stage that must see everything first makes up its
+    mind; read back once, in the order they were appended.
 
-    Items gather in memory and go to the file a few megabytes at a time: one write call
-    per item would cost more than the copying.
+    The first ``memory`` bytes of items stay in memory as they are: writing them to a
+    file costs more than the rest of a typical run. The rest gather into chunks of a few
+    megabytes for a temporary file: one write call per item would cost more than the
+    copying.
     """
 
-    def __init__(self, chunk: int = SPOOL_CHUNK) -> None:
-        self._file = tempfile.TemporaryFile(prefix="corpus-clean-spool-")  # noqa: SIM115
+    def __init__(self, memory: int = SPOOL_MEMORY, chunk: int = SPOOL_CHUNK) -> None:
+        self._held: list[bytes] = []
+        self._room = memory
+        self._file: IO[bytes] | None = None
         self._chunk = chunk
         self._pending = bytearray()
         self.count = 0
@@ -367,25 +475,38 @@ class Spool:
     def append(self, data: bytes) -> None:
         self.extend((data,))
 
-    def extend(self, items: Iterable[bytes]) -> None:
+    def extend(self, items: Sequence[bytes]) -> None:
+        """Park a batch of items: in memory while the whole batch fits, else on disk
+        (and every batch after it, so memory always holds the first items)."""
+        self.count += len(items)
+        size = sum(map(len, items))
+        if self._file is None and size <= self._room:
+            self._held.extend(items)
+            self._room -= size
+            return
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(prefix="corpus-clean-spool-")  # noqa: SIM115
         pending = self._pending
         for data in items:
             pending += len(data).to_bytes(4, "little")
             pending += data
-            self.count += 1
         if len(pending) >= self._chunk:
             self._flush()
 
     def _flush(self) -> None:
+        assert self._file is not None
         self._file.write(self._pending)
         self._pending.clear()
 
     def read(self) -> Iterator[bytes]:
+        yield from self._held
+        if self._file is None:
+            return
         self._flush()
         self._file.flush()
         self._file.seek(0)
         buffer, start = b"", 0
-        for _ in range(self.count):
+        for _ in range(self.count - len(self._held)):
             if len(buffer) - start < 4:
                 buffer, start = buffer[start:] + self._file.read(self._chunk), 0
             end = start + 4 + int.from_bytes(buffer[start : start + 4], "little")
@@ -396,5 +517,7 @@ class Spool:
             start = end
 
     def close(self) -> None:
-        self._file.close()
+        self._held.clear()
+        if self._file is not None:
+            self._file.close()
 

@@ -22,7 +22,18 @@ from typing import IO
 
 from .clean import Cleaner, load_rules
 from .dedup import Accepted, AcceptedIndex, DuplicateFinder, Fingerprinter, Fingerprints
-from .io import InputFile, RawUnit, Spool, add_fields, encode, parse_unit, read_records, read_units
+from .io import (
+    BlockWriter,
+    InputFile,
+    RawUnit,
+    Spool,
+    add_fields,
+    encode,
+    parse_unit,
+    read_records,
+    read_units,
+    write_all,
+)
 from .options import CleanOptions, DedupOptions, ReadOptions, SplitOptions
 from .record import Record
 from .split import PageSplitter
@@ -31,7 +42,8 @@ from .stats import Stats
 #: fork starts workers in milliseconds with the library already imported; where there is
 #: no fork, spawn imports it afresh in each worker.
 _START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-#: A batch closes at this many units or this many bytes, whichever comes first.
+#: A batch of page files closes at this many pages or this many bytes, whichever comes
+#: first. JSONL is read in runs of lines of about this many bytes, and each closes a batch.
 BATCH_UNITS = 2000
 BATCH_BYTES = 2 << 20
 
@@ -79,8 +91,9 @@ class _Worker:
     def __call__(self, units: list[RawUnit]) -> _Batch:
         stats = Stats()
         rejects: list[bytes] = []
-        parsed = (parse_unit(unit, self.read, stats, rejects) for unit in units)
-        stream: Iterable[Record] = (record for record in parsed if record is not None)
+        stream: Iterable[Record] = chain.from_iterable(
+            parse_unit(unit, self.read, stats, rejects) for unit in units
+        )
         if self.splitter is not None:
             stream = self.splitter.run(stream, stats)
         if self.cleaner is not None:
@@ -122,7 +135,7 @@ def _batches(units: Iterable[RawUnit]) -> Iterator[list[RawUnit]]:
     for unit in units:
         batch.append(unit)
         size += len(unit.data)
-        if len(batch) >= BATCH_UNITS or size >= BATCH_BYTES:
+        if unit.kind == "jsonl" or len(batch) >= BATCH_UNITS or size >= BATCH_BYTES:
             yield batch
             batch, size = [], 0
     if batch:
@@ -180,14 +193,14 @@ def run(
     and removed ones, with their verdict, to ``duplicates``."""
     started = time.perf_counter()
     stats = Stats()
-    batches = _processed(plan, _batches(read_units(inputs, stats)))
+    batches = _processed(plan, _batches(read_units(inputs, stats, BATCH_BYTES)))
     kept: list[Accepted] = []
     if plan.dedup is None:
         for batch in batches:
             _merge(batch, stats, rejects, progress)
             stats.add("written", len(batch.lines))
             if out is not None:
-                out.writelines(batch.lines)
+                write_all(out, b"".join(batch.lines))
         return Result(stats, time.perf_counter() - started, kept)
 
     finder = DuplicateFinder(plan.dedup, index)
@@ -202,19 +215,24 @@ def run(
                 heads.extend((title, source) for _, title, source in batch.heads)
             spool.extend(batch.lines)
         verdicts = finder.resolve(stats)
+        kept_out = BlockWriter(out) if out is not None else None
+        removed_out = BlockWriter(duplicates) if duplicates is not None else None
         for n, line in enumerate(spool.read()):
             verdict = verdicts.get(n)
             if verdict is not None:
-                if duplicates is not None:
-                    duplicates.write(add_fields(line, verdict.as_fields()))
+                if removed_out is not None:
+                    removed_out.write(add_fields(line, verdict.as_fields()))
                 continue
-            if out is not None:
-                out.write(line)
+            if kept_out is not None:
+                kept_out.write(line)
             if collect_kept:
                 title, source = heads[n]
                 kept.append(
                     Accepted(finder.ids[n], title, source, finder.band_keys(n), finder.shingles(n))
                 )
+        for writer in (kept_out, removed_out):
+            if writer is not None:
+                writer.flush()
         stats.add("written", len(finder.ids) - len(verdicts))
     finally:
         spool.close()

@@ -589,8 +589,10 @@ def test_ctrl_c_during_a_run_with_worker_processes_ends_it_cleanly(
     before = index_state(path)
     with started("run", "-", "--index", path, "-o", folder / "out.jsonl", "--jobs", "2") as running:
         assert running.stdin is not None and running.stderr is not None
-        # Three batches, so the pool of worker processes starts; more input to come.
-        running.stdin.write(stories(0, 2 * pipeline.BATCH_UNITS + 10))
+        # Over two batches, so the pool of worker processes starts; more input to come.
+        batches = stories(0, 3 * pipeline.BATCH_BYTES // 60)
+        assert len(batches) > 2 * pipeline.BATCH_BYTES
+        running.stdin.write(batches)
         running.stdin.flush()
         wait_for(lambda: len(worker_processes(running.pid)) == 2, "the worker processes")
         time.sleep(0.3)  # for them to finish starting up

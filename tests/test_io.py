@@ -9,6 +9,8 @@ import os
 import pickle
 import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -388,3 +390,30 @@ def test_damaged_gzip_input_is_an_input_error_naming_the_file(
     path = write(tmp_path / "in.jsonl.gz", bytes(packed))
     with pytest.raises(InputError, match=rf"^{re.escape(str(path))}: cannot decompress"):
         read([path])
+
+
+def test_a_big_write_to_a_pipe_whose_reader_goes_away_raises() -> None:
+    """A plain big write() to stdout comes back short, silently, when the reader goes
+    mid-write; write_all (and so BlockWriter) must end in BrokenPipeError instead."""
+    code = (
+        "import sys\n"
+        "from corpus_clean.io import write_all\n"
+        "try:\n"
+        "    write_all(sys.stdout.buffer, bytes(4 << 20))\n"
+        "except BrokenPipeError:\n"
+        "    sys.exit(32)\n"
+    )
+    writer = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    assert writer.stdout is not None
+    assert writer.stdout.read(10) == bytes(10)
+    writer.stdout.close()  # as `| head -c 10` does
+    assert writer.wait(timeout=30) == 32
+
+
+def test_block_writer_writes_everything_in_order(tmp_path: Path) -> None:
+    with open(tmp_path / "out", "wb") as stream:
+        writer = io.BlockWriter(stream, size=10)
+        for n in range(100):
+            writer.write(b"%d\n" % n)
+        writer.flush()
+    assert (tmp_path / "out").read_bytes() == b"".join(b"%d\n" % n for n in range(100))

@@ -35,19 +35,19 @@ def run(source: Path, jobs: int) -> bytes:
 def test_worker_processes_give_the_bytes_of_one_job(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pipeline, "BATCH_UNITS", 7)  # many batches, many in flight
+    monkeypatch.setattr(pipeline, "BATCH_BYTES", 500)  # many batches, many in flight
     source = corpus(tmp_path, 200)
     assert run(source, jobs=2) == run(source, jobs=1)
 
 
 @pytest.fixture
 def dying_worker(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Batches of 10 lines; the worker process given line 55 dies on the spot."""
-    monkeypatch.setattr(pipeline, "BATCH_UNITS", 10)
+    """Batches of a few lines; the worker process given line 55 dies on the spot."""
+    monkeypatch.setattr(pipeline, "BATCH_BYTES", 500)
     work = pipeline._Worker.__call__
 
     def dies_on_line_55(self: pipeline._Worker, units: list[RawUnit]) -> pipeline._Batch:
-        if any(unit.line_no == 55 for unit in units):
+        if any(unit.line_no <= 55 < unit.line_no + unit.data.count(b"\n") for unit in units):
             os._exit(9)  # as the OOM killer would end it: no exception, no goodbye
         return work(self, units)
 

@@ -183,10 +183,13 @@ def test_annotations_come_last_and_do_not_disturb_the_record(
 
 
 @FAST
-@given(st.lists(st.binary(max_size=40)), st.integers(1, 64))
-def test_spool_gives_back_what_it_was_given_in_order(items: list[bytes], chunk: int) -> None:
-    # Small chunks force items across chunk edges, and items larger than a chunk.
-    spool = io.Spool(chunk=chunk)
+@given(st.lists(st.binary(max_size=40)), st.integers(0, 200), st.integers(1, 64))
+def test_spool_gives_back_what_it_was_given_in_order(
+    items: list[bytes], memory: int, chunk: int
+) -> None:
+    # Items partly in memory, partly on disk; small chunks force items across chunk
+    # edges, and items larger than a chunk.
+    spool = io.Spool(memory=memory, chunk=chunk)
     try:
         spool.extend(items[: len(items) // 2])
         for item in items[len(items) // 2 :]:
