@@ -170,6 +170,7 @@ def test_jsonl_invalid_utf8_in_a_line_is_replaced_and_counted(tmp_path: Path) ->
         # Python's decoder accepts these, but the output would not be JSON any more.
         ('{"text": "t", "score": NaN}', "NaN is not a JSON value"),
         ('{"text": "t", "score": -Infinity}', "-Infinity is not a JSON value"),
+        ('{"text": "t", "score": 1e400}', "a number too large for a 64-bit float"),
         # Too big or too deep to decode: an error about the line, not a crash.
         ('{"text": "t", "n": ' + "7" * 5000 + "}", "invalid JSON"),
         ('{"text": "t", "n": ' + "[" * 100_000 + "]" * 100_000 + "}", "invalid JSON"),
@@ -417,3 +418,13 @@ def test_block_writer_writes_everything_in_order(tmp_path: Path) -> None:
             writer.write(b"%d\n" % n)
         writer.flush()
     assert (tmp_path / "out").read_bytes() == b"".join(b"%d\n" % n for n in range(100))
+
+
+def test_integers_beyond_64_bits_are_kept_exactly(tmp_path: Path) -> None:
+    # orjson would read them as floats; such lines go to json instead.
+    big = 123456789012345678901234567890
+    path = write(tmp_path / "in.jsonl", f'{{"id": {big}, "text": "t", "n": [-{big}]}}\n')
+    [record] = read([path], Stats())
+    assert record.id == str(big)
+    assert record.meta == {"n": [-big]}
+    assert io.encode(record).startswith(f'{{"id": "{big}"'.encode())

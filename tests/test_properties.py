@@ -3,6 +3,7 @@ adds, keeps order and is a no-op the second time, and records round-trip through
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -167,6 +168,44 @@ def test_record_round_trips_through_a_jsonl_line(record: Record) -> None:
     again = io.parse_record(line, Stats(), ReadOptions(), source="elsewhere", line_no=7)
     assert again == record
     assert list(again.meta) == list(record.meta)
+
+
+@FAST
+@given(records, st.dictionaries(st.text(max_size=8), json_values, max_size=3))
+def test_record_lines_are_what_the_json_codec_writes(
+    record: Record, extra: dict[str, Any]
+) -> None:
+    """The C encoder writes, byte for byte, the line json.dumps would (lone surrogates
+    included, which fall back to the codec)."""
+    obj = record.to_dict(extra)
+    codec = json.dumps(obj, ensure_ascii=False).encode("utf-8", "backslashreplace") + b"\n"
+    assert io.encode(record, extra) == codec
+
+
+#: JSON as other tools write it: integers beyond 64 bits, escapes, lone surrogates.
+foreign_values = st.recursive(
+    st.one_of(
+        json_scalars,
+        st.integers(2**63, 2**90),
+        st.integers(-(2**90), -(2**63)),
+        st.sampled_from(["\ud800", "caf\u00e9", "\x00\x1f\"\\", "\U0001f600"]),
+        st.floats(allow_nan=False, allow_infinity=False, width=32),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@FAST
+@given(foreign_values, st.booleans())
+def test_lines_read_as_the_json_codec_reads_them(value: Any, ascii_only: bool) -> None:
+    """orjson reads most lines; whatever it reads must be what json gives (after invalid
+    UTF-8 is replaced), int for int, float for float, down to the sign of zero."""
+    line = json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    codec = json.loads(io.decode(line, Stats()))
+    assert repr(io._load_json(line, Stats())) == repr(codec)
 
 
 @FAST
