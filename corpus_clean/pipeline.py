@@ -10,6 +10,8 @@ meanwhile.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import multiprocessing
 import signal
 import time
@@ -129,6 +131,27 @@ def _in_process(units: list[RawUnit]) -> _Batch:
     return _process_worker(units)
 
 
+#: glibc's mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+@functools.cache
+def _reuse_freed_memory() -> None:
+    """Have glibc keep freed memory for the next batch instead of handing it back.
+
+    Each batch allocates and frees tens of megabytes. By default glibc returns much of it
+    to the kernel, and the next batch faults it back in a page at a time: a sixth of a
+    run's time at 100,000 articles. Up to 128 MB a process stays mapped instead. Forked
+    workers inherit the setting; elsewhere than glibc this does nothing.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, 32 << 20)
+    mallopt(_M_TRIM_THRESHOLD, 128 << 20)
+
+
 def _batches(units: Iterable[RawUnit]) -> Iterator[list[RawUnit]]:
     batch: list[RawUnit] = []
     size = 0
@@ -192,6 +215,7 @@ def run(
     """Run the plan over the inputs, writing kept records to ``out`` (None: write nothing)
     and removed ones, with their verdict, to ``duplicates``."""
     started = time.perf_counter()
+    _reuse_freed_memory()
     stats = Stats()
     batches = _processed(plan, _batches(read_units(inputs, stats, BATCH_BYTES)))
     kept: list[Accepted] = []
