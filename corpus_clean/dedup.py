@@ -22,6 +22,7 @@ import numpy.typing as npt
 import xxhash
 from rapidfuzz import fuzz
 
+from . import _fast
 from .io import Spool
 from .minhash import SCHEME, MinHasher
 from .options import DedupOptions
@@ -202,24 +203,20 @@ class ShingleStore:
 
 def jaccard(a: Shingles, b: Shingles) -> float:
     """Exact Jaccard similarity of two sorted sets of unique hashes."""
-    if len(a) > len(b):
-        a, b = b, a
-    if not len(a):
-        return 1.0 if not len(b) else 0.0
-    found = np.searchsorted(b, a)
-    found[found == len(b)] = 0
-    common = int(np.count_nonzero(b[found] == a))
+    if not len(a) or not len(b):
+        return 1.0 if len(a) == len(b) else 0.0
+    common = _fast.common_count(a, b)
     return common / (len(a) + len(b) - common)
 
 
 class _Clusters:
     """Union-find where the root is always the member that wins: lowest rank."""
 
-    def __init__(self, ranks: list[tuple[int, int, int]]) -> None:
+    def __init__(self, ranks: list[int]) -> None:
         self.parent = list(range(len(ranks)))
         self.rank = ranks
 
-    def add(self, rank: tuple[int, int, int]) -> int:
+    def add(self, rank: int) -> int:
         self.parent.append(len(self.parent))
         self.rank.append(rank)
         return len(self.parent) - 1
@@ -289,15 +286,42 @@ class DuplicateFinder:
             self._keys = [np.concatenate(self._keys) if self._keys else empty]
         return self._keys[0]
 
+    def _exact_groups(
+        self, counts: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.int64], list[int], list[int]]:
+        """Records grouped by the exact hash of their word sequence: the first of each
+        group (sorted), and each later member (in input order) beside its group's first.
+
+        Texts without a word (a title-only article) share no content to compare: each
+        is a group of its own, and none is a duplicate of another.
+        """
+        worded = np.flatnonzero(counts > 0)
+        hashes = np.frombuffer(b"".join(self._exact), dtype=np.uint64).reshape(-1, 2)[worded]
+        order = np.lexsort((worded, hashes[:, 1], hashes[:, 0]))  # by hash, then position
+        hashes, members = hashes[order], worded[order]
+        starts = np.ones(len(members), dtype=bool)
+        starts[1:] = (hashes[1:] != hashes[:-1]).any(axis=1)
+        group_first = members[starts][np.cumsum(starts) - 1]
+        repeats = np.flatnonzero(~starts)
+        repeats = repeats[np.argsort(members[repeats], kind="stable")]
+        return (
+            np.sort(members[starts]),
+            group_first[repeats].tolist(),
+            members[repeats].tolist(),
+        )
+
     def resolve(self, stats: Stats) -> dict[int, Verdict]:
         """Cluster the records; the verdict of every record that is not kept, by position."""
         ids, threshold = self.ids, self.options.threshold
         band_keys = self._all_keys
         counts = np.concatenate(self._counts) if self._counts else np.zeros(0, np.int64)
-        if self.options.keep == "longest":
-            clusters = _Clusters([(1, -length, n) for n, length in enumerate(self._lengths)])
+        if self.options.keep == "longest":  # the longest text first, then the earliest
+            by_rank = np.lexsort((np.arange(len(ids)), -np.array(self._lengths, np.int64)))
+            ranks = np.empty(len(ids), np.int64)
+            ranks[by_rank] = np.arange(len(ids))
+            clusters = _Clusters(ranks.tolist())
         else:
-            clusters = _Clusters([(1, n, 0) for n in range(len(ids))])
+            clusters = _Clusters(list(range(len(ids))))
         verified = rejected = 0
         best: dict[int, tuple[float, int, str]] = {}
 
@@ -307,15 +331,11 @@ class DuplicateFinder:
                 if node < len(ids) and similarity > best.get(node, (-1.0, 0, ""))[0]:
                     best[node] = (similarity, other, kind)
 
-        # Texts without a word (a title-only article) share no content to compare: none
-        # of them is a duplicate of another.
-        worded = np.flatnonzero(counts > 0).tolist()
-        representative: dict[bytes, int] = {}
-        for n in worded:
-            first = representative.setdefault(self._exact[n], n)
-            if first != n:
-                link(first, n, 1.0, "exact")
-        distinct = np.array(sorted(representative.values()), dtype=np.int64)
+        distinct, firsts, repeats = self._exact_groups(counts)
+        for first, n in zip(firsts, repeats, strict=True):
+            clusters.union(first, n)
+            best[n] = (1.0, first, "exact")
+            best.setdefault(first, (1.0, n, "exact"))
 
         def similar(a: int, b_shingles: Shingles, b: int | None) -> float | None:
             a_shingles = self._store.get(a)
@@ -351,7 +371,8 @@ class DuplicateFinder:
                         rejected += 1
                         continue
                     if entry not in entry_node:
-                        entry_node[entry] = clusters.add((0, entry, 0))
+                        # An indexed article outranks every record of the run.
+                        entry_node[entry] = clusters.add(entry - (1 << 62))
                         indexed[entry_node[entry]] = self.index.article_id(entry)
                     link(entry_node[entry], n, score, "index")
 

@@ -21,8 +21,8 @@ LIBRARY = sorted(
 STAGES = {"split": {"split"}, "clean": {"clean"}, "dedup": {"dedup", "minhash", "shingles"}}
 #: What any stage may build on.
 FOUNDATION = {"record", "io", "options", "stats"}
-#: Compiled helpers, private to the dedup stage modules that import them.
-NATIVE = {"shingles": {"_fast"}, "minhash": {"_fast"}}
+#: Compiled helpers, private to the modules that import them.
+NATIVE = {"shingles": {"_fast"}, "minhash": {"_fast"}, "dedup": {"_fast"}, "io": {"_fast"}}
 
 
 def test_the_library_never_imports_click_or_rich() -> None:

@@ -8,6 +8,8 @@ from itertools import pairwise
 import numpy as np
 import pytest
 from datasketch import MinHash
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support import article, dedup, kept_ids, seed_articles
 
 from corpus_clean.dedup import Fingerprinter, _candidate_pairs, jaccard
@@ -300,3 +302,17 @@ def test_texts_without_words_are_never_duplicates() -> None:
     records = [article("a", "", "First title"), article("b", "", "Second title"),
                article("c", " ... !"), article("d", "Words at last.")]
     assert kept_ids(dedup(records)) == ["a", "b", "c", "d"]
+
+
+hashes = st.sets(st.integers(0, 2**32 - 1), max_size=60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(hashes, hashes, hashes)
+def test_jaccard_is_the_jaccard_of_the_sets(
+    only_a: set[int], only_b: set[int], both: set[int]
+) -> None:
+    a, b = only_a | both, only_b | both
+    as_array = [np.array(sorted(values), dtype=np.uint32) for values in (a, b)]
+    expected = len(a & b) / len(a | b) if a | b else 1.0
+    assert jaccard(*as_array) == pytest.approx(expected)
