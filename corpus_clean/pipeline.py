@@ -10,8 +10,10 @@ meanwhile.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
+import gc
 import multiprocessing
 import signal
 import time
@@ -201,6 +203,21 @@ def _processed(plan: Plan, batches: Iterator[list[RawUnit]]) -> Iterator[_Batch]
                 future.cancel()
 
 
+@contextlib.contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """Records and batches hold no reference cycles, yet as a run allocates millions of
+    objects the cycle collector walks every live one again and again: 4% of a run.
+    Forked workers inherit the pause."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@_cycle_collector_paused()
 def run(
     plan: Plan,
     inputs: list[InputFile],
