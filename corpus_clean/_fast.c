@@ -19,6 +19,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 
 enum { SEPARATOR = 0, WORD = 1, SOLO = 2 };
@@ -326,6 +327,19 @@ static int put_value(Buffer *buffer, PyObject *value, PyObject *default_)
         return put(buffer, "true", 4);
     if (value == Py_False)
         return put(buffer, "false", 5);
+    /* json writes an int, and a finite float, as its repr; NaN and infinities it spells
+     * its own way, so those go to default. */
+    if (PyLong_CheckExact(value) ||
+        (PyFloat_CheckExact(value) && isfinite(PyFloat_AS_DOUBLE(value)))) {
+        PyObject *repr = PyObject_Repr(value);
+        if (!repr)
+            return -1;
+        Py_ssize_t n;
+        const char *digits = PyUnicode_AsUTF8AndSize(repr, &n);
+        int status = digits ? put(buffer, digits, n) : -1;
+        Py_DECREF(repr);
+        return status;
+    }
     PyObject *encoded = PyObject_CallOneArg(default_, value);
     if (!encoded)
         return -1;
@@ -417,8 +431,8 @@ static PyMethodDef methods[] = {
      "How many values two sorted uint32 arrays of unique values have in common."},
     {"encode_object", encode_object, METH_VARARGS,
      "encode_object(obj, default) -> bytes | None\n\n"
-     "json.dumps(obj, ensure_ascii=False).encode() + b'\\n' for a dict with str keys, str,\n"
-     "None and bool values written here and any other value as default(value) (bytes).\n"
+     "json.dumps(obj, ensure_ascii=False).encode() + b'\\n' for a dict with str keys; str,\n"
+     "None, bool, int and finite float values written here, any other as default(value).\n"
      "None when a key is not a str or a str holds a lone surrogate: the caller falls back."},
     {NULL, NULL, 0, NULL},
 };

@@ -345,19 +345,20 @@ def _json_line(obj: dict[str, Any]) -> bytes:
 def add_fields(line: bytes, fields: dict[str, Any]) -> bytes:
     """An encoded record line with ``fields`` appended, exactly as ``encode(record, fields)``
     would write it: saves decoding a spooled line just to annotate it."""
-    if any(_json_key(key) in line for key in fields):
-        # The record already has such a key (say, a duplicates file fed back in):
-        # overwrite it in place, as encode() does.
-        obj = json.loads(line)
-        obj.update(fields)
-        return _json_line(obj)
+    for key in _json_keys(tuple(fields)):
+        if key in line:
+            # The record already has such a key (say, a duplicates file fed back in):
+            # overwrite it in place, as encode() does.
+            obj = json.loads(line)
+            obj.update(fields)
+            return _json_line(obj)
     extra = _json_line(fields)[1:-2]
     return line[: line.rindex(b"}")] + b", " + extra + b"}\n"
 
 
 @functools.cache
-def _json_key(key: str) -> bytes:
-    return _json_bytes(key)
+def _json_keys(keys: tuple[str, ...]) -> tuple[bytes, ...]:
+    return tuple(_json_bytes(key) for key in keys)
 
 
 def dump_json(obj: Any) -> str:
