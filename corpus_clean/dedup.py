@@ -10,6 +10,7 @@ tells each record's verdict. Memory therefore grows by about 200 bytes per recor
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import pickle
 import tempfile
@@ -80,9 +81,11 @@ class Fingerprinter:
         signatures = self.minhasher.signatures(batch.shingles, batch.offsets)
         short_limit = int(self.options.short_text_shingles / self.options.threshold) + 1
         counts = np.diff(batch.offsets)
+        words = memoryview(batch.words).cast("B")  # slices of it cost less than numpy's
+        bounds = (batch.word_offsets * batch.words.itemsize).tolist()
         return Fingerprints(
             band_keys=self.minhasher.band_keys(signatures),
-            exact=[xxhash.xxh3_128_digest(batch.words_of(i).tobytes()) for i in range(len(texts))],
+            exact=[xxhash.xxh3_128_digest(words[a:b]) for a, b in itertools.pairwise(bounds)],
             shingles=batch.shingles,
             offsets=batch.offsets,
             lengths=[len(text) for text in texts],
