@@ -9,6 +9,7 @@ tells each record's verdict. Memory therefore grows by about 200 bytes per recor
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 import os
@@ -150,31 +151,36 @@ SHINGLE_MEMORY = 128 << 20
 class ShingleStore:
     """Shingle sets of every record seen: verification reads the few it needs.
 
-    The sets of the first ``memory`` bytes stay in memory, the rest go to a temporary
-    file a few megabytes at a time (see ``io.Spool``, which holds records the same way).
+    The sets of the first ``memory`` bytes stay in memory, as the batch arrays they
+    came in; the rest go to a temporary file a few megabytes at a time (see
+    ``io.Spool``, which holds records the same way).
     """
 
     def __init__(self, memory: int = SHINGLE_MEMORY) -> None:
-        self._held = bytearray()
+        self._held: list[Shingles] = []
+        self._held_from: list[int] = []  # where each held array starts, in shingles
+        self._held_size = 0
         self._room = memory
         self._file: IO[bytes] | None = None
-        self._offsets: list[int] = [0]  # of each set, counting held bytes and then the file's
+        self._offsets: list[int] = [0]  # of each set, in shingles: held ones, then the file's
         self._pending = bytearray()
         self._flushed = 0
 
     def extend(self, shingles: Shingles, offsets: npt.NDArray[np.int64]) -> None:
         """Add the sets ``shingles[offsets[i]:offsets[i+1]]`` of a batch, in order: in
         memory while the whole batch fits, else on disk, as is every batch after it."""
-        base = self._offsets[-1] - int(offsets[0]) * shingles.itemsize
-        self._offsets.extend((offsets[1:] * shingles.itemsize + base).tolist())
-        data = shingles[offsets[0] : offsets[-1]].tobytes()
-        if self._file is None and len(data) <= self._room:
-            self._held += data
-            self._room -= len(data)
+        sets = shingles[offsets[0] : offsets[-1]]
+        base = self._offsets[-1] - int(offsets[0])
+        self._offsets.extend((offsets[1:] + base).tolist())
+        if self._file is None and sets.nbytes <= self._room:
+            self._held.append(sets)
+            self._held_from.append(self._held_size)
+            self._held_size += len(sets)
+            self._room -= sets.nbytes
             return
         if self._file is None:
             self._file = tempfile.TemporaryFile(prefix="corpus-clean-shingles-")  # noqa: SIM115
-        self._pending += data
+        self._pending += sets.tobytes()
         if len(self._pending) > 1 << 22:
             self._flush()
 
@@ -187,15 +193,16 @@ class ShingleStore:
 
     def get(self, i: int) -> Shingles:
         start, end = self._offsets[i], self._offsets[i + 1]
-        held = len(self._held)
-        data: bytes | bytearray
-        if end <= held:
-            data = self._held[start:end]
-        else:
-            assert self._file is not None
-            if end - held > self._flushed:
-                self._flush()
-            data = os.pread(self._file.fileno(), end - start, start - held)
+        if start == end:
+            return np.zeros(0, dtype=np.uint32)
+        if end <= self._held_size:
+            k = bisect.bisect_right(self._held_from, start) - 1
+            return self._held[k][start - self._held_from[k] : end - self._held_from[k]]
+        assert self._file is not None
+        size = np.dtype(np.uint32).itemsize
+        if (end - self._held_size) * size > self._flushed:
+            self._flush()
+        data = os.pread(self._file.fileno(), (end - start) * size, (start - self._held_size) * size)
         return np.frombuffer(data, dtype=np.uint32)
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import article, dedup, kept_ids, seed_articles
 
-from corpus_clean.dedup import Fingerprinter, _candidate_pairs, jaccard
+from corpus_clean.dedup import Fingerprinter, ShingleStore, _candidate_pairs, jaccard
 from corpus_clean.minhash import SCHEME, MinHasher
 from corpus_clean.options import DedupOptions, detection_probability, lsh_bands
 from corpus_clean.record import Record
@@ -316,3 +316,22 @@ def test_jaccard_is_the_jaccard_of_the_sets(
     as_array = [np.array(sorted(values), dtype=np.uint32) for values in (a, b)]
     expected = len(a & b) / len(a | b) if a | b else 1.0
     assert jaccard(*as_array) == pytest.approx(expected)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.lists(st.integers(0, 2**32 - 1), max_size=5), max_size=4), max_size=6),
+       st.integers(0, 120))
+def test_shingle_store_gives_back_each_set(batches: list[list[list[int]]], memory: int) -> None:
+    """Held in memory up to ``memory`` bytes, on disk after: every set comes back whole."""
+    store = ShingleStore(memory=memory)
+    try:
+        given_sets = []
+        for sets in batches:
+            arrays = [np.array(sorted(set(values)), dtype=np.uint32) for values in sets]
+            offsets = np.concatenate(([0], np.cumsum([len(a) for a in arrays]))).astype(np.int64)
+            store.extend(np.concatenate([*arrays, np.zeros(0, np.uint32)]), offsets)
+            given_sets.extend(arrays)
+        for i, expected in enumerate(given_sets):
+            assert store.get(i).tolist() == expected.tolist()
+    finally:
+        store.close()
