@@ -82,7 +82,7 @@ class Fingerprinter:
         signatures = self.minhasher.signatures(batch.shingles, batch.offsets)
         short_limit = int(self.options.short_text_shingles / self.options.threshold) + 1
         counts = np.diff(batch.offsets)
-        words = memoryview(batch.words).cast("B")  # slices of it cost less than numpy's
+        words = batch.words.data.cast("B")  # its slices cost less than numpy's
         bounds = (batch.word_offsets * batch.words.itemsize).tolist()
         return Fingerprints(
             band_keys=self.minhasher.band_keys(signatures),
