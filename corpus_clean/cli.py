@@ -36,6 +36,7 @@ from .dedup import Fingerprinter
 from .index import IndexStore, IndexStoreError
 from .io import (
     STDIN,
+    InputChangedError,
     InputError,
     InvalidRecordError,
     atomic_output,
@@ -409,7 +410,7 @@ def _errors(index_path: str | None = None) -> Iterator[None]:
         yield
     except InputError as err:
         raise click.UsageError(str(err)) from err
-    except (InvalidRecordError, RulesError, IndexStoreError) as err:
+    except (InvalidRecordError, InputChangedError, RulesError, IndexStoreError) as err:
         raise Failure(str(err)) from err
     except BrokenPipeError:
         # The reader (head, less) has gone: stop quietly, and keep Python from

@@ -9,6 +9,7 @@ tells each record's verdict. Memory therefore grows by about 200 bytes per recor
 
 from __future__ import annotations
 
+import array
 import bisect
 import functools
 import itertools
@@ -25,7 +26,7 @@ import xxhash
 from rapidfuzz import fuzz
 
 from . import _fast
-from .io import Spool
+from .io import MemoryBudget, Spool
 from .minhash import SCHEME, MinHasher
 from .options import DedupOptions
 from .record import Record
@@ -44,10 +45,10 @@ class Fingerprints:
     """What deduplication keeps of a batch of texts, computed in a worker process."""
 
     band_keys: U64  # (texts, bands)
-    exact: list[bytes]  # 16-byte hash of each text's word sequence
+    exact: bytes  # a 16-byte hash of each text's word sequence, one after another
     shingles: Shingles  # flat, sorted per text
     offsets: npt.NDArray[np.int64]
-    lengths: list[int]
+    lengths: npt.NDArray[np.int64]
     #: Normalized text of texts too short for a meaningful Jaccard (index -> text).
     short_texts: dict[int, str] = field(default_factory=dict)
 
@@ -86,10 +87,12 @@ class Fingerprinter:
         bounds = (batch.word_offsets * batch.words.itemsize).tolist()
         return Fingerprints(
             band_keys=self.minhasher.band_keys(signatures),
-            exact=[xxhash.xxh3_128_digest(words[a:b]) for a, b in itertools.pairwise(bounds)],
+            exact=b"".join(
+                xxhash.xxh3_128_digest(words[a:b]) for a, b in itertools.pairwise(bounds)
+            ),
             shingles=batch.shingles,
             offsets=batch.offsets,
-            lengths=[len(text) for text in texts],
+            lengths=np.array([len(text) for text in texts], dtype=np.int64),
             short_texts={
                 i: " ".join(texts[i].lower().split())
                 for i in np.flatnonzero(counts < short_limit).tolist()
@@ -144,25 +147,22 @@ class AcceptedIndex(Protocol):
         ...
 
 
-#: Bytes of shingle sets a ShingleStore keeps in memory before the rest goes to disk.
-SHINGLE_MEMORY = 128 << 20
-
-
 class ShingleStore:
     """Shingle sets of every record seen: verification reads the few it needs.
 
-    The sets of the first ``memory`` bytes stay in memory, as the batch arrays they
-    came in; the rest go to a temporary file a few megabytes at a time (see
+    The first sets stay in memory as far as the ``memory`` budget goes, as the batch
+    arrays they came in; the rest go to a temporary file a few megabytes at a time (see
     ``io.Spool``, which holds records the same way).
     """
 
-    def __init__(self, memory: int = SHINGLE_MEMORY) -> None:
+    def __init__(self, memory: MemoryBudget | None = None) -> None:
         self._held: list[Shingles] = []
         self._held_from: list[int] = []  # where each held array starts, in shingles
         self._held_size = 0
-        self._room = memory
+        self._memory = memory if memory is not None else MemoryBudget()
         self._file: IO[bytes] | None = None
-        self._offsets: list[int] = [0]  # of each set, in shingles: held ones, then the file's
+        # Of each set, in shingles (held ones, then the file's): 8 bytes each, not a Python int.
+        self._offsets = array.array("q", [0])
         self._pending = bytearray()
         self._flushed = 0
 
@@ -171,12 +171,11 @@ class ShingleStore:
         memory while the whole batch fits, else on disk, as is every batch after it."""
         sets = shingles[offsets[0] : offsets[-1]]
         base = self._offsets[-1] - int(offsets[0])
-        self._offsets.extend((offsets[1:] + base).tolist())
-        if self._file is None and sets.nbytes <= self._room:
+        self._offsets.frombytes((offsets[1:] + base).astype(np.int64).tobytes())
+        if self._file is None and self._memory.take(sets.nbytes):
             self._held.append(sets)
             self._held_from.append(self._held_size)
             self._held_size += len(sets)
-            self._room -= sets.nbytes
             return
         if self._file is None:
             self._file = tempfile.TemporaryFile(prefix="corpus-clean-shingles-")  # noqa: SIM115
@@ -256,23 +255,28 @@ class DuplicateFinder:
     shingle set on disk; never the text.
     """
 
-    def __init__(self, options: DedupOptions, index: AcceptedIndex | None = None) -> None:
+    def __init__(
+        self,
+        options: DedupOptions,
+        index: AcceptedIndex | None = None,
+        memory: MemoryBudget | None = None,
+    ) -> None:
         self.options = options
         self.index = index
         self.ids: list[str] = []
-        self._exact: list[bytes] = []
+        self._exact: list[bytes] = []  # per batch
         self._keys: list[U64] = []
-        self._lengths: list[int] = []
+        self._lengths: list[npt.NDArray[np.int64]] = []
         self._counts: list[npt.NDArray[np.int64]] = []
         self._short_texts: dict[int, str] = {}
-        self._store = ShingleStore()
+        self._store = ShingleStore(memory)
 
     def add(self, ids: Sequence[str], prints: Fingerprints) -> None:
         base = len(self.ids)
         self.ids.extend(ids)
-        self._exact.extend(prints.exact)
+        self._exact.append(prints.exact)
         self._keys.append(prints.band_keys)
-        self._lengths.extend(prints.lengths)
+        self._lengths.append(prints.lengths)
         self._counts.append(np.diff(prints.offsets))
         self._short_texts.update({base + i: text for i, text in prints.short_texts.items()})
         self._store.extend(prints.shingles, prints.offsets)
@@ -290,10 +294,17 @@ class DuplicateFinder:
 
     @property
     def _all_keys(self) -> U64:
+        """The band keys of every record in one array, built a batch at a time so that
+        memory never holds them twice."""
         if len(self._keys) != 1:
-            bands = self.options.bands_rows[0]
-            empty = np.zeros((0, bands), dtype=np.uint64)
-            self._keys = [np.concatenate(self._keys) if self._keys else empty]
+            batches, self._keys = self._keys[::-1], []
+            keys = np.empty((len(self.ids), self.options.bands_rows[0]), dtype=np.uint64)
+            done = 0
+            while batches:
+                batch = batches.pop()
+                keys[done : done + len(batch)] = batch
+                done += len(batch)
+            self._keys = [keys]
         return self._keys[0]
 
     def _exact_groups(
@@ -326,7 +337,8 @@ class DuplicateFinder:
         band_keys = self._all_keys
         counts = np.concatenate(self._counts) if self._counts else np.zeros(0, np.int64)
         if self.options.keep == "longest":  # the longest text first, then the earliest
-            by_rank = np.lexsort((np.arange(len(ids)), -np.array(self._lengths, np.int64)))
+            lengths = np.concatenate([np.zeros(0, np.int64), *self._lengths])
+            by_rank = np.lexsort((np.arange(len(ids)), -lengths))
             ranks = np.empty(len(ids), np.int64)
             ranks[by_rank] = np.arange(len(ids))
             clusters = _Clusters(ranks.tolist())
@@ -415,8 +427,9 @@ class Deduplicator:
     def run(
         self, batches: Iterable[tuple[list[Record], Fingerprints]], stats: Stats
     ) -> Iterator[tuple[Record, Verdict | None]]:
-        finder = DuplicateFinder(self.options, self.index)
-        spool = Spool()
+        memory = MemoryBudget()
+        finder = DuplicateFinder(self.options, self.index, memory)
+        spool = Spool(memory)
         try:
             for records, prints in batches:
                 finder.add([record.id for record in records], prints)

@@ -12,10 +12,12 @@ import gzip
 import json
 import math
 import os
+import queue
 import re
 import stat
 import sys
 import tempfile
+import threading
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -147,6 +149,35 @@ class RawUnit:
     #: Number of the unit's first line in its input (0 for a page).
     line_no: int
     data: bytes
+    #: Where ``data`` starts in a JSONL file that can be read again (not stdin, not .gz).
+    offset: int | None = None
+    stamp: FileStamp | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileStamp:
+    """What tells a file apart from what it was when the run read it."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, fd: int) -> FileStamp:
+        info = os.fstat(fd)
+        return cls(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class InputSpan:
+    """A line of an input file that is, byte for byte, the output line of its record:
+    the run reads it again at the end instead of carrying it to the end."""
+
+    path: str
+    stamp: FileStamp
+    offset: int
+    length: int
 
 
 #: Bytes of JSONL lines a unit gathers, by default.
@@ -168,13 +199,16 @@ def read_units(
             yield RawUnit("page", item.path, 0, data)
             continue
         source = "<stdin>" if item.path == STDIN else item.path
-        line_no = 1
+        line_no, offset = 1, 0
         try:
             with _open_binary(item.path) as stream:
+                plain = item.path != STDIN and not item.path.endswith(".gz")
+                stamp = FileStamp.of(stream.fileno()) if plain else None
                 for lines in _line_runs(stream, chunk_bytes):
                     stats.add("bytes_read", len(lines))
-                    yield RawUnit("jsonl", source, line_no, lines)
+                    yield RawUnit("jsonl", source, line_no, lines, offset if plain else None, stamp)
                     line_no += lines.count(b"\n")
+                    offset += len(lines)
         except (gzip.BadGzipFile, EOFError, zlib.error) as err:
             # Not a gzip file, or cut short: name the input (the error itself names nothing).
             raise InputError(f"{item.path}: cannot decompress ({err})") from err
@@ -197,18 +231,32 @@ def _line_runs(stream: IO[bytes], size: int) -> Iterator[bytes]:
 
 
 def parse_unit(
-    unit: RawUnit, options: ReadOptions, stats: Stats, rejects: list[bytes] | None = None
+    unit: RawUnit,
+    options: ReadOptions,
+    stats: Stats,
+    rejects: list[bytes] | None = None,
+    origins: list[tuple[bytes, InputSpan | None]] | None = None,
 ) -> Iterator[Record]:
     """The records in a raw unit, lazily (blank JSONL lines are skipped). A malformed
     JSONL line skipped by ``options.skip_invalid`` is counted, and appended verbatim to
-    ``rejects`` if given; otherwise it raises ``InvalidRecordError`` naming ``FILE:LINE``."""
+    ``rejects`` if given; otherwise it raises ``InvalidRecordError`` naming ``FILE:LINE``.
+
+    ``origins`` gets, for each record of a JSONL line, the line and where in its file the
+    line and its newline stand (None if the file cannot be read again)."""
     if unit.kind == "page":
         text = decode(unit.data, stats).replace("\r\n", "\n").replace("\r", "\n")
+        if origins is not None:
+            origins.append((b"", None))
         yield Record(id=unit.source, text=text, source=unit.source, is_page=True)
         return
-    for line_no, line in enumerate(unit.data.split(b"\n"), start=unit.line_no):
+    lines = unit.data.split(b"\n")
+    rereadable = unit.offset is not None and unit.stamp is not None
+    start = unit.offset or 0
+    for k, line in enumerate(lines):
+        line_start, start = start, start + len(line) + 1
         if not line.strip():
             continue
+        line_no = unit.line_no + k
         try:
             record = parse_record(line, stats, options, source=unit.source, line_no=line_no)
         except InvalidRecordError:
@@ -219,6 +267,12 @@ def parse_unit(
                 rejects.append(line + b"\n")
             continue
         stats.add("records_read")
+        if origins is not None:
+            span = None
+            if rereadable and k < len(lines) - 1:  # the last piece has no newline after it
+                assert unit.stamp is not None
+                span = InputSpan(unit.source, unit.stamp, line_start, len(line) + 1)
+            origins.append((line, span))
         yield record
 
 
@@ -423,22 +477,66 @@ def write_text(path: str, text: str) -> None:
 
 
 class BlockWriter:
-    """Gathers a stream's small writes into blocks: a line at a time through an 8 KB
-    buffer costs a system call every few lines. ``flush`` writes out what is left."""
+    """Gathers a stream's small writes into blocks, and writes the blocks from a thread
+    of its own: a line at a time through an 8 KB buffer costs a system call every few
+    lines, and once the kernel holds as much unwritten data as it allows, every write
+    waits for the disk while the lines to come could be in the making.
 
-    def __init__(self, stream: IO[bytes], size: int = 1 << 20) -> None:
+    Use it as a context manager: leaving the block normally writes out what is left and
+    waits for it. An error in writing (a full disk, a closed pipe) is raised by the next
+    ``write`` or on leaving; leaving on an error drops what is not yet written.
+    """
+
+    def __init__(self, stream: IO[bytes], size: int = 1 << 20, depth: int = 4) -> None:
         self._stream = stream
         self._size = size
         self._pending = bytearray()
+        self._blocks: queue.Queue[bytearray | None] = queue.Queue(depth)
+        self._error: BaseException | None = None
+        self._dropped = False
+        self._thread = threading.Thread(target=self._drain, name="corpus-clean-writer", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> BlockWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None:
+            self._drop()
+            return
+        if self._pending:
+            self._hand_over()
+        self._blocks.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
     def write(self, data: bytes) -> None:
         self._pending += data
         if len(self._pending) >= self._size:
-            self.flush()
+            self._hand_over()
 
-    def flush(self) -> None:
-        write_all(self._stream, self._pending)
-        self._pending.clear()
+    def _hand_over(self) -> None:
+        if self._error is not None:
+            raise self._error
+        self._blocks.put(self._pending)
+        self._pending = bytearray()
+
+    def _drain(self) -> None:
+        while (block := self._blocks.get()) is not None:
+            if self._error is None and not self._dropped:
+                try:
+                    write_all(self._stream, block)
+                except BaseException as err:  # handed to the writing thread
+                    self._error = err
+
+    def _drop(self) -> None:
+        """Stop without waiting: the thread may be stuck writing to a stalled pipe."""
+        self._dropped = True
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._blocks.get_nowait()
+        self._blocks.put(None)
 
 
 def write_all(stream: IO[bytes], data: bytes | bytearray) -> None:
@@ -449,8 +547,26 @@ def write_all(stream: IO[bytes], data: bytes | bytearray) -> None:
         view = view[stream.write(view) :]
 
 
-#: Bytes of items a Spool keeps in memory before the rest goes to disk.
-SPOOL_MEMORY = 256 << 20
+#: Bytes of parked data (spooled records, shingle sets) a run keeps in memory.
+MEMORY_BUDGET = 512 << 20
+#: What an InputSpan is counted as taking in memory.
+_SPAN_COST = 100
+
+
+class MemoryBudget:
+    """Bytes the stores of one run may still keep in memory, first come, first served;
+    what does not fit goes to temporary files. Shared, so that a run whose records are
+    read back from its input leaves the room to its shingle sets."""
+
+    def __init__(self, size: int = MEMORY_BUDGET) -> None:
+        self.room = size
+
+    def take(self, size: int) -> bool:
+        if size > self.room:
+            return False
+        self.room -= size
+        return True
+
 #: Bytes a Spool gathers before writing to disk, and reads at a time.
 SPOOL_CHUNK = 4 << 20
 
@@ -459,15 +575,17 @@ class Spool:
     """Encoded items parked while a stage that must see everything first makes up its
     mind; read back once, in the order they were appended.
 
-    The first ``memory`` bytes of items stay in memory as they are: writing them to a
-    file costs more than the rest of a typical run. The rest gather into chunks of a few
-    megabytes for a temporary file: one write call per item would cost more than the
-    copying.
+    The first items stay in memory as they are, as far as the ``memory`` budget goes:
+    writing them to a file costs more than the rest of a typical run. The rest gather
+    into chunks of a few megabytes for a temporary file: one write call per item would
+    cost more than the copying. An item may also be an ``InputSpan``, read back from its
+    input file.
     """
 
-    def __init__(self, memory: int = SPOOL_MEMORY, chunk: int = SPOOL_CHUNK) -> None:
-        self._held: list[bytes] = []
-        self._room = memory
+    def __init__(self, memory: MemoryBudget | None = None, chunk: int = SPOOL_CHUNK) -> None:
+        self._held: list[bytes | InputSpan] = []
+        self._spans: list[InputSpan] = []  # those among the items on disk
+        self._memory = memory if memory is not None else MemoryBudget()
         self._file: IO[bytes] | None = None
         self._chunk = chunk
         self._pending = bytearray()
@@ -476,21 +594,24 @@ class Spool:
     def append(self, data: bytes) -> None:
         self.extend((data,))
 
-    def extend(self, items: Sequence[bytes]) -> None:
+    def extend(self, items: Sequence[bytes | InputSpan]) -> None:
         """Park a batch of items: in memory while the whole batch fits, else on disk
         (and every batch after it, so memory always holds the first items)."""
         self.count += len(items)
-        size = sum(map(len, items))
-        if self._file is None and size <= self._room:
+        size = sum(len(item) if type(item) is bytes else _SPAN_COST for item in items)
+        if self._file is None and self._memory.take(size):
             self._held.extend(items)
-            self._room -= size
             return
         if self._file is None:
             self._file = tempfile.TemporaryFile(prefix="corpus-clean-spool-")  # noqa: SIM115
         pending = self._pending
-        for data in items:
-            pending += len(data).to_bytes(4, "little")
-            pending += data
+        for item in items:
+            if isinstance(item, InputSpan):
+                self._spans.append(item)
+                pending += _SPAN_MARK
+                continue
+            pending += len(item).to_bytes(4, "little")
+            pending += item
         if len(pending) >= self._chunk:
             self._flush()
 
@@ -500,25 +621,69 @@ class Spool:
         self._pending.clear()
 
     def read(self) -> Iterator[bytes]:
-        yield from self._held
-        if self._file is None:
-            return
-        self._flush()
-        self._file.flush()
-        self._file.seek(0)
-        buffer, start = b"", 0
-        for _ in range(self.count - len(self._held)):
-            if len(buffer) - start < 4:
-                buffer, start = buffer[start:] + self._file.read(self._chunk), 0
-            end = start + 4 + int.from_bytes(buffer[start : start + 4], "little")
-            if end > len(buffer):
-                rest = self._file.read(max(self._chunk, end - len(buffer)))
-                buffer, end, start = buffer[start:] + rest, end - start, 0
-            yield buffer[start + 4 : end]
-            start = end
+        with _SpanReader() as spans:
+            for item in self._held:
+                yield spans.read(item) if isinstance(item, InputSpan) else item
+            if self._file is None:
+                return
+            self._flush()
+            self._file.flush()
+            self._file.seek(0)
+            on_disk = iter(self._spans)
+            buffer, start = b"", 0
+            for _ in range(self.count - len(self._held)):
+                if len(buffer) - start < 4:
+                    buffer, start = buffer[start:] + self._file.read(max(self._chunk, 4)), 0
+                if buffer[start : start + 4] == _SPAN_MARK:
+                    yield spans.read(next(on_disk))
+                    start += 4
+                    continue
+                end = start + 4 + int.from_bytes(buffer[start : start + 4], "little")
+                if end > len(buffer):
+                    rest = self._file.read(max(self._chunk, end - len(buffer)))
+                    buffer, end, start = buffer[start:] + rest, end - start, 0
+                yield buffer[start + 4 : end]
+                start = end
 
     def close(self) -> None:
         self._held.clear()
+        self._spans.clear()
         if self._file is not None:
             self._file.close()
+
+
+#: Stands on disk for a span (no item is 4 GiB long).
+_SPAN_MARK = b"\xff\xff\xff\xff"
+
+
+class InputChangedError(Exception):
+    """An input file changed while the run still had to read lines back from it."""
+
+
+class _SpanReader:
+    """Reads spans back from their input files, each opened once and checked to be the
+    file the run read."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, IO[bytes]] = {}
+
+    def __enter__(self) -> _SpanReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for handle in self._files.values():
+            handle.close()
+
+    def read(self, span: InputSpan) -> bytes:
+        handle = self._files.get(span.path)
+        if handle is None:
+            handle = self._files[span.path] = open(span.path, "rb", buffering=1 << 20)  # noqa: SIM115
+            if FileStamp.of(handle.fileno()) != span.stamp:
+                raise InputChangedError(
+                    f"{span.path}: changed while this run read it; run again on a copy "
+                    "that stays put"
+                )
+        if handle.tell() != span.offset:
+            handle.seek(span.offset)
+        return handle.read(span.length)
 

@@ -22,13 +22,15 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import chain, islice
-from typing import IO
+from typing import IO, cast
 
 from .clean import Cleaner, load_rules
 from .dedup import Accepted, AcceptedIndex, DuplicateFinder, Fingerprinter, Fingerprints
 from .io import (
     BlockWriter,
     InputFile,
+    InputSpan,
+    MemoryBudget,
     RawUnit,
     Spool,
     add_fields,
@@ -76,7 +78,8 @@ class _Batch:
     """What a worker sends back for a batch of units: encoded records, and what dedup
     and an index need of them."""
 
-    lines: list[bytes]
+    #: An input line that is already its record's output line comes back as its span.
+    lines: list[bytes | InputSpan]
     heads: list[tuple[str, str | None, str]]  # id, title, source
     prints: Fingerprints | None
     stats: Stats
@@ -95,8 +98,12 @@ class _Worker:
     def __call__(self, units: list[RawUnit]) -> _Batch:
         stats = Stats()
         rejects: list[bytes] = []
+        # Records go to dedup's spool as they were read: a line already in the output's
+        # spelling can then be read again at the end instead of travelling to the end.
+        as_read = self.fingerprinter is not None and not (self.splitter or self.cleaner)
+        origins: list[tuple[bytes, InputSpan | None]] | None = [] if as_read else None
         stream: Iterable[Record] = chain.from_iterable(
-            parse_unit(unit, self.read, stats, rejects) for unit in units
+            parse_unit(unit, self.read, stats, rejects, origins) for unit in units
         )
         if self.splitter is not None:
             stream = self.splitter.run(stream, stats)
@@ -106,8 +113,13 @@ class _Worker:
         prints = None
         if self.fingerprinter is not None:
             prints = self.fingerprinter.fingerprint([record.text for record in records])
+        encoded = [encode(record) for record in records]
+        lines: list[bytes | InputSpan] = list(encoded)
+        for i, (line, span) in enumerate(origins or ()):
+            if span is not None and len(encoded[i]) == span.length and encoded[i].startswith(line):
+                lines[i] = span
         return _Batch(
-            lines=[encode(record) for record in records],
+            lines=lines,
             heads=[(record.id, record.title, record.source) for record in records],
             prints=prints,
             stats=stats,
@@ -241,11 +253,12 @@ def run(
             _merge(batch, stats, rejects, progress)
             stats.add("written", len(batch.lines))
             if out is not None:
-                write_all(out, b"".join(batch.lines))
+                write_all(out, b"".join(cast(list[bytes], batch.lines)))  # spans: dedup only
         return Result(stats, time.perf_counter() - started, kept)
 
-    finder = DuplicateFinder(plan.dedup, index)
-    spool = Spool()
+    memory = MemoryBudget()
+    finder = DuplicateFinder(plan.dedup, index, memory)
+    spool = Spool(memory)
     heads: list[tuple[str | None, str]] = []
     try:
         for batch in batches:
@@ -256,24 +269,26 @@ def run(
                 heads.extend((title, source) for _, title, source in batch.heads)
             spool.extend(batch.lines)
         verdicts = finder.resolve(stats)
-        kept_out = BlockWriter(out) if out is not None else None
-        removed_out = BlockWriter(duplicates) if duplicates is not None else None
-        for n, line in enumerate(spool.read()):
-            verdict = verdicts.get(n)
-            if verdict is not None:
-                if removed_out is not None:
-                    removed_out.write(add_fields(line, verdict.as_fields()))
-                continue
-            if kept_out is not None:
-                kept_out.write(line)
-            if collect_kept:
-                title, source = heads[n]
-                kept.append(
-                    Accepted(finder.ids[n], title, source, finder.band_keys(n), finder.shingles(n))
-                )
-        for writer in (kept_out, removed_out):
-            if writer is not None:
-                writer.flush()
+        with contextlib.ExitStack() as writers:
+            kept_out = writers.enter_context(BlockWriter(out)) if out is not None else None
+            removed_out = (
+                writers.enter_context(BlockWriter(duplicates)) if duplicates is not None else None
+            )
+            for n, line in enumerate(spool.read()):
+                verdict = verdicts.get(n)
+                if verdict is not None:
+                    if removed_out is not None:
+                        removed_out.write(add_fields(line, verdict.as_fields()))
+                    continue
+                if kept_out is not None:
+                    kept_out.write(line)
+                if collect_kept:
+                    title, source = heads[n]
+                    kept.append(
+                        Accepted(
+                            finder.ids[n], title, source, finder.band_keys(n), finder.shingles(n)
+                        )
+                    )
         stats.add("written", len(finder.ids) - len(verdicts))
     finally:
         spool.close()

@@ -383,3 +383,46 @@ def test_an_error_of_no_known_file_is_labelled_output(monkeypatch: pytest.Monkey
     result = invoke("run", str(REPO / "samples"), "-q")
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr.strip() == "Error: output: Input/output error"
+
+
+@pytest.mark.usefixtures("in_repo")
+def test_dedup_of_a_file_equals_dedup_of_the_same_lines_piped(tmp_path: Path) -> None:
+    """A file's lines already in the output's spelling are read back from the file at the
+    end (stdin's cannot be): both ways give the same bytes, whatever the spelling."""
+    split = invoke("split", "samples/", "-q").stdout_bytes
+    cleaned = invoke("clean", "-q", input=split).stdout_bytes
+    lines = cleaned.splitlines(keepends=True)
+    # Other tools' spellings too: compact JSON, CRLF, no newline at the very end.
+    lines[1] = json.dumps(json.loads(lines[1]), separators=(",", ":")).encode() + b"\n"
+    lines[2] = lines[2].rstrip(b"\n") + b"\r\n"
+    data = b"".join(lines).rstrip(b"\n")
+    source = tmp_path / "cleaned.jsonl"
+    source.write_bytes(data)
+    from_file = invoke("dedup", str(source), "--duplicates", str(tmp_path / "d1"), "-q")
+    piped = invoke("dedup", "-", "--duplicates", str(tmp_path / "d2"), "-q", input=data)
+    assert from_file.exit_code == piped.exit_code == 0, from_file.stderr + piped.stderr
+    assert from_file.stdout_bytes == piped.stdout_bytes
+    assert (tmp_path / "d1").read_bytes() == (tmp_path / "d2").read_bytes()
+    assert len(lines_of(from_file.stdout_bytes)) == 18
+
+
+def test_an_input_changed_during_the_run_stops_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write(tmp_path / "in.jsonl", "".join(
+        json.dumps({"id": f"r{n}", "title": None, "text": f"story {n} of the old bridge",
+                    "source": "x"}, ensure_ascii=False) + "\n"
+        for n in range(5)
+    ))
+    resolve = pipeline.DuplicateFinder.resolve
+
+    def resolve_then_edit(self: pipeline.DuplicateFinder, stats: object) -> object:
+        source.write_text(source.read_text().replace("old", "new"))
+        return resolve(self, stats)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline.DuplicateFinder, "resolve", resolve_then_edit)
+    target = tmp_path / "out.jsonl"
+    result = invoke("dedup", str(source), "-o", str(target), "--jobs", "1", "-q")
+    assert result.exit_code == 2
+    assert f"{source}: changed while this run read it" in result.stderr
+    assert not target.exists()

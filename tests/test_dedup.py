@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from support import article, dedup, kept_ids, seed_articles
 
 from corpus_clean.dedup import Fingerprinter, ShingleStore, _candidate_pairs, jaccard
+from corpus_clean.io import MemoryBudget
 from corpus_clean.minhash import SCHEME, MinHasher
 from corpus_clean.options import DedupOptions, detection_probability, lsh_bands
 from corpus_clean.record import Record
@@ -323,7 +324,7 @@ def test_jaccard_is_the_jaccard_of_the_sets(
        st.integers(0, 120))
 def test_shingle_store_gives_back_each_set(batches: list[list[list[int]]], memory: int) -> None:
     """Held in memory up to ``memory`` bytes, on disk after: every set comes back whole."""
-    store = ShingleStore(memory=memory)
+    store = ShingleStore(MemoryBudget(memory))
     try:
         given_sets = []
         for sets in batches:

@@ -412,11 +412,9 @@ def test_a_big_write_to_a_pipe_whose_reader_goes_away_raises() -> None:
 
 
 def test_block_writer_writes_everything_in_order(tmp_path: Path) -> None:
-    with open(tmp_path / "out", "wb") as stream:
-        writer = io.BlockWriter(stream, size=10)
+    with open(tmp_path / "out", "wb") as stream, io.BlockWriter(stream, size=10) as writer:
         for n in range(100):
             writer.write(b"%d\n" % n)
-        writer.flush()
     assert (tmp_path / "out").read_bytes() == b"".join(b"%d\n" % n for n in range(100))
 
 
@@ -428,3 +426,15 @@ def test_integers_beyond_64_bits_are_kept_exactly(tmp_path: Path) -> None:
     assert record.id == str(big)
     assert record.meta == {"n": [-big]}
     assert io.encode(record).startswith(f'{{"id": "{big}"'.encode())
+
+
+def test_block_writer_raises_what_its_thread_met() -> None:
+    """A closed pipe met by the writing thread is raised in the caller, and the caller
+    can stop at once however much is queued."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with open(write_end, "wb", buffering=0) as stream:
+        writer = io.BlockWriter(stream, size=10, depth=1)
+        with pytest.raises(BrokenPipeError), writer:
+            for _ in range(1000):
+                writer.write(b"0123456789\n")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import article, builtin_rules, dedup, kept_ids
@@ -222,17 +223,34 @@ def test_annotations_come_last_and_do_not_disturb_the_record(
 
 
 @FAST
-@given(st.lists(st.binary(max_size=40)), st.integers(0, 200), st.integers(1, 64))
+@given(
+    st.lists(st.one_of(st.binary(max_size=40), st.integers(0, 9))),
+    st.integers(0, 400),
+    st.integers(1, 64),
+)
 def test_spool_gives_back_what_it_was_given_in_order(
-    items: list[bytes], memory: int, chunk: int
+    tmp_path_factory: pytest.TempPathFactory, items: list[bytes | int], memory: int, chunk: int
 ) -> None:
-    # Items partly in memory, partly on disk; small chunks force items across chunk
-    # edges, and items larger than a chunk.
-    spool = io.Spool(memory=memory, chunk=chunk)
+    """Items partly in memory, partly on disk; small chunks force items across chunk
+    edges, and items larger than a chunk. An int n stands for line n of an input file,
+    given to the spool as its span."""
+    source = tmp_path_factory.mktemp("spool") / "in.jsonl"
+    lines = [b'{"n": %d}\n' % n for n in range(10)]
+    source.write_bytes(b"".join(lines))
+    with open(source, "rb") as handle:
+        stamp = io.FileStamp.of(handle.fileno())
+    starts = [sum(map(len, lines[:n])) for n in range(10)]
+    given = [
+        item if isinstance(item, bytes)
+        else io.InputSpan(str(source), stamp, starts[item], len(lines[item]))
+        for item in items
+    ]
+    spool = io.Spool(io.MemoryBudget(memory), chunk=chunk)
     try:
-        spool.extend(items[: len(items) // 2])
-        for item in items[len(items) // 2 :]:
-            spool.append(item)
-        assert list(spool.read()) == items
+        spool.extend(given[: len(given) // 2])
+        for item in given[len(given) // 2 :]:
+            spool.extend([item])
+        expected = [item if isinstance(item, bytes) else lines[item] for item in items]
+        assert list(spool.read()) == expected
     finally:
         spool.close()
