@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import array
 import bisect
+import collections
 import functools
 import itertools
 import os
@@ -318,7 +319,12 @@ class DuplicateFinder:
         """
         worded = np.flatnonzero(counts > 0)
         hashes = np.frombuffer(b"".join(self._exact), dtype=np.uint64).reshape(-1, 2)[worded]
-        order = np.lexsort((worded, hashes[:, 1], hashes[:, 0]))  # by hash, then position
+        # By hash, then position. Sorting by the first 64 bits is enough unless two
+        # different hashes share them, which is looked for.
+        order = np.argsort(hashes[:, 0], kind="stable")
+        by_first = hashes[order]
+        if ((by_first[1:, 0] == by_first[:-1, 0]) & (by_first[1:, 1] != by_first[:-1, 1])).any():
+            order = np.lexsort((worded, hashes[:, 1], hashes[:, 0]))
         hashes, members = hashes[order], worded[order]
         starts = np.ones(len(members), dtype=bool)
         starts[1:] = (hashes[1:] != hashes[:-1]).any(axis=1)
@@ -373,10 +379,11 @@ class DuplicateFinder:
                 score = jaccard(a_shingles, b_shingles)
             return score if score >= threshold else None
 
+        find, shingles_of = clusters.find, self._store.get  # the loop runs per candidate pair
         for a, b in _candidate_pairs(band_keys[distinct], distinct):
-            if clusters.find(a) == clusters.find(b):
+            if find(a) == find(b):
                 continue
-            score = similar(a, self._store.get(b), b)
+            score = similar(a, shingles_of(b), b)
             if score is not None:
                 link(a, b, score, "near")
             else:
@@ -398,20 +405,22 @@ class DuplicateFinder:
                         indexed[entry_node[entry]] = self.index.article_id(entry)
                     link(entry_node[entry], n, score, "index")
 
-        def name(node: int) -> str:
-            return ids[node] if node < len(ids) else indexed[node]
-
         stats.add("candidates_verified", verified)
         stats.add("candidates_rejected", rejected)
         verdicts: dict[int, Verdict] = {}
+        run_size = len(ids)  # nodes from run_size on are indexed articles
         for n in sorted(best):  # the records never linked keep themselves
-            root = clusters.find(n)
+            root = find(n)
             if root != n:
                 similarity, partner, kind = best[n]
-                kind = "index" if root in indexed else kind
-                verdicts[n] = Verdict(name(root), similarity, name(partner), kind)
-        for verdict in verdicts.values():
-            stats.add(f"duplicates_{verdict.kind}")
+                verdicts[n] = Verdict(
+                    ids[root] if root < run_size else indexed[root],
+                    similarity,
+                    ids[partner] if partner < run_size else indexed[partner],
+                    "index" if root in indexed else kind,
+                )
+        for kind, count in collections.Counter(v.kind for v in verdicts.values()).items():
+            stats.add(f"duplicates_{kind}", count)
         stats.add("kept", len(ids) - len(verdicts))
         return verdicts
 
@@ -476,8 +485,7 @@ def _candidate_pairs(keys: U64, nodes: npt.NDArray[np.int64]) -> Iterator[tuple[
     span = int(nodes.max()) + 1
     codes = np.sort(high * span + low)  # by later record, then earlier
     codes = codes[np.concatenate(([True], codes[1:] != codes[:-1]))]
-    for code in codes.tolist():
-        yield code % span, code // span
+    yield from zip((codes % span).tolist(), (codes // span).tolist(), strict=True)
 
 
 @functools.cache

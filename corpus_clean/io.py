@@ -6,6 +6,7 @@ are written atomically, so a failed or interrupted run never leaves half a file 
 
 from __future__ import annotations
 
+import array
 import contextlib
 import functools
 import gzip
@@ -169,15 +170,16 @@ class FileStamp:
         return cls(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
-@dataclass(frozen=True, slots=True)
-class InputSpan:
-    """A line of an input file that is, byte for byte, the output line of its record:
-    the run reads it again at the end instead of carrying it to the end."""
+@dataclass(frozen=True)
+class InputLines:
+    """Lines of one input file that are, byte for byte, the output lines of their
+    records: the run reads them again at the end instead of carrying them there. Among
+    a batch's lines, ``None`` stands for each of these, in order."""
 
     path: str
     stamp: FileStamp
-    offset: int
-    length: int
+    offsets: array.array[int]  # where each line starts in the file
+    lengths: array.array[int]  # its length, newline included
 
 
 #: Bytes of JSONL lines a unit gathers, by default.
@@ -235,14 +237,14 @@ def parse_unit(
     options: ReadOptions,
     stats: Stats,
     rejects: list[bytes] | None = None,
-    origins: list[tuple[bytes, InputSpan | None]] | None = None,
+    origins: list[tuple[bytes, int | None]] | None = None,
 ) -> Iterator[Record]:
     """The records in a raw unit, lazily (blank JSONL lines are skipped). A malformed
     JSONL line skipped by ``options.skip_invalid`` is counted, and appended verbatim to
     ``rejects`` if given; otherwise it raises ``InvalidRecordError`` naming ``FILE:LINE``.
 
-    ``origins`` gets, for each record of a JSONL line, the line and where in its file the
-    line and its newline stand (None if the file cannot be read again)."""
+    ``origins`` gets, for each record, its line and where the line starts in its file
+    (None if the file cannot be read again, or the line has no newline after it)."""
     if unit.kind == "page":
         text = decode(unit.data, stats).replace("\r\n", "\n").replace("\r", "\n")
         if origins is not None:
@@ -250,7 +252,6 @@ def parse_unit(
         yield Record(id=unit.source, text=text, source=unit.source, is_page=True)
         return
     lines = unit.data.split(b"\n")
-    rereadable = unit.offset is not None and unit.stamp is not None
     start = unit.offset or 0
     for k, line in enumerate(lines):
         line_start, start = start, start + len(line) + 1
@@ -268,11 +269,9 @@ def parse_unit(
             continue
         stats.add("records_read")
         if origins is not None:
-            span = None
-            if rereadable and k < len(lines) - 1:  # the last piece has no newline after it
-                assert unit.stamp is not None
-                span = InputSpan(unit.source, unit.stamp, line_start, len(line) + 1)
-            origins.append((line, span))
+            # The last piece has no newline after it.
+            rereadable = unit.offset is not None and k < len(lines) - 1
+            origins.append((line, line_start if rereadable else None))
         yield record
 
 
@@ -549,8 +548,6 @@ def write_all(stream: IO[bytes], data: bytes | bytearray) -> None:
 
 #: Bytes of parked data (spooled records, shingle sets) a run keeps in memory.
 MEMORY_BUDGET = 512 << 20
-#: What an InputSpan is counted as taking in memory.
-_SPAN_COST = 100
 
 
 class MemoryBudget:
@@ -578,13 +575,17 @@ class Spool:
     The first items stay in memory as they are, as far as the ``memory`` budget goes:
     writing them to a file costs more than the rest of a typical run. The rest gather
     into chunks of a few megabytes for a temporary file: one write call per item would
-    cost more than the copying. An item may also be an ``InputSpan``, read back from its
-    input file.
+    cost more than the copying. An item may also be ``None``, standing for the next of
+    the ``InputLines`` given with it, which is read back from its input file.
     """
 
     def __init__(self, memory: MemoryBudget | None = None, chunk: int = SPOOL_CHUNK) -> None:
-        self._held: list[bytes | InputSpan] = []
-        self._spans: list[InputSpan] = []  # those among the items on disk
+        self._held: list[bytes | None] = []
+        # Lines to read back: where each starts and how long it is, and the file of each
+        # run of them as (number of the first, path, stamp).
+        self._reread_offsets = array.array("q")
+        self._reread_lengths = array.array("q")
+        self._reread_files: list[tuple[int, str, FileStamp]] = []
         self._memory = memory if memory is not None else MemoryBudget()
         self._file: IO[bytes] | None = None
         self._chunk = chunk
@@ -594,11 +595,17 @@ class Spool:
     def append(self, data: bytes) -> None:
         self.extend((data,))
 
-    def extend(self, items: Sequence[bytes | InputSpan]) -> None:
+    def extend(self, items: Sequence[bytes | None], reread: InputLines | None = None) -> None:
         """Park a batch of items: in memory while the whole batch fits, else on disk
         (and every batch after it, so memory always holds the first items)."""
+        if reread is not None and len(reread.offsets):
+            file = (reread.path, reread.stamp)
+            if not self._reread_files or self._reread_files[-1][1:] != file:
+                self._reread_files.append((len(self._reread_offsets), *file))
+            self._reread_offsets.extend(reread.offsets)
+            self._reread_lengths.extend(reread.lengths)
         self.count += len(items)
-        size = sum(len(item) if type(item) is bytes else _SPAN_COST for item in items)
+        size = sum(len(item) if item is not None else _REREAD_COST for item in items)
         if self._file is None and self._memory.take(size):
             self._held.extend(items)
             return
@@ -606,9 +613,8 @@ class Spool:
             self._file = tempfile.TemporaryFile(prefix="corpus-clean-spool-")  # noqa: SIM115
         pending = self._pending
         for item in items:
-            if isinstance(item, InputSpan):
-                self._spans.append(item)
-                pending += _SPAN_MARK
+            if item is None:
+                pending += _REREAD_MARK
                 continue
             pending += len(item).to_bytes(4, "little")
             pending += item
@@ -621,21 +627,20 @@ class Spool:
         self._pending.clear()
 
     def read(self) -> Iterator[bytes]:
-        with _SpanReader() as spans:
+        with _LineReader(self._reread_offsets, self._reread_lengths, self._reread_files) as lines:
             for item in self._held:
-                yield spans.read(item) if isinstance(item, InputSpan) else item
+                yield lines.next() if item is None else item
             if self._file is None:
                 return
             self._flush()
             self._file.flush()
             self._file.seek(0)
-            on_disk = iter(self._spans)
             buffer, start = b"", 0
             for _ in range(self.count - len(self._held)):
                 if len(buffer) - start < 4:
                     buffer, start = buffer[start:] + self._file.read(max(self._chunk, 4)), 0
-                if buffer[start : start + 4] == _SPAN_MARK:
-                    yield spans.read(next(on_disk))
+                if buffer[start : start + 4] == _REREAD_MARK:
+                    yield lines.next()
                     start += 4
                     continue
                 end = start + 4 + int.from_bytes(buffer[start : start + 4], "little")
@@ -647,43 +652,60 @@ class Spool:
 
     def close(self) -> None:
         self._held.clear()
-        self._spans.clear()
         if self._file is not None:
             self._file.close()
 
 
-#: Stands on disk for a span (no item is 4 GiB long).
-_SPAN_MARK = b"\xff\xff\xff\xff"
+#: Stands on disk for a line to read back (no item is 4 GiB long).
+_REREAD_MARK = b"\xff\xff\xff\xff"
+#: Bytes of memory a line to read back is counted as: its place in a list and two arrays.
+_REREAD_COST = 24
 
 
 class InputChangedError(Exception):
     """An input file changed while the run still had to read lines back from it."""
 
 
-class _SpanReader:
-    """Reads spans back from their input files, each opened once and checked to be the
-    file the run read."""
+class _LineReader:
+    """Reads lines back from their input files, in order, each file opened once and
+    checked to be the file the run read."""
 
-    def __init__(self) -> None:
-        self._files: dict[str, IO[bytes]] = {}
+    def __init__(
+        self,
+        offsets: array.array[int],
+        lengths: array.array[int],
+        files: list[tuple[int, str, FileStamp]],
+    ) -> None:
+        self._offsets, self._lengths, self._files = offsets, lengths, files
+        self._done = 0  # lines read so far
+        self._next_file = 0  # in files
+        self._handle: IO[bytes] | None = None
 
-    def __enter__(self) -> _SpanReader:
+    def __enter__(self) -> _LineReader:
         return self
 
     def __exit__(self, *_: object) -> None:
-        for handle in self._files.values():
-            handle.close()
+        if self._handle is not None:
+            self._handle.close()
 
-    def read(self, span: InputSpan) -> bytes:
-        handle = self._files.get(span.path)
-        if handle is None:
-            handle = self._files[span.path] = open(span.path, "rb", buffering=1 << 20)  # noqa: SIM115
-            if FileStamp.of(handle.fileno()) != span.stamp:
-                raise InputChangedError(
-                    f"{span.path}: changed while this run read it; run again on a copy "
-                    "that stays put"
-                )
-        if handle.tell() != span.offset:
-            handle.seek(span.offset)
-        return handle.read(span.length)
+    def next(self) -> bytes:
+        n = self._done
+        self._done += 1
+        if self._next_file < len(self._files) and self._files[self._next_file][0] == n:
+            self._open(*self._files[self._next_file][1:])
+            self._next_file += 1
+        handle = self._handle
+        assert handle is not None
+        offset = self._offsets[n]
+        if handle.tell() != offset:
+            handle.seek(offset)
+        return handle.read(self._lengths[n])
 
+    def _open(self, path: str, stamp: FileStamp) -> None:
+        if self._handle is not None:
+            self._handle.close()
+        self._handle = open(path, "rb", buffering=1 << 20)  # noqa: SIM115
+        if FileStamp.of(self._handle.fileno()) != stamp:
+            raise InputChangedError(
+                f"{path}: changed while this run read it; run again on a copy that stays put"
+            )

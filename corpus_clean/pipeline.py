@@ -10,6 +10,7 @@ meanwhile.
 
 from __future__ import annotations
 
+import array
 import contextlib
 import ctypes
 import functools
@@ -29,7 +30,7 @@ from .dedup import Accepted, AcceptedIndex, DuplicateFinder, Fingerprinter, Fing
 from .io import (
     BlockWriter,
     InputFile,
-    InputSpan,
+    InputLines,
     MemoryBudget,
     RawUnit,
     Spool,
@@ -78,8 +79,9 @@ class _Batch:
     """What a worker sends back for a batch of units: encoded records, and what dedup
     and an index need of them."""
 
-    #: An input line that is already its record's output line comes back as its span.
-    lines: list[bytes | InputSpan]
+    #: None for an input line that is already its record's output line (see ``reread``).
+    lines: list[bytes | None]
+    reread: InputLines | None
     heads: list[tuple[str, str | None, str]]  # id, title, source
     prints: Fingerprints | None
     stats: Stats
@@ -101,7 +103,7 @@ class _Worker:
         # Records go to dedup's spool as they were read: a line already in the output's
         # spelling can then be read again at the end instead of travelling to the end.
         as_read = self.fingerprinter is not None and not (self.splitter or self.cleaner)
-        origins: list[tuple[bytes, InputSpan | None]] | None = [] if as_read else None
+        origins: list[tuple[bytes, int | None]] | None = [] if as_read else None
         stream: Iterable[Record] = chain.from_iterable(
             parse_unit(unit, self.read, stats, rejects, origins) for unit in units
         )
@@ -113,18 +115,37 @@ class _Worker:
         prints = None
         if self.fingerprinter is not None:
             prints = self.fingerprinter.fingerprint([record.text for record in records])
-        encoded = [encode(record) for record in records]
-        lines: list[bytes | InputSpan] = list(encoded)
-        for i, (line, span) in enumerate(origins or ()):
-            if span is not None and len(encoded[i]) == span.length and encoded[i].startswith(line):
-                lines[i] = span
+        lines: list[bytes | None] = [encode(record) for record in records]
         return _Batch(
             lines=lines,
+            reread=_reread(units, lines, origins) if origins is not None else None,
             heads=[(record.id, record.title, record.source) for record in records],
             prints=prints,
             stats=stats,
             rejects=rejects,
         )
+
+
+def _reread(
+    units: list[RawUnit], lines: list[bytes | None], origins: list[tuple[bytes, int | None]]
+) -> InputLines | None:
+    """The input lines that are already the output lines of their records, each of
+    them replaced by None in ``lines``."""
+    from_file = [unit for unit in units if unit.offset is not None]
+    if len(from_file) != 1:  # a batch holds at most one run of JSONL lines
+        return None
+    offsets, lengths = array.array("q"), array.array("q")
+    for i, (line, offset) in enumerate(origins):
+        encoded = lines[i]
+        if offset is None or encoded is None:
+            continue
+        if len(encoded) == len(line) + 1 and encoded.startswith(line):
+            lines[i] = None
+            offsets.append(offset)
+            lengths.append(len(encoded))
+    unit = from_file[0]
+    assert unit.stamp is not None
+    return InputLines(unit.source, unit.stamp, offsets, lengths)
 
 
 _process_worker: _Worker | None = None
@@ -253,7 +274,7 @@ def run(
             _merge(batch, stats, rejects, progress)
             stats.add("written", len(batch.lines))
             if out is not None:
-                write_all(out, b"".join(cast(list[bytes], batch.lines)))  # spans: dedup only
+                write_all(out, b"".join(cast(list[bytes], batch.lines)))  # None: dedup only
         return Result(stats, time.perf_counter() - started, kept)
 
     memory = MemoryBudget()
@@ -267,7 +288,7 @@ def run(
             finder.add([head[0] for head in batch.heads], batch.prints)
             if collect_kept:
                 heads.extend((title, source) for _, title, source in batch.heads)
-            spool.extend(batch.lines)
+            spool.extend(batch.lines, batch.reread)
         verdicts = finder.resolve(stats)
         with contextlib.ExitStack() as writers:
             kept_out = writers.enter_context(BlockWriter(out)) if out is not None else None

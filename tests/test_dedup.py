@@ -12,7 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import article, dedup, kept_ids, seed_articles
 
-from corpus_clean.dedup import Fingerprinter, ShingleStore, _candidate_pairs, jaccard
+from corpus_clean.dedup import (
+    DuplicateFinder,
+    Fingerprinter,
+    ShingleStore,
+    _candidate_pairs,
+    jaccard,
+)
 from corpus_clean.io import MemoryBudget
 from corpus_clean.minhash import SCHEME, MinHasher
 from corpus_clean.options import DedupOptions, detection_probability, lsh_bands
@@ -336,3 +342,14 @@ def test_shingle_store_gives_back_each_set(batches: list[list[list[int]]], memor
             assert store.get(i).tolist() == expected.tolist()
     finally:
         store.close()
+
+
+def test_exact_groups_tell_apart_hashes_sharing_their_first_half() -> None:
+    finder = DuplicateFinder(DedupOptions())
+    a = (1).to_bytes(8, "little") + (2).to_bytes(8, "little")
+    b = (1).to_bytes(8, "little") + (3).to_bytes(8, "little")
+    finder._exact = [a + b + a, b + a]
+    distinct, firsts, repeats = finder._exact_groups(np.ones(5, dtype=np.int64))
+    assert distinct.tolist() == [0, 1]
+    assert list(zip(firsts, repeats, strict=True)) == [(0, 2), (1, 3), (0, 4)]
+    finder.close()
