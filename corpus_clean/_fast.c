@@ -414,6 +414,22 @@ done:
     return result;
 }
 
+static PyObject *common_prefix(PyObject *self, PyObject *args)
+{
+    Py_buffer a, b;
+    if (!PyArg_ParseTuple(args, "y*y*", &a, &b))
+        return NULL;
+    const char *x = a.buf, *y = b.buf;
+    Py_ssize_t n = a.len < b.len ? a.len : b.len, i = 0;
+    while (i + 8 <= n && memcmp(x + i, y + i, 8) == 0)
+        i += 8;
+    while (i < n && x[i] == y[i])
+        i++;
+    PyBuffer_Release(&a);
+    PyBuffer_Release(&b);
+    return PyLong_FromSsize_t(i);
+}
+
 static PyMethodDef methods[] = {
     {"shingle_keys", shingle_keys, METH_VARARGS,
      "shingle_keys(texts, classes, size, bits) -> (words, word_offsets, keys)\n\n"
@@ -426,6 +442,8 @@ static PyMethodDef methods[] = {
      "shingles: uint32, text i's set at [offsets[i], offsets[i+1]); a, b: uint32 permutation\n"
      "coefficients. Returns bytes of (texts, len(a)) uint32: for each text and permutation k,\n"
      "the least a[k] * fmix32(shingle) + b[k] mod 2**32 (all ones if none)."},
+    {"common_prefix", common_prefix, METH_VARARGS,
+     "common_prefix(a, b) -> int\n\nHow many leading bytes two bytes-like objects share."},
     {"common_count", common_count, METH_VARARGS,
      "common_count(a, b) -> int\n\n"
      "How many values two sorted uint32 arrays of unique values have in common."},

@@ -293,6 +293,13 @@ class DuplicateFinder:
     def close(self) -> None:
         self._store.close()
 
+    def _band_columns(self, nodes: npt.NDArray[np.int64]) -> Iterator[U64]:
+        """The keys of ``nodes`` in one band after another, so that the whole matrix of
+        every record's keys need not be built."""
+        for band in range(self.options.bands_rows[0]):
+            column = np.concatenate([np.zeros(0, np.uint64), *(k[:, band] for k in self._keys)])
+            yield column[nodes]
+
     @property
     def _all_keys(self) -> U64:
         """The band keys of every record in one array, built a batch at a time so that
@@ -340,7 +347,6 @@ class DuplicateFinder:
     def resolve(self, stats: Stats) -> dict[int, Verdict]:
         """Cluster the records; the verdict of every record that is not kept, by position."""
         ids, threshold = self.ids, self.options.threshold
-        band_keys = self._all_keys
         counts = np.concatenate(self._counts) if self._counts else np.zeros(0, np.int64)
         if self.options.keep == "longest":  # the longest text first, then the earliest
             lengths = np.concatenate([np.zeros(0, np.int64), *self._lengths])
@@ -380,7 +386,7 @@ class DuplicateFinder:
             return score if score >= threshold else None
 
         find, shingles_of = clusters.find, self._store.get  # the loop runs per candidate pair
-        for a, b in _candidate_pairs(band_keys[distinct], distinct):
+        for a, b in _candidate_pairs(self._band_columns(distinct), distinct):
             if find(a) == find(b):
                 continue
             score = similar(a, shingles_of(b), b)
@@ -392,7 +398,7 @@ class DuplicateFinder:
         indexed: dict[int, str] = {}  # cluster node -> id of the indexed article
         if self.index is not None and len(distinct):
             entry_node: dict[int, int] = {}
-            found = self.index.candidates(band_keys[distinct])
+            found = self.index.candidates(np.stack(list(self._band_columns(distinct)), axis=1))
             for n, entries in zip(distinct.tolist(), found, strict=True):
                 for entry in entries:
                     score = similar(n, self.index.shingles(entry), None)
@@ -452,15 +458,18 @@ class Deduplicator:
             finder.close()
 
 
-def _candidate_pairs(keys: U64, nodes: npt.NDArray[np.int64]) -> Iterator[tuple[int, int]]:
+def _candidate_pairs(
+    bands: Iterable[U64], nodes: npt.NDArray[np.int64]
+) -> Iterator[tuple[int, int]]:
     """Pairs (earlier, later) of records sharing an LSH bucket in any band, each once, in
-    a fixed order."""
+    a fixed order. ``bands`` gives each band's keys of the ``nodes``, a band at a time
+    (``keys.T`` of a nodes x bands matrix will do)."""
     if len(nodes) < 2:
         return
     pairs: list[npt.NDArray[np.int64]] = []
-    for band in range(keys.shape[1]):
-        order = np.argsort(keys[:, band])  # bucket members are sorted below
-        column = keys[order, band]
+    for keys in bands:
+        order = np.argsort(keys)  # bucket members are sorted below
+        column = keys[order]
         equal = column[1:] == column[:-1]
         if not equal.any():
             continue

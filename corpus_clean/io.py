@@ -172,14 +172,16 @@ class FileStamp:
 
 @dataclass(frozen=True)
 class InputLines:
-    """Lines of one input file that are, byte for byte, the output lines of their
-    records: the run reads them again at the end instead of carrying them there. Among
-    a batch's lines, ``None`` stands for each of these, in order."""
+    """Output lines that are mostly their input line as it stands (often all of it; or
+    all but a field the output adds at the end): the run reads that much again from the
+    input file at the end instead of carrying the whole line there. Among a batch's
+    lines, ``None`` stands for each of these, in order."""
 
     path: str
     stamp: FileStamp
-    offsets: array.array[int]  # where each line starts in the file
-    lengths: array.array[int]  # its length, newline included
+    offsets: array.array[int]  # where each input line starts in the file
+    lengths: array.array[int]  # how much of it the output line begins with
+    tails: list[bytes]  # what the output line goes on with
 
 
 #: Bytes of JSONL lines a unit gathers, by default.
@@ -547,7 +549,7 @@ def write_all(stream: IO[bytes], data: bytes | bytearray) -> None:
 
 
 #: Bytes of parked data (spooled records, shingle sets) a run keeps in memory.
-MEMORY_BUDGET = 512 << 20
+MEMORY_BUDGET = 768 << 20
 
 
 class MemoryBudget:
@@ -581,10 +583,11 @@ class Spool:
 
     def __init__(self, memory: MemoryBudget | None = None, chunk: int = SPOOL_CHUNK) -> None:
         self._held: list[bytes | None] = []
-        # Lines to read back: where each starts and how long it is, and the file of each
-        # run of them as (number of the first, path, stamp).
+        # Lines to read back (see InputLines), and the file of each run of them as
+        # (number of the first, path, stamp).
         self._reread_offsets = array.array("q")
         self._reread_lengths = array.array("q")
+        self._reread_tails: list[bytes] = []
         self._reread_files: list[tuple[int, str, FileStamp]] = []
         self._memory = memory if memory is not None else MemoryBudget()
         self._file: IO[bytes] | None = None
@@ -604,6 +607,7 @@ class Spool:
                 self._reread_files.append((len(self._reread_offsets), *file))
             self._reread_offsets.extend(reread.offsets)
             self._reread_lengths.extend(reread.lengths)
+            self._reread_tails.extend(reread.tails)
         self.count += len(items)
         size = sum(len(item) if item is not None else _REREAD_COST for item in items)
         if self._file is None and self._memory.take(size):
@@ -627,7 +631,8 @@ class Spool:
         self._pending.clear()
 
     def read(self) -> Iterator[bytes]:
-        with _LineReader(self._reread_offsets, self._reread_lengths, self._reread_files) as lines:
+        reread = (self._reread_offsets, self._reread_lengths, self._reread_tails)
+        with _LineReader(*reread, self._reread_files) as lines:
             for item in self._held:
                 yield lines.next() if item is None else item
             if self._file is None:
@@ -658,8 +663,9 @@ class Spool:
 
 #: Stands on disk for a line to read back (no item is 4 GiB long).
 _REREAD_MARK = b"\xff\xff\xff\xff"
-#: Bytes of memory a line to read back is counted as: its place in a list and two arrays.
-_REREAD_COST = 24
+#: Bytes of memory a line to read back is counted as: its place in two lists and two
+#: arrays (tails are shared between lines).
+_REREAD_COST = 32
 
 
 class InputChangedError(Exception):
@@ -667,16 +673,17 @@ class InputChangedError(Exception):
 
 
 class _LineReader:
-    """Reads lines back from their input files, in order, each file opened once and
-    checked to be the file the run read."""
+    """Reads output lines back from their input files, in order, each file opened once
+    and checked to be the file the run read."""
 
     def __init__(
         self,
         offsets: array.array[int],
         lengths: array.array[int],
+        tails: list[bytes],
         files: list[tuple[int, str, FileStamp]],
     ) -> None:
-        self._offsets, self._lengths, self._files = offsets, lengths, files
+        self._offsets, self._lengths, self._tails, self._files = offsets, lengths, tails, files
         self._done = 0  # lines read so far
         self._next_file = 0  # in files
         self._handle: IO[bytes] | None = None
@@ -699,7 +706,7 @@ class _LineReader:
         offset = self._offsets[n]
         if handle.tell() != offset:
             handle.seek(offset)
-        return handle.read(self._lengths[n])
+        return handle.read(self._lengths[n]) + self._tails[n]
 
     def _open(self, path: str, stamp: FileStamp) -> None:
         if self._handle is not None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from itertools import chain, islice
 from typing import IO, cast
 
+from . import _fast
 from .clean import Cleaner, load_rules
 from .dedup import Accepted, AcceptedIndex, DuplicateFinder, Fingerprinter, Fingerprints
 from .io import (
@@ -129,23 +130,27 @@ class _Worker:
 def _reread(
     units: list[RawUnit], lines: list[bytes | None], origins: list[tuple[bytes, int | None]]
 ) -> InputLines | None:
-    """The input lines that are already the output lines of their records, each of
+    """The output lines that are mostly their input line (see ``InputLines``), each of
     them replaced by None in ``lines``."""
     from_file = [unit for unit in units if unit.offset is not None]
     if len(from_file) != 1:  # a batch holds at most one run of JSONL lines
         return None
-    offsets, lengths = array.array("q"), array.array("q")
+    unit = from_file[0]
+    assert unit.stamp is not None
+    reread = InputLines(unit.source, unit.stamp, array.array("q"), array.array("q"), [])
+    tails: dict[bytes, bytes] = {}  # one object per distinct tail: pickled once
     for i, (line, offset) in enumerate(origins):
         encoded = lines[i]
         if offset is None or encoded is None:
             continue
-        if len(encoded) == len(line) + 1 and encoded.startswith(line):
+        same = _fast.common_prefix(encoded, line)
+        if 2 * same >= len(encoded):
             lines[i] = None
-            offsets.append(offset)
-            lengths.append(len(encoded))
-    unit = from_file[0]
-    assert unit.stamp is not None
-    return InputLines(unit.source, unit.stamp, offsets, lengths)
+            reread.offsets.append(offset)
+            reread.lengths.append(same)
+            tail = encoded[same:]
+            reread.tails.append(tails.setdefault(tail, tail))
+    return reread
 
 
 _process_worker: _Worker | None = None

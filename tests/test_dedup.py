@@ -300,7 +300,7 @@ def test_candidate_pairs_are_every_bucket_pair_once_in_order(
     generator = np.random.default_rng(records)
     keys = generator.integers(0, distinct_keys, size=(records, 4)).astype(np.uint64)
     nodes = np.sort(generator.choice(10 * records + 1, size=records, replace=False))
-    found = list(_candidate_pairs(keys, nodes.astype(np.int64)))
+    found = list(_candidate_pairs(keys.T, nodes.astype(np.int64)))
     assert found == expected_pairs(keys, nodes)
 
 
