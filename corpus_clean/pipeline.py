@@ -1,11 +1,12 @@
 """Folds the stages into one run: read -> split -> clean -> dedup -> write.
 
-The main process only moves bytes: it reads raw units (page files, JSONL lines), hands
-them out in order-preserving batches, and writes what comes back. Parsing, splitting,
-cleaning, fingerprinting and JSON encoding are pure per-record work done by worker
-processes, so the output is byte-identical whatever the number of jobs. Deduplication
-must see every record before it decides, so the encoded records wait in a spool on disk
-meanwhile.
+The main process only moves bytes: it reads raw units (page files, runs of JSONL lines),
+hands them out in order-preserving batches, and writes what comes back. Parsing,
+splitting, cleaning, fingerprinting and JSON encoding are pure per-record work done by
+worker processes, so the output is byte-identical whatever the number of jobs.
+Deduplication must see every record before it decides, so the encoded records wait in a
+spool meanwhile (in memory first, then on disk); a record whose output line is mostly
+its input line waits as a place in the input file, read again at the end.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class _Batch:
     """What a worker sends back for a batch of units: encoded records, and what dedup
     and an index need of them."""
 
-    #: None for an input line that is already its record's output line (see ``reread``).
+    #: None for an output line that is mostly its input line (see ``reread``).
     lines: list[bytes | None]
     reread: InputLines | None
     heads: list[tuple[str, str | None, str]]  # id, title, source
@@ -101,8 +102,8 @@ class _Worker:
     def __call__(self, units: list[RawUnit]) -> _Batch:
         stats = Stats()
         rejects: list[bytes] = []
-        # Records go to dedup's spool as they were read: a line already in the output's
-        # spelling can then be read again at the end instead of travelling to the end.
+        # Records that reach dedup's spool as they were read: an output line that is
+        # mostly the input line can be read again at the end instead of travelling there.
         as_read = self.fingerprinter is not None and not (self.splitter or self.cleaner)
         origins: list[tuple[bytes, int | None]] | None = [] if as_read else None
         stream: Iterable[Record] = chain.from_iterable(
