@@ -35,6 +35,7 @@ from .clean import RulesError, load_rules
 from .dedup import Fingerprinter
 from .index import IndexStore, IndexStoreError
 from .io import (
+    MEMORY_BUDGET,
     STDIN,
     InputChangedError,
     InputError,
@@ -117,11 +118,15 @@ def _clean_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 #: Told in --help of run and dedup; a test checks it against options.lsh_bands.
-DEDUP_HELP = """Near-duplicates: MinHash (datasketch's affine32 permutations) over word
+DEDUP_HELP = f"""Near-duplicates: MinHash (datasketch's affine32 permutations) over word
 5-gram shingles (character 5-grams for Chinese), LSH with 18 bands of 7 rows at the
 defaults (--threshold 0.8, --num-perm 128): 98.6% of pairs with Jaccard similarity 0.8
 become candidates, 99.99% at 0.9. Every candidate is verified with the exact Jaccard
-similarity of the two shingle sets before it counts as a duplicate."""
+similarity of the two shingle sets before it counts as a duplicate.
+
+Records wait until every one is seen: in memory up to {MEMORY_BUDGET >> 20} MB, then in
+temporary files. Lines of an input file wait as places in it, read again at the end: the
+file must not change during the run (if it does, the run stops and writes nothing)."""
 
 
 def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
