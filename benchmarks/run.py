@@ -32,7 +32,9 @@ BASELINES = {
     "rensa": "rensa_lsh.py",
     "datatrove": "datatrove_minhash.py",
 }
-PACKAGES = ("corpus-clean", "datasketch", "rensa", "datatrove", "spacy", "numpy", "xxhash")
+PACKAGES = (
+    "corpus-clean", "datasketch", "rensa", "datatrove", "spacy", "numpy", "orjson", "xxhash"
+)
 HIGH_JACCARD = 0.8
 
 
