@@ -125,8 +125,9 @@ become candidates, 99.99% at 0.9. Every candidate is verified with the exact Jac
 similarity of the two shingle sets before it counts as a duplicate.
 
 Records wait until every one is seen: in memory up to {MEMORY_BUDGET >> 20} MB, then in
-temporary files. Lines of an input file wait as places in it, read again at the end: the
-file must not change during the run (if it does, the run stops and writes nothing)."""
+temporary files. An output line that is mostly its line in a JSONL input file waits as a
+place in that file, read again at the end: such a file must not change during the run
+(if it does, the run stops and writes nothing)."""
 
 
 def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
