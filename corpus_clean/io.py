@@ -310,9 +310,11 @@ def parse_record(
         ) from err
     except (ValueError, RecursionError) as err:
         # NaN / Infinity (which would make the output invalid JSON too), integers of
-        # thousands of digits, nesting too deep to decode.
+        # thousands of digits, nesting too deep. How deep json gets before its
+        # RecursionError depends on the process, so that is told as the limit it broke.
+        problem = _TOO_DEEP if isinstance(err, RecursionError) else str(err)
         raise InvalidRecordError(
-            where, f"invalid JSON ({err}) (use --skip-invalid to skip such lines)"
+            where, f"invalid JSON ({problem}) (use --skip-invalid to skip such lines)"
         ) from err
     if not isinstance(obj, dict):
         raise InvalidRecordError(
@@ -352,18 +354,42 @@ _INT64_LIMIT = float(1 << 63)
 
 #: Types of JSON values that hold no number.
 _NUMBERLESS = frozenset((str, type(None), bool))
+#: Deepest nesting of arrays and objects a line may hold. json and orjson read about a
+#: thousand levels, but json's reading and writing of them count against the recursion
+#: limit, which a worker process has less of left: below this, every process reads and
+#: writes them alike.
+MAX_NESTING = 800
+_TOO_DEEP = f"arrays and objects nested deeper than {MAX_NESTING} levels"
 
 
 def _has_float_beyond(value: Any, limit: float) -> bool:
-    """Whether a float at least ``limit`` in size (or NaN) is anywhere in ``value``."""
+    """Whether a float at least ``limit`` in size (or NaN) is anywhere in ``value``.
+
+    Raises ``ValueError`` if arrays and objects nest deeper than ``MAX_NESTING``. An
+    explicit stack, not recursion: how deep Python may recurse depends on the process.
+    """
     if isinstance(value, dict):
         # Typical records hold strings only: one set operation in C settles those.
-        return not _NUMBERLESS.issuperset(map(type, value.values())) and any(
-            _has_float_beyond(item, limit) for item in value.values()
-        )
-    if isinstance(value, list):
-        return any(_has_float_beyond(item, limit) for item in value)
-    return isinstance(value, float) and not abs(value) < limit
+        if _NUMBERLESS.issuperset(map(type, value.values())):
+            return False
+        stack = [iter(value.values())]
+    elif isinstance(value, list):
+        stack = [iter(value)]
+    else:
+        return isinstance(value, float) and not abs(value) < limit
+    while stack:
+        for item in stack[-1]:
+            if isinstance(item, float):
+                if not abs(item) < limit:
+                    return True
+            elif isinstance(item, (dict, list)):
+                if len(stack) >= MAX_NESTING:
+                    raise ValueError(_TOO_DEEP)
+                stack.append(iter(item.values() if isinstance(item, dict) else item))
+                break
+        else:
+            stack.pop()
+    return False
 
 
 def _not_json(name: str) -> Any:
