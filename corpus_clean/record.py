@@ -73,13 +73,25 @@ class Record:
             if obj.get(key) is not None and not isinstance(obj[key], str):
                 raise ValueError(f"field {key!r} must be a string or null")
         meta = {k: v for k, v in obj.items() if k not in OWN_KEYS and k != text_field}
-        given_id, given_source = obj.get("id"), obj.get("source")
         return cls(
-            # null counts as absent: str(None) would give every such record the id "None".
-            id=default_id if given_id is None else str(given_id),
+            id=_name(obj, "id", default_id),
             text=text,
-            source=source if given_source is None else str(given_source),
+            source=_name(obj, "source", source),
             title=obj.get("title"),
             date=obj.get("date"),
             meta=meta,
         )
+
+
+def _name(obj: dict[str, Any], key: str, default: str) -> str:
+    """A string field that names something (``id``, ``source``): an integer is kept as
+    its JSON spelling; null counts as absent. Anything else would have no spelling that
+    other tools share (Python's ``True``, ``1.5`` for ``1.50``), so it is refused."""
+    value = obj.get(key)
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value
+    if type(value) is int:  # not bool, which is an int to Python
+        return str(value)
+    raise ValueError(f"field {key!r} must be a string or an integer")

@@ -111,6 +111,26 @@ def test_jsonl_null_id_and_source_count_as_absent(tmp_path: Path) -> None:
     ]
 
 
+def test_jsonl_integer_ids_and_sources_keep_their_json_spelling(tmp_path: Path) -> None:
+    path = write(tmp_path / "in.jsonl", '{"id": 1, "source": -2, "text": "a"}\n'
+                 '{"id": 123456789012345678901234567890, "text": "b"}\n')
+    records = read([path])
+    assert [(r.id, r.source) for r in records] == [
+        ("1", "-2"), ("123456789012345678901234567890", str(path))
+    ]
+
+
+@pytest.mark.parametrize("field", ["id", "source"])
+@pytest.mark.parametrize("value", ['{"n": 1}', "[1]", "true", "false", "1.50", "1e3"])
+def test_jsonl_id_or_source_of_another_type_is_refused(
+    tmp_path: Path, field: str, value: str
+) -> None:
+    path = write(tmp_path / "in.jsonl", f'{{"{field}": {value}, "text": "a"}}\n')
+    with pytest.raises(InvalidRecordError) as caught:
+        read([path])
+    assert str(caught.value) == f"{path}:1: field '{field}' must be a string or an integer"
+
+
 def test_jsonl_text_field_names_the_text_key(tmp_path: Path) -> None:
     path = write(tmp_path / "in.jsonl", jsonl({"id": "x", "body": "Hello", "lang": "en"}))
     [record] = read([path], text_field="body")
