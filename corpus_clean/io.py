@@ -163,11 +163,16 @@ class FileStamp:
     inode: int
     size: int
     mtime_ns: int
+    #: Changes with every write too, and cannot be set back as mtime can (``touch -d``).
+    ctime_ns: int
 
     @classmethod
     def of(cls, fd: int) -> FileStamp:
-        info = os.fstat(fd)
-        return cls(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+        return cls.of_info(os.fstat(fd))
+
+    @classmethod
+    def of_info(cls, info: os.stat_result) -> FileStamp:
+        return cls(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 @dataclass(frozen=True)
@@ -700,7 +705,8 @@ class InputChangedError(Exception):
 
 class _LineReader:
     """Reads output lines back from their input files, in order, each file opened once
-    and checked to be the file the run read."""
+    and checked, when opened and again once its last line is read, to be the file the
+    run read: a change while its lines are read back would go out unseen otherwise."""
 
     def __init__(
         self,
@@ -713,13 +719,18 @@ class _LineReader:
         self._done = 0  # lines read so far
         self._next_file = 0  # in files
         self._handle: IO[bytes] | None = None
+        self._reading: tuple[str, FileStamp] | None = None  # the open file's path and stamp
 
     def __enter__(self) -> _LineReader:
         return self
 
-    def __exit__(self, *_: object) -> None:
-        if self._handle is not None:
-            self._handle.close()
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            if kind is None:
+                self._check()
+        finally:
+            if self._handle is not None:
+                self._handle.close()
 
     def next(self) -> bytes:
         n = self._done
@@ -736,8 +747,17 @@ class _LineReader:
 
     def _open(self, path: str, stamp: FileStamp) -> None:
         if self._handle is not None:
+            self._check()
             self._handle.close()
         self._handle = open(path, "rb", buffering=1 << 20)  # noqa: SIM115
+        self._reading = (path, stamp)
+        self._check()
+
+    def _check(self) -> None:
+        """Raise ``InputChangedError`` if the open file is not as the run first read it."""
+        if self._handle is None or self._reading is None:
+            return
+        path, stamp = self._reading
         if FileStamp.of(self._handle.fileno()) != stamp:
             raise InputChangedError(
                 f"{path}: changed while this run read it; run again on a copy that stays put"
