@@ -36,7 +36,12 @@ STDIN = "-"
 PAGE_SUFFIXES = (".txt",)
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 
+#: What ``surrogateescape`` makes of bytes that are not UTF-8.
 _LONE_SURROGATES = re.compile("[\udc80-\udcff]")
+#: Any surrogate: in decoded JSON, one that a ``\udXXX`` escape left without its pair.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+#: A JSON escape of a surrogate, paired or not.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class InputError(Exception):
@@ -63,6 +68,12 @@ class InputFile:
 
     path: str
     kind: Literal["page", "jsonl"]
+
+    @property
+    def source(self) -> str:
+        """The path as records name it: bytes of the name that are not UTF-8 (which the
+        OS hands over as lone surrogates) become U+FFFD, so the output stays UTF-8."""
+        return self.path if self.path.isascii() else _LONE_SURROGATES.sub("\ufffd", self.path)
 
 
 def _kind_of(name: str) -> Literal["page", "jsonl"] | None:
@@ -153,6 +164,8 @@ class RawUnit:
     #: Where ``data`` starts in a JSONL file that can be read again (not stdin, not .gz).
     offset: int | None = None
     stamp: FileStamp | None = None
+    #: The file to read again (``source`` is how records name it).
+    path: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,9 +218,9 @@ def read_units(
                 data = handle.read()
             stats.add("pages_read")
             stats.add("bytes_read", len(data))
-            yield RawUnit("page", item.path, 0, data)
+            yield RawUnit("page", item.source, 0, data)
             continue
-        source = "<stdin>" if item.path == STDIN else item.path
+        source = "<stdin>" if item.path == STDIN else item.source
         line_no, offset = 1, 0
         try:
             with _open_binary(item.path) as stream:
@@ -215,7 +228,9 @@ def read_units(
                 stamp = FileStamp.of(stream.fileno()) if plain else None
                 for lines in _line_runs(stream, chunk_bytes):
                     stats.add("bytes_read", len(lines))
-                    yield RawUnit("jsonl", source, line_no, lines, offset if plain else None, stamp)
+                    yield RawUnit(
+                        "jsonl", source, line_no, lines, offset if plain else None, stamp, item.path
+                    )
                     line_no += lines.count(b"\n")
                     offset += len(lines)
         except (gzip.BadGzipFile, EOFError, zlib.error) as err:
@@ -339,7 +354,9 @@ def _load_json(line: bytes, stats: Stats) -> Any:
 
     orjson reads a typical line several times faster. It refuses what json is lenient
     about (invalid UTF-8, a BOM, lone surrogates) and reads an integer too big for 64
-    bits as a float, so those lines go to json, which decides them as before.
+    bits as a float, so those lines go to json, which decides them as before. A lone
+    surrogate (half of an escaped pair) becomes U+FFFD, counted: strict JSON readers
+    (jq) refuse the line otherwise.
     """
     try:
         value = orjson.loads(line)
@@ -351,7 +368,41 @@ def _load_json(line: bytes, stats: Stats) -> Any:
     value = _DECODER.decode(decode(line, stats))
     if _has_float_beyond(value, math.inf):
         raise ValueError("a number too large for a 64-bit float")
+    if _SURROGATE_ESCAPE.search(line):
+        value, replaced = _without_lone_surrogates(value)
+        stats.add("lone_surrogates_replaced", replaced)
     return value
+
+
+def _without_lone_surrogates(value: Any) -> tuple[Any, int]:
+    """``value`` with every surrogate in its strings, keys included, replaced by U+FFFD
+    (in place), and how many there were. An explicit stack, as ``_has_float_beyond``."""
+    if isinstance(value, str):
+        return _SURROGATES.subn("\ufffd", value)
+    replaced = 0
+    stack = [value] if isinstance(value, (dict, list)) else []
+    while stack:
+        container = stack.pop()
+        if isinstance(container, dict):
+            items = list(container.items())
+            container.clear()
+            for key, item in items:
+                key, n = _SURROGATES.subn("\ufffd", key)
+                replaced += n
+                if isinstance(item, str):
+                    item, n = _SURROGATES.subn("\ufffd", item)
+                    replaced += n
+                elif isinstance(item, (dict, list)):
+                    stack.append(item)
+                container[key] = item
+        else:
+            for i, item in enumerate(container):
+                if isinstance(item, str):
+                    container[i], n = _SURROGATES.subn("\ufffd", item)
+                    replaced += n
+                elif isinstance(item, (dict, list)):
+                    stack.append(item)
+    return value, replaced
 
 
 _INT64_LIMIT = float(1 << 63)

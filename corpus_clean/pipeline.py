@@ -138,7 +138,7 @@ def _reread(
         return None
     unit = from_file[0]
     assert unit.stamp is not None
-    reread = InputLines(unit.source, unit.stamp, array.array("q"), array.array("q"), [])
+    reread = InputLines(unit.path, unit.stamp, array.array("q"), array.array("q"), [])
     tails: dict[bytes, bytes] = {}  # one object per distinct tail: pickled once
     for i, (line, offset) in enumerate(origins):
         encoded = lines[i]

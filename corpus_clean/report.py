@@ -15,6 +15,7 @@ ROWS = (
     ("records_read", "records read"),
     ("articles_split", "articles split"),
     ("invalid_utf8_bytes", "invalid UTF-8 bytes replaced"),
+    ("lone_surrogates_replaced", "lone surrogates replaced (U+FFFD)"),
     ("invalid_lines_skipped", "invalid lines skipped"),
     ("boilerplate_removed", "boilerplate removed"),
     ("duplicates_exact", "exact duplicates"),

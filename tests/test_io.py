@@ -243,12 +243,19 @@ def test_skip_invalid_without_a_rejects_list_still_counts(tmp_path: Path) -> Non
     assert stats["invalid_lines_skipped"] == 1
 
 
-def test_lone_surrogate_escape_survives_a_round_trip(tmp_path: Path) -> None:
-    # Scraped JSON sometimes holds half of an escaped surrogate pair.
-    path = write(tmp_path / "in.jsonl", '{"text": "broken \\ud83d emoji", "note": "\\udc00"}\n')
-    [record] = read([path])
+def test_lone_surrogate_escapes_become_u_fffd_and_are_counted(tmp_path: Path) -> None:
+    # Scraped JSON sometimes holds half of an escaped surrogate pair; jq refuses it.
+    path = write(
+        tmp_path / "in.jsonl",
+        '{"text": "broken \\ud83d emoji \\ud83d\\ude00", "note": ["\\udc00", {"\\uDFFF": 1}]}\n',
+    )
+    stats = Stats()
+    [record] = read([path], stats)
+    assert record.text == "broken \ufffd emoji \U0001f600"
+    assert record.meta == {"note": ["\ufffd", {"\ufffd": 1}]}
+    assert stats["lone_surrogates_replaced"] == 3
     line = io.encode(record)
-    line.decode("utf-8")  # the output is valid UTF-8
+    assert b"\\ud" not in line.lower()
     again = io.parse_record(line, Stats(), ReadOptions(), source=str(path), line_no=1)
     assert again == record
 

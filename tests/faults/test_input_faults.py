@@ -221,6 +221,12 @@ def test_a_file_name_that_is_not_utf8_becomes_u_fffd_in_the_output(tmp_path: Pat
     assert len(records) > 1
     for record in records:
         assert "caf\ufffd." in str(record["source"]) and "caf\ufffd." in str(record["id"])
+    # Lines in the output's spelling are read back from the file by its real name.
+    spelled = folder / os.fsdecode(b"d\xe9j\xe0.jsonl")
+    spelled.write_bytes(docs(1000))
+    again = corpus_clean("dedup", spelled, "-j", "1")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == spelled.read_bytes()
 
 
 # ---- F14: full TMPDIR ---------------------------------------------------------------
