@@ -183,8 +183,9 @@ def cli() -> None:
     """Clean scraped news pages into a deduplicated JSONL corpus.
 
     A PATH is a page file (*.txt), a JSONL file (*.jsonl, *.ndjson, either .gz), a folder
-    (read recursively, in sorted order; the files the command writes are skipped), or '-'
-    for JSONL on stdin. Records go to stdout (or -o FILE); the summary goes to stderr.
+    (read recursively, in sorted order; the files the command writes, FIFOs and devices are
+    skipped), or '-' for JSONL on stdin (a FIFO or <(zcat x.jsonl.gz) is read as stdin is).
+    Records go to stdout (or -o FILE); the summary goes to stderr.
 
     Exit codes: 0 success, 1 --check found duplicates of indexed articles, 2 error,
     130 interrupted (no output file written, index unchanged).

@@ -64,10 +64,13 @@ class InvalidRecordError(Exception):
 
 @dataclass(frozen=True)
 class InputFile:
-    """One file to read, with the name records will carry as their ``source``."""
+    """One file to read, with the name records will carry as their ``source``.
+
+    ``special`` is a FIFO, socket or device met in a folder: skipped and counted, as
+    ``grep -r`` does, since opening one could wait forever."""
 
     path: str
-    kind: Literal["page", "jsonl"]
+    kind: Literal["page", "jsonl", "special"]
 
     @property
     def source(self) -> str:
@@ -84,13 +87,24 @@ def _kind_of(name: str) -> Literal["page", "jsonl"] | None:
     return None
 
 
+#: Names of a stream the shell hands over: ``/dev/stdin``, and ``<(zcat x.gz)``'s ``/dev/fd/63``.
+_STREAM_NAMES = re.compile(r"/dev/stdin|/dev/fd/\d+|/proc/self/fd/\d+")
+
+
+def _names_a_stream(path: str) -> bool:
+    """Whether ``path`` is read like stdin, once and in order: it cannot be read again."""
+    return path == STDIN or _STREAM_NAMES.fullmatch(path) is not None
+
+
 def resolve_inputs(paths: Iterable[str], *, skip: Iterable[str] = ()) -> list[InputFile]:
     """Expand the command-line paths into files, folders recursively and in sorted order.
 
     Files in ``skip`` (those the run itself writes) are left out of folders, so a rerun
     with its output inside an input folder does not read its own earlier output; named
-    on their own, they are read. Raises ``InputError`` before anything is read, so a typo
-    never costs a half run.
+    on their own, they are read. A FIFO or character device named on its own (or
+    ``/dev/stdin``, ``/dev/fd/N``) is read as a stream, JSONL unless its name says
+    otherwise; met in a folder, it is skipped (see ``InputFile``). Raises ``InputError``
+    before anything is read, so a typo never costs a half run.
     """
     skipped = [Path(p) for p in skip if p != STDIN and os.path.isfile(p)]
     files: list[InputFile] = []
@@ -98,30 +112,40 @@ def resolve_inputs(paths: Iterable[str], *, skip: Iterable[str] = ()) -> list[In
         if raw == STDIN:
             files.append(InputFile(STDIN, "jsonl"))
             continue
-        path = Path(raw)
-        if path.is_dir():
-            found = [
-                InputFile(file, kind)
-                for file in (os.path.join(raw, rel) for rel in sorted(_walk(path)))
-                if (kind := _kind_of(file)) is not None and not _is_one_of(file, skipped)
-            ]
-            if not found:
-                raise InputError(
-                    f"{raw}: folder holds no *.txt pages nor *.jsonl / *.ndjson records "
-                    "(plain or .gz)"
-                )
-            files.extend(found)
-        elif path.is_file():
-            kind = _kind_of(path.name)
-            if kind is None:
-                raise InputError(
-                    f"{raw}: unknown kind of file; name raw pages *.txt and records "
-                    "*.jsonl or *.ndjson (plain or .gz), or pipe JSONL in with '-'"
-                )
+        try:
+            mode = os.stat(raw).st_mode
+        except FileNotFoundError:
+            raise InputError(f"{raw}: no such file or folder") from None
+        except OSError as err:
+            raise InputError(f"{raw}: {err.strerror}") from err
+        if stat.S_ISDIR(mode):
+            files.extend(_folder_inputs(raw, skipped))
+        elif _names_a_stream(raw) or stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
+            files.append(InputFile(raw, _kind_of(raw) or "jsonl"))
+        elif stat.S_ISREG(mode) and (kind := _kind_of(os.path.basename(raw))) is not None:
             files.append(InputFile(raw, kind))
         else:
-            raise InputError(f"{raw}: no such file or folder")
+            raise InputError(
+                f"{raw}: unknown kind of file; name raw pages *.txt and records "
+                "*.jsonl or *.ndjson (plain or .gz), or pipe JSONL in with '-'"
+            )
     return files
+
+
+def _folder_inputs(folder: str, skipped: list[Path]) -> list[InputFile]:
+    found: list[InputFile] = []
+    for rel, special in sorted(_walk(folder)):
+        file = os.path.join(folder, rel)
+        kind = _kind_of(file)
+        if kind is None or _is_one_of(file, skipped):
+            continue
+        found.append(InputFile(file, "special" if special else kind))
+    if all(item.kind == "special" for item in found):
+        raise InputError(
+            f"{folder}: folder holds no *.txt pages nor *.jsonl / *.ndjson records "
+            "(plain or .gz)"
+        )
+    return found
 
 
 def _is_one_of(path: str, files: list[Path]) -> bool:
@@ -130,22 +154,62 @@ def _is_one_of(path: str, files: list[Path]) -> bool:
     return any(name == file.name and os.path.samefile(path, file) for file in files)
 
 
-def _walk(root: Path) -> Iterator[str]:
-    """Relative paths of the files under root, as POSIX strings (sorted by the caller)."""
-    for dirpath, _dirnames, filenames in os.walk(root):
-        for name in filenames:
-            yield Path(dirpath, name).relative_to(root).as_posix()
+def _walk(root: str) -> Iterator[tuple[str, bool]]:
+    """Each file under root as (relative POSIX path, whether it is a FIFO, socket or
+    device), as ``os.walk`` finds them: links to folders are not followed, unreadable
+    folders are passed over. Sorted by the caller."""
+    folders = [""]
+    while folders:
+        folder = folders.pop()
+        try:
+            scan = os.scandir(os.path.join(root, folder))
+        except OSError:
+            continue
+        with scan:
+            for entry in scan:
+                rel = folder + entry.name
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    is_dir = False
+                if not is_dir:
+                    yield rel, _is_special(entry)
+                elif not entry.is_symlink():
+                    folders.append(rel + "/")
+
+
+def _is_special(entry: os.DirEntry[str]) -> bool:
+    """Whether a folder entry that is no folder is a FIFO, socket or device (or a link to
+    one). Costs no system call for a plain file: the folder listing tells its type."""
+    if entry.is_file():
+        return False
+    try:
+        entry.stat()
+    except OSError:
+        return False  # a broken link: opening it will say what is wrong
+    return True
 
 
 def decode(data: bytes, stats: Stats) -> str:
     """UTF-8 text from bytes: BOM dropped, invalid bytes replaced by U+FFFD and counted."""
+    text, invalid = _decoded(data)
+    if invalid:
+        stats.add("invalid_utf8_bytes", invalid)
+    return text
+
+
+def _decoded(data: bytes) -> tuple[str, int]:
+    """``decode``'s text, and how many bytes were not UTF-8."""
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff"), 0
     except UnicodeDecodeError:
-        text = data.decode("utf-8", "surrogateescape")
-        stats.add("invalid_utf8_bytes", len(_LONE_SURROGATES.findall(text)))
-        text = _LONE_SURROGATES.sub("\ufffd", text)
-    return text.removeprefix("\ufeff")
+        text, invalid = _LONE_SURROGATES.subn("\ufffd", data.decode("utf-8", "surrogateescape"))
+        return text.removeprefix("\ufeff"), invalid
+
+
+#: A page with more of its bytes not UTF-8 than this is binary, not text in some other
+#: encoding (a Latin-1 page has a few percent: its accented letters).
+BINARY_INVALID_SHARE = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +277,9 @@ def read_units(
     JSONL in runs of whole lines of about ``chunk_bytes`` (one line per unit when it is
     longer), so the main process never looks at a line on its own."""
     for item in files:
+        if item.kind == "special":
+            stats.add("special_files_skipped")
+            continue
         if item.kind == "page":
             with open(item.path, "rb") as handle:
                 data = handle.read()
@@ -224,8 +291,18 @@ def read_units(
         line_no, offset = 1, 0
         try:
             with _open_binary(item.path) as stream:
-                plain = item.path != STDIN and not item.path.endswith(".gz")
-                stamp = FileStamp.of(stream.fileno()) if plain else None
+                info = (
+                    None
+                    if _names_a_stream(item.path) or item.path.endswith(".gz")
+                    else os.fstat(stream.fileno())
+                )
+                # A FIFO or device named on its own cannot be read again either.
+                stamp = (
+                    FileStamp.of_info(info)
+                    if info is not None and stat.S_ISREG(info.st_mode)
+                    else None
+                )
+                plain = stamp is not None
                 for lines in _line_runs(stream, chunk_bytes):
                     stats.add("bytes_read", len(lines))
                     yield RawUnit(
@@ -268,7 +345,14 @@ def parse_unit(
     ``origins`` gets, for each record, its line and where the line starts in its file
     (None if the file cannot be read again, or the line has no newline after it)."""
     if unit.kind == "page":
-        text = decode(unit.data, stats).replace("\r\n", "\n").replace("\r", "\n")
+        text, invalid = _decoded(unit.data)
+        if b"\0" in unit.data or invalid > BINARY_INVALID_SHARE * len(unit.data):
+            # As grep's "binary file": its "articles" would be garbage.
+            stats.add("binary_pages_skipped")
+            return
+        if invalid:
+            stats.add("invalid_utf8_bytes", invalid)
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
         if origins is not None:
             origins.append((b"", None))
         yield Record(id=unit.source, text=text, source=unit.source, is_page=True)

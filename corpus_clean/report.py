@@ -13,6 +13,8 @@ REPORT_SCHEMA_VERSION = 1
 ROWS = (
     ("pages_read", "pages read"),
     ("records_read", "records read"),
+    ("special_files_skipped", "FIFOs, sockets and devices skipped"),
+    ("binary_pages_skipped", "binary pages skipped"),
     ("articles_split", "articles split"),
     ("invalid_utf8_bytes", "invalid UTF-8 bytes replaced"),
     ("lone_surrogates_replaced", "lone surrogates replaced (U+FFFD)"),

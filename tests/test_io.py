@@ -60,6 +60,19 @@ def test_page_invalid_utf8_bytes_are_replaced_and_counted(tmp_path: Path) -> Non
     assert stats["invalid_utf8_bytes"] == 5
 
 
+def test_binary_pages_are_skipped_and_counted(tmp_path: Path) -> None:
+    nul = write(tmp_path / "nul.txt", b"Title\n\nText \x00 here.\n")
+    noise = write(tmp_path / "noise.txt", b"ab\xff\xfe\xfd" * 100)  # 60% not UTF-8
+    text = "Caf\u00e9 cr\u00e8me, d\u00e9j\u00e0.\n"
+    latin1 = write(tmp_path / "latin1.txt", text.encode("latin-1"))
+    stats = Stats()
+    [record] = read([nul, noise, latin1], stats)
+    assert record.source == str(latin1)
+    assert record.text == "Caf\ufffd cr\ufffdme, d\ufffdj\ufffd.\n"
+    assert (stats["binary_pages_skipped"], stats["invalid_utf8_bytes"]) == (2, 4)
+    assert stats["pages_read"] == 3
+
+
 def test_valid_utf8_counts_no_invalid_bytes(tmp_path: Path) -> None:
     page = write(tmp_path / "p.txt", "首页\n通过admin\n标题\n正文。\n")
     stats = Stats()
@@ -313,6 +326,47 @@ def test_folders_are_read_recursively_in_sorted_order(tmp_path: Path) -> None:
         (f"{root}/c.ndjson", "jsonl"),
         ("-", "jsonl"),
     ]
+
+
+def test_fifos_and_devices_in_folders_are_skipped_and_named_ones_are_streams(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "in"
+    write(root / "a.jsonl", '{"text": "a"}\n')
+    os.mkfifo(root / "pipe.jsonl")
+    os.mkfifo(root / "pipe-without-suffix")
+    os.mknod(root / "dev.txt", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    (root / "link.jsonl").symlink_to(root / "pipe.jsonl")
+    (root / "broken.jsonl").symlink_to(root / "nowhere")
+    files = resolve_inputs([str(root), str(root / "pipe.jsonl"), str(root / "dev.txt")])
+    assert [(f.path, f.kind) for f in files] == [
+        (f"{root}/a.jsonl", "jsonl"),
+        (f"{root}/broken.jsonl", "jsonl"),  # reading it says what is wrong
+        (f"{root}/dev.txt", "special"),
+        (f"{root}/link.jsonl", "special"),
+        (f"{root}/pipe.jsonl", "special"),
+        (f"{root}/pipe.jsonl", "jsonl"),
+        (f"{root}/dev.txt", "page"),
+    ]
+    stats = Stats()
+    units = list(io.read_units(files[:1] + files[2:5] + files[6:], stats))
+    assert [(u.kind, u.data) for u in units] == [("jsonl", b"{\"text\": \"a\"}\n"), ("page", b"")]
+    assert stats["special_files_skipped"] == 3
+
+
+def test_a_folder_of_only_fifos_has_nothing_to_read(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.jsonl")
+    with pytest.raises(InputError, match="folder holds no"):
+        resolve_inputs([str(tmp_path)])
+
+
+def test_a_fifo_without_a_suffix_is_jsonl_and_a_symlink_loop_is_named(tmp_path: Path) -> None:
+    fifo = str(tmp_path / "pipe")
+    os.mkfifo(fifo)
+    assert resolve_inputs([fifo]) == [io.InputFile(fifo, "jsonl")]
+    (tmp_path / "loop.jsonl").symlink_to(tmp_path / "loop.jsonl")
+    with pytest.raises(InputError, match=r"loop\.jsonl: Too many levels of symbolic links"):
+        resolve_inputs([str(tmp_path / "loop.jsonl")])
 
 
 def test_files_the_run_writes_are_skipped_in_folders_but_read_when_named(
