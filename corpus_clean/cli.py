@@ -118,14 +118,14 @@ def _clean_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 #: Told in --help of run and dedup; a test checks it against options.lsh_bands.
-DEDUP_HELP = f"""Near-duplicates: MinHash (datasketch's affine32 permutations) over word
+DEDUP_HELP = """Near-duplicates: MinHash (datasketch's affine32 permutations) over word
 5-gram shingles (character 5-grams for Chinese), LSH with 18 bands of 7 rows at the
 defaults (--threshold 0.8, --num-perm 128): 98.6% of pairs with Jaccard similarity 0.8
 become candidates, 99.99% at 0.9. Every candidate is verified with the exact Jaccard
 similarity of the two shingle sets before it counts as a duplicate.
 
-Records wait until every one is seen: in memory up to {MEMORY_BUDGET >> 20} MB, then in
-temporary files. An output line that is mostly its line in a JSONL input file waits as a
+Records wait until every one is seen: in memory up to --memory MB, then in temporary
+files in $TMPDIR. An output line that is mostly its line in a JSONL input file waits as a
 place in that file, read again at the end: such a file must not change during the run
 (if it does, the run stops and writes nothing)."""
 
@@ -153,6 +153,18 @@ def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
             default="first",
             show_default=True,
             help="Which record of a duplicate cluster to keep.",
+        ),
+        click.option(
+            "--memory",
+            "memory_mb",
+            type=click.IntRange(min=0),
+            default=MEMORY_BUDGET >> 20,
+            show_default=True,
+            metavar="MB",
+            envvar="CORPUS_CLEAN_MEMORY_MB",
+            show_envvar=True,
+            help="Memory for records and shingle sets waiting to be deduplicated; the rest "
+            "wait in temporary files in $TMPDIR.",
         ),
         click.option(
             "--duplicates",
@@ -282,6 +294,7 @@ def _execute(
             if dedup
             else None,
             jobs=kw["jobs"],
+            memory=kw["memory_mb"] << 20 if dedup else MEMORY_BUDGET,
         )
         if kw["rejects"] and not kw["skip_invalid"]:
             raise Failure("--rejects only makes sense with --skip-invalid")

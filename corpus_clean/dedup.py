@@ -18,7 +18,6 @@ import functools
 import itertools
 import os
 import pickle
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Protocol
@@ -29,7 +28,7 @@ import xxhash
 from rapidfuzz import fuzz
 
 from . import _fast
-from .io import MemoryBudget, Spool
+from .io import MemoryBudget, Spool, TemporaryFileError, close_temporary_file, temporary_file
 from .minhash import SCHEME, MinHasher
 from .options import DedupOptions
 from .record import Record
@@ -181,15 +180,18 @@ class ShingleStore:
             self._held_size += len(sets)
             return
         if self._file is None:
-            self._file = tempfile.TemporaryFile(prefix="corpus-clean-shingles-")  # noqa: SIM115
+            self._file = temporary_file("corpus-clean-shingles-")
         self._pending += sets.tobytes()
         if len(self._pending) > 1 << 22:
             self._flush()
 
     def _flush(self) -> None:
         assert self._file is not None
-        self._file.write(self._pending)
-        self._file.flush()
+        try:
+            self._file.write(self._pending)
+            self._file.flush()
+        except OSError as err:
+            raise TemporaryFileError.of(err) from err
         self._flushed += len(self._pending)
         self._pending.clear()
 
@@ -204,13 +206,18 @@ class ShingleStore:
         size = np.dtype(np.uint32).itemsize
         if (end - self._held_size) * size > self._flushed:
             self._flush()
-        data = os.pread(self._file.fileno(), (end - start) * size, (start - self._held_size) * size)
+        try:
+            data = os.pread(
+                self._file.fileno(), (end - start) * size, (start - self._held_size) * size
+            )
+        except OSError as err:
+            raise TemporaryFileError.of(err) from err
         return np.frombuffer(data, dtype=np.uint32)
 
     def close(self) -> None:
         self._held.clear()
         if self._file is not None:
-            self._file.close()
+            close_temporary_file(self._file)
 
 
 def jaccard(a: Shingles, b: Shingles) -> float:

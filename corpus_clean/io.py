@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import array
 import contextlib
+import errno
 import functools
 import gzip
 import json
@@ -732,6 +733,38 @@ class MemoryBudget:
         self.room -= size
         return True
 
+class TemporaryFileError(OSError):
+    """A temporary file of records or shingle sets waiting for dedup failed. Its
+    ``filename`` and ``strerror`` name the folder and what to do (``TMPDIR``), so it
+    reads right wherever an OSError is told as ``FILENAME: STRERROR``."""
+
+    @classmethod
+    def of(cls, err: OSError) -> TemporaryFileError:
+        full = err.errno in (errno.ENOSPC, errno.EDQUOT)
+        hint = "a folder with more room" if full else "a folder this run can write to"
+        return cls(
+            err.errno,
+            f"{err.strerror or err}; point TMPDIR at {hint}",
+            f"temporary files in $TMPDIR ({tempfile.gettempdir()})",
+        )
+
+
+def temporary_file(prefix: str) -> IO[bytes]:
+    """A nameless temporary file in $TMPDIR (gone when closed, or when the run dies)."""
+    try:
+        return tempfile.TemporaryFile(prefix=prefix)
+    except OSError as err:
+        raise TemporaryFileError.of(err) from err
+
+
+def close_temporary_file(file: IO[bytes]) -> None:
+    """Close a temporary file that holds nothing still wanted: what it fails to write
+    out as it closes (a full disk) no longer matters, and must not hide the error the
+    run is stopping for."""
+    with contextlib.suppress(OSError):
+        file.close()
+
+
 #: Bytes a Spool gathers before writing to disk, and reads at a time.
 SPOOL_CHUNK = 4 << 20
 
@@ -780,7 +813,7 @@ class Spool:
             self._held.extend(items)
             return
         if self._file is None:
-            self._file = tempfile.TemporaryFile(prefix="corpus-clean-spool-")  # noqa: SIM115
+            self._file = temporary_file("corpus-clean-spool-")
         pending = self._pending
         for item in items:
             if item is None:
@@ -793,7 +826,10 @@ class Spool:
 
     def _flush(self) -> None:
         assert self._file is not None
-        self._file.write(self._pending)
+        try:
+            self._file.write(self._pending)
+        except OSError as err:
+            raise TemporaryFileError.of(err) from err
         self._pending.clear()
 
     def read(self) -> Iterator[bytes]:
@@ -804,27 +840,37 @@ class Spool:
             if self._file is None:
                 return
             self._flush()
-            self._file.flush()
-            self._file.seek(0)
+            try:
+                self._file.flush()
+                self._file.seek(0)
+            except OSError as err:
+                raise TemporaryFileError.of(err) from err
             buffer, start = b"", 0
             for _ in range(self.count - len(self._held)):
                 if len(buffer) - start < 4:
-                    buffer, start = buffer[start:] + self._file.read(max(self._chunk, 4)), 0
+                    buffer, start = buffer[start:] + self._read(max(self._chunk, 4)), 0
                 if buffer[start : start + 4] == _REREAD_MARK:
                     yield lines.next()
                     start += 4
                     continue
                 end = start + 4 + int.from_bytes(buffer[start : start + 4], "little")
                 if end > len(buffer):
-                    rest = self._file.read(max(self._chunk, end - len(buffer)))
+                    rest = self._read(max(self._chunk, end - len(buffer)))
                     buffer, end, start = buffer[start:] + rest, end - start, 0
                 yield buffer[start + 4 : end]
                 start = end
 
+    def _read(self, size: int) -> bytes:
+        assert self._file is not None
+        try:
+            return self._file.read(size)
+        except OSError as err:  # an I/O error of the disk under $TMPDIR
+            raise TemporaryFileError.of(err) from err
+
     def close(self) -> None:
         self._held.clear()
         if self._file is not None:
-            self._file.close()
+            close_temporary_file(self._file)
 
 
 #: Stands on disk for a line to read back (no item is 4 GiB long).

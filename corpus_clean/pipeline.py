@@ -20,7 +20,7 @@ import multiprocessing
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import chain, islice
@@ -30,6 +30,7 @@ from . import _fast
 from .clean import Cleaner, load_rules
 from .dedup import Accepted, AcceptedIndex, DuplicateFinder, Fingerprinter, Fingerprints
 from .io import (
+    MEMORY_BUDGET,
     BlockWriter,
     InputFile,
     InputLines,
@@ -66,6 +67,9 @@ class Plan:
     clean: CleanOptions | None = None
     dedup: DedupOptions | None = None
     jobs: int = 1
+    #: Bytes of records and shingle sets waiting for dedup kept in memory; the rest
+    #: wait in temporary files.
+    memory: int = MEMORY_BUDGET
 
 
 @dataclass
@@ -206,7 +210,7 @@ def _batches(units: Iterable[RawUnit]) -> Iterator[list[RawUnit]]:
         yield batch
 
 
-def _processed(plan: Plan, batches: Iterator[list[RawUnit]]) -> Iterator[_Batch]:
+def _processed(plan: Plan, batches: Iterator[list[RawUnit]]) -> Generator[_Batch, None, None]:
     """Each batch through the per-record stages: inline for one job or a single batch,
     else in a pool of worker processes (results in input order)."""
     first = next(batches, None)
@@ -276,14 +280,17 @@ def run(
     batches = _processed(plan, _batches(read_units(inputs, stats, BATCH_BYTES)))
     kept: list[Accepted] = []
     if plan.dedup is None:
-        for batch in batches:
-            _merge(batch, stats, rejects, progress)
-            stats.add("written", len(batch.lines))
-            if out is not None:
-                write_all(out, b"".join(cast(list[bytes], batch.lines)))  # None: dedup only
+        try:
+            for batch in batches:
+                _merge(batch, stats, rejects, progress)
+                stats.add("written", len(batch.lines))
+                if out is not None:
+                    write_all(out, b"".join(cast(list[bytes], batch.lines)))  # None: dedup only
+        finally:
+            batches.close()  # see below
         return Result(stats, time.perf_counter() - started, kept)
 
-    memory = MemoryBudget()
+    memory = MemoryBudget(plan.memory)
     finder = DuplicateFinder(plan.dedup, index, memory)
     spool = Spool(memory)
     heads: list[tuple[str | None, str]] = []
@@ -318,6 +325,9 @@ def run(
                     )
         stats.add("written", len(finder.ids) - len(verdicts))
     finally:
+        # On an error, stop the workers now: left to the garbage collector, the pool
+        # would be torn down at exit, with an "Exception ignored" traceback.
+        batches.close()
         spool.close()
         finder.close()
     return Result(stats, time.perf_counter() - started, kept)

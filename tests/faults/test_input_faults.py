@@ -275,6 +275,21 @@ def test_a_full_tmpdir_is_named_with_what_to_do(
     assert not list(small_tmpfs.iterdir())
 
 
+def test_the_memory_budget_changes_where_records_wait_not_the_output(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    data = docs(3 << 20)
+    lines = data.splitlines(keepends=True)
+    source.write_bytes(data + b"".join(lines[:300]).replace(b'"title": null, ', b""))
+    default = corpus_clean("run", source, "--duplicates", tmp_path / "d1", "-q")
+    spilled = corpus_clean("run", source, "--memory", "0", "--duplicates", tmp_path / "d2", "-q")
+    from_env = corpus_clean(
+        "run", source, "-q", env={**os.environ, "CORPUS_CLEAN_MEMORY_MB": "1"}
+    )
+    assert default.returncode == spilled.returncode == from_env.returncode == 0
+    assert default.stdout == spilled.stdout == from_env.stdout
+    assert (tmp_path / "d1").read_bytes() == (tmp_path / "d2").read_bytes() != b""
+
+
 # ---- F15j: ids and sources that are not strings ---------------------------------------
 
 
