@@ -287,7 +287,9 @@ def run(
                 if out is not None:
                     write_all(out, b"".join(cast(list[bytes], batch.lines)))  # None: dedup only
         finally:
-            batches.close()  # see below
+            # On an error, stop the workers now: left to the garbage collector, the pool
+            # would be torn down at exit, with an "Exception ignored" traceback.
+            batches.close()
         return Result(stats, time.perf_counter() - started, kept)
 
     memory = MemoryBudget(plan.memory)
@@ -325,9 +327,7 @@ def run(
                     )
         stats.add("written", len(finder.ids) - len(verdicts))
     finally:
-        # On an error, stop the workers now: left to the garbage collector, the pool
-        # would be torn down at exit, with an "Exception ignored" traceback.
-        batches.close()
+        batches.close()  # as above
         spool.close()
         finder.close()
     return Result(stats, time.perf_counter() - started, kept)
