@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from support import builtin_rules, seed_articles
+from support import builtin_rules, clean, seed_articles, split
 
 from corpus_clean.clean import Cleaner, RulesError, clean_text, clean_title, load_rules
 from corpus_clean.options import CleanOptions
@@ -126,27 +127,105 @@ def test_short_click_lines_naming_what_to_click_are_calls_to_action(line: str) -
 # ---- layout normalization ----------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("before", "after"),
-    [
-        ("development layout.At the meeting", "development layout. At the meeting"),
-        ("it rose by 10%.Hubei, a major", "it rose by 10%. Hubei, a major"),
-        ("this year?Original innovation", "this year? Original innovation"),
-        ("were eliminated!The rest", "were eliminated! The rest"),
-        ("be implemented\u201d.We have", "be implemented\u201d. We have"),
-        ("he said.\u201dLong Fenjie said", "he said.\u201d Long Fenjie said"),
-        ("the U.S. Army and the U.S.Navy", "the U.S. Army and the U.S.Navy"),
-        ("written in Node.js and Vue.js", "written in Node.js and Vue.js"),
-        ("pi is 3.14 and e is 2.71", "pi is 3.14 and e is 2.71"),
-        ("e.g. this, i.e. that", "e.g. this, i.e. that"),
-        ("a Ph.D. from MIT", "a Ph.D. from MIT"),
-        ("visit www.Xinhuanet.com today", "visit www.Xinhuanet.com today"),
-        ("and www.People.com.cn too", "and www.People.com.cn too"),
-        ("No.32 [2021] of Tianjin", "No.32 [2021] of Tianjin"),
-    ],
-)
-def test_glued_sentences_get_their_space_and_abbreviations_stay(before: str, after: str) -> None:
-    assert cleaned(before) == (after, Counter())
+#: Glued sentences the repair exists for: from the seed pages (003, 004), and shapes
+#: like them. (text, repaired text).
+GLUED = [
+    ("development layout.At the meeting", "development layout. At the meeting"),
+    ("it rose by 10%.Hubei, a major", "it rose by 10%. Hubei, a major"),
+    ("this year?Original innovation", "this year? Original innovation"),
+    ("were eliminated!The rest", "were eliminated! The rest"),
+    ("be implemented\u201d.We have", "be implemented\u201d. We have"),
+    ("he said.\u201dLong Fenjie said", "he said.\u201d Long Fenjie said"),
+    ("in the next stage.The conference", "in the next stage. The conference"),
+    ("reached 25.6%.Complete the task", "reached 25.6%. Complete the task"),
+    ("1,200 yuan/ton.Compared with", "1,200 yuan/ton. Compared with"),
+    ("to crack it.This year, the", "to crack it. This year, the"),
+    ("fund was set up.In scientific work", "fund was set up. In scientific work"),
+    (
+        "technological cooperation.China\u2019s three major",
+        "technological cooperation. China\u2019s three major",
+    ),
+    ("high frequency word.GongJianZhang play core", "high frequency word. GongJianZhang play core"),
+    (
+        "the Beijing-Tianjin-Hebei National Technology Innovation Center.To meet the",
+        "the Beijing-Tianjin-Hebei National Technology Innovation Center. To meet the",
+    ),
+    (
+        "play a good \u201cfirst hand chess\u201d?This gathering",
+        "play a good \u201cfirst hand chess\u201d? This gathering",
+    ),
+    ("It reached 1,451.Hengshui city", "It reached 1,451. Hengshui city"),
+    ("were excellent.Next, we will", "were excellent. Next, we will"),
+    ("the One-click stage.One-click purchase", "the One-click stage. One-click purchase"),
+    ("It stops.Then it goes.Then it stops", "It stops. Then it goes. Then it stops"),
+]
+
+#: Identifiers, abbreviations, numbers and addresses: never split.
+NOT_GLUED = [
+    "Subclass unittest.TestCase and add test methods.",
+    "class MyTest(unittest.TestCase):",
+    "Call self.Assert and check the result.",
+    "Use self.Assert(x) there.",
+    "Build it with np.Array and a loop.",
+    "Join them with os.Path and more.",
+    "Import os.path first.",
+    "Visit example.com today.",
+    "Visit Example.Com today.",
+    "Upgrade to v1.2 now.",
+    "Upgrade to v1.2.Beta now.",
+    "It is written in Node.js and Vue.js.",
+    "The U.S. Army and the U.S.Navy met.",
+    "Fruit, e.g. apples, i.e. food.",
+    "Fruit, e.g.Apples and pears.",
+    "Open file.txt and read.",
+    "Open File.Txt and read.",
+    "pi is 3.14 and e is 2.71",
+    "a Ph.D. from MIT",
+    "visit www.Xinhuanet.com today",
+    "and www.People.com.cn too",
+    "No.32 [2021] of Tianjin",
+    "The React.Component class renders.",
+    "The Hebei Center.To this end",  # a capitalized word needs a sentence before it
+    "See java.util.List for details.",
+    "The value of foo.Bar=3 is set.",
+    "Read config.Settings_x here.",
+    "End of line word.Next",
+    "NASA.Then it launched.",
+    "Mr.Smith went to Washington.",
+]
+
+
+@pytest.mark.parametrize(("before", "after"), GLUED)
+def test_sure_glued_sentences_get_their_space(before: str, after: str) -> None:
+    counts: Counter[str] = Counter()
+    assert clean_text(before, builtin_rules(), counts=counts) == after
+    assert counts == Counter({"glued_sentences_split": after.count(" ") - before.count(" ")})
+    assert clean_text(after, builtin_rules()) == after  # and a second cleaning finds no more
+
+
+@pytest.mark.parametrize("text", NOT_GLUED)
+def test_identifiers_abbreviations_and_addresses_are_never_split(text: str) -> None:
+    counts: Counter[str] = Counter()
+    assert clean_text(text, builtin_rules(), counts=counts) == text
+    assert counts == Counter()
+
+
+def test_glue_repair_can_be_switched_off() -> None:
+    counts: Counter[str] = Counter()
+    text = "development layout.At the meeting"
+    assert clean_text(text, builtin_rules(), glue_repair=False, counts=counts) == text
+    assert counts == Counter()
+    record = Record(id="r", text=text, source="s")
+    stats = Stats()
+    [out] = Cleaner(builtin_rules(), CleanOptions(glue_repair=False)).run([record], stats)
+    assert out.text == text
+    assert stats["glued_sentences_split"] == 0
+
+
+def test_seed_repairs_are_counted() -> None:
+    stats = Stats()
+    seed_articles(stats)
+    assert stats["glued_sentences_split"] == 172
 
 
 def test_text_is_nfc_normalized() -> None:
@@ -368,3 +447,92 @@ def test_user_regexes_with_their_own_groups_and_backreferences(tmp_path: Path) -
         {"stutter": 1, "dateline": 1, "dateline_june": 1, "signature": 2, "promo_tail": 1}
     )
     assert clean_text(text, rules) == text
+
+
+# ---- empty articles ------------------------------------------------------------------
+
+
+def test_split_article_with_nothing_left_is_dropped_and_counted() -> None:
+    article = Record(id="p.txt#2", title="关于作者", text="admin administrator\n", source="p.txt")
+    title_only = Record(id="p.txt#3", title="A title", text="", source="p.txt")
+    kept = Record(id="p.txt#4", title="T", text="Body.", source="p.txt")
+    stats = Stats()
+    out = list(Cleaner(builtin_rules()).run([article, title_only, kept], stats))
+    assert [r.id for r in out] == ["p.txt#4"]
+    assert stats["empty_articles_dropped"] == 2
+    assert stats["records_cleaned"] == 3
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        Record(id="in.jsonl:1", title="T", text="", source="in.jsonl"),
+        Record(id="in.jsonl:2", title=None, text="\u5173\u4e8e\u4f5c\u8005", source="in.jsonl"),
+        # An id of the user's that only looks like a split article's: another source.
+        Record(id="page.html#3", text="\u5173\u4e8e\u4f5c\u8005", source="in.jsonl"),
+    ],
+    ids=["empty", "emptied", "hash-id"],
+)
+def test_user_records_are_kept_even_when_their_text_is_empty(record: Record) -> None:
+    stats = Stats()
+    [out] = Cleaner(builtin_rules()).run([record], stats)
+    assert (out.id, out.text) == (record.id, "")
+    assert stats["empty_articles_dropped"] == 0
+
+
+def test_page_of_nothing_but_boilerplate_writes_no_record() -> None:
+    # F15n: a page of a promo line and boilerplate became a record with the promo line as
+    # its title and an empty text.
+    page = Record(
+        id="p.txt",
+        text=f"{HEBEI_PROMO}\n\n\u5173\u4e8e\u4f5c\u8005\nadmin administrator\n",
+        source="p.txt",
+        is_page=True,
+    )
+    stats = Stats()
+    assert clean(split([page], stats), stats) == []
+    assert (stats["articles_split"], stats["empty_articles_dropped"]) == (1, 1)
+
+
+# ---- explaining removals -------------------------------------------------------------
+
+
+def test_clean_text_reports_each_removal_in_order() -> None:
+    removals: list[tuple[str, str, str]] = []
+    text = clean_text(
+        f"Body.\n\u901a\u8fc7admin\n  \nLast words. {HEBEI_PROMO}\nwww.thepaper.cn",
+        builtin_rules(),
+        removals=removals,
+    )
+    assert text == "Body.\n\nLast words."
+    assert removals == [
+        ("line", "\u901a\u8fc7admin", "separator"),
+        ("tail", HEBEI_PROMO, "promo_tail"),
+        ("line", "www.thepaper.cn", "bare_url"),
+    ]
+
+
+def test_cleaner_explains_records_that_lost_anything_and_only_those() -> None:
+    records = [
+        Record(id="a.txt#1", title="T", text="Body.\n\u5173\u4e8e\u4f5c\u8005", source="a.txt"),
+        Record(id="a.txt#2", title="T", text="Body only.\n \n", source="a.txt"),
+        Record(id="a.txt#3", title="T", text="admin administrator", source="a.txt"),
+    ]
+    stats = Stats()
+    out = list(Cleaner(builtin_rules(), CleanOptions(explain=True)).run(records, stats))
+    assert [r.id for r in out] == ["a.txt#1", "a.txt#2"]
+    assert [json.loads(line) for line in stats.explained] == [
+        {"id": "a.txt#1", "source": "a.txt",
+         "removed": [{"line": "\u5173\u4e8e\u4f5c\u8005", "rule": "author_footer"}]},
+        {"id": "a.txt#3", "source": "a.txt",
+         "removed": [{"line": "admin administrator", "rule": "author_footer"}],
+         "dropped": "empty_article"},
+    ]
+    assert all(line.endswith(b"\n") and line.count(b"\n") == 1 for line in stats.explained)
+
+
+def test_explain_is_off_by_default() -> None:
+    stats = Stats()
+    record = Record(id="r", text="\u5173\u4e8e\u4f5c\u8005", source="s")
+    list(Cleaner(builtin_rules()).run([record], stats))
+    assert stats.explained == []
