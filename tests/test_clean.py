@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from support import builtin_rules, clean, seed_articles, split
+from click.testing import CliRunner, Result
+from support import GOLDEN, REPO, SAMPLE_FILES, builtin_rules, clean, seed_articles, split
 
 from corpus_clean.clean import Cleaner, RulesError, clean_text, clean_title, load_rules
+from corpus_clean.cli import cli
 from corpus_clean.options import CleanOptions
 from corpus_clean.record import Record
 from corpus_clean.stats import Stats
@@ -536,3 +539,110 @@ def test_explain_is_off_by_default() -> None:
     record = Record(id="r", text="\u5173\u4e8e\u4f5c\u8005", source="s")
     list(Cleaner(builtin_rules()).run([record], stats))
     assert stats.explained == []
+
+
+# ---- the command line: --explain, --no-glue-repair -----------------------------------
+
+
+def invoke(*args: str, input: bytes | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), input=input)
+
+
+def test_run_explain_lists_what_each_record_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    out, explain = tmp_path / "out.jsonl", tmp_path / "explain.jsonl"
+    result = invoke("run", "samples/", "-o", str(out), "--explain", str(explain))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout_bytes == b""
+    assert "boilerplate removed" in result.stderr and "{" not in result.stderr
+    assert out.read_bytes() == (GOLDEN / "samples.jsonl").read_bytes()  # output unchanged
+    entries = [json.loads(line) for line in explain.read_bytes().splitlines()]
+    # Input order (which is output order), one line per record that lost anything.
+    order = [f"samples/{p.name}#{n}" for p in SAMPLE_FILES for n in range(1, 11)]
+    ids = [e["id"] for e in entries]
+    assert ids == sorted(ids, key=order.index) and len(set(ids)) == len(ids)
+    assert all(e["source"] == e["id"].rpartition("#")[0] for e in entries)
+    by_rule = Counter(r["rule"] for e in entries for r in e["removed"])
+    assert by_rule == Counter({"author_footer": 2, "call_to_action": 3, "promo_tail": 1})
+    [promo] = [r for e in entries for r in e["removed"] if r["rule"] == "promo_tail"]
+    assert promo == {"tail": HEBEI_PROMO, "rule": "promo_tail"}
+
+
+def test_clean_explain_from_stdin_and_nothing_on_stdout_but_records(tmp_path: Path) -> None:
+    explain = tmp_path / "explain.jsonl"
+    records = (
+        b'{"id": "a", "text": "Body.\\nwww.thepaper.cn"}\n'
+        b'{"id": "b", "text": "Nothing to remove."}\n'
+    )
+    result = invoke("clean", "-", "--explain", str(explain), input=records)
+    assert result.exit_code == 0, result.stderr
+    assert [json.loads(line)["text"] for line in result.stdout_bytes.splitlines()] == [
+        "Body.", "Nothing to remove."
+    ]
+    assert explain.read_bytes() == (
+        b'{"id": "a", "source": "<stdin>", "removed": '
+        b'[{"line": "www.thepaper.cn", "rule": "bare_url"}]}\n'
+    )
+
+
+def test_explain_file_is_not_written_when_the_run_fails(tmp_path: Path) -> None:
+    explain = tmp_path / "explain.jsonl"
+    bad = write_file(tmp_path / "in.jsonl", '{"text": "www.thepaper.cn"}\nnot json\n')
+    result = invoke("clean", str(bad), "--explain", str(explain), "-o", str(tmp_path / "o"))
+    assert result.exit_code == 2
+    assert "in.jsonl:2" in result.stderr
+    assert not explain.exists() and not (tmp_path / "o").exists()
+
+
+def test_explain_file_inside_the_input_folder_is_not_read_back(tmp_path: Path) -> None:
+    folder = tmp_path / "scrape"
+    folder.mkdir()
+    shutil.copy(SAMPLE_FILES[3], folder)
+    explain = folder / "explain.jsonl"
+    explain.write_text('{"text": "stale"}\n', encoding="utf-8")
+    result = invoke("run", str(folder), "-q", "--explain", str(explain))
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout_bytes.splitlines()) == 1
+    assert b"stale" not in result.stdout_bytes
+
+
+@pytest.mark.parametrize("command", ["run", "clean"])
+def test_no_glue_repair_leaves_glued_sentences_as_they_are(command: str) -> None:
+    record = b'{"id": "a", "text": "development layout.At the meeting"}\n'
+    repaired = invoke(command, "-", input=record)
+    assert repaired.exit_code == 0, repaired.stderr
+    assert json.loads(repaired.stdout_bytes)["text"] == "development layout. At the meeting"
+    assert any(
+        "glued sentences split" in row and row.rstrip(" │|").endswith("1")
+        for row in repaired.stderr.splitlines()
+    ), repaired.stderr
+    kept = invoke(command, "-", "--no-glue-repair", input=record)
+    assert kept.exit_code == 0, kept.stderr
+    assert json.loads(kept.stdout_bytes)["text"] == "development layout.At the meeting"
+    assert "glued sentences split" not in kept.stderr
+
+
+def test_empty_articles_dropped_are_in_the_summary_and_report(tmp_path: Path) -> None:
+    page = write_file(
+        tmp_path / "p.txt",
+        f"Site name\n\u901a\u8fc7admin\n{HEBEI_PROMO}\n\n\u5173\u4e8e\u4f5c\u8005\n"
+        "\u901a\u8fc7admin\nTitle\nBody.\n",
+    )
+    report = tmp_path / "r.json"
+    result = invoke("run", str(page), "--report", str(report))
+    assert result.exit_code == 0, result.stderr
+    assert [json.loads(line)["title"] for line in result.stdout_bytes.splitlines()] == ["Title"]
+    assert any(
+        "empty articles dropped" in row and row.rstrip(" │|").endswith("1")
+        for row in result.stderr.splitlines()
+    ), result.stderr
+    counts = json.loads(report.read_text("utf-8"))["counts"]
+    assert (counts["page_headers_dropped"], counts["empty_articles_dropped"]) == (1, 1)
+    assert (counts["articles_split"], counts["written"]) == (2, 1)
+
+
+def write_file(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
