@@ -9,8 +9,18 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from support import GOLDEN, REPO, SAMPLE_FILES, builtin_rules, clean, seed_articles, split
+from support import (
+    GOLDEN,
+    REPO,
+    SAMPLE_FILES,
+    builtin_rules,
+    clean,
+    replicated_samples,
+    seed_articles,
+    split,
+)
 
+from corpus_clean import pipeline
 from corpus_clean.clean import Cleaner, RulesError, clean_text, clean_title, load_rules
 from corpus_clean.cli import cli
 from corpus_clean.options import CleanOptions
@@ -618,6 +628,20 @@ def test_explain_file_inside_the_input_folder_is_not_read_back(tmp_path: Path) -
     assert result.exit_code == 0, result.stderr
     assert len(result.stdout_bytes.splitlines()) == 1
     assert b"stale" not in result.stdout_bytes
+
+
+def test_explain_is_the_same_for_any_jobs(tmp_path: Path) -> None:
+    assert replicated_samples(tmp_path / "in", copies=8) > pipeline.BATCH_BYTES
+    runs = {}
+    for jobs in ("1", "2"):
+        explain = tmp_path / f"explain{jobs}.jsonl"
+        result = invoke(
+            "run", str(tmp_path / "in"), "--jobs", jobs, "-q", "--explain", str(explain)
+        )
+        assert result.exit_code == 0, result.stderr
+        runs[jobs] = explain.read_bytes()
+    assert runs["1"] == runs["2"]
+    assert len(runs["1"].splitlines()) == 8 * 3  # three seed articles lose lines, per copy
 
 
 @pytest.mark.parametrize("command", ["run", "clean"])
