@@ -264,12 +264,13 @@ def clean_title(title: str) -> str:
 class Cleaner:
     """The clean stage: every record's title and text cleaned, removals counted by rule.
 
-    An article split from a page whose text is empty once cleaned (a title over nothing
-    but boilerplate) is dropped and counted (``empty_articles_dropped``); a record the
-    user gave is always written, even with an empty text: what it is, is theirs to say.
-    With ``explain``, each record that lost a line or tail gets one entry in
-    ``stats.explained``; a later stage that removes more appends its removals to the
-    same per-record list before ``_explain`` writes it.
+    ``run`` is ``finish(clean(...))``; a stage that removes more (learned boilerplate)
+    goes between the two, and appends what it removes to ``record.removed`` (a list when
+    ``explain`` is on, else None). ``finish`` drops an article split from a page whose
+    text is empty once cleaned (a title over nothing but boilerplate), counted as
+    ``empty_articles_dropped``; a record the user gave is always written, even with an
+    empty text: what it is, is theirs to say. With ``explain``, it also puts one line in
+    ``stats.explained`` per record that lost anything.
     """
 
     def __init__(self, rules: RuleSet, options: CleanOptions | None = None) -> None:
@@ -279,6 +280,9 @@ class Cleaner:
         self.explain = options.explain
 
     def run(self, records: Iterable[Record], stats: Stats) -> Iterator[Record]:
+        return self.finish(self.clean(records, stats), stats)
+
+    def clean(self, records: Iterable[Record], stats: Stats) -> Iterator[Record]:
         for record in records:
             removals: list[Removal] | None = [] if self.explain else None
             text = clean_text(
@@ -291,13 +295,17 @@ class Cleaner:
             )
             title = clean_title(record.title) if record.title is not None else None
             stats.add("records_cleaned")
-            dropped = not text and _split_from_page(record)
-            if removals:
-                stats.explained.append(_explain(record, removals, dropped))
+            yield record.evolve(text=text, title=title, removed=removals)
+
+    def finish(self, records: Iterable[Record], stats: Stats) -> Iterator[Record]:
+        for record in records:
+            dropped = not record.text and _split_from_page(record)
+            if record.removed:
+                stats.explained.append(_explain(record, record.removed, dropped))
             if dropped:
                 stats.add("empty_articles_dropped")
                 continue
-            yield record.evolve(text=text, title=title)
+            yield record if record.removed is None else record.evolve(removed=None)
 
 
 def _split_from_page(record: Record) -> bool:

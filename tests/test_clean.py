@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -554,6 +555,35 @@ def test_cleaner_explains_records_that_lost_anything_and_only_those() -> None:
          "dropped": "empty_article"},
     ]
     assert all(line.endswith(b"\n") and line.count(b"\n") == 1 for line in stats.explained)
+
+
+FOLLOW = "Follow us."
+
+
+def test_a_stage_between_clean_and_finish_adds_its_removals_and_may_empty_an_article() -> None:
+    def learned(records: Iterable[Record]) -> Iterator[Record]:
+        """Stands in for the learned-boilerplate stage: removes "Follow us." lines."""
+        for record in records:
+            lines = record.text.split("\n\n")
+            if record.removed is not None:
+                gone = [("line", x, "learned:follow") for x in lines if x == FOLLOW]
+                record.removed.extend(gone)
+            yield record.evolve(text="\n\n".join(x for x in lines if x != FOLLOW))
+
+    records = [
+        Record(id="p.txt#1", title="T", text=f"{FOLLOW}\n\u5173\u4e8e\u4f5c\u8005", source="p.txt"),
+        Record(id="p.txt#2", title="T", text="Body.\nFollow us.", source="p.txt"),
+    ]
+    stats = Stats()
+    cleaner = Cleaner(builtin_rules(), CleanOptions(explain=True))
+    out = list(cleaner.finish(learned(cleaner.clean(records, stats)), stats))
+    assert [(r.id, r.text, r.removed) for r in out] == [("p.txt#2", "Body.", None)]
+    assert stats["empty_articles_dropped"] == 1
+    assert [json.loads(line)["removed"] for line in stats.explained] == [
+        [{"line": "\u5173\u4e8e\u4f5c\u8005", "rule": "author_footer"},
+         {"line": "Follow us.", "rule": "learned:follow"}],
+        [{"line": "Follow us.", "rule": "learned:follow"}],
+    ]
 
 
 def test_explain_is_off_by_default() -> None:
