@@ -16,6 +16,7 @@ ROWS = (
     ("articles_split", "articles split"),
     ("invalid_utf8_bytes", "invalid UTF-8 bytes replaced"),
     ("invalid_lines_skipped", "invalid lines skipped"),
+    ("page_headers_dropped", "page headers dropped"),
     ("empty_articles_dropped", "empty articles dropped"),
     ("glued_sentences_split", "glued sentences split"),
     ("boilerplate_removed", "boilerplate removed"),

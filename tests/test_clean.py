@@ -700,10 +700,10 @@ def test_empty_articles_dropped_are_in_the_summary_and_report(tmp_path: Path) ->
     result = invoke("run", str(page), "--report", str(report))
     assert result.exit_code == 0, result.stderr
     assert [json.loads(line)["title"] for line in result.stdout_bytes.splitlines()] == ["Title"]
-    assert any(
-        "empty articles dropped" in row and row.rstrip(" │|").endswith("1")
-        for row in result.stderr.splitlines()
-    ), result.stderr
+    for label in ("page headers dropped", "empty articles dropped"):
+        assert any(
+            label in row and row.rstrip(" │|").endswith("1") for row in result.stderr.splitlines()
+        ), result.stderr
     counts = json.loads(report.read_text("utf-8"))["counts"]
     assert (counts["page_headers_dropped"], counts["empty_articles_dropped"]) == (1, 1)
     assert (counts["articles_split"], counts["written"]) == (2, 1)
