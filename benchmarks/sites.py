@@ -7,8 +7,12 @@ English) above the first separator; its own promo or subscription sentence appen
 the end of every article (as the last paragraph's closing sentence, or as a paragraph
 of its own); its own footer lines under the last article of a page. Articles are
 reposted across pages and sites (exact copies, or with one word changed), a few of them
-onto dozens of pages. The truth beside the pages says, for every article on every page,
-which sentences are the article's and which lines or sentences are boilerplate.
+onto dozens of pages. A third of the articles are followed by a "related posts" block:
+other articles' titles, half of them with their lead sentence, which is content on its
+own page (and a paragraph of its own in 40% of articles). The truth beside the pages
+says, for every article on every page, which sentences are the article's, which lines
+or sentences are its boilerplate (the promo first, then whole lines), and which lines
+its related block.
 
 One command generates a scrape and scores ``corpus-clean run`` on it::
 
@@ -17,7 +21,8 @@ One command generates a scrape and scores ``corpus-clean run`` on it::
     .venv/bin/python benchmarks/sites.py --generate-only DIR
 
 Per variant (a label and the extra arguments given to ``corpus-clean run``): boilerplate
-lines and sentences left in the records written (of those planted in them), records
+lines and sentences left in the records written (of those planted in them), related-block
+lines left (apart: they recur little, and some are other articles' content), records
 written with an empty text, the share of article sentences kept (each distinct article
 counted once, in the copy dedup kept), and reposted articles intact (every copy written,
 kept or removed as a duplicate, with every sentence). Without ``--variant``, the scorer
@@ -44,7 +49,7 @@ from typing import Any
 
 import synth
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DEFAULT_SEED = 20261201
 #: Share of article slots that repost an earlier article, and of reposts that copy one
 #: of the few "viral" articles (which so end up on dozens of pages and sites).
@@ -53,6 +58,11 @@ VIRAL_SHARE = 0.15
 VIRAL_ARTICLES = 12
 EDITED_REPOST_RATE = 0.3
 SINGLE_ARTICLE_PAGES = 0.15
+#: Share of articles followed by a "related posts" block: other articles' titles, some
+#: with their lead sentence as a teaser; and of articles whose lead is a paragraph alone.
+RELATED_RATE = 0.3
+TEASER_RATE = 0.5
+LEAD_ALONE = 0.4
 ZH_SITES = 0.3
 
 PLACES = [
@@ -103,6 +113,7 @@ FOOTERS = [
     ["{en} · {place} · Since 2009", "Privacy Policy | Terms of Use"],
     ["责任编辑：{editor}", "{zh}客户端下载"],
 ]
+RELATED_HEADINGS = ["Related posts", "You may also like", "相关文章", "猜你喜欢", "Read more"]
 EDITORS = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨帆", "赵磊", "黄敏"]
 
 
@@ -117,6 +128,7 @@ class Site:
     promo: str
     promo_as_tail: bool
     footer: list[str]
+    related: str
 
     @property
     def folder(self) -> str:
@@ -140,6 +152,7 @@ class Article:
 @dataclass
 class Generator:
     rnd: random.Random
+    related_rate: float = RELATED_RATE
     originals: list[Article] = field(default_factory=list)
     titles: set[str] = field(default_factory=set)
 
@@ -170,6 +183,8 @@ class Generator:
             [self.sentence(lang) for _ in range(self.rnd.randint(2, 5))]
             for _ in range(self.rnd.randint(2, 6))
         ]
+        if self.rnd.random() < LEAD_ALONE:
+            paragraphs.insert(0, [self.sentence(lang)])
         article = Article(len(self.originals), lang, self.title(lang), paragraphs)
         self.originals.append(article)
         return article
@@ -191,6 +206,19 @@ class Generator:
             s = self.rnd.randrange(len(paragraphs[p]))
             paragraphs[p][s] = self._edited(paragraphs[p][s], lang)
         return Article(source.key, lang, source.title, paragraphs)
+
+    def related(self, article: Article, site: Site) -> list[str]:
+        """A "related posts" block: its heading, other articles' titles and teasers (the
+        teaser is that article's lead sentence: content on its own page)."""
+        pool = [a for a in self.originals[-500:] if a.lang == article.lang and a.key != article.key]
+        if len(pool) < 2 or self.rnd.random() >= self.related_rate:
+            return []
+        lines = [site.related]
+        for other in self.rnd.sample(pool, self.rnd.randint(2, min(4, len(pool)))):
+            lines.append(other.title)
+            if self.rnd.random() < TEASER_RATE:
+                lines.append(other.paragraphs[0][0])
+        return lines
 
     def _edited(self, sentence: str, lang: str) -> str:
         if lang == "zh":
@@ -218,7 +246,7 @@ def make_sites(n: int, rnd: random.Random) -> list[Site]:
         footer = [line.format(**fill) for line in rnd.choice(FOOTERS)]
         sites.append(
             Site(number, zh, en, fill["place"], lang, f"editor{number:02d}", promo,
-                 rnd.random() < 0.6, footer)
+                 rnd.random() < 0.6, footer, rnd.choice(RELATED_HEADINGS))
         )
     return sites
 
@@ -239,7 +267,9 @@ def header_lines(site: Site, rnd: random.Random) -> list[str]:
     return lines
 
 
-def render_article(article: Article, site: Site, rnd: random.Random) -> tuple[list[str], list[str]]:
+def render_article(
+    article: Article, site: Site, rnd: random.Random, related: list[str]
+) -> tuple[list[str], list[str]]:
     """The page blocks of one article's body, and the boilerplate planted in them."""
     joiner = "" if article.lang == "zh" else " "
     paragraphs = [joiner.join(p) for p in article.paragraphs]
@@ -249,14 +279,20 @@ def render_article(article: Article, site: Site, rnd: random.Random) -> tuple[li
     else:
         paragraphs.append(site.promo)
     indent = "  " if rnd.random() < 0.4 else ""
-    return [indent + p for p in paragraphs], [site.promo]
+    return [indent + p for p in paragraphs] + related, [site.promo]
 
 
-def generate(out: Path, n_sites: int, n_articles: int, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+def generate(
+    out: Path,
+    n_sites: int,
+    n_articles: int,
+    seed: int = DEFAULT_SEED,
+    related_rate: float = RELATED_RATE,
+) -> dict[str, Any]:
     """Write ``out/pages/site-NN/page-NNNNN.txt`` and ``out/truth.jsonl``; return figures."""
     rnd = random.Random(seed)
     sites = make_sites(n_sites, rnd)
-    gen = Generator(rnd)
+    gen = Generator(rnd, related_rate)
     pages_dir = out / "pages"
     for site in sites:
         (pages_dir / site.folder).mkdir(parents=True, exist_ok=True)
@@ -284,18 +320,20 @@ def generate(out: Path, n_sites: int, n_articles: int, seed: int = DEFAULT_SEED)
             header: list[str] = []
             if single:
                 article = articles[0]
-                body, planted = render_article(article, site, rnd)
+                related = gen.related(article, site)
+                body, planted = render_article(article, site, rnd, related)
                 day = f"2022-{rnd.randint(1, 12):02d}-{rnd.randint(1, 28):02d}"
                 blocks += [article.title, f"{day} 0 By", *body]
-                entries.append((article, planted))
+                entries.append((article, planted, related))
             else:
                 header = header_lines(site, rnd)
                 blocks += header
                 separator = f"通过{site.author}"
                 for article in articles:
-                    body, planted = render_article(article, site, rnd)
+                    related = gen.related(article, site)
+                    body, planted = render_article(article, site, rnd, related)
                     blocks += [separator, article.title, *body]
-                    entries.append((article, planted))
+                    entries.append((article, planted, related))
             blocks += site.footer
             entries[-1][1].extend(site.footer)
             (pages_dir / name).write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
@@ -305,15 +343,15 @@ def generate(out: Path, n_sites: int, n_articles: int, seed: int = DEFAULT_SEED)
                 "header": header,
                 "articles": [
                     {"n": n, "article": a.key, "title": a.title, "sentences": a.sentences,
-                     "boilerplate": planted}
-                    for n, (a, planted) in enumerate(entries, 1)
+                     "boilerplate": planted, "related": related}
+                    for n, (a, planted, related) in enumerate(entries, 1)
                 ],
             }
             truth.write(json.dumps(row, ensure_ascii=False) + "\n")
     manifest = {
         "format": FORMAT_VERSION, "sites": n_sites, "articles": n_articles, "seed": seed,
-        "pages": sum(page_numbers.values()), "originals": len(gen.originals),
-        "reposts": reposts,
+        "related_rate": related_rate, "pages": sum(page_numbers.values()),
+        "originals": len(gen.originals), "reposts": reposts,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
@@ -370,7 +408,7 @@ def score(data: Path, kept: list[dict[str, Any]], removed: list[dict[str, Any]])
             return None
         return truth.get((source[len(pages) :], record["title"] or ""))
 
-    planted = left = empty = unknown = 0
+    planted = left = related_planted = related_left = empty = unknown = 0
     kept_sentences: dict[int, int] = {}
     intact_copies: dict[int, int] = defaultdict(int)
     for written, records in ((True, kept), (False, removed)):
@@ -387,12 +425,15 @@ def score(data: Path, kept: list[dict[str, Any]], removed: list[dict[str, Any]])
                 intact_copies[entry["article"]] += 1
             if not written:
                 continue
-            # Header lines are whole lines (a site's name also stands inside its promo);
-            # promos and footers may be tails, so they are looked for anywhere.
+            # The promo (first) may be a tail, so it is looked for anywhere; the rest are
+            # whole lines (a site's name also stands inside its promo).
             lines = set(text.split("\n")) | {title}
+            promo, *chrome = entry["boilerplate"]
             planted += len(entry["boilerplate"])
-            left += sum(line in text or line == title for line in entry["boilerplate"])
-            left += sum(line in lines for line in entry["header"])
+            left += promo in text
+            left += sum(line in lines for line in chrome + entry["header"])
+            related_planted += len(entry["related"])
+            related_left += sum(line in lines for line in entry["related"])
             kept_sentences.setdefault(entry["article"], found)
     total_sentences = sum(sentences_of.values())
     reposted = [key for key, n in instances.items() if n > 1]
@@ -402,6 +443,8 @@ def score(data: Path, kept: list[dict[str, Any]], removed: list[dict[str, Any]])
         "empty_records": empty,
         "boilerplate_planted": planted,
         "boilerplate_left": left,
+        "related_planted": related_planted,
+        "related_left": related_left,
         "article_sentences": total_sentences,
         "article_sentences_kept": sum(kept_sentences.values()),
         "sentences_kept_share": round(sum(kept_sentences.values()) / total_sentences, 5),
@@ -422,6 +465,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--jobs", type=int)
     parser.add_argument(
+        "--related-rate", type=float, default=RELATED_RATE,
+        help="share of articles followed by a related-posts block (0: none)",
+    )
+    parser.add_argument(
         "--variant", action="append", default=[], metavar="LABEL=ARGS",
         help="a label and the extra corpus-clean run arguments of a run (repeatable)",
     )
@@ -430,7 +477,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
     args = parser.parse_args(argv)
     if args.generate_only:
-        print(json.dumps(generate(args.generate_only, args.sites, args.articles, args.seed)))
+        manifest = generate(
+            args.generate_only, args.sites, args.articles, args.seed, args.related_rate
+        )
+        print(json.dumps(manifest))
         return 0
     variants = [tuple(v.split("=", 1)) for v in args.variant] or (
         [("no-learn", "--no-learn"), ("default", "")] if knows("--no-learn") else [("default", "")]
@@ -438,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="sites-") as tmp:
         data = args.keep_data or Path(tmp) / "data"
         expected = {"format": FORMAT_VERSION, "sites": args.sites, "articles": args.articles,
-                    "seed": args.seed}
+                    "seed": args.seed, "related_rate": args.related_rate}
         manifest_path = data / "manifest.json"
         manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
         if {k: manifest.get(k) for k in expected} != expected:
@@ -447,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
                     raise SystemExit(f"{data} holds something else; give an empty folder")
                 shutil.rmtree(data)
             data.mkdir(parents=True, exist_ok=True)
-            manifest = generate(data, args.sites, args.articles, args.seed)
+            manifest = generate(data, args.sites, args.articles, args.seed, args.related_rate)
         print(f"corpus: {json.dumps(manifest)}", file=sys.stderr)
         results = {}
         for label, extra in variants:
@@ -457,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
             results[label] = {"args": extra, **figures}
     header = (
         f"{'variant':10} {'written':>8} {'chrome':>6} {'empty':>6} {'bp left':>9} {'of':>7} "
+        f"{'related left':>13} {'of':>7} "
         f"{'sentences kept':>15} {'reposts intact':>15} {'sec':>6}"
     )
     print(header)
@@ -464,6 +515,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{label:10} {r['records_written']:8} {r['chrome_records']:6} {r['empty_records']:6} "
             f"{r['boilerplate_left']:9} {r['boilerplate_planted']:7} "
+            f"{r['related_left']:13} {r['related_planted']:7} "
             f"{r['sentences_kept_share']:15.3%} "
             f"{str(r['reposts_intact']) + '/' + str(r['reposted_articles']):>15} {r['seconds']:6}"
         )

@@ -53,16 +53,18 @@ def test_every_article_ends_with_its_sites_promo_and_pages_with_its_footer(scrap
         text = (scrape / "pages" / row["page"]).read_text("utf-8")
         for entry in row["articles"]:
             assert all(sentence in text for sentence in entry["sentences"])
-            assert all(line in text for line in entry["boilerplate"])
+            assert all(line in text for line in entry["boilerplate"] + entry["related"])
         assert all(line in text.split("\n") for line in row["header"])
-        assert len(row["articles"][-1]["boilerplate"]) > len(row["articles"][0]["boilerplate"]) or (
-            len(row["articles"]) == 1
-        )
+        site = [e["boilerplate"] for e in row["articles"]]
+        assert len({promo for promo, *_ in site}) == 1  # one promo per site
+        footer = site[-1][-2:]  # the page's footer ends its last article
+        assert text.rstrip("\n").split("\n\n")[-2:] == footer
 
 
 def test_a_perfect_output_scores_perfectly(scrape: Path) -> None:
     figures = sites.score(scrape, *perfect(scrape))
     assert figures["reposted_articles"] > 0
+    assert figures["related_planted"] > 0 and figures["related_left"] == 0
     assert (figures["boilerplate_left"], figures["empty_records"], figures["chrome_records"]) == (
         0, 0, 0
     )
@@ -75,6 +77,10 @@ def test_left_chrome_lost_sentences_and_broken_reposts_are_counted(scrape: Path)
     promo = sites.read_jsonl(scrape / "truth.jsonl")[0]["articles"][0]["boilerplate"][0]
     records[0]["text"] += " " + promo
     records[1]["text"] = ""
+    rows = sites.read_jsonl(scrape / "truth.jsonl")
+    [(page, entry)] = [(r["page"], e) for r in rows for e in r["articles"] if e["related"]][:1]
+    [with_related] = [r for r in records if r["title"] == entry["title"] and page in r["source"]]
+    with_related["text"] += "\n\n" + entry["related"][0]
     header_page = next(r for r in sites.read_jsonl(scrape / "truth.jsonl") if r["header"])
     records.append({
         "id": "x", "source": f"{scrape}/pages/{header_page['page']}",
@@ -82,7 +88,7 @@ def test_left_chrome_lost_sentences_and_broken_reposts_are_counted(scrape: Path)
     })
     removed[0]["text"] = removed[0]["text"][: len(removed[0]["text"]) // 2]
     figures = sites.score(scrape, records, removed)
-    assert figures["boilerplate_left"] == 1
+    assert (figures["boilerplate_left"], figures["related_left"]) == (1, 1)
     assert (figures["empty_records"], figures["chrome_records"]) == (2, 1)
     assert figures["sentences_kept_share"] < 1.0
     assert figures["reposts_intact"] < figures["reposted_articles"]
