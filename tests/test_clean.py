@@ -712,3 +712,16 @@ def test_empty_articles_dropped_are_in_the_summary_and_report(tmp_path: Path) ->
 def write_file(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def test_a_page_of_only_a_promo_line_writes_nothing(tmp_path: Path) -> None:
+    # Campaign F15n: such a page became a record with the promo line as its title and
+    # an empty text.
+    page = write_file(tmp_path / "p.txt", "Subscribe to our newsletter for the latest news!\n")
+    result = invoke("run", str(page))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout_bytes == b""
+    assert any(
+        "empty articles dropped" in row and row.rstrip(" │|").endswith("1")
+        for row in result.stderr.splitlines()
+    ), result.stderr
