@@ -28,27 +28,36 @@ BUILTIN_RULES = "rules.toml"
 _ACTIONS = ("line", "tail")
 _MATCHES = ("exact", "regex", "fuzzy")
 
+#: Letters of Latin script (ASCII, Latin-1, Latin Extended-A: "können.Bei der"), as
+#: regex classes; Extended-A mixes cases, and counts as lowercase here.
+_UPPER = "A-Z\u00c0-\u00d6\u00d8-\u00de"
+_LOWER = "a-z\u00df-\u00f6\u00f8-\u00ff\u0100-\u017f"
 #: Where a glued sentence may be repaired: a stop (. ! ?), an optional closing quote,
 #: then a capital letter ("layout.At the meeting"). Only a candidate: ``_glued_at``
 #: decides, so the regex engine skips ahead to stops and the common case stays fast.
-_GLUE_CANDIDATE = re.compile(r"[.!?][\u201d\u2019\"]?(?=[A-Z])")
+_GLUE_CANDIDATE = re.compile(f"[.!?][\u201d\u2019\"]?(?=[{_UPPER}])")
 #: What ends a sentence on the left of a sure glue: a word of at least two letters,
 #: all lowercase or capitalized ("stage", "Center", "cross-disciplines", "yuan/ton"), or
-#: a number ("44", "1,451", "25.6%"), maybe in quotes or brackets; a two-letter word
-#: only when it is an English one ("it", "up": not "np", "os"). A token with a dot
+#: a number ("44", "1,451", "25.6%"; not a lone digit), maybe in quotes or brackets; a
+#: two-letter word only when it is an English one ("it", "up": not "np", "os"). A token with a dot
 #: of its own ("U.S", "e.g", "os.path", "www.Example") or any other mix is an identifier,
 #: an abbreviation or an address, and is left alone.
 _SENTENCE_END = re.compile(
-    r"[(\[\u201c\u2018\"']?"
-    r"(?:(?=[A-Za-z]{2})[A-Z]?[a-z]+(?:[-/][a-z]+)*|\d[\d,]*(?:\.\d+)?%?)"
-    r"[)\]\u201d\u2019\"]?"
+    "[(\\[\u201c\u2018\"']?"
+    f"(?:(?=[{_UPPER}{_LOWER}]{{2}})[{_UPPER}]?[{_LOWER}]+(?:[-/][{_LOWER}]+)*"
+    "|\\d[\\d,]*(?:\\.\\d+)?%?)"
+    "[)\\]\u201d\u2019\"]?"
 )
+#: A capitalized word, and the parts of a CamelCase one.
+_CAPITALIZED = f"[{_UPPER}][{_LOWER}]+"
+_CAPITALIZED_PART = re.compile(_CAPITALIZED)
 #: What starts a sentence on the right: a capitalized word (parts of a CamelCase word
 #: only when they are pinyin syllables: "GongJianZhang"), then more words: a space, or a
 #: comma, a possessive or a hyphenated part before the space. "TestCase(", "Assert.",
 #: "Array_x", "Foo=" and a word that ends the line are not sure.
 _SENTENCE_START = re.compile(
-    r"(?P<word>[A-Z][a-z]+(?:[A-Z][a-z]+)*)(?:-[a-z]+)*(?:[\u2019']s)?[,;:]?\s+[\w\u201c\u2018\"'(]"
+    f"(?P<word>{_CAPITALIZED}(?:{_CAPITALIZED})*)(?:-[{_LOWER}]+)*"
+    "(?:[\u2019']s)?[,;:]?\\s+[\\w\u201c\u2018\"'(]"
 )
 _PINYIN = re.compile(
     r"(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?"
@@ -89,12 +98,14 @@ def _glued_at(line: str, stop: re.Match[str]) -> bool:
         return False
     if len(word) == 2 and word.isalpha() and word.lower() not in _SHORT_WORDS:
         return False
+    if len(word) == 1:  # an ordinal or a list number ("9.Auflage", "1.Introduction")
+        return False
     if word[0].isupper() and not _deep_in_sentence(line, start - len(left)):
         return False
     right = _SENTENCE_START.match(line, end)
     if right is None:
         return False
-    parts = re.findall(r"[A-Z][a-z]+", right.group("word"))
+    parts = _CAPITALIZED_PART.findall(right.group("word"))
     if len(parts) == 1 and parts[0].lower() in _NAME_ENDINGS:
         return False
     return len(parts) == 1 or all(_PINYIN.fullmatch(part.lower()) for part in parts)

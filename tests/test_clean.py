@@ -184,6 +184,10 @@ GLUED = [
     ("were excellent.Next, we will", "were excellent. Next, we will"),
     ("the One-click stage.One-click purchase", "the One-click stage. One-click purchase"),
     ("It stops.Then it goes.Then it stops", "It stops. Then it goes. Then it stops"),
+    # From the real pages (../shared/realdata), in other languages.
+    ("gemietet werden k\u00f6nnen.Bei der Villa", "gemietet werden k\u00f6nnen. Bei der Villa"),
+    ("sie sind viel zu fettig.Aber mit ein", "sie sind viel zu fettig. Aber mit ein"),
+    ("do come\u00e7o ao fim.Uma obra prima", "do come\u00e7o ao fim. Uma obra prima"),
 ]
 
 #: Identifiers, abbreviations, numbers and addresses: never split.
@@ -218,6 +222,13 @@ NOT_GLUED = [
     "End of line word.Next",
     "NASA.Then it launched.",
     "Mr.Smith went to Washington.",
+    # From the real pages: names, brands and ordinals, not sentence ends.
+    "Read Mac.AppStorm and iPhone.AppStorm daily.",
+    "Die 9.Auflage ist da.",
+    "See chapter 1.Introduction to it.",
+    "Fotos: DoSchu / DoSchu.Com today",
+    "Build Xamarin.Android in Windows.",
+    "Von Isabella.DiBiase am Samstag",
 ]
 
 
