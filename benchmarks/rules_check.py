@@ -19,6 +19,7 @@ A rule may remove (nearly) no content line. Usage::
     .venv/bin/python benchmarks/rules_check.py                     # the built-in rules
     .venv/bin/python benchmarks/rules_check.py --rules old.toml --no-builtin-rules
     .venv/bin/python benchmarks/rules_check.py --show content       # list those lines
+    .venv/bin/python benchmarks/rules_check.py --glue               # glued-sentence repairs
 
 Measures only; nothing here is timed.
 """
@@ -34,7 +35,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from corpus_clean.clean import RuleSet, load_rules
+from corpus_clean.clean import RuleSet, clean_text, load_rules
 from corpus_clean.options import CleanOptions
 
 REALDATA = Path(__file__).resolve().parents[1].parent.parent / "shared" / "realdata"
@@ -105,6 +106,24 @@ def removals(rules: RuleSet, scrape: str) -> Iterator[tuple[str, str]]:
             yield rule, line
 
 
+def glue_repairs(realdata: Path) -> int:
+    """How many spaces the glued-sentence repair inserts on the real pages (each repaired
+    line listed on stderr)."""
+    no_rules = RuleSet([])
+    total = 0
+    for name in SETS:
+        with gzip.open(realdata / f"{name}.jsonl.gz", "rt", encoding="utf-8") as pages:
+            for page in map(json.loads, pages):
+                for line in page["scrape"].split("\n"):
+                    counts: Counter[str] = Counter()
+                    repaired = clean_text(line, no_rules, counts=counts)
+                    if counts["glued_sentences_split"]:
+                        total += counts["glued_sentences_split"]
+                        print(f"{name}\t{repaired[:200]}", file=sys.stderr)
+    print(f"glued sentences split on {', '.join(SETS)}: {total}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--realdata", type=Path, default=REALDATA)
@@ -112,7 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-builtin-rules", action="store_true")
     parser.add_argument("--show", choices=("content", "mixed", "boilerplate"))
     parser.add_argument("--json", action="store_true", help="figures as JSON on stdout")
+    parser.add_argument(
+        "--glue", action="store_true", help="count (and list on stderr) the glue repairs instead"
+    )
     args = parser.parse_args(argv)
+    if args.glue:
+        return glue_repairs(args.realdata)
     rules = load_rules(CleanOptions(tuple(args.rules), not args.no_builtin_rules))
     figures: dict[str, dict[str, Counter[str]]] = {}
     for name in SETS:
