@@ -244,10 +244,14 @@ def split(**kwargs: Any) -> None:
 def clean(**kwargs: Any) -> None:
     """Remove boilerplate and normalize the layout of each record's text.
 
+    An article split from a page whose text is empty once cleaned is dropped (counted);
+    records you give are always written.
+
     Example:
 
     \b
         corpus-clean split samples/ | corpus-clean clean --rules my-rules.toml
+        corpus-clean split samples/ | corpus-clean clean --explain removed.jsonl
     """
     _execute("clean", kwargs, clean=True)
 
