@@ -482,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(json.dumps(manifest))
         return 0
-    variants = [tuple(v.split("=", 1)) for v in args.variant] or (
+    variants = [(v.partition("=")[0], v.partition("=")[2]) for v in args.variant] or (
         [("no-learn", "--no-learn"), ("default", "")] if knows("--no-learn") else [("default", "")]
     )
     with tempfile.TemporaryDirectory(prefix="sites-") as tmp:
