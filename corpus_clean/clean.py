@@ -19,6 +19,7 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
+from .io import encode_object
 from .options import CleanOptions
 from .record import Record
 from .stats import Stats
@@ -27,16 +28,105 @@ BUILTIN_RULES = "rules.toml"
 _ACTIONS = ("line", "tail")
 _MATCHES = ("exact", "regex", "fuzzy")
 
-#: A sentence end glued to the next sentence ("layout.At the meeting"): a lowercase
-#: letter, digit, percent sign, bracket or closing quote, then . ! or ?, an optional
-#: closing quote, and a capitalized word. Requiring a lowercase letter or digit before
-#: the stop leaves "U.S.", "Ph.D." alone; requiring an uppercase+lowercase pair after
-#: it leaves "Node.js", "3.14" and "e.g.x" alone; a capitalized domain is not a sentence.
-_GLUED_SENTENCE = re.compile(
-    # Starts with the stop itself, so the regex engine can skip ahead to candidates.
-    r"[.!?](?<=[a-z0-9%)\u201d\u2019\"][.!?])[\u201d\u2019\"]?(?=[A-Z][a-z])"
-    r"(?![A-Za-z]+\.(?:com|org|net|gov|edu|cn|io)\b)"
+#: Letters of Latin script (ASCII, Latin-1, Latin Extended-A: "können.Bei der"), as
+#: regex classes; Extended-A mixes cases, and counts as lowercase here.
+_UPPER = "A-Z\u00c0-\u00d6\u00d8-\u00de"
+_LOWER = "a-z\u00df-\u00f6\u00f8-\u00ff\u0100-\u017f"
+#: Where a glued sentence may be repaired: a stop (. ! ?), an optional closing quote,
+#: then a capital letter ("layout.At the meeting"). Only a candidate: ``_glued_at``
+#: decides, so the regex engine skips ahead to stops and the common case stays fast.
+_GLUE_CANDIDATE = re.compile(f"[.!?][\u201d\u2019\"]?(?=[{_UPPER}])")
+#: What ends a sentence on the left of a sure glue: a word of at least two letters,
+#: all lowercase or capitalized ("stage", "Center", "cross-disciplines", "yuan/ton"), or
+#: a number ("44", "1,451", "25.6%"; not a lone digit), maybe in quotes or brackets; a
+#: two-letter word only when it is an English one ("it", "up": not "np", "os"). A token with a dot
+#: of its own ("U.S", "e.g", "os.path", "www.Example") or any other mix is an identifier,
+#: an abbreviation or an address, and is left alone.
+_SENTENCE_END = re.compile(
+    "[(\\[\u201c\u2018\"']?"
+    f"(?:(?=[{_UPPER}{_LOWER}]{{2}})[{_UPPER}]?[{_LOWER}]+(?:[-/][{_LOWER}]+)*"
+    "|\\d[\\d,]*(?:\\.\\d+)?%?)"
+    "[)\\]\u201d\u2019\"]?"
 )
+#: A capitalized word, and the parts of a CamelCase one.
+_CAPITALIZED = f"[{_UPPER}][{_LOWER}]+"
+_CAPITALIZED_PART = re.compile(_CAPITALIZED)
+#: What starts a sentence on the right: a capitalized word (parts of a CamelCase word
+#: only when they are pinyin syllables: "GongJianZhang"), then more words: a space, or a
+#: comma, a possessive or a hyphenated part before the space. "TestCase(", "Assert.",
+#: "Array_x", "Foo=" and a word that ends the line are not sure.
+_SENTENCE_START = re.compile(
+    f"(?P<word>{_CAPITALIZED}(?:{_CAPITALIZED})*)(?:-[{_LOWER}]+)*"
+    "(?:[\u2019']s)?[,;:]?\\s+[\\w\u201c\u2018\"'(]"
+)
+_PINYIN = re.compile(
+    r"(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?"
+    r"(?:iang|iong|uang|ueng|ang|eng|ing|ong|ian|iao|uai|uan|ai|ei|ao|ou|an|en|er|in|ia|ie"
+    r"|iu|ua|uo|ui|un|ue|a|o|e|i|u|v)"
+)
+#: English words of two letters that end sentences; other two-letter tokens are more
+#: often names in code ("np.Array", "os.Path") than words.
+_SHORT_WORDS = frozenset(
+    {"am", "an", "as", "at", "be", "by", "do", "go", "he", "in", "is", "it"}
+    | {"me", "no", "of", "oh", "ok", "on", "or", "so", "to", "up", "us", "we"}
+)
+#: Domain endings and file extensions: after a dot they end a name ("Example.Com",
+#: "File.Txt"), they do not start a sentence.
+_NAME_ENDINGS = frozenset(
+    {"com", "org", "net", "gov", "edu", "int", "mil", "info", "biz", "cn", "io", "uk", "de"}
+    | {"txt", "pdf", "doc", "docx", "htm", "html", "xml", "json", "csv", "jpg", "png", "gif"}
+    | {"zip", "exe", "py", "js", "ts", "md", "yaml", "toml", "cfg", "ini", "log", "tmp"}
+)
+#: Receivers of attribute access in code that also pass for words ("self.Assert and").
+_CODE_RECEIVERS = frozenset({"self", "cls", "unittest"})
+#: How far back a left token is looked for; a longer token is no word.
+_LEFT_REACH = 48
+
+
+def _glued_at(line: str, stop: re.Match[str]) -> bool:
+    """True when the stop at ``stop`` surely ends one sentence glued to the next."""
+    start, end = stop.span()
+    before = line[max(0, start - _LEFT_REACH) : start]
+    space = max(before.rfind(" "), before.rfind("\t"), before.rfind("\u3000"))
+    if space < 0:  # no word before the token in reach: not prose, or no token at all
+        return False
+    left = before[space + 1 :]
+    if not left or not _SENTENCE_END.fullmatch(left):
+        return False
+    word = left.strip("(\u201c\u2018\"')]\u201d\u2019")
+    if word.lower() in _CODE_RECEIVERS:
+        return False
+    if len(word) == 2 and word.isalpha() and word.lower() not in _SHORT_WORDS:
+        return False
+    if len(word) == 1:  # an ordinal or a list number ("9.Auflage", "1.Introduction")
+        return False
+    if word[0].isupper() and not _deep_in_sentence(line, start - len(left)):
+        return False
+    right = _SENTENCE_START.match(line, end)
+    if right is None:
+        return False
+    parts = _CAPITALIZED_PART.findall(right.group("word"))
+    if len(parts) == 1 and parts[0].lower() in _NAME_ENDINGS:
+        return False
+    return len(parts) == 1 or all(_PINYIN.fullmatch(part.lower()) for part in parts)
+
+
+def _deep_in_sentence(line: str, at: int) -> bool:
+    """Whether ``at`` has a sentence's worth of words before it (four, since the last
+    stop): a capitalized word ends a sentence there ("the Innovation Center.To meet"),
+    not a class name ("The React.Component class")."""
+    before = line[max(0, at - 200) : at]
+    stop = max(before.rfind(". "), before.rfind("! "), before.rfind("? "))
+    return len(before[stop + 1 :].split()) >= 4
+
+
+def _repair_glued(line: str) -> tuple[str, int]:
+    """The line with a space after every sure glued sentence end, and how many it got."""
+    cuts = [stop.end() for stop in _GLUE_CANDIDATE.finditer(line) if _glued_at(line, stop)]
+    if not cuts:
+        return line, 0
+    pieces = [line[i:j] for i, j in zip([0, *cuts], [*cuts, len(line)], strict=True)]
+    return " ".join(pieces), len(cuts)
 
 
 class RulesError(Exception):
@@ -118,12 +208,27 @@ class RuleSet:
         return line[: cut[0]].rstrip(), cut[1]
 
 
-def clean_text(text: str, rules: RuleSet, removed: Counter[str] | None = None) -> str:
+#: One removal as ``--explain`` reports it: ("line" or "tail", the text removed, the rule).
+Removal = tuple[str, str, str]
+
+
+def clean_text(
+    text: str,
+    rules: RuleSet,
+    removed: Counter[str] | None = None,
+    *,
+    glue_repair: bool = True,
+    counts: Counter[str] | None = None,
+    removals: list[Removal] | None = None,
+) -> str:
     """Article text with boilerplate lines and tails removed and the layout normalized.
 
     Normalized means: Unicode NFC, no indentation, one paragraph per line with one blank
-    line between paragraphs, and glued sentences ("end.Next") given their space.
-    Idempotent: cleaning clean text changes nothing. Removals are counted into ``removed``.
+    line between paragraphs, and (with ``glue_repair``) sure glued sentences ("end.Next")
+    given their space. Idempotent: cleaning clean text changes nothing. Removals are
+    counted into ``removed`` by rule, repairs into ``counts`` (``glued_sentences_split``);
+    ``removals``, when given, gets each removed line or tail in order (whitespace-only
+    lines are layout, not removals, and are only counted).
     """
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
@@ -134,21 +239,31 @@ def clean_text(text: str, rules: RuleSet, removed: Counter[str] | None = None) -
             if raw and removed is not None:
                 removed["whitespace_only_line"] += 1
             continue
-        line = _GLUED_SENTENCE.sub(r"\g<0> ", line)
+        if glue_repair:
+            line, glued = _repair_glued(line)
+            if glued and counts is not None:
+                counts["glued_sentences_split"] += glued
         # Until none is left: cutting one tail may bare another (a promo repeated twice),
         # and a second cleaning must not find anything more to cut.
+        before = line
         line, tail_rule = rules.cut_tail(line)
         while tail_rule is not None:
             if removed is not None:
                 removed[tail_rule] += 1
+            if removals is not None:
+                removals.append(("tail", before[len(line) :].strip(), tail_rule))
+            before = line
             line, tail_rule = rules.cut_tail(line)
         if not line:
             continue
         rule = rules.line_rule(line)
         if rule is None:
             kept.append(line)
-        elif removed is not None:
+            continue
+        if removed is not None:
             removed[rule] += 1
+        if removals is not None:
+            removals.append(("line", line, rule))
     return "\n\n".join(kept)
 
 
@@ -158,17 +273,69 @@ def clean_title(title: str) -> str:
 
 
 class Cleaner:
-    """The clean stage: every record's title and text cleaned, removals counted by rule."""
+    """The clean stage: every record's title and text cleaned, removals counted by rule.
 
-    def __init__(self, rules: RuleSet) -> None:
+    ``run`` is ``finish(clean(...))``; a stage that removes more (learned boilerplate)
+    goes between the two, and appends what it removes to ``record.removed`` (a list when
+    ``explain`` is on, else None). ``finish`` drops an article split from a page whose
+    text is empty once cleaned (a title over nothing but boilerplate), counted as
+    ``empty_articles_dropped``; a record the user gave is always written, even with an
+    empty text: what it is, is theirs to say. With ``explain``, it also puts one line in
+    ``stats.explained`` per record that lost anything.
+    """
+
+    def __init__(self, rules: RuleSet, options: CleanOptions | None = None) -> None:
+        options = options or CleanOptions()
         self.rules = rules
+        self.glue_repair = options.glue_repair
+        self.explain = options.explain
 
     def run(self, records: Iterable[Record], stats: Stats) -> Iterator[Record]:
+        return self.finish(self.clean(records, stats), stats)
+
+    def clean(self, records: Iterable[Record], stats: Stats) -> Iterator[Record]:
         for record in records:
-            text = clean_text(record.text, self.rules, stats.removed_by_rule)
+            removals: list[Removal] | None = [] if self.explain else None
+            text = clean_text(
+                record.text,
+                self.rules,
+                stats.removed_by_rule,
+                glue_repair=self.glue_repair,
+                counts=stats.counts,
+                removals=removals,
+            )
             title = clean_title(record.title) if record.title is not None else None
             stats.add("records_cleaned")
-            yield record.evolve(text=text, title=title)
+            yield record.evolve(text=text, title=title, removed=removals)
+
+    def finish(self, records: Iterable[Record], stats: Stats) -> Iterator[Record]:
+        for record in records:
+            dropped = not record.text and _split_from_page(record)
+            if record.removed:
+                stats.explained.append(_explain(record, record.removed, dropped))
+            if dropped:
+                stats.add("empty_articles_dropped")
+                continue
+            yield record if record.removed is None else record.evolve(removed=None)
+
+
+def _split_from_page(record: Record) -> bool:
+    """Whether the split stage made this record: its id is ``{source}#{n}`` (so this
+    still holds when ``split | clean`` passes it through JSONL)."""
+    source, _, number = record.id.rpartition("#")
+    return source == record.source and number.isdigit()
+
+
+def _explain(record: Record, removals: list[Removal], dropped: bool) -> bytes:
+    """The ``--explain`` line of a record: what it lost, in order, and by which rule."""
+    entry: dict[str, Any] = {
+        "id": record.id,
+        "source": record.source,
+        "removed": [{kind: text, "rule": rule} for kind, text, rule in removals],
+    }
+    if dropped:
+        entry["dropped"] = "empty_article"
+    return encode_object(entry)
 
 
 def load_rules(options: CleanOptions) -> RuleSet:

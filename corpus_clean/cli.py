@@ -105,6 +105,17 @@ def _io_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def _clean_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option(
+        "--explain",
+        metavar="FILE",
+        help="Write, per record that lost anything, each removed line or tail and its rule "
+        "(one JSON line per record).",
+    )(f)
+    f = click.option(
+        "--no-glue-repair",
+        is_flag=True,
+        help="Leave glued sentences ('layout.At the meeting') as they are.",
+    )(f)
+    f = click.option(
         "--no-builtin-rules", is_flag=True, help="Use only the rules given with --rules."
     )(f)
     return click.option(
@@ -246,10 +257,14 @@ def split(**kwargs: Any) -> None:
 def clean(**kwargs: Any) -> None:
     """Remove boilerplate and normalize the layout of each record's text.
 
+    An article split from a page whose text is empty once cleaned is dropped (counted);
+    records you give are always written.
+
     Example:
 
     \b
         corpus-clean split samples/ | corpus-clean clean --rules my-rules.toml
+        corpus-clean split samples/ | corpus-clean clean --explain removed.jsonl
     """
     _execute("clean", kwargs, clean=True)
 
@@ -282,12 +297,19 @@ def _execute(
     dedup: bool = False,
 ) -> None:
     with _errors(kw.get("index_path")):
-        writes = (kw["output"], kw.get("duplicates"), kw["rejects"], kw["report"])
+        writes = (
+            kw["output"], kw.get("duplicates"), kw["rejects"], kw["report"], kw.get("explain")
+        )
         inputs = resolve_inputs(_input_paths(kw["paths"]), skip=[p for p in writes if p])
         plan = pipeline.Plan(
             read=ReadOptions(text_field=kw["text_field"], skip_invalid=kw["skip_invalid"]),
             split=SplitOptions() if split else None,
-            clean=CleanOptions(tuple(kw["rule_files"]), not kw["no_builtin_rules"])
+            clean=CleanOptions(
+                tuple(kw["rule_files"]),
+                not kw["no_builtin_rules"],
+                glue_repair=not kw["no_glue_repair"],
+                explain=bool(kw["explain"]),
+            )
             if clean
             else None,
             dedup=DedupOptions(kw["threshold"], kw["num_perm"], kw["seed"], kw["keep"])
@@ -340,6 +362,12 @@ def _run_plan(
         out = None if check else outputs.enter_context(atomic_output(kw["output"]))
         dups_path = kw.get("duplicates")
         dups = outputs.enter_context(atomic_output(dups_path)) if dups_path and not check else None
+        explain_path = kw.get("explain")
+        explain = (
+            outputs.enter_context(atomic_output(explain_path))
+            if explain_path and not check
+            else None
+        )
         rejects_out = (
             outputs.enter_context(atomic_output(kw["rejects"]))
             if kw["rejects"] and not check
@@ -357,6 +385,8 @@ def _run_plan(
         )
         if rejects_out is not None:
             rejects_out.writelines(rejects or [])
+        if explain is not None:
+            explain.writelines(result.stats.explained)
     added = 0
     if index is not None and not check:
         try:

@@ -558,6 +558,11 @@ def encode(record: Record, extra: dict[str, Any] | None = None) -> bytes:
     return _json_line(record.to_dict(extra))
 
 
+def encode_object(obj: dict[str, Any]) -> bytes:
+    """Any JSON object as one JSONL line, spelled as records are (``--explain`` entries)."""
+    return _json_line(obj)
+
+
 def _json_line(obj: dict[str, Any]) -> bytes:
     """``obj`` as one JSONL line, in the codec's spelling (see ``_json_bytes``)."""
     line = _fast.encode_object(obj, _json_bytes)

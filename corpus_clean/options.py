@@ -29,18 +29,21 @@ class SplitOptions:
 
     #: The byline line that precedes every article on the page ("通过admin", "通过 admin").
     separator: str = r"通过\s*[A-Za-z0-9_.\-]{1,40}"
-    #: Site chrome that may stand before the first article ("首页", "标签归档 <site name>").
-    site_header: str = r"首页|标签归档\s*\S.{0,80}"
     #: A date byline under the title of a page without separators ("2022-05-25 0 By").
     byline: str = r"(\d{4}-\d{2}-\d{2})(?:\s+\d+)?\s+By\b.{0,80}"
 
 
 @dataclass(frozen=True)
 class CleanOptions:
-    """Which boilerplate rules apply: the built-in file plus any the user adds."""
+    """Which boilerplate rules apply (the built-in file plus any the user adds), and what
+    else cleaning does."""
 
     rule_files: tuple[Path, ...] = ()
     use_builtin_rules: bool = True
+    #: Give a sure glued sentence ("layout.At the meeting") its space back.
+    glue_repair: bool = True
+    #: Keep, per record, each removed line or tail and its rule (``--explain FILE``).
+    explain: bool = False
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,9 @@ class _Worker:
     def __init__(self, plan: Plan) -> None:
         self.read = plan.read
         self.splitter = PageSplitter(plan.split) if plan.split is not None else None
-        self.cleaner = Cleaner(load_rules(plan.clean)) if plan.clean is not None else None
+        self.cleaner = (
+            Cleaner(load_rules(plan.clean), plan.clean) if plan.clean is not None else None
+        )
         self.fingerprinter = Fingerprinter(plan.dedup) if plan.dedup is not None else None
 
     def __call__(self, units: list[RawUnit]) -> _Batch:

@@ -26,6 +26,9 @@ class Record:
     meta: dict[str, Any] = field(default_factory=dict)
     #: True for a raw page read from a ``.txt`` file: the split stage turns it into articles.
     is_page: bool = False
+    #: With ``--explain``: what cleaning removed, ("line" or "tail", text, rule) in order;
+    #: every cleaning stage appends to it. Never written out.
+    removed: list[tuple[str, str, str]] | None = field(default=None, compare=False, repr=False)
 
     def evolve(self, **changes: Any) -> Record:
         """A copy with some fields changed (records are immutable)."""

@@ -1,14 +1,15 @@
 """Page -> articles.
 
 A scraped page holds many articles, each announced by a byline separator line
-(``通过admin``). What stands before the first separator is site chrome or a repeat of the
-first title; a page without separators is a single article with an optional date byline.
+(``通过admin``). What stands before the first separator is page chrome (site name,
+breadcrumb, archive title) or a repeat of the first title, never an article: it is
+dropped whatever it says. A page without separators is a single article with an
+optional date byline.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator
 
 from .options import SplitOptions
@@ -22,7 +23,6 @@ class PageSplitter:
     def __init__(self, options: SplitOptions | None = None) -> None:
         options = options or SplitOptions()
         self._separator = re.compile(options.separator, re.IGNORECASE)
-        self._site_header = re.compile(options.site_header)
         self._byline = re.compile(options.byline)
 
     def run(self, records: Iterable[Record], stats: Stats) -> Iterator[Record]:
@@ -42,10 +42,7 @@ class PageSplitter:
         else:
             ends = [*cuts[1:], len(lines)]
             segments = [lines[start + 1 : end] for start, end in zip(cuts, ends, strict=True)]
-            header = [line.strip() for line in lines[: cuts[0]] if line.strip()]
-            if header and not self._is_chrome(header, segments[0]):
-                segments.insert(0, lines[: cuts[0]])
-            elif header:
+            if any(line.strip() for line in lines[: cuts[0]]):
                 stats.add("page_headers_dropped")
         articles: list[Record] = []
         for segment in segments:
@@ -55,13 +52,6 @@ class PageSplitter:
             else:
                 articles.append(article)
         return articles
-
-    def _is_chrome(self, header: list[str], first_article: list[str]) -> bool:
-        """Site navigation, or the first article's title repeated above the separator."""
-        first_title = next((line.strip() for line in first_article if line.strip()), "")
-        return all(
-            self._site_header.fullmatch(line) or _same_line(line, first_title) for line in header
-        )
 
     def _article(self, lines: list[str], page: Record, number: int) -> Record | None:
         body = list(lines)
@@ -84,6 +74,3 @@ class PageSplitter:
             meta=page.meta,
         )
 
-
-def _same_line(a: str, b: str) -> bool:
-    return unicodedata.normalize("NFC", a).casefold() == unicodedata.normalize("NFC", b).casefold()

@@ -28,7 +28,7 @@ BOILERPLATE_LINES = [
     "2022-05-25 0 By", "?One-click ticket purchase",
     "Click on the link to participate in this activity!",
     "Click on one-click ticket purchase:https://t.cfc.com.cn/te3rfv",
-    "https://t.cfc.com.cn/te3rfv", "www.thepaper.cn",
+    "Permalink: https://t.cfc.com.cn/te3rfv", "Click here to cancel reply.",
     "Pay attention to Hebei News network, understand the latest news in Hebei.",
 ]
 words = st.sampled_from([

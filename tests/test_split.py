@@ -227,13 +227,33 @@ def test_content_lines_that_only_look_like_separators_are_kept(line: str) -> Non
     assert only.text == f"Body starts.\n{line}\nBody ends."
 
 
-def test_header_that_is_not_chrome_is_an_article_of_its_own() -> None:
-    text = "Breaking: an intro\nwith a line\n通过admin\nTitle\nBody."
-    articles = PageSplitter().split_page(page(text), Stats())
-    assert [(a.title, a.text) for a in articles] == [
-        ("Breaking: an intro", "with a line"),
-        ("Title", "Body."),
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Breaking: an intro\nwith a line",
+        "Wuhan Nightlife Net",  # a site name no rule knows
+        "Home > News > Science",  # a breadcrumb
+        "Tag Archives: science",
+        "分类目录归档\uff1a科技",
+        "作者归档\uff1aadmin",
+        "Subscribe to our newsletter for the latest news!\n\nMenu",
+    ],
+)
+def test_whatever_stands_before_the_first_separator_is_chrome(header: str) -> None:
+    text = f"{header}\n通过admin\nTitle\nBody.\n通过admin\nSecond\nMore."
+    stats = Stats()
+    articles = PageSplitter().split_page(page(text), stats)
+    assert [(a.id, a.title, a.text) for a in articles] == [
+        ("p.txt#1", "Title", "Body."),
+        ("p.txt#2", "Second", "More."),
     ]
+    assert stats["page_headers_dropped"] == 1
+
+
+def test_a_page_without_separators_keeps_its_first_line_as_the_title() -> None:
+    # No separator, no chrome to tell apart: the page is one article, header and all.
+    [only] = PageSplitter().split_page(page("Wuhan Nightlife Net\nTitle\nBody."), Stats())
+    assert (only.title, only.text) == ("Wuhan Nightlife Net", "Title\nBody.")
 
 
 def test_header_repeating_the_first_title_is_dropped_despite_case_and_blank_lines() -> None:
