@@ -17,6 +17,7 @@ import ctypes
 import functools
 import gc
 import multiprocessing
+import os
 import signal
 import time
 from collections import deque
@@ -157,14 +158,38 @@ def _reread(
 _process_worker: _Worker | None = None
 
 
-def _init_process(plan: Plan) -> None:
+def _init_process(plan: Plan, parent: int) -> None:
     """Build the worker, and leave interruption to the main process: a forked worker
     would otherwise inherit the CLI's handlers, answer the pool's own SIGTERM (sent when
-    it is torn down) with a traceback, and each catch Ctrl-C sent to the process group."""
+    it is torn down) with a traceback, and each catch Ctrl-C (or the SIGHUP of a closed
+    terminal) sent to the process group."""
+    _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     global _process_worker
     _process_worker = _Worker(plan)
+
+
+#: prctl option of linux/prctl.h: a signal the kernel sends when the parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this worker when the main process dies, however it dies.
+
+    A main process killed by SIGKILL (or the OOM killer) cannot tear its pool down: the
+    workers would wait on the pool's queue forever, holding the caller's pipes open. The
+    signal follows the thread that forked the worker, which is the run's own thread.
+    Where there is no prctl (not Linux), this does nothing.
+    """
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return
+    prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before prctl took effect: nobody will ask
+        os._exit(1)
 
 
 def _in_process(units: list[RawUnit]) -> _Batch:
@@ -225,7 +250,7 @@ def _processed(plan: Plan, batches: Iterator[list[RawUnit]]) -> Iterator[_Batch]
         plan.jobs,
         mp_context=multiprocessing.get_context(_START_METHOD),
         initializer=_init_process,
-        initargs=(plan,),
+        initargs=(plan, os.getpid()),
     ) as pool:
         pending: deque[Future[_Batch]] = deque()
         try:

@@ -308,7 +308,7 @@ def test_a_file_that_is_not_an_index_is_refused(tmp_path: Path) -> None:
 
 
 def test_an_index_in_a_missing_folder_is_explained(tmp_path: Path) -> None:
-    with pytest.raises(IndexStoreError, match="folder of the index must exist"):
+    with pytest.raises(IndexStoreError, match="its folder must exist and be writable"):
         IndexStore.open(tmp_path / "no-such-folder" / "accepted.db", SETTINGS)
 
 
@@ -469,7 +469,8 @@ def test_readers_share_the_index_but_not_with_a_writer(
         IndexStore.open(path, None, readonly=True, wait_seconds=0) as two,
     ):
         assert one.info()["articles"] == two.info()["articles"] == SAMPLE_KEPT
-        with pytest.raises(IndexStoreError, match=r"in use by another corpus-clean run;"):
+        holder = rf"in use by another corpus-clean run \(process {os.getpid()}\);"
+        with pytest.raises(IndexStoreError, match=holder):
             IndexStore.open(path, SETTINGS, wait_seconds=0.1)
         with pytest.raises(IndexStoreError, match="read-only"):
             one.accept([], run_label="nope")
@@ -672,6 +673,7 @@ def test_cli_nights_with_an_index(tmp_path: Path) -> None:
         "path": str(path),
         "articles_before": SAMPLE_KEPT,
         "articles_after": SAMPLE_KEPT,
+        "ids_reused": 0,
     }
     removed = [json.loads(line) for line in (tmp_path / "d").read_text().splitlines()]
     assert {r["duplicate_kind"] for r in removed} == {"index"}
