@@ -65,6 +65,8 @@ CACHE_KIB = 64 * 1024
 #: Articles ``accept`` reads, checks and writes at a time: bounds its memory, and is large
 #: enough that each chunk's band rows, sorted, share B-tree leaves.
 _ACCEPT_CHUNK = 10_000
+#: Articles ``candidates`` looks up in one query: bounds the query's memory (a few MB).
+_LOOKUP_ROWS = 20_000
 #: Ids per ``IN (...)`` list: below SQLite's oldest limit on query parameters (999).
 _ID_CHUNK = 900
 #: Problems of one kind that ``verify`` lists before it only counts the rest.
@@ -236,10 +238,10 @@ class _Lock:
 
     @classmethod
     def acquire(
-        cls, index: Path, wait_seconds: float, *, shared: bool, create: bool
+        cls, index: Path, wait_seconds: float, *, shared: bool, create: bool, optional: bool
     ) -> _Lock | None:
-        """Lock ``index``, waiting up to ``wait_seconds``; None if it is still busy and
-        ``wait_seconds`` is 0 and ``shared`` (a reader that need not take its turn)."""
+        """Lock ``index``, waiting up to ``wait_seconds``; if it is still busy, None when
+        the lock is ``optional`` (a reader that need not take its turn), else fail."""
         deadline = time.monotonic() + wait_seconds
         mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
         while True:
@@ -267,7 +269,7 @@ class _Lock:
                 if left <= 0:
                     holder = _flock_holder(os.fstat(fd))
                     os.close(fd)
-                    if shared and wait_seconds == 0:
+                    if optional:
                         return None
                     by = f" (process {holder})" if holder else ""
                     raise IndexStoreError(
@@ -434,12 +436,9 @@ class IndexStore:
             raise IndexStoreError(
                 f"cannot change the index {path}: its folder must exist and be writable"
             )
-        lock = _Lock.acquire(
-            path,
-            wait_seconds if take_turn or not readonly else 0,
-            shared=readonly,
-            create=writing,
-        )
+        optional = readonly and not take_turn
+        wait = 0 if optional else wait_seconds
+        lock = _Lock.acquire(path, wait, shared=readonly, create=writing, optional=optional)
         # Under the lock no run is writing, so a journal beside the index is one a killed
         # run left; reading the file rolls it back.
         journal = Path(f"{path}-journal")
@@ -643,16 +642,20 @@ class IndexStore:
     @_reads
     def candidates(self, band_keys: U64) -> list[list[int]]:
         """For each row of ``(n, bands)`` band keys, the entries sharing at least one key,
-        sorted and unique. One query for the whole batch; keys go in sorted, so the join
-        walks the band B-tree in order."""
+        sorted and unique. One query per ``_LOOKUP_ROWS`` rows (bounding its memory,
+        whatever the size of the run); keys go in sorted, so the join walks the band
+        B-tree in order."""
         keys = np.ascontiguousarray(band_keys, dtype=np.uint64)
         if keys.ndim != 2 or keys.shape[1] != self._bands:
             raise ValueError(f"band keys must have shape (n, {self._bands}), not {keys.shape}")
         found: list[list[int]] = [[] for _ in range(len(keys))]
-        if not keys.size:
-            return found
+        for start in range(0, len(keys), _LOOKUP_ROWS):
+            self._look_up(keys[start : start + _LOOKUP_ROWS], found, start)
+        return found
+
+    def _look_up(self, keys: U64, found: list[list[int]], first_row: int) -> None:
         flat = keys.view(np.int64).ravel()
-        rows = np.repeat(np.arange(len(keys)), keys.shape[1])
+        rows = np.repeat(np.arange(first_row, first_row + len(keys)), keys.shape[1])
         order = np.argsort(flat, kind="stable")
         # A savepoint works inside the open transaction of a new index and outside one;
         # rolling back to it empties the query table again.
@@ -663,16 +666,14 @@ class IndexStore:
                 zip(flat[order].tolist(), rows[order].tolist(), strict=True),
             )
             # CROSS JOIN keeps the small query table outside: one descent per key.
-            pairs = self._db.execute(
+            for row, entry in self._db.execute(
                 "SELECT DISTINCT q.row, b.entry FROM temp.query AS q CROSS JOIN bands AS b "
                 "ON b.key = q.key ORDER BY q.row, b.entry"
-            ).fetchall()
+            ):
+                found[row].append(entry)
         finally:
             self._db.execute("ROLLBACK TO lookup")
             self._db.execute("RELEASE lookup")
-        for row, entry in pairs:
-            found[row].append(entry)
-        return found
 
     @_reads
     def shingles(self, entry: int) -> Shingles:

@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import signal
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -73,8 +74,11 @@ class Plan:
 class Result:
     stats: Stats
     seconds: float
-    #: Articles kept, when an index is to accept them (``collect_kept``).
-    kept: list[Accepted]
+    #: Articles kept, when an index is to accept them (``collect_kept``): read from the
+    #: run's fingerprint stores as the index takes them, so that every kept article's
+    #: band keys and shingle set are never held at once. The stores stay open until the
+    #: stream is exhausted, closed, or dropped.
+    kept: Iterator[Accepted]
 
 
 @dataclass
@@ -299,19 +303,19 @@ def run(
     _reuse_freed_memory()
     stats = Stats()
     batches = _processed(plan, _batches(read_units(inputs, stats, BATCH_BYTES)))
-    kept: list[Accepted] = []
     if plan.dedup is None:
         for batch in batches:
             _merge(batch, stats, rejects, progress)
             stats.add("written", len(batch.lines))
             if out is not None:
                 write_all(out, b"".join(cast(list[bytes], batch.lines)))  # None: dedup only
-        return Result(stats, time.perf_counter() - started, kept)
+        return Result(stats, time.perf_counter() - started, iter(()))
 
     memory = MemoryBudget()
     finder = DuplicateFinder(plan.dedup, index, memory)
     spool = Spool(memory)
     heads: list[tuple[str | None, str]] = []
+    kept_at = array.array("q")  # positions of the kept records, for collect_kept
     try:
         for batch in batches:
             _merge(batch, stats, rejects, progress)
@@ -335,17 +339,39 @@ def run(
                 if kept_out is not None:
                     kept_out.write(line)
                 if collect_kept:
-                    title, source = heads[n]
-                    kept.append(
-                        Accepted(
-                            finder.ids[n], title, source, finder.band_keys(n), finder.shingles(n)
-                        )
-                    )
+                    kept_at.append(n)
         stats.add("written", len(finder.ids) - len(verdicts))
+    except BaseException:
+        finder.close()
+        raise
     finally:
         spool.close()
+    seconds = time.perf_counter() - started
+    if not collect_kept:
         finder.close()
-    return Result(stats, time.perf_counter() - started, kept)
+        return Result(stats, seconds, iter(()))
+    return Result(stats, seconds, _kept_articles(finder, heads, kept_at))
+
+
+def _kept_articles(
+    finder: DuplicateFinder, heads: list[tuple[str | None, str]], positions: array.array[int]
+) -> Iterator[Accepted]:
+    """The kept records as an index stores them, from the finder's stores; the finder is
+    closed when the stream ends, is closed, or is dropped unread."""
+
+    def articles() -> Iterator[Accepted]:
+        try:
+            for n in positions:
+                title, source = heads[n]
+                yield Accepted(
+                    finder.ids[n], title, source, finder.band_keys(n), finder.shingles(n)
+                )
+        finally:
+            finder.close()
+
+    stream = articles()
+    weakref.finalize(stream, finder.close)  # a generator never started runs no finally
+    return stream
 
 
 def _merge(
