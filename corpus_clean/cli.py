@@ -459,7 +459,8 @@ class _Interrupted(KeyboardInterrupt):
 
 
 def _terminate(signum: int, frame: Any) -> NoReturn:
-    """SIGTERM (a CI runner cancelling the step) unwinds like Ctrl-C: nothing half-written."""
+    """SIGTERM (a CI runner cancelling the step) and SIGHUP (a closed terminal or ssh
+    session) unwind like Ctrl-C: nothing half-written."""
     raise KeyboardInterrupt
 
 
@@ -482,6 +483,9 @@ def index() -> None:
 @click.argument("path")
 def index_info(path: str) -> None:
     """Articles, runs, settings and size of an index (JSON on stdout).
+
+    Does not wait for a run holding the index: it shows the last committed state. Says
+    on stderr when it rolled back the journal of a run killed while committing.
 
     Example:
 
@@ -541,9 +545,10 @@ def index_add(
     seed: int,
     quiet: bool,
 ) -> None:
-    """Seed an index from an existing clean corpus; writes no records.
+    """Seed an index from an existing clean corpus of JSONL records; writes no records.
 
-    Every record is added as it is (no cleaning, no deduplication among them).
+    Every record is added as it is (no cleaning, no deduplication among them). Page
+    files are refused: run them through 'corpus-clean run ... --index PATH'.
 
     Example:
 

@@ -145,6 +145,36 @@ def test_kill_9_of_the_main_process_takes_its_workers_along(indexed: Path) -> No
     assert digest(indexed) == before
 
 
+#: Opens the index, forks a child that outlives it (as a stuck pool worker would), and
+#: exits; the child waits until it is killed.
+FORKING_HOLDER = """
+import os, sys, time
+from corpus_clean.index import IndexStore
+with IndexStore.open(sys.argv[1], None, create=False):
+    if os.fork() == 0:
+        print(os.getpid(), flush=True)
+        time.sleep(60)
+        os._exit(0)
+    time.sleep(0.2)
+"""
+
+
+def test_a_forked_child_does_not_hold_the_index_lock(indexed: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", FORKING_HOLDER, str(indexed)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None
+    child = int(holder.stdout.readline())
+    try:
+        assert holder.wait(timeout=30) == 0
+        os.kill(child, 0)  # the child still runs ...
+        with IndexStore.open(indexed, SETTINGS, wait_seconds=0) as store:  # ... yet it is free
+            assert store.info()["articles"] == SAMPLE_KEPT
+    finally:
+        os.kill(child, signal.SIGKILL)
+        holder.stdout.close()
+
+
 def test_workers_whose_parent_is_gone_do_not_start(tmp_path: Path) -> None:
     # A worker forked just as its parent dies finds itself adopted and ends at once.
     script = (
