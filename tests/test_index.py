@@ -535,8 +535,8 @@ def started(*args: str | Path) -> Iterator[subprocess.Popen[bytes]]:
 
 
 def index_state(path: Path) -> tuple[list[str], str, int]:
-    """The files beside an index, and the index's content and modification time (a run
-    that may write takes the lock, so the lock file's time changes)."""
+    """The files beside an index (no journal or temporary file left), and the index's
+    content and modification time."""
     return sorted(p.name for p in path.parent.iterdir()), digest(path), path.stat().st_mtime_ns
 
 
@@ -768,7 +768,7 @@ def test_cli_check_opens_the_index_read_only(
     with IndexStore.open(path, None, readonly=True, wait_seconds=0):
         check = cli("run", SAMPLES, "--index", path, "--check", "-q")
     assert (check.exit_code, check.stdout, check.stderr) == (1, "", "")
-    assert folder_state(path.parent) == before  # index and lock file: bytes and mtime
+    assert folder_state(path.parent) == before  # the index's bytes and mtime, no new file
 
 
 def test_cli_check_against_a_missing_index_creates_nothing(tmp_path: Path) -> None:

@@ -311,6 +311,7 @@ def test_a_format_1_index_reads_as_it_is_and_is_migrated_when_written(
     assert info.exit_code == 0, info.stderr
     assert (json.loads(info.stdout)["format"], json.loads(info.stdout)["articles"]) == (1, 18)
     assert cli("run", SAMPLES, "--index", old, "--check", "-q").exit_code == 1
+    assert cli("index", "verify", old).exit_code == 0
     assert digest(old) == before  # reading changes nothing
     rerun = cli("run", SAMPLES, "--index", old, "-o", tmp_path / "o.jsonl", "-q")
     assert rerun.exit_code == 0, rerun.stderr
