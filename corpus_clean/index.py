@@ -243,48 +243,64 @@ class _Lock:
         """Lock ``index``, waiting up to ``wait_seconds``; if it is still busy, None when
         the lock is ``optional`` (a reader that need not take its turn), else fail."""
         deadline = time.monotonic() + wait_seconds
-        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
         while True:
-            # Read-only suffices for flock, and works in a read-only folder; a writer
-            # opens for writing, to learn now that it could not commit.
-            flags = (os.O_RDONLY if shared else os.O_RDWR) | (os.O_CREAT if create else 0)
+            fd = cls._open(index, shared=shared, create=create)
             try:
-                fd = os.open(index, flags, 0o644)
-            except FileNotFoundError as err:
-                if create:
-                    raise IndexStoreError(
-                        f"cannot create the index {index}: its folder must exist"
-                    ) from err
-                raise _no_index(index) from err
-            except OSError as err:
-                need = "be readable" if shared else "be writable, and its folder too"
-                raise IndexStoreError(
-                    f"cannot open the index {index} ({err.strerror}): to "
-                    f"{'read' if shared else 'change'} it, it must {need}"
-                ) from err
-            try:
-                fcntl.flock(fd, mode | fcntl.LOCK_NB)
-            except BlockingIOError:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    holder = _flock_holder(os.fstat(fd))
-                    os.close(fd)
-                    if optional:
-                        return None
-                    by = f" (process {holder})" if holder else ""
-                    raise IndexStoreError(
-                        f"{index} is in use by another corpus-clean run{by}; waited "
-                        f"{wait_seconds:g} s for it. Runs on one index must take turns: "
-                        "re-run when that one has finished"
-                    ) from None
+                locked = cls._wait(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX, deadline)
+            except BaseException:
                 os.close(fd)
-                time.sleep(min(0.05, left))
-                continue
+                raise
+            if not locked:
+                holder = _flock_holder(os.fstat(fd))
+                os.close(fd)
+                if optional:
+                    return None
+                by = f" (process {holder})" if holder else ""
+                raise IndexStoreError(
+                    f"{index} is in use by another corpus-clean run{by}; waited "
+                    f"{wait_seconds:g} s for it. Runs on one index must take turns: "
+                    "re-run when that one has finished"
+                )
             if _same_file(fd, index):
                 return cls(fd)
             # A failed first run removed the empty file while we waited for it: the
             # lock is on a file nobody else will open. Open the path afresh.
             os.close(fd)
+
+    @staticmethod
+    def _open(index: Path, *, shared: bool, create: bool) -> int:
+        # Read-only suffices for flock, and works in a read-only folder; a writer opens
+        # for writing, to learn now that it could not commit.
+        flags = (os.O_RDONLY if shared else os.O_RDWR) | (os.O_CREAT if create else 0)
+        try:
+            return os.open(index, flags, 0o644)
+        except FileNotFoundError as err:
+            if create:
+                raise IndexStoreError(
+                    f"cannot create the index {index}: its folder must exist"
+                ) from err
+            raise _no_index(index) from err
+        except OSError as err:
+            need = "be readable" if shared else "be writable, and its folder too"
+            raise IndexStoreError(
+                f"cannot open the index {index} ({err.strerror}): to "
+                f"{'read' if shared else 'change'} it, it must {need}"
+            ) from err
+
+    @staticmethod
+    def _wait(fd: int, mode: int, deadline: float) -> bool:
+        """Take the flock by ``deadline``; False if it is still held by then. The same
+        descriptor all along: closing one on the database would drop the POSIX locks
+        an SQLite connection of this process holds on it."""
+        while True:
+            try:
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                time.sleep(min(0.05, left))
 
     def release(self) -> None:
         _HELD_LOCKS.discard(self._fd)
