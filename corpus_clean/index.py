@@ -927,9 +927,24 @@ class IndexStore:
         return problems
 
     def _integrity_problems(self) -> list[str]:
+        """SQLite's integrity check of the whole file; where a page is too damaged for it
+        to run at all, of each table (with its indexes) alone, to say which are hit."""
+        try:
+            return self._integrity_check("PRAGMA integrity_check")
+        except sqlite3.DatabaseError as err:
+            problems = [f"SQLite integrity check: {err}"]
+        for table in _TABLES:
+            try:
+                problems += self._integrity_check(f"PRAGMA integrity_check({table})", table)
+            except sqlite3.DatabaseError as err:
+                problems.append(f"SQLite integrity check of {table}: {err}")
+        return problems
+
+    def _integrity_check(self, pragma: str, table: str | None = None) -> list[str]:
+        of = f" of {table}" if table else ""
         return [
-            f"SQLite integrity check: {row[0]}"
-            for row in self._db.execute("PRAGMA integrity_check")
+            f"SQLite integrity check{of}: {row[0]}"
+            for row in self._db.execute(pragma)
             if row[0] != "ok"
         ]
 
