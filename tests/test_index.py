@@ -32,7 +32,7 @@ from corpus_clean import pipeline
 from corpus_clean.cli import cli as command_line
 from corpus_clean.dedup import Accepted, Fingerprinter, Fingerprints
 from corpus_clean.index import IndexStore, IndexStoreError, decode_shingles, encode_shingles
-from corpus_clean.io import resolve_inputs
+from corpus_clean.io import MemoryBudget, resolve_inputs
 from corpus_clean.options import CleanOptions, DedupOptions, ReadOptions, SplitOptions
 from corpus_clean.pipeline import Plan, Result, index_corpus, run
 
@@ -202,6 +202,24 @@ def test_an_article_already_indexed_is_skipped_and_counted(
         ]
         assert info["articles"] == SAMPLE_KEPT
         assert store.verify() == []
+
+
+def test_kept_articles_whose_shingle_sets_wait_on_disk_reach_the_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The index reads the kept articles from the run's stores after the output is out:
+    # shingle sets beyond the memory budget wait in a temporary file, which must stay
+    # open until then.
+    held, spilled = tmp_path / "held.db", tmp_path / "spilled.db"
+    night(held, [str(SAMPLES)], "night-1")
+    monkeypatch.setattr(pipeline, "MemoryBudget", lambda: MemoryBudget(0))
+    _, _, added, _ = night(spilled, [str(SAMPLES)], "night-1")
+    assert added == SAMPLE_KEPT
+    with IndexStore.open(held, None, readonly=True) as a, IndexStore.open(spilled, None) as b:
+        for entry in range(1, SAMPLE_KEPT + 1):
+            assert a.article_id(entry) == b.article_id(entry)
+            assert np.array_equal(a.shingles(entry), b.shingles(entry))
+        assert b.verify() == []
 
 
 def test_a_failed_accept_leaves_the_index_exactly_as_before(
