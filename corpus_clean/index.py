@@ -529,9 +529,10 @@ class IndexStore:
         except sqlite3.DatabaseError as err:
             if hot_journal:
                 raise IndexStoreError(
-                    f"{path}-journal, left by a run killed while committing, cannot be rolled "
-                    f"back ({err}): open the index once where its folder is writable, e.g. "
-                    f"with 'corpus-clean index info {path}'"
+                    f"{path}-journal, left by a run killed while committing, must be rolled "
+                    f"back before the index can be read, which needs a writable folder "
+                    f"({err}): copy both files where they can be written and open the copy "
+                    "once ('corpus-clean index info COPY')"
                 ) from err
             raise IndexStoreError(f"{path} cannot be read as an index ({err}); {fix}") from err
         try:

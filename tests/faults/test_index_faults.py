@@ -548,6 +548,20 @@ def test_info_says_a_hot_journal_was_rolled_back(indexed: Path) -> None:
     assert "rolled back" not in cli("index", "info", indexed).stderr  # once only
 
 
+def test_a_hot_journal_in_a_read_only_folder_is_explained(indexed: Path, tmp_path: Path) -> None:
+    killed = subprocess.run([sys.executable, "-c", KILLED_IN_COMMIT, indexed], timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    with mounted(tmp_path / "ro", "size=8m") as ro:
+        for name in ("accepted.db", "accepted.db-journal"):
+            shutil.copy(indexed.with_name(name), ro / name)
+        subprocess.run(["mount", "-o", "remount,ro", ro], check=True)
+        for command in (("index", "info"), ("index", "verify")):
+            done = cli(*command, ro / "accepted.db")
+            assert done.exit_code == 2
+            assert "accepted.db-journal, left by a run killed while committing" in done.stderr
+            assert "copy both files" in done.stderr
+
+
 def test_a_full_disk_at_commit_says_the_output_was_written(tmp_path: Path) -> None:
     corpus = tmp_path / "tonight.jsonl"
     corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in distinct_texts(5000)))
