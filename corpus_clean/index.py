@@ -82,9 +82,9 @@ CREATE TABLE {name} (
     source TEXT NOT NULL,
     run INTEGER NOT NULL REFERENCES runs (run)
 )"""
+#: Identity is looked up by id, which fetches the content too: no query needs an index on it.
 _ARTICLE_INDEXES = """
 CREATE INDEX articles_by_id ON articles (id);
-CREATE INDEX articles_by_content ON articles (content);
 """
 _SCHEMA = f"""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -110,7 +110,7 @@ CREATE TABLE bands (
 """
 _TABLES = ("meta", "runs", "articles", "shingles", "bands")
 #: The schema objects of each format beyond its tables.
-_INDEXES = {1: ("sqlite_autoindex_articles_1",), 2: ("articles_by_id", "articles_by_content")}
+_INDEXES = {1: ("sqlite_autoindex_articles_1",), 2: ("articles_by_id",)}
 
 
 class IndexStoreError(Exception):
@@ -783,9 +783,8 @@ class IndexStore:
         shingle set; and how many of them reuse an id the index holds."""
         ids = [_storable(article.id) for article in chunk]
         contents = [content_hash(article.shingles) for article in chunk]
-        indexed = self._present("content", "id, content", contents) | known
-        ids_indexed = {row[0] for row in self._present("id", "id", ids)}
-        ids_indexed.update(article_id for article_id, _ in known)
+        indexed = self._present(ids) | known
+        ids_indexed = {article_id for article_id, _ in indexed}
         fresh = []
         reused = 0
         for article, article_id, content in zip(chunk, ids, contents, strict=True):
@@ -836,19 +835,14 @@ class IndexStore:
         )
         return len(fresh)
 
-    def _present(
-        self, column: str, selected: str, values: list[str] | list[bytes]
-    ) -> set[tuple[object, ...]]:
-        """``selected`` of the articles whose ``column`` is one of ``values``."""
-        present: set[tuple[object, ...]] = set()
-        for start in range(0, len(values), _ID_CHUNK):
-            chunk = values[start : start + _ID_CHUNK]
+    def _present(self, ids: list[str]) -> set[tuple[str, bytes]]:
+        """(id, content) of the indexed articles with one of these ids."""
+        present: set[tuple[str, bytes]] = set()
+        for start in range(0, len(ids), _ID_CHUNK):
+            chunk = ids[start : start + _ID_CHUNK]
             marks = ", ".join("?" * len(chunk))
             present.update(
-                tuple(row)
-                for row in self._db.execute(
-                    f"SELECT {selected} FROM articles WHERE {column} IN ({marks})", chunk
-                )
+                self._db.execute(f"SELECT id, content FROM articles WHERE id IN ({marks})", chunk)
             )
         return present
 

@@ -341,7 +341,7 @@ def rot(db: sqlite3.Connection, path: Path, *objects: str) -> None:
 
 DAMAGE: dict[str, Callable[[sqlite3.Connection, Path], None]] = {
     "bit rot": lambda db, path: rot(
-        db, path, "articles", "articles_by_id", "articles_by_content", "bands"
+        db, path, "articles", "articles_by_id", "bands"
     ),
     "tampered settings": lambda db, _: db.execute(
         "UPDATE meta SET value = '{x' WHERE key = 'settings'"
