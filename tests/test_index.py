@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from click.testing import Result as CliResult
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corpus_clean import cli as cli_module
@@ -657,6 +658,49 @@ def test_candidates_are_the_entries_sharing_a_band_key(tmp_path: Path) -> None:
         assert store.candidates(queries[:0]) == []
         for entry in (1, 150, 300):
             assert np.array_equal(store.shingles(entry), articles[entry - 1].shingles)
+
+
+#: (id, content) pairs of an article, from small alphabets so that both recur.
+_ARTICLE_PAIRS = st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 3)), max_size=12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_ARTICLE_PAIRS, min_size=1, max_size=3))
+def test_an_article_is_its_id_and_its_content(runs: list[list[tuple[str, int]]]) -> None:
+    # Whatever the runs and however accept chunks them: one entry per distinct (id,
+    # content), and every entry beyond the first of its id counted as an id reused.
+    def article(article_id: str, content: int) -> Accepted:
+        rng = np.random.default_rng(content)
+        keys = rng.integers(0, 1 << 64, 18, dtype=np.uint64)
+        shingles = np.unique(rng.integers(0, 1 << 32, 50, dtype=np.uint32))
+        return Accepted(article_id, None, "test", keys, shingles)
+
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        patched(index_module, "_ACCEPT_CHUNK", 3),
+        IndexStore.open(Path(folder) / "i.db", SETTINGS) as store,
+    ):
+        for pairs in runs:
+            store.accept([article(*pair) for pair in pairs], run_label="run")
+        info = store.info()
+        assert store.verify() == []
+    distinct = {pair for pairs in runs for pair in pairs}
+    assert info["articles"] == sum(r["added"] for r in info["runs"]) == len(distinct)
+    assert sum(r["added"] + r["skipped"] for r in info["runs"]) == sum(map(len, runs))
+    reused = len(distinct) - len({article_id for article_id, _ in distinct})
+    assert sum(r["id_reused"] for r in info["runs"]) == reused
+
+
+@contextlib.contextmanager
+def patched(module: Any, name: str, value: object) -> Iterator[None]:
+    """A module constant changed for a block (hypothesis examples cannot take pytest's
+    function-scoped monkeypatch)."""
+    saved = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, saved)
 
 
 @given(st.lists(st.integers(0, (1 << 32) - 1), unique=True, max_size=300))
