@@ -412,7 +412,7 @@ class IndexStore:
         self.accepted: RunInfo | None = None
         self._db = db
         self._lock = lock
-        self._open = True
+        self._closed = False
         self._created = created
         self._readonly = readonly
         bands = settings["bands"]
@@ -458,12 +458,12 @@ class IndexStore:
         # Under the lock no run is writing, so a journal beside the index is one a killed
         # run left; reading the file rolls it back.
         journal = Path(f"{path}-journal")
-        hot_journal = lock is not None and _has_index_file(journal)
+        journal_left = lock is not None and _has_index_file(journal)
         created = False
         try:
             db = sqlite3.connect(path, timeout=wait_seconds, isolation_level=None)
             try:
-                format_version, stored = cls._read_settings(path, db, hot_journal=hot_journal)
+                format_version, stored = cls._read_settings(path, db, journal_left=journal_left)
                 if stored is None:  # an empty file, or one a killed first run left
                     if not writing:
                         raise _no_index(path)
@@ -500,12 +500,12 @@ class IndexStore:
             created=created,
             readonly=readonly,
             format_version=format_version,
-            rolled_back=hot_journal and not journal.exists(),
+            rolled_back=journal_left and not journal.exists(),
         )
 
     @staticmethod
     def _read_settings(
-        path: Path, db: sqlite3.Connection, *, hot_journal: bool
+        path: Path, db: sqlite3.Connection, *, journal_left: bool
     ) -> tuple[int, dict[str, object] | None]:
         """The index's format and settings (None for an empty database), after checking
         that the file is an index we can read. Reading first rolls back what a killed run
@@ -527,7 +527,7 @@ class IndexStore:
                 )
             row = db.execute("SELECT value FROM meta WHERE key = 'settings'").fetchone()
         except sqlite3.DatabaseError as err:
-            if hot_journal:
+            if journal_left:
                 raise IndexStoreError(
                     f"{path}-journal, left by a run killed while committing, must be rolled "
                     f"back before the index can be read, which needs a writable folder "
@@ -1034,9 +1034,9 @@ class IndexStore:
         """Roll back anything not accepted, close the file and release the lock. A new
         index that never accepted anything is removed again: a failed first run leaves
         nothing behind."""
-        if not self._open:
+        if self._closed:
             return
-        self._open = False
+        self._closed = True
         try:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
