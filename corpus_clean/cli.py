@@ -33,7 +33,7 @@ from rich.table import Table
 from . import pipeline
 from .clean import RulesError, load_rules
 from .dedup import Fingerprinter
-from .index import IndexStore, IndexStoreError
+from .index import CommitError, IndexStore, IndexStoreError
 from .io import (
     MEMORY_BUDGET,
     STDIN,
@@ -387,14 +387,25 @@ def _run_plan(
             rejects_out.writelines(rejects or [])
         if explain is not None:
             explain.writelines(result.stats.explained)
-    added = 0
+    added = reused = 0
     if index is not None and not check:
         try:
             added = index.accept(result.kept, run_label=_run_label())
         except KeyboardInterrupt as interrupt:  # the outputs are out; the index rolled back
             raise _Interrupted("output written, index unchanged") from interrupt
+        except CommitError as err:
+            raise Failure(
+                f"could not add this run's articles to {err.path} ({err.reason}): output "
+                "written, index unchanged. Fix the cause and re-run"
+            ) from err
+        reused = index.accepted["id_reused"] if index.accepted is not None else 0
     index_figures = (
-        {"path": str(kw["index_path"]), "articles_before": before, "articles_after": before + added}
+        {
+            "path": str(kw["index_path"]),
+            "articles_before": before,
+            "articles_after": before + added,
+            "ids_reused": reused,
+        }
         if index is not None
         else None
     )
@@ -456,6 +467,7 @@ def _errors(index_path: str | None = None) -> Iterator[None]:
     changed: it commits in one transaction)."""
     index_left = ", index unchanged" if index_path else ""
     previous = signal.signal(signal.SIGTERM, _terminate)
+    previous_hangup = signal.signal(signal.SIGHUP, _terminate)  # a closed terminal or ssh
     try:
         yield
     except InputError as err:
@@ -483,6 +495,7 @@ def _errors(index_path: str | None = None) -> Iterator[None]:
         sys.exit(130)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGHUP, previous_hangup)
 
 
 class _Interrupted(KeyboardInterrupt):
@@ -490,7 +503,8 @@ class _Interrupted(KeyboardInterrupt):
 
 
 def _terminate(signum: int, frame: Any) -> NoReturn:
-    """SIGTERM (a CI runner cancelling the step) unwinds like Ctrl-C: nothing half-written."""
+    """SIGTERM (a CI runner cancelling the step) and SIGHUP (a closed terminal or ssh
+    session) unwind like Ctrl-C: nothing half-written."""
     raise KeyboardInterrupt
 
 
@@ -514,13 +528,30 @@ def index() -> None:
 def index_info(path: str) -> None:
     """Articles, runs, settings and size of an index (JSON on stdout).
 
+    Does not wait for a run holding the index: it shows the last committed state. Says
+    on stderr when it rolled back the journal of a run killed while committing.
+
     Example:
 
     \b
         corpus-clean index info accepted.db | jq .articles
     """
-    with _errors(path), IndexStore.open(path, None, create=False, readonly=True) as store:
+    # A look at the figures does not queue behind a run: SQLite's own locks give it the
+    # last committed state (see IndexStore.open).
+    with (
+        _errors(path),
+        IndexStore.open(path, None, create=False, readonly=True, take_turn=False) as store,
+    ):
+        _say_rolled_back(store)
         click.echo(dump_json(store.info()), nl=False)
+
+
+def _say_rolled_back(store: IndexStore) -> None:
+    if store.rolled_back:
+        console.print(
+            f"[yellow]{store.path}-journal, left by a run killed while committing, was rolled "
+            "back: the index is as its last finished run left it[/]"
+        )
 
 
 @index.command("add")
@@ -558,9 +589,10 @@ def index_add(
     seed: int,
     quiet: bool,
 ) -> None:
-    """Seed an index from an existing clean corpus; writes no records.
+    """Seed an index from an existing clean corpus of JSONL records; writes no records.
 
-    Every record is added as it is (no cleaning, no deduplication among them).
+    Every record is added as it is (no cleaning, no deduplication among them). Page
+    files are refused: run them through 'corpus-clean run ... --index PATH'.
 
     Example:
 
@@ -569,6 +601,11 @@ def index_add(
     """
     with _errors(path):
         inputs = resolve_inputs(files)
+        if pages := [i.path for i in inputs if i.kind == "page"]:
+            raise Failure(
+                f"{pages[0]} is a page file: index add takes clean JSONL records; run "
+                f"'corpus-clean run ... --index {path}' to split and clean pages first"
+            )
         options = DedupOptions(threshold, num_perm, seed)
         fingerprinter = Fingerprinter(options)
         with IndexStore.open(path, fingerprinter.settings()) as store:
@@ -592,6 +629,7 @@ def index_verify(path: str) -> None:
         corpus-clean index verify accepted.db && echo healthy
     """
     with _errors(path), IndexStore.open(path, None, create=False, readonly=True) as store:
+        _say_rolled_back(store)
         problems = store.verify()
     if problems:
         for problem in problems:

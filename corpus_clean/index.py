@@ -12,29 +12,42 @@ Why it is built this way:
   commit atomic even under kill -9 or power loss: a journal left by a killed run is rolled
   back by the next opener. The rollback journal rather than WAL keeps every committed
   index whole in the one file, which is what users copy between CI jobs.
-* One run at a time. An exclusive ``flock`` on ``PATH.lock``, taken at open and held
-  until close, makes a second run wait (bounded) and then fail, rather than deduplicate
-  against an index the first is about to change. The kernel drops the lock when its
-  holder dies, so a killed run never leaves a stale lock behind.
+  Until something opens it after a kill, the file alone is not whole: copy it with its
+  ``PATH-journal``, or open it once first (``index info`` says when it rolled one back).
+* One run at a time. An exclusive ``flock`` on the index file itself, taken at open and
+  held until close, makes a second run wait (bounded) and then fail, rather than
+  deduplicate against an index the first is about to change. Locking the file (its
+  inode), not a name beside it, serializes runs that reach one index through a symlink,
+  a hard link or another mount, and needs no new file, so a read-only copy can be read.
+  The kernel drops the lock when its holder dies, and forked workers close their copy,
+  so a killed run never leaves a stale lock behind. (``flock`` and the POSIX locks
+  SQLite takes on the same file do not interact.)
+* An article is its content and its id. A kept article whose id and shingle set are
+  both indexed adds nothing (re-running a scrape adds nothing); one whose id is indexed
+  with other content is a new entry, counted as an id reused: ids such as ``FILE:LINE``
+  recur night after night for other articles.
 * Flat memory. A lookup joins a temporary table of query keys against the band table's
   primary key; nothing is loaded whole, and SQLite's page cache is capped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import functools
 import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 from types import TracebackType
-from typing import TypedDict
+from typing import Concatenate, ParamSpec, TypedDict, TypeVar
 
 import numpy as np
+import xxhash
 
 from .dedup import Accepted
 from .options import lsh_bands
@@ -42,35 +55,49 @@ from .shingles import U64, Shingles
 
 #: "ccix" in the SQLite header: tells our files from other SQLite databases.
 APPLICATION_ID = 0x63636978
-#: Bumped whenever the schema or the shingle encoding changes.
-FORMAT_VERSION = 1
+#: Bumped whenever the schema or the shingle encoding changes. Format 1 (ids unique,
+#: no content column) is read as it is and migrated when opened for writing.
+FORMAT_VERSION = 2
+_MIGRATED_FORMATS = (1,)
 #: SQLite page cache, in KiB: enough for the upper levels of the band B-tree, so a lookup
 #: costs about one leaf read per key, and fixed whatever the size of the index.
 CACHE_KIB = 64 * 1024
 #: Articles ``accept`` reads, checks and writes at a time: bounds its memory, and is large
 #: enough that each chunk's band rows, sorted, share B-tree leaves.
 _ACCEPT_CHUNK = 10_000
+#: Articles ``candidates`` looks up in one query: bounds the query's memory (a few MB).
+_LOOKUP_ROWS = 20_000
 #: Ids per ``IN (...)`` list: below SQLite's oldest limit on query parameters (999).
 _ID_CHUNK = 900
 #: Problems of one kind that ``verify`` lists before it only counts the rest.
 _SHOWN_PROBLEMS = 5
 
-_SCHEMA = """
+_ARTICLES = """
+CREATE TABLE {name} (
+    entry INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
+    -- xxh3-128 of the shingle set (see content_hash): with id, what identifies an article.
+    content BLOB NOT NULL,
+    title TEXT,
+    source TEXT NOT NULL,
+    run INTEGER NOT NULL REFERENCES runs (run)
+)"""
+#: Identity is looked up by id, which fetches the content too: no query needs an index on it.
+_ARTICLE_INDEXES = """
+CREATE INDEX articles_by_id ON articles (id);
+"""
+_SCHEMA = f"""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE runs (
     run INTEGER PRIMARY KEY,
     label TEXT NOT NULL,
     time TEXT NOT NULL,
     added INTEGER NOT NULL,
-    skipped INTEGER NOT NULL
+    skipped INTEGER NOT NULL,
+    id_reused INTEGER NOT NULL DEFAULT 0
 );
-CREATE TABLE articles (
-    entry INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    title TEXT,
-    source TEXT NOT NULL,
-    run INTEGER NOT NULL REFERENCES runs (run)
-);
+{_ARTICLES.format(name="articles")};
+{_ARTICLE_INDEXES}
 -- Apart from articles, so that scanning or counting articles does not read them.
 CREATE TABLE shingles (entry INTEGER PRIMARY KEY, data BLOB NOT NULL);
 -- One B-tree keyed by band key: a lookup is one descent, and a run's inserts, sorted by
@@ -81,10 +108,24 @@ CREATE TABLE bands (
     PRIMARY KEY (key, entry)
 ) WITHOUT ROWID;
 """
+_TABLES = ("meta", "runs", "articles", "shingles", "bands")
+#: The schema objects of each format beyond its tables.
+_INDEXES = {1: ("sqlite_autoindex_articles_1",), 2: ("articles_by_id",)}
 
 
 class IndexStoreError(Exception):
     """An index that cannot be used as asked; the message says how to fix it."""
+
+
+class CommitError(IndexStoreError):
+    """A run's articles could not be added (a full disk, say); the index is unchanged."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(
+            f"could not add this run's articles to {path} ({reason}); the index is "
+            "unchanged. Fix the cause and re-run"
+        )
 
 
 class RunInfo(TypedDict):
@@ -93,8 +134,10 @@ class RunInfo(TypedDict):
     label: str
     time: str
     added: int
-    #: Kept articles not added because their id was already in the index.
+    #: Kept articles not added because their id and content were already in the index.
     skipped: int
+    #: Articles added whose id the index already held for other content.
+    id_reused: int
 
 
 class IndexInfo(TypedDict):
@@ -140,6 +183,30 @@ def decode_shingles(data: bytes) -> Shingles:
     return values
 
 
+def content_hash(values: Shingles) -> bytes:
+    """What identifies an article's content in the index: 16 bytes of xxh3-128 over its
+    sorted shingle set."""
+    return xxhash.xxh3_128_digest(np.ascontiguousarray(values, dtype="<u4").tobytes())
+
+
+def _stored_content_hash(data: object) -> bytes:
+    """``content_hash`` of an encoded shingle set (an SQL function for the migration)."""
+    if not isinstance(data, bytes):
+        raise ValueError("not an encoded shingle set")
+    return content_hash(decode_shingles(data))
+
+
+def _storable(text: str) -> str:
+    """Text SQLite can store: UTF-8 has no lone surrogates, which a ``\\udc80`` escape in
+    JSON or an undecodable byte of a file name leaves in a ``str``; they are kept as
+    their backslash escape."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def _normalized(settings: dict[str, object]) -> dict[str, object]:
     """Settings as they read back from the file, so that a tuple equals a list."""
     loaded: dict[str, object] = json.loads(json.dumps(settings, sort_keys=True))
@@ -163,66 +230,121 @@ def _settings_hint(stored: dict[str, object]) -> str:
 
 
 class _Lock:
-    """An exclusive (or, for read-only use, shared) ``flock`` on ``PATH.lock``.
+    """An exclusive (or, for read-only use, shared) ``flock`` on the index file itself."""
 
-    The file stays beside the index: removing it while a run holds the lock would let the
-    next run lock a new file and go in as well.
-    """
-
-    def __init__(self, fd: int, *, shared: bool) -> None:
+    def __init__(self, fd: int) -> None:
         self._fd = fd
-        self._shared = shared
+        _HELD_LOCKS.add(fd)
 
     @classmethod
-    def acquire(cls, index: Path, wait_seconds: float, *, shared: bool) -> _Lock:
-        path = Path(f"{index}.lock")
-        try:
-            fd = os.open(path, (os.O_RDONLY if shared else os.O_RDWR) | os.O_CREAT, 0o644)
-        except OSError as err:
-            raise IndexStoreError(
-                f"cannot open the lock file {path} ({err.strerror}): the folder of the index "
-                "must exist and, to change the index, be writable"
-            ) from err
+    def acquire(
+        cls, index: Path, wait_seconds: float, *, shared: bool, create: bool, optional: bool
+    ) -> _Lock | None:
+        """Lock ``index``, waiting up to ``wait_seconds``; if it is still busy, None when
+        the lock is ``optional`` (a reader that need not take its turn), else fail."""
         deadline = time.monotonic() + wait_seconds
-        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+        while True:
+            fd = cls._open(index, shared=shared, create=create)
+            try:
+                locked = cls._wait(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX, deadline)
+            except BaseException:
+                os.close(fd)
+                raise
+            if not locked:
+                holder = _flock_holder(os.fstat(fd))
+                os.close(fd)
+                if optional:
+                    return None
+                by = f" (process {holder})" if holder else ""
+                raise IndexStoreError(
+                    f"{index} is in use by another corpus-clean run{by}; waited "
+                    f"{wait_seconds:g} s for it. Runs on one index must take turns: "
+                    "re-run when that one has finished"
+                )
+            if _same_file(fd, index):
+                return cls(fd)
+            # A failed first run removed the empty file while we waited for it: the
+            # lock is on a file nobody else will open. Open the path afresh.
+            os.close(fd)
+
+    @staticmethod
+    def _open(index: Path, *, shared: bool, create: bool) -> int:
+        # Read-only suffices for flock, and works in a read-only folder; a writer opens
+        # for writing, to learn now that it could not commit.
+        flags = (os.O_RDONLY if shared else os.O_RDWR) | (os.O_CREAT if create else 0)
+        try:
+            return os.open(index, flags, 0o644)
+        except FileNotFoundError as err:
+            if create:
+                raise IndexStoreError(
+                    f"cannot create the index {index}: its folder must exist"
+                ) from err
+            raise _no_index(index) from err
+        except OSError as err:
+            need = "be readable" if shared else "be writable, and its folder too"
+            raise IndexStoreError(
+                f"cannot open the index {index} ({err.strerror}): to "
+                f"{'read' if shared else 'change'} it, it must {need}"
+            ) from err
+
+    @staticmethod
+    def _wait(fd: int, mode: int, deadline: float) -> bool:
+        """Take the flock by ``deadline``; False if it is still held by then. The same
+        descriptor all along: closing one on the database would drop the POSIX locks
+        an SQLite connection of this process holds on it."""
         while True:
             try:
                 fcntl.flock(fd, mode | fcntl.LOCK_NB)
-                break
+                return True
             except BlockingIOError:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    holder = _live_pid(os.pread(fd, 32, 0))
-                    os.close(fd)
-                    by = f" (process {holder})" if holder else ""
-                    raise IndexStoreError(
-                        f"{index} is in use by another corpus-clean run{by}; waited "
-                        f"{wait_seconds:g} s for it. Runs on one index must take turns: "
-                        "re-run when that one has finished"
-                    ) from None
+                    return False
                 time.sleep(min(0.05, left))
-        if not shared:  # for the message above; the lock itself is the kernel's
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
-        return cls(fd, shared=shared)
 
     def release(self) -> None:
-        if not self._shared:
-            os.ftruncate(self._fd, 0)
-        os.close(self._fd)  # closing the descriptor drops the flock
+        _HELD_LOCKS.discard(self._fd)
+        os.close(self._fd)  # closing the last descriptor drops the flock
 
 
-def _live_pid(data: bytes) -> int | None:
-    """The pid a writer left in the lock file, if that process still runs (a killed
-    writer cannot clear it)."""
+#: Descriptors holding index locks in this process: a forked child (a pool worker) closes
+#: its copies, else it would hold the lock as long as it lives, past its parent's death.
+_HELD_LOCKS: set[int] = set()
+
+
+def _close_inherited_locks() -> None:
+    for fd in _HELD_LOCKS:
+        os.close(fd)
+    _HELD_LOCKS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_inherited_locks)
+
+
+def _same_file(fd: int, path: Path) -> bool:
     try:
-        pid = int(data.decode("ascii").strip())
-        os.kill(pid, 0)
-    except (ValueError, UnicodeDecodeError, ProcessLookupError):
+        there = path.stat()
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
+
+
+def _flock_holder(file: os.stat_result) -> int | None:
+    """The process holding a flock on ``file``, for the message, from /proc/locks where
+    there is one (its lines read ``1: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE 0 EOF``)."""
+    wanted = f"{os.major(file.st_dev):02x}:{os.minor(file.st_dev):02x}:{file.st_ino}"
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
         return None
-    except PermissionError:  # alive, but another user's
-        return pid
-    return pid
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == wanted:
+            with contextlib.suppress(ValueError):
+                return int(fields[4])
+    return None
 
 
 def _no_index(path: Path) -> IndexStoreError:
@@ -241,6 +363,26 @@ def _has_index_file(path: Path) -> bool:
         return False
 
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _reads(
+    method: Callable[Concatenate[IndexStore, _P], _T],
+) -> Callable[Concatenate[IndexStore, _P], _T]:
+    """An SQLite error while reading means a damaged file (bit rot, a dropped table): say
+    so in one line, not with a traceback."""
+
+    @functools.wraps(method)
+    def reading(store: IndexStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return method(store, *args, **kwargs)
+        except sqlite3.DatabaseError as err:
+            raise store.damaged(str(err)) from err
+
+    return reading
+
+
 class IndexStore:
     """Articles accepted by earlier runs; satisfies ``dedup.AcceptedIndex``.
 
@@ -252,16 +394,25 @@ class IndexStore:
         self,
         path: Path,
         db: sqlite3.Connection,
-        lock: _Lock,
+        lock: _Lock | None,
         settings: dict[str, object],
         *,
         created: bool,
         readonly: bool,
+        format_version: int,
+        rolled_back: bool,
     ) -> None:
         self.path = path
         self.settings = settings
+        #: The format of the file: an older one is read as it is, and migrated on writing.
+        self.format = format_version
+        #: Whether opening rolled back a journal a killed run left (see ``open``).
+        self.rolled_back = rolled_back
+        #: What the last ``accept`` did, as the run's row in ``info`` records it.
+        self.accepted: RunInfo | None = None
         self._db = db
-        self._lock: _Lock | None = lock
+        self._lock = lock
+        self._closed = False
         self._created = created
         self._readonly = readonly
         bands = settings["bands"]
@@ -277,34 +428,58 @@ class IndexStore:
         create: bool = True,
         wait_seconds: float = 30.0,
         readonly: bool = False,
+        take_turn: bool = True,
     ) -> IndexStore:
         """Open the index at ``path``, waiting up to ``wait_seconds`` for another run.
 
         ``settings`` (``Fingerprinter.settings()``) must equal the index's, else
         ``IndexStoreError`` lists what differs and nothing is changed; ``None`` takes the
         index's own (for info and verify). A missing index is created when ``create``;
-        it reaches the disk only with the first ``accept``, so a failed first run leaves
-        no file. ``readonly`` takes a shared lock, so several readers can run at once.
+        it is laid out only with the first ``accept``, so a failed first run leaves no
+        file. ``readonly`` takes a shared lock, so several readers can run at once; a
+        format-1 index is migrated in place only when opened for writing.
+
+        ``take_turn=False`` (read-only only) does not wait for a writer: it reads under
+        SQLite's own locks, which give every statement (and ``info``, which reads in one
+        transaction) a consistent snapshot of the last commit. Good enough for a look at
+        the figures; a check or a verify takes its turn, so the file stays as it read it.
         """
         path = Path(path)
-        if not _has_index_file(path) and (readonly or not create or settings is None):
+        writing = not readonly and create and settings is not None
+        if not _has_index_file(path) and not writing:
             raise _no_index(path)
-        lock = _Lock.acquire(path, wait_seconds, shared=readonly)
+        if writing and not os.access(path.parent, os.W_OK | os.X_OK):  # for the journal
+            raise IndexStoreError(
+                f"cannot change the index {path}: its folder must exist and be writable"
+            )
+        optional = readonly and not take_turn
+        wait = 0 if optional else wait_seconds
+        lock = _Lock.acquire(path, wait, shared=readonly, create=writing, optional=optional)
+        # Under the lock no run is writing, so a journal beside the index is one a killed
+        # run left; reading the file rolls it back.
+        journal = Path(f"{path}-journal")
+        journal_left = lock is not None and _has_index_file(journal)
         created = False
         try:
             db = sqlite3.connect(path, timeout=wait_seconds, isolation_level=None)
             try:
-                stored = cls._read_settings(path, db)
+                format_version, stored = cls._read_settings(path, db, journal_left=journal_left)
                 if stored is None:  # an empty file, or one a killed first run left
-                    if readonly or not create or settings is None:
+                    if not writing:
                         raise _no_index(path)
-                    stored, created = _normalized(settings), True
+                    assert settings is not None
+                    stored, created, format_version = _normalized(settings), True, FORMAT_VERSION
                 elif settings is not None:
                     cls._check_settings(path, stored, _normalized(settings))
                 db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
                 db.execute("PRAGMA synchronous = FULL")
                 if created:
                     cls._create(db, stored)
+                elif not readonly:
+                    cls._check_schema(path, db, format_version)
+                    if format_version != FORMAT_VERSION:
+                        cls._migrate(path, db)
+                        format_version = FORMAT_VERSION
                 db.execute("CREATE TEMP TABLE query (key INTEGER NOT NULL, row INTEGER NOT NULL)")
             except BaseException:
                 db.close()
@@ -312,33 +487,58 @@ class IndexStore:
                     path.unlink(missing_ok=True)
                 raise
         except BaseException:
-            lock.release()
+            if writing and lock is not None and not _has_index_file(path):
+                path.unlink(missing_ok=True)  # the empty file the lock created
+            if lock is not None:
+                lock.release()
             raise
-        return cls(path, db, lock, stored, created=created, readonly=readonly)
+        return cls(
+            path,
+            db,
+            lock,
+            stored,
+            created=created,
+            readonly=readonly,
+            format_version=format_version,
+            rolled_back=journal_left and not journal.exists(),
+        )
 
     @staticmethod
-    def _read_settings(path: Path, db: sqlite3.Connection) -> dict[str, object] | None:
-        """The index's settings (None for an empty database), after checking that the file
-        is an index we can read. Reading first rolls back what a killed run left."""
+    def _read_settings(
+        path: Path, db: sqlite3.Connection, *, journal_left: bool
+    ) -> tuple[int, dict[str, object] | None]:
+        """The index's format and settings (None for an empty database), after checking
+        that the file is an index we can read. Reading first rolls back what a killed run
+        left."""
         fix = "pass the path of a corpus-clean index, or a new path to start one"
         try:
             application_id = db.execute("PRAGMA application_id").fetchone()[0]
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if application_id != APPLICATION_ID:
                 if db.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0] == 0:
-                    return None
+                    return version, None
                 raise IndexStoreError(
                     f"{path} is an SQLite file but not a corpus-clean index; {fix}"
                 )
-            if version != FORMAT_VERSION:
+            if version != FORMAT_VERSION and version not in _MIGRATED_FORMATS:
                 raise IndexStoreError(
                     f"{path} is an index of format {version}; this corpus-clean reads format "
                     f"{FORMAT_VERSION}. Use the corpus-clean that made it, or start a new index"
                 )
             row = db.execute("SELECT value FROM meta WHERE key = 'settings'").fetchone()
         except sqlite3.DatabaseError as err:
+            if journal_left:
+                raise IndexStoreError(
+                    f"{path}-journal, left by a run killed while committing, must be rolled "
+                    f"back before the index can be read, which needs a writable folder "
+                    f"({err}): copy both files where they can be written and open the copy "
+                    "once ('corpus-clean index info COPY')"
+                ) from err
             raise IndexStoreError(f"{path} cannot be read as an index ({err}); {fix}") from err
-        loaded = json.loads(row[0]) if row is not None else None
+        try:
+            loaded = json.loads(row[0]) if row is not None else None
+        except (json.JSONDecodeError, TypeError):
+            loaded = None
         if (
             not isinstance(loaded, dict)
             or not isinstance(loaded.get("bands"), int)
@@ -347,7 +547,7 @@ class IndexStore:
             raise IndexStoreError(
                 f"{path} is damaged: it records no usable settings. Start a new index"
             )
-        return loaded
+        return version, loaded
 
     @staticmethod
     def _check_settings(path: Path, stored: dict[str, object], wanted: dict[str, object]) -> None:
@@ -362,6 +562,38 @@ class IndexStore:
                 "be compared with this run's:\n" + "\n".join(differences) + "\n"
                 f"To proceed, {_settings_hint(stored)}, or start a new index with another "
                 "--index path. The index was not changed."
+            )
+
+    @staticmethod
+    def _schema_problems(db: sqlite3.Connection, format_version: int) -> list[str]:
+        """Tables the index lacks, and schema objects that are not its own: a trigger
+        would run inside our next commit, and a view or table is no part of an index."""
+        present = {
+            (kind, name)
+            for kind, name in db.execute("SELECT type, name FROM main.sqlite_schema")
+            if not name.startswith("sqlite_stat")  # statistics of ANALYZE
+        }
+        own = {("table", name) for name in _TABLES}
+        own |= {("index", name) for name in _INDEXES.get(format_version, ())}
+        problems = []
+        if missing := sorted(name for kind, name in own - present if kind == "table"):
+            problems.append(f"it lacks the table(s) {', '.join(missing)}")
+        if foreign := sorted(present - own):
+            listed = ", ".join(f"{kind} {name}" for kind, name in foreign)
+            problems.append(f"it holds schema objects that are not the index's: {listed}")
+        return problems
+
+    @classmethod
+    def _check_schema(cls, path: Path, db: sqlite3.Connection, format_version: int) -> None:
+        try:
+            problems = cls._schema_problems(db, format_version)
+        except sqlite3.DatabaseError as err:
+            problems = [str(err)]
+        if problems:
+            raise IndexStoreError(
+                f"{path} is not as corpus-clean made it ({'; '.join(problems)}), so this run "
+                f"will not write to it. See 'corpus-clean index verify {path}'; start a new "
+                "index, or restore a copy"
             )
 
     @staticmethod
@@ -382,20 +614,65 @@ class IndexStore:
             ],
         )
 
+    @staticmethod
+    def _migrate(path: Path, db: sqlite3.Connection) -> None:
+        """Format 1 -> 2, in place and in one transaction: ids stop being unique, every
+        article gets its content hash, runs count reused ids."""
+        db.create_function("content_of", 1, _stored_content_hash, deterministic=True)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("ALTER TABLE runs ADD COLUMN id_reused INTEGER NOT NULL DEFAULT 0")
+            db.execute(_ARTICLES.format(name="articles_2"))
+            db.execute(
+                "INSERT INTO articles_2 (entry, id, content, title, source, run) "
+                "SELECT a.entry, a.id, content_of(s.data), a.title, a.source, a.run "
+                "FROM articles AS a LEFT JOIN shingles AS s ON s.entry = a.entry "
+                "ORDER BY a.entry"
+            )
+            db.execute("DROP TABLE articles")
+            db.execute("ALTER TABLE articles_2 RENAME TO articles")
+            for statement in _ARTICLE_INDEXES.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
+            db.execute("COMMIT")
+        except sqlite3.Error as err:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise IndexStoreError(
+                f"{path} is an index of format 1 that could not be brought to format "
+                f"{FORMAT_VERSION} ({err}); it is unchanged. See 'corpus-clean index verify "
+                f"{path}'"
+            ) from err
+        finally:
+            db.create_function("content_of", 1, None)
+
+    def damaged(self, detail: str) -> IndexStoreError:
+        """The error for an index whose file does not read as it should."""
+        return IndexStoreError(
+            f"{self.path} is damaged ({detail}); see 'corpus-clean index verify {self.path}', "
+            "then start a new index or restore a copy"
+        )
+
     # -- lookup (dedup.AcceptedIndex) ---------------------------------------------------
 
+    @_reads
     def candidates(self, band_keys: U64) -> list[list[int]]:
         """For each row of ``(n, bands)`` band keys, the entries sharing at least one key,
-        sorted and unique. One query for the whole batch; keys go in sorted, so the join
-        walks the band B-tree in order."""
+        sorted and unique. One query per ``_LOOKUP_ROWS`` rows (bounding its memory,
+        whatever the size of the run); keys go in sorted, so the join walks the band
+        B-tree in order."""
         keys = np.ascontiguousarray(band_keys, dtype=np.uint64)
         if keys.ndim != 2 or keys.shape[1] != self._bands:
             raise ValueError(f"band keys must have shape (n, {self._bands}), not {keys.shape}")
         found: list[list[int]] = [[] for _ in range(len(keys))]
-        if not keys.size:
-            return found
+        for start in range(0, len(keys), _LOOKUP_ROWS):
+            self._look_up(keys[start : start + _LOOKUP_ROWS], found, start)
+        return found
+
+    def _look_up(self, keys: U64, found: list[list[int]], first_row: int) -> None:
         flat = keys.view(np.int64).ravel()
-        rows = np.repeat(np.arange(len(keys)), keys.shape[1])
+        rows = np.repeat(np.arange(first_row, first_row + len(keys)), keys.shape[1])
         order = np.argsort(flat, kind="stable")
         # A savepoint works inside the open transaction of a new index and outside one;
         # rolling back to it empties the query table again.
@@ -406,24 +683,29 @@ class IndexStore:
                 zip(flat[order].tolist(), rows[order].tolist(), strict=True),
             )
             # CROSS JOIN keeps the small query table outside: one descent per key.
-            pairs = self._db.execute(
+            for row, entry in self._db.execute(
                 "SELECT DISTINCT q.row, b.entry FROM temp.query AS q CROSS JOIN bands AS b "
                 "ON b.key = q.key ORDER BY q.row, b.entry"
-            ).fetchall()
+            ):
+                found[row].append(entry)
         finally:
             self._db.execute("ROLLBACK TO lookup")
             self._db.execute("RELEASE lookup")
-        for row, entry in pairs:
-            found[row].append(entry)
-        return found
 
+    @_reads
     def shingles(self, entry: int) -> Shingles:
         """The sorted unique shingle hashes of an entry, as ``dedup.Fingerprints`` has them."""
         row = self._db.execute("SELECT data FROM shingles WHERE entry = ?", (entry,)).fetchone()
         if row is None:
             raise KeyError(entry)
-        return decode_shingles(row[0])
+        if not isinstance(row[0], bytes):
+            raise self.damaged(f"the shingle set of entry {entry} is not a blob")
+        try:
+            return decode_shingles(row[0])
+        except ValueError as err:
+            raise self.damaged(f"the shingle set of entry {entry}: {err}") from err
 
+    @_reads
     def article_id(self, entry: int) -> str:
         row = self._db.execute("SELECT id FROM articles WHERE entry = ?", (entry,)).fetchone()
         if row is None:
@@ -431,6 +713,7 @@ class IndexStore:
         article_id: str = row[0]
         return article_id
 
+    @_reads
     def article(self, entry: int) -> dict[str, object]:
         """An entry's id, title, source and the label of the run that added it."""
         row = self._db.execute(
@@ -447,16 +730,18 @@ class IndexStore:
     def accept(self, kept: Iterable[Accepted], run_label: str) -> int:
         """Add a run's kept articles (``pipeline.Result.kept``, or any iterable: it is read
         in chunks, so a generator keeps memory flat) in one transaction; return how many
-        were added.
+        were added (``accepted`` tells the rest).
 
-        An article whose id is already in the index is skipped, not an error: re-running
-        a scrape must not fail. Skips are counted in the run's row (see ``info``). Any
-        failure rolls the whole run back; an SQLite one raises ``IndexStoreError``.
+        An article whose id and content are both in the index already is skipped, not an
+        error: re-running a scrape must not fail. One whose id is there with other
+        content is added, and counted as an id reused. Both counts are kept in the run's
+        row (see ``info``). Any failure rolls the whole run back; an SQLite one raises
+        ``CommitError``.
         """
         if self._readonly:
             raise IndexStoreError(f"{self.path} was opened read-only; open it to write")
         started = datetime.now(UTC).isoformat(timespec="seconds")
-        added = seen = 0
+        added = seen = reused = 0
         try:
             if not self._db.in_transaction:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -468,30 +753,41 @@ class IndexStore:
                 "SELECT coalesce(max(entry), 0) + 1 FROM articles"
             ).fetchone()
             articles = iter(kept)
+            known: set[tuple[str, bytes]] = set()  # (id, content) added by this run
             while chunk := list(islice(articles, _ACCEPT_CHUNK)):
                 seen += len(chunk)
-                added += self._insert(self._fresh(chunk), first + added, run)
+                fresh, chunk_reused = self._fresh(chunk, known)
+                reused += chunk_reused
+                added += self._insert(fresh, first + added, run)
             self._db.execute(
-                "UPDATE runs SET added = ?, skipped = ? WHERE run = ?", (added, seen - added, run)
+                "UPDATE runs SET added = ?, skipped = ?, id_reused = ? WHERE run = ?",
+                (added, seen - added, reused, run),
             )
             self._db.execute("COMMIT")
         except BaseException as err:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             if isinstance(err, sqlite3.Error):
-                raise IndexStoreError(
-                    f"could not add this run's articles to {self.path} ({err}); the index is "
-                    "unchanged. Fix the cause and re-run"
-                ) from err
+                raise CommitError(self.path, str(err)) from err
             raise
+        self.accepted = RunInfo(
+            label=run_label, time=started, added=added, skipped=seen - added, id_reused=reused
+        )
         return added
 
-    def _fresh(self, chunk: list[Accepted]) -> list[tuple[Accepted, bytes]]:
-        """The articles of a chunk whose ids the index does not hold yet (earlier chunks of
-        this run included), checked and with their shingle sets encoded."""
-        present = self._present([article.id for article in chunk])
+    def _fresh(
+        self, chunk: list[Accepted], known: set[tuple[str, bytes]]
+    ) -> tuple[list[tuple[Accepted, str, bytes, bytes]], int]:
+        """The articles of a chunk the index does not hold yet (nor ``known``: earlier
+        chunks of this run), checked, with their id as stored, content hash and encoded
+        shingle set; and how many of them reuse an id the index holds."""
+        ids = [_storable(article.id) for article in chunk]
+        contents = [content_hash(article.shingles) for article in chunk]
+        indexed = self._present(ids) | known
+        ids_indexed = {article_id for article_id, _ in indexed}
         fresh = []
-        for article in chunk:
+        reused = 0
+        for article, article_id, content in zip(chunk, ids, contents, strict=True):
             keys, shingles = article.band_keys, article.shingles
             if keys.shape != (self._bands,):
                 raise ValueError(
@@ -499,39 +795,54 @@ class IndexStore:
                 )
             if len(shingles) > 1 and not bool(np.all(shingles[1:] > shingles[:-1])):
                 raise ValueError(f"{article.id}: shingles must be sorted and unique")
-            if article.id not in present:
-                present.add(article.id)
-                fresh.append((article, encode_shingles(shingles)))
-        return fresh
+            if (article_id, content) in indexed:
+                continue
+            indexed.add((article_id, content))
+            known.add((article_id, content))
+            if article_id in ids_indexed:
+                reused += 1
+            ids_indexed.add(article_id)
+            fresh.append((article, article_id, content, encode_shingles(shingles)))
+        return fresh, reused
 
-    def _insert(self, fresh: list[tuple[Accepted, bytes]], first: int, run: int | None) -> int:
+    def _insert(
+        self, fresh: list[tuple[Accepted, str, bytes, bytes]], first: int, run: int | None
+    ) -> int:
         """Write articles as entries ``first``, ``first + 1``, ...; return how many."""
         entries = range(first, first + len(fresh))
         self._db.executemany(
-            "INSERT INTO articles (entry, id, title, source, run) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO articles (entry, id, content, title, source, run) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
             (
-                (entry, article.id, article.title, article.source, run)
-                for entry, (article, _) in zip(entries, fresh, strict=True)
+                (
+                    entry,
+                    article_id,
+                    content,
+                    None if article.title is None else _storable(article.title),
+                    _storable(article.source),
+                    run,
+                )
+                for entry, (article, article_id, content, _) in zip(entries, fresh, strict=True)
             ),
         )
         self._db.executemany(
             "INSERT INTO shingles (entry, data) VALUES (?, ?)",
-            ((entry, data) for entry, (_, data) in zip(entries, fresh, strict=True)),
+            ((entry, data) for entry, (*_, data) in zip(entries, fresh, strict=True)),
         )
         self._db.executemany(
-            "INSERT INTO bands (key, entry) VALUES (?, ?)", self._band_rows(fresh, first)
+            "INSERT INTO bands (key, entry) VALUES (?, ?)",
+            self._band_rows([(article, data) for article, *_, data in fresh], first),
         )
         return len(fresh)
 
-    def _present(self, ids: list[str]) -> set[str]:
-        """Which of these ids the index already holds."""
-        present: set[str] = set()
+    def _present(self, ids: list[str]) -> set[tuple[str, bytes]]:
+        """(id, content) of the indexed articles with one of these ids."""
+        present: set[tuple[str, bytes]] = set()
         for start in range(0, len(ids), _ID_CHUNK):
             chunk = ids[start : start + _ID_CHUNK]
             marks = ", ".join("?" * len(chunk))
             present.update(
-                row[0]
-                for row in self._db.execute(f"SELECT id FROM articles WHERE id IN ({marks})", chunk)
+                self._db.execute(f"SELECT id, content FROM articles WHERE id IN ({marks})", chunk)
             )
         return present
 
@@ -556,35 +867,84 @@ class IndexStore:
 
     # -- inspection -----------------------------------------------------------------------
 
+    @_reads
     def info(self) -> IndexInfo:
-        """What the index holds: article count, runs, settings, file size, path."""
-        articles = self._db.execute("SELECT count(*) FROM articles").fetchone()[0]
-        runs = [
-            RunInfo(label=label, time=at, added=added, skipped=skipped)
-            for label, at, added, skipped in self._db.execute(
-                "SELECT label, time, added, skipped FROM runs ORDER BY run"
-            )
-        ]
+        """What the index holds: article count, runs, settings, file size, path. Read in
+        one transaction, so the figures agree even while a run commits."""
+        reused = "id_reused" if self.format >= 2 else "0"
+        with self._snapshot():
+            articles = self._db.execute("SELECT count(*) FROM articles").fetchone()[0]
+            runs = [
+                RunInfo(label=label, time=at, added=added, skipped=skipped, id_reused=ids)
+                for label, at, added, skipped, ids in self._db.execute(
+                    f"SELECT label, time, added, skipped, {reused} FROM runs ORDER BY run"
+                )
+            ]
         return {
             "path": str(self.path),
-            "format": FORMAT_VERSION,
+            "format": self.format,
             "articles": articles,
             "runs": runs,
             "settings": self.settings,
             "file_bytes": self.path.stat().st_size,
         }
 
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        if self._db.in_transaction:  # a new index, laid out but not committed yet
+            yield
+            return
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db.execute("COMMIT")
+
     def verify(self) -> list[str]:
         """Problems found (empty: healthy). Reads the whole file, streaming: SQLite's own
-        integrity check, then that every article has its band rows and a shingle set that
-        decodes to sorted unique hashes, and that nothing refers to a missing row."""
-        problems = [
-            f"SQLite integrity check: {row[0]}"
-            for row in self._db.execute("PRAGMA integrity_check")
+        integrity check, the schema, then that every article has its band rows and a
+        shingle set that decodes to sorted unique hashes matching its content hash, and
+        that nothing refers to a missing row. A check that SQLite cannot even run (a
+        malformed page) is a problem listed like the others."""
+        checks: list[tuple[str, Callable[[], list[str]]]] = [
+            ("SQLite integrity check", self._integrity_problems),
+            ("schema", lambda: self._schema_problems(self._db, self.format)),
+            ("settings", self._settings_problems),
+            ("articles", self._article_problems),
+            ("references", self._reference_problems),
+        ]
+        problems = []
+        for what, check in checks:
+            try:
+                problems += check()
+            except sqlite3.DatabaseError as err:
+                problems.append(f"{what}: could not be read ({err})")
+        return problems
+
+    def _integrity_problems(self) -> list[str]:
+        """SQLite's integrity check of the whole file; where a page is too damaged for it
+        to run at all, of each table (with its indexes) alone, to say which are hit."""
+        try:
+            return self._integrity_check("PRAGMA integrity_check")
+        except sqlite3.DatabaseError as err:
+            problems = [f"SQLite integrity check: {err}"]
+        for table in _TABLES:
+            try:
+                problems += self._integrity_check(f"PRAGMA integrity_check({table})", table)
+            except sqlite3.DatabaseError as err:
+                problems.append(f"SQLite integrity check of {table}: {err}")
+        return problems
+
+    def _integrity_check(self, pragma: str, table: str | None = None) -> list[str]:
+        of = f" of {table}" if table else ""
+        return [
+            f"SQLite integrity check{of}: {row[0]}"
+            for row in self._db.execute(pragma)
             if row[0] != "ok"
         ]
-        problems += self._settings_problems()
-        problems += self._article_problems()
+
+    def _reference_problems(self) -> list[str]:
+        problems = []
         orphans = {
             "shingle sets": "SELECT count(*) FROM shingles "
             "WHERE entry NOT IN (SELECT entry FROM articles)",
@@ -624,8 +984,9 @@ class IndexStore:
 
         counts = self._db.execute("SELECT entry, count(*) FROM bands GROUP BY entry ORDER BY entry")
         pending = next(counts, None)
-        for entry, data in self._db.execute(
-            "SELECT a.entry, s.data FROM articles AS a "
+        content = "a.content" if self.format >= 2 else "NULL"
+        for entry, data, stored_hash in self._db.execute(
+            f"SELECT a.entry, s.data, {content} FROM articles AS a "
             "LEFT JOIN shingles AS s ON s.entry = a.entry ORDER BY a.entry"
         ):
             while pending is not None and pending[0] < entry:
@@ -638,6 +999,9 @@ class IndexStore:
             if data is None:
                 note("articles without a shingle set", str(entry))
                 continue
+            if not isinstance(data, bytes):
+                note("shingle sets that are not blobs", str(entry))
+                continue
             try:
                 values = decode_shingles(data)
             except ValueError as err:
@@ -645,6 +1009,8 @@ class IndexStore:
                 continue
             if len(values) > 1 and not bool(np.all(values[1:] > values[:-1])):
                 note("shingle sets not sorted and unique", str(entry))
+            elif self.format >= 2 and stored_hash != content_hash(values):
+                note("articles whose content hash is not their shingle set's", str(entry))
             expected = self._bands if len(values) else 0
             if band_rows != expected:
                 note(f"articles without {expected} band rows", f"{entry} has {band_rows}")
@@ -668,8 +1034,9 @@ class IndexStore:
         """Roll back anything not accepted, close the file and release the lock. A new
         index that never accepted anything is removed again: a failed first run leaves
         nothing behind."""
-        if self._lock is None:
+        if self._closed:
             return
+        self._closed = True
         try:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
@@ -677,8 +1044,8 @@ class IndexStore:
             if self._created and not _has_index_file(self.path):
                 self.path.unlink(missing_ok=True)
         finally:
-            self._lock.release()
-            self._lock = None
+            if self._lock is not None:
+                self._lock.release()
 
     def __enter__(self) -> IndexStore:
         return self

@@ -17,8 +17,10 @@ import ctypes
 import functools
 import gc
 import multiprocessing
+import os
 import signal
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -76,8 +78,11 @@ class Plan:
 class Result:
     stats: Stats
     seconds: float
-    #: Articles kept, when an index is to accept them (``collect_kept``).
-    kept: list[Accepted]
+    #: Articles kept, when an index is to accept them (``collect_kept``): read from the
+    #: run's fingerprint stores as the index takes them, so that every kept article's
+    #: band keys and shingle set are never held at once. The stores stay open until the
+    #: stream is exhausted, closed, or dropped.
+    kept: Iterator[Accepted]
 
 
 @dataclass
@@ -163,14 +168,38 @@ def _reread(
 _process_worker: _Worker | None = None
 
 
-def _init_process(plan: Plan) -> None:
+def _init_process(plan: Plan, parent: int) -> None:
     """Build the worker, and leave interruption to the main process: a forked worker
     would otherwise inherit the CLI's handlers, answer the pool's own SIGTERM (sent when
-    it is torn down) with a traceback, and each catch Ctrl-C sent to the process group."""
+    it is torn down) with a traceback, and each catch Ctrl-C (or the SIGHUP of a closed
+    terminal) sent to the process group."""
+    _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     global _process_worker
     _process_worker = _Worker(plan)
+
+
+#: prctl option of linux/prctl.h: a signal the kernel sends when the parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this worker when the main process dies, however it dies.
+
+    A main process killed by SIGKILL (or the OOM killer) cannot tear its pool down: the
+    workers would wait on the pool's queue forever, holding the caller's pipes open. The
+    signal follows the thread that forked the worker, which is the run's own thread.
+    Where there is no prctl (not Linux), this does nothing.
+    """
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return
+    prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before prctl took effect: nobody will ask
+        os._exit(1)
 
 
 def _in_process(units: list[RawUnit]) -> _Batch:
@@ -231,7 +260,7 @@ def _processed(plan: Plan, batches: Iterator[list[RawUnit]]) -> Generator[_Batch
         plan.jobs,
         mp_context=multiprocessing.get_context(_START_METHOD),
         initializer=_init_process,
-        initargs=(plan,),
+        initargs=(plan, os.getpid()),
     ) as pool:
         pending: deque[Future[_Batch]] = deque()
         try:
@@ -280,7 +309,6 @@ def run(
     _reuse_freed_memory()
     stats = Stats()
     batches = _processed(plan, _batches(read_units(inputs, stats, BATCH_BYTES)))
-    kept: list[Accepted] = []
     if plan.dedup is None:
         try:
             for batch in batches:
@@ -292,12 +320,13 @@ def run(
             # On an error, stop the workers now: left to the garbage collector, the pool
             # would be torn down at exit, with an "Exception ignored" traceback.
             batches.close()
-        return Result(stats, time.perf_counter() - started, kept)
+        return Result(stats, time.perf_counter() - started, iter(()))
 
     memory = MemoryBudget(plan.memory)
     finder = DuplicateFinder(plan.dedup, index, memory)
     spool = Spool(memory)
     heads: list[tuple[str | None, str]] = []
+    kept_at = array.array("q")  # positions of the kept records, for collect_kept
     try:
         for batch in batches:
             _merge(batch, stats, rejects, progress)
@@ -321,18 +350,40 @@ def run(
                 if kept_out is not None:
                     kept_out.write(line)
                 if collect_kept:
-                    title, source = heads[n]
-                    kept.append(
-                        Accepted(
-                            finder.ids[n], title, source, finder.band_keys(n), finder.shingles(n)
-                        )
-                    )
+                    kept_at.append(n)
         stats.add("written", len(finder.ids) - len(verdicts))
+    except BaseException:
+        finder.close()
+        raise
     finally:
         batches.close()  # as above
         spool.close()
+    seconds = time.perf_counter() - started
+    if not collect_kept:
         finder.close()
-    return Result(stats, time.perf_counter() - started, kept)
+        return Result(stats, seconds, iter(()))
+    return Result(stats, seconds, _kept_articles(finder, heads, kept_at))
+
+
+def _kept_articles(
+    finder: DuplicateFinder, heads: list[tuple[str | None, str]], positions: array.array[int]
+) -> Iterator[Accepted]:
+    """The kept records as an index stores them, from the finder's stores; the finder is
+    closed when the stream ends, is closed, or is dropped unread."""
+
+    def articles() -> Iterator[Accepted]:
+        try:
+            for n in positions:
+                title, source = heads[n]
+                yield Accepted(
+                    finder.ids[n], title, source, finder.band_keys(n), finder.shingles(n)
+                )
+        finally:
+            finder.close()
+
+    stream = articles()
+    weakref.finalize(stream, finder.close)  # a generator never started runs no finally
+    return stream
 
 
 def _merge(

@@ -85,6 +85,8 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(
             ("index articles", f"{index['articles_before']:,} -> {index['articles_after']:,}")
         )
+        if index.get("ids_reused"):  # ids that now name two articles: worth a look
+            rows.append(("index ids reused", f"{index['ids_reused']:,}"))
     rate = f", {report['mb_per_s']} MB/s" if report["mb_per_s"] is not None else ""
     rows.append(("time", f"{report['seconds']:.2f} s{rate}"))
     return rows

@@ -14,8 +14,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from click.testing import Result as CliResult
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corpus_clean import cli as cli_module
@@ -46,15 +48,23 @@ SAMPLE_ARTICLES, SAMPLE_KEPT = 23, 18
 
 def night(
     path: Path, inputs: list[str], label: str, plan: Plan = SCRAPE
-) -> tuple[Result, list[dict[str, Any]], int]:
+) -> tuple[Result, list[dict[str, Any]], int, list[str]]:
     """One CI run with ``--index``: output first, then the index accepts what was kept.
-    Returns the result, the removed records with their verdicts, and how many were added."""
+    Returns the result, the removed records with their verdicts, how many were added, and
+    the ids of the kept articles the index was offered."""
     duplicates = io.BytesIO()
+    offered: list[str] = []
+
+    def noted(kept: Iterator[Accepted]) -> Iterator[Accepted]:
+        for article in kept:
+            offered.append(article.id)
+            yield article
+
     with IndexStore.open(path, SETTINGS) as store:
         result = run(plan, resolve_inputs(inputs), None, duplicates, index=store, collect_kept=True)
-        added = store.accept(result.kept, run_label=label)
+        added = store.accept(noted(result.kept), run_label=label)
     removed = [json.loads(line) for line in duplicates.getvalue().splitlines()]
-    return result, removed, added
+    return result, removed, added, offered
 
 
 def digest(path: Path) -> str:
@@ -65,7 +75,7 @@ def digest(path: Path) -> str:
 def indexed(tmp_path: Path) -> tuple[Path, list[dict[str, Any]]]:
     """An index after one night over the seed pages, and that night's removed records."""
     path = tmp_path / "accepted.db"
-    _, removed, added = night(path, [str(SAMPLES)], "night-1")
+    _, removed, added, _ = night(path, [str(SAMPLES)], "night-1")
     assert added == SAMPLE_KEPT
     return path, removed
 
@@ -95,10 +105,10 @@ def test_second_run_of_the_same_scrape_keeps_and_adds_nothing(
 ) -> None:
     path, first_removed = indexed
     keeper = {r["id"]: r["duplicate_of"] for r in first_removed}
-    result, removed, added = night(path, [str(SAMPLES)], "night-2")
+    result, removed, added, offered = night(path, [str(SAMPLES)], "night-2")
     assert result.stats["written"] == 0
     assert result.stats["duplicates_index"] == SAMPLE_ARTICLES
-    assert result.kept == []
+    assert offered == []
     assert added == 0
     assert len(removed) == SAMPLE_ARTICLES
     for record in removed:
@@ -139,12 +149,12 @@ def test_a_near_copy_on_a_later_night_is_caught_and_named(
         + "\n",
         encoding="utf-8",
     )
-    result, removed, added = night(path, [str(tonight)], "night-2", Plan(dedup=OPTIONS))
+    _, removed, added, offered = night(path, [str(tonight)], "night-2", Plan(dedup=OPTIONS))
     assert [r["id"] for r in removed] == ["tonight#1"]
     assert removed[0]["duplicate_of"] == removed[0]["matched_id"] == original_id
     assert removed[0]["duplicate_kind"] == "index"
     assert OPTIONS.threshold <= removed[0]["similarity"] < 1.0
-    assert [article.id for article in result.kept] == ["tonight#2"]
+    assert offered == ["tonight#2"]
     assert added == 1
     with IndexStore.open(path, None, create=False) as store:
         assert store.info()["articles"] == SAMPLE_KEPT + 1
@@ -184,7 +194,7 @@ def test_an_article_already_indexed_is_skipped_and_counted(
     indexed: tuple[Path, list[dict[str, Any]]],
 ) -> None:
     path, _ = indexed
-    kept = run(SCRAPE, resolve_inputs([str(SAMPLES)]), None, collect_kept=True).kept
+    kept = list(run(SCRAPE, resolve_inputs([str(SAMPLES)]), None, collect_kept=True).kept)
     with IndexStore.open(path, SETTINGS) as store:
         assert store.accept(kept + kept[:2], run_label="again") == 0
         info = store.info()
@@ -194,6 +204,23 @@ def test_an_article_already_indexed_is_skipped_and_counted(
         ]
         assert info["articles"] == SAMPLE_KEPT
         assert store.verify() == []
+
+
+def test_kept_articles_whose_shingle_sets_wait_on_disk_reach_the_index(
+    tmp_path: Path,
+) -> None:
+    # The index reads the kept articles from the run's stores after the output is out:
+    # shingle sets beyond the memory budget wait in a temporary file, which must stay
+    # open until then.
+    held, spilled = tmp_path / "held.db", tmp_path / "spilled.db"
+    night(held, [str(SAMPLES)], "night-1")
+    _, _, added, _ = night(spilled, [str(SAMPLES)], "night-1", replace(SCRAPE, memory=0))
+    assert added == SAMPLE_KEPT
+    with IndexStore.open(held, None, readonly=True) as a, IndexStore.open(spilled, None) as b:
+        for entry in range(1, SAMPLE_KEPT + 1):
+            assert a.article_id(entry) == b.article_id(entry)
+            assert np.array_equal(a.shingles(entry), b.shingles(entry))
+        assert b.verify() == []
 
 
 def test_a_failed_accept_leaves_the_index_exactly_as_before(
@@ -308,7 +335,7 @@ def test_a_file_that_is_not_an_index_is_refused(tmp_path: Path) -> None:
 
 
 def test_an_index_in_a_missing_folder_is_explained(tmp_path: Path) -> None:
-    with pytest.raises(IndexStoreError, match="folder of the index must exist"):
+    with pytest.raises(IndexStoreError, match="its folder must exist and be writable"):
         IndexStore.open(tmp_path / "no-such-folder" / "accepted.db", SETTINGS)
 
 
@@ -469,7 +496,8 @@ def test_readers_share_the_index_but_not_with_a_writer(
         IndexStore.open(path, None, readonly=True, wait_seconds=0) as two,
     ):
         assert one.info()["articles"] == two.info()["articles"] == SAMPLE_KEPT
-        with pytest.raises(IndexStoreError, match=r"in use by another corpus-clean run;"):
+        holder = rf"in use by another corpus-clean run \(process {os.getpid()}\);"
+        with pytest.raises(IndexStoreError, match=holder):
             IndexStore.open(path, SETTINGS, wait_seconds=0.1)
         with pytest.raises(IndexStoreError, match="read-only"):
             one.accept([], run_label="nope")
@@ -526,8 +554,8 @@ def started(*args: str | Path) -> Iterator[subprocess.Popen[bytes]]:
 
 
 def index_state(path: Path) -> tuple[list[str], str, int]:
-    """The files beside an index, and the index's content and modification time (a run
-    that may write takes the lock, so the lock file's time changes)."""
+    """The files beside an index (no journal or temporary file left), and the index's
+    content and modification time."""
     return sorted(p.name for p in path.parent.iterdir()), digest(path), path.stat().st_mtime_ns
 
 
@@ -632,6 +660,49 @@ def test_candidates_are_the_entries_sharing_a_band_key(tmp_path: Path) -> None:
             assert np.array_equal(store.shingles(entry), articles[entry - 1].shingles)
 
 
+#: (id, content) pairs of an article, from small alphabets so that both recur.
+_ARTICLE_PAIRS = st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 3)), max_size=12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_ARTICLE_PAIRS, min_size=1, max_size=3))
+def test_an_article_is_its_id_and_its_content(runs: list[list[tuple[str, int]]]) -> None:
+    # Whatever the runs and however accept chunks them: one entry per distinct (id,
+    # content), and every entry beyond the first of its id counted as an id reused.
+    def article(article_id: str, content: int) -> Accepted:
+        rng = np.random.default_rng(content)
+        keys = rng.integers(0, 1 << 64, 18, dtype=np.uint64)
+        shingles = np.unique(rng.integers(0, 1 << 32, 50, dtype=np.uint32))
+        return Accepted(article_id, None, "test", keys, shingles)
+
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        patched(index_module, "_ACCEPT_CHUNK", 3),
+        IndexStore.open(Path(folder) / "i.db", SETTINGS) as store,
+    ):
+        for pairs in runs:
+            store.accept([article(*pair) for pair in pairs], run_label="run")
+        info = store.info()
+        assert store.verify() == []
+    distinct = {pair for pairs in runs for pair in pairs}
+    assert info["articles"] == sum(r["added"] for r in info["runs"]) == len(distinct)
+    assert sum(r["added"] + r["skipped"] for r in info["runs"]) == sum(map(len, runs))
+    reused = len(distinct) - len({article_id for article_id, _ in distinct})
+    assert sum(r["id_reused"] for r in info["runs"]) == reused
+
+
+@contextlib.contextmanager
+def patched(module: Any, name: str, value: object) -> Iterator[None]:
+    """A module constant changed for a block (hypothesis examples cannot take pytest's
+    function-scoped monkeypatch)."""
+    saved = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, saved)
+
+
 @given(st.lists(st.integers(0, (1 << 32) - 1), unique=True, max_size=300))
 def test_shingle_sets_round_trip(values: list[int]) -> None:
     shingles = np.array(sorted(values), dtype=np.uint32)
@@ -641,7 +712,7 @@ def test_shingle_sets_round_trip(values: list[int]) -> None:
 
 
 def test_typical_shingle_sets_take_about_three_bytes_a_shingle() -> None:
-    kept = run(SCRAPE, resolve_inputs([str(SAMPLES)]), None, collect_kept=True).kept
+    kept = list(run(SCRAPE, resolve_inputs([str(SAMPLES)]), None, collect_kept=True).kept)
     total = sum(len(encode_shingles(article.shingles)) for article in kept)
     count = sum(len(article.shingles) for article in kept)
     assert total / count < 3.2
@@ -672,6 +743,7 @@ def test_cli_nights_with_an_index(tmp_path: Path) -> None:
         "path": str(path),
         "articles_before": SAMPLE_KEPT,
         "articles_after": SAMPLE_KEPT,
+        "ids_reused": 0,
     }
     removed = [json.loads(line) for line in (tmp_path / "d").read_text().splitlines()]
     assert {r["duplicate_kind"] for r in removed} == {"index"}
@@ -758,7 +830,7 @@ def test_cli_check_opens_the_index_read_only(
     with IndexStore.open(path, None, readonly=True, wait_seconds=0):
         check = cli("run", SAMPLES, "--index", path, "--check", "-q")
     assert (check.exit_code, check.stdout, check.stderr) == (1, "", "")
-    assert folder_state(path.parent) == before  # index and lock file: bytes and mtime
+    assert folder_state(path.parent) == before  # the index's bytes and mtime, no new file
 
 
 def test_cli_check_against_a_missing_index_creates_nothing(tmp_path: Path) -> None:
