@@ -149,10 +149,11 @@ def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--seed", type=int, default=1, show_default=True, help="MinHash seed."),
         click.option(
             "--keep",
-            type=click.Choice(["first", "longest"]),
+            type=click.Choice(["first", "longest", "earliest"]),
             default="first",
             show_default=True,
-            help="Which record of a duplicate cluster to keep.",
+            help="Walk records in input order, longest text first, or earliest date first "
+            "(undated last); each is kept unless similar to one kept before it.",
         ),
         click.option(
             "--duplicates",

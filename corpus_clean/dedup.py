@@ -1,9 +1,9 @@
-"""Exact and near-duplicate removal: hash, MinHash LSH, verification, union-find clusters.
+"""Exact and near-duplicate removal: hash, MinHash LSH, verification, a walk in keep order.
 
-Two passes, because a cluster's keeper is known only once every record is seen (and
-``--keep longest`` may pick a late one): the first pass spools the records and keeps
-only what deduplication needs (band keys, an exact-text hash, the text's shingle set in
-a store); the second pass reads the spool back in input order and tells each record's
+Two passes, because what is kept is known only once every record is seen (``--keep
+longest`` or ``earliest`` may walk a late one first): the first pass spools the records
+and keeps only what deduplication needs (band keys, an exact-text hash, the text's
+shingle set in a store); the second pass reads the spool back in input order and tells each record's
 verdict. Spool and shingle store keep what fits a memory budget (``io.MEMORY_BUDGET``)
 and put the rest on disk; the rest of memory grows with the records (band keys, ids,
 hashes): a run over 1,000,000 articles peaked at 1.4 GB, budget included.
@@ -37,8 +37,8 @@ from .shingles import SHINGLE_BITS, U64, Shingles, shingle_batch
 from .stats import Stats
 
 #: Bucket size up to which every pair in an LSH bucket is a candidate; beyond it each
-#: member is paired with the bucket's first and previous members only, which keeps a
-#: degenerate bucket from costing quadratic time while chains still connect.
+#: member is paired with the bucket's first members in walk order only, which keeps a
+#: degenerate bucket from costing quadratic time while a copy still meets the original.
 _FULL_PAIRS_UP_TO = 32
 HASHING = f"{SCHEME}/shingle-poly64-fmix-{SHINGLE_BITS}bit"
 
@@ -54,6 +54,8 @@ class Fingerprints:
     lengths: npt.NDArray[np.int64]
     #: Normalized text of texts too short for a meaningful Jaccard (index -> text).
     short_texts: dict[int, str] = field(default_factory=dict)
+    #: Each text's ``date`` field (``--keep earliest`` walks by it), None when unknown.
+    dates: list[str | None] | None = None
 
     def shingles_of(self, i: int) -> Shingles:
         return self.shingles[self.offsets[i] : self.offsets[i + 1]]
@@ -81,7 +83,9 @@ class Fingerprinter:
             "tokenizer_version": self.options.shingles.tokenizer_version,
         }
 
-    def fingerprint(self, texts: Sequence[str]) -> Fingerprints:
+    def fingerprint(
+        self, texts: Sequence[str], dates: Sequence[str | None] | None = None
+    ) -> Fingerprints:
         batch = shingle_batch(texts, self.options.shingles.size)
         signatures = self.minhasher.signatures(batch.shingles, batch.offsets)
         short_limit = int(self.options.short_text_shingles / self.options.threshold) + 1
@@ -100,25 +104,34 @@ class Fingerprinter:
                 i: " ".join(texts[i].lower().split())
                 for i in np.flatnonzero(counts < short_limit).tolist()
             },
+            dates=list(dates) if dates is not None else None,
         )
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """Why a record is removed: it duplicates ``duplicate_of`` (the record kept)."""
+    """Why a record is removed: it duplicates ``duplicate_of``, the kept article it is
+    most similar to (kept earlier in this run, or by an earlier run: see ``kind``)."""
 
     duplicate_of: str
+    #: The verified similarity with ``duplicate_of`` (1.0 for an exact copy).
     similarity: float
-    #: The record whose verified similarity put this one in the cluster.
-    matched_id: str
     #: "exact", "near", or "index" (an article accepted by an earlier run).
     kind: str
+    #: The kept record plus every record of this run removed as its duplicate.
+    cluster_size: int = 2
+
+    @property
+    def matched_id(self) -> str:
+        """The record this one was matched with: always ``duplicate_of`` now that every
+        record is compared with kept articles only (kept for older readers)."""
+        return self.duplicate_of
 
     def as_fields(self) -> dict[str, object]:
         return {
             "duplicate_of": self.duplicate_of,
             "similarity": round(self.similarity, 4),
-            "matched_id": self.matched_id,
+            "matched_id": self.duplicate_of,
             "duplicate_kind": self.kind,
         }
 
@@ -221,41 +234,12 @@ def jaccard(a: Shingles, b: Shingles) -> float:
     return common / (len(a) + len(b) - common)
 
 
-class _Clusters:
-    """Union-find where the root is always the member that wins: lowest rank."""
-
-    def __init__(self, ranks: list[int]) -> None:
-        self.parent = list(range(len(ranks)))
-        self.rank = ranks
-
-    def add(self, rank: int) -> int:
-        self.parent.append(len(self.parent))
-        self.rank.append(rank)
-        return len(self.parent) - 1
-
-    def find(self, node: int) -> int:
-        parent = self.parent
-        root = node
-        while parent[root] != root:
-            root = parent[root]
-        while parent[node] != root:
-            parent[node], node = root, parent[node]
-        return root
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            if self.rank[rb] < self.rank[ra]:
-                ra, rb = rb, ra
-            self.parent[rb] = ra
-
-
 class DuplicateFinder:
     """Decides which records are duplicates from their fingerprints alone.
 
     ``add`` every batch in input order, then ``resolve`` once. Per record it keeps the
-    band keys, an exact-text hash, the length and the shingle count in memory, and the
-    shingle set on disk; never the text.
+    band keys, an exact-text hash, the length, the date and the shingle count in memory,
+    and the shingle set in a store (memory, then disk); never the text.
     """
 
     def __init__(
@@ -271,8 +255,11 @@ class DuplicateFinder:
         self._keys: list[U64] = []
         self._lengths: list[npt.NDArray[np.int64]] = []
         self._counts: list[npt.NDArray[np.int64]] = []
+        self._dates: list[str | None] = []
         self._short_texts: dict[int, str] = {}
         self._store = ShingleStore(memory)
+        #: Kept record -> its cluster's size, for the kept records that have duplicates.
+        self._cluster_sizes: dict[int, int] = {}
 
     def add(self, ids: Sequence[str], prints: Fingerprints) -> None:
         base = len(self.ids)
@@ -281,6 +268,7 @@ class DuplicateFinder:
         self._keys.append(prints.band_keys)
         self._lengths.append(prints.lengths)
         self._counts.append(np.diff(prints.offsets))
+        self._dates.extend(prints.dates if prints.dates is not None else [None] * len(ids))
         self._short_texts.update({base + i: text for i, text in prints.short_texts.items()})
         self._store.extend(prints.shingles, prints.offsets)
 
@@ -298,7 +286,7 @@ class DuplicateFinder:
     def _band_columns(self, nodes: npt.NDArray[np.int64]) -> Iterator[U64]:
         """The keys of ``nodes`` in one band after another, so that the whole matrix of
         every record's keys need not be built."""
-        for band in range(self.options.bands_rows[0]):
+        for band in range(self._keys[0].shape[1] if self._keys else 0):
             column = np.concatenate([np.zeros(0, np.uint64), *(k[:, band] for k in self._keys)])
             yield column[nodes]
 
@@ -308,7 +296,8 @@ class DuplicateFinder:
         memory never holds them twice."""
         if len(self._keys) != 1:
             batches, self._keys = self._keys[::-1], []
-            keys = np.empty((len(self.ids), self.options.bands_rows[0]), dtype=np.uint64)
+            width = batches[0].shape[1] if batches else self.options.bands_rows[0]
+            keys = np.empty((len(self.ids), width), dtype=np.uint64)
             done = 0
             while batches:
                 batch = batches.pop()
@@ -317,23 +306,41 @@ class DuplicateFinder:
             self._keys = [keys]
         return self._keys[0]
 
+    def _keep_ranks(self) -> npt.NDArray[np.int64]:
+        """Each record's place in keep order (``--keep``); rank 0 is walked first."""
+        n = len(self.ids)
+        if self.options.keep == "first":
+            return np.arange(n, dtype=np.int64)
+        if self.options.keep == "longest":  # the longest text first, then input order
+            lengths = np.concatenate([np.zeros(0, np.int64), *self._lengths])
+            order = np.lexsort((np.arange(n), -lengths))
+        else:  # earliest: by date (ISO dates sort as text), undated last, then input order
+            dates = self._dates
+            order = np.array(
+                sorted(range(n), key=lambda i: (dates[i] is None, dates[i] or "")), dtype=np.int64
+            )
+        ranks = np.empty(n, np.int64)
+        ranks[order] = np.arange(n)
+        return ranks
+
     def _exact_groups(
-        self, counts: npt.NDArray[np.int64]
+        self, counts: npt.NDArray[np.int64], ranks: npt.NDArray[np.int64]
     ) -> tuple[npt.NDArray[np.int64], list[int], list[int]]:
         """Records grouped by the exact hash of their word sequence: the first of each
-        group (sorted), and each later member (in input order) beside its group's first.
+        group in keep order (sorted by position), and each other member beside it.
 
         Texts without a word (a title-only article) share no content to compare: each
         is a group of its own, and none is a duplicate of another.
         """
         worded = np.flatnonzero(counts > 0)
+        worded = worded[np.argsort(ranks[worded], kind="stable")]  # in keep order
         hashes = np.frombuffer(b"".join(self._exact), dtype=np.uint64).reshape(-1, 2)[worded]
-        # By hash, then position. Sorting by the first 64 bits is enough unless two
+        # By hash, then keep order. Sorting by the first 64 bits is enough unless two
         # different hashes share them, which is looked for.
         order = np.argsort(hashes[:, 0], kind="stable")
         by_first = hashes[order]
         if ((by_first[1:, 0] == by_first[:-1, 0]) & (by_first[1:, 1] != by_first[:-1, 1])).any():
-            order = np.lexsort((worded, hashes[:, 1], hashes[:, 0]))
+            order = np.lexsort((np.arange(len(worded)), hashes[:, 1], hashes[:, 0]))
         hashes, members = hashes[order], worded[order]
         starts = np.ones(len(members), dtype=bool)
         starts[1:] = (hashes[1:] != hashes[:-1]).any(axis=1)
@@ -347,31 +354,22 @@ class DuplicateFinder:
         )
 
     def resolve(self, stats: Stats) -> dict[int, Verdict]:
-        """Cluster the records; the verdict of every record that is not kept, by position."""
+        """The verdict of every record that is not kept, by position.
+
+        One rule, in this run and against an index alike: records are walked in keep
+        order, and one is a duplicate when it is similar enough to an article already
+        kept (indexed articles are kept before everything in this run); its
+        ``duplicate_of`` is the kept article it is most similar to, the earliest in keep
+        order on a tie. Otherwise it is kept. Only kept articles are compared with, so a
+        removed record is always close to what stands for it (no chains), and an article
+        with hundreds of copies costs one comparison per copy.
+        """
         ids, threshold = self.ids, self.options.threshold
         counts = np.concatenate(self._counts) if self._counts else np.zeros(0, np.int64)
-        if self.options.keep == "longest":  # the longest text first, then the earliest
-            lengths = np.concatenate([np.zeros(0, np.int64), *self._lengths])
-            by_rank = np.lexsort((np.arange(len(ids)), -lengths))
-            ranks = np.empty(len(ids), np.int64)
-            ranks[by_rank] = np.arange(len(ids))
-            clusters = _Clusters(ranks.tolist())
-        else:
-            clusters = _Clusters(list(range(len(ids))))
+        ranks = self._keep_ranks()
+        distinct, firsts, repeats = self._exact_groups(counts, ranks)
+        position = ranks  # the walk's order
         verified = rejected = 0
-        best: dict[int, tuple[float, int, str]] = {}
-
-        def link(a: int, b: int, similarity: float, kind: str) -> None:
-            clusters.union(a, b)
-            for node, other in ((a, b), (b, a)):
-                if node < len(ids) and similarity > best.get(node, (-1.0, 0, ""))[0]:
-                    best[node] = (similarity, other, kind)
-
-        distinct, firsts, repeats = self._exact_groups(counts)
-        for first, n in zip(firsts, repeats, strict=True):
-            clusters.union(first, n)
-            best[n] = (1.0, first, "exact")
-            best.setdefault(first, (1.0, n, "exact"))
 
         def similar(a: int, b_shingles: Shingles, b: int | None) -> float | None:
             a_shingles = self._store.get(a)
@@ -387,50 +385,64 @@ class DuplicateFinder:
                 score = jaccard(a_shingles, b_shingles)
             return score if score >= threshold else None
 
-        find, shingles_of = clusters.find, self._store.get  # the loop runs per candidate pair
-        for a, b in _candidate_pairs(self._band_columns(distinct), distinct):
-            if find(a) == find(b):
-                continue
-            score = similar(a, shingles_of(b), b)
-            if score is not None:
-                link(a, b, score, "near")
-            else:
-                rejected += 1
-
-        indexed: dict[int, str] = {}  # cluster node -> id of the indexed article
+        # node -> (similarity, the kept node or index entry it duplicates, kind)
+        best: dict[int, tuple[float, int, str]] = {}
         if self.index is not None and len(distinct):
-            entry_node: dict[int, int] = {}
             found = self.index.candidates(np.stack(list(self._band_columns(distinct)), axis=1))
             for n, entries in zip(distinct.tolist(), found, strict=True):
-                for entry in entries:
+                for entry in entries:  # in the order the index accepted them
                     score = similar(n, self.index.shingles(entry), None)
                     if score is None:
                         rejected += 1
-                        continue
-                    if entry not in entry_node:
-                        # An indexed article outranks every record of the run.
-                        entry_node[entry] = clusters.add(entry - (1 << 62))
-                        indexed[entry_node[entry]] = self.index.article_id(entry)
-                    link(entry_node[entry], n, score, "index")
+                    elif n not in best or score > best[n][0]:
+                        best[n] = (score, entry, "index")
+        removed = bytearray(len(ids))  # final for a record once the walk has passed it
+        for n in best:
+            removed[n] = 1
+        shingles_of = self._store.get
+        earlier, later = _candidate_pairs(self._band_columns(distinct), distinct, position)
+        for a, b in zip(earlier, later, strict=True):  # by b's place in the walk, then a's
+            if removed[a]:
+                continue  # compare with kept articles only
+            score = similar(b, shingles_of(a), a)
+            if score is None:
+                rejected += 1
+                continue
+            removed[b] = 1
+            if b not in best or score > best[b][0]:  # on a tie the earlier-kept stays
+                best[b] = (score, a, "near")
+        for first, n in zip(firsts, repeats, strict=True):
+            # An exact copy is as similar to everything as its group's first; when that
+            # one is kept, the copy is its duplicate.
+            best[n] = best.get(first, (1.0, first, "exact"))
 
         stats.add("candidates_verified", verified)
         stats.add("candidates_rejected", rejected)
+        sizes = collections.Counter((kind == "index", kept) for _, kept, kind in best.values())
+        self._cluster_sizes = {
+            partner: size + 1 for (indexed, partner), size in sizes.items() if not indexed
+        }
         verdicts: dict[int, Verdict] = {}
-        run_size = len(ids)  # nodes from run_size on are indexed articles
-        for n in sorted(best):  # the records never linked keep themselves
-            root = find(n)
-            if root != n:
-                similarity, partner, kind = best[n]
-                verdicts[n] = Verdict(
-                    ids[root] if root < run_size else indexed[root],
-                    similarity,
-                    ids[partner] if partner < run_size else indexed[partner],
-                    "index" if root in indexed else kind,
-                )
+        indexed_ids: dict[int, str] = {}
+        for n in sorted(best):
+            score, partner, kind = best[n]
+            if kind == "index":
+                if partner not in indexed_ids:
+                    assert self.index is not None
+                    indexed_ids[partner] = self.index.article_id(partner)
+                kept_id = indexed_ids[partner]
+            else:
+                kept_id = ids[partner]
+            verdicts[n] = Verdict(kept_id, score, kind, sizes[kind == "index", partner] + 1)
         for kind, count in collections.Counter(v.kind for v in verdicts.values()).items():
             stats.add(f"duplicates_{kind}", count)
         stats.add("kept", len(ids) - len(verdicts))
         return verdicts
+
+    def kept_fields(self, n: int) -> dict[str, object]:
+        """Fields that join kept record ``n`` with the records removed as its duplicates
+        (``--cluster-fields``): its own id as the cluster's, and the cluster's size."""
+        return {"cluster_id": self.ids[n], "cluster_size": self._cluster_sizes.get(n, 1)}
 
 
 class Deduplicator:
@@ -461,13 +473,20 @@ class Deduplicator:
 
 
 def _candidate_pairs(
-    bands: Iterable[U64], nodes: npt.NDArray[np.int64]
-) -> Iterator[tuple[int, int]]:
-    """Pairs (earlier, later) of records sharing an LSH bucket in any band, each once, in
-    a fixed order. ``bands`` gives each band's keys of the ``nodes``, a band at a time
-    (``keys.T`` of a nodes x bands matrix will do)."""
+    bands: Iterable[U64], nodes: npt.NDArray[np.int64], position: npt.NDArray[np.int64]
+) -> tuple[list[int], list[int]]:
+    """Pairs (earlier, later) of records sharing an LSH bucket in any band, each once,
+    sorted by the later one's ``position`` in the walk, then the earlier one's. ``bands``
+    gives each band's keys of the ``nodes``, a band at a time (``keys.T`` of a nodes x
+    bands matrix will do).
+
+    In a bucket of more than ``_FULL_PAIRS_UP_TO`` members, each is paired with the
+    first ``_FULL_PAIRS_UP_TO`` of the bucket in walk order only: a degenerate bucket
+    costs linear time, and a copy still meets the kept original of its bucket.
+    """
     if len(nodes) < 2:
-        return
+        return [], []
+    places = position[nodes]
     pairs: list[npt.NDArray[np.int64]] = []
     for keys in bands:
         order = np.argsort(keys)  # bucket members are sorted below
@@ -482,25 +501,26 @@ def _candidate_pairs(
         # Buckets of one size at a time, as rows of a matrix: a few array operations per
         # size instead of a few per bucket.
         for size in np.unique(sizes).tolist():
-            members = np.sort(nodes[order[starts[sizes == size, None] + np.arange(size)]])
-            if size <= _FULL_PAIRS_UP_TO:
-                left, right = _all_pairs(size)
-            else:
-                later = np.arange(1, size)
-                left, right = np.concatenate((np.zeros_like(later), later - 1)), np.tile(later, 2)
+            members = np.sort(places[order[starts[sizes == size, None] + np.arange(size)]])
+            left, right = _bucket_pairs(size)
             pairs.append(np.stack((members[:, left].ravel(), members[:, right].ravel()), axis=1))
     if not pairs:
-        return
+        return [], []
     every = np.concatenate(pairs)
-    low, high = every.min(axis=1), every.max(axis=1)
-    span = int(nodes.max()) + 1
-    codes = np.sort(high * span + low)  # by later record, then earlier
-    codes = codes[np.concatenate(([True], codes[1:] != codes[:-1]))]
-    yield from zip((codes % span).tolist(), (codes // span).tolist(), strict=True)
+    span = len(position)
+    codes = np.unique(every[:, 1] * span + every[:, 0])  # by later place, then earlier
+    walk = np.empty(span, np.int64)
+    walk[position] = np.arange(span)
+    return walk[codes % span].tolist(), walk[codes // span].tolist()
 
 
 @functools.cache
-def _all_pairs(n: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """Index pairs (i < j) of n items; buckets of a few sizes recur thousands of times."""
-    left, right = np.triu_indices(n, 1)
+def _bucket_pairs(n: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Index pairs (i < j) of a bucket of n members sorted in walk order, with i among
+    the first ``_FULL_PAIRS_UP_TO``; buckets of a few sizes recur thousands of times."""
+    if n <= _FULL_PAIRS_UP_TO:
+        left, right = np.triu_indices(n, 1)
+        return left, right
+    left = np.repeat(np.arange(_FULL_PAIRS_UP_TO), n - 1 - np.arange(_FULL_PAIRS_UP_TO))
+    right = np.concatenate([np.arange(i + 1, n) for i in range(_FULL_PAIRS_UP_TO)])
     return left, right

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-KeepPolicy = Literal["first", "longest"]
+KeepPolicy = Literal["first", "longest", "earliest"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,9 @@ class DedupOptions:
     threshold: float = 0.8
     num_perm: int = 128
     seed: int = 1
+    #: The order records are walked in, the first of similar ones being kept: input
+    #: order, the longest text first, or by the ``date`` field (undated last); ties in
+    #: input order.
     keep: KeepPolicy = "first"
     shingles: ShingleOptions = field(default_factory=ShingleOptions)
     #: Texts with fewer shingles than this are verified with rapidfuzz on the text

@@ -116,7 +116,9 @@ class _Worker:
         records = list(stream)
         prints = None
         if self.fingerprinter is not None:
-            prints = self.fingerprinter.fingerprint([record.text for record in records])
+            prints = self.fingerprinter.fingerprint(
+                [record.text for record in records], [record.date for record in records]
+            )
         lines: list[bytes | None] = [encode(record) for record in records]
         return _Batch(
             lines=lines,

@@ -3,8 +3,6 @@ signatures that are datasketch's own."""
 
 from __future__ import annotations
 
-from itertools import pairwise
-
 import numpy as np
 import pytest
 from datasketch import MinHash
@@ -139,18 +137,53 @@ def test_article_below_the_threshold_is_kept(seeds: list[Record]) -> None:
     assert kept_ids(dedup([article("a", original), article("b", rewritten)])) == ["a", "b"]
 
 
-def test_chain_lands_in_one_cluster(seeds: list[Record]) -> None:
+def test_a_chain_does_not_remove_what_is_not_close_to_a_kept_article(
+    seeds: list[Record],
+) -> None:
     base = " ".join(by_title(seeds, "China\u2019s Energy").split()[:300])
     a = base
     b = replace_words(a, [20, 40, 60, 80, 100], "first")
     c = replace_words(b, [180, 200, 220, 240, 260], "second")
     assert true_jaccard(a, b) >= 0.8
     assert true_jaccard(b, c) >= 0.8
-    assert true_jaccard(a, c) < 0.8  # only the chain connects A and C
+    assert true_jaccard(a, c) < 0.8  # only the chain through B connects A and C
     verdicts = dedup([article("A", a), article("B", b), article("C", c)])
-    assert kept_ids(verdicts) == ["A"]
-    found = {r.id: (v.duplicate_of, v.matched_id) for r, v in verdicts if v is not None}
-    assert found == {"B": ("A", "A"), "C": ("A", "B")}
+    # B is removed as A's duplicate, so C is compared with A alone: too far, kept.
+    assert kept_ids(verdicts) == ["A", "C"]
+    found = {r.id: (v.duplicate_of, v.matched_id, v.similarity) for r, v in verdicts if v}
+    assert found == {"B": ("A", "A", pytest.approx(true_jaccard(a, b)))}
+
+
+def test_duplicate_of_is_the_most_similar_kept_article(seeds: list[Record]) -> None:
+    base = " ".join(by_title(seeds, "China\u2019s Energy").split()[:300])
+    a = base
+    edits = list(range(20, 300, 35))
+    c = replace_words(a, edits, "far")  # kept: too far from A
+    b = replace_words(a, edits[:5], "far")  # close to both, closer to C
+    assert true_jaccard(a, c) < 0.8
+    assert 0.8 <= true_jaccard(a, b) < true_jaccard(c, b)
+    verdicts = dedup([article("A", a), article("C", c), article("B", b)])
+    assert kept_ids(verdicts) == ["A", "C"]
+    verdict = verdicts[2][1]
+    assert verdict is not None
+    assert (verdict.duplicate_of, verdict.similarity) == ("C", true_jaccard(c, b))
+
+
+def test_an_article_with_hundreds_of_copies_costs_one_comparison_a_copy(
+    seeds: list[Record],
+) -> None:
+    original = by_title(seeds, "New media")
+    copies = [replace_words(original, [n, n + 300]) for n in range(1, 301)]
+    stats = Stats()
+    verdicts = dedup(
+        [article("original", original), *(article(f"c{n}", t) for n, t in enumerate(copies))],
+        stats,
+    )
+    assert kept_ids(verdicts) == ["original"]
+    assert {v.duplicate_of for _, v in verdicts if v} == {"original"}
+    assert {v.cluster_size for _, v in verdicts if v} == {301}
+    # Each copy is compared with the kept original, not with the other copies.
+    assert stats["candidates_verified"] == len(copies)
 
 
 def test_keep_longest_keeps_the_longest_of_the_cluster(seeds: list[Record]) -> None:
@@ -276,32 +309,34 @@ def test_lsh_bands_catch_pairs_at_the_threshold() -> None:
 # ---- LSH candidate pairs ---------------------------------------------------------------
 
 
-def expected_pairs(keys: np.ndarray, nodes: np.ndarray) -> list[tuple[int, int]]:
+def expected_pairs(
+    keys: np.ndarray, nodes: np.ndarray, position: np.ndarray
+) -> list[tuple[int, int]]:
     """The candidate pairs spelled out bucket by bucket: every pair in a bucket of up to
-    32 members; in a bigger one each member with the first and with the one before."""
+    32 members; in a bigger one each member with the first 32 in walk order."""
     pairs = set()
     for band in range(keys.shape[1]):
         buckets: dict[int, list[int]] = {}
         for row, key in enumerate(keys[:, band].tolist()):
             buckets.setdefault(key, []).append(int(nodes[row]))
-        for members in map(sorted, buckets.values()):
-            if len(members) <= 32:
-                pairs |= {(a, b) for i, a in enumerate(members) for b in members[i + 1 :]}
-            else:
-                pairs |= {(members[0], b) for b in members[1:]}
-                pairs |= set(pairwise(members))
-    return sorted(pairs, key=lambda pair: (pair[1], pair[0]))
+        for bucket in buckets.values():
+            members = sorted(bucket, key=lambda node: position[node])
+            pairs |= {(a, b) for i, a in enumerate(members[:32]) for b in members[i + 1 :]}
+    return sorted(pairs, key=lambda pair: (position[pair[1]], position[pair[0]]))
 
 
 @pytest.mark.parametrize(("records", "distinct_keys"), [(0, 1), (1, 1), (60, 40), (300, 3)])
-def test_candidate_pairs_are_every_bucket_pair_once_in_order(
-    records: int, distinct_keys: int
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_candidate_pairs_are_every_bucket_pair_once_in_walk_order(
+    records: int, distinct_keys: int, shuffled: bool
 ) -> None:
     generator = np.random.default_rng(records)
     keys = generator.integers(0, distinct_keys, size=(records, 4)).astype(np.uint64)
-    nodes = np.sort(generator.choice(10 * records + 1, size=records, replace=False))
-    found = list(_candidate_pairs(keys.T, nodes.astype(np.int64)))
-    assert found == expected_pairs(keys, nodes)
+    span = 10 * records + 1
+    nodes = np.sort(generator.choice(span, size=records, replace=False))
+    position = generator.permutation(span) if shuffled else np.arange(span)
+    earlier, later = _candidate_pairs(keys.T, nodes.astype(np.int64), position)
+    assert list(zip(earlier, later, strict=True)) == expected_pairs(keys, nodes, position)
 
 
 def test_texts_without_words_are_never_duplicates() -> None:
@@ -349,7 +384,13 @@ def test_exact_groups_tell_apart_hashes_sharing_their_first_half() -> None:
     a = (1).to_bytes(8, "little") + (2).to_bytes(8, "little")
     b = (1).to_bytes(8, "little") + (3).to_bytes(8, "little")
     finder._exact = [a + b + a, b + a]
-    distinct, firsts, repeats = finder._exact_groups(np.ones(5, dtype=np.int64))
+    distinct, firsts, repeats = finder._exact_groups(np.ones(5, np.int64), np.arange(5))
     assert distinct.tolist() == [0, 1]
     assert list(zip(firsts, repeats, strict=True)) == [(0, 2), (1, 3), (0, 4)]
+    # In another keep order, a group's first is its first in that order.
+    distinct, firsts, repeats = finder._exact_groups(
+        np.ones(5, np.int64), np.array([4, 3, 2, 1, 0])
+    )
+    assert distinct.tolist() == [3, 4]
+    assert list(zip(firsts, repeats, strict=True)) == [(4, 0), (3, 1), (4, 2)]
     finder.close()
