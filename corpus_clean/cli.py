@@ -161,6 +161,12 @@ def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
             help="Write removed records here, with duplicate_of, similarity and how they matched.",
         ),
         click.option(
+            "--cluster-fields",
+            is_flag=True,
+            help="Add cluster_id (the kept record's id) and cluster_size to kept records, "
+            "to join them with --duplicates.",
+        ),
+        click.option(
             "--index",
             "index_path",
             metavar="PATH",
@@ -278,7 +284,13 @@ def _execute(
             clean=CleanOptions(tuple(kw["rule_files"]), not kw["no_builtin_rules"])
             if clean
             else None,
-            dedup=DedupOptions(kw["threshold"], kw["num_perm"], kw["seed"], kw["keep"])
+            dedup=DedupOptions(
+                kw["threshold"],
+                kw["num_perm"],
+                kw["seed"],
+                kw["keep"],
+                cluster_fields=kw["cluster_fields"],
+            )
             if dedup
             else None,
             jobs=kw["jobs"],

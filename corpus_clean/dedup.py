@@ -133,6 +133,7 @@ class Verdict:
             "similarity": round(self.similarity, 4),
             "matched_id": self.duplicate_of,
             "duplicate_kind": self.kind,
+            "cluster_size": self.cluster_size,
         }
 
 

@@ -106,6 +106,9 @@ class DedupOptions:
     #: Texts with fewer shingles than this are verified with rapidfuzz on the text
     #: itself: a handful of shingles gives a coarse Jaccard.
     short_text_shingles: int = 20
+    #: Write ``cluster_id`` and ``cluster_size`` into kept records too, so that an audit
+    #: can join them with the duplicates file.
+    cluster_fields: bool = False
 
     @property
     def bands_rows(self) -> tuple[int, int]:

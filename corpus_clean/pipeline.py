@@ -310,7 +310,8 @@ def run(
                         removed_out.write(add_fields(line, verdict.as_fields()))
                     continue
                 if kept_out is not None:
-                    kept_out.write(line)
+                    clustered = plan.dedup.cluster_fields
+                    kept_out.write(add_fields(line, finder.kept_fields(n)) if clustered else line)
                 if collect_kept:
                     title, source = heads[n]
                     kept.append(

@@ -3,13 +3,18 @@ signatures that are datasketch's own."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from datasketch import MinHash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import article, dedup, kept_ids, seed_articles
 
+from corpus_clean.cli import cli
 from corpus_clean.dedup import (
     DuplicateFinder,
     Fingerprinter,
@@ -112,7 +117,7 @@ def test_near_duplicate_with_a_few_words_changed_is_caught(seeds: list[Record]) 
     assert (verdict.duplicate_of, verdict.kind) == ("original", "near")
     assert 0.8 <= verdict.similarity < 1.0
     assert verdict.similarity == pytest.approx(true_jaccard(original, repost))
-    fields = {"duplicate_of", "similarity", "matched_id", "duplicate_kind"}
+    fields = {"duplicate_of", "similarity", "matched_id", "duplicate_kind", "cluster_size"}
     assert set(verdict.as_fields()) == fields
 
 
@@ -394,3 +399,39 @@ def test_exact_groups_tell_apart_hashes_sharing_their_first_half() -> None:
     assert distinct.tolist() == [3, 4]
     assert list(zip(firsts, repeats, strict=True)) == [(4, 0), (3, 1), (4, 2)]
     finder.close()
+
+
+# ---- clusters visible ------------------------------------------------------------------
+
+
+def test_cluster_fields_join_kept_records_with_their_duplicates(
+    seeds: list[Record], tmp_path: Path
+) -> None:
+    original = by_title(seeds, "New media")
+    other = by_title(seeds, "Multi-local tax")
+    lines = [
+        {"id": "a", "text": original},
+        {"id": "b", "text": replace_words(original, [40, 200])},
+        {"id": "c", "text": other},
+        {"id": "d", "text": original},
+    ]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    removed_path = tmp_path / "removed.jsonl"
+    result = CliRunner().invoke(
+        cli,
+        ["dedup", str(source), "--duplicates", str(removed_path), "--cluster-fields", "-q"],
+    )
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    kept = [json.loads(line) for line in result.stdout.splitlines()]
+    removed = [json.loads(line) for line in removed_path.read_text("utf-8").splitlines()]
+    assert [(r["id"], r["cluster_id"], r["cluster_size"]) for r in kept] == [
+        ("a", "a", 3), ("c", "c", 1)
+    ]
+    assert list(kept[0])[-2:] == ["cluster_id", "cluster_size"]
+    found = [(r["id"], r["duplicate_of"], r["cluster_size"], r["duplicate_kind"]) for r in removed]
+    assert found == [("b", "a", 3, "near"), ("d", "a", 3, "exact")]
+    # Without the option, kept records are written as they came.
+    plain = CliRunner().invoke(cli, ["dedup", str(source), "-q"])
+    assert "cluster_id" not in plain.stdout
