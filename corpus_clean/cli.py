@@ -161,6 +161,14 @@ def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
             help="Write removed records here, with duplicate_of, similarity and how they matched.",
         ),
         click.option(
+            "--containment",
+            type=click.FloatRange(0.0, 1.0),
+            default=0.9,
+            show_default=True,
+            help="A record at least this much inside a longer kept one (shared shingles over "
+            "its own) is its duplicate, however short; 0 switches it off.",
+        ),
+        click.option(
             "--cluster-fields",
             is_flag=True,
             help="Add cluster_id (the kept record's id) and cluster_size to kept records, "
@@ -289,6 +297,7 @@ def _execute(
                 kw["num_perm"],
                 kw["seed"],
                 kw["keep"],
+                containment=kw["containment"],
                 cluster_fields=kw["cluster_fields"],
             )
             if dedup

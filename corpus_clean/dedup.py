@@ -33,7 +33,7 @@ from .io import MemoryBudget, Spool
 from .minhash import SCHEME, MinHasher
 from .options import DedupOptions
 from .record import Record
-from .shingles import SHINGLE_BITS, U64, Shingles, shingle_batch
+from .shingles import SHINGLE_BITS, U64, ShingleBatch, Shingles, fmix64, shingle_batch
 from .stats import Stats
 
 #: Bucket size up to which every pair in an LSH bucket is a candidate; beyond it each
@@ -41,13 +41,17 @@ from .stats import Stats
 #: degenerate bucket from costing quadratic time while a copy still meets the original.
 _FULL_PAIRS_UP_TO = 32
 HASHING = f"{SCHEME}/shingle-poly64-fmix-{SHINGLE_BITS}bit"
+#: Mixed into containment keys, so that they never meet a band key; and the salts of the
+#: keys that stand in for the missing ones of a text with fewer shingles than keys.
+_CONTAINMENT_TAG = np.uint64(0xC0 << 40)
+_PAD_SALTS = fmix64(np.arange(1 << 20, (1 << 20) + 256, dtype=np.uint64))
 
 
 @dataclass
 class Fingerprints:
     """What deduplication keeps of a batch of texts, computed in a worker process."""
 
-    band_keys: U64  # (texts, bands)
+    band_keys: U64  # (texts, bands + containment keys)
     exact: bytes  # a 16-byte hash of each text's word sequence, one after another
     shingles: Shingles  # flat, sorted per text
     offsets: npt.NDArray[np.int64]
@@ -72,7 +76,13 @@ class Fingerprinter:
     def settings(self) -> dict[str, object]:
         """Everything that must match for two fingerprints to be comparable."""
         bands, rows = self.options.bands_rows
+        containment = (
+            {"containment_keys": self.options.containment_keys}
+            if self.options.containment_keys
+            else {}
+        )
         return {
+            **containment,
             "num_perm": self.options.num_perm,
             "bands": bands,
             "rows": rows,
@@ -92,8 +102,13 @@ class Fingerprinter:
         counts = np.diff(batch.offsets)
         words = batch.words.data.cast("B")  # its slices cost less than numpy's
         bounds = (batch.word_offsets * batch.words.itemsize).tolist()
+        band_keys = self.minhasher.band_keys(signatures)
+        short = counts < short_limit
+        if self.options.containment_keys:
+            keys = _containment_keys(batch, band_keys, self.options.containment_keys, short)
+            band_keys = np.hstack((band_keys, keys))
         return Fingerprints(
-            band_keys=self.minhasher.band_keys(signatures),
+            band_keys=band_keys,
             exact=b"".join(
                 xxhash.xxh3_128_digest(words[a:b]) for a, b in itertools.pairwise(bounds)
             ),
@@ -102,10 +117,36 @@ class Fingerprinter:
             lengths=np.array([len(text) for text in texts], dtype=np.int64),
             short_texts={
                 i: " ".join(texts[i].lower().split())
-                for i in np.flatnonzero(counts < short_limit).tolist()
+                for i in np.flatnonzero(short).tolist()
             },
             dates=list(dates) if dates is not None else None,
         )
+
+
+def _containment_keys(
+    batch: ShingleBatch, band_keys: U64, keys: int, short: npt.NDArray[np.bool_]
+) -> U64:
+    """``(texts, keys)``: each text's ``keys`` smallest shingle hashes (its shingles are
+    sorted), as keys of their own. A text with fewer shingles fills the rest with keys
+    drawn from its first band key, which meet only a text that shares that band; so
+    does a ``short`` text entirely: one of a few shingles is compared by its characters
+    (``fuzz.ratio``), which two texts sharing a shingle by chance would often pass.
+
+    A text lying mostly inside another shares with it, with known probability, one of
+    the smallest hashes of both (``options.containment_detection``), whatever their
+    sizes: what MinHash bands tuned for Jaccard similarity miss.
+    """
+    starts, ends = batch.offsets[:-1, None], batch.offsets[1:, None]
+    at = starts + np.arange(keys)
+    present = (at < ends) & ~short[:, None]
+    if len(batch.shingles):
+        values = batch.shingles[np.minimum(at, len(batch.shingles) - 1)]
+    else:
+        values = np.zeros(at.shape, np.uint32)
+    own = fmix64(values.astype(np.uint64) | _CONTAINMENT_TAG)
+    stand_ins = fmix64(band_keys[:, :1] ^ _PAD_SALTS[:keys])
+    keyed: U64 = np.where(present, own, stand_ins)
+    return keyed
 
 
 @dataclass(frozen=True)
@@ -116,10 +157,14 @@ class Verdict:
     duplicate_of: str
     #: The verified similarity with ``duplicate_of`` (1.0 for an exact copy).
     similarity: float
-    #: "exact", "near", or "index" (an article accepted by an earlier run).
+    #: "exact", "near", "contained" (inside a longer kept article), or "index" (an
+    #: article accepted by an earlier run).
     kind: str
     #: The kept record plus every record of this run removed as its duplicate.
     cluster_size: int = 2
+    #: When ``similarity`` is a containment (the record lies inside a longer kept
+    #: article), the Jaccard similarity of the two.
+    jaccard: float | None = None
 
     @property
     def matched_id(self) -> str:
@@ -134,6 +179,7 @@ class Verdict:
             "matched_id": self.duplicate_of,
             "duplicate_kind": self.kind,
             "cluster_size": self.cluster_size,
+            **({"jaccard": round(self.jaccard, 4)} if self.jaccard is not None else {}),
         }
 
 
@@ -261,6 +307,9 @@ class DuplicateFinder:
         self._store = ShingleStore(memory)
         #: Kept record -> its cluster's size, for the kept records that have duplicates.
         self._cluster_sizes: dict[int, int] = {}
+        #: (id, indexed id) of each kept record that extends an indexed article (holds
+        #: it at least ``containment`` inside it): new content, named in the report.
+        self.extended: list[tuple[str, str]] = []
 
     def add(self, ids: Sequence[str], prints: Fingerprints) -> None:
         base = len(self.ids)
@@ -290,6 +339,18 @@ class DuplicateFinder:
         for band in range(self._keys[0].shape[1] if self._keys else 0):
             column = np.concatenate([np.zeros(0, np.uint64), *(k[:, band] for k in self._keys)])
             yield column[nodes]
+
+    def _bucket_keys(self, nodes: npt.NDArray[np.int64]) -> Iterator[U64]:
+        """What LSH buckets ``nodes`` by, one table after another: each band's keys, then
+        the containment keys of all columns as one table (a text's smallest hashes are
+        a set: the same hash may stand in another column of another text), as a
+        ``(len(nodes), keys)`` array."""
+        bands = self.options.bands_rows[0]
+        columns = self._band_columns(nodes)
+        yield from itertools.islice(columns, bands)
+        containment = list(columns)
+        if containment:
+            yield np.stack(containment, axis=1)
 
     @property
     def _all_keys(self) -> U64:
@@ -364,80 +425,89 @@ class DuplicateFinder:
         order on a tie. Otherwise it is kept. Only kept articles are compared with, so a
         removed record is always close to what stands for it (no chains), and an article
         with hundreds of copies costs one comparison per copy.
+
+        Similar enough: Jaccard similarity at least the threshold, or (containment on)
+        lying at least ``containment`` inside a longer kept article. So that the
+        container is kept and never its excerpt, an excerpt below the Jaccard threshold
+        waits in the walk until each of its containers has been walked.
         """
-        ids, threshold = self.ids, self.options.threshold
+        ids = self.ids
         counts = np.concatenate(self._counts) if self._counts else np.zeros(0, np.int64)
         ranks = self._keep_ranks()
         distinct, firsts, repeats = self._exact_groups(counts, ranks)
-        position = ranks  # the walk's order
-        verified = rejected = 0
+        verify = _Verifier(self.options, self._store, self._short_texts)
+        earlier, later = _candidate_pairs(self._bucket_keys(distinct), distinct, ranks)
+        position = ranks
+        if self.options.containment:
+            position = _walk_positions(ranks, counts, verify.containments(earlier, later, counts))
+            earlier, later = _in_walk_order(earlier, later, position)
 
-        def similar(a: int, b_shingles: Shingles, b: int | None) -> float | None:
-            a_shingles = self._store.get(a)
-            small, large = sorted((len(a_shingles), len(b_shingles)))
-            if small < threshold * large:
-                return None  # the Jaccard similarity is at most small / large
-            nonlocal verified
-            verified += 1
-            short = self._short_texts
-            if a in short and b is not None and b in short:
-                score = fuzz.ratio(short[a], short[b]) / 100.0
-            else:
-                score = jaccard(a_shingles, b_shingles)
-            return score if score >= threshold else None
-
-        # node -> (similarity, the kept node or index entry it duplicates, kind)
-        best: dict[int, tuple[float, int, str]] = {}
+        # node -> (similarity, the kept node or index entry it duplicates, kind, Jaccard
+        # when the similarity is a containment)
+        best: dict[int, tuple[float, int, str, float | None]] = {}
+        extends: dict[int, int] = {}  # node -> an indexed article it contains
         if self.index is not None and len(distinct):
             found = self.index.candidates(np.stack(list(self._band_columns(distinct)), axis=1))
             for n, entries in zip(distinct.tolist(), found, strict=True):
                 for entry in entries:  # in the order the index accepted them
-                    score = similar(n, self.index.shingles(entry), None)
-                    if score is None:
-                        rejected += 1
-                    elif n not in best or score > best[n][0]:
-                        best[n] = (score, entry, "index")
+                    indexed = self.index.shingles(entry)
+                    match = verify.duplicate(n, indexed, None)
+                    if match is not None:
+                        if n not in best or match[0] > best[n][0]:
+                            best[n] = (match[0], entry, "index", match[2])
+                    elif verify.contains(n, indexed):
+                        extends.setdefault(n, entry)
         removed = bytearray(len(ids))  # final for a record once the walk has passed it
         for n in best:
             removed[n] = 1
         shingles_of = self._store.get
-        earlier, later = _candidate_pairs(self._band_columns(distinct), distinct, position)
-        for a, b in zip(earlier, later, strict=True):  # by b's place in the walk, then a's
+        for a, b in zip(earlier.tolist(), later.tolist(), strict=True):  # in walk order of b, a
             if removed[a]:
                 continue  # compare with kept articles only
-            score = similar(b, shingles_of(a), a)
-            if score is None:
-                rejected += 1
+            match = verify.duplicate(b, shingles_of(a), a)
+            if match is None:
                 continue
             removed[b] = 1
-            if b not in best or score > best[b][0]:  # on a tie the earlier-kept stays
-                best[b] = (score, a, "near")
+            if b not in best or match[0] > best[b][0]:  # on a tie the earlier-kept stays
+                best[b] = (match[0], a, match[1], match[2])
         for first, n in zip(firsts, repeats, strict=True):
             # An exact copy is as similar to everything as its group's first; when that
             # one is kept, the copy is its duplicate.
-            best[n] = best.get(first, (1.0, first, "exact"))
+            best[n] = best.get(first, (1.0, first, "exact", None))
 
-        stats.add("candidates_verified", verified)
-        stats.add("candidates_rejected", rejected)
-        sizes = collections.Counter((kind == "index", kept) for _, kept, kind in best.values())
+        stats.add("candidates_verified", verify.verified)
+        stats.add("candidates_rejected", verify.rejected)
+        sizes = collections.Counter((kind == "index", kept) for _, kept, kind, _ in best.values())
         self._cluster_sizes = {
-            partner: size + 1 for (indexed, partner), size in sizes.items() if not indexed
+            kept: size + 1 for (indexed, kept), size in sizes.items() if not indexed
         }
-        verdicts: dict[int, Verdict] = {}
         indexed_ids: dict[int, str] = {}
+
+        def indexed_id(entry: int) -> str:
+            if entry not in indexed_ids:
+                assert self.index is not None
+                indexed_ids[entry] = self.index.article_id(entry)
+            return indexed_ids[entry]
+
+        verdicts: dict[int, Verdict] = {}
         for n in sorted(best):
-            score, partner, kind = best[n]
-            if kind == "index":
-                if partner not in indexed_ids:
-                    assert self.index is not None
-                    indexed_ids[partner] = self.index.article_id(partner)
-                kept_id = indexed_ids[partner]
-            else:
-                kept_id = ids[partner]
-            verdicts[n] = Verdict(kept_id, score, kind, sizes[kind == "index", partner] + 1)
+            score, kept, kind, jaccard_beside = best[n]
+            verdicts[n] = Verdict(
+                indexed_id(kept) if kind == "index" else ids[kept],
+                score,
+                kind,
+                sizes[kind == "index", kept] + 1,
+                jaccard_beside,
+            )
+        self.extended = [
+            (ids[n], indexed_id(entry)) for n, entry in sorted(extends.items()) if n not in best
+        ]
         for kind, count in collections.Counter(v.kind for v in verdicts.values()).items():
             stats.add(f"duplicates_{kind}", count)
         stats.add("kept", len(ids) - len(verdicts))
+        if self.extended:
+            stats.add("extends_indexed", len(self.extended))
+            stats.extended.extend({"id": n, "extends": of} for n, of in self.extended)
         return verdicts
 
     def kept_fields(self, n: int) -> dict[str, object]:
@@ -473,23 +543,138 @@ class Deduplicator:
             finder.close()
 
 
+class _Verifier:
+    """Exact comparisons of shingle sets, counted: is a record a duplicate of a kept
+    one, and which candidate pairs are an excerpt and its container."""
+
+    def __init__(
+        self, options: DedupOptions, store: ShingleStore, short_texts: dict[int, str]
+    ) -> None:
+        self.threshold = options.threshold
+        self.containment = options.containment
+        self.store = store
+        self.short_texts = short_texts
+        self.verified = self.rejected = 0
+
+    def duplicate(
+        self, n: int, kept: Shingles, kept_node: int | None
+    ) -> tuple[float, str, float | None] | None:
+        """Whether record ``n`` duplicates a kept article (its shingles, and its node when
+        it is of this run): (similarity, "near" or "contained", the Jaccard beside a
+        containment), or None."""
+        mine = self.store.get(n)
+        small, large = sorted((len(mine), len(kept)))
+        near = small >= self.threshold * large  # else the Jaccard is below small / large
+        inside = self.containment > 0 and len(kept) > len(mine)
+        if not (near or inside):
+            return None
+        self.verified += 1
+        short = self.short_texts
+        if near and n in short and kept_node is not None and kept_node in short:
+            score = fuzz.ratio(short[n], short[kept_node]) / 100.0
+            if score >= self.threshold:
+                return score, "near", None
+            near = False
+        common = _fast.common_count(mine, kept) if small else 0
+        similarity = common / (len(mine) + len(kept) - common) if large else 1.0
+        if near and similarity >= self.threshold:
+            return similarity, "near", None
+        if inside and common >= self.containment * len(mine):
+            return common / len(mine), "contained", similarity
+        self.rejected += 1
+        return None
+
+    def contains(self, n: int, other: Shingles) -> bool:
+        """Whether record ``n`` holds ``other`` at least ``containment`` inside it (and is
+        not its near duplicate): an extended repost."""
+        mine = self.store.get(n)
+        if not (self.containment > 0 and len(mine) > len(other) > 0):
+            return False
+        common = _fast.common_count(mine, other)
+        return (
+            common >= self.containment * len(other)
+            and common < self.threshold * (len(mine) + len(other) - common)
+        )
+
+    def containments(
+        self,
+        earlier: npt.NDArray[np.int64],
+        later: npt.NDArray[np.int64],
+        counts: npt.NDArray[np.int64],
+    ) -> list[tuple[int, int]]:
+        """The candidate pairs that are (excerpt, container): the excerpt at least
+        ``containment`` inside the container, yet below the Jaccard threshold (near
+        duplicates are left to keep order). Only pairs of unequal enough sizes can be:
+        the rest are not compared here."""
+        threshold, containment = self.threshold, self.containment
+        small = np.minimum(counts[earlier], counts[later])
+        large = np.maximum(counts[earlier], counts[later])
+        # At containment c the Jaccard is at least c*s / (l + s - c*s): below the
+        # threshold only for s/l under this.
+        room = containment - threshold + threshold * containment
+        limit = threshold / room if room > 0 else np.inf
+        eligible = np.flatnonzero((small < large) & (small < limit * large))
+        found = []
+        for a, b in zip(earlier[eligible].tolist(), later[eligible].tolist(), strict=True):
+            excerpt, container = (a, b) if counts[a] < counts[b] else (b, a)
+            inner, outer = self.store.get(excerpt), self.store.get(container)
+            self.verified += 1
+            common = _fast.common_count(inner, outer)
+            if common >= containment * len(inner) and common < threshold * (
+                len(inner) + len(outer) - common
+            ):
+                found.append((excerpt, container))
+        return found
+
+
+def _walk_positions(
+    ranks: npt.NDArray[np.int64],
+    counts: npt.NDArray[np.int64],
+    containments: list[tuple[int, int]],
+) -> npt.NDArray[np.int64]:
+    """Each record's place in the walk: keep order, except that an excerpt waits until
+    every one of its containers has been walked (containers have more shingles, so
+    there is no cycle), right after the last of them."""
+    due = ranks.copy()  # the rank of the record after which each is walked
+    # A container is itself settled before its excerpts: it is larger.
+    for excerpt, container in sorted(containments, key=lambda pair: -counts[pair[0]]):
+        due[excerpt] = max(due[excerpt], due[container])
+    order = np.lexsort((ranks, -counts, due))  # on one due rank: the larger first
+    position = np.empty_like(ranks)
+    position[order] = np.arange(len(ranks))
+    return position
+
+
+def _in_walk_order(
+    a: npt.NDArray[np.int64], b: npt.NDArray[np.int64], position: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Pairs as (earlier, later) in the walk, sorted by the later one, then the earlier."""
+    swap = position[a] > position[b]
+    earlier, later = np.where(swap, b, a), np.where(swap, a, b)
+    order = np.lexsort((position[earlier], position[later]))
+    return earlier[order], later[order]
+
+
 def _candidate_pairs(
     bands: Iterable[U64], nodes: npt.NDArray[np.int64], position: npt.NDArray[np.int64]
-) -> tuple[list[int], list[int]]:
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Pairs (earlier, later) of records sharing an LSH bucket in any band, each once,
     sorted by the later one's ``position`` in the walk, then the earlier one's. ``bands``
     gives each band's keys of the ``nodes``, a band at a time (``keys.T`` of a nodes x
-    bands matrix will do).
+    bands matrix will do); a 2-d ``(len(nodes), k)`` array is one table in which each
+    node stands under k different keys.
 
     In a bucket of more than ``_FULL_PAIRS_UP_TO`` members, each is paired with the
     first ``_FULL_PAIRS_UP_TO`` of the bucket in walk order only: a degenerate bucket
     costs linear time, and a copy still meets the kept original of its bucket.
     """
+    none = np.zeros(0, np.int64)
     if len(nodes) < 2:
-        return [], []
+        return none, none
     places = position[nodes]
     pairs: list[npt.NDArray[np.int64]] = []
-    for keys in bands:
+    for table in bands:
+        keys, owners = table.ravel(), np.repeat(places, table.size // len(places))
         order = np.argsort(keys)  # bucket members are sorted below
         column = keys[order]
         equal = column[1:] == column[:-1]
@@ -502,17 +687,18 @@ def _candidate_pairs(
         # Buckets of one size at a time, as rows of a matrix: a few array operations per
         # size instead of a few per bucket.
         for size in np.unique(sizes).tolist():
-            members = np.sort(places[order[starts[sizes == size, None] + np.arange(size)]])
+            members = np.sort(owners[order[starts[sizes == size, None] + np.arange(size)]])
             left, right = _bucket_pairs(size)
             pairs.append(np.stack((members[:, left].ravel(), members[:, right].ravel()), axis=1))
     if not pairs:
-        return [], []
+        return none, none
     every = np.concatenate(pairs)
+    every = every[every[:, 0] != every[:, 1]]  # a key that a text holds twice is one
     span = len(position)
     codes = np.unique(every[:, 1] * span + every[:, 0])  # by later place, then earlier
     walk = np.empty(span, np.int64)
     walk[position] = np.arange(span)
-    return walk[codes % span].tolist(), walk[codes // span].tolist()
+    return walk[codes % span], walk[codes // span]
 
 
 @functools.cache

@@ -15,6 +15,8 @@ class Stats:
     counts: Counter[str] = field(default_factory=Counter)
     #: Boilerplate lines or fragments removed, by rule name.
     removed_by_rule: Counter[str] = field(default_factory=Counter)
+    #: Kept records that extend an indexed article: {"id": ..., "extends": indexed id}.
+    extended: list[dict[str, str]] = field(default_factory=list)
 
     def add(self, name: str, n: int = 1) -> None:
         self.counts[name] += n
@@ -22,6 +24,7 @@ class Stats:
     def merge(self, other: Stats) -> None:
         self.counts.update(other.counts)
         self.removed_by_rule.update(other.removed_by_rule)
+        self.extended.extend(other.extended)
 
     def __getitem__(self, name: str) -> int:
         return self.counts[name]

@@ -4,6 +4,7 @@ signatures that are datasketch's own."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -16,17 +17,27 @@ from support import article, dedup, kept_ids, seed_articles
 
 from corpus_clean.cli import cli
 from corpus_clean.dedup import (
+    Accepted,
     DuplicateFinder,
     Fingerprinter,
     ShingleStore,
+    Verdict,
     _candidate_pairs,
     jaccard,
 )
+from corpus_clean.index import IndexStore
 from corpus_clean.io import MemoryBudget
 from corpus_clean.minhash import SCHEME, MinHasher
-from corpus_clean.options import DedupOptions, detection_probability, lsh_bands
+from corpus_clean.options import (
+    DedupOptions,
+    containment_detection,
+    containment_keys,
+    detection_probability,
+    lsh_bands,
+)
 from corpus_clean.record import Record
-from corpus_clean.shingles import shingle_batch
+from corpus_clean.report import build_report
+from corpus_clean.shingles import fmix64, shingle_batch
 from corpus_clean.stats import Stats
 
 
@@ -298,8 +309,18 @@ def test_fingerprinter_uses_those_signatures(seeds: list[Record]) -> None:
     prints = fingerprinter.fingerprint(texts)
     batch = shingle_batch(texts, options.shingles.size)
     signatures = fingerprinter.minhasher.signatures(batch.shingles, batch.offsets)
-    assert np.array_equal(prints.band_keys, fingerprinter.minhasher.band_keys(signatures))
+    bands = fingerprinter.minhasher.band_keys(signatures)
+    assert np.array_equal(prints.band_keys[:, :18], bands)
+    # Then the containment keys: the 10 smallest shingle hashes of each text.
+    assert prints.band_keys.shape == (3, 18 + 10)
+    for i in range(3):
+        smallest = batch.shingles_of(i)[:10].astype(np.uint64) | np.uint64(0xC0 << 40)
+        assert np.array_equal(prints.band_keys[i, 18:], fmix64(smallest))
     assert fingerprinter.settings()["num_perm"] == 128
+    assert fingerprinter.settings()["containment_keys"] == 10
+    off = Fingerprinter(DedupOptions(containment=0))
+    assert np.array_equal(off.fingerprint(texts).band_keys, bands)
+    assert "containment_keys" not in off.settings()
 
 
 def test_lsh_bands_catch_pairs_at_the_threshold() -> None:
@@ -435,3 +456,170 @@ def test_cluster_fields_join_kept_records_with_their_duplicates(
     # Without the option, kept records are written as they came.
     plain = CliRunner().invoke(cli, ["dedup", str(source), "-q"])
     assert "cluster_id" not in plain.stdout
+
+
+# ---- containment ---------------------------------------------------------------------
+
+
+def words_text(seed: int, paragraphs: int, words: int = 60) -> list[str]:
+    """Paragraphs of made-up words, unlike any other seed's."""
+    rng = np.random.default_rng(seed)
+    return [
+        " ".join(f"{chr(97 + seed % 26)}{w}" for w in rng.integers(0, 5000, words))
+        for _ in range(paragraphs)
+    ]
+
+
+def containment_of(inner: str, outer: str) -> float:
+    batch = shingle_batch([inner, outer], 5)
+    a, b = batch.shingles_of(0), batch.shingles_of(1)
+    return len(np.intersect1d(a, b)) / len(a)
+
+
+@pytest.mark.parametrize("excerpt_first", [False, True])
+def test_an_excerpt_is_a_duplicate_of_its_container_whatever_the_order(
+    excerpt_first: bool,
+) -> None:
+    paragraphs = words_text(1, 10)
+    full = "\n\n".join(paragraphs)
+    excerpt = "\n\n".join(paragraphs[:5]) + "\n\nRead the rest at example.com."
+    assert true_jaccard(excerpt, full) < 0.6
+    assert containment_of(excerpt, full) >= 0.9
+    records = [article("full", full), article("other", "\n\n".join(words_text(2, 8)))]
+    records.insert(0 if excerpt_first else 2, article("excerpt", excerpt))
+    verdicts = dedup(records)
+    assert kept_ids(verdicts) == ["full", "other"]
+    verdict = next(v for r, v in verdicts if r.id == "excerpt")
+    assert verdict is not None
+    assert (verdict.duplicate_of, verdict.kind) == ("full", "contained")
+    assert verdict.similarity == pytest.approx(containment_of(excerpt, full))
+    assert verdict.jaccard == pytest.approx(true_jaccard(excerpt, full))
+    fields = verdict.as_fields()
+    assert fields["duplicate_kind"] == "contained" and "jaccard" in fields
+    # Off, the excerpt is a record of its own.
+    assert "excerpt" in kept_ids(dedup(records, containment=0))
+
+
+def test_an_excerpt_of_an_excerpt_waits_for_both_containers() -> None:
+    paragraphs = words_text(3, 12)
+    whole, most, half = ("\n\n".join(paragraphs[:k]) for k in (12, 8, 4))
+    verdicts = dedup([article("half", half), article("most", most), article("whole", whole)])
+    assert kept_ids(verdicts) == ["whole"]
+    assert {r.id: v.duplicate_of for r, v in verdicts if v} == {"half": "whole", "most": "whole"}
+
+
+def test_an_extended_repost_keeps_the_new_content() -> None:
+    paragraphs = words_text(4, 6)
+    original = "\n\n".join(paragraphs)
+    extended = "\n\n".join([*paragraphs, *words_text(5, 4)])  # an editor's new paragraphs
+    assert true_jaccard(original, extended) < 0.8
+    verdicts = dedup([article("original", original), article("extended", extended)])
+    # The original lies inside the extended repost: the repost holds all the content.
+    assert kept_ids(verdicts) == ["extended"]
+    verdict = verdicts[0][1]
+    assert verdict is not None and verdict.kind == "contained"
+
+
+def test_near_duplicates_follow_keep_order_not_size() -> None:
+    paragraphs = words_text(6, 10)
+    full = "\n\n".join(paragraphs)
+    cut = "\n\n".join(paragraphs[:-1])  # 90%: a near duplicate, Jaccard >= 0.8
+    assert true_jaccard(cut, full) >= 0.8
+    verdicts = dedup([article("cut", cut), article("full", full)])
+    assert kept_ids(verdicts) == ["cut"]
+    assert verdicts[1][1] is not None and verdicts[1][1].kind == "near"
+
+
+def test_articles_sharing_opening_closing_and_promo_are_not_merged() -> None:
+    """Hard negatives: a site's different stories with the same lead-in, sign-off and
+    promo line, from long stories to ones whose own part is short."""
+    opening = "\n\n".join(words_text(7, 1, 40))
+    closing = "\n\n".join(words_text(8, 1, 40))
+    promo = "Pay attention to Hebei News network, understand the latest news in Hebei."
+    stories = [
+        "\n\n".join([opening, *words_text(20 + n, 1, words), closing, promo])
+        for n, words in enumerate((200, 120, 60, 30, 15))
+    ]
+    assert 0.7 < containment_of(stories[-1], stories[0]) < 0.9  # the shortest: mostly frame
+    verdicts = dedup([article(f"s{n}", text) for n, text in enumerate(stories)])
+    assert kept_ids(verdicts) == [f"s{n}" for n in range(len(stories))]
+    # In reverse order too: still nothing merged.
+    assert len(kept_ids(dedup([article(f"s{n}", t) for n, t in enumerate(stories[::-1])]))) == 5
+
+
+def test_containment_lsh_finds_95_percent_of_pairs_at_ratio_down_to_0_3() -> None:
+    """The claim of options.containment_keys, by arithmetic and on real shingle hashes."""
+    keys = containment_keys(0.9)
+    assert keys == DedupOptions().containment_keys == 10
+    for larger in (40, 300, 3000):
+        for ratio in (0.3, 0.5, 0.7, 0.95):
+            smaller = round(larger * ratio)
+            assert containment_detection(smaller, larger, math.ceil(0.9 * smaller), keys) >= 0.95
+    assert containment_detection(90, 300, 27, keys) < 0.95  # far below the containment
+    # Empirically: texts whose excerpts (plus 10% of words of their own) lie 90% inside.
+    fingerprinter = Fingerprinter(DedupOptions())
+    rng = np.random.default_rng(9)
+    found = total = 0
+    for trial in range(400):
+        size = int(rng.integers(60, 1500))
+        words = [f"t{trial}w{w}" for w in range(size)]
+        inner = int(size * rng.uniform(0.3, 0.95))
+        start = int(rng.integers(0, size - inner + 1))
+        excerpt = words[start : start + inner]
+        own = [f"o{trial}x{w}" for w in range(max(1, inner // 60))]  # a few words changed
+        for w, word in zip(rng.choice(inner, len(own), replace=False).tolist(), own, strict=True):
+            excerpt[w] = word
+        texts = [" ".join(excerpt), " ".join(words)]
+        if containment_of(*texts) < 0.9:
+            continue
+        keyed = fingerprinter.fingerprint(texts).band_keys
+        total += 1
+        found += bool(np.isin(keyed[0], keyed[1]).any())
+    assert total > 300
+    assert found / total >= 0.95
+
+
+def _against_index(
+    store: IndexStore, texts: list[str], ids: list[str], stats: Stats, label: str
+) -> tuple[dict[int, Verdict], list[tuple[str, str]]]:
+    """A run over ``texts`` against the index, which then accepts what it kept."""
+    options = DedupOptions()
+    finder = DuplicateFinder(options, store)
+    try:
+        finder.add(ids, Fingerprinter(options).fingerprint(texts))
+        verdicts = finder.resolve(stats)
+        kept = [n for n in range(len(ids)) if n not in verdicts]
+        store.accept(
+            [Accepted(ids[n], None, "t", finder.band_keys(n), finder.shingles(n)) for n in kept],
+            run_label=label,
+        )
+        return verdicts, finder.extended
+    finally:
+        finder.close()
+
+
+def test_containment_against_an_index(tmp_path: Path) -> None:
+    """An excerpt of an indexed article is its duplicate; an extended repost of one is new
+    content, kept, and the report names the article it extends."""
+    paragraphs = words_text(11, 8)
+    original = "\n\n".join(paragraphs)
+    settings = Fingerprinter(DedupOptions()).settings()
+    with IndexStore.open(tmp_path / "accepted.db", settings) as store:
+        _against_index(store, [original], ["original"], Stats(), "night-1")
+        excerpt = "\n\n".join(paragraphs[2:6])
+        extended = "\n\n".join([*paragraphs, *words_text(12, 4)])
+        stats = Stats()
+        verdicts, extended_ids = _against_index(
+            store, [excerpt, extended], ["excerpt", "extended"], stats, "night-2"
+        )
+    assert list(verdicts) == [0]
+    verdict = verdicts[0]
+    assert (verdict.duplicate_of, verdict.kind) == ("original", "index")
+    assert verdict.similarity == pytest.approx(containment_of(excerpt, original))
+    assert verdict.jaccard == pytest.approx(true_jaccard(excerpt, original))
+    assert extended_ids == [("extended", "original")]
+    assert stats["extends_indexed"] == 1
+    assert stats.extended == [{"id": "extended", "extends": "original"}]
+    report = build_report(stats, command="dedup", seconds=1.0)
+    assert report["extends_indexed"] == [{"id": "extended", "extends": "original"}]
+    assert report["counts"]["extends_indexed"] == 1
