@@ -623,3 +623,26 @@ def test_containment_against_an_index(tmp_path: Path) -> None:
     report = build_report(stats, command="dedup", seconds=1.0)
     assert report["extends_indexed"] == [{"id": "extended", "extends": "original"}]
     assert report["counts"]["extends_indexed"] == 1
+
+
+def test_keep_earliest_walks_by_date_undated_last(seeds: list[Record]) -> None:
+    original = by_title(seeds, "New media")
+    copies = [
+        Record(id="undated", text=original, source="t"),
+        Record(id="late", text=replace_words(original, [40]), source="t", date="2024-05-02"),
+        Record(id="early", text=replace_words(original, [90]), source="t", date="2023-12-31"),
+        Record(id="early-too", text=original, source="t", date="2023-12-31"),
+    ]
+    verdicts = dedup(copies, keep="earliest")
+    assert kept_ids(verdicts) == ["early"]
+    assert {r.id: v.duplicate_of for r, v in verdicts if v} == {
+        "undated": "early", "late": "early", "early-too": "early"
+    }
+    # Through the CLI, the date field of JSONL records.
+    lines = "".join(
+        json.dumps({"id": r.id, "text": r.text, **({"date": r.date} if r.date else {})}) + "\n"
+        for r in copies
+    )
+    ran = CliRunner().invoke(cli, ["dedup", "-", "--keep", "earliest", "-q"], input=lines)
+    assert ran.exit_code == 0, ran.stderr
+    assert [json.loads(line)["id"] for line in ran.stdout.splitlines()] == ["early"]
