@@ -646,3 +646,12 @@ def test_keep_earliest_walks_by_date_undated_last(seeds: list[Record]) -> None:
     ran = CliRunner().invoke(cli, ["dedup", "-", "--keep", "earliest", "-q"], input=lines)
     assert ran.exit_code == 0, ran.stderr
     assert [json.loads(line)["id"] for line in ran.stdout.splitlines()] == ["early"]
+
+
+def test_containment_is_off_or_at_least_0_3() -> None:
+    ran = CliRunner().invoke(cli, ["dedup", "-", "--containment", "0.1"], input="")
+    assert ran.exit_code == 2
+    assert "use 0 to switch containment off, or a value from 0.3 to 1" in ran.stderr
+    assert ran.stdout == ""
+    off = CliRunner().invoke(cli, ["dedup", "-", "--containment", "0", "-q"], input="")
+    assert (off.exit_code, off.stdout) == (0, "")
