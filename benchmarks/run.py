@@ -149,6 +149,8 @@ def corpus_clean_binary() -> Path | None:
 def build_tools(args: argparse.Namespace) -> list[Tool]:
     binary = corpus_clean_binary()
     jobs = ["--jobs", str(args.jobs)] if args.jobs else []
+    if args.containment is not None:
+        jobs += ["--containment", str(args.containment)]
 
     def cli(command: str) -> Callable[[Path, Path, Path], list[str]]:
         def argv(source: Path, out: Path, dups: Path) -> list[str]:
@@ -370,6 +372,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--baselines", default=",".join(BASELINES), help="comma-separated")
     parser.add_argument("--max-baseline-articles", type=int, default=200_000)
     parser.add_argument("--jobs", type=int, help="pass --jobs N to corpus-clean")
+    parser.add_argument(
+        "--containment", type=float, help="pass --containment C to corpus-clean (0: off)"
+    )
     parser.add_argument("--seed", type=int, default=synth.DEFAULT_SEED)
     parser.add_argument("--out", type=Path, help="write the report as JSON here")
     parser.add_argument("--keep-data", type=Path, help="generate into (or reuse) this folder")
@@ -395,6 +400,7 @@ def main() -> None:
             "articles": data.articles,
             "seed": args.seed,
             "repeats": args.repeats,
+        "containment": args.containment,
             "corpus": data.manifest,
             "truth": synth.truth_stats(data.root / "truth.jsonl"),
             "machine": info,

@@ -9,6 +9,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -145,26 +146,32 @@ def test_dedup_never_adds_keeps_order_and_is_a_fixed_point(
 VOCABULARY = [f"w{n}" for n in range(300)]
 
 
-def generated_corpus(plan: Sequence[tuple[int, list[int]]], seed: int) -> list[str]:
-    """Texts from ``(base, edits)`` pairs: base article ``base`` (60-160 words, drawn from
-    ``seed``) with the words at ``edits`` replaced, so that copies of one base range from
-    exact to unrelated, through every similarity near the threshold."""
+def generated_corpus(plan: Sequence[tuple[int, list[int], float]], seed: int) -> list[str]:
+    """Texts from ``(base, edits, share)``: base article ``base`` (60-160 words, drawn
+    from ``seed``) with the words at ``edits`` replaced and only its first ``share``
+    kept, so that copies of one base range from exact to unrelated, through every
+    similarity near the threshold, and excerpts lie inside longer copies."""
     rng = random.Random(seed)
     bases = [
         [rng.choice(VOCABULARY) for _ in range(rng.randint(60, 160))]
-        for _ in range(1 + max((base for base, _ in plan), default=0))
+        for _ in range(1 + max((base for base, _, _ in plan), default=0))
     ]
     texts = []
-    for base, edits in plan:
+    for base, edits, share in plan:
         words = list(bases[base])
         for n in edits:
             words[n % len(words)] = f"x{n}"
-        texts.append(" ".join(words))
+        texts.append(" ".join(words[: max(30, round(share * len(words)))]))
     return texts
 
 
 plans = st.lists(
-    st.tuples(st.integers(0, 3), st.lists(st.integers(0, 200), max_size=12)), max_size=14
+    st.tuples(
+        st.integers(0, 3),
+        st.lists(st.integers(0, 200), max_size=12),
+        st.sampled_from([1.0, 1.0, 1.0, 0.9, 0.6, 0.35]),
+    ),
+    max_size=14,
 )
 
 
@@ -172,9 +179,11 @@ plans = st.lists(
 @given(plans, st.integers(0, 3), st.sampled_from(["first", "longest", "earliest"]),
        st.lists(st.none() | st.sampled_from(["2024-01-02", "2024-03-04", "2025-01-01"])))
 def test_a_removed_record_is_at_least_threshold_similar_to_its_kept_duplicate_of(
-    plan: list[tuple[int, list[int]]], seed: int, keep: str, dates: list[str | None]
+    plan: list[tuple[int, list[int], float]], seed: int, keep: str, dates: list[str | None]
 ) -> None:
-    """Checked against exact Jaccard computed for every pair by brute force."""
+    """Checked against exact Jaccard and containment computed for every pair by brute
+    force: a removed record is at least --threshold similar to its duplicate_of, or at
+    least --containment inside it, a longer article."""
     texts = generated_corpus(plan, seed)
     records = [
         Record(id=f"r{n}", text=text, source="test", date=dates[n] if n < len(dates) else None)
@@ -183,11 +192,10 @@ def test_a_removed_record_is_at_least_threshold_similar_to_its_kept_duplicate_of
     verdicts = dedup(records, keep=keep)
     batch = shingle_batch(texts, 5)
     keys = Fingerprinter(DedupOptions()).fingerprint(texts).band_keys
-    exact = {
-        (a, b): jaccard(batch.shingles_of(a), batch.shingles_of(b))
-        for a in range(len(texts))
-        for b in range(len(texts))
-    }
+    sets = [batch.shingles_of(n) for n in range(len(texts))]
+    every = [(a, b) for a in range(len(texts)) for b in range(len(texts))]
+    exact = {(a, b): jaccard(sets[a], sets[b]) for a, b in every}
+    inside = {(a, b): len(np.intersect1d(sets[a], sets[b])) / len(sets[a]) for a, b in every}
     position = {record.id: n for n, record in enumerate(records)}
     order = {
         "first": lambda n: n,
@@ -200,9 +208,15 @@ def test_a_removed_record_is_at_least_threshold_similar_to_its_kept_duplicate_of
             continue
         partner = position[verdict.duplicate_of]
         assert verdict.duplicate_of in kept
+        assert verdict.matched_id == verdict.duplicate_of
+        if verdict.kind == "contained":
+            assert len(sets[partner]) > len(sets[n])
+            assert verdict.similarity == pytest.approx(inside[n, partner])
+            assert verdict.similarity >= 0.9
+            assert verdict.jaccard == pytest.approx(exact[n, partner])
+            continue
         assert verdict.similarity == pytest.approx(exact[n, partner])
         assert verdict.similarity >= 0.8
-        assert verdict.matched_id == verdict.duplicate_of
         assert order(partner) < order(n)
         # Nothing kept before it that LSH put beside it (sharing a band key) is more
         # similar to it than what it is said to duplicate.
@@ -235,7 +249,7 @@ def _accepting_run(
 @given(plans, st.integers(0, 3), st.data())
 def test_one_run_keeps_what_two_runs_against_an_index_keep(
     tmp_path_factory: pytest.TempPathFactory,
-    plan: list[tuple[int, list[int]]],
+    plan: list[tuple[int, list[int], float]],
     seed: int,
     data: st.DataObject,
 ) -> None:
