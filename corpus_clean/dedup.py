@@ -674,7 +674,7 @@ def _candidate_pairs(
     places = position[nodes]
     pairs: list[npt.NDArray[np.int64]] = []
     for table in bands:
-        keys, owners = table.ravel(), np.repeat(places, table.size // len(places))
+        keys, width = table.ravel(), table.size // len(places)  # key i is node i // width's
         order = np.argsort(keys)  # bucket members are sorted below
         column = keys[order]
         equal = column[1:] == column[:-1]
@@ -687,7 +687,8 @@ def _candidate_pairs(
         # Buckets of one size at a time, as rows of a matrix: a few array operations per
         # size instead of a few per bucket.
         for size in np.unique(sizes).tolist():
-            members = np.sort(owners[order[starts[sizes == size, None] + np.arange(size)]])
+            at = order[starts[sizes == size, None] + np.arange(size)]
+            members = np.sort(places[at // width if width > 1 else at])
             left, right = _bucket_pairs(size)
             pairs.append(np.stack((members[:, left].ravel(), members[:, right].ravel()), axis=1))
     if not pairs:
@@ -701,13 +702,19 @@ def _candidate_pairs(
     return walk[codes % span], walk[codes // span]
 
 
-@functools.cache
 def _bucket_pairs(n: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
     """Index pairs (i < j) of a bucket of n members sorted in walk order, with i among
-    the first ``_FULL_PAIRS_UP_TO``; buckets of a few sizes recur thousands of times."""
+    the first ``_FULL_PAIRS_UP_TO``."""
     if n <= _FULL_PAIRS_UP_TO:
-        left, right = np.triu_indices(n, 1)
-        return left, right
+        return _all_pairs(n)
     left = np.repeat(np.arange(_FULL_PAIRS_UP_TO), n - 1 - np.arange(_FULL_PAIRS_UP_TO))
     right = np.concatenate([np.arange(i + 1, n) for i in range(_FULL_PAIRS_UP_TO)])
+    return left, right
+
+
+@functools.cache
+def _all_pairs(n: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Index pairs (i < j) of n items; small buckets of a few sizes recur thousands of
+    times (big ones are rare, and their pairs are not kept)."""
+    left, right = np.triu_indices(n, 1)
     return left, right

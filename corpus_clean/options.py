@@ -95,7 +95,7 @@ def detection_probability(similarity: float, bands: int, rows: int) -> float:
 #: Containment LSH is tuned for pairs down to this size ratio (smaller / larger set).
 CONTAINMENT_MIN_RATIO = 0.3
 #: Set sizes (in shingles) of the larger set over which the worst case is sought.
-_CONTAINMENT_SIZES = (20, 50, 100, 200, 500, 1000, 3000, 10000)
+_CONTAINMENT_SIZES = (20, 100, 1000, 10000)
 
 
 @functools.cache
@@ -125,8 +125,8 @@ def _worst_containment_detection(containment: float, keys: int, min_ratio: float
     with the smaller set exactly ``containment`` inside the larger."""
     worst = 1.0
     for larger in _CONTAINMENT_SIZES:
-        for step in range(15):
-            ratio = min_ratio + step * (1.0 - min_ratio) / 14
+        for step in range(8):
+            ratio = min_ratio + step * (1.0 - min_ratio) / 7
             smaller = max(1, round(larger * ratio))
             common = math.ceil(containment * smaller)
             worst = min(worst, containment_detection(smaller, larger, common, keys))
