@@ -435,11 +435,11 @@ class DuplicateFinder:
         counts = np.concatenate(self._counts) if self._counts else np.zeros(0, np.int64)
         ranks = self._keep_ranks()
         distinct, firsts, repeats = self._exact_groups(counts, ranks)
-        verify = _Verifier(self.options, self._store, self._short_texts)
+        verify = _Verifier(self.options, self._store, self._short_texts, counts)
         earlier, later = _candidate_pairs(self._bucket_keys(distinct), distinct, ranks)
         position = ranks
         if self.options.containment:
-            position = _walk_positions(ranks, counts, verify.containments(earlier, later, counts))
+            position = _walk_positions(ranks, counts, verify.containments(earlier, later))
             earlier, later = _in_walk_order(earlier, later, position)
 
         # node -> (similarity, the kept node or index entry it duplicates, kind, Jaccard
@@ -460,11 +460,10 @@ class DuplicateFinder:
         removed = bytearray(len(ids))  # final for a record once the walk has passed it
         for n in best:
             removed[n] = 1
-        shingles_of = self._store.get
         for a, b in zip(earlier.tolist(), later.tolist(), strict=True):  # in walk order of b, a
             if removed[a]:
                 continue  # compare with kept articles only
-            match = verify.duplicate(b, shingles_of(a), a)
+            match = verify.duplicate_of_node(b, a)
             if match is None:
                 continue
             removed[b] = 1
@@ -548,13 +547,21 @@ class _Verifier:
     one, and which candidate pairs are an excerpt and its container."""
 
     def __init__(
-        self, options: DedupOptions, store: ShingleStore, short_texts: dict[int, str]
+        self,
+        options: DedupOptions,
+        store: ShingleStore,
+        short_texts: dict[int, str],
+        counts: npt.NDArray[np.int64],
     ) -> None:
         self.threshold = options.threshold
         self.containment = options.containment
         self.store = store
         self.short_texts = short_texts
+        self.counts = counts
         self.verified = self.rejected = 0
+        #: Shingles in common of pairs (lower node, higher) compared before the walk, so
+        #: that the walk need not read their sets again.
+        self._common: dict[tuple[int, int], int] = {}
 
     def duplicate(
         self, n: int, kept: Shingles, kept_node: int | None
@@ -569,18 +576,34 @@ class _Verifier:
         if not (near or inside):
             return None
         self.verified += 1
+        common = _fast.common_count(mine, kept) if small else 0
         short = self.short_texts
         if near and n in short and kept_node is not None and kept_node in short:
+            # A few shingles give a coarse Jaccard: these compare by their characters.
             score = fuzz.ratio(short[n], short[kept_node]) / 100.0
             if score >= self.threshold:
                 return score, "near", None
-            near = False
-        common = _fast.common_count(mine, kept) if small else 0
-        similarity = common / (len(mine) + len(kept) - common) if large else 1.0
-        if near and similarity >= self.threshold:
+            if not inside or common < self.containment * len(mine):
+                self.rejected += 1
+                return None
+            return common / len(mine), "contained", common / (len(mine) + len(kept) - common)
+        return self._outcome(len(mine), len(kept), common)
+
+    def duplicate_of_node(self, n: int, kept_node: int) -> tuple[float, str, float | None] | None:
+        """``duplicate`` for a kept record of this run."""
+        pair = (n, kept_node) if n < kept_node else (kept_node, n)
+        common = self._common.pop(pair, None)
+        if common is None or (n in self.short_texts and kept_node in self.short_texts):
+            return self.duplicate(n, self.store.get(kept_node), kept_node)
+        return self._outcome(int(self.counts[n]), int(self.counts[kept_node]), common)
+
+    def _outcome(self, mine: int, kept: int, common: int) -> tuple[float, str, float | None] | None:
+        small, large = sorted((mine, kept))
+        similarity = common / (mine + kept - common) if large else 1.0
+        if small >= self.threshold * large and similarity >= self.threshold:
             return similarity, "near", None
-        if inside and common >= self.containment * len(mine):
-            return common / len(mine), "contained", similarity
+        if self.containment > 0 and kept > mine and common >= self.containment * mine:
+            return common / mine, "contained", similarity
         self.rejected += 1
         return None
 
@@ -597,16 +620,13 @@ class _Verifier:
         )
 
     def containments(
-        self,
-        earlier: npt.NDArray[np.int64],
-        later: npt.NDArray[np.int64],
-        counts: npt.NDArray[np.int64],
+        self, earlier: npt.NDArray[np.int64], later: npt.NDArray[np.int64]
     ) -> list[tuple[int, int]]:
         """The candidate pairs that are (excerpt, container): the excerpt at least
         ``containment`` inside the container, yet below the Jaccard threshold (near
         duplicates are left to keep order). Only pairs of unequal enough sizes can be:
         the rest are not compared here."""
-        threshold, containment = self.threshold, self.containment
+        threshold, containment, counts = self.threshold, self.containment, self.counts
         small = np.minimum(counts[earlier], counts[later])
         large = np.maximum(counts[earlier], counts[later])
         # At containment c the Jaccard is at least c*s / (l + s - c*s): below the
@@ -620,6 +640,7 @@ class _Verifier:
             inner, outer = self.store.get(excerpt), self.store.get(container)
             self.verified += 1
             common = _fast.common_count(inner, outer)
+            self._common[(a, b) if a < b else (b, a)] = common
             if common >= containment * len(inner) and common < threshold * (
                 len(inner) + len(outer) - common
             ):
