@@ -6,7 +6,7 @@ and keeps only what deduplication needs (band keys, an exact-text hash, the text
 shingle set in a store); the second pass reads the spool back in input order and tells each record's
 verdict. Spool and shingle store keep what fits a memory budget (``io.MEMORY_BUDGET``)
 and put the rest on disk; the rest of memory grows with the records (band keys, ids,
-hashes): a run over 1,000,000 articles peaked at 1.4 GB, budget included (1.85 GB with
+hashes): a run over 1,000,000 articles peaked at 1.4 GB, budget included (1.8 GB with
 containment keys).
 """
 
