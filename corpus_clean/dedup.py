@@ -351,7 +351,9 @@ class DuplicateFinder:
         yield from itertools.islice(columns, bands)
         containment = list(columns)
         if containment:
-            yield np.stack(containment, axis=1)
+            table = np.stack(containment, axis=1)
+            del containment  # memory holds the keys once while they are sorted
+            yield table
 
     @property
     def _all_keys(self) -> U64:
@@ -700,6 +702,7 @@ def _candidate_pairs(
         order = np.argsort(keys)  # bucket members are sorted below
         column = keys[order]
         equal = column[1:] == column[:-1]
+        del column
         if not equal.any():
             continue
         # Runs of equal keys, as [start, end) positions in sorted order.
