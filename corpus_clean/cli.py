@@ -124,9 +124,9 @@ defaults (--threshold 0.8, --num-perm 128): 98.6% of pairs with Jaccard similari
 become candidates, 99.99% at 0.9. Every candidate is verified with the exact Jaccard
 similarity of the two shingle sets before it counts as a duplicate. Records are walked
 in --keep order; each is a duplicate of the kept record it is most similar to, if any.
-With --containment (0.9 by default), each text is also indexed under its 10 smallest
-shingle hashes: 95% of texts lying 90% inside a longer one, at size ratios down to 0.3,
-become candidates; the longer is kept.
+With --containment (0.9 by default), each text is also indexed under its smallest
+shingle hashes (10 at the default): 95% of texts lying that much inside a longer one, at
+size ratios down to 0.3, become candidates; the longer is kept.
 
 Records wait until every one is seen: in memory up to {MEMORY_BUDGET >> 20} MB, then in
 temporary files. An output line that is mostly its line in a JSONL input file waits as a
@@ -178,7 +178,7 @@ def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             callback=_containment,
             help="A record at least this much inside a longer kept one (shared shingles over "
-            "its own) is its duplicate, however short; 0 switches it off.",
+            "its own) is its duplicate, however short; 0 switches it off, else 0.3 to 1.",
         ),
         click.option(
             "--cluster-fields",
