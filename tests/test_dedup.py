@@ -665,3 +665,33 @@ def test_jaccard_bands_alone_would_miss_most_excerpts_at_ratio_0_3() -> None:
     assert detection_probability(0.3, bands, rows) < 0.01
     assert lsh_bands(0.9 * 0.3 / (1 + 0.3 - 0.9 * 0.3), 128)[1] == 2
     assert containment_detection(300, 1000, 300, containment_keys(0.9)) > 0.95
+
+
+def test_cli_report_names_the_indexed_articles_extended(tmp_path: Path) -> None:
+    paragraphs = words_text(13, 8)
+    seed = tmp_path / "seed.jsonl"
+    seed.write_text(json.dumps({"id": "old", "text": "\n\n".join(paragraphs)}) + "\n", "utf-8")
+    index = tmp_path / "accepted.db"
+    added = CliRunner().invoke(cli, ["index", "add", str(index), str(seed), "-q"])
+    assert added.exit_code == 0, added.stderr
+    night = tmp_path / "night.jsonl"
+    night.write_text(
+        json.dumps({"id": "new", "text": "\n\n".join([*paragraphs, *words_text(14, 4)])}) + "\n"
+        + json.dumps({"id": "cut", "text": "\n\n".join(paragraphs[:3])}) + "\n",
+        "utf-8",
+    )
+    report = tmp_path / "report.json"
+    removed = tmp_path / "removed.jsonl"
+    ran = CliRunner().invoke(
+        cli,
+        ["dedup", str(night), "--index", str(index), "--report", str(report),
+         "--duplicates", str(removed), "-q"],
+    )
+    assert ran.exit_code == 0, ran.stderr
+    assert [json.loads(line)["id"] for line in ran.stdout.splitlines()] == ["new"]
+    figures = json.loads(report.read_text("utf-8"))
+    assert figures["extends_indexed"] == [{"id": "new", "extends": "old"}]
+    assert figures["counts"]["extends_indexed"] == 1
+    cut = json.loads(removed.read_text("utf-8"))
+    assert (cut["id"], cut["duplicate_of"], cut["duplicate_kind"]) == ("cut", "old", "index")
+    assert cut["similarity"] == 1.0 and cut["jaccard"] < 0.8
