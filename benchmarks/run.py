@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,43 +50,69 @@ class Corpus:
 
 @dataclass
 class Truth:
-    """Planted reposts, and how page articles map back to article ids."""
+    """Planted reposts, hard negatives, and how page articles map back to article ids."""
 
-    reposts: set[str]
+    original_of: dict[str, str]  # repost -> its original
+    kind: dict[str, str]  # repost -> how it was edited (synth.EDIT_WEIGHTS)
     similar: set[str]  # reposts whose true shingle Jaccard is >= HIGH_JACCARD
+    hard_negatives: set[str]  # articles sharing only a frame with others: never duplicates
     by_page: dict[tuple[str, int], str]
     lang: dict[str, str]
 
     @classmethod
     def load(cls, path: Path) -> Truth:
-        reposts, similar, by_page, lang = set(), set(), {}, {}
+        truth = cls({}, {}, set(), set(), {}, {})
         with path.open(encoding="utf-8") as lines:
             for line in lines:
                 row = json.loads(line)
-                by_page[row["page"], row["index"]] = row["id"]
-                lang[row["id"]] = row["lang"]
+                truth.by_page[row["page"], row["index"]] = row["id"]
+                truth.lang[row["id"]] = row["lang"]
                 if row["original"]:
-                    reposts.add(row["id"])
+                    truth.original_of[row["id"]] = row["original"]
+                    truth.kind[row["id"]] = row["edit"]
                     if row["jaccard"] >= HIGH_JACCARD:
-                        similar.add(row["id"])
-        return cls(reposts, similar, by_page, lang)
+                        truth.similar.add(row["id"])
+                if row.get("family") is not None:
+                    truth.hard_negatives.add(row["id"])
+        return truth
 
-    def score(self, removed: frozenset[str]) -> dict[str, float | None]:
-        hits = len(removed & self.reposts)
+    def restricted(self, ids: set[str]) -> Truth:
+        return Truth(
+            {r: o for r, o in self.original_of.items() if r in ids},
+            {r: k for r, k in self.kind.items() if r in ids},
+            self.similar & ids,
+            self.hard_negatives & ids,
+            {},
+            {},
+        )
+
+    def score(self, removed: frozenset[str]) -> dict[str, Any]:
+        """A planted pair is found when either of its two records is removed (an original
+        may rightly go when its repost holds it and more); a removed record is right when
+        it is a repost or an original that was reposted."""
+        grouped = set(self.original_of) | set(self.original_of.values())
+
+        def found(reposts: Iterable[str]) -> float | None:
+            pairs = [r in removed or self.original_of[r] in removed for r in reposts]
+            return sum(pairs) / len(pairs) if pairs else None
+
+        kinds = sorted(set(self.kind.values()))
         return {
-            "precision": hits / len(removed) if removed else None,
-            "recall": hits / len(self.reposts) if self.reposts else None,
-            "recall_jaccard_ge_0.8": len(removed & self.similar) / len(self.similar)
-            if self.similar
-            else None,
+            "precision": len(removed & grouped) / len(removed) if removed else None,
+            "recall": found(self.original_of),
+            "recall_jaccard_ge_0.8": found(self.similar),
+            "recall_by_kind": {
+                kind: found(r for r, k in self.kind.items() if k == kind) for kind in kinds
+            },
+            "hard_negatives": len(self.hard_negatives),
+            "hard_negative_merges": len(removed & self.hard_negatives),
         }
 
-    def score_by_language(self, removed: frozenset[str]) -> dict[str, dict[str, float | None]]:
+    def score_by_language(self, removed: frozenset[str]) -> dict[str, dict[str, Any]]:
         scores = {}
         for lang in sorted(set(self.lang.values())):
             keep = {art_id for art_id, code in self.lang.items() if code == lang}
-            part = Truth(self.reposts & keep, self.similar & keep, {}, {})
-            scores[lang] = part.score(removed & keep)
+            scores[lang] = self.restricted(keep).score(removed & keep)
         return scores
 
     def page_article(self, record_id: str) -> str | None:
@@ -123,6 +149,8 @@ def corpus_clean_binary() -> Path | None:
 def build_tools(args: argparse.Namespace) -> list[Tool]:
     binary = corpus_clean_binary()
     jobs = ["--jobs", str(args.jobs)] if args.jobs else []
+    if args.containment is not None:
+        jobs += ["--containment", str(args.containment)]
 
     def cli(command: str) -> Callable[[Path, Path, Path], list[str]]:
         def argv(source: Path, out: Path, dups: Path) -> list[str]:
@@ -301,6 +329,7 @@ COLUMNS = (  # header, width, summary key, format
     ("prec", 6, "precision", ".3f"),
     ("recall", 6, "recall", ".3f"),
     ("rec J>=.8", 9, "recall_jaccard_ge_0.8", ".3f"),
+    ("HN merged", 9, "hard_negative_merges", "d"),
 )
 
 
@@ -319,6 +348,9 @@ def print_report(report: dict[str, Any]) -> None:
             continue
         cells = ["-" if row[key] is None else format(row[key], spec) for _, _, key, spec in COLUMNS]
         print(table_line(cells))
+        by_kind = row["recall_by_kind"].items()
+        kinds = ", ".join(f"{kind} {value:.3f}" for kind, value in by_kind if value is not None)
+        print(f"  recall by kind: {kinds}")
         if row["status"] != "ok":
             print(f"  {row['status']}")
     for ours, ratios in report["speedup_articles_per_s"].items():
@@ -327,7 +359,9 @@ def print_report(report: dict[str, Any]) -> None:
     truth = report["truth"]
     print(
         f"truth: {truth['reposts']} planted reposts among {truth['articles']} articles, "
-        f"{truth['pairs_below_0.8']} of them with true Jaccard < 0.8"
+        f"{truth['pairs_below_0.8']} of them with true Jaccard < 0.8; "
+        f"{truth['hard_negatives']} hard negatives (frame-sharing articles, containment "
+        f"at most {truth['hard_negative_max_containment']})"
     )
 
 
@@ -338,6 +372,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--baselines", default=",".join(BASELINES), help="comma-separated")
     parser.add_argument("--max-baseline-articles", type=int, default=200_000)
     parser.add_argument("--jobs", type=int, help="pass --jobs N to corpus-clean")
+    parser.add_argument(
+        "--containment", type=float, help="pass --containment C to corpus-clean (0: off)"
+    )
     parser.add_argument("--seed", type=int, default=synth.DEFAULT_SEED)
     parser.add_argument("--out", type=Path, help="write the report as JSON here")
     parser.add_argument("--keep-data", type=Path, help="generate into (or reuse) this folder")
@@ -363,6 +400,7 @@ def main() -> None:
             "articles": data.articles,
             "seed": args.seed,
             "repeats": args.repeats,
+        "containment": args.containment,
             "corpus": data.manifest,
             "truth": synth.truth_stats(data.root / "truth.jsonl"),
             "machine": info,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DEFAULT_SEED = 20240601
 REPOST_RATE = 0.30
 ZH_RATE = 0.10
@@ -33,13 +33,31 @@ BODY_MU, BODY_SIGMA = 7.05, 0.45
 BODY_MIN, BODY_MAX = 1_000, 20_000
 CHUNK = 4096
 EDIT_WEIGHTS = {
-    "exact": 0.30,
-    "typos": 0.20,
-    "words": 0.15,
-    "truncate": 0.15,
-    "drop_paragraph": 0.10,
-    "add_paragraph": 0.10,
+    "exact": 0.25,
+    "typos": 0.15,
+    "words": 0.12,
+    "truncate": 0.12,
+    "drop_paragraph": 0.08,
+    "add_paragraph": 0.08,
+    # Reposts that differ in size: an excerpt of 30-70% (from the start), the article
+    # with 1-3 new paragraphs of ordinary length, and the article without 1-2 paragraphs
+    # of any length (at most 40% of it).
+    "excerpt": 0.08,
+    "extend": 0.06,
+    "drop_paragraphs": 0.06,
 }
+#: Kinds whose repost may lie inside its original, or hold it, with a Jaccard
+#: similarity well below 0.8 (the containment is stored in the truth).
+SIZE_EDITS = ("excerpt", "extend", "drop_paragraphs")
+EXCERPT_SHARE = (0.3, 0.7)
+MAX_DROPS_SHARE = 0.40
+#: Hard negatives: families of different articles of one site that share an opening
+#: paragraph, a closing paragraph (three sentences each) and a promo line around bodies
+#: of their own. Of the English originals that are never reposted, this share is put in
+#: families of FAMILY_SIZE.
+HARD_NEGATIVE_RATE = 0.03
+FAMILY_SIZE = 4
+PROMO_LINE = "Follow our channel for the latest news from the city and the province."
 # A dropped paragraph may hold at most this share of the units, so that the edit stays
 # "small" (true Jaccard ~ >= 0.8) instead of halving a short article.
 MAX_DROP_SHARE = 0.20
@@ -246,6 +264,31 @@ def jaccard(a: str, b: str, lang: str) -> float:
     return len(sa & sb) / union if union else 1.0
 
 
+def containment(a: str, b: str, lang: str) -> float:
+    """How much of the smaller shingle set lies inside the larger."""
+    sa, sb = shingles(a, lang), shingles(b, lang)
+    smaller = min(len(sa), len(sb))
+    return len(sa & sb) / smaller if smaller else 1.0
+
+
+def hard_negative_families(plan: Plan, seed: int) -> dict[int, tuple[int, int]]:
+    """Article -> (family, place in it): English originals never reposted, a share of
+    them grouped in consecutive families of FAMILY_SIZE (drawn apart from the plan, so
+    that the rest of the corpus does not move)."""
+    reposted = np.zeros(plan.n, dtype=bool)
+    reposted[plan.original[plan.original >= 0]] = True
+    lonely = np.flatnonzero((plan.original < 0) & ~reposted & (plan.lang == 0))
+    chosen = lonely[np.random.default_rng(seed + 1).random(len(lonely)) < HARD_NEGATIVE_RATE]
+    chosen = chosen[: len(chosen) // FAMILY_SIZE * FAMILY_SIZE]
+    return {int(i): (k // FAMILY_SIZE, k % FAMILY_SIZE) for k, i in enumerate(chosen)}
+
+
+def framed(body: str, frame: tuple[str, str]) -> str:
+    """A family member's body: its own, between the family's opening and closing
+    paragraphs, then the promo line."""
+    return "\n\n".join([frame[0], body, frame[1], PROMO_LINE])
+
+
 class Editor:
     """Applies one small repost edit to a body, on paragraphs of units."""
 
@@ -261,6 +304,8 @@ class Editor:
         total = sum(len(p) for p in paras)
         if len(paras) < 2 or min(len(p) for p in paras) > MAX_DROP_SHARE * total:
             del kinds["drop_paragraph"]
+        if len(paras) < 2 or min(len(p) for p in paras) > MAX_DROPS_SHARE * total:
+            del kinds["drop_paragraphs"]
         kind = self.rnd.choices(list(kinds), weights=list(kinds.values()))[0]
         few = self.rnd.randint(1, max(1, min(5, total // 50)))
         if kind in ("typos", "words"):
@@ -282,7 +327,29 @@ class Editor:
         elif kind == "drop_paragraph":
             paras.pop(min(range(len(paras)), key=lambda i: len(paras[i])))
         elif kind == "add_paragraph":
-            paras.insert(self.rnd.randint(0, len(paras)), self._paragraph(lex))
+            paras.insert(self.rnd.randint(0, len(paras)), self.paragraph(lex))
+        elif kind == "excerpt":
+            keep = max(1, round(total * self.rnd.uniform(*EXCERPT_SHARE)))
+            kept: list[list[str]] = []
+            while keep > 0 and paras:
+                para = paras.pop(0)
+                kept.append(para[:keep])
+                keep -= len(para)
+            paras = kept
+        elif kind == "extend":
+            for _ in range(self.rnd.randint(1, 3)):
+                new = self.paragraph(lex, sentences=self.rnd.randint(2, 5))
+                paras.insert(self.rnd.choice((0, len(paras), len(paras))), new)
+        elif kind == "drop_paragraphs":
+            for _ in range(self.rnd.randint(1, 2)):
+                lengths = [len(p) for p in paras]
+                droppable = [
+                    i for i, n in enumerate(lengths) if total - sum(lengths) + n
+                    <= MAX_DROPS_SHARE * total
+                ]
+                if len(paras) < 2 or not droppable:
+                    break
+                paras.pop(self.rnd.choice(droppable))
         return "\n\n".join(lex.joiner.join(p) for p in paras), kind
 
     def _typo(self, token: str, lex: Lexicon) -> str:
@@ -308,12 +375,14 @@ class Editor:
             new = new[:1].upper() + new[1:]
         return new + token[len(core) :]
 
-    def _paragraph(self, lex: Lexicon) -> list[str]:
-        """Two short sentences, a brief note a repost site might add."""
-        lo = lex.sentence[0]
+    def paragraph(self, lex: Lexicon, sentences: int = 0) -> list[str]:
+        """Two short sentences, a brief note a repost site might add; or ``sentences``
+        of ordinary length, a paragraph of new reporting."""
+        lo, hi = lex.sentence
         units: list[str] = []
-        for _ in range(2):
-            words = [lex.pick(self.rnd) for _ in range(self.rnd.randint(lo, lo + 4))]
+        for _ in range(sentences or 2):
+            length = self.rnd.randint(lo, hi) if sentences else self.rnd.randint(lo, lo + 4)
+            words = [lex.pick(self.rnd) for _ in range(length)]
             words[0] = words[0][:1].upper() + words[0][1:]
             words[-1] += lex.seps[END]
             units += words
@@ -407,6 +476,9 @@ def generate(out_dir: Path, n_articles: int, seed: int = DEFAULT_SEED) -> dict[s
     reposts = np.flatnonzero(plan.original >= 0)
     np.maximum.at(last_use, plan.original[reposts], reposts)
     kept: dict[int, str] = {}
+    families = hard_negative_families(plan, seed)
+    frames: dict[int, tuple[str, str]] = {}
+    members: dict[int, list[str]] = {}  # family -> bodies so far
     titles: set[str] = set()
     edit = Editor(rnd)
     bodies = original_bodies(plan, rng)
@@ -427,13 +499,38 @@ def generate(out_dir: Path, n_articles: int, seed: int = DEFAULT_SEED) -> dict[s
                 lang = "zh" if plan.lang[i] else "en"
                 lex = LEXICONS[lang]
                 src = int(plan.original[i])
+                family: dict[str, object] = {}
+                contained = None
                 if src < 0:
                     body, kind, sim = next(bodies), None, None
+                    if i in families:
+                        f, place = families[i]
+                        if f not in frames:
+                            opening, closing = (
+                                " ".join(edit.paragraph(ENGLISH, 3)) for _ in range(2)
+                            )
+                            frames[f] = (opening, closing)
+                        body = framed(body, frames[f])
+                        others = members.setdefault(f, [])
+                        family = {
+                            "family": f,
+                            "family_jaccard": max(
+                                (round(jaccard(o, body, lang), 4) for o in others), default=None
+                            ),
+                            "family_containment": max(
+                                (round(containment(o, body, lang), 4) for o in others),
+                                default=None,
+                            ),
+                        }
+                        others.append(body)
+                        if place == FAMILY_SIZE - 1:
+                            del members[f], frames[f]
                     if last_use[i] >= 0:
                         kept[i] = body
                 else:
                     body, kind = edit(kept[src], lex)
                     sim = round(jaccard(kept[src], body, lang), 4)
+                    contained = round(containment(kept[src], body, lang), 4)
                     if last_use[src] == i:
                         del kept[src]
                 title = make_title(lex, rnd, titles)
@@ -452,6 +549,8 @@ def generate(out_dir: Path, n_articles: int, seed: int = DEFAULT_SEED) -> dict[s
                             "original": f"a{src + 1:0{id_width}d}" if src >= 0 else None,
                             "edit": kind,
                             "jaccard": sim,
+                            "containment": contained,
+                            **family,
                         }
                     )
                     + "\n"
@@ -497,6 +596,11 @@ def truth_stats(truth_path: Path) -> dict[str, object]:
         else {},
         "pairs_below_0.8": int((sims < 0.8).sum()),
         "below_0.8_by_edit": dict(sorted(below.items())),
+        "hard_negatives": sum(r.get("family") is not None for r in rows),
+        "hard_negative_max_containment": max(
+            (r["family_containment"] or 0 for r in rows if r.get("family") is not None),
+            default=None,
+        ),
     }
 
 

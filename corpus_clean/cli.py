@@ -133,12 +133,23 @@ DEDUP_HELP = """Near-duplicates: MinHash (datasketch's affine32 permutations) ov
 5-gram shingles (character 5-grams for Chinese), LSH with 18 bands of 7 rows at the
 defaults (--threshold 0.8, --num-perm 128): 98.6% of pairs with Jaccard similarity 0.8
 become candidates, 99.99% at 0.9. Every candidate is verified with the exact Jaccard
-similarity of the two shingle sets before it counts as a duplicate.
+similarity of the two shingle sets before it counts as a duplicate. Records are walked
+in --keep order; each is a duplicate of the kept record it is most similar to, if any.
+With --containment (0.9 by default), each text is also indexed under its smallest
+shingle hashes (10 at the default): 95% of texts lying that much inside a longer one, at
+size ratios down to 0.3, become candidates; the longer is kept.
 
 Records wait until every one is seen: in memory up to --memory MB, then in temporary
 files in $TMPDIR. An output line that is mostly its line in a JSONL input file waits as a
 place in that file, read again at the end: such a file must not change during the run
 (if it does, the run stops and writes nothing)."""
+
+
+def _containment(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """0 (off) or a containment from 0.3: lower ones need ever more keys per text."""
+    if 0 < value < 0.3:
+        raise click.BadParameter("use 0 to switch containment off, or a value from 0.3 to 1")
+    return value
 
 
 def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -160,10 +171,11 @@ def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--seed", type=int, default=1, show_default=True, help="MinHash seed."),
         click.option(
             "--keep",
-            type=click.Choice(["first", "longest"]),
+            type=click.Choice(["first", "longest", "earliest"]),
             default="first",
             show_default=True,
-            help="Which record of a duplicate cluster to keep.",
+            help="Walk records in input order, longest text first, or earliest date first "
+            "(undated last); each is kept unless similar to one kept before it.",
         ),
         click.option(
             "--memory",
@@ -181,6 +193,21 @@ def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "--duplicates",
             metavar="FILE",
             help="Write removed records here, with duplicate_of, similarity and how they matched.",
+        ),
+        click.option(
+            "--containment",
+            type=click.FloatRange(0.0, 1.0),
+            default=0.9,
+            show_default=True,
+            callback=_containment,
+            help="A record at least this much inside a longer kept one (shared shingles over "
+            "its own) is its duplicate, however short; 0 switches it off, else 0.3 to 1.",
+        ),
+        click.option(
+            "--cluster-fields",
+            is_flag=True,
+            help="Add cluster_id (the kept record's id) and cluster_size to kept records, "
+            "to join them with --duplicates.",
         ),
         click.option(
             "--index",
@@ -312,7 +339,14 @@ def _execute(
             )
             if clean
             else None,
-            dedup=DedupOptions(kw["threshold"], kw["num_perm"], kw["seed"], kw["keep"])
+            dedup=DedupOptions(
+                kw["threshold"],
+                kw["num_perm"],
+                kw["seed"],
+                kw["keep"],
+                containment=kw["containment"],
+                cluster_fields=kw["cluster_fields"],
+            )
             if dedup
             else None,
             jobs=kw["jobs"],
@@ -579,6 +613,14 @@ def _say_rolled_back(store: IndexStore) -> None:
     help="MinHash permutations.",
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="MinHash seed.")
+@click.option(
+    "--containment",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.9,
+    show_default=True,
+    callback=_containment,
+    help="The --containment the index will be used with (0: no containment keys).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
 def index_add(
     path: str,
@@ -587,6 +629,7 @@ def index_add(
     threshold: float,
     num_perm: int,
     seed: int,
+    containment: float,
     quiet: bool,
 ) -> None:
     """Seed an index from an existing clean corpus of JSONL records; writes no records.
@@ -606,7 +649,7 @@ def index_add(
                 f"{pages[0]} is a page file: index add takes clean JSONL records; run "
                 f"'corpus-clean run ... --index {path}' to split and clean pages first"
             )
-        options = DedupOptions(threshold, num_perm, seed)
+        options = DedupOptions(threshold, num_perm, seed, containment=containment)
         fingerprinter = Fingerprinter(options)
         with IndexStore.open(path, fingerprinter.settings()) as store:
             added = pipeline.index_corpus(

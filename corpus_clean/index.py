@@ -415,9 +415,11 @@ class IndexStore:
         self._closed = False
         self._created = created
         self._readonly = readonly
-        bands = settings["bands"]
+        bands, containment_keys = settings["bands"], settings.get("containment_keys", 0)
         assert isinstance(bands, int), "checked when the settings were read"
-        self._bands = bands
+        assert isinstance(containment_keys, int), "a setting dedup writes"
+        # Keys per article: its LSH band keys, then its containment keys (dedup.py).
+        self._bands = bands + containment_keys
 
     @classmethod
     def open(

@@ -127,7 +127,9 @@ class _Worker:
         records = list(stream)
         prints = None
         if self.fingerprinter is not None:
-            prints = self.fingerprinter.fingerprint([record.text for record in records])
+            prints = self.fingerprinter.fingerprint(
+                [record.text for record in records], [record.date for record in records]
+            )
         lines: list[bytes | None] = [encode(record) for record in records]
         return _Batch(
             lines=lines,
@@ -348,7 +350,8 @@ def run(
                         removed_out.write(add_fields(line, verdict.as_fields()))
                     continue
                 if kept_out is not None:
-                    kept_out.write(line)
+                    clustered = plan.dedup.cluster_fields
+                    kept_out.write(add_fields(line, finder.kept_fields(n)) if clustered else line)
                 if collect_kept:
                     kept_at.append(n)
         stats.add("written", len(finder.ids) - len(verdicts))

@@ -25,7 +25,9 @@ ROWS = (
     ("boilerplate_removed", "boilerplate removed"),
     ("duplicates_exact", "exact duplicates"),
     ("duplicates_near", "near duplicates"),
+    ("duplicates_contained", "excerpts of kept articles"),
     ("duplicates_index", "duplicates of indexed articles"),
+    ("extends_indexed", "extended indexed articles (kept)"),
     ("written", "records written"),
 )
 
@@ -59,6 +61,8 @@ def build_report(
         report["settings"] = settings
     if index is not None:
         report["index"] = index
+    if stats.extended:
+        report["extends_indexed"] = stats.extended
     return report
 
 

@@ -17,6 +17,8 @@ class Stats:
     removed_by_rule: Counter[str] = field(default_factory=Counter)
     #: With ``--explain``: one JSONL line per record that lost anything, in input order.
     explained: list[bytes] = field(default_factory=list)
+    #: Kept records that extend an indexed article: {"id": ..., "extends": indexed id}.
+    extended: list[dict[str, str]] = field(default_factory=list)
 
     def add(self, name: str, n: int = 1) -> None:
         self.counts[name] += n
@@ -25,6 +27,7 @@ class Stats:
         self.counts.update(other.counts)
         self.removed_by_rule.update(other.removed_by_rule)
         self.explained.extend(other.explained)
+        self.extended.extend(other.extended)
 
     def __getitem__(self, name: str) -> int:
         return self.counts[name]

@@ -63,7 +63,10 @@ def dedup(
     fingerprinter = Fingerprinter(opts)
     size = batch_size or max(len(records), 1)
     batches = [list(records[i : i + size]) for i in range(0, len(records), size)]
-    fed = [(batch, fingerprinter.fingerprint([r.text for r in batch])) for batch in batches]
+    fed = [
+        (batch, fingerprinter.fingerprint([r.text for r in batch], [r.date for r in batch]))
+        for batch in batches
+    ]
     stage = Deduplicator(opts)
     return list(stage.run(fed, stats if stats is not None else Stats()))
 

@@ -41,6 +41,8 @@ from corpus_clean.pipeline import Plan, Result, index_corpus, run
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 OPTIONS = DedupOptions()
 SETTINGS = Fingerprinter(OPTIONS).settings()
+#: Keys an article is indexed under: LSH band keys, then containment keys.
+KEYS = OPTIONS.bands_rows[0] + OPTIONS.containment_keys
 SCRAPE = Plan(split=SplitOptions(), clean=CleanOptions(), dedup=OPTIONS)
 #: Articles the seed pages hold, and those left once exact copies among them are removed.
 SAMPLE_ARTICLES, SAMPLE_KEPT = 23, 18
@@ -311,7 +313,7 @@ def test_index_corpus_fingerprints_as_the_index_takes_records(
 def test_a_first_run_that_fails_leaves_no_index(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     with pytest.raises(KeyboardInterrupt), IndexStore.open(path, SETTINGS) as store:
-        assert store.candidates(np.zeros((2, 18), dtype=np.uint64)) == [[], []]
+        assert store.candidates(np.zeros((2, KEYS), dtype=np.uint64)) == [[], []]
         assert store.info()["articles"] == 0
         raise KeyboardInterrupt
     assert not path.exists()
@@ -352,7 +354,7 @@ def test_verify_names_the_damage(indexed: tuple[Path, list[dict[str, Any]]]) -> 
     db.close()
     with IndexStore.open(path, None, create=False) as store:
         problems = store.verify()
-    assert "1 articles without 18 band rows: entry 2 has 17" in problems
+    assert f"1 articles without {KEYS} band rows: entry 2 has {KEYS - 1}" in problems
     assert any(p.startswith("1 shingle sets that do not decode: entry 3") for p in problems)
     assert "1 band rows of no article: entry 4" in problems
     assert "1 shingle sets without their row" in problems
@@ -374,7 +376,7 @@ from corpus_clean.options import DedupOptions
 path, moment, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
 n = 20000
 rng = np.random.default_rng(0)
-keys = rng.integers(0, 1 << 64, (n, 18), dtype=np.uint64)
+keys = rng.integers(0, 1 << 64, (n, int(sys.argv[4])), dtype=np.uint64)
 shingles = np.sort(rng.integers(0, 1 << 32, (n, 200), dtype=np.uint32), axis=1)
 kept = [Accepted(f"big-{i}", None, "big", keys[i], shingles[i]) for i in range(n)]
 store = IndexStore.open(path, Fingerprinter(DedupOptions()).settings())
@@ -398,7 +400,7 @@ time.sleep(60)  # a kill that comes late still finds the process, and the test f
 
 
 def synthetic(rng: np.random.Generator, article_id: str) -> Accepted:
-    keys = rng.integers(0, 1 << 64, 18, dtype=np.uint64)
+    keys = rng.integers(0, 1 << 64, KEYS, dtype=np.uint64)
     shingles = np.unique(rng.integers(0, 1 << 32, 150, dtype=np.uint32))
     return Accepted(article_id, None, "synthetic", keys, shingles)
 
@@ -415,7 +417,7 @@ def test_kill_9_during_accept_leaves_the_index_exactly_as_before(
 ) -> None:
     path, _ = indexed
     before = digest(path)
-    with child(KILLED_RUN, str(path), moment, str(delay)) as killed:
+    with child(KILLED_RUN, str(path), moment, str(delay), str(KEYS)) as killed:
         assert killed.stdout is not None
         assert killed.stdout.readline() == "inside\n"
         if moment == "bands":
@@ -430,7 +432,7 @@ def test_kill_9_during_accept_leaves_the_index_exactly_as_before(
 
 def test_a_first_run_killed_while_committing_leaves_no_index(tmp_path: Path) -> None:
     path = tmp_path / "accepted.db"
-    with child(KILLED_RUN, str(path), "commit", "0.002") as killed:
+    with child(KILLED_RUN, str(path), "commit", "0.002", str(KEYS)) as killed:
         assert killed.stdout is not None and killed.stdout.readline() == "inside\n"
         assert killed.wait(timeout=30) == -signal.SIGKILL
     assert path.with_name("accepted.db-journal").exists()  # it died mid-commit
@@ -648,7 +650,7 @@ def test_candidates_are_the_entries_sharing_a_band_key(tmp_path: Path) -> None:
         assert store.accept(articles, run_label="seed") == 300
         queries = np.stack(
             [articles[(i * 11) % 300].band_keys for i in range(40)]
-            + [rng.integers(0, 1 << 64, 18, dtype=np.uint64) for _ in range(10)]
+            + [rng.integers(0, 1 << 64, KEYS, dtype=np.uint64) for _ in range(10)]
         )
         expected = [
             sorted(e + 1 for e, a in enumerate(articles) if set(a.band_keys) & set(row))
@@ -671,7 +673,7 @@ def test_an_article_is_its_id_and_its_content(runs: list[list[tuple[str, int]]])
     # content), and every entry beyond the first of its id counted as an id reused.
     def article(article_id: str, content: int) -> Accepted:
         rng = np.random.default_rng(content)
-        keys = rng.integers(0, 1 << 64, 18, dtype=np.uint64)
+        keys = rng.integers(0, 1 << 64, KEYS, dtype=np.uint64)
         shingles = np.unique(rng.integers(0, 1 << 32, 50, dtype=np.uint32))
         return Accepted(article_id, None, "test", keys, shingles)
 

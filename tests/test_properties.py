@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import array
 import json
+import random
 import re
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,8 +18,11 @@ from support import article, builtin_rules, dedup, kept_ids
 
 from corpus_clean import io
 from corpus_clean.clean import clean_text
-from corpus_clean.options import ReadOptions
+from corpus_clean.dedup import Accepted, DuplicateFinder, Fingerprinter, jaccard
+from corpus_clean.index import IndexStore
+from corpus_clean.options import DedupOptions, ReadOptions
 from corpus_clean.record import OWN_KEYS, Record
+from corpus_clean.shingles import shingle_batch
 from corpus_clean.stats import Stats
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -117,7 +123,7 @@ corpora = st.lists(
 
 
 @FAST
-@given(corpora, st.integers(1, 5), st.sampled_from(["first", "longest"]))
+@given(corpora, st.integers(1, 5), st.sampled_from(["first", "longest", "earliest"]))
 def test_dedup_never_adds_keeps_order_and_is_a_fixed_point(
     bodies: list[str], batch_size: int, keep: str
 ) -> None:
@@ -131,9 +137,137 @@ def test_dedup_never_adds_keeps_order_and_is_a_fixed_point(
         if verdict is not None:
             assert verdict.duplicate_of in kept_set
             assert 0.8 <= verdict.similarity <= 1.0
+            assert verdict.matched_id == verdict.duplicate_of
     assert not bodies or kept
     # A second pass over the output removes nothing.
     assert kept_ids(dedup(kept, batch_size=batch_size, keep=keep)) == [r.id for r in kept]
+
+
+#: Words of generated articles: few enough that reposts and rewrites share shingles.
+VOCABULARY = [f"w{n}" for n in range(300)]
+
+
+def generated_corpus(plan: Sequence[tuple[int, list[int], float]], seed: int) -> list[str]:
+    """Texts from ``(base, edits, share)``: base article ``base`` (60-160 words, drawn
+    from ``seed``) with the words at ``edits`` replaced and only its first ``share``
+    kept, so that copies of one base range from exact to unrelated, through every
+    similarity near the threshold, and excerpts lie inside longer copies."""
+    rng = random.Random(seed)
+    bases = [
+        [rng.choice(VOCABULARY) for _ in range(rng.randint(60, 160))]
+        for _ in range(1 + max((base for base, _, _ in plan), default=0))
+    ]
+    texts = []
+    for base, edits, share in plan:
+        words = list(bases[base])
+        for n in edits:
+            words[n % len(words)] = f"x{n}"
+        texts.append(" ".join(words[: max(30, round(share * len(words)))]))
+    return texts
+
+
+plans = st.lists(
+    st.tuples(
+        st.integers(0, 3),
+        st.lists(st.integers(0, 200), max_size=12),
+        st.sampled_from([1.0, 1.0, 1.0, 0.9, 0.6, 0.35]),
+    ),
+    max_size=14,
+)
+
+
+@FAST
+@given(plans, st.integers(0, 3), st.sampled_from(["first", "longest", "earliest"]),
+       st.lists(st.none() | st.sampled_from(["2024-01-02", "2024-03-04", "2025-01-01"])))
+def test_a_removed_record_is_at_least_threshold_similar_to_its_kept_duplicate_of(
+    plan: list[tuple[int, list[int], float]], seed: int, keep: str, dates: list[str | None]
+) -> None:
+    """Checked against exact Jaccard and containment computed for every pair by brute
+    force: a removed record is at least --threshold similar to its duplicate_of, or at
+    least --containment inside it, a longer article."""
+    texts = generated_corpus(plan, seed)
+    records = [
+        Record(id=f"r{n}", text=text, source="test", date=dates[n] if n < len(dates) else None)
+        for n, text in enumerate(texts)
+    ]
+    verdicts = dedup(records, keep=keep)
+    batch = shingle_batch(texts, 5)
+    keys = Fingerprinter(DedupOptions()).fingerprint(texts).band_keys
+    sets = [batch.shingles_of(n) for n in range(len(texts))]
+    every = [(a, b) for a in range(len(texts)) for b in range(len(texts))]
+    exact = {(a, b): jaccard(sets[a], sets[b]) for a, b in every}
+    inside = {(a, b): len(np.intersect1d(sets[a], sets[b])) / len(sets[a]) for a, b in every}
+    position = {record.id: n for n, record in enumerate(records)}
+    order = {
+        "first": lambda n: n,
+        "longest": lambda n: (-len(texts[n]), n),
+        "earliest": lambda n: (records[n].date is None, records[n].date or "", n),
+    }[keep]
+    kept = set(kept_ids(verdicts))
+    for n, (_, verdict) in enumerate(verdicts):
+        if verdict is None:
+            continue
+        partner = position[verdict.duplicate_of]
+        assert verdict.duplicate_of in kept
+        assert verdict.matched_id == verdict.duplicate_of
+        if verdict.kind == "contained":
+            assert len(sets[partner]) > len(sets[n])
+            assert verdict.similarity == pytest.approx(inside[n, partner])
+            assert verdict.similarity >= 0.9
+            assert verdict.jaccard == pytest.approx(exact[n, partner])
+            continue
+        assert verdict.similarity == pytest.approx(exact[n, partner])
+        assert verdict.similarity >= 0.8
+        assert order(partner) < order(n)
+        # Nothing kept before it that LSH put beside it (sharing a band key) is more
+        # similar to it than what it is said to duplicate.
+        before = [position[other] for other in kept if order(position[other]) < order(n)]
+        met = [other for other in before if (keys[n] == keys[other]).any()]
+        assert all(exact[n, other] <= verdict.similarity + 1e-9 for other in met)
+        cluster = [v for _, v in verdicts if v and v.duplicate_of == verdict.duplicate_of]
+        assert verdict.cluster_size == len(cluster) + 1
+
+
+def _accepting_run(
+    texts: list[str], ids: list[str], store: IndexStore, options: DedupOptions, label: str
+) -> list[str]:
+    """One run over ``texts`` against the index, which then accepts what it kept; the kept ids."""
+    finder = DuplicateFinder(options, store)
+    try:
+        finder.add(ids, Fingerprinter(options).fingerprint(texts))
+        verdicts = finder.resolve(Stats())
+        kept = [n for n in range(len(ids)) if n not in verdicts]
+        store.accept(
+            [Accepted(ids[n], None, "test", finder.band_keys(n), finder.shingles(n)) for n in kept],
+            run_label=label,
+        )
+    finally:
+        finder.close()
+    return [ids[n] for n in kept]
+
+
+@FAST
+@given(plans, st.integers(0, 3), st.data())
+def test_one_run_keeps_what_two_runs_against_an_index_keep(
+    tmp_path_factory: pytest.TempPathFactory,
+    plan: list[tuple[int, list[int], float]],
+    seed: int,
+    data: st.DataObject,
+) -> None:
+    """``--keep first``, containment off: A then B against a real SQLite index keeps what
+    A and B in one run keep."""
+    texts = generated_corpus(plan, seed)
+    ids = [f"r{n}" for n in range(len(texts))]
+    cut = data.draw(st.integers(0, len(texts)))
+    options = DedupOptions(containment=0)
+    settings = Fingerprinter(options).settings()
+    folder = tmp_path_factory.mktemp("index")
+    with IndexStore.open(folder / "one.db", settings) as store:
+        whole = _accepting_run(texts, ids, store, options, "one")
+    with IndexStore.open(folder / "two.db", settings) as store:
+        first = _accepting_run(texts[:cut], ids[:cut], store, options, "night-1")
+        second = _accepting_run(texts[cut:], ids[cut:], store, options, "night-2")
+    assert first + second == whole
 
 
 # ---- JSONL round trip ------------------------------------------------------------------

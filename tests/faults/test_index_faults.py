@@ -519,12 +519,14 @@ from corpus_clean.dedup import Accepted, Fingerprinter
 from corpus_clean.index import IndexStore
 from corpus_clean.options import DedupOptions
 rng = np.random.default_rng(5)
+settings = Fingerprinter(DedupOptions()).settings()
+width = settings["bands"] + settings.get("containment_keys", 0)
 kept = [
-    Accepted(f"k{i}", None, "synthetic", rng.integers(0, 1 << 64, 18, dtype=np.uint64),
+    Accepted(f"k{i}", None, "synthetic", rng.integers(0, 1 << 64, width, dtype=np.uint64),
              np.unique(rng.integers(0, 1 << 32, 150, dtype=np.uint32)))
     for i in range(2_000)
 ]
-store = IndexStore.open(sys.argv[1], Fingerprinter(DedupOptions()).settings())
+store = IndexStore.open(sys.argv[1], settings)
 def traced(sql):
     if sql == "COMMIT":
         os.kill(os.getpid(), signal.SIGKILL)
