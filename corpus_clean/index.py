@@ -226,7 +226,10 @@ def _settings_hint(stored: dict[str, object]) -> str:
         example = 0.8 if low <= 0.8 <= high else low
         span = f"{low:g}" if low == high else f"from {low:g} to {high:g}, e.g. {example:g}"
         flags += f" and a --threshold {span}"
-    return f"re-run with the index's settings ({flags}; --seed {stored.get('seed')})"
+    flags += f"; --seed {stored.get('seed')}"
+    if "containment_keys" not in stored:  # built before containment, or without it
+        flags += "; --containment 0"
+    return f"re-run with the index's settings ({flags})"
 
 
 class _Lock:

@@ -795,6 +795,18 @@ def test_cli_refuses_other_settings_before_writing_anything(
     assert digest(path) == before
 
 
+def test_an_index_without_containment_keys_says_to_run_without_containment(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "plain.db"
+    assert cli("run", SAMPLES, "--index", path, "--containment", "0", "-q").exit_code == 0
+    refused = cli("run", SAMPLES, "--index", path, "-q")
+    assert refused.exit_code == 2
+    assert "containment_keys: (none) in the index" in refused.stderr
+    assert "--containment 0" in refused.stderr
+    assert cli("run", SAMPLES, "--index", path, "--containment", "0", "-q").exit_code == 0
+
+
 def test_cli_index_commands_explain_a_missing_or_damaged_index(
     indexed: tuple[Path, list[dict[str, Any]]],
 ) -> None:
