@@ -19,6 +19,7 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
+from .errors import CorpusCleanError
 from .options import CleanOptions
 from .record import Record
 from .stats import Stats
@@ -39,7 +40,7 @@ _GLUED_SENTENCE = re.compile(
 )
 
 
-class RulesError(Exception):
+class RulesError(CorpusCleanError):
     """A rules file that cannot be used; the message names the file, the rule and the fix."""
 
 

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, NoReturn
@@ -31,33 +32,32 @@ from rich.progress import (
 from rich.table import Table
 
 from . import pipeline
-from .clean import RulesError, load_rules
+from .clean import load_rules
 from .dedup import Fingerprinter
-from .index import IndexStore, IndexStoreError
-from .io import (
-    MEMORY_BUDGET,
-    STDIN,
-    InputChangedError,
-    InputError,
-    InvalidRecordError,
-    atomic_output,
-    dump_json,
-    resolve_inputs,
-    write_text,
+from .errors import CorpusCleanError, ExitCode
+from .index import IndexStore
+from .io import MEMORY_BUDGET, STDIN, InputError, InputFile, dump_json, resolve_inputs
+from .options import (
+    CleanOptions,
+    DedupOptions,
+    ReadOptions,
+    SplitOptions,
+    default_jobs,
+    lsh_bands,
 )
-from .options import CleanOptions, DedupOptions, ReadOptions, SplitOptions, default_jobs
 from .report import build_report, markdown_summary, summary_rows
+from .sinks import STDOUT, OutputPathError, Outputs, check_output, check_targets, write_text
 
 console = Console(stderr=True)
 
-EXIT_DUPLICATES_FOUND = 1
-EXIT_ERROR = 2
+#: The MinHash seed is a 32-bit unsigned integer (numpy's RandomState refuses others).
+SEED = click.IntRange(0, 2**32 - 1)
 
 
 class Failure(click.ClickException):
     """An error the user can fix; the message says how. Exits with 2."""
 
-    exit_code = EXIT_ERROR
+    exit_code = ExitCode.ERROR
 
 
 def _paths_argument(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -146,7 +146,7 @@ def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="MinHash permutations; bands and rows give >= 95% detection at the threshold.",
         ),
-        click.option("--seed", type=int, default=1, show_default=True, help="MinHash seed."),
+        click.option("--seed", type=SEED, default=1, show_default=True, help="MinHash seed."),
         click.option(
             "--keep",
             type=click.Choice(["first", "longest"]),
@@ -268,9 +268,19 @@ def _execute(
     clean: bool = False,
     dedup: bool = False,
 ) -> None:
-    with _errors(kw.get("index_path")):
+    check = dedup and kw["check"]
+    left = _Left(index=dedup and bool(kw["index_path"]))
+    with _errors(left):
+        paths = _input_paths(kw["paths"])
+        if kw["rejects"] and not kw["skip_invalid"]:
+            raise Failure("--rejects only makes sense with --skip-invalid")
+        if check and not kw["index_path"]:
+            raise Failure("--check compares the input with an index: add --index PATH")
+        _check_outputs(kw, check)
+        if dedup:
+            _check_band_layout(kw["threshold"], kw["num_perm"])
         writes = (kw["output"], kw.get("duplicates"), kw["rejects"], kw["report"])
-        inputs = resolve_inputs(_input_paths(kw["paths"]), skip=[p for p in writes if p])
+        inputs = _resolve(paths, skip=[p for p in writes if p])
         plan = pipeline.Plan(
             read=ReadOptions(text_field=kw["text_field"], skip_invalid=kw["skip_invalid"]),
             split=SplitOptions() if split else None,
@@ -282,11 +292,6 @@ def _execute(
             else None,
             jobs=kw["jobs"],
         )
-        if kw["rejects"] and not kw["skip_invalid"]:
-            raise Failure("--rejects only makes sense with --skip-invalid")
-        check = dedup and kw["check"]
-        if check and not kw["index_path"]:
-            raise Failure("--check compares the input with an index: add --index PATH")
         if plan.clean is not None:
             load_rules(plan.clean)  # fail on a bad rules file before reading anything
         settings = Fingerprinter(plan.dedup).settings() if plan.dedup is not None else None
@@ -298,39 +303,92 @@ def _execute(
         with contextlib.ExitStack() as stack:
             if index is not None:
                 stack.enter_context(index)
-            report = _run_plan(command, plan, inputs, kw, index, check, settings)
+            report = _run_plan(command, plan, inputs, kw, index, check, settings, left)
         try:
             _finish(report, kw)
-        except KeyboardInterrupt as interrupt:
-            if check:
-                raise
-            updated = ", index updated" if index is not None else ""
-            raise _Interrupted(f"output written{updated}") from interrupt
+        except OSError as err:  # the report: everything else is out
+            raise Failure(
+                f"{err.filename}: {err.strerror or err}: no report written, but the run is "
+                f"done ({left}); nothing needs re-running"
+            ) from err
         if check and report["duplicates"]["index"]:
-            sys.exit(EXIT_DUPLICATES_FOUND)
+            sys.exit(ExitCode.DUPLICATES_FOUND)
+
+
+def _check_outputs(kw: dict[str, Any], check: bool) -> None:
+    """Refuse outputs that cannot be written before anything is read: two options naming
+    one file, a folder, a folder that is not there; and a bad GITHUB_STEP_SUMMARY."""
+    written = {"--report": kw["report"]}
+    if not check:
+        written |= {
+            "-o": kw["output"] or STDOUT,
+            "--duplicates": kw.get("duplicates"),
+            "--rejects": kw["rejects"],
+        }
+    try:
+        check_targets({**written, "--index": kw.get("index_path")})
+        for path in written.values():
+            if path is not None:
+                check_output(path)
+    except OutputPathError as err:
+        raise click.UsageError(str(err)) from err
+    if summary := os.environ.get("GITHUB_STEP_SUMMARY"):
+        try:
+            check_output(summary)
+        except OutputPathError as err:
+            raise Failure(
+                f"GITHUB_STEP_SUMMARY: {err} (or unset GITHUB_STEP_SUMMARY)"
+            ) from err
+
+
+def _check_band_layout(threshold: float, num_perm: int) -> None:
+    """Refuse, as a usage error, a threshold that the permutations cannot serve."""
+    try:
+        lsh_bands(threshold, num_perm)
+    except ValueError as err:
+        enough = next(n for n in range(num_perm, 1025) if _has_band_layout(threshold, n))
+        raise click.UsageError(
+            f"--threshold {threshold:g} with --num-perm {num_perm}: no LSH band layout of "
+            f"{num_perm} permutations finds 95% of pairs at that similarity; use --num-perm "
+            f"{enough} or more, or a higher --threshold"
+        ) from err
+
+
+def _has_band_layout(threshold: float, num_perm: int) -> bool:
+    try:
+        lsh_bands(threshold, num_perm)
+    except ValueError:
+        return False
+    return True
+
+
+def _resolve(paths: tuple[str, ...], skip: list[str] | None = None) -> list[InputFile]:
+    """The input files; a path that is not there (or not input) is a usage error."""
+    try:
+        return resolve_inputs(paths, skip=skip or [])
+    except InputError as err:
+        raise click.UsageError(str(err)) from err
 
 
 def _run_plan(
     command: str,
     plan: pipeline.Plan,
-    inputs: list[Any],
+    inputs: list[InputFile],
     kw: dict[str, Any],
     index: IndexStore | None,
     check: bool,
     settings: dict[str, Any] | None,
+    left: _Left,
 ) -> dict[str, Any]:
-    """Run with outputs published atomically, then (only then) commit the index."""
+    """Run with outputs published together, then (only then) commit the index."""
     rejects: list[bytes] | None = [] if kw["rejects"] else None
     before = index.info()["articles"] if index is not None else 0
-    with _progress(inputs, kw["quiet"]) as progress, contextlib.ExitStack() as outputs:
-        out = None if check else outputs.enter_context(atomic_output(kw["output"]))
+    with _progress(inputs, kw["quiet"]) as progress, Outputs() as outputs:
+        left.outputs = outputs
+        out = None if check else outputs.open(kw["output"])
         dups_path = kw.get("duplicates")
-        dups = outputs.enter_context(atomic_output(dups_path)) if dups_path and not check else None
-        rejects_out = (
-            outputs.enter_context(atomic_output(kw["rejects"]))
-            if kw["rejects"] and not check
-            else None
-        )
+        dups = outputs.open(dups_path) if dups_path and not check else None
+        rejects_out = outputs.open(kw["rejects"]) if kw["rejects"] and not check else None
         result = pipeline.run(
             plan,
             inputs,
@@ -343,12 +401,11 @@ def _run_plan(
         )
         if rejects_out is not None:
             rejects_out.writelines(rejects or [])
+        outputs.publish()
     added = 0
     if index is not None and not check:
-        try:
-            added = index.accept(result.kept, run_label=_run_label())
-        except KeyboardInterrupt as interrupt:  # the outputs are out; the index rolled back
-            raise _Interrupted("output written, index unchanged") from interrupt
+        added = index.accept(result.kept, run_label=_run_label())
+        left.index_updated = True
     index_figures = (
         {"path": str(kw["index_path"]), "articles_before": before, "articles_after": before + added}
         if index is not None
@@ -364,11 +421,18 @@ def _run_plan(
 
 
 def _finish(report: dict[str, Any], kw: dict[str, Any]) -> None:
+    """The report, the CI step summary and the table, once the run's work is out."""
     if kw["report"]:
         write_text(kw["report"], dump_json(report))
     if summary_path := os.environ.get("GITHUB_STEP_SUMMARY"):
-        with open(summary_path, "a", encoding="utf-8") as handle:
-            handle.write(markdown_summary(report))
+        try:
+            with open(summary_path, "a", encoding="utf-8") as handle:
+                handle.write(markdown_summary(report))
+        except OSError as err:  # best effort, as GitHub treats the step summary
+            console.print(
+                f"[yellow]warning: GITHUB_STEP_SUMMARY {summary_path}: {err.strerror or err}; "
+                "no summary appended[/]"
+            )
     if not kw["quiet"]:
         table = Table(
             title=f"corpus-clean {report['command']}", show_header=False, title_justify="left"
@@ -381,6 +445,8 @@ def _finish(report: dict[str, Any], kw: dict[str, Any]) -> None:
 
 
 def _input_paths(paths: tuple[str, ...]) -> tuple[str, ...]:
+    if sys.stdin is None and STDIN in paths:
+        raise Failure("cannot read standard input: it is closed; give a PATH, or pipe JSONL in")
     if paths:
         return paths
     if sys.stdin is None or sys.stdin.isatty():
@@ -405,44 +471,69 @@ def _progress(inputs: list[Any], quiet: bool) -> Iterator[Callable[[int], None] 
         yield lambda done: bar.update(task, completed=done)
 
 
+@dataclass
+class _Left:
+    """What a run has left behind so far, for the message of an error or interrupt that
+    ends it: which output files are out, and whether the index (if any) changed."""
+
+    index: bool
+    outputs: Outputs | None = None
+    index_updated: bool = False
+
+    @property
+    def published(self) -> bool:
+        return self.outputs is not None and bool(self.outputs.published)
+
+    def __str__(self) -> str:
+        index = ""
+        if self.index:
+            index = ", index updated" if self.index_updated else ", index unchanged"
+        if self.outputs is None or not self.outputs.published:
+            return f"no output file written{index}"
+        if self.outputs.unpublished:
+            out, rest = (
+                ", ".join("stdout" if p == STDOUT else p for p in paths)
+                for paths in (self.outputs.published, self.outputs.unpublished)
+            )
+            return f"only {out} written, not {rest}{index}"
+        return f"output written{index}"
+
+
 @contextlib.contextmanager
-def _errors(index_path: str | None = None) -> Iterator[None]:
-    """Library errors become one-line messages; interrupts and closed pipes end quietly,
-    saying what was left behind (the index at ``index_path``, if any, is never half
-    changed: it commits in one transaction)."""
-    index_left = ", index unchanged" if index_path else ""
+def _errors(left: _Left) -> Iterator[None]:
+    """Library errors become one-line messages; interrupts and closed pipes end quietly.
+    Once outputs are out, every message says what was left behind (the index is never
+    half changed: it commits in one transaction)."""
     previous = signal.signal(signal.SIGTERM, _terminate)
+    previous_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
-    except InputError as err:
-        raise click.UsageError(str(err)) from err
-    except (InvalidRecordError, InputChangedError, RulesError, IndexStoreError) as err:
-        raise Failure(str(err)) from err
+    except CorpusCleanError as err:
+        raise Failure(f"{err}{_after(left)}") from err
     except BrokenPipeError:
         # The reader (head, less) has gone: stop quietly, and keep Python from
         # complaining when it flushes stdout at exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(0)
+        if sys.stdout is not None:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(ExitCode.OK)
     except OSError as err:  # a file we were told to read or write: say which and why
-        raise Failure(f"{err.filename or 'output'}: {err.strerror or err}") from err
+        raise Failure(f"{err.filename or 'output'}: {err.strerror or err}{_after(left)}") from err
     except BrokenProcessPool as err:
         raise Failure(
-            f"a worker process died (killed, or out of memory?): the run stopped{index_left}; "
-            "run again, or with --jobs 1 to use a single process"
+            f"a worker process died (killed, or out of memory?): the run stopped "
+            f"({left}); run again, or with --jobs 1 to use a single process"
         ) from err
-    except KeyboardInterrupt as interrupt:
-        if isinstance(interrupt, _Interrupted):
-            left = str(interrupt)
-        else:
-            left = f"no output file written{index_left}"
+    except KeyboardInterrupt:
         console.print(f"[yellow]interrupted: {left}[/]")
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_sigint)
 
 
-class _Interrupted(KeyboardInterrupt):
-    """An interrupt that came after the outputs were published; says what is left."""
+def _after(left: _Left) -> str:
+    """What an error message adds once outputs are out."""
+    return f" ({left})" if left.published else ""
 
 
 def _terminate(signum: int, frame: Any) -> NoReturn:
@@ -475,8 +566,10 @@ def index_info(path: str) -> None:
     \b
         corpus-clean index info accepted.db | jq .articles
     """
-    with _errors(path), IndexStore.open(path, None, create=False, readonly=True) as store:
-        click.echo(dump_json(store.info()), nl=False)
+    with _errors(_Left(index=True)):
+        with IndexStore.open(path, None, create=False, readonly=True) as store:
+            info = store.info()
+        write_text(STDOUT, dump_json(info))
 
 
 @index.command("add")
@@ -503,7 +596,7 @@ def index_info(path: str) -> None:
     show_default=True,
     help="MinHash permutations.",
 )
-@click.option("--seed", type=int, default=1, show_default=True, help="MinHash seed.")
+@click.option("--seed", type=SEED, default=1, show_default=True, help="MinHash seed.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
 def index_add(
     path: str,
@@ -523,8 +616,9 @@ def index_add(
     \b
         corpus-clean index add accepted.db corpus-2024.jsonl corpus-2025.jsonl.gz
     """
-    with _errors(path):
-        inputs = resolve_inputs(files)
+    with _errors(_Left(index=True)):
+        _check_band_layout(threshold, num_perm)
+        inputs = _resolve(_input_paths(files))
         options = DedupOptions(threshold, num_perm, seed)
         fingerprinter = Fingerprinter(options)
         with IndexStore.open(path, fingerprinter.settings()) as store:
@@ -547,7 +641,9 @@ def index_verify(path: str) -> None:
     \b
         corpus-clean index verify accepted.db && echo healthy
     """
-    with _errors(path), IndexStore.open(path, None, create=False, readonly=True) as store:
+    with _errors(_Left(index=True)), IndexStore.open(
+        path, None, create=False, readonly=True
+    ) as store:
         problems = store.verify()
     if problems:
         for problem in problems:

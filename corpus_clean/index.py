@@ -37,6 +37,7 @@ from typing import TypedDict
 import numpy as np
 
 from .dedup import Accepted
+from .errors import CorpusCleanError
 from .options import lsh_bands
 from .shingles import U64, Shingles
 
@@ -83,7 +84,7 @@ CREATE TABLE bands (
 """
 
 
-class IndexStoreError(Exception):
+class IndexStoreError(CorpusCleanError):
     """An index that cannot be used as asked; the message says how to fix it."""
 
 
