@@ -429,9 +429,9 @@ def _finish(report: dict[str, Any], kw: dict[str, Any]) -> None:
             with open(summary_path, "a", encoding="utf-8") as handle:
                 handle.write(markdown_summary(report))
         except OSError as err:  # best effort, as GitHub treats the step summary
-            console.print(
-                f"[yellow]warning: GITHUB_STEP_SUMMARY {summary_path}: {err.strerror or err}; "
-                "no summary appended[/]"
+            _say(
+                f"warning: GITHUB_STEP_SUMMARY {summary_path}: {err.strerror or err}; "
+                "no summary appended"
             )
     if not kw["quiet"]:
         table = Table(
@@ -524,11 +524,16 @@ def _errors(left: _Left) -> Iterator[None]:
             f"({left}); run again, or with --jobs 1 to use a single process"
         ) from err
     except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted: {left}[/]")
+        _say(f"interrupted: {left}")
         sys.exit(ExitCode.INTERRUPTED)
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_sigint)
+
+
+def _say(message: str) -> None:
+    """A one-line note on stderr: not wrapped, and paths in it are not read as markup."""
+    console.print(message, style="yellow", markup=False, highlight=False, soft_wrap=True)
 
 
 def _after(left: _Left) -> str:
