@@ -70,7 +70,8 @@ def _io_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "-o",
             "--output",
             metavar="FILE",
-            help="Write records here (default: stdout; '-' is stdout).",
+            help="Write records here (default: stdout; '-' is stdout). A file is replaced "
+            "atomically when the run succeeds; a device or FIFO is written in place.",
         ),
         click.option(
             "--text-field",
@@ -325,13 +326,11 @@ def _check_outputs(kw: dict[str, Any], check: bool) -> None:
             "--duplicates": kw.get("duplicates"),
             "--rejects": kw["rejects"],
         }
-    try:
+    with _usage_errors():
         check_targets({**written, "--index": kw.get("index_path")})
         for path in written.values():
             if path is not None:
                 check_output(path)
-    except OutputPathError as err:
-        raise click.UsageError(str(err)) from err
     if summary := os.environ.get("GITHUB_STEP_SUMMARY"):
         try:
             check_output(summary)
@@ -363,10 +362,17 @@ def _has_band_layout(threshold: float, num_perm: int) -> bool:
 
 
 def _resolve(paths: tuple[str, ...], skip: list[str] | None = None) -> list[InputFile]:
-    """The input files; a path that is not there (or not input) is a usage error."""
-    try:
+    with _usage_errors():
         return resolve_inputs(paths, skip=skip or [])
-    except InputError as err:
+
+
+@contextlib.contextmanager
+def _usage_errors() -> Iterator[None]:
+    """A path the command line names that cannot be used (missing, of no known kind, a
+    folder as output, named twice) is a usage error; an error met in reading is not."""
+    try:
+        yield
+    except (InputError, OutputPathError) as err:
         raise click.UsageError(str(err)) from err
 
 
