@@ -13,7 +13,8 @@ from .errors import ExitCode
 
 def main() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _exit_interrupted)
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup, a background job
+            signal.signal(signum, _exit_interrupted)
     from .cli import main as run_cli
 
     run_cli()

@@ -511,7 +511,9 @@ def _errors(left: _Left) -> Iterator[None]:
     Once outputs are out, every message says what was left behind (the index is never
     half changed: it commits in one transaction)."""
     previous = signal.signal(signal.SIGTERM, _terminate)
-    previous_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous_sigint = signal.getsignal(signal.SIGINT)
+    if previous_sigint is not signal.SIG_IGN:  # ignored in a background job: leave it so
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     except CorpusCleanError as err:
@@ -533,8 +535,11 @@ def _errors(left: _Left) -> Iterator[None]:
         _say(f"interrupted: {left}")
         sys.exit(ExitCode.INTERRUPTED)
     finally:
+        if _finished_program_ignores_signals:
+            previous = previous_sigint = signal.SIG_IGN  # see main()
         signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_sigint)
+        if previous_sigint is not None:
+            signal.signal(signal.SIGINT, previous_sigint)
 
 
 def _say(message: str) -> None:
@@ -665,5 +670,16 @@ def index_verify(path: str) -> None:
     console.print(f"{path}: ok")
 
 
+#: Whether SIGINT and SIGTERM are ignored once a command's work is over (in the program;
+#: a test that calls the CLI in-process gets its own handlers back).
+_finished_program_ignores_signals = False
+
+
 def main() -> None:
+    """The program. Until a command starts its work, a signal ends it quietly with 130
+    (``__main__`` sets that up); once the work is over, including any message about it,
+    a late signal has nothing left to stop: it is ignored, so it cannot turn a finished
+    run into a traceback, a death by signal or an exit code that says "interrupted"."""
+    global _finished_program_ignores_signals
+    _finished_program_ignores_signals = True
     cli(prog_name="corpus-clean")

@@ -525,3 +525,31 @@ def test_a_damaged_gzip_input_is_an_error_not_a_usage_error(tmp_path: Path, dama
     assert result.exit_code == 2
     assert result.stderr.startswith(f"Error: {source}: cannot decompress")
     assert "Usage:" not in result.stderr and "--help" not in result.stderr
+
+
+def test_sigterm_as_the_first_output_appears_leaves_a_matching_pair(tmp_path: Path) -> None:
+    """The campaign's F8 race with a real signal: SIGTERM the moment either output file
+    appears. Whenever it lands, the pair is whole or absent, and the message says which."""
+    source = tmp_path / "docs.jsonl"
+    source.write_text("".join(
+        json.dumps({"id": f"d{k}", "text": f"Story {k % 30000} of the river {k * 7919 % 30011}"})
+        + "\n" for k in range(40000)
+    ))
+    out, dups = tmp_path / "out.jsonl", tmp_path / "dups.jsonl"
+    running = subprocess.Popen(
+        [Path(sys.executable).parent / "corpus-clean", "dedup", source, "-o", out,
+         "--duplicates", dups, "-q"],
+        stderr=subprocess.PIPE,
+    )
+    try:
+        while running.poll() is None and not (out.exists() or dups.exists()):
+            time.sleep(0.0005)
+        running.send_signal(signal.SIGTERM)
+        _, stderr = running.communicate(timeout=60)
+    finally:
+        if running.poll() is None:
+            running.kill()
+            running.communicate()
+    assert out.exists() and dups.exists()  # the poll saw one, so both are out
+    assert (running.returncode, stderr) in {(0, b""), (130, b"interrupted: output written\n")}
+    assert temporaries(tmp_path) == []
