@@ -118,6 +118,18 @@ def test_a_symlink_keeps_pointing_at_its_target_which_is_replaced(tmp_path: Path
     assert temporaries(tmp_path, real) == []
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give files away")
+def test_a_replaced_file_keeps_its_owner(tmp_path: Path) -> None:
+    target = tmp_path / "out.jsonl"
+    target.write_bytes(b"old\n")
+    os.chown(target, 1234, 4321)
+    result = invoke("run", SAMPLES, "-o", target, "-q")
+    assert result.exit_code == 0, result.stderr
+    info = target.stat()
+    assert (info.st_uid, info.st_gid) == (1234, 4321)
+    assert target.read_bytes() == GOLDEN_KEPT
+
+
 def test_a_dangling_symlink_creates_its_target(tmp_path: Path) -> None:
     link = tmp_path / "link.jsonl"
     link.symlink_to(tmp_path / "new.jsonl")
