@@ -61,23 +61,34 @@ def _same_target(a: str, b: str) -> bool:
 def check_output(path: str) -> None:
     """Refuse an output path that cannot be written, before the run starts: a folder, a
     folder that is not there or takes no new files."""
-    if path == STDOUT or _DESCRIPTOR_ALIAS.fullmatch(os.path.abspath(path)):
+    if path == STDOUT or _written_in_place(path):
         return
-    if os.path.isdir(path):
-        raise OutputPathError(f"{path}: is a folder; name a file to write")
     folder = os.path.dirname(os.path.realpath(path))
     if not os.path.isdir(folder):
         raise OutputPathError(f"{path}: folder {folder} does not exist; create it first")
-    if not _is_device_or_fifo(path) and not os.access(folder, os.W_OK | os.X_OK):
+    if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputPathError(f"{path}: cannot create files in {folder}; pick a writable folder")
 
 
-def _is_device_or_fifo(path: str) -> bool:
+def _written_in_place(path: str) -> bool:
+    """Whether ``path`` is written straight through (a descriptor of this process, a
+    character device, a FIFO) rather than replaced (a regular file, or nothing yet);
+    refuses what can be neither."""
+    if _DESCRIPTOR_ALIAS.fullmatch(os.path.abspath(path)):
+        return True
     try:
         mode = os.stat(path).st_mode
-    except FileNotFoundError:
+    except FileNotFoundError:  # nothing there yet, or a symlink to nothing yet
         return False
-    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+    if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+        return True
+    if stat.S_ISDIR(mode):
+        raise OutputPathError(f"{path}: is a folder; name a file to write")
+    if not stat.S_ISREG(mode):  # a block device, a socket
+        raise OutputPathError(
+            f"{path}: not a regular file, character device or FIFO; name a file to write"
+        )
+    return False
 
 
 @dataclass
@@ -144,7 +155,7 @@ class Outputs:
                     "or a pipe"
                 )
             sink = _Sink(STDOUT, sys.stdout.buffer, owned=False)
-        elif _DESCRIPTOR_ALIAS.fullmatch(os.path.abspath(path)) or _is_device_or_fifo(path):
+        elif _written_in_place(path):
             with _naming(path):
                 sink = _Sink(path, open(path, "wb"))  # noqa: SIM115 (closed by finish/discard)
         else:

@@ -193,6 +193,24 @@ def test_a_folder_as_output_is_refused_before_reading(tmp_path: Path) -> None:
         assert "invalid JSON" not in result.stderr
 
 
+def test_a_block_device_or_socket_as_output_is_refused(tmp_path: Path) -> None:
+    import socket
+
+    block = tmp_path / "disk"
+    os.mknod(block, 0o600 | stat.S_IFBLK, os.makedev(7, 200))  # a loop device's number
+    listening = socket.socket(socket.AF_UNIX)
+    listening.bind(str(tmp_path / "sock"))
+    try:
+        for target in (block, tmp_path / "sock"):
+            result = invoke("split", SAMPLES, "-o", target, "-q")
+            assert result.exit_code == 2
+            assert f"{target}: not a regular file, character device or FIFO" in result.stderr
+    finally:
+        listening.close()
+    assert stat.S_ISBLK(block.stat().st_mode)
+    assert temporaries(tmp_path) == []
+
+
 def test_dedup_may_replace_its_own_input_while_reading_lines_back(tmp_path: Path) -> None:
     # The kept lines are read back from the input at the end, before it is replaced.
     corpus = tmp_path / "corpus.jsonl"
