@@ -1,3 +1,4 @@
 import sys
+from pathlib import Path
 
-sys.path.insert(0, __file__.rsplit("/", 2)[0])  # tests/, for support
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/support.py
