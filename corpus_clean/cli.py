@@ -513,7 +513,7 @@ def _errors(left: _Left) -> Iterator[None]:
     previous = signal.signal(signal.SIGTERM, _terminate)
     previous_sigint = signal.getsignal(signal.SIGINT)
     if previous_sigint is not signal.SIG_IGN:  # ignored in a background job: leave it so
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, _terminate)
     try:
         yield
     except CorpusCleanError as err:
@@ -553,7 +553,11 @@ def _after(left: _Left) -> str:
 
 
 def _terminate(signum: int, frame: Any) -> NoReturn:
-    """SIGTERM (a CI runner cancelling the step) unwinds like Ctrl-C: nothing half-written."""
+    """SIGTERM (a CI runner cancelling the step) unwinds like Ctrl-C: nothing half-written.
+    Signals that follow while the run unwinds are ignored: a second Ctrl-C that broke off
+    the cleanup left the worker processes, and the exit waiting for them, hung forever."""
+    for later in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(later, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 

@@ -557,14 +557,19 @@ def test_a_damaged_gzip_input_is_an_error_not_a_usage_error(tmp_path: Path, dama
     assert "Usage:" not in result.stderr and "--help" not in result.stderr
 
 
+def many_stories(path: Path, count: int = 40000) -> Path:
+    """A JSONL input big enough to keep worker processes and the writer busy a while."""
+    path.write_text("".join(
+        json.dumps({"id": f"d{k}", "text": f"Story {k % 30000} of the river {k * 7919 % 30011}"})
+        + "\n" for k in range(count)
+    ))
+    return path
+
+
 def test_sigterm_as_the_first_output_appears_leaves_a_matching_pair(tmp_path: Path) -> None:
     """The campaign's F8 race with a real signal: SIGTERM the moment either output file
     appears. Whenever it lands, the pair is whole or absent, and the message says which."""
-    source = tmp_path / "docs.jsonl"
-    source.write_text("".join(
-        json.dumps({"id": f"d{k}", "text": f"Story {k % 30000} of the river {k * 7919 % 30011}"})
-        + "\n" for k in range(40000)
-    ))
+    source = many_stories(tmp_path / "docs.jsonl")
     out, dups = tmp_path / "out.jsonl", tmp_path / "dups.jsonl"
     running = subprocess.Popen(
         [Path(sys.executable).parent / "corpus-clean", "dedup", source, "-o", out,
@@ -583,3 +588,51 @@ def test_sigterm_as_the_first_output_appears_leaves_a_matching_pair(tmp_path: Pa
     assert out.exists() and dups.exists()  # the poll saw one, so both are out
     assert (running.returncode, stderr) in {(0, b""), (130, b"interrupted: output written\n")}
     assert temporaries(tmp_path) == []
+
+
+def children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def read_so_far(pid: int, path: Path) -> int:
+    """How far process ``pid`` has read into ``path`` (0 if it has not opened it)."""
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            if fd.readlink() == path:
+                info = Path(f"/proc/{pid}/fdinfo/{fd.name}").read_text()
+                return int(info.split()[1])  # "pos:\t<offset>"
+        except FileNotFoundError:  # closed meanwhile
+            continue
+    return 0
+
+
+def test_ctrl_c_twice_while_workers_run_still_ends_cleanly(tmp_path: Path) -> None:
+    """A second Ctrl-C used to break off the cleanup of the first: the workers were left
+    waiting, and the exit waiting for them, forever."""
+    source = many_stories(tmp_path / "docs.jsonl", 150000)
+    out = tmp_path / "out.jsonl"
+    running = subprocess.Popen(
+        [Path(sys.executable).parent / "corpus-clean", "dedup", source, "-o", out,
+         "--jobs", "2", "-q"],
+        stderr=subprocess.PIPE,
+    )
+    try:
+        # Well into the run (a few batches handed out), not while the pool starts.
+        wait_for(lambda: read_so_far(running.pid, source) > 4 << 20, running)
+        workers = children(running.pid)
+        assert len(workers) == 2
+        running.send_signal(signal.SIGINT)
+        time.sleep(0.01)  # two signals at once are one: let the first be taken
+        running.send_signal(signal.SIGINT)
+        _, stderr = running.communicate(timeout=60)
+    finally:
+        if running.poll() is None:
+            for worker in children(running.pid):
+                os.kill(worker, signal.SIGKILL)
+            running.kill()
+            running.communicate()
+    assert (running.returncode, stderr) == (130, b"interrupted: no output file written\n")
+    assert not out.exists() and temporaries(tmp_path) == []
+    for worker in workers:
+        assert not Path(f"/proc/{worker}").exists() or "Z" in Path(
+            f"/proc/{worker}/stat").read_text().split()[2]
