@@ -19,6 +19,7 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
+from .errors import CorpusCleanError
 from .io import encode_object
 from .options import CleanOptions
 from .record import Record
@@ -129,7 +130,7 @@ def _repair_glued(line: str) -> tuple[str, int]:
     return " ".join(pieces), len(cuts)
 
 
-class RulesError(Exception):
+class RulesError(CorpusCleanError):
     """A rules file that cannot be used; the message names the file, the rule and the fix."""
 
 

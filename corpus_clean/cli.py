@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, NoReturn
@@ -31,33 +32,32 @@ from rich.progress import (
 from rich.table import Table
 
 from . import pipeline
-from .clean import RulesError, load_rules
+from .clean import load_rules
 from .dedup import Fingerprinter
-from .index import CommitError, IndexStore, IndexStoreError
-from .io import (
-    MEMORY_BUDGET,
-    STDIN,
-    InputChangedError,
-    InputError,
-    InvalidRecordError,
-    atomic_output,
-    dump_json,
-    resolve_inputs,
-    write_text,
+from .errors import CorpusCleanError, ExitCode
+from .index import IndexStore
+from .io import MEMORY_BUDGET, STDIN, InputError, InputFile, dump_json, resolve_inputs
+from .options import (
+    CleanOptions,
+    DedupOptions,
+    ReadOptions,
+    SplitOptions,
+    default_jobs,
+    lsh_bands,
 )
-from .options import CleanOptions, DedupOptions, ReadOptions, SplitOptions, default_jobs
 from .report import build_report, markdown_summary, summary_rows
+from .sinks import STDOUT, OutputPathError, Outputs, check_output, check_targets, write_text
 
 console = Console(stderr=True)
 
-EXIT_DUPLICATES_FOUND = 1
-EXIT_ERROR = 2
+#: The MinHash seed is a 32-bit unsigned integer (numpy's RandomState refuses others).
+SEED = click.IntRange(0, 2**32 - 1)
 
 
 class Failure(click.ClickException):
     """An error the user can fix; the message says how. Exits with 2."""
 
-    exit_code = EXIT_ERROR
+    exit_code = ExitCode.ERROR
 
 
 def _paths_argument(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -70,7 +70,8 @@ def _io_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "-o",
             "--output",
             metavar="FILE",
-            help="Write records here (default: stdout; '-' is stdout).",
+            help="Write records here (default: stdout; '-' is stdout). A file is replaced "
+            "atomically when the run succeeds; a device or FIFO is written in place.",
         ),
         click.option(
             "--text-field",
@@ -168,7 +169,7 @@ def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="MinHash permutations; bands and rows give >= 95% detection at the threshold.",
         ),
-        click.option("--seed", type=int, default=1, show_default=True, help="MinHash seed."),
+        click.option("--seed", type=SEED, default=1, show_default=True, help="MinHash seed."),
         click.option(
             "--keep",
             type=click.Choice(["first", "longest", "earliest"]),
@@ -323,11 +324,21 @@ def _execute(
     clean: bool = False,
     dedup: bool = False,
 ) -> None:
-    with _errors(kw.get("index_path")):
+    check = dedup and kw["check"]
+    left = _Left(index=dedup and bool(kw["index_path"]))
+    with _errors(left):
+        paths = _input_paths(kw["paths"])
+        if kw["rejects"] and not kw["skip_invalid"]:
+            raise Failure("--rejects only makes sense with --skip-invalid")
+        if check and not kw["index_path"]:
+            raise Failure("--check compares the input with an index: add --index PATH")
+        _check_outputs(kw, check)
+        if dedup:
+            _check_band_layout(kw["threshold"], kw["num_perm"])
         writes = (
             kw["output"], kw.get("duplicates"), kw["rejects"], kw["report"], kw.get("explain")
         )
-        inputs = resolve_inputs(_input_paths(kw["paths"]), skip=[p for p in writes if p])
+        inputs = _resolve(paths, skip=[p for p in writes if p])
         plan = pipeline.Plan(
             read=ReadOptions(text_field=kw["text_field"], skip_invalid=kw["skip_invalid"]),
             split=SplitOptions() if split else None,
@@ -352,11 +363,6 @@ def _execute(
             jobs=kw["jobs"],
             memory=kw["memory_mb"] << 20 if dedup else MEMORY_BUDGET,
         )
-        if kw["rejects"] and not kw["skip_invalid"]:
-            raise Failure("--rejects only makes sense with --skip-invalid")
-        check = dedup and kw["check"]
-        if check and not kw["index_path"]:
-            raise Failure("--check compares the input with an index: add --index PATH")
         if plan.clean is not None:
             load_rules(plan.clean)  # fail on a bad rules file before reading anything
         settings = Fingerprinter(plan.dedup).settings() if plan.dedup is not None else None
@@ -368,45 +374,99 @@ def _execute(
         with contextlib.ExitStack() as stack:
             if index is not None:
                 stack.enter_context(index)
-            report = _run_plan(command, plan, inputs, kw, index, check, settings)
+            report = _run_plan(command, plan, inputs, kw, index, check, settings, left)
         try:
             _finish(report, kw)
-        except KeyboardInterrupt as interrupt:
-            if check:
-                raise
-            updated = ", index updated" if index is not None else ""
-            raise _Interrupted(f"output written{updated}") from interrupt
+        except OSError as err:  # the report: everything else is out
+            raise Failure(
+                f"{err.filename}: {err.strerror or err}: no report written, but the run is "
+                f"done ({left}); nothing needs re-running"
+            ) from err
         if check and report["duplicates"]["index"]:
-            sys.exit(EXIT_DUPLICATES_FOUND)
+            sys.exit(ExitCode.DUPLICATES_FOUND)
+
+
+def _check_outputs(kw: dict[str, Any], check: bool) -> None:
+    """Refuse outputs that cannot be written before anything is read: two options naming
+    one file, a folder, a folder that is not there; and a bad GITHUB_STEP_SUMMARY."""
+    written = {"--report": kw["report"]}
+    if not check:
+        written |= {
+            "-o": kw["output"] or STDOUT,
+            "--duplicates": kw.get("duplicates"),
+            "--rejects": kw["rejects"],
+        }
+    with _usage_errors():
+        check_targets({**written, "--index": kw.get("index_path")})
+        for path in written.values():
+            if path is not None:
+                check_output(path)
+    if summary := os.environ.get("GITHUB_STEP_SUMMARY"):
+        try:
+            check_output(summary)
+        except OutputPathError as err:
+            raise Failure(
+                f"GITHUB_STEP_SUMMARY: {err} (or unset GITHUB_STEP_SUMMARY)"
+            ) from err
+
+
+def _check_band_layout(threshold: float, num_perm: int) -> None:
+    """Refuse, as a usage error, a threshold that the permutations cannot serve."""
+    try:
+        lsh_bands(threshold, num_perm)
+    except ValueError as err:
+        enough = next(n for n in range(num_perm, 1025) if _has_band_layout(threshold, n))
+        raise click.UsageError(
+            f"--threshold {threshold:g} with --num-perm {num_perm}: no LSH band layout of "
+            f"{num_perm} permutations finds 95% of pairs at that similarity; use --num-perm "
+            f"{enough} or more, or a higher --threshold"
+        ) from err
+
+
+def _has_band_layout(threshold: float, num_perm: int) -> bool:
+    try:
+        lsh_bands(threshold, num_perm)
+    except ValueError:
+        return False
+    return True
+
+
+def _resolve(paths: tuple[str, ...], skip: list[str] | None = None) -> list[InputFile]:
+    with _usage_errors():
+        return resolve_inputs(paths, skip=skip or [])
+
+
+@contextlib.contextmanager
+def _usage_errors() -> Iterator[None]:
+    """A path the command line names that cannot be used (missing, of no known kind, a
+    folder as output, named twice) is a usage error; an error met in reading is not."""
+    try:
+        yield
+    except (InputError, OutputPathError) as err:
+        raise click.UsageError(str(err)) from err
 
 
 def _run_plan(
     command: str,
     plan: pipeline.Plan,
-    inputs: list[Any],
+    inputs: list[InputFile],
     kw: dict[str, Any],
     index: IndexStore | None,
     check: bool,
     settings: dict[str, Any] | None,
+    left: _Left,
 ) -> dict[str, Any]:
-    """Run with outputs published atomically, then (only then) commit the index."""
+    """Run with outputs published together, then (only then) commit the index."""
     rejects: list[bytes] | None = [] if kw["rejects"] else None
     before = index.info()["articles"] if index is not None else 0
-    with _progress(inputs, kw["quiet"]) as progress, contextlib.ExitStack() as outputs:
-        out = None if check else outputs.enter_context(atomic_output(kw["output"]))
+    with _progress(inputs, kw["quiet"]) as progress, Outputs() as outputs:
+        left.outputs = outputs
+        out = None if check else outputs.open(kw["output"])
         dups_path = kw.get("duplicates")
-        dups = outputs.enter_context(atomic_output(dups_path)) if dups_path and not check else None
+        dups = outputs.open(dups_path) if dups_path and not check else None
+        rejects_out = outputs.open(kw["rejects"]) if kw["rejects"] and not check else None
         explain_path = kw.get("explain")
-        explain = (
-            outputs.enter_context(atomic_output(explain_path))
-            if explain_path and not check
-            else None
-        )
-        rejects_out = (
-            outputs.enter_context(atomic_output(kw["rejects"]))
-            if kw["rejects"] and not check
-            else None
-        )
+        explain = outputs.open(explain_path) if explain_path and not check else None
         result = pipeline.run(
             plan,
             inputs,
@@ -421,17 +481,11 @@ def _run_plan(
             rejects_out.writelines(rejects or [])
         if explain is not None:
             explain.writelines(result.stats.explained)
+        outputs.publish()
     added = reused = 0
     if index is not None and not check:
-        try:
-            added = index.accept(result.kept, run_label=_run_label())
-        except KeyboardInterrupt as interrupt:  # the outputs are out; the index rolled back
-            raise _Interrupted("output written, index unchanged") from interrupt
-        except CommitError as err:
-            raise Failure(
-                f"could not add this run's articles to {err.path} ({err.reason}): output "
-                "written, index unchanged. Fix the cause and re-run"
-            ) from err
+        added = index.accept(result.kept, run_label=_run_label())
+        left.index_updated = True
         reused = index.accepted["id_reused"] if index.accepted is not None else 0
     index_figures = (
         {
@@ -453,11 +507,18 @@ def _run_plan(
 
 
 def _finish(report: dict[str, Any], kw: dict[str, Any]) -> None:
+    """The report, the CI step summary and the table, once the run's work is out."""
     if kw["report"]:
         write_text(kw["report"], dump_json(report))
     if summary_path := os.environ.get("GITHUB_STEP_SUMMARY"):
-        with open(summary_path, "a", encoding="utf-8") as handle:
-            handle.write(markdown_summary(report))
+        try:
+            with open(summary_path, "a", encoding="utf-8") as handle:
+                handle.write(markdown_summary(report))
+        except OSError as err:  # best effort, as GitHub treats the step summary
+            _say(
+                f"warning: GITHUB_STEP_SUMMARY {summary_path}: {err.strerror or err}; "
+                "no summary appended"
+            )
     if not kw["quiet"]:
         table = Table(
             title=f"corpus-clean {report['command']}", show_header=False, title_justify="left"
@@ -470,6 +531,8 @@ def _finish(report: dict[str, Any], kw: dict[str, Any]) -> None:
 
 
 def _input_paths(paths: tuple[str, ...]) -> tuple[str, ...]:
+    if sys.stdin is None and STDIN in paths:
+        raise Failure("cannot read standard input: it is closed; give a PATH, or pipe JSONL in")
     if paths:
         return paths
     if sys.stdin is None or sys.stdin.isatty():
@@ -494,51 +557,90 @@ def _progress(inputs: list[Any], quiet: bool) -> Iterator[Callable[[int], None] 
         yield lambda done: bar.update(task, completed=done)
 
 
+@dataclass
+class _Left:
+    """What a run has left behind so far, for the message of an error or interrupt that
+    ends it: which output files are out, and whether the index (if any) changed."""
+
+    index: bool
+    outputs: Outputs | None = None
+    index_updated: bool = False
+
+    @property
+    def published(self) -> bool:
+        return self.outputs is not None and bool(self.outputs.published)
+
+    def __str__(self) -> str:
+        index = ""
+        if self.index:
+            index = ", index updated" if self.index_updated else ", index unchanged"
+        if self.outputs is None or not self.outputs.published:
+            return f"no output file written{index}"
+        if self.outputs.unpublished:
+            out, rest = (
+                ", ".join("stdout" if p == STDOUT else p for p in paths)
+                for paths in (self.outputs.published, self.outputs.unpublished)
+            )
+            return f"only {out} written, not {rest}{index}"
+        return f"output written{index}"
+
+
 @contextlib.contextmanager
-def _errors(index_path: str | None = None) -> Iterator[None]:
-    """Library errors become one-line messages; interrupts and closed pipes end quietly,
-    saying what was left behind (the index at ``index_path``, if any, is never half
-    changed: it commits in one transaction)."""
-    index_left = ", index unchanged" if index_path else ""
+def _errors(left: _Left) -> Iterator[None]:
+    """Library errors become one-line messages; interrupts and closed pipes end quietly.
+    Once outputs are out, every message says what was left behind (the index is never
+    half changed: it commits in one transaction)."""
     previous = signal.signal(signal.SIGTERM, _terminate)
+    previous_sigint = signal.getsignal(signal.SIGINT)
+    if previous_sigint is not signal.SIG_IGN:  # ignored in a background job: leave it so
+        signal.signal(signal.SIGINT, _terminate)
     previous_hangup = signal.signal(signal.SIGHUP, _terminate)  # a closed terminal or ssh
     try:
         yield
-    except InputError as err:
-        raise click.UsageError(str(err)) from err
-    except (InvalidRecordError, InputChangedError, RulesError, IndexStoreError) as err:
-        raise Failure(str(err)) from err
+    except CorpusCleanError as err:
+        raise Failure(f"{err}{_after(left)}") from err
     except BrokenPipeError:
         # The reader (head, less) has gone: stop quietly, and keep Python from
         # complaining when it flushes stdout at exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(0)
+        if sys.stdout is not None:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(ExitCode.OK)
     except OSError as err:  # a file we were told to read or write: say which and why
-        raise Failure(f"{err.filename or 'output'}: {err.strerror or err}") from err
+        raise Failure(f"{err.filename or 'output'}: {err.strerror or err}{_after(left)}") from err
     except BrokenProcessPool as err:
         raise Failure(
-            f"a worker process died (killed, or out of memory?): the run stopped{index_left}; "
-            "run again, or with --jobs 1 to use a single process"
+            f"a worker process died (killed, or out of memory?): the run stopped "
+            f"({left}); run again, or with --jobs 1 to use a single process"
         ) from err
-    except KeyboardInterrupt as interrupt:
-        if isinstance(interrupt, _Interrupted):
-            left = str(interrupt)
-        else:
-            left = f"no output file written{index_left}"
-        console.print(f"[yellow]interrupted: {left}[/]")
-        sys.exit(130)
+    except KeyboardInterrupt:
+        _say(f"interrupted: {left}")
+        sys.exit(ExitCode.INTERRUPTED)
     finally:
+        if _finished_program_ignores_signals:
+            previous = previous_sigint = previous_hangup = signal.SIG_IGN  # see main()
         signal.signal(signal.SIGTERM, previous)
+        if previous_sigint is not None:
+            signal.signal(signal.SIGINT, previous_sigint)
         signal.signal(signal.SIGHUP, previous_hangup)
 
 
-class _Interrupted(KeyboardInterrupt):
-    """An interrupt that came after the outputs were published; says what is left."""
+def _say(message: str) -> None:
+    """A one-line note on stderr: not wrapped, and paths in it are not read as markup."""
+    console.print(message, style="yellow", markup=False, highlight=False, soft_wrap=True)
+
+
+def _after(left: _Left) -> str:
+    """What an error message adds once outputs are out."""
+    return f" ({left})" if left.published else ""
 
 
 def _terminate(signum: int, frame: Any) -> NoReturn:
     """SIGTERM (a CI runner cancelling the step) and SIGHUP (a closed terminal or ssh
-    session) unwind like Ctrl-C: nothing half-written."""
+    session) unwind like Ctrl-C: nothing half-written. Signals that follow while the run
+    unwinds are ignored: a second Ctrl-C that broke off the cleanup left the worker
+    processes, and the exit waiting for them, hung forever."""
+    for later in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(later, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -572,12 +674,13 @@ def index_info(path: str) -> None:
     """
     # A look at the figures does not queue behind a run: SQLite's own locks give it the
     # last committed state (see IndexStore.open).
-    with (
-        _errors(path),
-        IndexStore.open(path, None, create=False, readonly=True, take_turn=False) as store,
-    ):
-        _say_rolled_back(store)
-        click.echo(dump_json(store.info()), nl=False)
+    with _errors(_Left(index=True)):
+        with IndexStore.open(
+            path, None, create=False, readonly=True, take_turn=False
+        ) as store:
+            _say_rolled_back(store)
+            info = store.info()
+        write_text(STDOUT, dump_json(info))
 
 
 def _say_rolled_back(store: IndexStore) -> None:
@@ -612,7 +715,7 @@ def _say_rolled_back(store: IndexStore) -> None:
     show_default=True,
     help="MinHash permutations.",
 )
-@click.option("--seed", type=int, default=1, show_default=True, help="MinHash seed.")
+@click.option("--seed", type=SEED, default=1, show_default=True, help="MinHash seed.")
 @click.option(
     "--containment",
     type=click.FloatRange(0.0, 1.0),
@@ -642,8 +745,9 @@ def index_add(
     \b
         corpus-clean index add accepted.db corpus-2024.jsonl corpus-2025.jsonl.gz
     """
-    with _errors(path):
-        inputs = resolve_inputs(files)
+    with _errors(_Left(index=True)):
+        _check_band_layout(threshold, num_perm)
+        inputs = _resolve(_input_paths(files))
         if pages := [i.path for i in inputs if i.kind == "page"]:
             raise Failure(
                 f"{pages[0]} is a page file: index add takes clean JSONL records; run "
@@ -671,7 +775,9 @@ def index_verify(path: str) -> None:
     \b
         corpus-clean index verify accepted.db && echo healthy
     """
-    with _errors(path), IndexStore.open(path, None, create=False, readonly=True) as store:
+    with _errors(_Left(index=True)), IndexStore.open(
+        path, None, create=False, readonly=True
+    ) as store:
         _say_rolled_back(store)
         problems = store.verify()
     if problems:
@@ -683,5 +789,16 @@ def index_verify(path: str) -> None:
     console.print(f"{path}: ok")
 
 
+#: Whether SIGINT and SIGTERM are ignored once a command's work is over (in the program;
+#: a test that calls the CLI in-process gets its own handlers back).
+_finished_program_ignores_signals = False
+
+
 def main() -> None:
+    """The program. Until a command starts its work, a signal ends it quietly with 130
+    (``__main__`` sets that up); once the work is over, including any message about it,
+    a late signal has nothing left to stop: it is ignored, so it cannot turn a finished
+    run into a traceback, a death by signal or an exit code that says "interrupted"."""
+    global _finished_program_ignores_signals
+    _finished_program_ignores_signals = True
     cli(prog_name="corpus-clean")

@@ -50,6 +50,7 @@ import numpy as np
 import xxhash
 
 from .dedup import Accepted
+from .errors import CorpusCleanError
 from .options import lsh_bands
 from .shingles import U64, Shingles
 
@@ -113,7 +114,7 @@ _TABLES = ("meta", "runs", "articles", "shingles", "bands")
 _INDEXES = {1: ("sqlite_autoindex_articles_1",), 2: ("articles_by_id",)}
 
 
-class IndexStoreError(Exception):
+class IndexStoreError(CorpusCleanError):
     """An index that cannot be used as asked; the message says how to fix it."""
 
 

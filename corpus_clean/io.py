@@ -1,7 +1,7 @@
 """Bytes in, records out, and back: page files, folders, JSONL (``-`` is stdin), ``.gz``.
 
-The only module that touches the JSON codec and the file system for data. Output files
-are written atomically, so a failed or interrupted run never leaves half a file behind.
+The only module that touches the JSON codec and the file system for data (output files
+are published by ``sinks``).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import IO, Any, Literal
 import orjson
 
 from . import _fast
+from .errors import CorpusCleanError
 from .options import ReadOptions
 from .record import Record
 from .stats import Stats
@@ -45,11 +46,11 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
-class InputError(Exception):
+class InputError(CorpusCleanError):
     """A path that cannot be read as input: missing, empty of matches, or of unknown kind."""
 
 
-class InvalidRecordError(Exception):
+class InvalidRecordError(CorpusCleanError):
     """A JSONL line that is not a valid record. ``str()`` is ``FILE:LINE: what is wrong``."""
 
     def __init__(self, where: str, problem: str) -> None:
@@ -410,7 +411,8 @@ def parse_record(
         obj = _load_json(line, stats)
     except json.JSONDecodeError as err:
         raise InvalidRecordError(
-            where, f"invalid JSON ({err.msg} at column {err.colno}); "
+            # json's messages may end in "at" ("Invalid control character at").
+            where, f"invalid JSON ({err.msg.removesuffix(' at')} at column {err.colno}); "
             "each line must hold one JSON object (use --skip-invalid to skip such lines)"
         ) from err
     except (ValueError, RecursionError) as err:
@@ -423,7 +425,7 @@ def parse_record(
         ) from err
     if not isinstance(obj, dict):
         raise InvalidRecordError(
-            where, f"expected a JSON object, got {type(obj).__name__} "
+            where, f"expected a JSON object, got {_json_kind(obj)} "
             "(use --skip-invalid to skip such lines)"
         )
     try:
@@ -432,6 +434,14 @@ def parse_record(
         )
     except ValueError as err:
         raise InvalidRecordError(where, str(err)) from err
+
+
+def _json_kind(value: Any) -> str:
+    """The JSON name of a decoded value's type (null, not NoneType)."""
+    if isinstance(value, bool):
+        return "boolean"
+    kinds = {type(None): "null", list: "array", str: "string", int: "number", float: "number"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 def _load_json(line: bytes, stats: Stats) -> Any:
@@ -591,62 +601,6 @@ def _json_keys(keys: tuple[str, ...]) -> tuple[bytes, ...]:
 def dump_json(obj: Any) -> str:
     """Human-readable JSON for reports (stable key order as given)."""
     return json.dumps(obj, ensure_ascii=False, indent=2) + "\n"
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | None) -> Iterator[IO[bytes]]:
-    """A binary stream for ``path``: stdout for None or ``-``; otherwise a temporary file
-    beside the target, renamed over it only if the block finishes without error."""
-    if path is None or path == STDIN:
-        yield sys.stdout.buffer
-        sys.stdout.buffer.flush()
-        return
-    target = Path(path)
-    with _naming(path):
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    handle = os.fdopen(fd, "wb")
-    try:
-        with _naming(path):
-            # mkstemp makes the file private (0600); give it the mode an ordinary open() would.
-            os.fchmod(fd, _mode_for(target))
-        yield handle
-        with _naming(path):  # a full disk may show only now, as the last writes go out
-            handle.flush()
-            os.fsync(fd)
-            handle.close()
-            os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):  # the data it still buffers is thrown away anyway
-            handle.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-@contextlib.contextmanager
-def _naming(path: str) -> Iterator[None]:
-    """An OSError inside names ``path``, the file the user asked for, rather than our
-    temporary file or nothing at all."""
-    try:
-        yield
-    except OSError as err:
-        raise OSError(err.errno, err.strerror, path) from err
-
-
-def _mode_for(target: Path) -> int:
-    """The permissions of the file being replaced, or what the umask gives a new file."""
-    try:
-        return stat.S_IMODE(target.stat().st_mode)
-    except FileNotFoundError:
-        umask = os.umask(0)  # read by setting it, then putting it back
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def write_text(path: str, text: str) -> None:
-    """Write a small text file (a report) atomically."""
-    with atomic_output(path) as out:
-        out.write(text.encode("utf-8"))
 
 
 class BlockWriter:
@@ -885,7 +839,7 @@ _REREAD_MARK = b"\xff\xff\xff\xff"
 _REREAD_COST = 32
 
 
-class InputChangedError(Exception):
+class InputChangedError(CorpusCleanError):
     """An input file changed while the run still had to read lines back from it."""
 
 

@@ -20,7 +20,7 @@ LIBRARY = sorted(
 #: Each stage, and the modules that make it up.
 STAGES = {"split": {"split"}, "clean": {"clean"}, "dedup": {"dedup", "minhash", "shingles"}}
 #: What any stage may build on.
-FOUNDATION = {"record", "io", "options", "stats"}
+FOUNDATION = {"record", "io", "options", "stats", "errors"}
 #: Compiled helpers, private to the modules that import them.
 NATIVE = {"shingles": {"_fast"}, "minhash": {"_fast"}, "dedup": {"_fast"}, "io": {"_fast"}}
 

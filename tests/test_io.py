@@ -18,9 +18,10 @@ import pytest
 from support import read, split
 
 from corpus_clean import io
-from corpus_clean.io import InputError, InvalidRecordError, atomic_output, resolve_inputs
+from corpus_clean.io import InputError, InvalidRecordError, resolve_inputs
 from corpus_clean.options import ReadOptions
 from corpus_clean.record import Record
+from corpus_clean.sinks import atomic_output
 from corpus_clean.stats import Stats
 
 
@@ -195,8 +196,8 @@ def test_jsonl_invalid_utf8_in_a_line_is_replaced_and_counted(tmp_path: Path) ->
     ("bad_line", "problem"),
     [
         ('{"text": "unterminated', "invalid JSON"),
-        ("[1, 2]", "expected a JSON object, got list"),
-        ('"just a string"', "expected a JSON object, got str"),
+        ("[1, 2]", "expected a JSON object, got array"),
+        ('"just a string"', "expected a JSON object, got string"),
         ('{"id": "x"}', "no string field 'text'"),
         ('{"text": 5}', "no string field 'text'"),
         ('{"text": "t", "title": 5}', "'title' must be a string or null"),

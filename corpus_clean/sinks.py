@@ -1,0 +1,278 @@
+"""Output files: opened before a run reads anything, published together at its end.
+
+A regular file, or a path not there yet, is written as a temporary file beside it and
+renamed over it when the run has succeeded, so a failed or interrupted run never leaves
+half a file. A symlink's target is what gets replaced (the link stays a link). What
+cannot be replaced, a character device or a FIFO (``/dev/null``, a named pipe,
+``/dev/stdout``, ``/dev/fd/N``), is written straight through, as GNU ``sort -o`` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import stat
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+
+from .errors import CorpusCleanError
+
+STDOUT = "-"
+
+#: Paths that name a descriptor of this process: written straight through, whatever
+#: the descriptor is (a pipe, a terminal, a file the shell opened).
+_DESCRIPTOR_ALIAS = re.compile(r"/dev/(stdout|stderr|fd/\d+)|/proc/(self|\d+)/fd/\d+")
+
+
+class OutputPathError(CorpusCleanError):
+    """An output path that cannot be one: a folder, a path named twice, a closed stdout."""
+
+
+def check_targets(named: dict[str, str | None]) -> None:
+    """Refuse two options naming one file (the one renamed last would silently win),
+    compared with symlinks resolved and, for files there, by identity. ``named`` maps
+    option names to paths (None: not given; ``-``: stdout)."""
+    given = [(option, path) for option, path in named.items() if path is not None]
+    for i, (option, path) in enumerate(given):
+        for other, other_path in given[:i]:
+            if _same_target(path, other_path):
+                shown = "standard output" if path == STDOUT else path
+                raise OutputPathError(
+                    f"{other} and {option} both name {shown}: give each its own file"
+                )
+
+
+def _same_target(a: str, b: str) -> bool:
+    if STDOUT in (a, b):
+        return a == b
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them is not there yet
+        return False
+
+
+def check_output(path: str) -> None:
+    """Refuse an output path that cannot be written, before the run starts: a folder, a
+    folder that is not there or takes no new files."""
+    if path == STDOUT or _written_in_place(path):
+        return
+    folder = os.path.dirname(os.path.realpath(path))
+    if not os.path.isdir(folder):
+        raise OutputPathError(f"{path}: folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{path}: cannot create files in {folder}; pick a writable folder")
+
+
+def _written_in_place(path: str) -> bool:
+    """Whether ``path`` is written straight through (a descriptor of this process, a
+    character device, a FIFO) rather than replaced (a regular file, or nothing yet);
+    refuses what can be neither."""
+    if _DESCRIPTOR_ALIAS.fullmatch(os.path.abspath(path)):
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:  # nothing there yet, or a symlink to nothing yet
+        return False
+    if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+        return True
+    if stat.S_ISDIR(mode):
+        raise OutputPathError(f"{path}: is a folder; name a file to write")
+    if not stat.S_ISREG(mode):  # a block device, a socket
+        raise OutputPathError(
+            f"{path}: not a regular file, character device or FIFO; name a file to write"
+        )
+    return False
+
+
+@dataclass
+class _Sink:
+    """One output: a stream to write, and how it is published or thrown away."""
+
+    path: str  # as the user gave it
+    stream: IO[bytes]
+    owned: bool = True  # opened here, so closed here (stdout is not)
+    tmp: str | None = None  # None: written in place (stdout, a device, a FIFO)
+    final: str | None = None  # where tmp is renamed to: the path, its symlinks resolved
+
+    def finish(self) -> None:
+        """Everything written out and on disk (only then may anything be renamed)."""
+        with _naming(self.path):  # a full disk may show only now, as the last writes go out
+            self.stream.flush()
+            if self.tmp is not None:
+                os.fsync(self.stream.fileno())
+            if self.owned:
+                self.stream.close()
+
+    def discard(self) -> None:
+        if self.owned:
+            with contextlib.suppress(OSError):  # what it still buffers is thrown away anyway
+                self.stream.close()
+        if self.tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.tmp)
+
+
+class Outputs:
+    """The output files of one run (a sink set): ``open`` each before the run reads
+    anything, write, then ``publish`` them all at once. Leaving the block without
+    publishing throws the temporary files away.
+
+    ``publish`` first writes out and syncs every file, then renames them one after
+    another with interrupts held back, so that they come out together; should an error
+    still land between two renames, ``published`` names the files that are out.
+    """
+
+    def __init__(self) -> None:
+        self._sinks: list[_Sink] = []
+        #: The paths published so far, in the order given.
+        self.published: list[str] = []
+
+    def __enter__(self) -> Outputs:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for sink in self._sinks:
+            if sink.path not in self.published:
+                sink.discard()
+
+    @property
+    def unpublished(self) -> list[str]:
+        return [sink.path for sink in self._sinks if sink.path not in self.published]
+
+    def open(self, path: str | None) -> IO[bytes]:
+        """A binary stream for ``path`` (None or ``-``: stdout)."""
+        if path is None or path == STDOUT:
+            if sys.stdout is None:
+                raise OutputPathError(
+                    "cannot write to standard output: it is closed; redirect it to a file "
+                    "or a pipe"
+                )
+            sink = _Sink(STDOUT, sys.stdout.buffer, owned=False)
+        elif _written_in_place(path):
+            with _naming(path):
+                sink = _Sink(path, open(path, "wb"))  # noqa: SIM115 (closed by finish/discard)
+        else:
+            sink = _open_replacement(path)
+        self._sinks.append(sink)
+        return sink.stream
+
+    def publish(self) -> None:
+        for sink in self._sinks:
+            sink.finish()
+        with _interrupts_held():
+            for sink in self._sinks:
+                if sink.tmp is not None:
+                    assert sink.final is not None
+                    with _naming(sink.path):
+                        os.replace(sink.tmp, sink.final)
+                self.published.append(sink.path)
+
+
+def _open_replacement(path: str) -> _Sink:
+    """A temporary file beside the file (symlinks resolved) that it will replace."""
+    final = os.path.realpath(path)
+    folder, name = os.path.split(final)
+    _remove_stale_temporaries(folder, name)
+    tmp = os.path.join(folder, f".{name}.corpus-clean-{os.getpid()}.tmp")
+    with _naming(path):
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        with _naming(path):
+            _take_over_from(final, fd)
+        return _Sink(path, os.fdopen(fd, "wb"), tmp=tmp, final=final)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+
+
+def _take_over_from(final: str, fd: int) -> None:
+    """Give the new file the mode (and, where allowed, the owner) of the file it replaces,
+    or the mode an ordinary open() gives a new file."""
+    try:
+        info = os.stat(final)
+    except FileNotFoundError:
+        umask = os.umask(0)  # read by setting it, then putting it back
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
+        return
+    if (info.st_uid, info.st_gid) != (os.geteuid(), os.getegid()):
+        with contextlib.suppress(PermissionError):
+            os.fchown(fd, info.st_uid, info.st_gid)
+    os.fchmod(fd, stat.S_IMODE(info.st_mode))
+
+
+def _remove_stale_temporaries(folder: str, name: str) -> None:
+    """Remove the temporary files of ``name`` that runs killed outright (kill -9, a lost
+    machine) left behind: those whose process is gone."""
+    pattern = re.compile(rf"\.{re.escape(name)}\.corpus-clean-(\d+)\.tmp")
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            found = pattern.fullmatch(entry.name)
+            if found and not _alive(int(found.group(1))):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():  # not ours: this process has just started to write it
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Interrupts (SIGINT, SIGTERM, SIGHUP) that come inside wait until it is done, then
+    take effect as usual. Only the main thread can set signal handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    held = [s for s in signals if signal.getsignal(s) is not None]
+    previous = {s: signal.signal(s, lambda signum, _: caught.append(signum)) for s in held}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if caught:
+            signal.raise_signal(caught[0])
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | None) -> Iterator[IO[bytes]]:
+    """One output on its own, published if the block finishes without error."""
+    with Outputs() as outputs:
+        stream = outputs.open(path)
+        yield stream
+        outputs.publish()
+
+
+def write_text(path: str | None, text: str) -> None:
+    """Write a small text file (a report) atomically; None or ``-``: stdout."""
+    with atomic_output(path) as out:
+        out.write(text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def _naming(path: str) -> Iterator[None]:
+    """An OSError inside names ``path``, the file the user asked for, rather than our
+    temporary file or nothing at all."""
+    try:
+        yield
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, path) from err
