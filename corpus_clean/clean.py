@@ -25,7 +25,8 @@ from .stats import Stats
 
 BUILTIN_RULES = "rules.toml"
 _ACTIONS = ("line", "tail")
-_MATCHES = ("exact", "regex", "fuzzy")
+_MATCHES = ("exact", "regex", "fuzzy", "folded")
+_CONTEXTS = ("any", "run")
 
 #: A sentence end glued to the next sentence ("layout.At the meeting"): a lowercase
 #: letter, digit, percent sign, bracket or closing quote, then . ! or ?, an optional
@@ -50,6 +51,11 @@ class Rule:
     match: str
     patterns: tuple[str, ...]
     min_score: float = 90.0
+    #: "folded" rules only (the learned-boilerplate stage applies them, see learn.py):
+    #: the site they belong to (None: any), and "run" to remove a line only where its
+    #: neighbours are boilerplate too.
+    site: str | None = None
+    context: str = "any"
 
 
 class RuleSet:
@@ -66,6 +72,8 @@ class RuleSet:
         self._apart: list[tuple[re.Pattern[str], str, str]] = []
         self._fuzzy: list[tuple[Rule, int]] = []
         for rule in self.rules:
+            if rule.match == "folded":  # applied by the learned-boilerplate stage
+                continue
             if rule.match == "exact" and rule.action == "line":
                 for pattern in rule.patterns:
                     self._exact.setdefault(pattern.strip(), rule.name)
@@ -241,4 +249,11 @@ def _parse_rule(entry: dict[str, Any], where: str) -> Rule:
     min_score = entry.get("min_score", 90)
     if not isinstance(min_score, int | float) or not 0 < min_score <= 100:
         raise RulesError(f"{where}: min_score must be a number in (0, 100]")
-    return Rule(name, action, match, tuple(patterns), float(min_score))
+    site, context = entry.get("site"), entry.get("context", "any")
+    if (site is not None or context != "any") and match != "folded":
+        raise RulesError(f"{where}: site and context go with match = \"folded\" only")
+    if site is not None and not isinstance(site, str):
+        raise RulesError(f"{where}: site must be a string (a host, or a folder of pages)")
+    if context not in _CONTEXTS:
+        raise RulesError(f"{where}: context must be one of {', '.join(_CONTEXTS)}")
+    return Rule(name, action, match, tuple(patterns), float(min_score), site, context)

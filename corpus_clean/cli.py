@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, NoReturn
@@ -45,7 +46,14 @@ from .io import (
     resolve_inputs,
     write_text,
 )
-from .options import CleanOptions, DedupOptions, ReadOptions, SplitOptions, default_jobs
+from .options import (
+    CleanOptions,
+    DedupOptions,
+    LearnOptions,
+    ReadOptions,
+    SplitOptions,
+    default_jobs,
+)
 from .report import build_report, markdown_summary, summary_rows
 
 console = Console(stderr=True)
@@ -115,6 +123,49 @@ def _clean_options(f: Callable[..., Any]) -> Callable[..., Any]:
         metavar="FILE",
         help="Add boilerplate rules from a TOML file (format: see README). Repeatable.",
     )(f)
+
+
+_LEARN_DEFAULTS = LearnOptions()
+
+
+def _learn_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option(
+            "--no-learn",
+            is_flag=True,
+            help="Do not learn boilerplate from the input (only the rules remove lines).",
+        ),
+        click.option(
+            "--learn-min-pages",
+            type=click.IntRange(min=2),
+            default=_LEARN_DEFAULTS.min_pages,
+            show_default=True,
+            metavar="N",
+            help="A line on N different articles of a site is learned (copies count once); "
+            f"one on {_LEARN_DEFAULTS.everywhere_share:.0%} of them goes wherever it stands, "
+            "a rarer one only among boilerplate lines.",
+        ),
+        click.option(
+            "--learn-min-sites",
+            type=click.IntRange(min=2),
+            default=_LEARN_DEFAULTS.min_sites,
+            show_default=True,
+            metavar="N",
+            help="A line on N different sites is learned across the whole input (removed "
+            "only among boilerplate lines).",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _learn_plan(kw: dict[str, Any]) -> LearnOptions | None:
+    if kw["no_learn"]:
+        return None
+    return replace(
+        _LEARN_DEFAULTS, min_pages=kw["learn_min_pages"], min_sites=kw["learn_min_sites"]
+    )
 
 
 #: Told in --help of run and dedup; a test checks it against options.lsh_bands.
@@ -199,6 +250,7 @@ def cli() -> None:
 @_paths_argument
 @_io_options
 @_clean_options
+@_learn_options
 @_dedup_options
 def run(**kwargs: Any) -> None:
     """The whole job: read, split pages, clean, deduplicate, write.
@@ -230,6 +282,7 @@ def split(**kwargs: Any) -> None:
 @_paths_argument
 @_io_options
 @_clean_options
+@_learn_options
 def clean(**kwargs: Any) -> None:
     """Remove boilerplate and normalize the layout of each record's text.
 
@@ -280,6 +333,7 @@ def _execute(
             dedup=DedupOptions(kw["threshold"], kw["num_perm"], kw["seed"], kw["keep"])
             if dedup
             else None,
+            learn=_learn_plan(kw) if clean else None,
             jobs=kw["jobs"],
         )
         if kw["rejects"] and not kw["skip_invalid"]:

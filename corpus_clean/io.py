@@ -63,6 +63,8 @@ class InputFile:
 
     path: str
     kind: Literal["page", "jsonl"]
+    #: The name its records carry when it is not the path (stdin spooled to a file).
+    name: str | None = None
 
 
 def _kind_of(name: str) -> Literal["page", "jsonl"] | None:
@@ -202,7 +204,7 @@ def read_units(
             stats.add("bytes_read", len(data))
             yield RawUnit("page", item.path, 0, data)
             continue
-        source = "<stdin>" if item.path == STDIN else item.path
+        source = item.name or ("<stdin>" if item.path == STDIN else item.path)
         line_no, offset = 1, 0
         try:
             with _open_binary(item.path) as stream:

@@ -44,6 +44,27 @@ class CleanOptions:
 
 
 @dataclass(frozen=True)
+class LearnOptions:
+    """How boilerplate is learned from the input itself (see ``learn.py``).
+
+    Recurrence is counted in different articles: copies of one article (reposts) count once.
+    """
+
+    #: A line of a site is learned when this many different articles of the site hold it;
+    #: then it is removed only where its neighbours are boilerplate too.
+    min_pages: int = 2
+    #: A learned line that this share of the site's articles hold goes wherever it stands.
+    everywhere_share: float = 0.5
+    #: A line that this many sites hold is learned across the whole input (removed, like a
+    #: rare line of a site, only where its neighbours are boilerplate too).
+    min_sites: int = 3
+    #: Lines of at least this many characters tell which articles are copies of each other:
+    #: those that share at least ``copy_share`` of the smaller one's long-line characters.
+    long_line: int = 60
+    copy_share: float = 0.5
+
+
+@dataclass(frozen=True)
 class ShingleOptions:
     """How a text becomes the set of features MinHash sketches.
 

@@ -17,19 +17,24 @@ import ctypes
 import functools
 import gc
 import multiprocessing
+import os
+import shutil
 import signal
+import sys
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import chain, islice
-from typing import IO, cast
+from typing import IO, Any, cast
 
 from . import _fast
 from .clean import Cleaner, load_rules
 from .dedup import Accepted, AcceptedIndex, DuplicateFinder, Fingerprinter, Fingerprints
 from .io import (
+    STDIN,
     BlockWriter,
     InputFile,
     InputLines,
@@ -43,7 +48,8 @@ from .io import (
     read_units,
     write_all,
 )
-from .options import CleanOptions, DedupOptions, ReadOptions, SplitOptions
+from .learn import Learned, Sketch, fit
+from .options import CleanOptions, DedupOptions, LearnOptions, ReadOptions, SplitOptions
 from .record import Record
 from .split import PageSplitter
 from .stats import Stats
@@ -65,6 +71,10 @@ class Plan:
     split: SplitOptions | None = None
     clean: CleanOptions | None = None
     dedup: DedupOptions | None = None
+    #: With ``clean``: learn each site's boilerplate from the input first (a fit pass).
+    learn: LearnOptions | None = None
+    #: What the workers apply after the rules: learned, and pinned in rules files.
+    learned: Learned | None = None
     jobs: int = 1
 
 
@@ -74,6 +84,8 @@ class Result:
     seconds: float
     #: Articles kept, when an index is to accept them (``collect_kept``).
     kept: list[Accepted]
+    #: What the fit pass learned (None when learning was off).
+    learned: Learned | None = None
 
 
 @dataclass
@@ -97,7 +109,29 @@ class _Worker:
         self.read = plan.read
         self.splitter = PageSplitter(plan.split) if plan.split is not None else None
         self.cleaner = Cleaner(load_rules(plan.clean)) if plan.clean is not None else None
+        self.learned = plan.learned or None
         self.fingerprinter = Fingerprinter(plan.dedup) if plan.dedup is not None else None
+
+    def sketch(self, units: list[RawUnit]) -> Sketch:
+        """What the fit pass needs of a batch: the records as the rules leave them, sketched."""
+        records = self._cleaned(units, Stats(), [], None)
+        return Sketch.of(records)
+
+    def _cleaned(
+        self,
+        units: list[RawUnit],
+        stats: Stats,
+        rejects: list[bytes],
+        origins: list[tuple[bytes, int | None]] | None,
+    ) -> Iterable[Record]:
+        stream: Iterable[Record] = chain.from_iterable(
+            parse_unit(unit, self.read, stats, rejects, origins) for unit in units
+        )
+        if self.splitter is not None:
+            stream = self.splitter.run(stream, stats)
+        if self.cleaner is not None:
+            stream = self.cleaner.run(stream, stats)
+        return stream
 
     def __call__(self, units: list[RawUnit]) -> _Batch:
         stats = Stats()
@@ -106,13 +140,9 @@ class _Worker:
         # mostly the input line can be read again at the end instead of travelling there.
         as_read = self.fingerprinter is not None and not (self.splitter or self.cleaner)
         origins: list[tuple[bytes, int | None]] | None = [] if as_read else None
-        stream: Iterable[Record] = chain.from_iterable(
-            parse_unit(unit, self.read, stats, rejects, origins) for unit in units
-        )
-        if self.splitter is not None:
-            stream = self.splitter.run(stream, stats)
-        if self.cleaner is not None:
-            stream = self.cleaner.run(stream, stats)
+        stream = self._cleaned(units, stats, rejects, origins)
+        if self.learned is not None:
+            stream = self.learned.run(stream, stats)
         records = list(stream)
         prints = None
         if self.fingerprinter is not None:
@@ -172,6 +202,11 @@ def _in_process(units: list[RawUnit]) -> _Batch:
     return _process_worker(units)
 
 
+def _sketch_in_process(units: list[RawUnit]) -> Sketch:
+    assert _process_worker is not None, "worker process was not initialized"
+    return _process_worker.sketch(units)
+
+
 #: glibc's mallopt parameters (malloc.h).
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 
@@ -206,18 +241,22 @@ def _batches(units: Iterable[RawUnit]) -> Iterator[list[RawUnit]]:
         yield batch
 
 
-def _processed(plan: Plan, batches: Iterator[list[RawUnit]]) -> Iterator[_Batch]:
+def _processed(
+    plan: Plan, batches: Iterator[list[RawUnit]], *, sketch: bool = False
+) -> Iterator[Any]:
     """Each batch through the per-record stages: inline for one job or a single batch,
-    else in a pool of worker processes (results in input order)."""
+    else in a pool of worker processes (results in input order). ``sketch``: only as far
+    as the fit pass needs (``_Worker.sketch``)."""
     first = next(batches, None)
     if first is None:
         return
     second = next(batches, None)
     if plan.jobs <= 1 or second is None:
         worker = _Worker(plan)
-        yield worker(first)
+        work = worker.sketch if sketch else worker
+        yield work(first)
         for batch in chain([second] if second is not None else [], batches):
-            yield worker(batch)
+            yield work(batch)
         return
     # A process pool that notices a worker dying (killed, out of memory): the run then
     # fails with BrokenProcessPool instead of waiting forever for its batch.
@@ -227,10 +266,11 @@ def _processed(plan: Plan, batches: Iterator[list[RawUnit]]) -> Iterator[_Batch]
         initializer=_init_process,
         initargs=(plan,),
     ) as pool:
-        pending: deque[Future[_Batch]] = deque()
+        pending: deque[Future[Any]] = deque()
+        in_process = _sketch_in_process if sketch else _in_process
         try:
             for batch in chain([first, second], batches):
-                pending.append(pool.submit(_in_process, batch))
+                pending.append(pool.submit(in_process, batch))
                 # A few batches in flight per worker: enough to keep it busy, few
                 # enough that memory does not grow with the input.
                 if len(pending) > 2 * plan.jobs:
@@ -272,6 +312,60 @@ def run(
     and removed ones, with their verdict, to ``duplicates``."""
     started = time.perf_counter()
     _reuse_freed_memory()
+    with _stdin_spooled(inputs if plan.learn is not None else []) as spooled:
+        inputs = [spooled.get(item.path, item) for item in inputs]
+        learned = None
+        if plan.clean is not None:
+            applied = _pinned(plan.clean)
+            if plan.learn is not None:
+                learned = learn_from(plan, inputs)
+                applied.update(learned)
+            plan = replace(plan, learned=applied or None)
+        result = _run(plan, inputs, out, duplicates, index, collect_kept, rejects, progress)
+    result.seconds = time.perf_counter() - started
+    result.learned = learned
+    return result
+
+
+def learn_from(plan: Plan, inputs: list[InputFile]) -> Learned:
+    """The fit pass: every record split and cleaned by the rules, sketched, and learned
+    from. Stdin must have been spooled (see ``_stdin_spooled``): it is read twice."""
+    assert plan.learn is not None
+    fit_plan = replace(plan, dedup=None, learned=None)
+    sketches = _processed(fit_plan, _batches(read_units(inputs, Stats(), BATCH_BYTES)), sketch=True)
+    return fit(sketches, plan.learn)
+
+
+def _pinned(options: CleanOptions) -> Learned:
+    """The learned patterns pinned in rules files (``match = "folded"``)."""
+    return Learned.from_rules(rule for rule in load_rules(options).rules if rule.match == "folded")
+
+
+@contextlib.contextmanager
+def _stdin_spooled(inputs: list[InputFile]) -> Iterator[dict[str, InputFile]]:
+    """Stdin copied to a temporary file, to be read twice (its records keep the name
+    ``<stdin>``); yields the input to read in its place."""
+    if not any(item.path == STDIN for item in inputs):
+        yield {}
+        return
+    with tempfile.TemporaryDirectory(prefix="corpus-clean-stdin-") as folder:
+        path = os.path.join(folder, "stdin.jsonl")
+        with open(path, "wb") as copy:
+            shutil.copyfileobj(sys.stdin.buffer, copy, 1 << 20)
+        yield {STDIN: InputFile(path, "jsonl", name="<stdin>")}
+
+
+def _run(
+    plan: Plan,
+    inputs: list[InputFile],
+    out: IO[bytes] | None,
+    duplicates: IO[bytes] | None,
+    index: AcceptedIndex | None,
+    collect_kept: bool,
+    rejects: list[bytes] | None,
+    progress: Callable[[int], None] | None,
+) -> Result:
+    started = time.perf_counter()
     stats = Stats()
     batches = _processed(plan, _batches(read_units(inputs, stats, BATCH_BYTES)))
     kept: list[Accepted] = []

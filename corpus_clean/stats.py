@@ -15,6 +15,8 @@ class Stats:
     counts: Counter[str] = field(default_factory=Counter)
     #: Boilerplate lines or fragments removed, by rule name.
     removed_by_rule: Counter[str] = field(default_factory=Counter)
+    #: Removals by learned pattern: (kind "line" or "tail", site or None, folded text).
+    removed_by_pattern: Counter[tuple[str, str | None, str]] = field(default_factory=Counter)
 
     def add(self, name: str, n: int = 1) -> None:
         self.counts[name] += n
@@ -22,6 +24,7 @@ class Stats:
     def merge(self, other: Stats) -> None:
         self.counts.update(other.counts)
         self.removed_by_rule.update(other.removed_by_rule)
+        self.removed_by_pattern.update(other.removed_by_pattern)
 
     def __getitem__(self, name: str) -> int:
         return self.counts[name]
