@@ -10,17 +10,23 @@ How a line is judged (dragnet, readability): a line's tokens are its words, case
 (a word is a run of letters and digits; every Han or kana character is a word of its
 own). A token is *in gold* when it is part of a run of 3 consecutive tokens of the line
 that occurs, in that order, in the gold text; the line's gold share is the share of its
-tokens in gold. A line of fewer than 3 tokens has share 1 when it is a whole line of the
-gold text, 0 when none of its tokens occurs in gold, and is left out otherwise (a lone
-"News" or "2012" says nothing by its words alone). A line is *content* when its share is
->= 0.8 and *boilerplate* when it is <= 0.2; lines in between, and lines without a word,
-are left out. A line is *kept* when the page's output holds it (compared without
-whitespace, casefolded, so the glued-sentence repair does not count as a change), or
-holds at least half of it as a line that begins it (a tail cut off).
+tokens in gold. A line of fewer than 3 tokens has share 0 when none of its tokens occurs
+in gold, and is left out otherwise: a lone "News", "Reply" or "2012" says nothing by its
+words alone (counted as content when it is a whole line of the gold, the reference
+below would lose 8.2% of the content lines instead of the issue's 6%: gold keeps comment
+chrome such as "Reply", and a date split into "Jul", "24", "2012"). A line is *content*
+when its share is >= 0.8 and *boilerplate* when it is <= 0.2; lines in between, and
+lines without a word, are left out. A line is *kept* when the page's output holds it
+(compared without whitespace, casefolded, so the glued-sentence repair does not count as
+a change), or holds at least half of it as a line that begins it (a tail cut off). A
+content line the scrape holds several times (a headline in the title bar, over the
+article and in a list) counts as content as many times as the gold holds it (at least
+once), and is lost when the output holds it fewer times.
 
 trafilatura: a `without` snippet *recurs* when a scrape line holding it occurs as a line
-on two or more pages of the set; it is *removed* when the page's output no longer holds
-it. A `with` snippet the scrape holds is *lost* when the output no longer holds it.
+on two or more pages of the set (on *many* pages: ten or more); it is *removed* when the
+page's output no longer holds it. A `with` snippet the scrape holds is *lost* when the
+output no longer holds it.
 
     .venv/bin/python benchmarks/realdata.py [--sets bp-dragnet bp-trafilatura] [--json out.json]
 """
@@ -46,14 +52,15 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REALDATA = HERE.parent.parent.parent / "shared" / "realdata"
 SETS = ("bp-dragnet", "bp-readability", "bp-trafilatura")
+#: trafilatura: a `without` snippet's line on this many pages recurs on "many" pages.
+MANY_PAGES = 10
 CONTENT_SHARE = 0.8
 BOILERPLATE_SHARE = 0.2
 RUN = 3
-SHORT_GOLD_LINES = os.environ.get("SHORT", "0") == "1"
 RULE = (
     f"line tokens = casefolded words (Han/kana: one per character); share = tokens inside a "
     f"run of {RUN} line tokens found in that order in gold / tokens (lines of < {RUN} tokens: "
-    f"1 if a whole gold line, 0 if no token in gold, else ignored); content >= {CONTENT_SHARE}, "
+    f"0 if no token in gold, else ignored); content >= {CONTENT_SHARE}, "
     f"boilerplate <= {BOILERPLATE_SHARE}, the rest ignored; kept = output holds the line "
     "(whitespace-free, casefolded) or >= half of it as its beginning"
 )
@@ -80,7 +87,7 @@ class Gold:
         found = tokens(text)
         self.tokens = Counter(found)
         self.runs = {tuple(found[i : i + RUN]) for i in range(len(found) - RUN + 1)}
-        self.lines = {squash(line) for line in text.split("\n")}
+        self.squashed = squash(text)
 
     def share(self, line: str) -> float | None:
         """The line's gold share (see the module's docstring); None to leave it out."""
@@ -88,8 +95,6 @@ class Gold:
         if not found:
             return None
         if len(found) < RUN:
-            if SHORT_GOLD_LINES and squash(line) in self.lines:
-                return 1.0
             return 0.0 if not any(self.tokens[t] for t in found) else None
         inside = [False] * len(found)
         for i in range(len(found) - RUN + 1):
@@ -178,16 +183,26 @@ def score_gold(pages: list[dict[str, Any]], outputs: list[list[str]]) -> dict[st
     for page, output in zip(pages, outputs, strict=True):
         gold = Gold(page["gold"] or "")
         scrape = scrape_lines(page["scrape"])
+        # A content line the scrape repeats (a headline in the title bar, over the article
+        # and in a list) is content as often as the gold holds it; keeping it that often
+        # is right.
+        kept_content: Counter[str] = Counter()
+        seen_content: Counter[str] = Counter()
         for line, kept in zip(scrape, kept_flags(scrape, output), strict=True):
             share = gold.share(line)
             if share is None:
                 continue
             if share >= CONTENT_SHARE:
-                content += 1
-                content_lost += not kept
+                key = squash(line)
+                seen_content[key] += 1
+                kept_content[key] += kept
             elif share <= BOILERPLATE_SHARE:
                 boilerplate += 1
                 boilerplate_left += kept
+        for key, seen in seen_content.items():
+            times = min(seen, max(1, gold.squashed.count(key)))
+            content += times
+            content_lost += max(0, times - kept_content[key])
     return {
         "boilerplate_lines": boilerplate,
         "content_lines": content,
@@ -201,6 +216,7 @@ def score_snippets(pages: list[dict[str, Any]], outputs: list[list[str]]) -> dic
     for page in pages:
         on_pages.update(set(map(squash, scrape_lines(page["scrape"]))))
     recurring = recurring_removed = without = without_removed = kept_with = lost_with = 0
+    many = many_removed = 0
     for page, output in zip(pages, outputs, strict=True):
         text = "\n".join(squash(line) for line in output)
         lines = [squash(line) for line in scrape_lines(page["scrape"])]
@@ -215,6 +231,9 @@ def score_snippets(pages: list[dict[str, Any]], outputs: list[list[str]]) -> dic
             if any(key in line and on_pages[line] >= 2 for line in lines):
                 recurring += 1
                 recurring_removed += removed
+            if any(key in line and on_pages[line] >= MANY_PAGES for line in lines):
+                many += 1
+                many_removed += removed
         for snippet in page.get("with") or []:
             key = squash(snippet)
             if key and key in whole:
@@ -225,6 +244,8 @@ def score_snippets(pages: list[dict[str, Any]], outputs: list[list[str]]) -> dic
         "without_removed_pct": round(100 * without_removed / max(without, 1), 2),
         "without_recurring": recurring,
         "recurring_without_removed_pct": round(100 * recurring_removed / max(recurring, 1), 2),
+        "without_on_many_pages": many,
+        "many_pages_without_removed_pct": round(100 * many_removed / max(many, 1), 2),
         "with_in_scrape": kept_with,
         "with_lost": lost_with,
     }
@@ -240,9 +261,12 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
     parser.add_argument("--json", metavar="FILE", help="also write the figures here")
     parser.add_argument("--keep", metavar="DIR", help="write the page folders here and keep them")
+    parser.add_argument(
+        "--learn-args", default="", metavar="ARGS", help="more options for the learning run"
+    )
     args = parser.parse_args()
     variants = {
-        "corpus-clean": [],
+        "corpus-clean": args.learn_args.split(),
         "corpus-clean --no-learn": ["--no-learn"],
     }
     results: dict[str, Any] = {"rule": RULE, "sets": {}}
@@ -291,14 +315,16 @@ def _print(name: str, n_pages: int, n_sites: int, rows: dict[str, Any]) -> None:
             print(f"  {label:46} {left:18.2f} {lost:15.2f}")
     else:
         print(
-            f"  {'':46} {'recurring without removed %':>28} {'all without removed %':>22} "
-            f"{'with lost':>10} (of {first['without_recurring']} / {first['without_in_scrape']} "
-            f"/ {first['with_in_scrape']})"
+            f"  {'':46} {'without removed %: on 2+ pages':>30} {f'{MANY_PAGES}+ pages':>10} "
+            f"{'all':>7} {'with lost':>10}\n  {'':46} (of {first['without_recurring']:>28} "
+            f"{first['without_on_many_pages']:>10} {first['without_in_scrape']:>7} "
+            f"{first['with_in_scrape']:>10})"
         )
         for label, row in rows.items():
             print(
-                f"  {label:46} {row['recurring_without_removed_pct']:28.2f} "
-                f"{row['without_removed_pct']:22.2f} {row['with_lost']:10d}"
+                f"  {label:46} {row['recurring_without_removed_pct']:30.2f} "
+                f"{row['many_pages_without_removed_pct']:10.2f} {row['without_removed_pct']:7.2f} "
+                f"{row['with_lost']:10d}"
             )
     print()
 

@@ -141,9 +141,9 @@ def _learn_options(f: Callable[..., Any]) -> Callable[..., Any]:
             default=_LEARN_DEFAULTS.min_pages,
             show_default=True,
             metavar="N",
-            help="A line on N different articles of a site is learned (copies count once); "
-            f"one on {_LEARN_DEFAULTS.everywhere_share:.0%} of them goes wherever it stands, "
-            "a rarer one only among boilerplate lines.",
+            help="A line (or closing sentence) on N different articles of a site is learned "
+            "(copies of one article count once); it goes where it is not next to the article, "
+            "or anywhere if it borders most articles it is on.",
         ),
         click.option(
             "--learn-min-sites",
@@ -151,8 +151,8 @@ def _learn_options(f: Callable[..., Any]) -> Callable[..., Any]:
             default=_LEARN_DEFAULTS.min_sites,
             show_default=True,
             metavar="N",
-            help="A line on N different sites is learned across the whole input (removed "
-            "only among boilerplate lines).",
+            help="A line on N different sites is learned across the whole input; it goes "
+            "beside other boilerplate, or anywhere if it seldom stands inside a text.",
         ),
     ]
     for option in reversed(options):

@@ -8,10 +8,17 @@ recur; ``Learned.apply`` then removes them from each record, counting every remo
 - Reposts never count: articles that share at least half of their long-line characters
   are one copy cluster (union-find), and recurrence is the number of distinct clusters.
 - A site is the host of a record's ``url`` field, else the folder of its ``source``.
-- A line on at least ``everywhere_share`` of a site's clusters goes wherever it stands;
-  a rarer one (at least ``min_pages`` clusters, or ``min_sites`` sites of the whole
-  input) only where its neighbours are boilerplate too, so a headline that is also a
-  link in another page's "related" list stays on its own page, beside the article body.
+- A line of a site is learned when ``min_pages`` different articles of the site hold
+  it. Where it stands next to a line that is not learned (the article), it is
+  *anchored*. One anchored on many of its articles (a menu's last item above every
+  headline, "Share this:" under every article, a byline) goes wherever it stands; the
+  others (a headline, anchored on its own page only and listed among other headlines
+  elsewhere) go only where both neighbours are learned too, so they stay on their page.
+- A line on ``min_sites`` different sites is learned across the whole input: it goes
+  where a neighbour is learned too, or anywhere if it seldom stands between two lines
+  that are not learned (a heading such as "Conclusion" does, "Impressum" does not).
+- A closing sentence of the last paragraph on ``min_pages`` different articles of a
+  site is its promo tail, cut wherever it ends a last paragraph.
 - Lines are compared folded (``fold``): NFC, casefolded, whitespace runs as one space;
   lines longer than ``FOLD_MAX`` characters as they are (after cleaning: NFC and
   stripped), since folding is the costly part and a long line hardly ever recurs in
@@ -46,8 +53,9 @@ MIN_TAIL = 4
 #: Rule names the removals of what ``fit`` learned are counted under.
 LEARNED_LINE = "learned_line"
 LEARNED_TAIL = "learned_tail"
-#: How strongly a line is boilerplate: only inside a run of boilerplate, or anywhere.
-IN_RUN, ANYWHERE = 1, 2
+#: How strongly a line is boilerplate: only where both neighbours are boilerplate, where
+#: one is, or anywhere.
+IN_RUN, BESIDE, ANYWHERE = 1, 2, 3
 
 #: A sentence end: a stop, any closing quotes or brackets, then space; CJK stops need none.
 _SENTENCE_END = re.compile(
@@ -210,10 +218,16 @@ class Learned:
         kept = []
         for i, line in enumerate(lines):
             hit = found[i]
-            goes = strength[i] == ANYWHERE or (
-                strength[i] == IN_RUN and padded[i] > 0 and padded[i + 2] > 0
+            learned_before, learned_after = padded[i] > 0, padded[i + 2] > 0
+            if hit is None:
+                kept.append(line)
+                continue
+            goes = (
+                strength[i] == ANYWHERE
+                or (strength[i] == BESIDE and (learned_before or learned_after))
+                or (learned_before and learned_after)
             )
-            if hit is None or not goes:
+            if not goes:
                 kept.append(line)
                 continue
             removed[hit[1].rule, ("line", hit[0], folded[i])] += 1
@@ -275,7 +289,7 @@ def fit(sketches: Iterable[Sketch], options: LearnOptions) -> Learned:
     tails = np.concatenate([np.frombuffer(p.tails, np.uint64) for p in parts]).reshape(n, 2)
     names, site_ids = np.unique(np.array(sites, dtype=object).astype(str), return_inverse=True)
     record_of = np.repeat(np.arange(n, dtype=np.int64), counts.astype(np.int64))
-    cluster = _copy_clusters(hashes, lengths, record_of, n, options)
+    cluster = _copy_clusters(hashes, lengths, record_of, site_ids, options)
     _learn_lines(learned, names, site_ids, record_of, hashes, cluster, options)
     record_ids = np.arange(n, dtype=np.int64)
     for k in range(2):
@@ -286,11 +300,22 @@ def fit(sketches: Iterable[Sketch], options: LearnOptions) -> Learned:
 
 
 def _copy_clusters(
-    hashes: np.ndarray, lengths: np.ndarray, record_of: np.ndarray, n: int, options: LearnOptions
+    hashes: np.ndarray,
+    lengths: np.ndarray,
+    record_of: np.ndarray,
+    site_ids: np.ndarray,
+    options: LearnOptions,
 ) -> np.ndarray:
     """A cluster number per record: records that share at least ``copy_share`` of the
-    long-line characters of the smaller one are copies of one article. Only records next
-    to each other in a line's list of records are compared (no quadratic work)."""
+    long-line characters of the larger one are copies of one article. Only records next
+    to each other in a line's list of records are compared (no quadratic work).
+
+    Long lines on most pages of a site (``ubiquitous_share``: a sidebar's blurb, a long
+    disclaimer) say nothing about which articles are copies and are left out, unless
+    that leaves both records without a long line (then they are pages of chrome only, or
+    one article on all of the site's pages, and what they share decides).
+    """
+    n = len(site_ids)
     long = lengths >= options.long_line
     line, record, size = hashes[long], record_of[long], lengths[long].astype(np.int64)
     order = np.lexsort((record, line))
@@ -298,15 +323,30 @@ def _copy_clusters(
     first = np.ones(len(line), dtype=bool)  # a line twice in one record counts once
     first[1:] = (line[1:] != line[:-1]) | (record[1:] != record[:-1])
     line, record, size = line[first], record[first], size[first]
+    site = site_ids[record].astype(np.int64)
+    site_records = np.bincount(site_ids, minlength=int(site_ids.max()) + 1)
+    on_pages = _group_sizes(site, line)
+    ubiquitous = (site_records[site] >= options.ubiquitous_min_pages) & (
+        on_pages >= options.ubiquitous_share * site_records[site]
+    )
+    own = np.where(ubiquitous, 0, size)
     long_chars = np.bincount(record, weights=size, minlength=n)
+    own_chars = np.bincount(record, weights=own, minlength=n)
     parent = np.arange(n, dtype=np.int64)
     if len(line) > 1:
         next_to = line[1:] == line[:-1]
         pairs = record[:-1][next_to] * n + record[1:][next_to]
         unique_pairs, which = np.unique(pairs, return_inverse=True)
         shared = np.bincount(which, weights=size[1:][next_to])
+        either = (ubiquitous[:-1] | ubiquitous[1:])[next_to]
+        shared_own = np.bincount(which, weights=np.where(either, 0, size[1:][next_to]))
         a, b = unique_pairs // n, unique_pairs % n
-        copies = shared >= options.copy_share * np.maximum(long_chars[a], long_chars[b])
+        largest_own = np.maximum(own_chars[a], own_chars[b])
+        copies = np.where(
+            largest_own > 0,
+            shared_own >= options.copy_share * largest_own,
+            shared >= options.copy_share * np.maximum(long_chars[a], long_chars[b]),
+        )
         roots = parent.tolist()
         for x, y in zip(a[copies].tolist(), b[copies].tolist(), strict=True):
             rx, ry = _root(roots, x), _root(roots, y)
@@ -314,6 +354,20 @@ def _copy_clusters(
                 roots[max(rx, ry)] = min(rx, ry)
         parent = np.array([_root(roots, i) for i in range(n)], dtype=np.int64)
     return parent
+
+
+def _group_sizes(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """For each position, how many positions hold the same (first, second) pair."""
+    if not len(first):
+        return np.zeros(0, dtype=np.int64)
+    order = np.lexsort((second, first))
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (first[order][1:] != first[order][:-1]) | (second[order][1:] != second[order][:-1])
+    group = np.cumsum(new) - 1
+    sizes = np.bincount(group)
+    out = np.empty(len(order), dtype=np.int64)
+    out[order] = sizes[group]
+    return out
 
 
 def _root(parent: list[int], i: int) -> int:
@@ -381,8 +435,9 @@ def _learn_lines(
     plain_after = np.zeros(len(hashes), dtype=bool)
     plain_after[:-1] = same_record & ~learned_line[1:]
     anchored = plain_before | plain_after
+    inside = plain_before & plain_after
     site_anchored = _distinct_per_pair(site_pair[anchored], line_cluster[anchored], len(site))
-    wide_anchored = _distinct_per_pair(wide_pair[anchored], line_site[anchored], len(wide_key))
+    wide_inside = _distinct_per_pair(wide_pair[inside], line_site[inside], len(wide_key))
     for s, h, p, a in zip(
         site[by_site].tolist(),
         key[by_site].tolist(),
@@ -390,7 +445,7 @@ def _learn_lines(
         site_anchored[by_site].tolist(),
         strict=True,
     ):
-        strength = ANYWHERE if a >= options.min_pages else IN_RUN
+        strength = ANYWHERE if a >= max(options.min_pages, options.anchored_share * p) else IN_RUN
         learned.lines.setdefault(str(names[s]), {})[h] = Pattern(strength, LEARNED_LINE, p, 1)
     if wide.any():
         table = learned.lines.setdefault(None, {})
@@ -398,10 +453,10 @@ def _learn_lines(
             wide_key[wide].tolist(),
             wide_pages[wide].tolist(),
             wide_sites[wide].tolist(),
-            wide_anchored[wide].tolist(),
+            wide_inside[wide].tolist(),
             strict=True,
         ):
-            strength = ANYWHERE if a >= options.min_sites else IN_RUN
+            strength = ANYWHERE if a <= options.inside_share * n else BESIDE
             table[h] = Pattern(strength, LEARNED_LINE, p, n)
 
 

@@ -50,18 +50,29 @@ class LearnOptions:
     Recurrence is counted in different articles: copies of one article (reposts) count once.
     """
 
-    #: A line of a site is learned when this many different articles of the site hold it;
-    #: then it is removed only where its neighbours are boilerplate too.
+    #: A line (or closing sentence) of a site is learned when this many different
+    #: articles of the site hold it; then it is removed where both neighbours are
+    #: learned too.
     min_pages: int = 2
-    #: A learned line that this share of the site's articles hold goes wherever it stands.
-    everywhere_share: float = 0.5
-    #: A line that this many sites hold is learned across the whole input (removed, like a
-    #: rare line of a site, only where its neighbours are boilerplate too).
+    #: A line that this many sites hold is learned across the whole input; then it is
+    #: removed where a neighbour is learned too.
     min_sites: int = 3
+    #: A learned line of a site that borders articles (stands next to a line that is not
+    #: learned) on ``min_pages`` articles and this share of those it is on goes wherever
+    #: it stands.
+    anchored_share: float = 0.5
+    #: A line learned across sites goes wherever it stands when it stands between two
+    #: lines that are not learned on at most this share of its sites (a heading such as
+    #: "Conclusion" mostly does: it then goes only beside other boilerplate).
+    inside_share: float = 0.5
     #: Lines of at least this many characters tell which articles are copies of each other:
-    #: those that share at least ``copy_share`` of the smaller one's long-line characters.
+    #: those that share at least ``copy_share`` of the larger one's long-line characters.
     long_line: int = 60
     copy_share: float = 0.5
+    #: Long lines on this share of a site's pages (a site of at least
+    #: ``ubiquitous_min_pages``) are chrome, left out when telling copies apart.
+    ubiquitous_share: float = 0.8
+    ubiquitous_min_pages: int = 3
 
 
 @dataclass(frozen=True)
