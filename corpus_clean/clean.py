@@ -26,7 +26,7 @@ from .stats import Stats
 BUILTIN_RULES = "rules.toml"
 _ACTIONS = ("line", "tail")
 _MATCHES = ("exact", "regex", "fuzzy", "folded")
-_CONTEXTS = ("any", "run")
+_CONTEXTS = ("any", "beside", "run")
 
 #: A sentence end glued to the next sentence ("layout.At the meeting"): a lowercase
 #: letter, digit, percent sign, bracket or closing quote, then . ! or ?, an optional
@@ -52,8 +52,8 @@ class Rule:
     patterns: tuple[str, ...]
     min_score: float = 90.0
     #: "folded" rules only (the learned-boilerplate stage applies them, see learn.py):
-    #: the site they belong to (None: any), and "run" to remove a line only where its
-    #: neighbours are boilerplate too.
+    #: the site they belong to (None: any), and where a line goes: "any" where it stands,
+    #: "beside" where a neighbour is boilerplate too, "run" where both neighbours are.
     site: str | None = None
     context: str = "any"
 

@@ -31,6 +31,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from . import learn as learn_module
 from . import pipeline
 from .clean import RulesError, load_rules
 from .dedup import Fingerprinter
@@ -129,12 +130,16 @@ _LEARN_DEFAULTS = LearnOptions()
 
 
 def _learn_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = _learn_thresholds(f)
+    return click.option(
+        "--no-learn",
+        is_flag=True,
+        help="Do not learn boilerplate from the input (only the rules remove lines).",
+    )(f)
+
+
+def _learn_thresholds(f: Callable[..., Any]) -> Callable[..., Any]:
     options = [
-        click.option(
-            "--no-learn",
-            is_flag=True,
-            help="Do not learn boilerplate from the input (only the rules remove lines).",
-        ),
         click.option(
             "--learn-min-pages",
             type=click.IntRange(min=2),
@@ -161,7 +166,7 @@ def _learn_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _learn_plan(kw: dict[str, Any]) -> LearnOptions | None:
-    if kw["no_learn"]:
+    if kw.get("no_learn"):
         return None
     return replace(
         _LEARN_DEFAULTS, min_pages=kw["learn_min_pages"], min_sites=kw["learn_min_sites"]
@@ -502,6 +507,82 @@ class _Interrupted(KeyboardInterrupt):
 def _terminate(signum: int, frame: Any) -> NoReturn:
     """SIGTERM (a CI runner cancelling the step) unwinds like Ctrl-C: nothing half-written."""
     raise KeyboardInterrupt
+
+
+@cli.command()
+@_paths_argument
+@click.option("-o", "--output", metavar="FILE", help="Write the rules here (default: stdout).")
+@click.option(
+    "--text-field",
+    default="text",
+    show_default=True,
+    metavar="KEY",
+    help="JSON key holding the text of input records.",
+)
+@_clean_options
+@_learn_thresholds
+@click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=default_jobs(),
+    show_default="all cores",
+    help="Worker processes for the fit pass.",
+)
+def learn(**kw: Any) -> None:
+    """Learn each site's boilerplate from the input and write it as a rules file.
+
+    Pages are split and cleaned by the rules as `run` does; what `run` would then learn
+    is written in the rules format (match = "folded", one rule per site and context),
+    each pattern after a comment with its counts. Review it, edit it, and pin it with
+    --rules FILE --no-learn.
+
+    Example:
+
+    \b
+        corpus-clean learn scrape/ -o site-rules.toml
+        corpus-clean run scrape/ --rules site-rules.toml --no-learn -o corpus.jsonl
+    """
+    with _errors():
+        skip = [kw["output"]] if kw["output"] else []
+        inputs = resolve_inputs(_input_paths(kw["paths"]), skip=skip)
+        options = _learn_plan(kw)
+        clean = CleanOptions(tuple(kw["rule_files"]), not kw["no_builtin_rules"])
+        load_rules(clean)  # fail on a bad rules file before reading anything
+        plan = pipeline.Plan(
+            read=ReadOptions(text_field=kw["text_field"]),
+            split=SplitOptions(),
+            clean=clean,
+            learn=options,
+            jobs=kw["jobs"],
+        )
+        learned, texts, stats = pipeline.learn_rules(plan, inputs)
+        assert options is not None
+        header = (
+            f"Boilerplate learned by corpus-clean {version('corpus-clean')} from: "
+            f"{' '.join(kw['paths']) or '<stdin>'}\n"
+            f"(--learn-min-pages {options.min_pages} --learn-min-sites {options.min_sites}).\n"
+            "Review and edit it, then pin it: corpus-clean run ... --rules FILE --no-learn\n"
+            "Counts: pages = different articles (copies count once), sites = different sites."
+        )
+        rules = learn_module.rules_toml(learned, texts, stats.removed_by_pattern, header)
+        if kw["output"] and kw["output"] != "-":
+            write_text(kw["output"], rules)
+        else:
+            click.echo(rules, nl=False)
+    if not kw["quiet"]:
+        _print_learned(stats)
+
+
+def _print_learned(stats: Any) -> None:
+    table = Table(title="corpus-clean learn", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for label, value in summary_rows(build_report(stats, command="learn", seconds=0.0))[:-1]:
+        if label != "records written":  # learn writes rules, not records
+            table.add_row(label, value)
+    console.print(table)
 
 
 # ---- index maintenance -------------------------------------------------------------

@@ -30,6 +30,7 @@ recur; ``Learned.apply`` then removes them from each record, counting every remo
 from __future__ import annotations
 
 import array
+import json
 import os
 import re
 import unicodedata
@@ -56,6 +57,8 @@ LEARNED_TAIL = "learned_tail"
 #: How strongly a line is boilerplate: only where both neighbours are boilerplate, where
 #: one is, or anywhere.
 IN_RUN, BESIDE, ANYWHERE = 1, 2, 3
+#: The same, as a rules file's ``context`` says it.
+CONTEXTS = {"run": IN_RUN, "beside": BESIDE, "any": ANYWHERE}
 
 #: A sentence end: a stop, any closing quotes or brackets, then space; CJK stops need none.
 _SENTENCE_END = re.compile(
@@ -65,6 +68,8 @@ _SENTENCE_END = re.compile(
 Kind = Literal["line", "tail"]
 #: A learned pattern: what it removes, of which site (None: of any), in folded form.
 PatternKey = tuple[Kind, str | None, str]
+#: The same with the stable hash of the folded text instead.
+TextKey = tuple[Kind, str | None, int]
 
 
 def fold(line: str) -> str:
@@ -253,7 +258,7 @@ class Learned:
         for rule in rules:
             table = learned.lines if rule.action == "line" else learned.tails
             into = table.setdefault(rule.site, {})
-            strength = IN_RUN if rule.context == "run" else ANYWHERE
+            strength = CONTEXTS[rule.context]
             for text in rule.patterns:
                 into.setdefault(stable_hash(fold(text)), Pattern(strength, rule.name))
         return learned
@@ -477,3 +482,67 @@ def _learn_tails(
                        strict=True):
         table = learned.tails.setdefault(str(names[s]), {})
         table.setdefault(h, Pattern(ANYWHERE, LEARNED_TAIL, p, 1))
+
+
+def texts_of(learned: Learned, records: Iterable[Record], found: dict[TextKey, str]) -> None:
+    """The folded text of every learned pattern, found in the records it was learned from
+    (fit keeps hashes only), into ``found``; the first text seen of a hash stays."""
+    for record in records:
+        site = site_of(record)
+        lines = paragraphs(record.text)
+        for line in lines:
+            folded = fold(line)
+            key = stable_hash(folded)
+            for where in (site, None):
+                if key in learned.lines.get(where, {}):
+                    found.setdefault(("line", where, key), folded)
+        for start in closing_sentences(lines[-1]) if lines else []:
+            folded = fold(lines[-1][start:])
+            key = stable_hash(folded)
+            if key in learned.tails.get(site, {}):
+                found.setdefault(("tail", site, key), folded)
+
+
+_CONTEXT_NAMES = {strength: name for name, strength in CONTEXTS.items()}
+
+
+def rules_toml(
+    learned: Learned,
+    texts: dict[TextKey, str],
+    removed: Counter[tuple[str, str | None, str]],
+    header: str,
+) -> str:
+    """What was learned as a rules file (``match = "folded"``, see rules.toml), one rule
+    per site, kind and context, each pattern after a comment with its counts."""
+    out = [f"# {line}".rstrip() for line in header.splitlines()]
+    groups: dict[tuple[Kind, str | None, int], list[tuple[str, Pattern]]] = {}
+    tables: tuple[tuple[Kind, dict[str | None, dict[int, Pattern]]], ...] = (
+        ("line", learned.lines),
+        ("tail", learned.tails),
+    )
+    for kind, table in tables:
+        for site, patterns in table.items():
+            for key, pattern in patterns.items():
+                text = texts.get((kind, site, key))
+                if text is not None:
+                    groups.setdefault((kind, site, pattern.strength), []).append((text, pattern))
+    for kind, site, strength in sorted(groups, key=lambda g: (g[1] or "", g[1] is None, g)):
+        context = _CONTEXT_NAMES[strength]
+        name = f"learned {'*' if site is None else site} {kind} {context}"
+        out += ["", "[[rule]]", f"name = {_toml(name)}"]
+        if site is not None:
+            out.append(f"site = {_toml(site)}")
+        out += [f'action = "{kind}"', 'match = "folded"', f'context = "{context}"', "patterns = ["]
+        entries = sorted(groups[kind, site, strength], key=lambda e: (-e[1].pages, e[0]))
+        for text, pattern in entries:
+            sites = f", {pattern.sites} sites" if site is None else ""
+            times = removed.get((kind, site, text), 0)
+            out.append(f"    # {pattern.pages} pages{sites}; removed {times} times")
+            out.append(f"    {_toml(text)},")
+        out.append("]")
+    return "\n".join(out) + "\n"
+
+
+def _toml(text: str) -> str:
+    """A TOML basic string (JSON's escapes are TOML's)."""
+    return json.dumps(text, ensure_ascii=False)

@@ -48,7 +48,7 @@ from .io import (
     read_units,
     write_all,
 )
-from .learn import Learned, Sketch, fit
+from .learn import Learned, Sketch, TextKey, fit, texts_of
 from .options import CleanOptions, DedupOptions, LearnOptions, ReadOptions, SplitOptions
 from .record import Record
 from .split import PageSplitter
@@ -339,6 +339,25 @@ def learn_from(plan: Plan, inputs: list[InputFile]) -> Learned:
 def _pinned(options: CleanOptions) -> Learned:
     """The learned patterns pinned in rules files (``match = "folded"``)."""
     return Learned.from_rules(rule for rule in load_rules(options).rules if rule.match == "folded")
+
+
+def learn_rules(plan: Plan, inputs: list[InputFile]) -> tuple[Learned, dict[TextKey, str], Stats]:
+    """For ``corpus-clean learn``: what the fit pass learns, the text of each pattern, and
+    what applying them removes (``removed_by_pattern``). The second pass runs in this
+    process: it only looks up hashes."""
+    assert plan.learn is not None
+    stats = Stats()
+    texts: dict[TextKey, str] = {}
+    with _stdin_spooled(inputs) as spooled:
+        inputs = [spooled.get(item.path, item) for item in inputs]
+        learned = learn_from(plan, inputs)
+        worker = _Worker(replace(plan, dedup=None, learned=None))
+        for batch in _batches(read_units(inputs, stats, BATCH_BYTES)):
+            records = list(worker._cleaned(batch, stats, [], None))
+            texts_of(learned, records, texts)
+            for record in records:
+                learned.apply(record, stats)
+    return learned, texts, stats
 
 
 @contextlib.contextmanager
