@@ -316,9 +316,12 @@ def _copy_clusters(
     to each other in a line's list of records are compared (no quadratic work).
 
     Long lines on most pages of a site (``ubiquitous_share``: a sidebar's blurb, a long
-    disclaimer) say nothing about which articles are copies and are left out, unless
-    that leaves both records without a long line (then they are pages of chrome only, or
-    one article on all of the site's pages, and what they share decides).
+    disclaimer) may be chrome, or an article the site holds on most of its pages. Records
+    that share half of their long-line characters are copies, unless both have long
+    lines of their own (not on most pages of the site) that they do not share and that
+    are more than a small edit (``small_edit`` of what they share): two articles under a
+    sidebar bigger than either. A repost must never count twice, so when in doubt the
+    records are copies (and some chrome is not learned).
     """
     n = len(site_ids)
     long = lengths >= options.long_line
@@ -347,10 +350,10 @@ def _copy_clusters(
         shared_own = np.bincount(which, weights=np.where(either, 0, size[1:][next_to]))
         a, b = unique_pairs // n, unique_pairs % n
         largest_own = np.maximum(own_chars[a], own_chars[b])
-        copies = np.where(
-            largest_own > 0,
-            shared_own >= options.copy_share * largest_own,
-            shared >= options.copy_share * np.maximum(long_chars[a], long_chars[b]),
+        copies = (shared >= options.copy_share * np.maximum(long_chars[a], long_chars[b])) & (
+            (np.minimum(own_chars[a], own_chars[b]) == 0)
+            | (shared_own >= options.copy_share * largest_own)
+            | (largest_own <= options.small_edit * (shared - shared_own))
         )
         roots = parent.tolist()
         for x, y in zip(a[copies].tolist(), b[copies].tolist(), strict=True):

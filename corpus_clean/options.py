@@ -70,9 +70,11 @@ class LearnOptions:
     long_line: int = 60
     copy_share: float = 0.5
     #: Long lines on this share of a site's pages (a site of at least
-    #: ``ubiquitous_min_pages``) are chrome, left out when telling copies apart.
+    #: ``ubiquitous_min_pages``) may be chrome: records that share them are copies only
+    #: if what else they hold is shared too, or is at most ``small_edit`` of it.
     ubiquitous_share: float = 0.8
     ubiquitous_min_pages: int = 3
+    small_edit: float = 0.25
 
 
 @dataclass(frozen=True)
