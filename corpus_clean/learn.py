@@ -129,12 +129,26 @@ class Sketch:
             found.add(record)
         return found
 
+    def hashes_of(self) -> list[list[int]]:
+        """Per record, the hashes of its lines and of its closing sentences (for ``apply``)."""
+        out = []
+        start = 0
+        hashes, tails = self.hashes.tolist(), self.tails.tolist()
+        for i, count in enumerate(self.line_counts):
+            out.append([*hashes[start : start + count], *tails[2 * i : 2 * i + 2]])
+            start += count
+        return out
+
     def add(self, record: Record) -> None:
         lines = paragraphs(record.text)
         self.sites.append(site_of(record))
         self.line_counts.append(len(lines))
-        self.hashes.extend(stable_hash(fold(line)) for line in lines)
-        self.lengths.extend(len(line) for line in lines)
+        for line in lines:
+            data = fold(line).encode("utf-8", "surrogatepass")
+            self.hashes.append(xxhash.xxh3_64_intdigest(data) or 1)  # as stable_hash
+            # Bytes measure length alike in every script: a Han character, which says
+            # about what an English word says, counts three.
+            self.lengths.append(len(data))
         starts = closing_sentences(lines[-1]) if lines else []
         for k in range(2):
             self.tails.append(stable_hash(fold(lines[-1][starts[k] :])) if k < len(starts) else 0)
@@ -176,14 +190,20 @@ class Learned:
         for record in records:
             yield self.apply(record, stats)
 
-    def apply(self, record: Record, stats: Stats | None = None) -> Record:
+    def apply(
+        self, record: Record, stats: Stats | None = None, hashes: Sequence[int] | None = None
+    ) -> Record:
         """The record without the learned lines and closing sentences of its site.
+        ``hashes``: those of its lines and closing sentences as ``Sketch.add`` found them,
+        if known (they tell most records apart that hold nothing learned, cheaply).
 
         Idempotent: removing a line never makes another removable (a line kept because
         a neighbour is not boilerplate keeps that neighbour), and cutting repeats until
         nothing is left to cut.
         """
         site = site_of(record)
+        if hashes is not None and not self._holds_any(site, hashes):
+            return record
         lines = paragraphs(record.text)
         removed: Counter[tuple[str, PatternKey]] = Counter()
         changed = True
@@ -201,6 +221,19 @@ class Learned:
                 stats.removed_by_rule[rule] += n
                 stats.removed_by_pattern[key] += n
         return record.evolve(text="\n\n".join(lines))
+
+    def _holds_any(self, site: str, hashes: Sequence[int]) -> bool:
+        tables = [
+            table
+            for table in (
+                self.lines.get(site),
+                self.lines.get(None),
+                self.tails.get(site),
+                self.tails.get(None),
+            )
+            if table
+        ]
+        return any(h in table for table in tables for h in hashes)
 
     def _find(
         self, table: dict[str | None, dict[int, Pattern]], site: str, folded_hash: int
@@ -295,12 +328,17 @@ def fit(sketches: Iterable[Sketch], options: LearnOptions) -> Learned:
     names, site_ids = np.unique(np.array(sites, dtype=object).astype(str), return_inverse=True)
     record_of = np.repeat(np.arange(n, dtype=np.int64), counts.astype(np.int64))
     cluster = _copy_clusters(hashes, lengths, record_of, site_ids, options)
-    _learn_lines(learned, names, site_ids, record_of, hashes, cluster, options)
+    site_clusters = _distinct_per_pair(site_ids.astype(np.int64), cluster, len(names))
+    _learn_lines(
+        learned, names, site_ids, record_of, hashes, lengths, cluster, site_clusters, options
+    )
     record_ids = np.arange(n, dtype=np.int64)
     for k in range(2):
         has = tails[:, k] != 0
-        _learn_tails(learned, names, site_ids[has], tails[has, k], cluster[record_ids[has]],
-                     options)
+        tail_clusters = cluster[record_ids[has]]
+        _learn_tails(
+            learned, names, site_ids[has], tails[has, k], tail_clusters, site_clusters, options
+        )
     return learned
 
 
@@ -412,13 +450,21 @@ def _distinct_per_pair(
     return np.bincount(both[0], minlength=n_pairs)
 
 
+def _max_per_pair(pair: np.ndarray, values: np.ndarray, n_pairs: int) -> np.ndarray:
+    out = np.zeros(n_pairs, dtype=np.int64)
+    np.maximum.at(out, pair, values.astype(np.int64))
+    return out
+
+
 def _learn_lines(
     learned: Learned,
     names: np.ndarray,
     site_ids: np.ndarray,
     record_of: np.ndarray,
     hashes: np.ndarray,
+    lengths: np.ndarray,
     cluster: np.ndarray,
+    site_clusters: np.ndarray,
     options: LearnOptions,
 ) -> None:
     """Lines on ``min_pages`` different articles of a site, or ``min_sites`` sites, are
@@ -433,8 +479,22 @@ def _learn_lines(
     zeros = np.zeros(len(hashes), dtype=np.int64)
     _, wide_key, wide_pages, wide_pair = _recurrence(zeros, hashes, line_cluster)
     _, _, wide_sites, _ = _recurrence(zeros, hashes, line_site)
-    by_site = pages >= options.min_pages
-    wide = (wide_sites >= options.min_sites) & (wide_pages >= options.min_sites)
+    # A long line, unlike a menu item, is most often an article's paragraph: recurring
+    # on a few articles that are not copies (edited reposts: a typo in every other
+    # paragraph), it is still content. It is learned only when a share of the site's
+    # articles hold it (a disclaimer, a sidebar's blurb).
+    long_line = _max_per_pair(site_pair, lengths, len(site)) >= options.long_line
+    needed = np.where(
+        long_line,
+        np.maximum(options.min_pages, options.long_share * site_clusters[site]),
+        options.min_pages,
+    )
+    by_site = pages >= needed
+    wide_long = _max_per_pair(wide_pair, lengths, len(wide_key)) >= options.long_line
+    wide_needed = np.where(
+        wide_long, max(options.min_sites, options.long_share * len(names)), options.min_sites
+    )
+    wide = (wide_sites >= wide_needed) & (wide_pages >= wide_needed)
     learned_line = by_site[site_pair] | wide[wide_pair]
     # Beyond either end of a text counts as boilerplate (a related list may end a page).
     same_record = record_of[1:] == record_of[:-1]
@@ -474,13 +534,15 @@ def _learn_tails(
     site_ids: np.ndarray,
     tails: np.ndarray,
     cluster: np.ndarray,
+    site_clusters: np.ndarray,
     options: LearnOptions,
 ) -> None:
     """A closing sentence on ``min_pages`` different articles of a site is its promo tail."""
     if not len(tails):
         return
     site, key, pages, _ = _recurrence(site_ids.astype(np.int64), tails, cluster)
-    enough = pages >= options.min_pages
+    # As for long lines: a closing sentence of a few edited reposts is not a promo.
+    enough = pages >= np.maximum(options.min_pages, options.long_share * site_clusters[site])
     for s, h, p in zip(site[enough].tolist(), key[enough].tolist(), pages[enough].tolist(),
                        strict=True):
         table = learned.tails.setdefault(str(names[s]), {})

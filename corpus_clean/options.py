@@ -65,8 +65,9 @@ class LearnOptions:
     #: lines that are not learned on at most this share of its sites (a heading such as
     #: "Conclusion" mostly does: it then goes only beside other boilerplate).
     inside_share: float = 0.5
-    #: Lines of at least this many characters tell which articles are copies of each other:
-    #: those that share at least ``copy_share`` of the larger one's long-line characters.
+    #: Lines of at least this many UTF-8 bytes (a Han character counts three) tell which
+    #: articles are copies of each other: those that share at least ``copy_share`` of
+    #: the larger one's long-line bytes.
     long_line: int = 60
     copy_share: float = 0.5
     #: Long lines on this share of a site's pages (a site of at least
@@ -75,6 +76,10 @@ class LearnOptions:
     ubiquitous_share: float = 0.8
     ubiquitous_min_pages: int = 3
     small_edit: float = 0.25
+    #: A long line, or a closing sentence, is learned only when this share of the site's
+    #: articles hold it (of all sites, across sites): on a few articles that are not
+    #: copies it is most often a paragraph of an edited repost.
+    long_share: float = 0.1
 
 
 @dataclass(frozen=True)

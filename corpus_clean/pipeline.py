@@ -18,6 +18,7 @@ import functools
 import gc
 import multiprocessing
 import os
+import pickle
 import shutil
 import signal
 import sys
@@ -75,6 +76,8 @@ class Plan:
     learn: LearnOptions | None = None
     #: What the workers apply after the rules: learned, and pinned in rules files.
     learned: Learned | None = None
+    #: Where the fit pass keeps the batches it processed, for the second pass.
+    cache_dir: str | None = None
     jobs: int = 1
 
 
@@ -110,12 +113,33 @@ class _Worker:
         self.splitter = PageSplitter(plan.split) if plan.split is not None else None
         self.cleaner = Cleaner(load_rules(plan.clean)) if plan.clean is not None else None
         self.learned = plan.learned or None
+        self.cache_dir = plan.cache_dir
         self.fingerprinter = Fingerprinter(plan.dedup) if plan.dedup is not None else None
 
-    def sketch(self, units: list[RawUnit]) -> Sketch:
-        """What the fit pass needs of a batch: the records as the rules leave them, sketched."""
-        records = self._cleaned(units, Stats(), [], None)
-        return Sketch.of(records)
+    def sketch(self, units: list[RawUnit]) -> tuple[Sketch, str]:
+        """The fit pass over a batch: its records as the rules leave them, sketched for
+        ``fit``, and kept in a file of ``cache_dir`` (returned) for ``finish``."""
+        assert self.cache_dir is not None
+        stats = Stats()
+        rejects: list[bytes] = []
+        records = list(self._cleaned(units, stats, rejects, None))
+        sketch = Sketch.of(records)
+        fd, path = tempfile.mkstemp(dir=self.cache_dir, suffix=".pickle")
+        with os.fdopen(fd, "wb") as cache:
+            pickle.dump((records, sketch.hashes_of(), stats, rejects), cache, protocol=5)
+        return sketch, path
+
+    def finish(self, path: str) -> _Batch:
+        """The second pass over a batch the fit pass kept: learned boilerplate removed,
+        then fingerprinted and encoded."""
+        with open(path, "rb") as cache:
+            records, hashes, stats, rejects = pickle.load(cache)
+        os.unlink(path)
+        if self.learned is not None:
+            records = [
+                self.learned.apply(record, stats, hashes[i]) for i, record in enumerate(records)
+            ]
+        return self._encoded(records, stats, rejects, None, [])
 
     def _cleaned(
         self,
@@ -133,7 +157,16 @@ class _Worker:
             stream = self.cleaner.run(stream, stats)
         return stream
 
-    def __call__(self, units: list[RawUnit]) -> _Batch:
+    def __call__(self, batch: list[RawUnit] | str) -> Any:
+        """A batch of units through every stage (a ``_Batch``); with a ``cache_dir``, the
+        fit pass over it (``sketch``); a batch the fit pass kept (its file), the rest."""
+        if isinstance(batch, str):
+            return self.finish(batch)
+        if self.cache_dir is not None:
+            return self.sketch(batch)
+        return self._all(batch)
+
+    def _all(self, units: list[RawUnit]) -> _Batch:
         stats = Stats()
         rejects: list[bytes] = []
         # Records that reach dedup's spool as they were read: an output line that is
@@ -143,7 +176,16 @@ class _Worker:
         stream = self._cleaned(units, stats, rejects, origins)
         if self.learned is not None:
             stream = self.learned.run(stream, stats)
-        records = list(stream)
+        return self._encoded(list(stream), stats, rejects, origins, units)
+
+    def _encoded(
+        self,
+        records: list[Record],
+        stats: Stats,
+        rejects: list[bytes],
+        origins: list[tuple[bytes, int | None]] | None,
+        units: list[RawUnit],
+    ) -> _Batch:
         prints = None
         if self.fingerprinter is not None:
             prints = self.fingerprinter.fingerprint([record.text for record in records])
@@ -197,14 +239,11 @@ def _init_process(plan: Plan) -> None:
     _process_worker = _Worker(plan)
 
 
-def _in_process(units: list[RawUnit]) -> _Batch:
+def _in_process(batch: list[RawUnit] | str) -> Any:
     assert _process_worker is not None, "worker process was not initialized"
-    return _process_worker(units)
+    return _process_worker(batch)
 
 
-def _sketch_in_process(units: list[RawUnit]) -> Sketch:
-    assert _process_worker is not None, "worker process was not initialized"
-    return _process_worker.sketch(units)
 
 
 #: glibc's mallopt parameters (malloc.h).
@@ -241,22 +280,18 @@ def _batches(units: Iterable[RawUnit]) -> Iterator[list[RawUnit]]:
         yield batch
 
 
-def _processed(
-    plan: Plan, batches: Iterator[list[RawUnit]], *, sketch: bool = False
-) -> Iterator[Any]:
-    """Each batch through the per-record stages: inline for one job or a single batch,
-    else in a pool of worker processes (results in input order). ``sketch``: only as far
-    as the fit pass needs (``_Worker.sketch``)."""
+def _processed(plan: Plan, batches: Iterator[Any]) -> Iterator[Any]:
+    """Each batch through the per-record stages (``_Worker.__call__``): inline for one job
+    or a single batch, else in a pool of worker processes (results in input order)."""
     first = next(batches, None)
     if first is None:
         return
     second = next(batches, None)
     if plan.jobs <= 1 or second is None:
         worker = _Worker(plan)
-        work = worker.sketch if sketch else worker
-        yield work(first)
+        yield worker(first)
         for batch in chain([second] if second is not None else [], batches):
-            yield work(batch)
+            yield worker(batch)
         return
     # A process pool that notices a worker dying (killed, out of memory): the run then
     # fails with BrokenProcessPool instead of waiting forever for its batch.
@@ -267,10 +302,9 @@ def _processed(
         initargs=(plan,),
     ) as pool:
         pending: deque[Future[Any]] = deque()
-        in_process = _sketch_in_process if sketch else _in_process
         try:
             for batch in chain([first, second], batches):
-                pending.append(pool.submit(in_process, batch))
+                pending.append(pool.submit(_in_process, batch))
                 # A few batches in flight per worker: enough to keep it busy, few
                 # enough that memory does not grow with the input.
                 if len(pending) > 2 * plan.jobs:
@@ -312,18 +346,33 @@ def run(
     and removed ones, with their verdict, to ``duplicates``."""
     started = time.perf_counter()
     _reuse_freed_memory()
-    with _stdin_spooled(inputs if plan.learn is not None else []) as spooled:
-        inputs = [spooled.get(item.path, item) for item in inputs]
-        learned = None
-        if plan.clean is not None:
-            applied = _pinned(plan.clean)
-            if plan.learn is not None:
-                learned = learn_from(plan, inputs)
-                applied.update(learned)
+    stats = Stats()
+    units = read_units(inputs, stats, BATCH_BYTES)
+    applied = _pinned(plan.clean) if plan.clean is not None else Learned()
+    if plan.learn is None or plan.clean is None:
+        plan = replace(plan, learned=applied or None)
+        batches = _processed(plan, _batches(units))
+        result = _run(plan, batches, stats, out, duplicates, index, collect_kept, rejects, progress)
+    else:
+        # Learning must see every record first. The fit pass keeps the batches it has
+        # read, split and cleaned in temporary files, and the second pass goes on from
+        # there: the input is read once (stdin too), and cleaned once.
+        with tempfile.TemporaryDirectory(prefix="corpus-clean-learn-") as cache:
+            fit_plan = replace(plan, dedup=None, learned=None, cache_dir=cache)
+            sketches, kept_batches = [], []
+            for sketch, path in _processed(fit_plan, _batches(units)):
+                sketches.append(sketch)
+                kept_batches.append(path)
+            learned = fit(sketches, plan.learn)
+            del sketches
+            applied.update(learned)
             plan = replace(plan, learned=applied or None)
-        result = _run(plan, inputs, out, duplicates, index, collect_kept, rejects, progress)
+            batches = _processed(plan, iter(kept_batches))
+            result = _run(
+                plan, batches, stats, out, duplicates, index, collect_kept, rejects, progress
+            )
+        result.learned = learned
     result.seconds = time.perf_counter() - started
-    result.learned = learned
     return result
 
 
@@ -331,9 +380,14 @@ def learn_from(plan: Plan, inputs: list[InputFile]) -> Learned:
     """The fit pass: every record split and cleaned by the rules, sketched, and learned
     from. Stdin must have been spooled (see ``_stdin_spooled``): it is read twice."""
     assert plan.learn is not None
-    fit_plan = replace(plan, dedup=None, learned=None)
-    sketches = _processed(fit_plan, _batches(read_units(inputs, Stats(), BATCH_BYTES)), sketch=True)
-    return fit(sketches, plan.learn)
+    with tempfile.TemporaryDirectory(prefix="corpus-clean-learn-") as cache:
+        fit_plan = replace(plan, dedup=None, learned=None, cache_dir=cache)
+        units = _batches(read_units(inputs, Stats(), BATCH_BYTES))
+        sketches = []
+        for sketch, path in _processed(fit_plan, units):
+            sketches.append(sketch)
+            os.unlink(path)
+        return fit(sketches, plan.learn)
 
 
 def _pinned(options: CleanOptions) -> Learned:
@@ -376,7 +430,8 @@ def _stdin_spooled(inputs: list[InputFile]) -> Iterator[dict[str, InputFile]]:
 
 def _run(
     plan: Plan,
-    inputs: list[InputFile],
+    batches: Iterator[_Batch],
+    stats: Stats,
     out: IO[bytes] | None,
     duplicates: IO[bytes] | None,
     index: AcceptedIndex | None,
@@ -384,9 +439,8 @@ def _run(
     rejects: list[bytes] | None,
     progress: Callable[[int], None] | None,
 ) -> Result:
+    """Merge the processed batches into ``stats``, deduplicate, write."""
     started = time.perf_counter()
-    stats = Stats()
-    batches = _processed(plan, _batches(read_units(inputs, stats, BATCH_BYTES)))
     kept: list[Accepted] = []
     if plan.dedup is None:
         for batch in batches:
