@@ -49,8 +49,10 @@ from .stats import Stats
 
 #: Lines up to this many characters are folded before they are compared.
 FOLD_MAX = 100
-#: Characters a closing sentence needs to be learned as a promo tail.
+#: Characters a closing sentence needs to be learned as a promo tail, and the most
+#: that the closing sentences learned as one may have.
 MIN_TAIL = 4
+TAIL_WINDOW = 240
 #: Rule names the removals of what ``fit`` learned are counted under.
 LEARNED_LINE = "learned_line"
 LEARNED_TAIL = "learned_tail"
@@ -101,8 +103,11 @@ def paragraphs(text: str) -> list[str]:
 
 def closing_sentences(paragraph: str) -> list[int]:
     """Where the last and the last two sentences of a paragraph start (at most two offsets,
-    last sentence first); none for a paragraph of one sentence."""
-    starts = [m.end() for m in _SENTENCE_END.finditer(paragraph) if m.end() < len(paragraph)]
+    last sentence first), within its last ``TAIL_WINDOW`` characters; none for a
+    paragraph of one sentence."""
+    end = len(paragraph)
+    window = max(0, end - TAIL_WINDOW)
+    starts = [m.end() for m in _SENTENCE_END.finditer(paragraph, window) if m.end() < end]
     # A closing quote after a space is no sentence: a tail holds words.
     return [start for start in starts[::-1][:2] if _is_sentence(paragraph[start:])]
 
@@ -446,8 +451,9 @@ def _distinct_per_pair(
     """How many distinct values each pair number holds among the occurrences given."""
     if not len(pair):
         return np.zeros(n_pairs, dtype=np.int64)
-    both = np.unique(np.stack([pair, values.astype(np.int64)]), axis=1)
-    return np.bincount(both[0], minlength=n_pairs)
+    values = values.astype(np.int64)
+    both = np.unique(pair.astype(np.int64) * (int(values.max()) + 1) + values)
+    return np.bincount(both // (int(values.max()) + 1), minlength=n_pairs)
 
 
 def _max_per_pair(pair: np.ndarray, values: np.ndarray, n_pairs: int) -> np.ndarray:
