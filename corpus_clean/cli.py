@@ -260,6 +260,8 @@ def cli() -> None:
 def run(**kwargs: Any) -> None:
     """The whole job: read, split pages, clean, deduplicate, write.
 
+    Cleaning learns each site's boilerplate from the input first (see clean --help).
+
     Example:
 
     \b
@@ -290,6 +292,10 @@ def split(**kwargs: Any) -> None:
 @_learn_options
 def clean(**kwargs: Any) -> None:
     """Remove boilerplate and normalize the layout of each record's text.
+
+    Besides the rules, each site's boilerplate is learned from the input first (a site is
+    the host of a record's url field, else the folder of its source); --no-learn: rules
+    only.
 
     Example:
 
