@@ -134,16 +134,6 @@ class Sketch:
             found.add(record)
         return found
 
-    def hashes_of(self) -> list[list[int]]:
-        """Per record, the hashes of its lines and of its closing sentences (for ``apply``)."""
-        out = []
-        start = 0
-        hashes, tails = self.hashes.tolist(), self.tails.tolist()
-        for i, count in enumerate(self.line_counts):
-            out.append([*hashes[start : start + count], *tails[2 * i : 2 * i + 2]])
-            start += count
-        return out
-
     def add(self, record: Record) -> None:
         lines = paragraphs(record.text)
         self.sites.append(site_of(record))
@@ -177,6 +167,8 @@ class Learned:
 
     lines: dict[str | None, dict[int, Pattern]] = field(default_factory=dict)
     tails: dict[str | None, dict[int, Pattern]] = field(default_factory=dict)
+    #: Every hash of every pattern, sorted (``holding`` fills it in on first use).
+    _known: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __bool__(self) -> bool:
         return bool(self.lines or self.tails)
@@ -195,20 +187,14 @@ class Learned:
         for record in records:
             yield self.apply(record, stats)
 
-    def apply(
-        self, record: Record, stats: Stats | None = None, hashes: Sequence[int] | None = None
-    ) -> Record:
+    def apply(self, record: Record, stats: Stats | None = None) -> Record:
         """The record without the learned lines and closing sentences of its site.
-        ``hashes``: those of its lines and closing sentences as ``Sketch.add`` found them,
-        if known (they tell most records apart that hold nothing learned, cheaply).
 
         Idempotent: removing a line never makes another removable (a line kept because
         a neighbour is not boilerplate keeps that neighbour), and cutting repeats until
         nothing is left to cut.
         """
         site = site_of(record)
-        if hashes is not None and not self._holds_any(site, hashes):
-            return record
         lines = paragraphs(record.text)
         removed: Counter[tuple[str, PatternKey]] = Counter()
         changed = True
@@ -227,18 +213,20 @@ class Learned:
                 stats.removed_by_pattern[key] += n
         return record.evolve(text="\n\n".join(lines))
 
-    def _holds_any(self, site: str, hashes: Sequence[int]) -> bool:
-        tables = [
-            table
-            for table in (
-                self.lines.get(site),
-                self.lines.get(None),
-                self.tails.get(site),
-                self.tails.get(None),
-            )
-            if table
-        ]
-        return any(h in table for table in tables for h in hashes)
+    def holding(self, sketch: Sketch) -> list[int]:
+        """The records of a sketch that hold a line or closing sentence some pattern (of
+        any site) has: only they can change. One lookup for the whole batch."""
+        if self._known is None:
+            tables = [*self.lines.values(), *self.tails.values()]
+            self._known = np.unique(np.fromiter((h for t in tables for h in t), np.uint64))
+        n = len(sketch.line_counts)
+        counts = np.frombuffer(sketch.line_counts, np.uint32).astype(np.int64)
+        record_of = np.repeat(np.arange(n), counts)
+        hit = np.zeros(n, dtype=bool)
+        hit[record_of[np.isin(np.frombuffer(sketch.hashes, np.uint64), self._known)]] = True
+        tails = np.frombuffer(sketch.tails, np.uint64).reshape(n, 2)
+        hit |= np.isin(tails, self._known).any(axis=1)
+        return np.flatnonzero(hit).tolist()
 
     def _find(
         self, table: dict[str | None, dict[int, Pattern]], site: str, folded_hash: int

@@ -105,6 +105,20 @@ class _Batch:
     rejects: list[bytes]
 
 
+@dataclass
+class _Kept:
+    """A batch the fit pass processed, as it waits for the second pass (see
+    ``_Worker.sketch``)."""
+
+    lines: list[bytes]
+    texts: list[str]
+    heads: list[tuple[str, str | None, str]]
+    rest: list[tuple[str | None, dict[str, Any]]]  # date, meta
+    sketch: Sketch
+    stats: Stats
+    rejects: list[bytes]
+
+
 class _Worker:
     """The per-record stages, built once per process from a Plan."""
 
@@ -118,28 +132,48 @@ class _Worker:
 
     def sketch(self, units: list[RawUnit]) -> tuple[Sketch, str]:
         """The fit pass over a batch: its records as the rules leave them, sketched for
-        ``fit``, and kept in a file of ``cache_dir`` (returned) for ``finish``."""
+        ``fit``, and kept in a file of ``cache_dir`` (returned) for ``finish``: encoded
+        as they are, since most records hold nothing learned, with what rebuilds the
+        others."""
         assert self.cache_dir is not None
         stats = Stats()
         rejects: list[bytes] = []
         records = list(self._cleaned(units, stats, rejects, None))
         sketch = Sketch.of(records)
+        kept = _Kept(
+            lines=[encode(record) for record in records],
+            texts=[record.text for record in records],
+            heads=[(record.id, record.title, record.source) for record in records],
+            rest=[(record.date, record.meta) for record in records],
+            sketch=sketch,
+            stats=stats,
+            rejects=rejects,
+        )
         fd, path = tempfile.mkstemp(dir=self.cache_dir, suffix=".pickle")
         with os.fdopen(fd, "wb") as cache:
-            pickle.dump((records, sketch.hashes_of(), stats, rejects), cache, protocol=5)
+            pickle.dump(kept, cache, protocol=5)
         return sketch, path
 
     def finish(self, path: str) -> _Batch:
-        """The second pass over a batch the fit pass kept: learned boilerplate removed,
-        then fingerprinted and encoded."""
+        """The second pass over a batch the fit pass kept: learned boilerplate removed
+        from the records that hold some, then fingerprinted."""
         with open(path, "rb") as cache:
-            records, hashes, stats, rejects = pickle.load(cache)
+            kept: _Kept = pickle.load(cache)
         os.unlink(path)
+        lines: list[bytes | None] = list(kept.lines)
         if self.learned is not None:
-            records = [
-                self.learned.apply(record, stats, hashes[i]) for i, record in enumerate(records)
-            ]
-        return self._encoded(records, stats, rejects, None, [])
+            for i in self.learned.holding(kept.sketch):
+                (id_, title, source), (date, meta) = kept.heads[i], kept.rest[i]
+                record = Record(
+                    id=id_, text=kept.texts[i], source=source, title=title, date=date, meta=meta
+                )
+                cleaned = self.learned.apply(record, kept.stats)
+                if cleaned is not record:
+                    lines[i], kept.texts[i] = encode(cleaned), cleaned.text
+        prints = None
+        if self.fingerprinter is not None:
+            prints = self.fingerprinter.fingerprint(kept.texts)
+        return _Batch(lines, None, kept.heads, prints, kept.stats, kept.rejects)
 
     def _cleaned(
         self,
