@@ -67,6 +67,8 @@ _SENTENCE_END = re.compile(
     r"[.!?][\"'\u201d\u2019)\]]*\s+|[\u3002\uff01\uff1f][\u201d\u2019\u300d\u300f\uff09]*\s*"
 )
 
+_WORD_CHAR = re.compile(r"[^\W_]")
+
 Kind = Literal["line", "tail"]
 #: A learned pattern: what it removes, of which site (None: of any), in folded form.
 PatternKey = tuple[Kind, str | None, str]
@@ -113,7 +115,7 @@ def closing_sentences(paragraph: str) -> list[int]:
 
 
 def _is_sentence(text: str) -> bool:
-    return len(text) >= MIN_TAIL and any(char.isalnum() for char in text)
+    return len(text) >= MIN_TAIL and _WORD_CHAR.search(text) is not None
 
 
 @dataclass
@@ -138,12 +140,11 @@ class Sketch:
         lines = paragraphs(record.text)
         self.sites.append(site_of(record))
         self.line_counts.append(len(lines))
-        for line in lines:
-            data = fold(line).encode("utf-8", "surrogatepass")
-            self.hashes.append(xxhash.xxh3_64_intdigest(data) or 1)  # as stable_hash
-            # Bytes measure length alike in every script: a Han character, which says
-            # about what an English word says, counts three.
-            self.lengths.append(len(data))
+        data = [fold(line).encode("utf-8", "surrogatepass") for line in lines]
+        self.hashes.extend([xxhash.xxh3_64_intdigest(d) or 1 for d in data])  # stable_hash
+        # Bytes measure length alike in every script: a Han character, which says about
+        # what an English word says, counts three.
+        self.lengths.extend(map(len, data))
         starts = closing_sentences(lines[-1]) if lines else []
         for k in range(2):
             self.tails.append(stable_hash(fold(lines[-1][starts[k] :])) if k < len(starts) else 0)
