@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from corpus_clean.clean import RulesError, parse_rules
 from corpus_clean.cli import cli
-from corpus_clean.learn import Learned, Sketch, fit, site_of
+from corpus_clean.learn import Learned, Sketch, TextKey, fit, rules_toml, site_of, texts_of
 from corpus_clean.options import LearnOptions
 from corpus_clean.record import Record
 from corpus_clean.stats import Stats
@@ -188,6 +188,23 @@ def test_applying_what_was_learned_twice_changes_nothing(
     learned = learned_from(records)
     once = [learned.apply(r) for r in records]
     assert [learned.apply(r) for r in once] == once
+
+
+def test_learned_patterns_written_as_rules_read_back_as_they_were() -> None:
+    odd = ['Say "hi" \\ there', "del\x7fchar", "«Zurück» zur Übersicht", "关注我们"]
+    records = [
+        record('site "q"', i, [*odd, paragraph(random.Random(i)), *odd[::-1]]) for i in range(4)
+    ]
+    learned = learned_from(records)
+    texts: dict[TextKey, str] = {}
+    texts_of(learned, records, texts)
+    written = rules_toml(learned, texts, Stats().removed_by_pattern, "a header")
+    pinned = Learned.from_rules(parse_rules(written, "learned.toml"))
+    strengths = {site: {h: p.strength for h, p in t.items()} for site, t in learned.lines.items()}
+    assert strengths == {
+        site: {h: p.strength for h, p in t.items()} for site, t in pinned.lines.items()
+    }
+    assert [pinned.apply(r) for r in records] == [learned.apply(r) for r in records]
 
 
 def test_a_folded_rule_needs_match_folded_and_a_known_context() -> None:
