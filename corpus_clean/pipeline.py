@@ -397,6 +397,8 @@ def run(
             for sketch, path in _processed(fit_plan, _batches(units)):
                 sketches.append(sketch)
                 kept_batches.append(path)
+                if progress is not None:  # the input is read in this pass
+                    progress(stats["bytes_read"])
             learned = fit(sketches, plan.learn)
             del sketches
             applied.update(learned)
