@@ -11,9 +11,10 @@ recur; ``Learned.apply`` then removes them from each record, counting every remo
 - A line of a site is learned when ``min_pages`` different articles of the site hold
   it. Where it stands next to a line that is not learned (the article), it is
   *anchored*. One anchored on many of its articles (a menu's last item above every
-  headline, "Share this:" under every article, a byline) goes wherever it stands; the
-  others (a headline, anchored on its own page only and listed among other headlines
-  elsewhere) go only where both neighbours are learned too, so they stay on their page.
+  headline, "Share this:" under every article, a byline) goes wherever it stands; one
+  anchored on a few goes where a neighbour is learned too; the others (a headline,
+  anchored on its own page only and listed among other headlines elsewhere) go only
+  where both neighbours are learned, so they stay on their page.
 - A line on ``min_sites`` different sites is learned across the whole input: it goes
   where a neighbour is learned too, or anywhere if it seldom stands between two lines
   that are not learned (a heading such as "Conclusion" does, "Impressum" does not).
@@ -508,7 +509,10 @@ def _learn_lines(
         site_anchored[by_site].tolist(),
         strict=True,
     ):
-        strength = ANYWHERE if a >= max(options.min_pages, options.anchored_share * p) else IN_RUN
+        if a >= max(options.min_pages, options.anchored_share * p):
+            strength = ANYWHERE
+        else:  # anchored on its own page only, a headline; on a few, chrome near the text
+            strength = BESIDE if a >= options.min_pages else IN_RUN
         learned.lines.setdefault(str(names[s]), {})[h] = Pattern(strength, LEARNED_LINE, p, 1)
     if wide.any():
         table = learned.lines.setdefault(None, {})

@@ -59,7 +59,8 @@ class LearnOptions:
     min_sites: int = 3
     #: A learned line of a site that borders articles (stands next to a line that is not
     #: learned) on ``min_pages`` articles and this share of those it is on goes wherever
-    #: it stands.
+    #: it stands; one that borders ``min_pages`` articles but fewer goes where a
+    #: neighbour is learned too.
     anchored_share: float = 0.5
     #: A line learned across sites goes wherever it stands when it stands between two
     #: lines that are not learned on at most this share of its sites (a heading such as
