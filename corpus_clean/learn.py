@@ -478,7 +478,7 @@ def _learn_lines(
     # A long line, unlike a menu item, is most often an article's paragraph: recurring
     # on a few articles that are not copies (edited reposts: a typo in every other
     # paragraph), it is still content. It is learned only when a share of the site's
-    # articles hold it (a disclaimer, a sidebar's blurb).
+    # articles hold it (a disclaimer, a sidebar's blurb), or across ``long_min_sites``.
     long_line = _max_per_pair(site_pair, lengths, len(site)) >= options.long_line
     needed = np.where(
         long_line,
@@ -488,7 +488,7 @@ def _learn_lines(
     by_site = pages >= needed
     wide_long = _max_per_pair(wide_pair, lengths, len(wide_key)) >= options.long_line
     wide_needed = np.where(
-        wide_long, max(options.min_sites, options.long_share * len(names)), options.min_sites
+        wide_long, max(options.min_sites, options.long_min_sites), options.min_sites
     )
     wide = (wide_sites >= wide_needed) & (wide_pages >= wide_needed)
     learned_line = by_site[site_pair] | wide[wide_pair]

@@ -78,9 +78,10 @@ class LearnOptions:
     ubiquitous_min_pages: int = 3
     small_edit: float = 0.25
     #: A long line, or a closing sentence, is learned only when this share of the site's
-    #: articles hold it (of all sites, across sites): on a few articles that are not
+    #: articles hold it (across sites: this many sites): on a few articles that are not
     #: copies it is most often a paragraph of an edited repost.
     long_share: float = 0.1
+    long_min_sites: int = 10
 
 
 @dataclass(frozen=True)
