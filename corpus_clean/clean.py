@@ -22,12 +22,13 @@ from rapidfuzz import fuzz, process
 from .errors import CorpusCleanError
 from .io import encode_object
 from .options import CleanOptions
-from .record import Record
+from .record import Record, Removal
 from .stats import Stats
 
 BUILTIN_RULES = "rules.toml"
 _ACTIONS = ("line", "tail")
-_MATCHES = ("exact", "regex", "fuzzy")
+_MATCHES = ("exact", "regex", "fuzzy", "folded")
+_CONTEXTS = ("any", "beside", "run")
 
 #: Letters of Latin script (ASCII, Latin-1, Latin Extended-A: "können.Bei der"), as
 #: regex classes; Extended-A mixes cases, and counts as lowercase here.
@@ -141,6 +142,11 @@ class Rule:
     match: str
     patterns: tuple[str, ...]
     min_score: float = 90.0
+    #: "folded" rules only (the learned-boilerplate stage applies them, see learn.py):
+    #: the site they belong to (None: any), and where a line goes: "any" where it stands,
+    #: "beside" where a neighbour is boilerplate too, "run" where both neighbours are.
+    site: str | None = None
+    context: str = "any"
 
 
 class RuleSet:
@@ -157,6 +163,8 @@ class RuleSet:
         self._apart: list[tuple[re.Pattern[str], str, str]] = []
         self._fuzzy: list[tuple[Rule, int]] = []
         for rule in self.rules:
+            if rule.match == "folded":  # applied by the learned-boilerplate stage
+                continue
             if rule.match == "exact" and rule.action == "line":
                 for pattern in rule.patterns:
                     self._exact.setdefault(pattern.strip(), rule.name)
@@ -207,10 +215,6 @@ class RuleSet:
         if cut is None:
             return line, None
         return line[: cut[0]].rstrip(), cut[1]
-
-
-#: One removal as ``--explain`` reports it: ("line" or "tail", the text removed, the rule).
-Removal = tuple[str, str, str]
 
 
 def clean_text(
@@ -409,4 +413,11 @@ def _parse_rule(entry: dict[str, Any], where: str) -> Rule:
     min_score = entry.get("min_score", 90)
     if not isinstance(min_score, int | float) or not 0 < min_score <= 100:
         raise RulesError(f"{where}: min_score must be a number in (0, 100]")
-    return Rule(name, action, match, tuple(patterns), float(min_score))
+    site, context = entry.get("site"), entry.get("context", "any")
+    if (site is not None or context != "any") and match != "folded":
+        raise RulesError(f"{where}: site and context go with match = \"folded\" only")
+    if site is not None and not isinstance(site, str):
+        raise RulesError(f"{where}: site must be a string (a host, or a folder of pages)")
+    if context not in _CONTEXTS:
+        raise RulesError(f"{where}: context must be one of {', '.join(_CONTEXTS)}")
+    return Rule(name, action, match, tuple(patterns), float(min_score), site, context)

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, NoReturn
@@ -31,6 +31,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from . import learn as learn_module
 from . import pipeline
 from .clean import load_rules
 from .dedup import Fingerprinter
@@ -40,6 +41,7 @@ from .io import MEMORY_BUDGET, STDIN, InputError, InputFile, dump_json, resolve_
 from .options import (
     CleanOptions,
     DedupOptions,
+    LearnOptions,
     ReadOptions,
     SplitOptions,
     default_jobs,
@@ -127,6 +129,53 @@ def _clean_options(f: Callable[..., Any]) -> Callable[..., Any]:
         metavar="FILE",
         help="Add boilerplate rules from a TOML file (format: see README). Repeatable.",
     )(f)
+
+
+_LEARN_DEFAULTS = LearnOptions()
+
+
+def _learn_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = _learn_thresholds(f)
+    return click.option(
+        "--no-learn",
+        is_flag=True,
+        help="Do not learn boilerplate from the input (only the rules remove lines).",
+    )(f)
+
+
+def _learn_thresholds(f: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option(
+            "--learn-min-pages",
+            type=click.IntRange(min=2),
+            default=_LEARN_DEFAULTS.min_pages,
+            show_default=True,
+            metavar="N",
+            help="A line (or closing sentence) on N different articles of a site is learned "
+            "(copies of one article count once); it goes where it is not next to the article, "
+            "or anywhere if it borders most articles it is on.",
+        ),
+        click.option(
+            "--learn-min-sites",
+            type=click.IntRange(min=2),
+            default=_LEARN_DEFAULTS.min_sites,
+            show_default=True,
+            metavar="N",
+            help="A line on N different sites is learned across the whole input; it goes "
+            "beside other boilerplate, or anywhere if it seldom stands inside a text.",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _learn_plan(kw: dict[str, Any]) -> LearnOptions | None:
+    if kw.get("no_learn"):
+        return None
+    return replace(
+        _LEARN_DEFAULTS, min_pages=kw["learn_min_pages"], min_sites=kw["learn_min_sites"]
+    )
 
 
 #: Told in --help of run and dedup; a test checks it against options.lsh_bands.
@@ -251,9 +300,12 @@ def cli() -> None:
 @_paths_argument
 @_io_options
 @_clean_options
+@_learn_options
 @_dedup_options
 def run(**kwargs: Any) -> None:
     """The whole job: read, split pages, clean, deduplicate, write.
+
+    Cleaning learns each site's boilerplate from the input first (see clean --help).
 
     Example:
 
@@ -282,8 +334,13 @@ def split(**kwargs: Any) -> None:
 @_paths_argument
 @_io_options
 @_clean_options
+@_learn_options
 def clean(**kwargs: Any) -> None:
     """Remove boilerplate and normalize the layout of each record's text.
+
+    Besides the rules, each site's boilerplate is learned from the input first (a site is
+    the host of a record's url field, else the folder of its source); --no-learn: rules
+    only.
 
     An article split from a page whose text is empty once cleaned is dropped (counted);
     records you give are always written.
@@ -360,6 +417,7 @@ def _execute(
             )
             if dedup
             else None,
+            learn=_learn_plan(kw) if clean else None,
             jobs=kw["jobs"],
             memory=kw["memory_mb"] << 20 if dedup else MEMORY_BUDGET,
         )
@@ -642,6 +700,81 @@ def _terminate(signum: int, frame: Any) -> NoReturn:
     for later in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(later, signal.SIG_IGN)
     raise KeyboardInterrupt
+
+
+@cli.command()
+@_paths_argument
+@click.option("-o", "--output", metavar="FILE", help="Write the rules here (default: stdout).")
+@click.option(
+    "--text-field",
+    default="text",
+    show_default=True,
+    metavar="KEY",
+    help="JSON key holding the text of input records.",
+)
+@_clean_options
+@_learn_thresholds
+@click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=default_jobs(),
+    show_default="all cores",
+    help="Worker processes for the fit pass.",
+)
+def learn(**kw: Any) -> None:
+    """Learn each site's boilerplate from the input and write it as a rules file.
+
+    Pages are split and cleaned by the rules as `run` does; what `run` would then learn
+    is written in the rules format (match = "folded", one rule per site and context),
+    each pattern after a comment with its counts. Review it, edit it, and pin it with
+    --rules FILE --no-learn.
+
+    Example:
+
+    \b
+        corpus-clean learn scrape/ -o site-rules.toml
+        corpus-clean run scrape/ --rules site-rules.toml --no-learn -o corpus.jsonl
+    """
+    with _errors(_Left(index=False)):
+        if kw["output"]:
+            _check_outputs({"output": kw["output"], "report": None, "rejects": None}, check=False)
+        skip = [kw["output"]] if kw["output"] else []
+        inputs = _resolve(_input_paths(kw["paths"]), skip=skip)
+        options = _learn_plan(kw)
+        clean = CleanOptions(tuple(kw["rule_files"]), not kw["no_builtin_rules"])
+        load_rules(clean)  # fail on a bad rules file before reading anything
+        plan = pipeline.Plan(
+            read=ReadOptions(text_field=kw["text_field"]),
+            split=SplitOptions(),
+            clean=clean,
+            learn=options,
+            jobs=kw["jobs"],
+        )
+        learned, texts, stats = pipeline.learn_rules(plan, inputs)
+        assert options is not None
+        header = (
+            f"Boilerplate learned by corpus-clean {version('corpus-clean')} from: "
+            f"{' '.join(kw['paths']) or '<stdin>'}\n"
+            f"(--learn-min-pages {options.min_pages} --learn-min-sites {options.min_sites}).\n"
+            "Review and edit it, then pin it: corpus-clean run ... --rules FILE --no-learn\n"
+            "Counts: pages = different articles (copies count once), sites = different sites."
+        )
+        rules = learn_module.rules_toml(learned, texts, stats.removed_by_pattern, header)
+        write_text(kw["output"] or STDOUT, rules)
+    if not kw["quiet"]:
+        _print_learned(stats)
+
+
+def _print_learned(stats: Any) -> None:
+    table = Table(title="corpus-clean learn", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for label, value in summary_rows(build_report(stats, command="learn", seconds=0.0))[:-1]:
+        if label != "records written":  # learn writes rules, not records
+            table.add_row(label, value)
+    console.print(table)
 
 
 # ---- index maintenance -------------------------------------------------------------

@@ -79,6 +79,8 @@ class InputFile:
         """The path as records name it: bytes of the name that are not UTF-8 (which the
         OS hands over as lone surrogates) become U+FFFD, so the output stays UTF-8."""
         return self.path if self.path.isascii() else _LONE_SURROGATES.sub("\ufffd", self.path)
+    #: The name its records carry when it is not the path (stdin spooled to a file).
+    name: str | None = None
 
 
 def _kind_of(name: str) -> Literal["page", "jsonl"] | None:
@@ -289,7 +291,7 @@ def read_units(
             stats.add("bytes_read", len(data))
             yield RawUnit("page", item.source, 0, data)
             continue
-        source = "<stdin>" if item.path == STDIN else item.source
+        source = item.name or ("<stdin>" if item.path == STDIN else item.source)
         line_no, offset = 1, 0
         try:
             with _open_binary(item.path) as stream:
@@ -710,8 +712,17 @@ class TemporaryFileError(OSError):
 
 def temporary_file(prefix: str) -> IO[bytes]:
     """A nameless temporary file in $TMPDIR (gone when closed, or when the run dies)."""
-    try:
+    with temporary_errors():
         return tempfile.TemporaryFile(prefix=prefix)
+
+
+@contextlib.contextmanager
+def temporary_errors() -> Iterator[None]:
+    """An OSError inside, from a file of $TMPDIR, becomes a ``TemporaryFileError``."""
+    try:
+        yield
+    except TemporaryFileError:
+        raise
     except OSError as err:
         raise TemporaryFileError.of(err) from err
 

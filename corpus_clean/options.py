@@ -49,6 +49,47 @@ class CleanOptions:
 
 
 @dataclass(frozen=True)
+class LearnOptions:
+    """How boilerplate is learned from the input itself (see ``learn.py``).
+
+    Recurrence is counted in different articles: copies of one article (reposts) count once.
+    """
+
+    #: A line (or closing sentence) of a site is learned when this many different
+    #: articles of the site hold it; then it is removed where both neighbours are
+    #: learned too.
+    min_pages: int = 2
+    #: A line that this many sites hold is learned across the whole input; then it is
+    #: removed where a neighbour is learned too.
+    min_sites: int = 3
+    #: A learned line of a site that borders articles (stands next to a line that is not
+    #: learned) on ``min_pages`` articles and this share of those it is on goes wherever
+    #: it stands; one that borders ``min_pages`` articles but fewer goes where a
+    #: neighbour is learned too.
+    anchored_share: float = 0.5
+    #: A line learned across sites goes wherever it stands when it stands between two
+    #: lines that are not learned on at most this share of its sites (a heading such as
+    #: "Conclusion" mostly does: it then goes only beside other boilerplate).
+    inside_share: float = 0.5
+    #: Lines of at least this many UTF-8 bytes (a Han character counts three) tell which
+    #: articles are copies of each other: those that share at least ``copy_share`` of
+    #: the larger one's long-line bytes.
+    long_line: int = 60
+    copy_share: float = 0.5
+    #: Long lines on this share of a site's pages (a site of at least
+    #: ``ubiquitous_min_pages``) may be chrome: records that share them are copies only
+    #: if what else they hold is shared too, or is at most ``small_edit`` of it.
+    ubiquitous_share: float = 0.8
+    ubiquitous_min_pages: int = 3
+    small_edit: float = 0.25
+    #: A long line, or a closing sentence, is learned only when this share of the site's
+    #: articles hold it (across sites: this many sites): on a few articles that are not
+    #: copies it is most often a paragraph of an edited repost.
+    long_share: float = 0.1
+    long_min_sites: int = 10
+
+
+@dataclass(frozen=True)
 class ShingleOptions:
     """How a text becomes the set of features MinHash sketches.
 

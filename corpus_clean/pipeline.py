@@ -18,21 +18,26 @@ import functools
 import gc
 import multiprocessing
 import os
+import pickle
+import shutil
 import signal
+import sys
+import tempfile
 import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import chain, islice
-from typing import IO, cast
+from typing import IO, Any, cast
 
 from . import _fast
 from .clean import Cleaner, load_rules
 from .dedup import Accepted, AcceptedIndex, DuplicateFinder, Fingerprinter, Fingerprints
 from .io import (
     MEMORY_BUDGET,
+    STDIN,
     BlockWriter,
     InputFile,
     InputLines,
@@ -44,9 +49,11 @@ from .io import (
     parse_unit,
     read_records,
     read_units,
+    temporary_errors,
     write_all,
 )
-from .options import CleanOptions, DedupOptions, ReadOptions, SplitOptions
+from .learn import Learned, Sketch, TextKey, fit, texts_of
+from .options import CleanOptions, DedupOptions, LearnOptions, ReadOptions, SplitOptions
 from .record import Record
 from .split import PageSplitter
 from .stats import Stats
@@ -68,6 +75,12 @@ class Plan:
     split: SplitOptions | None = None
     clean: CleanOptions | None = None
     dedup: DedupOptions | None = None
+    #: With ``clean``: learn each site's boilerplate from the input first (a fit pass).
+    learn: LearnOptions | None = None
+    #: What the workers apply after the rules: learned, and pinned in rules files.
+    learned: Learned | None = None
+    #: Where the fit pass keeps the batches it processed, for the second pass.
+    cache_dir: str | None = None
     jobs: int = 1
     #: Bytes of records and shingle sets waiting for dedup kept in memory; the rest
     #: wait in temporary files.
@@ -83,6 +96,8 @@ class Result:
     #: band keys and shingle set are never held at once. The stores stay open until the
     #: stream is exhausted, closed, or dropped.
     kept: Iterator[Accepted]
+    #: What the fit pass learned (None when learning was off).
+    learned: Learned | None = None
 
 
 @dataclass
@@ -99,6 +114,16 @@ class _Batch:
     rejects: list[bytes]
 
 
+@dataclass
+class _Kept:
+    """A batch the fit pass processed, as it waits for the second pass (see
+    ``_Worker.sketch``): its records as the rules left them."""
+
+    records: list[Record]
+    stats: Stats
+    rejects: list[bytes]
+
+
 class _Worker:
     """The per-record stages, built once per process from a Plan."""
 
@@ -108,23 +133,86 @@ class _Worker:
         self.cleaner = (
             Cleaner(load_rules(plan.clean), plan.clean) if plan.clean is not None else None
         )
+        self.learned = plan.learned or None
+        self.cache_dir = plan.cache_dir
         self.fingerprinter = Fingerprinter(plan.dedup) if plan.dedup is not None else None
 
-    def __call__(self, units: list[RawUnit]) -> _Batch:
+    def sketch(self, units: list[RawUnit]) -> tuple[Sketch, str]:
+        """The fit pass over a batch: its records as the rules leave them, sketched for
+        ``fit``, and kept in a file of ``cache_dir`` (returned) for ``finish``."""
+        assert self.cache_dir is not None
         stats = Stats()
         rejects: list[bytes] = []
-        # Records that reach dedup's spool as they were read: an output line that is
-        # mostly the input line can be read again at the end instead of travelling there.
-        as_read = self.fingerprinter is not None and not (self.splitter or self.cleaner)
-        origins: list[tuple[bytes, int | None]] | None = [] if as_read else None
+        records = list(self._cleaned(units, stats, rejects, None))
+        sketch = Sketch.of(records)
+        with temporary_errors():
+            fd, path = tempfile.mkstemp(dir=self.cache_dir, suffix=".pickle")
+            with os.fdopen(fd, "wb") as cache:
+                pickle.dump(_Kept(records, stats, rejects), cache, protocol=5)
+        return sketch, path
+
+    def finish(self, path: str) -> _Batch:
+        """The second pass over a batch the fit pass kept: learned boilerplate removed,
+        then the rest of the stages."""
+        with temporary_errors(), open(path, "rb") as cache:
+            kept: _Kept = pickle.load(cache)
+        os.unlink(path)
+        records = list(self._finished(kept.records, kept.stats))
+        return self._encoded(records, kept.stats, kept.rejects, None, [])
+
+    def _cleaned(
+        self,
+        units: list[RawUnit],
+        stats: Stats,
+        rejects: list[bytes],
+        origins: list[tuple[bytes, int | None]] | None,
+    ) -> Iterable[Record]:
+        """Records parsed, split and cleaned by the rules; ``_finished`` does the rest."""
         stream: Iterable[Record] = chain.from_iterable(
             parse_unit(unit, self.read, stats, rejects, origins) for unit in units
         )
         if self.splitter is not None:
             stream = self.splitter.run(stream, stats)
         if self.cleaner is not None:
-            stream = self.cleaner.run(stream, stats)
-        records = list(stream)
+            stream = self.cleaner.clean(stream, stats)
+        return stream
+
+    def _finished(self, records: Iterable[Record], stats: Stats) -> Iterable[Record]:
+        """Learned boilerplate removed, then what the cleaner does last (see
+        ``Cleaner.run``): an article that cleaning emptied is dropped only after both."""
+        if self.learned is not None:
+            records = self.learned.run(records, stats)
+        if self.cleaner is not None:
+            records = self.cleaner.finish(records, stats)
+        return records
+
+    def __call__(self, batch: list[RawUnit] | str) -> Any:
+        """A batch of units through every stage (a ``_Batch``); with a ``cache_dir``, the
+        fit pass over it (``sketch``); a batch the fit pass kept (its file), the rest."""
+        if isinstance(batch, str):
+            return self.finish(batch)
+        if self.cache_dir is not None:
+            return self.sketch(batch)
+        return self._all(batch)
+
+    def _all(self, units: list[RawUnit]) -> _Batch:
+        stats = Stats()
+        rejects: list[bytes] = []
+        # Records that reach dedup's spool as they were read: an output line that is
+        # mostly the input line can be read again at the end instead of travelling there.
+        as_read = self.fingerprinter is not None and not (self.splitter or self.cleaner)
+        origins: list[tuple[bytes, int | None]] | None = [] if as_read else None
+        stream = self._finished(self._cleaned(units, stats, rejects, origins), stats)
+        return self._encoded(list(stream), stats, rejects, origins, units)
+
+    def _encoded(
+        self,
+        records: list[Record],
+        stats: Stats,
+        rejects: list[bytes],
+        origins: list[tuple[bytes, int | None]] | None,
+        units: list[RawUnit],
+    ) -> _Batch:
         prints = None
         if self.fingerprinter is not None:
             prints = self.fingerprinter.fingerprint(
@@ -204,9 +292,11 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def _in_process(units: list[RawUnit]) -> _Batch:
+def _in_process(batch: list[RawUnit] | str) -> Any:
     assert _process_worker is not None, "worker process was not initialized"
-    return _process_worker(units)
+    return _process_worker(batch)
+
+
 
 
 #: glibc's mallopt parameters (malloc.h).
@@ -243,9 +333,9 @@ def _batches(units: Iterable[RawUnit]) -> Iterator[list[RawUnit]]:
         yield batch
 
 
-def _processed(plan: Plan, batches: Iterator[list[RawUnit]]) -> Generator[_Batch, None, None]:
-    """Each batch through the per-record stages: inline for one job or a single batch,
-    else in a pool of worker processes (results in input order)."""
+def _processed(plan: Plan, batches: Iterator[Any]) -> Generator[Any, None, None]:
+    """Each batch through the per-record stages (``_Worker.__call__``): inline for one job
+    or a single batch, else in a pool of worker processes (results in input order)."""
     first = next(batches, None)
     if first is None:
         return
@@ -264,7 +354,7 @@ def _processed(plan: Plan, batches: Iterator[list[RawUnit]]) -> Generator[_Batch
         initializer=_init_process,
         initargs=(plan, os.getpid()),
     ) as pool:
-        pending: deque[Future[_Batch]] = deque()
+        pending: deque[Future[Any]] = deque()
         try:
             for batch in chain([first, second], batches):
                 pending.append(pool.submit(_in_process, batch))
@@ -310,7 +400,104 @@ def run(
     started = time.perf_counter()
     _reuse_freed_memory()
     stats = Stats()
-    batches = _processed(plan, _batches(read_units(inputs, stats, BATCH_BYTES)))
+    units = read_units(inputs, stats, BATCH_BYTES)
+    applied = _pinned(plan.clean) if plan.clean is not None else Learned()
+    if plan.learn is None or plan.clean is None:
+        plan = replace(plan, learned=applied or None)
+        batches = _processed(plan, _batches(units))
+        result = _run(plan, batches, stats, out, duplicates, index, collect_kept, rejects, progress)
+    else:
+        # Learning must see every record first. The fit pass keeps the batches it has
+        # read, split and cleaned in temporary files, and the second pass goes on from
+        # there: the input is read once (stdin too), and cleaned once.
+        with tempfile.TemporaryDirectory(prefix="corpus-clean-learn-") as cache:
+            fit_plan = replace(plan, dedup=None, learned=None, cache_dir=cache)
+            sketches, kept_batches = [], []
+            with contextlib.closing(_processed(fit_plan, _batches(units))) as fitted:
+                for sketch, path in fitted:
+                    sketches.append(sketch)
+                    kept_batches.append(path)
+                    if progress is not None:  # the input is read in this pass
+                        progress(stats["bytes_read"])
+            learned = fit(sketches, plan.learn)
+            del sketches
+            applied.update(learned)
+            plan = replace(plan, learned=applied or None)
+            batches = _processed(plan, iter(kept_batches))
+            result = _run(
+                plan, batches, stats, out, duplicates, index, collect_kept, rejects, progress
+            )
+        result.learned = learned
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def learn_from(plan: Plan, inputs: list[InputFile]) -> Learned:
+    """The fit pass: every record split and cleaned by the rules, sketched, and learned
+    from. Stdin must have been spooled (see ``_stdin_spooled``): it is read twice."""
+    assert plan.learn is not None
+    with tempfile.TemporaryDirectory(prefix="corpus-clean-learn-") as cache:
+        fit_plan = replace(plan, dedup=None, learned=None, cache_dir=cache)
+        units = _batches(read_units(inputs, Stats(), BATCH_BYTES))
+        sketches = []
+        with contextlib.closing(_processed(fit_plan, units)) as fitted:
+            for sketch, path in fitted:
+                sketches.append(sketch)
+                os.unlink(path)
+        return fit(sketches, plan.learn)
+
+
+def _pinned(options: CleanOptions) -> Learned:
+    """The learned patterns pinned in rules files (``match = "folded"``)."""
+    return Learned.from_rules(rule for rule in load_rules(options).rules if rule.match == "folded")
+
+
+def learn_rules(plan: Plan, inputs: list[InputFile]) -> tuple[Learned, dict[TextKey, str], Stats]:
+    """For ``corpus-clean learn``: what the fit pass learns, the text of each pattern, and
+    what applying them removes (``removed_by_pattern``). The second pass runs in this
+    process: it only looks up hashes."""
+    assert plan.learn is not None
+    stats = Stats()
+    texts: dict[TextKey, str] = {}
+    with _stdin_spooled(inputs) as spooled:
+        inputs = [spooled.get(item.path, item) for item in inputs]
+        learned = learn_from(plan, inputs)
+        worker = _Worker(replace(plan, dedup=None, learned=None))
+        for batch in _batches(read_units(inputs, stats, BATCH_BYTES)):
+            records = list(worker._cleaned(batch, stats, [], None))
+            texts_of(learned, records, texts)
+            for record in records:
+                learned.apply(record, stats)
+    return learned, texts, stats
+
+
+@contextlib.contextmanager
+def _stdin_spooled(inputs: list[InputFile]) -> Iterator[dict[str, InputFile]]:
+    """Stdin copied to a temporary file, to be read twice (its records keep the name
+    ``<stdin>``); yields the input to read in its place."""
+    if not any(item.path == STDIN for item in inputs):
+        yield {}
+        return
+    with tempfile.TemporaryDirectory(prefix="corpus-clean-stdin-") as folder:
+        path = os.path.join(folder, "stdin.jsonl")
+        with temporary_errors(), open(path, "wb") as copy:
+            shutil.copyfileobj(sys.stdin.buffer, copy, 1 << 20)
+        yield {STDIN: InputFile(path, "jsonl", name="<stdin>")}
+
+
+def _run(
+    plan: Plan,
+    batches: Generator[_Batch, None, None],
+    stats: Stats,
+    out: IO[bytes] | None,
+    duplicates: IO[bytes] | None,
+    index: AcceptedIndex | None,
+    collect_kept: bool,
+    rejects: list[bytes] | None,
+    progress: Callable[[int], None] | None,
+) -> Result:
+    """Merge the processed batches into ``stats``, deduplicate, write."""
+    started = time.perf_counter()
     if plan.dedup is None:
         try:
             for batch in batches:

@@ -13,6 +13,10 @@ from typing import Any
 OWN_KEYS = ("id", "title", "text", "source", "date")
 
 
+#: One removal as ``--explain`` reports it: ("line" or "tail", the text removed, the rule).
+Removal = tuple[str, str, str]
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     """An article (or a raw page that still has to be split) and everything known about it."""
@@ -28,7 +32,7 @@ class Record:
     is_page: bool = False
     #: With ``--explain``: what cleaning removed, ("line" or "tail", text, rule) in order;
     #: every cleaning stage appends to it. Never written out.
-    removed: list[tuple[str, str, str]] | None = field(default=None, compare=False, repr=False)
+    removed: list[Removal] | None = field(default=None, compare=False, repr=False)
 
     def evolve(self, **changes: Any) -> Record:
         """A copy with some fields changed (records are immutable)."""

@@ -9,6 +9,10 @@ from .stats import Stats
 #: Bumped when a key of the JSON report changes meaning or disappears.
 REPORT_SCHEMA_VERSION = 1
 
+#: Learned patterns listed in the report (most removals first), and in the summary.
+TOP_PATTERNS = 20
+TOP_PATTERNS_SHOWN = 5
+
 #: (counter, label) rows of the summary, in display order.
 ROWS = (
     ("pages_read", "pages read"),
@@ -57,6 +61,15 @@ def build_report(
         "seconds": round(seconds, 3),
         "mb_per_s": round(megabytes / seconds, 2) if seconds > 0 else None,
     }
+    if stats.removed_by_pattern:
+        top = sorted(
+            stats.removed_by_pattern.items(),
+            key=lambda item: (-item[1], item[0][0], item[0][1] or "", item[0][2]),
+        )
+        report["learned_patterns"] = [
+            {"kind": kind, "site": site, "text": text, "removed": n}
+            for (kind, site, text), n in top[:TOP_PATTERNS]
+        ]
     if settings is not None:
         report["settings"] = settings
     if index is not None:
@@ -84,6 +97,12 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
             rows.append((label, f"{value:,}"))
         if key == "boilerplate_removed":
             rows.extend((f"  {rule}", f"{n:,}") for rule, n in report["removed_by_rule"].items())
+            for pattern in report.get("learned_patterns", [])[:TOP_PATTERNS_SHOWN]:
+                where = pattern["site"] if pattern["site"] is not None else "any site"
+                text = pattern["text"]
+                text = text if len(text) <= 40 else text[:39] + "…"
+                label = f"    {pattern['kind']} {text!r} ({where})"
+                rows.append((label, f"{pattern['removed']:,}"))
     if "index" in report:
         index = report["index"]
         rows.append(

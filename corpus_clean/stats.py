@@ -19,6 +19,8 @@ class Stats:
     explained: list[bytes] = field(default_factory=list)
     #: Kept records that extend an indexed article: {"id": ..., "extends": indexed id}.
     extended: list[dict[str, str]] = field(default_factory=list)
+    #: Removals by learned pattern: (kind "line" or "tail", site or None, folded text).
+    removed_by_pattern: Counter[tuple[str, str | None, str]] = field(default_factory=Counter)
 
     def add(self, name: str, n: int = 1) -> None:
         self.counts[name] += n
@@ -28,6 +30,7 @@ class Stats:
         self.removed_by_rule.update(other.removed_by_rule)
         self.explained.extend(other.explained)
         self.extended.extend(other.extended)
+        self.removed_by_pattern.update(other.removed_by_pattern)
 
     def __getitem__(self, name: str) -> int:
         return self.counts[name]

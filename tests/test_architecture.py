@@ -18,7 +18,12 @@ LIBRARY = sorted(
     p.stem for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__", "cli")
 )
 #: Each stage, and the modules that make it up.
-STAGES = {"split": {"split"}, "clean": {"clean"}, "dedup": {"dedup", "minhash", "shingles"}}
+STAGES = {
+    "split": {"split"},
+    "clean": {"clean"},
+    "learn": {"learn"},
+    "dedup": {"dedup", "minhash", "shingles"},
+}
 #: What any stage may build on.
 FOUNDATION = {"record", "io", "options", "stats", "errors"}
 #: Compiled helpers, private to the modules that import them.

@@ -1,0 +1,334 @@
+"""How much boilerplate corpus-clean leaves, and how much article text it loses, on real pages.
+
+The sets in ../shared/realdata (see its README) hold real scraped pages with the human
+main text beside each. Every set is written out as page files, one folder per site, and
+the corpus-clean CLI of this checkout cleans the folder (`corpus-clean clean -q`, so each
+page is one record whose `source` is its path), with and without learning. A reference
+needs no tool: "drop every line that occurs on two or more pages of the same site".
+
+How a line is judged (dragnet, readability): a line's tokens are its words, casefolded
+(a word is a run of letters and digits; every Han or kana character is a word of its
+own). A token is *in gold* when it is part of a run of 3 consecutive tokens of the line
+that occurs, in that order, in the gold text; the line's gold share is the share of its
+tokens in gold. A line of fewer than 3 tokens has share 0 when none of its tokens occurs
+in gold, and is left out otherwise: a lone "News", "Reply" or "2012" says nothing by its
+words alone (counted as content when it is a whole line of the gold, the reference
+below would lose 8.2% of the content lines instead of the issue's 6%: gold keeps comment
+chrome such as "Reply", and a date split into "Jul", "24", "2012"). A line is *content*
+when its share is >= 0.8 and *boilerplate* when it is <= 0.2; lines in between, and
+lines without a word, are left out. A line is *kept* when the page's output holds it
+(compared without whitespace, casefolded, so the glued-sentence repair does not count as
+a change), or holds at least half of it as a line that begins it (a tail cut off). A
+content line the scrape holds several times (a headline in the title bar, over the
+article and in a list) counts as content as many times as the gold holds it (at least
+once), and is lost when the output holds it fewer times.
+
+trafilatura: a `without` snippet *recurs* when a scrape line holding it occurs as a line
+on two or more pages of the set (on *many* pages: ten or more); it is *removed* when the
+page's output no longer holds it. A `with` snippet the scrape holds is *lost* when the
+output no longer holds it.
+
+    .venv/bin/python benchmarks/realdata.py [--sets bp-dragnet bp-trafilatura] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REALDATA = HERE.parent.parent.parent / "shared" / "realdata"
+SETS = ("bp-dragnet", "bp-readability", "bp-trafilatura")
+#: trafilatura: a `without` snippet's line on this many pages recurs on "many" pages.
+MANY_PAGES = 10
+CONTENT_SHARE = 0.8
+BOILERPLATE_SHARE = 0.2
+RUN = 3
+RULE = (
+    f"line tokens = casefolded words (Han/kana: one per character); share = tokens inside a "
+    f"run of {RUN} line tokens found in that order in gold / tokens (lines of < {RUN} tokens: "
+    f"0 if no token in gold, else ignored); content >= {CONTENT_SHARE}, "
+    f"boilerplate <= {BOILERPLATE_SHARE}, the rest ignored; kept = output holds the line "
+    "(whitespace-free, casefolded) or >= half of it as its beginning"
+)
+_TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W_]+")
+
+
+def tokens(text: str) -> list[str]:
+    return _TOKEN.findall(unicodedata.normalize("NFC", text).casefold())
+
+
+def squash(line: str) -> str:
+    """A line as compared with the output: NFC, casefolded, without any whitespace."""
+    return "".join(unicodedata.normalize("NFC", line).casefold().split())
+
+
+def scrape_lines(text: str) -> list[str]:
+    return [line.strip() for line in text.split("\n") if line.strip()]
+
+
+class Gold:
+    """A page's gold text, ready to judge its scrape lines."""
+
+    def __init__(self, text: str) -> None:
+        found = tokens(text)
+        self.tokens = Counter(found)
+        self.runs = {tuple(found[i : i + RUN]) for i in range(len(found) - RUN + 1)}
+        self.squashed = squash(text)
+
+    def share(self, line: str) -> float | None:
+        """The line's gold share (see the module's docstring); None to leave it out."""
+        found = tokens(line)
+        if not found:
+            return None
+        if len(found) < RUN:
+            return 0.0 if not any(self.tokens[t] for t in found) else None
+        inside = [False] * len(found)
+        for i in range(len(found) - RUN + 1):
+            if tuple(found[i : i + RUN]) in self.runs:
+                inside[i : i + RUN] = [True] * RUN
+        return sum(inside) / len(found)
+
+
+def site_folder(site: str) -> str:
+    return re.sub(r"[^\w.-]", "_", site)
+
+
+def write_pages(pages: list[dict[str, Any]], root: Path) -> list[str]:
+    """The pages as files, one folder per site; returns each page's path, in page order."""
+    paths = []
+    for n, page in enumerate(pages):
+        folder = root / site_folder(page["site"])
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{n:04d}_{site_folder(page['name'])[:60]}.txt"
+        path.write_text(page["scrape"], encoding="utf-8")
+        paths.append(str(path))
+    return paths
+
+
+def corpus_clean(root: Path, extra: list[str]) -> tuple[dict[str, list[str]], float]:
+    """The output lines of each page (by path), from the CLI of this checkout, and seconds."""
+    exe = shutil.which("corpus-clean", path=str(Path(sys.executable).parent)) or "corpus-clean"
+    started = time.perf_counter()
+    done = subprocess.run(
+        [exe, "clean", str(root), "-q", "-j", "1", *extra],
+        capture_output=True,
+        check=True,
+    )
+    seconds = time.perf_counter() - started
+    lines: dict[str, list[str]] = defaultdict(list)
+    for raw in done.stdout.splitlines():
+        record = json.loads(raw)
+        if record.get("title"):
+            lines[record["source"]].append(record["title"])
+        lines[record["source"]].extend(scrape_lines(record["text"]))
+    return lines, seconds
+
+
+def recurring_lines_dropped(pages: list[dict[str, Any]]) -> list[list[str]]:
+    """The reference: every line that occurs on two or more pages of its site is dropped."""
+    pages_with: dict[tuple[str, str], int] = Counter()
+    for page in pages:
+        for line in set(map(squash, scrape_lines(page["scrape"]))):
+            pages_with[page["site"], line] += 1
+    return [
+        [
+            line
+            for line in scrape_lines(page["scrape"])
+            if pages_with[page["site"], squash(line)] < 2
+        ]
+        for page in pages
+    ]
+
+
+def kept_flags(scrape: list[str], output: Iterable[str]) -> list[bool]:
+    """For each scrape line, whether the output still holds it (whole, or its beginning)."""
+    left = Counter(squash(line) for line in output)
+    flags = []
+    pending = []
+    for i, line in enumerate(scrape):
+        key = squash(line)
+        if left[key] > 0:
+            left[key] -= 1
+            flags.append(True)
+        else:
+            flags.append(False)
+            pending.append(i)
+    rest = [key for key, n in left.items() for _ in range(n) if key]
+    for i in pending:
+        key = squash(scrape[i])
+        for j, piece in enumerate(rest):
+            if 2 * len(piece) >= len(key) and key.startswith(piece):
+                flags[i] = True
+                del rest[j]
+                break
+    return flags
+
+
+def score_gold(pages: list[dict[str, Any]], outputs: list[list[str]]) -> dict[str, Any]:
+    boilerplate = boilerplate_left = content = content_lost = 0
+    for page, output in zip(pages, outputs, strict=True):
+        gold = Gold(page["gold"] or "")
+        scrape = scrape_lines(page["scrape"])
+        # A content line the scrape repeats (a headline in the title bar, over the article
+        # and in a list) is content as often as the gold holds it; keeping it that often
+        # is right.
+        kept_content: Counter[str] = Counter()
+        seen_content: Counter[str] = Counter()
+        for line, kept in zip(scrape, kept_flags(scrape, output), strict=True):
+            share = gold.share(line)
+            if share is None:
+                continue
+            if share >= CONTENT_SHARE:
+                key = squash(line)
+                seen_content[key] += 1
+                kept_content[key] += kept
+            elif share <= BOILERPLATE_SHARE:
+                boilerplate += 1
+                boilerplate_left += kept
+        for key, seen in seen_content.items():
+            times = min(seen, max(1, gold.squashed.count(key)))
+            content += times
+            content_lost += max(0, times - kept_content[key])
+    return {
+        "boilerplate_lines": boilerplate,
+        "content_lines": content,
+        "boilerplate_left_pct": round(100 * boilerplate_left / max(boilerplate, 1), 2),
+        "content_lost_pct": round(100 * content_lost / max(content, 1), 2),
+    }
+
+
+def score_snippets(pages: list[dict[str, Any]], outputs: list[list[str]]) -> dict[str, Any]:
+    on_pages: Counter[str] = Counter()
+    for page in pages:
+        on_pages.update(set(map(squash, scrape_lines(page["scrape"]))))
+    recurring = recurring_removed = without = without_removed = kept_with = lost_with = 0
+    many = many_removed = 0
+    for page, output in zip(pages, outputs, strict=True):
+        text = "\n".join(squash(line) for line in output)
+        lines = [squash(line) for line in scrape_lines(page["scrape"])]
+        whole = "\n".join(lines)
+        for snippet in page.get("without") or []:
+            key = squash(snippet)
+            if not key or key not in whole:
+                continue
+            without += 1
+            removed = key not in text
+            without_removed += removed
+            if any(key in line and on_pages[line] >= 2 for line in lines):
+                recurring += 1
+                recurring_removed += removed
+            if any(key in line and on_pages[line] >= MANY_PAGES for line in lines):
+                many += 1
+                many_removed += removed
+        for snippet in page.get("with") or []:
+            key = squash(snippet)
+            if key and key in whole:
+                kept_with += 1
+                lost_with += key not in text
+    return {
+        "without_in_scrape": without,
+        "without_removed_pct": round(100 * without_removed / max(without, 1), 2),
+        "without_recurring": recurring,
+        "recurring_without_removed_pct": round(100 * recurring_removed / max(recurring, 1), 2),
+        "without_on_many_pages": many,
+        "many_pages_without_removed_pct": round(100 * many_removed / max(many, 1), 2),
+        "with_in_scrape": kept_with,
+        "with_lost": lost_with,
+    }
+
+
+def load(name: str) -> list[dict[str, Any]]:
+    with gzip.open(REALDATA / f"{name}.jsonl.gz", "rt", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
+    parser.add_argument("--json", metavar="FILE", help="also write the figures here")
+    parser.add_argument("--keep", metavar="DIR", help="write the page folders here and keep them")
+    parser.add_argument(
+        "--learn-args", default="", metavar="ARGS", help="more options for the learning run"
+    )
+    args = parser.parse_args()
+    variants = {
+        "corpus-clean": args.learn_args.split(),
+        "corpus-clean --no-learn": ["--no-learn"],
+    }
+    results: dict[str, Any] = {"rule": RULE, "sets": {}}
+    print(f"rule: {RULE}\n", file=sys.stderr)
+    for name in args.sets:
+        pages = load(name)
+        with tempfile.TemporaryDirectory(prefix=f"realdata-{name}-") as tmp:
+            root = Path(args.keep or tmp) / name
+            if root.exists():
+                shutil.rmtree(root)
+            paths = write_pages(pages, root)
+            rows: dict[str, Any] = {}
+            for label, extra in variants.items():
+                try:
+                    by_path, seconds = corpus_clean(root, extra)
+                except subprocess.CalledProcessError as err:
+                    print(f"{label}: {err.stderr.decode().strip()}", file=sys.stderr)
+                    continue
+                outputs = [by_path.get(path, []) for path in paths]
+                rows[label] = {"seconds": round(seconds, 2), **_score(pages, outputs)}
+            rows["reference: same line on 2+ pages of a site"] = _score(
+                pages, recurring_lines_dropped(pages)
+            )
+        results["sets"][name] = rows
+        _print(name, len(pages), len({p["site"] for p in pages}), rows)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+
+
+def _score(pages: list[dict[str, Any]], outputs: list[list[str]]) -> dict[str, Any]:
+    if pages and "gold" in pages[0]:
+        return score_gold(pages, outputs)
+    return score_snippets(pages, outputs)
+
+
+def _print(name: str, n_pages: int, n_sites: int, rows: dict[str, Any]) -> None:
+    print(f"{name}: {n_pages} pages, {n_sites} sites")
+    first = next(iter(rows.values()))
+    if "boilerplate_left_pct" in first:
+        print(
+            f"  {'':46} {'boilerplate left %':>18} {'content lost %':>15} "
+            f"(of {first['boilerplate_lines']} / {first['content_lines']} lines)"
+        )
+        for label, row in rows.items():
+            left, lost = row["boilerplate_left_pct"], row["content_lost_pct"]
+            print(f"  {label:46} {left:18.2f} {lost:15.2f}")
+    else:
+        print(
+            f"  {'':46} {'without removed %: on 2+ pages':>30} {f'{MANY_PAGES}+ pages':>10} "
+            f"{'all':>7} {'with lost':>10}\n  {'':46} (of {first['without_recurring']:>28} "
+            f"{first['without_on_many_pages']:>10} {first['without_in_scrape']:>7} "
+            f"{first['with_in_scrape']:>10})"
+        )
+        for label, row in rows.items():
+            print(
+                f"  {label:46} {row['recurring_without_removed_pct']:30.2f} "
+                f"{row['many_pages_without_removed_pct']:10.2f} {row['without_removed_pct']:7.2f} "
+                f"{row['with_lost']:10d}"
+            )
+    print()
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    main()

@@ -1,0 +1,610 @@
+"""Learned boilerplate: what recurs across many *different* articles of a site.
+
+No rule names a site's menu, footer or promo sentence, yet each stands on most of its
+pages. ``fit`` sees every article first (as ``sketch`` gives it: stable line hashes,
+nothing else) and learns which lines, and which closing sentences of a last paragraph,
+recur; ``Learned.apply`` then removes them from each record, counting every removal.
+
+- Reposts never count: articles that share at least half of their long-line characters
+  are one copy cluster (union-find), and recurrence is the number of distinct clusters.
+- A site is the host of a record's ``url`` field, else the folder of its ``source``.
+- A line of a site is learned when ``min_pages`` different articles of the site hold
+  it. Where it stands next to a line that is not learned (the article), it is
+  *anchored*. One anchored on many of its articles (a menu's last item above every
+  headline, "Share this:" under every article, a byline) goes wherever it stands; one
+  anchored on a few goes where a neighbour is learned too; the others (a headline,
+  anchored on its own page only and listed among other headlines elsewhere) go only
+  where both neighbours are learned, so they stay on their page.
+- A line on ``min_sites`` different sites is learned across the whole input: it goes
+  where a neighbour is learned too, or anywhere if it seldom stands between two lines
+  that are not learned (a heading such as "Conclusion" does, "Impressum" does not).
+- A closing sentence of the last paragraph on ``min_pages`` different articles of a
+  site is its promo tail, cut wherever it ends a last paragraph.
+- Lines are compared folded (``fold``): NFC, casefolded, whitespace runs as one space;
+  lines longer than ``FOLD_MAX`` characters as they are (after cleaning: NFC and
+  stripped), since folding is the costly part and a long line hardly ever recurs in
+  another spelling. Digits are kept: folded, every comment's timestamp ("November 12,
+  2012 at 7:40 pm") recurs, and the real pages lost three times the article lines.
+  No word splitting: Chinese works as well.
+"""
+
+from __future__ import annotations
+
+import array
+import json
+import os
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+from urllib.parse import urlsplit
+
+import numpy as np
+import xxhash
+
+from .options import LearnOptions
+from .record import Record, Removal
+from .stats import Stats
+
+#: Lines up to this many characters are folded before they are compared.
+FOLD_MAX = 100
+#: Characters a closing sentence needs to be learned as a promo tail, and the most
+#: that the closing sentences learned as one may have.
+MIN_TAIL = 4
+TAIL_WINDOW = 240
+#: Rule names the removals of what ``fit`` learned are counted under.
+LEARNED_LINE = "learned_line"
+LEARNED_TAIL = "learned_tail"
+#: How strongly a line is boilerplate: only where both neighbours are boilerplate, where
+#: one is, or anywhere.
+IN_RUN, BESIDE, ANYWHERE = 1, 2, 3
+#: The same, as a rules file's ``context`` says it.
+CONTEXTS = {"run": IN_RUN, "beside": BESIDE, "any": ANYWHERE}
+
+#: A sentence end: a stop, any closing quotes or brackets, then space; CJK stops need none.
+_SENTENCE_END = re.compile(
+    r"[.!?][\"'\u201d\u2019)\]]*\s+|[\u3002\uff01\uff1f][\u201d\u2019\u300d\u300f\uff09]*\s*"
+)
+
+_WORD_CHAR = re.compile(r"[^\W_]")
+
+Kind = Literal["line", "tail"]
+#: A learned pattern: what it removes, of which site (None: of any), in folded form.
+PatternKey = tuple[Kind, str | None, str]
+#: The same with the stable hash of the folded text instead.
+TextKey = tuple[Kind, str | None, int]
+
+
+def fold(line: str) -> str:
+    """The form lines are compared in (see the module's docstring)."""
+    if len(line) > FOLD_MAX:
+        return line
+    if not unicodedata.is_normalized("NFC", line):
+        line = unicodedata.normalize("NFC", line)
+    return " ".join(line.casefold().split())
+
+
+def stable_hash(folded: str) -> int:
+    """64 bits that are the same in every process and run (never 0: 0 means none)."""
+    return xxhash.xxh3_64_intdigest(folded.encode("utf-8", "surrogatepass")) or 1
+
+
+def site_of(record: Record) -> str:
+    """The host of the record's ``url`` field when it has one, else its source's folder."""
+    url = record.meta.get("url")
+    if isinstance(url, str) and (host := urlsplit(url).hostname):
+        return host.removeprefix("www.")
+    return os.path.dirname(record.source)
+
+
+def paragraphs(text: str) -> list[str]:
+    """A cleaned text's lines (one paragraph each; cleaning puts a blank line between)."""
+    return [line for line in text.split("\n") if line.strip()]
+
+
+def closing_sentences(paragraph: str) -> list[int]:
+    """Where the last and the last two sentences of a paragraph start (at most two offsets,
+    last sentence first), within its last ``TAIL_WINDOW`` characters; none for a
+    paragraph of one sentence."""
+    end = len(paragraph)
+    window = max(0, end - TAIL_WINDOW)
+    starts = [m.end() for m in _SENTENCE_END.finditer(paragraph, window) if m.end() < end]
+    # A closing quote after a space is no sentence: a tail holds words.
+    return [start for start in starts[::-1][:2] if _is_sentence(paragraph[start:])]
+
+
+def _is_sentence(text: str) -> bool:
+    return len(text) >= MIN_TAIL and _WORD_CHAR.search(text) is not None
+
+
+@dataclass
+class Sketch:
+    """What ``fit`` needs of a batch of records: per record its site, the stable hash and
+    length of each line, and the hashes of its closing sentences (0: none)."""
+
+    sites: list[str] = field(default_factory=list)
+    line_counts: array.array[int] = field(default_factory=lambda: array.array("I"))
+    hashes: array.array[int] = field(default_factory=lambda: array.array("Q"))
+    lengths: array.array[int] = field(default_factory=lambda: array.array("I"))
+    tails: array.array[int] = field(default_factory=lambda: array.array("Q"))
+
+    @classmethod
+    def of(cls, records: Iterable[Record]) -> Sketch:
+        found = cls()
+        for record in records:
+            found.add(record)
+        return found
+
+    def add(self, record: Record) -> None:
+        lines = paragraphs(record.text)
+        self.sites.append(site_of(record))
+        self.line_counts.append(len(lines))
+        data = [fold(line).encode("utf-8", "surrogatepass") for line in lines]
+        self.hashes.extend([xxhash.xxh3_64_intdigest(d) or 1 for d in data])  # stable_hash
+        # Bytes measure length alike in every script: a Han character, which says about
+        # what an English word says, counts three.
+        self.lengths.extend(map(len, data))
+        starts = closing_sentences(lines[-1]) if lines else []
+        for k in range(2):
+            self.tails.append(stable_hash(fold(lines[-1][starts[k] :])) if k < len(starts) else 0)
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """What is known of one learned pattern: its strength, the rule its removals are
+    counted under, and on how many articles (copy clusters) and sites it was seen."""
+
+    strength: int
+    rule: str
+    pages: int = 0
+    sites: int = 0
+
+
+@dataclass
+class Learned:
+    """Learned patterns, by site (None: any site) and stable hash of their folded form.
+    Picklable: the pipeline hands it to every worker."""
+
+    lines: dict[str | None, dict[int, Pattern]] = field(default_factory=dict)
+    tails: dict[str | None, dict[int, Pattern]] = field(default_factory=dict)
+    #: Every hash of every pattern, sorted (``holding`` fills it in on first use).
+
+    def __bool__(self) -> bool:
+        return bool(self.lines or self.tails)
+
+    def update(self, other: Learned) -> None:
+        """Add another's patterns; where both know one, the stronger wins (ours on a tie)."""
+        for mine, theirs in ((self.lines, other.lines), (self.tails, other.tails)):
+            for site, patterns in theirs.items():
+                into = mine.setdefault(site, {})
+                for key, pattern in patterns.items():
+                    if key not in into or pattern.strength > into[key].strength:
+                        into[key] = pattern
+
+    def run(self, records: Iterable[Record], stats: Stats) -> Iterable[Record]:
+        """The stream stage: every record with its learned boilerplate removed."""
+        for record in records:
+            yield self.apply(record, stats)
+
+    def apply(self, record: Record, stats: Stats | None = None) -> Record:
+        """The record without the learned lines and closing sentences of its site.
+
+        Idempotent: removing a line never makes another removable (a line kept because
+        a neighbour is not boilerplate keeps that neighbour), and cutting repeats until
+        nothing is left to cut.
+        """
+        site = site_of(record)
+        lines = paragraphs(record.text)
+        removed: Counter[tuple[str, PatternKey]] = Counter()
+        # With --explain, what goes is listed with the record (see clean.Cleaner).
+        removals = None if record.removed is None else list(record.removed)
+        changed = True
+        while changed and lines:
+            changed = False
+            kept = self._without_lines(site, lines, removed, removals)
+            if len(kept) != len(lines):
+                lines, changed = kept, True
+            if lines and (cut := self._cut_tail(site, lines[-1], removed, removals)) is not None:
+                lines[-1], changed = cut, True
+        if not removed:
+            return record
+        if stats is not None:
+            for (rule, key), n in removed.items():
+                stats.removed_by_rule[rule] += n
+                stats.removed_by_pattern[key] += n
+        return record.evolve(text="\n\n".join(lines), removed=removals)
+
+    def _find(
+        self, table: dict[str | None, dict[int, Pattern]], site: str, folded_hash: int
+    ) -> tuple[str | None, Pattern] | None:
+        """The pattern of this site, or of any site, for a hash (the stronger one)."""
+        own = table.get(site, {}).get(folded_hash)
+        anywhere = table.get(None, {}).get(folded_hash)
+        if own is not None and (anywhere is None or own.strength >= anywhere.strength):
+            return site, own
+        return (None, anywhere) if anywhere is not None else None
+
+    def _without_lines(
+        self,
+        site: str,
+        lines: list[str],
+        removed: Counter[tuple[str, PatternKey]],
+        removals: list[Removal] | None,
+    ) -> list[str]:
+        folded = [fold(line) for line in lines]
+        found = [self._find(self.lines, site, stable_hash(f)) for f in folded]
+        strength = [0 if f is None else f[1].strength for f in found]
+        # Beyond either end of the text counts as boilerplate: a related list may end a page.
+        padded = [ANYWHERE, *strength, ANYWHERE]
+        kept = []
+        for i, line in enumerate(lines):
+            hit = found[i]
+            learned_before, learned_after = padded[i] > 0, padded[i + 2] > 0
+            if hit is None:
+                kept.append(line)
+                continue
+            goes = (
+                strength[i] == ANYWHERE
+                or (strength[i] == BESIDE and (learned_before or learned_after))
+                or (learned_before and learned_after)
+            )
+            if not goes:
+                kept.append(line)
+                continue
+            removed[hit[1].rule, ("line", hit[0], folded[i])] += 1
+            if removals is not None:
+                removals.append(("line", line, hit[1].rule))
+        return kept
+
+    def _cut_tail(
+        self,
+        site: str,
+        paragraph: str,
+        removed: Counter[tuple[str, PatternKey]],
+        removals: list[Removal] | None,
+    ) -> str | None:
+        """The paragraph without its learned closing sentence(s), or None if it has none.
+        Two sentences are tried before one: the longer learned tail is cut whole."""
+        for start in reversed(closing_sentences(paragraph)):
+            tail = fold(paragraph[start:])
+            hit = self._find(self.tails, site, stable_hash(tail))
+            if hit is not None:
+                removed[hit[1].rule, ("tail", hit[0], tail)] += 1
+                if removals is not None:
+                    removals.append(("tail", paragraph[start:].strip(), hit[1].rule))
+                return paragraph[:start].rstrip()
+        return None
+
+    @classmethod
+    def from_rules(cls, rules: Iterable[RuleLike]) -> Learned:
+        """Patterns pinned in a rules file (``match = "folded"``), as ``learn`` writes them."""
+        learned = cls()
+        for rule in rules:
+            table = learned.lines if rule.action == "line" else learned.tails
+            into = table.setdefault(rule.site, {})
+            strength = CONTEXTS[rule.context]
+            for text in rule.patterns:
+                into.setdefault(stable_hash(fold(text)), Pattern(strength, rule.name))
+        return learned
+
+
+class RuleLike(Protocol):
+    """What ``Learned.from_rules`` reads of a rule (clean.Rule has these attributes)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def site(self) -> str | None: ...
+    @property
+    def context(self) -> str: ...
+    @property
+    def patterns(self) -> Sequence[str]: ...
+
+
+def fit(sketches: Iterable[Sketch], options: LearnOptions) -> Learned:
+    """Learn the boilerplate of every site from sketches of all the input's records (in
+    input order). Deterministic: only stable hashes and sorted arrays decide."""
+    parts = list(sketches)
+    sites = [site for part in parts for site in part.sites]
+    n = len(sites)
+    learned = Learned()
+    if n == 0:
+        return learned
+    counts = np.concatenate([np.frombuffer(p.line_counts, np.uint32) for p in parts])
+    hashes = np.concatenate([np.frombuffer(p.hashes, np.uint64) for p in parts])
+    lengths = np.concatenate([np.frombuffer(p.lengths, np.uint32) for p in parts])
+    tails = np.concatenate([np.frombuffer(p.tails, np.uint64) for p in parts]).reshape(n, 2)
+    names, site_ids = np.unique(np.array(sites, dtype=object).astype(str), return_inverse=True)
+    record_of = np.repeat(np.arange(n, dtype=np.int64), counts.astype(np.int64))
+    cluster = _copy_clusters(hashes, lengths, record_of, site_ids, options)
+    site_clusters = _distinct_per_pair(site_ids.astype(np.int64), cluster, len(names))
+    _learn_lines(
+        learned, names, site_ids, record_of, hashes, lengths, cluster, site_clusters, options
+    )
+    record_ids = np.arange(n, dtype=np.int64)
+    for k in range(2):
+        has = tails[:, k] != 0
+        tail_clusters = cluster[record_ids[has]]
+        _learn_tails(
+            learned, names, site_ids[has], tails[has, k], tail_clusters, site_clusters, options
+        )
+    return learned
+
+
+def _copy_clusters(
+    hashes: np.ndarray,
+    lengths: np.ndarray,
+    record_of: np.ndarray,
+    site_ids: np.ndarray,
+    options: LearnOptions,
+) -> np.ndarray:
+    """A cluster number per record: records that share at least ``copy_share`` of the
+    long-line characters of the larger one are copies of one article. Only records next
+    to each other in a line's list of records are compared (no quadratic work).
+
+    Long lines on most pages of a site (``ubiquitous_share``: a sidebar's blurb, a long
+    disclaimer) may be chrome, or an article the site holds on most of its pages. Records
+    that share half of their long-line characters are copies, unless both have long
+    lines of their own (not on most pages of the site) that they do not share and that
+    are more than a small edit (``small_edit`` of what they share): two articles under a
+    sidebar bigger than either. A repost must never count twice, so when in doubt the
+    records are copies (and some chrome is not learned).
+    """
+    n = len(site_ids)
+    long = lengths >= options.long_line
+    line, record, size = hashes[long], record_of[long], lengths[long].astype(np.int64)
+    order = np.lexsort((record, line))
+    line, record, size = line[order], record[order], size[order]
+    first = np.ones(len(line), dtype=bool)  # a line twice in one record counts once
+    first[1:] = (line[1:] != line[:-1]) | (record[1:] != record[:-1])
+    line, record, size = line[first], record[first], size[first]
+    site = site_ids[record].astype(np.int64)
+    site_records = np.bincount(site_ids, minlength=int(site_ids.max()) + 1)
+    on_pages = _group_sizes(site, line)
+    ubiquitous = (site_records[site] >= options.ubiquitous_min_pages) & (
+        on_pages >= options.ubiquitous_share * site_records[site]
+    )
+    own = np.where(ubiquitous, 0, size)
+    long_chars = np.bincount(record, weights=size, minlength=n)
+    own_chars = np.bincount(record, weights=own, minlength=n)
+    parent = np.arange(n, dtype=np.int64)
+    if len(line) > 1:
+        next_to = line[1:] == line[:-1]
+        pairs = record[:-1][next_to] * n + record[1:][next_to]
+        unique_pairs, which = np.unique(pairs, return_inverse=True)
+        shared = np.bincount(which, weights=size[1:][next_to])
+        either = (ubiquitous[:-1] | ubiquitous[1:])[next_to]
+        shared_own = np.bincount(which, weights=np.where(either, 0, size[1:][next_to]))
+        a, b = unique_pairs // n, unique_pairs % n
+        largest_own = np.maximum(own_chars[a], own_chars[b])
+        copies = (shared >= options.copy_share * np.maximum(long_chars[a], long_chars[b])) & (
+            (np.minimum(own_chars[a], own_chars[b]) == 0)
+            | (shared_own >= options.copy_share * largest_own)
+            | (largest_own <= options.small_edit * (shared - shared_own))
+        )
+        roots = parent.tolist()
+        for x, y in zip(a[copies].tolist(), b[copies].tolist(), strict=True):
+            rx, ry = _root(roots, x), _root(roots, y)
+            if rx != ry:  # the smaller index is the root: independent of pair order
+                roots[max(rx, ry)] = min(rx, ry)
+        parent = np.array([_root(roots, i) for i in range(n)], dtype=np.int64)
+    return parent
+
+
+def _group_sizes(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """For each position, how many positions hold the same (first, second) pair."""
+    if not len(first):
+        return np.zeros(0, dtype=np.int64)
+    order = np.lexsort((second, first))
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (first[order][1:] != first[order][:-1]) | (second[order][1:] != second[order][:-1])
+    group = np.cumsum(new) - 1
+    sizes = np.bincount(group)
+    out = np.empty(len(order), dtype=np.int64)
+    out[order] = sizes[group]
+    return out
+
+
+def _root(parent: list[int], i: int) -> int:
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+def _recurrence(
+    site: np.ndarray, key: np.ndarray, cluster: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (site, key) pairs, sorted, with the number of distinct clusters holding
+    each, and the pair of each occurrence (in the order given)."""
+    order = np.lexsort((cluster, key, site))
+    site, key, cluster = site[order], key[order], cluster[order]
+    new_pair = np.ones(len(site), dtype=bool)
+    new_pair[1:] = (site[1:] != site[:-1]) | (key[1:] != key[:-1])
+    new_triple = new_pair.copy()
+    new_triple[1:] |= cluster[1:] != cluster[:-1]
+    pair_of = np.cumsum(new_pair) - 1
+    where = np.empty(len(order), dtype=np.int64)
+    where[order] = pair_of
+    return site[new_pair], key[new_pair], np.bincount(pair_of[new_triple]), where
+
+
+def _distinct_per_pair(
+    pair: np.ndarray, values: np.ndarray, n_pairs: int
+) -> np.ndarray:
+    """How many distinct values each pair number holds among the occurrences given."""
+    if not len(pair):
+        return np.zeros(n_pairs, dtype=np.int64)
+    values = values.astype(np.int64)
+    both = np.unique(pair.astype(np.int64) * (int(values.max()) + 1) + values)
+    return np.bincount(both // (int(values.max()) + 1), minlength=n_pairs)
+
+
+def _max_per_pair(pair: np.ndarray, values: np.ndarray, n_pairs: int) -> np.ndarray:
+    out = np.zeros(n_pairs, dtype=np.int64)
+    np.maximum.at(out, pair, values.astype(np.int64))
+    return out
+
+
+def _learn_lines(
+    learned: Learned,
+    names: np.ndarray,
+    site_ids: np.ndarray,
+    record_of: np.ndarray,
+    hashes: np.ndarray,
+    lengths: np.ndarray,
+    cluster: np.ndarray,
+    site_clusters: np.ndarray,
+    options: LearnOptions,
+) -> None:
+    """Lines on ``min_pages`` different articles of a site, or ``min_sites`` sites, are
+    learned. Where a learned line stands next to a line that is not (the article, say), it
+    is *anchored*: a line anchored on ``min_pages`` articles (sites) borders every article
+    (a menu's last item, "Share this:") and goes wherever it stands; the others (a
+    headline anchored on its own page only, listed among others elsewhere) go only where
+    they are not anchored."""
+    line_site = site_ids[record_of].astype(np.int64)
+    line_cluster = cluster[record_of]
+    site, key, pages, site_pair = _recurrence(line_site, hashes, line_cluster)
+    zeros = np.zeros(len(hashes), dtype=np.int64)
+    _, wide_key, wide_pages, wide_pair = _recurrence(zeros, hashes, line_cluster)
+    _, _, wide_sites, _ = _recurrence(zeros, hashes, line_site)
+    # A long line, unlike a menu item, is most often an article's paragraph: recurring
+    # on a few articles that are not copies (edited reposts: a typo in every other
+    # paragraph), it is still content. It is learned only when a share of the site's
+    # articles hold it (a disclaimer, a sidebar's blurb), or across ``long_min_sites``.
+    long_line = _max_per_pair(site_pair, lengths, len(site)) >= options.long_line
+    needed = np.where(
+        long_line,
+        np.maximum(options.min_pages, options.long_share * site_clusters[site]),
+        options.min_pages,
+    )
+    by_site = pages >= needed
+    wide_long = _max_per_pair(wide_pair, lengths, len(wide_key)) >= options.long_line
+    wide_needed = np.where(
+        wide_long, max(options.min_sites, options.long_min_sites), options.min_sites
+    )
+    wide = (wide_sites >= wide_needed) & (wide_pages >= wide_needed)
+    learned_line = by_site[site_pair] | wide[wide_pair]
+    # Beyond either end of a text counts as boilerplate (a related list may end a page).
+    same_record = record_of[1:] == record_of[:-1]
+    plain_before = np.zeros(len(hashes), dtype=bool)
+    plain_before[1:] = same_record & ~learned_line[:-1]
+    plain_after = np.zeros(len(hashes), dtype=bool)
+    plain_after[:-1] = same_record & ~learned_line[1:]
+    anchored = plain_before | plain_after
+    inside = plain_before & plain_after
+    site_anchored = _distinct_per_pair(site_pair[anchored], line_cluster[anchored], len(site))
+    wide_inside = _distinct_per_pair(wide_pair[inside], line_site[inside], len(wide_key))
+    for s, h, p, a in zip(
+        site[by_site].tolist(),
+        key[by_site].tolist(),
+        pages[by_site].tolist(),
+        site_anchored[by_site].tolist(),
+        strict=True,
+    ):
+        if a >= max(options.min_pages, options.anchored_share * p):
+            strength = ANYWHERE
+        else:  # anchored on its own page only, a headline; on a few, chrome near the text
+            strength = BESIDE if a >= options.min_pages else IN_RUN
+        learned.lines.setdefault(str(names[s]), {})[h] = Pattern(strength, LEARNED_LINE, p, 1)
+    if wide.any():
+        table = learned.lines.setdefault(None, {})
+        for h, p, n, a in zip(
+            wide_key[wide].tolist(),
+            wide_pages[wide].tolist(),
+            wide_sites[wide].tolist(),
+            wide_inside[wide].tolist(),
+            strict=True,
+        ):
+            strength = ANYWHERE if a <= options.inside_share * n else BESIDE
+            table[h] = Pattern(strength, LEARNED_LINE, p, n)
+
+
+def _learn_tails(
+    learned: Learned,
+    names: np.ndarray,
+    site_ids: np.ndarray,
+    tails: np.ndarray,
+    cluster: np.ndarray,
+    site_clusters: np.ndarray,
+    options: LearnOptions,
+) -> None:
+    """A closing sentence on ``min_pages`` different articles of a site is its promo tail."""
+    if not len(tails):
+        return
+    site, key, pages, _ = _recurrence(site_ids.astype(np.int64), tails, cluster)
+    # As for long lines: a closing sentence of a few edited reposts is not a promo.
+    enough = pages >= np.maximum(options.min_pages, options.long_share * site_clusters[site])
+    for s, h, p in zip(site[enough].tolist(), key[enough].tolist(), pages[enough].tolist(),
+                       strict=True):
+        table = learned.tails.setdefault(str(names[s]), {})
+        table.setdefault(h, Pattern(ANYWHERE, LEARNED_TAIL, p, 1))
+
+
+def texts_of(learned: Learned, records: Iterable[Record], found: dict[TextKey, str]) -> None:
+    """The folded text of every learned pattern, found in the records it was learned from
+    (fit keeps hashes only), into ``found``; the first text seen of a hash stays."""
+    for record in records:
+        site = site_of(record)
+        lines = paragraphs(record.text)
+        for line in lines:
+            folded = fold(line)
+            key = stable_hash(folded)
+            for where in (site, None):
+                if key in learned.lines.get(where, {}):
+                    found.setdefault(("line", where, key), folded)
+        for start in closing_sentences(lines[-1]) if lines else []:
+            folded = fold(lines[-1][start:])
+            key = stable_hash(folded)
+            if key in learned.tails.get(site, {}):
+                found.setdefault(("tail", site, key), folded)
+
+
+_CONTEXT_NAMES = {strength: name for name, strength in CONTEXTS.items()}
+
+
+def rules_toml(
+    learned: Learned,
+    texts: dict[TextKey, str],
+    removed: Counter[tuple[str, str | None, str]],
+    header: str,
+) -> str:
+    """What was learned as a rules file (``match = "folded"``, see rules.toml), one rule
+    per site, kind and context, each pattern after a comment with its counts."""
+    out = [f"# {line}".rstrip() for line in header.splitlines()]
+    groups: dict[tuple[Kind, str | None, int], list[tuple[str, Pattern]]] = {}
+    tables: tuple[tuple[Kind, dict[str | None, dict[int, Pattern]]], ...] = (
+        ("line", learned.lines),
+        ("tail", learned.tails),
+    )
+    for kind, table in tables:
+        for site, patterns in table.items():
+            for key, pattern in patterns.items():
+                text = texts.get((kind, site, key))
+                if text is not None:
+                    groups.setdefault((kind, site, pattern.strength), []).append((text, pattern))
+    for kind, site, strength in sorted(groups, key=lambda g: (g[1] or "", g[1] is None, g)):
+        context = _CONTEXT_NAMES[strength]
+        name = f"learned {'*' if site is None else site} {kind} {context}"
+        out += ["", "[[rule]]", f"name = {_toml(name)}"]
+        if site is not None:
+            out.append(f"site = {_toml(site)}")
+        out += [f'action = "{kind}"', 'match = "folded"', f'context = "{context}"', "patterns = ["]
+        entries = sorted(groups[kind, site, strength], key=lambda e: (-e[1].pages, e[0]))
+        for text, pattern in entries:
+            sites = f", {pattern.sites} sites" if site is None else ""
+            times = removed.get((kind, site, text), 0)
+            out.append(f"    # {pattern.pages} pages{sites}; removed {times} times")
+            out.append(f"    {_toml(text)},")
+        out.append("]")
+    return "\n".join(out) + "\n"
+
+
+def _toml(text: str) -> str:
+    """A TOML basic string: JSON's escapes are TOML's, and TOML also wants DEL escaped."""
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")

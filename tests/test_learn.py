@@ -1,0 +1,313 @@
+"""Learned boilerplate: what recurs across different articles of a site goes, reposts and
+an article's own headline stay; the same bytes for any job count; pinned rules remove
+what learning removes."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from corpus_clean.clean import RulesError, parse_rules
+from corpus_clean.cli import cli
+from corpus_clean.learn import Learned, Sketch, TextKey, fit, rules_toml, site_of, texts_of
+from corpus_clean.options import LearnOptions
+from corpus_clean.record import Record
+from corpus_clean.stats import Stats
+
+WORDS = (
+    "river", "council", "market", "school", "bridge", "harvest", "winter", "station", "doctor",
+    "budget", "village", "museum", "engine", "forest", "theatre", "planet", "garden", "island",
+    "report", "summer", "railway", "festival",
+)
+HAN = "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工"
+
+MENU = ["Home", "World", "Sports", "About us"]
+FOOTER = ["Subscribe to our newsletter", "© Example News. All rights reserved."]
+
+
+def sentence(rnd: random.Random, words: int = 14) -> str:
+    return " ".join(rnd.choice(WORDS) for _ in range(words)).capitalize() + "."
+
+
+def paragraph(rnd: random.Random) -> str:
+    return " ".join(sentence(rnd) for _ in range(3))
+
+
+def headline(i: int) -> str:
+    return f"Story number {i} about the {WORDS[i % len(WORDS)]}"
+
+
+def page_lines(i: int, related: list[int], rnd: random.Random) -> list[str]:
+    body = [paragraph(rnd) for _ in range(3)]
+    links = ["Related stories", *(headline(j) for j in related)]
+    return [*MENU, headline(i), *body, *links, *FOOTER]
+
+
+def record(site: str, n: int, lines: list[str], **meta: str) -> Record:
+    source = f"{site}/{n}.txt"
+    return Record(id=source, text="\n\n".join(lines), source=source, meta=meta)
+
+
+def learned_from(records: list[Record], **options: int) -> Learned:
+    return fit([Sketch.of(records)], LearnOptions(**options))  # type: ignore[arg-type]
+
+
+def lines_of(record: Record) -> list[str]:
+    return record.text.split("\n\n")
+
+
+def news_site(pages: int = 8, site: str = "news") -> list[Record]:
+    rnd = random.Random(7)
+    return [
+        record(site, i, page_lines(i, [(i + 1) % pages, (i + 2) % pages], rnd))
+        for i in range(pages)
+    ]
+
+
+def test_a_line_on_many_different_articles_of_a_site_is_learned() -> None:
+    records = news_site()
+    learned = learned_from(records)
+    stats = Stats()
+    cleaned = [learned.apply(r, stats) for r in records]
+    for before, after in zip(records, cleaned, strict=True):
+        kept = lines_of(after)
+        assert not set(kept) & {*MENU, *FOOTER, "Related stories"}
+        # Everything of the article stays: its headline and its three paragraphs.
+        assert kept == lines_of(before)[4:8]
+    assert stats.removed_by_rule["learned_line"] == sum(
+        len(lines_of(b)) - len(lines_of(a)) for b, a in zip(records, cleaned, strict=True)
+    )
+    assert stats.removed_by_pattern["line", "news", "subscribe to our newsletter"] == 8
+
+
+def test_a_headline_in_another_pages_related_list_stays_on_its_own_page() -> None:
+    records = news_site()
+    learned = learned_from(records)
+    third = learned.apply(records[3])
+    assert headline(3) in lines_of(third)
+    # ... and goes from the pages that only list it.
+    assert all(headline(3) not in lines_of(learned.apply(records[i])) for i in (1, 2))
+
+
+def test_the_same_article_reposted_on_fifty_pages_loses_no_line() -> None:
+    rnd = random.Random(3)
+    story = [headline(0), *(paragraph(rnd) for _ in range(6)), "Thanks for reading."]
+    records = []
+    for n in range(50):
+        copy = list(story)
+        if n % 3 == 1:  # a small edit: one paragraph differs
+            copy[2] = paragraph(rnd)
+        # Half on one site, the others each on a site of their own.
+        records.append(record("mirror" if n < 25 else f"site{n}", n, copy))
+    learned = learned_from(records)
+    assert [learned.apply(r) for r in records] == records
+
+
+def test_a_promo_sentence_ending_many_articles_is_cut_off_the_last_paragraph() -> None:
+    rnd = random.Random(5)
+    promo = "Follow Example News for the latest on the county."
+    records = [
+        record("county", i, [paragraph(rnd), f"{paragraph(rnd)} {promo}"]) for i in range(5)
+    ]
+    learned = learned_from(records)
+    stats = Stats()
+    for before in records:
+        after = learned.apply(before, stats)
+        assert after.text == before.text.removesuffix(f" {promo}")
+    assert stats.removed_by_rule["learned_tail"] == 5
+
+
+def test_chinese_sites_are_learned_without_word_splitting() -> None:
+    rnd = random.Random(11)
+
+    def han(n: int) -> str:
+        return "".join(rnd.choice(HAN) for _ in range(n)) + "。"
+
+    header = ["首页", "新闻中心", "标签归档 例子网"]
+    footer = ["关注我们了解最新消息", "版权所有 例子网"]
+    records = [
+        record("zh", i, [*header, han(20), han(80), han(90), *footer]) for i in range(6)
+    ]
+    learned = learned_from(records)
+    for before in records:
+        assert lines_of(learned.apply(before)) == lines_of(before)[3:6]
+
+
+def test_lines_on_many_sites_are_learned_across_the_input() -> None:
+    rnd = random.Random(13)
+    records = [
+        record(f"blog{i}", 0, [paragraph(rnd), paragraph(rnd), "Impressum", "Datenschutz"])
+        for i in range(4)
+    ]
+    cleaned = [learned_from(records).apply(r) for r in records]
+    assert [lines_of(r) for r in cleaned] == [lines_of(r)[:2] for r in records]
+    # Below --learn-min-sites nothing is learned across sites.
+    assert learned_from(records, min_sites=5).apply(records[0]) == records[0]
+
+
+def test_the_site_is_the_url_host_else_the_folder_of_the_source() -> None:
+    assert site_of(Record(id="x", text="", source="scrape/a.com/1.txt")) == "scrape/a.com"
+    with_url = Record(id="x", text="", source="all.jsonl", meta={"url": "https://www.a.com/x"})
+    assert site_of(with_url) == "a.com"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 2),  # site
+            st.lists(st.sampled_from(["Home", "Share", "Next", "Top", "A b c."]), max_size=6),
+            st.integers(0, 3),  # paragraphs of its own
+            st.sampled_from(["", " Subscribe now.", " Read more here."]),  # a closing tail
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    st.integers(0, 10_000),
+)
+def test_applying_what_was_learned_twice_changes_nothing(
+    pages: list[tuple[int, list[str], int, str]], seed: int
+) -> None:
+    rnd = random.Random(seed)
+    records = []
+    for n, (site, chrome, own, tail) in enumerate(pages):
+        body = [paragraph(rnd) for _ in range(own)]
+        lines = [*chrome[:2], *body, *chrome[2:]]
+        if lines:
+            lines[-1] += tail
+        records.append(record(f"s{site}", n, lines or ["Home"]))
+    learned = learned_from(records)
+    once = [learned.apply(r) for r in records]
+    assert [learned.apply(r) for r in once] == once
+
+
+def test_learned_patterns_written_as_rules_read_back_as_they_were() -> None:
+    odd = ['Say "hi" \\ there', "del\x7fchar", "«Zurück» zur Übersicht", "关注我们"]
+    records = [
+        record('site "q"', i, [*odd, paragraph(random.Random(i)), *odd[::-1]]) for i in range(4)
+    ]
+    learned = learned_from(records)
+    texts: dict[TextKey, str] = {}
+    texts_of(learned, records, texts)
+    written = rules_toml(learned, texts, Stats().removed_by_pattern, "a header")
+    pinned = Learned.from_rules(parse_rules(written, "learned.toml"))
+    strengths = {site: {h: p.strength for h, p in t.items()} for site, t in learned.lines.items()}
+    assert strengths == {
+        site: {h: p.strength for h, p in t.items()} for site, t in pinned.lines.items()
+    }
+    assert [pinned.apply(r) for r in records] == [learned.apply(r) for r in records]
+
+
+def test_a_folded_rule_needs_match_folded_and_a_known_context() -> None:
+    with pytest.raises(RulesError, match="folded"):
+        parse_rules('[[rule]]\nname = "x"\nsite = "a"\npatterns = ["y"]\n', "f.toml")
+    with pytest.raises(RulesError, match="context must be one of"):
+        parse_rules(
+            '[[rule]]\nname = "x"\nmatch = "folded"\ncontext = "near"\npatterns = ["y"]\n',
+            "f.toml",
+        )
+
+
+# ---- through the command line ------------------------------------------------------
+
+
+def write_scrape(root: Path, sites: int = 3, pages: int = 6) -> Path:
+    """Page files, a folder per site, each page a single article (no separators)."""
+    rnd = random.Random(17)
+    for s in range(sites):
+        folder = root / "scrape" / f"site{s}"
+        folder.mkdir(parents=True)
+        for i in range(pages):
+            lines = page_lines(s * 100 + i, [s * 100 + (i + 1) % pages], rnd)
+            (folder / f"{i:02d}.txt").write_text("\n".join(lines) + "\n", "utf-8")
+    return root / "scrape"
+
+
+def write_jsonl_scrape(root: Path) -> list[Path]:
+    """Three JSONL files of articles with a url (three batches, so -j 2 uses two workers)."""
+    rnd = random.Random(19)
+    files = []
+    for f in range(3):
+        path = root / f"part{f}.jsonl"
+        with path.open("w", encoding="utf-8") as out:
+            for i in range(6):
+                lines = page_lines(f * 10 + i, [f * 10 + (i + 1) % 6], rnd)
+                url = f"https://s{i % 2}.org/{f}/{i}"
+                obj = {"title": lines[4], "text": "\n".join(lines), "url": url}
+                out.write(json.dumps(obj) + "\n")
+        files.append(path)
+    return files
+
+
+def invoke(*args: str, input: bytes | None = None) -> bytes:
+    result = CliRunner().invoke(cli, list(args), input=input)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout_bytes
+
+
+def texts(output: bytes) -> list[str]:
+    return [json.loads(line)["text"] for line in output.splitlines()]
+
+
+def test_learning_removes_the_sites_chrome_and_no_learn_keeps_it(tmp_path: Path) -> None:
+    scrape = write_scrape(tmp_path)
+    learned = texts(invoke("run", str(scrape), "-q"))
+    plain = texts(invoke("run", str(scrape), "-q", "--no-learn"))
+    assert len(learned) == len(plain) == 18
+    assert all("Subscribe to our newsletter" in text for text in plain)
+    assert not any("Subscribe to our newsletter" in text for text in learned)
+    # What stays is the article: its headline and its three paragraphs (the page's first
+    # line, "Home", is the record's title: split makes it so).
+    assert all(len(text.split("\n\n")) == 4 for text in learned)
+    assert all(text.startswith("Story number ") for text in learned)
+
+
+def test_split_clean_dedup_piped_equals_run_with_learning(tmp_path: Path) -> None:
+    scrape = write_scrape(tmp_path)
+    split = invoke("split", str(scrape), "-q")
+    cleaned = invoke("clean", "-q", input=split)
+    assert invoke("dedup", "-", "-q", input=cleaned) == invoke("run", str(scrape), "-q")
+    assert cleaned != invoke("clean", "-q", "--no-learn", input=split)
+
+
+def test_pinned_learned_rules_remove_what_learning_removes(tmp_path: Path) -> None:
+    scrape = write_scrape(tmp_path)
+    rules = tmp_path / "learned.toml"
+    invoke("learn", str(scrape), "-o", str(rules), "-q")
+    text = rules.read_text("utf-8")
+    assert "# 6 pages; removed 6 times" in text and '"subscribe to our newsletter",' in text
+    assert f'site = "{scrape}/site0"' in text
+    learned = invoke("run", str(scrape), "-q")
+    assert invoke("run", str(scrape), "-q", "--rules", str(rules), "--no-learn") == learned
+    assert learned != invoke("run", str(scrape), "-q", "--no-learn")
+
+
+SCRIPT = Path(sys.executable).parent / "corpus-clean"
+
+
+@pytest.mark.skipif(not SCRIPT.exists(), reason="corpus-clean is not installed")
+def test_what_is_learned_is_the_same_for_any_job_count_and_hash_seed(tmp_path: Path) -> None:
+    files = [str(p) for p in write_jsonl_scrape(tmp_path)]
+    outputs = []
+    for jobs, seed in (("1", "1"), ("2", "2"), ("2", "3")):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run(
+            [str(SCRIPT), "run", *files, "-q", "-j", jobs],
+            env=env,
+            capture_output=True,
+            timeout=120,
+            check=True,
+        )
+        outputs.append(done.stdout)
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert b"Subscribe to our newsletter" not in outputs[0]
+    assert len(outputs[0].splitlines()) == 18
