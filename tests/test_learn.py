@@ -311,3 +311,27 @@ def test_what_is_learned_is_the_same_for_any_job_count_and_hash_seed(tmp_path: P
     assert outputs[0] == outputs[1] == outputs[2]
     assert b"Subscribe to our newsletter" not in outputs[0]
     assert len(outputs[0].splitlines()) == 18
+
+
+def test_explain_lists_learned_removals_and_an_article_learning_empties_is_dropped(
+    tmp_path: Path,
+) -> None:
+    scrape = write_scrape(tmp_path)
+    # A page of site0 whose one article holds nothing but the site's footer.
+    (scrape / "site0" / "99.txt").write_text(
+        "通过admin\nA notice\n" + "\n".join(FOOTER) + "\n", "utf-8"
+    )
+    explain = tmp_path / "explain.jsonl"
+    result = CliRunner().invoke(cli, ["run", str(scrape), "--explain", str(explain)])
+    assert result.exit_code == 0, result.stderr
+    ids = [json.loads(line)["id"] for line in result.stdout_bytes.splitlines()]
+    notice = f"{scrape}/site0/99.txt#1"
+    assert notice not in ids
+    entries = {entry["id"]: entry for entry in map(json.loads, explain.read_bytes().splitlines())}
+    assert entries[notice]["dropped"] == "empty_article"
+    learned = [r for r in entries[notice]["removed"] if r["rule"].startswith("learned")]
+    assert [r["line"] for r in learned] == FOOTER
+    assert any(
+        {"line": "Subscribe to our newsletter", "rule": "learned_line"} in entry["removed"]
+        for entry in entries.values()
+    )
