@@ -18,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 from rich.console import Console
@@ -552,13 +552,24 @@ def _after(left: _Left) -> str:
     return f" ({left})" if left.published else ""
 
 
-def _terminate(signum: int, frame: Any) -> NoReturn:
+def _terminate(signum: int, frame: Any) -> None:
     """SIGTERM (a CI runner cancelling the step) unwinds like Ctrl-C: nothing half-written.
-    Signals that follow while the run unwinds are ignored: a second Ctrl-C that broke off
-    the cleanup left the worker processes, and the exit waiting for them, hung forever."""
-    for later in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(later, signal.SIG_IGN)
-    raise KeyboardInterrupt
+    A signal that comes while the run already unwinds from one is ignored: a second
+    Ctrl-C that broke off the cleanup left the worker processes, and the exit waiting for
+    them, hung forever. (One that Python swallowed, raised in a fork hook or a finalizer,
+    leaves nothing to unwind: the next is raised again.)"""
+    if not _unwinding_from_interrupt():
+        raise KeyboardInterrupt
+
+
+def _unwinding_from_interrupt() -> bool:
+    """Whether the code running now handles or cleans up after a KeyboardInterrupt."""
+    handled = sys.exc_info()[1]
+    while handled is not None:
+        if isinstance(handled, KeyboardInterrupt):
+            return True
+        handled = handled.__context__
+    return False
 
 
 # ---- index maintenance -------------------------------------------------------------
