@@ -18,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 from rich.console import Console
@@ -453,6 +453,7 @@ def _check_outputs(kw: dict[str, Any], check: bool) -> None:
             "-o": kw["output"] or STDOUT,
             "--duplicates": kw.get("duplicates"),
             "--rejects": kw["rejects"],
+            "--explain": kw.get("explain"),
         }
     with _usage_errors():
         check_targets({**written, "--index": kw.get("index_path")})
@@ -692,14 +693,25 @@ def _after(left: _Left) -> str:
     return f" ({left})" if left.published else ""
 
 
-def _terminate(signum: int, frame: Any) -> NoReturn:
+def _terminate(signum: int, frame: Any) -> None:
     """SIGTERM (a CI runner cancelling the step) and SIGHUP (a closed terminal or ssh
-    session) unwind like Ctrl-C: nothing half-written. Signals that follow while the run
-    unwinds are ignored: a second Ctrl-C that broke off the cleanup left the worker
-    processes, and the exit waiting for them, hung forever."""
-    for later in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(later, signal.SIG_IGN)
-    raise KeyboardInterrupt
+    session) unwind like Ctrl-C: nothing half-written.
+    A signal that comes while the run already unwinds from one is ignored: a second
+    Ctrl-C that broke off the cleanup left the worker processes, and the exit waiting for
+    them, hung forever. (One that Python swallowed, raised in a fork hook or a finalizer,
+    leaves nothing to unwind: the next is raised again.)"""
+    if not _unwinding_from_interrupt():
+        raise KeyboardInterrupt
+
+
+def _unwinding_from_interrupt() -> bool:
+    """Whether the code running now handles or cleans up after a KeyboardInterrupt."""
+    handled = sys.exc_info()[1]
+    while handled is not None:
+        if isinstance(handled, KeyboardInterrupt):
+            return True
+        handled = handled.__context__
+    return False
 
 
 @cli.command()

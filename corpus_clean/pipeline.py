@@ -55,6 +55,7 @@ from .io import (
 from .learn import Learned, Sketch, TextKey, fit, texts_of
 from .options import CleanOptions, DedupOptions, LearnOptions, ReadOptions, SplitOptions
 from .record import Record
+from .signals import interrupts_held
 from .split import PageSplitter
 from .stats import Stats
 
@@ -356,7 +357,11 @@ def _processed(plan: Plan, batches: Iterator[Any]) -> Generator[Any, None, None]
     ) as pool:
         pending: deque[Future[Any]] = deque()
         try:
-            for batch in chain([first, second], batches):
+            # The first submit forks the workers: an interrupt inside it was swallowed
+            # by a fork hook, or left the pool without its manager, hanging the exit.
+            with interrupts_held():
+                pending.append(pool.submit(_in_process, first))
+            for batch in chain([second], batches):
                 pending.append(pool.submit(_in_process, batch))
                 # A few batches in flight per worker: enough to keep it busy, few
                 # enough that memory does not grow with the input.
