@@ -36,6 +36,7 @@ from . import pipeline
 from .clean import load_rules
 from .dedup import Fingerprinter
 from .errors import CorpusCleanError, ExitCode
+from .executors import Executor
 from .index import IndexStore
 from .io import MEMORY_BUDGET, STDIN, InputError, InputFile, dump_json, resolve_inputs
 from .options import (
@@ -47,6 +48,7 @@ from .options import (
     default_jobs,
     lsh_bands,
 )
+from .ray_executor import RayExecutor
 from .report import build_report, markdown_summary, summary_rows
 from .sinks import STDOUT, OutputPathError, Outputs, check_output, check_targets, write_text
 
@@ -104,6 +106,23 @@ def _io_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         f = option(f)
     return f
+
+
+def _engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option(
+        "--ray-address",
+        metavar="HOST:PORT",
+        help="With --engine ray: the cluster to join (default: $RAY_ADDRESS, else the "
+        "cluster running on this machine; none is ever started).",
+    )(f)
+    return click.option(
+        "--engine",
+        type=click.Choice(["local", "ray"]),
+        default="local",
+        show_default=True,
+        help="Where the per-record work runs: this machine (--jobs processes) or tasks on "
+        "a running Ray cluster (pip install 'corpus-clean[ray]'); the same output either way.",
+    )(f)
 
 
 def _clean_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -299,6 +318,7 @@ def cli() -> None:
 @cli.command()
 @_paths_argument
 @_io_options
+@_engine_options
 @_clean_options
 @_learn_options
 @_dedup_options
@@ -319,6 +339,7 @@ def run(**kwargs: Any) -> None:
 @cli.command()
 @_paths_argument
 @_io_options
+@_engine_options
 def split(**kwargs: Any) -> None:
     """Split raw pages into article records (JSONL records pass through).
 
@@ -333,6 +354,7 @@ def split(**kwargs: Any) -> None:
 @cli.command()
 @_paths_argument
 @_io_options
+@_engine_options
 @_clean_options
 @_learn_options
 def clean(**kwargs: Any) -> None:
@@ -357,6 +379,7 @@ def clean(**kwargs: Any) -> None:
 @cli.command()
 @_paths_argument
 @_io_options
+@_engine_options
 @_dedup_options
 def dedup(**kwargs: Any) -> None:
     """Remove exact and near-duplicate records.
@@ -421,6 +444,8 @@ def _execute(
             jobs=kw["jobs"],
             memory=kw["memory_mb"] << 20 if dedup else MEMORY_BUDGET,
         )
+        if kw["ray_address"] and kw["engine"] != "ray":
+            raise Failure("--ray-address only makes sense with --engine ray")
         if plan.clean is not None:
             load_rules(plan.clean)  # fail on a bad rules file before reading anything
         settings = Fingerprinter(plan.dedup).settings() if plan.dedup is not None else None
@@ -432,7 +457,12 @@ def _execute(
         with contextlib.ExitStack() as stack:
             if index is not None:
                 stack.enter_context(index)
-            report = _run_plan(command, plan, inputs, kw, index, check, settings, left)
+            executor = (
+                stack.enter_context(RayExecutor(kw["ray_address"]))
+                if kw["engine"] == "ray"
+                else None
+            )
+            report = _run_plan(command, plan, inputs, kw, index, check, settings, left, executor)
         try:
             _finish(report, kw)
         except OSError as err:  # the report: everything else is out
@@ -514,6 +544,7 @@ def _run_plan(
     check: bool,
     settings: dict[str, Any] | None,
     left: _Left,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
     """Run with outputs published together, then (only then) commit the index."""
     rejects: list[bytes] | None = [] if kw["rejects"] else None
@@ -535,6 +566,7 @@ def _run_plan(
             collect_kept=index is not None and not check,
             rejects=rejects,
             progress=progress,
+            executor=executor,
         )
         if rejects_out is not None:
             rejects_out.writelines(rejects or [])
@@ -562,6 +594,7 @@ def _run_plan(
         seconds=result.seconds,
         settings=settings,
         index=index_figures,
+        engine=executor.figures() if executor is not None else None,
     )
 
 

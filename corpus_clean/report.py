@@ -43,6 +43,7 @@ def build_report(
     seconds: float,
     settings: dict[str, Any] | None = None,
     index: dict[str, Any] | None = None,
+    engine: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON report: versioned, with every counter and the figures derived from them."""
     counts = dict(sorted(stats.counts.items()))
@@ -76,6 +77,8 @@ def build_report(
         report["index"] = index
     if stats.extended:
         report["extends_indexed"] = stats.extended
+    if engine is not None:  # only for an engine other than this machine
+        report["engine"] = engine
     return report
 
 
