@@ -13,6 +13,7 @@ import logging
 import os
 import pickle
 import signal
+import socket
 import threading
 import time
 from collections import deque
@@ -63,7 +64,10 @@ class RayExecutor:
             import ray
         except ImportError as err:
             raise ExecutorError("--engine ray needs Ray: pip install 'corpus-clean[ray]'") from err
-        where = self.address or os.environ.get("RAY_ADDRESS") or "this machine"
+        given = self.address or os.environ.get("RAY_ADDRESS")
+        if given and given != "auto":
+            _check_reachable(given)
+        where = given or "this machine"
         # ray.init installs a SIGTERM handler of its own; the caller's (which unwinds
         # like Ctrl-C, leaving nothing half-written) stays in charge.
         previous = signal.getsignal(signal.SIGTERM)
@@ -175,6 +179,25 @@ class RayExecutor:
             "seconds": round(self.seconds, 3),
             "connect_seconds": round(self.connect_seconds, 3),
         }
+
+
+#: Seconds to wait for a cluster's head to answer: ray.init itself retries for minutes.
+CONNECT_TIMEOUT = 5.0
+
+
+def _check_reachable(address: str) -> None:
+    """Fail at once when nothing answers at ``address`` (HOST:PORT, or a ray:// URL)."""
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise ExecutorError(f"Ray address {address!r}: give it as HOST:PORT")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), CONNECT_TIMEOUT):
+            pass
+    except OSError as err:
+        raise ExecutorError(
+            f"no Ray cluster found at {address} ({err.strerror or err}): start one, or pass "
+            "--ray-address HOST:PORT of a running cluster's head"
+        ) from err
 
 
 #: The work function of the current run, built once per Ray worker process.
