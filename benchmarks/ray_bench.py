@@ -2,18 +2,19 @@
 
 Usage: python benchmarks/ray_bench.py --articles 100000 [--repeats 1] [--keep-data DIR]
 
-Generates the synthetic scrape (synth.py), runs ``corpus-clean run`` on its pages and
-``corpus-clean dedup`` on its articles.jsonl locally (``--jobs 2``), then starts a Ray
-cluster of two nodes with one CPU each on 127.0.0.1 (the same two cores; the way
-tests/test_ray.py starts it: nothing listens beyond loopback) and runs the same commands
-with ``--engine ray``. Prints wall time and peak memory side by side, checks that both
-engines wrote the same bytes, and states the cluster's start-up cost apart.
+Generates the synthetic scrape (synth.py), starts a Ray cluster of two nodes with one
+CPU each on 127.0.0.1 (the same two cores the local run gets; started as
+tests/test_ray.py starts it, so nothing listens beyond loopback), then runs
+``corpus-clean run`` on the pages and ``corpus-clean dedup`` on articles.jsonl, locally
+(``--jobs 2``) and with ``--engine ray``, alternating which goes first. Prints wall time
+and peak memory side by side, checks that both engines wrote the same bytes, and states
+the cluster's start-up cost apart.
 
 Memory: "driver" is the peak RSS of the command's largest process (measure.py: the CLI
 and, locally, its pool workers; Ray's workers are the cluster's children, not the CLI's);
-"tree" is the peak of the summed RSS of every process this script started (sampled every
-50 ms: the CLI, its workers, and for Ray the whole cluster), the idle cluster's own RSS
-given apart. Shared pages count once per process, so "tree" overstates the machine's.
+"tree" is the peak of the summed RSS of the command's processes (sampled every 50 ms),
+for Ray of every process this script started: the CLI and the whole cluster, whose idle
+RSS is given apart. Shared pages count once per process, so "tree" overstates.
 """
 
 from __future__ import annotations
@@ -58,10 +59,10 @@ def descendants(root: int) -> set[int]:
     return found
 
 
-def tree_rss() -> int:
-    """Summed RSS in bytes of every process below this one."""
+def tree_rss(root: int) -> int:
+    """Summed RSS in bytes of ``root``'s descendants."""
     total = 0
-    for pid in descendants(os.getpid()):
+    for pid in descendants(root):
         try:
             total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_SIZE
         except OSError:
@@ -69,53 +70,36 @@ def tree_rss() -> int:
     return total
 
 
-def measure(argv: list[str], scratch: Path) -> dict[str, Any]:
-    """Run one command under measure.py; its wall seconds, its largest process's peak
-    RSS, and the peak summed RSS of this script's process tree meanwhile."""
+def measure(argv: list[str], scratch: Path, whole_tree: bool) -> dict[str, Any]:
+    """Run one command under measure.py: its wall seconds, its largest process's peak
+    RSS, and the peak summed RSS of its processes meanwhile (``whole_tree``: of all this
+    script's, the cluster's too)."""
+    result = scratch / "measure.json"
+    wrapper = [sys.executable, str(HERE / "measure.py"), str(result), "--", *argv]
+    child = subprocess.Popen(wrapper, stderr=subprocess.PIPE, text=True)
+    root = os.getpid() if whole_tree else child.pid
     peak = [0]
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.05):
-            peak[0] = max(peak[0], tree_rss())
+            peak[0] = max(peak[0], tree_rss(root))
 
     sampler = threading.Thread(target=sample, daemon=True)
-    result = scratch / "measure.json"
-    wrapper = [sys.executable, str(HERE / "measure.py"), str(result), "--", *argv]
     sampler.start()
     try:
-        done_run = subprocess.run(wrapper, capture_output=True, text=True, check=False)
+        _, stderr = child.communicate()
     finally:
         done.set()
         sampler.join()
-    if done_run.returncode != 0:
-        sys.exit(f"{' '.join(argv)} failed with exit {done_run.returncode}:\n{done_run.stderr}")
+    if child.returncode != 0:
+        sys.exit(f"{' '.join(argv)} failed with exit {child.returncode}:\n{stderr}")
     measured = json.loads(result.read_text())
     return {
         "seconds": measured["seconds"],
         "driver_kib": measured["max_rss_kib"],
         "tree_bytes": peak[0],
     }
-
-
-def run_all(
-    binary: Path, data: Path, scratch: Path, engine: list[str], label: str, repeats: int
-) -> dict[str, dict[str, Any]]:
-    results = {}
-    for command, source in COMMANDS:
-        out = scratch / f"{command}-{label}.jsonl"
-        dups = scratch / f"{command}-{label}-dups.jsonl"
-        argv = [str(binary), command, str(data / source), "-o", str(out)]
-        argv += ["--duplicates", str(dups), "--jobs", "2", "-q", *engine]
-        runs = [measure(argv, scratch) for _ in range(repeats)]
-        results[command] = {
-            "seconds": statistics.median(run["seconds"] for run in runs),
-            "driver_mib": max(run["driver_kib"] for run in runs) / 1024,
-            "tree_mib": max(run["tree_bytes"] for run in runs) / 2**20,
-            "outputs": (out, dups),
-        }
-        print(f"  {command:6} {label:6} {results[command]['seconds']:7.2f} s", file=sys.stderr)
-    return results
 
 
 def main() -> None:
@@ -134,8 +118,6 @@ def main() -> None:
 
     with corpus(args) as data, tempfile.TemporaryDirectory(prefix="ray-bench-") as tmp:
         scratch = Path(tmp)
-        print("local:", file=sys.stderr)
-        local = run_all(binary, data.root, scratch, [], "local", args.repeats)
         began = time.perf_counter()
         node = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "object_store_memory": OBJECT_STORE}
         cluster = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
@@ -144,20 +126,39 @@ def main() -> None:
             cluster.wait_for_nodes()
             startup = time.perf_counter() - began
             time.sleep(1.0)  # let the nodes' agents settle before taking the idle RSS
-            idle = tree_rss() / 2**20
-            print(f"cluster up in {startup:.1f} s ({idle:.0f} MiB idle); ray:", file=sys.stderr)
-            engine = ["--engine", "ray", "--ray-address", cluster.address]
-            remote = run_all(binary, data.root, scratch, engine, "ray", args.repeats)
+            idle = tree_rss(os.getpid()) / 2**20
+            print(f"cluster up in {startup:.1f} s, {idle:.0f} MiB idle", file=sys.stderr)
+            engines = {"local": [], "ray": ["--engine", "ray", "--ray-address", cluster.address]}
+            runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+            # Alternating the order, so that the other load on the machine falls on both.
+            for repeat in range(args.repeats):
+                for command, source in COMMANDS:
+                    for label in sorted(engines, reverse=bool(repeat % 2)):
+                        argv = [str(binary), command, str(data.root / source), "-q", "--jobs", "2"]
+                        argv += ["-o", str(scratch / f"{command}-{label}.jsonl")]
+                        argv += ["--duplicates", str(scratch / f"{command}-{label}-dups.jsonl")]
+                        run = measure([*argv, *engines[label]], scratch, label == "ray")
+                        runs.setdefault((command, label), []).append(run)
+                        print(f"  {command:6} {label:6} {run['seconds']:7.2f} s", file=sys.stderr)
         finally:
             cluster.shutdown()
         identical = {
             command: all(
-                a.read_bytes() == b.read_bytes()
-                for a, b in zip(local[command]["outputs"], remote[command]["outputs"], strict=True)
+                (scratch / f"{command}-local{tail}").read_bytes()
+                == (scratch / f"{command}-ray{tail}").read_bytes()
+                for tail in (".jsonl", "-dups.jsonl")
             )
             for command, _ in COMMANDS
         }
-    report(args, data.manifest, local, remote, identical, startup, idle)
+    figures = {
+        key: {
+            "seconds": statistics.median(run["seconds"] for run in measured),
+            "driver_mib": max(run["driver_kib"] for run in measured) / 1024,
+            "tree_mib": max(run["tree_bytes"] for run in measured) / 2**20,
+        }
+        for key, measured in runs.items()
+    }
+    report(args, data.manifest, figures, identical, startup, idle)
     if not all(identical.values()):
         sys.exit("the engines wrote different bytes")
 
@@ -165,8 +166,7 @@ def main() -> None:
 def report(
     args: argparse.Namespace,
     manifest: dict[str, int],
-    local: dict[str, dict[str, Any]],
-    remote: dict[str, dict[str, Any]],
+    figures: dict[tuple[str, str], dict[str, float]],
     identical: dict[str, bool],
     startup: float,
     idle: float,
@@ -179,9 +179,9 @@ def report(
     header = f"{'command':8} {'engine':7} {'sec':>8} {'x local':>8} {'driver MiB':>11}"
     print(header + f" {'tree MiB':>9} {'same bytes':>11}")
     for command, _ in COMMANDS:
-        for label, results in (("local", local), ("ray", remote)):
-            row = results[command]
-            ratio = row["seconds"] / local[command]["seconds"]
+        for label in ("local", "ray"):
+            row = figures[command, label]
+            ratio = row["seconds"] / figures[command, "local"]["seconds"]
             print(
                 f"{command:8} {label:7} {row['seconds']:8.2f} {ratio:8.2f} "
                 f"{row['driver_mib']:11.0f} {row['tree_mib']:9.0f} "
@@ -192,21 +192,15 @@ def report(
         f"idle cluster RSS (in 'tree' for ray): {idle:.0f} MiB"
     )
     if args.out:
-        figures = {
+        summary = {
             "articles": args.articles,
             "repeats": args.repeats,
             "cluster_startup_seconds": round(startup, 2),
             "idle_cluster_mib": round(idle),
-            "runs": {
-                engine: {
-                    command: {k: v for k, v in row.items() if k != "outputs"}
-                    for command, row in results.items()
-                }
-                for engine, results in (("local", local), ("ray", remote))
-            },
+            "runs": {f"{command} {label}": row for (command, label), row in figures.items()},
             "identical": identical,
         }
-        args.out.write_text(json.dumps(figures, indent=2) + "\n")
+        args.out.write_text(json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":
