@@ -67,7 +67,6 @@ class RayExecutor:
         given = self.address or os.environ.get("RAY_ADDRESS")
         if given and given != "auto":
             _check_reachable(given)
-        where = given or "this machine"
         # ray.init installs a SIGTERM handler of its own; the caller's (which unwinds
         # like Ctrl-C, leaving nothing half-written) stays in charge.
         previous = signal.getsignal(signal.SIGTERM)
@@ -79,10 +78,7 @@ class RayExecutor:
                 logging_level=logging.WARNING,
             )
         except ConnectionError as err:
-            raise ExecutorError(
-                f"no Ray cluster found at {where}: start one ('ray start --head' on the "
-                "head node) or pass --ray-address HOST:PORT of a running cluster"
-            ) from err
+            raise _no_cluster(given or "this machine") from err
         finally:
             if threading.current_thread() is threading.main_thread() and previous is not None:
                 signal.signal(signal.SIGTERM, previous)
@@ -110,6 +106,8 @@ class RayExecutor:
         import ray
 
         started = time.perf_counter()
+        # Lost tasks are retried here rather than by Ray (max_retries), which would do
+        # it unseen: counted here, the report can say how many were.
         task = ray.remote(_run_task).options(
             num_cpus=1, max_retries=0, scheduling_strategy="SPREAD"
         )
@@ -186,7 +184,7 @@ CONNECT_TIMEOUT = 5.0
 
 
 def _check_reachable(address: str) -> None:
-    """Fail at once when nothing answers at ``address`` (HOST:PORT, or a ray:// URL)."""
+    """Fail at once when nothing answers at ``address`` (HOST:PORT)."""
     host, _, port = address.split("://", 1)[-1].rpartition(":")
     if not host or not port.isdigit():
         raise ExecutorError(f"Ray address {address!r}: give it as HOST:PORT")
@@ -194,10 +192,14 @@ def _check_reachable(address: str) -> None:
         with socket.create_connection((host.strip("[]"), int(port)), CONNECT_TIMEOUT):
             pass
     except OSError as err:
-        raise ExecutorError(
-            f"no Ray cluster found at {address} ({err.strerror or err}): start one, or pass "
-            "--ray-address HOST:PORT of a running cluster's head"
-        ) from err
+        raise _no_cluster(f"{address} ({err.strerror or err})") from err
+
+
+def _no_cluster(where: str) -> ExecutorError:
+    return ExecutorError(
+        f"no Ray cluster found at {where}: start one ('ray start --head' on the head node) "
+        "or pass --ray-address HOST:PORT of a running cluster"
+    )
 
 
 #: The work function of the current run, built once per Ray worker process.
@@ -217,7 +219,7 @@ def _run_task(built: list[Any], item: Any, number: int, crash: str | None) -> tu
     key = built[0].hex()
     function = _built.get(key)
     if function is None:
-        _built.clear()
+        _built.clear()  # a worker process serves one run (one Ray job) at a time
         function = _built[key] = ray.get(built[0])()
     result = function(item)
     node = ray.get_runtime_context().get_node_id()
