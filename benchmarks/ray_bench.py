@@ -15,6 +15,10 @@ and, locally, its pool workers; Ray's workers are the cluster's children, not th
 "tree" is the peak of the summed RSS of the command's processes (sampled every 50 ms),
 for Ray of every process this script started: the CLI and the whole cluster, whose idle
 RSS is given apart. Shared pages count once per process, so "tree" overstates.
+
+CPU: user and system seconds of the command's processes (measure.py), for Ray plus what
+the cluster's processes spent meanwhile, its idle daemons included. On a machine shared
+with other work, CPU seconds move less than wall seconds do.
 """
 
 from __future__ import annotations
@@ -38,52 +42,64 @@ os.environ.update({"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_EN
 
 HERE = Path(__file__).resolve().parent
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 OBJECT_STORE = 256 << 20
 COMMANDS = (("run", "pages"), ("dedup", "articles.jsonl"))
 
 
-def descendants(root: int) -> set[int]:
-    parents: dict[int, int] = {}
+def processes() -> dict[int, tuple[int, int, float]]:
+    """Parent, RSS bytes and CPU seconds (its own) of every process on the machine."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
+                pages = int((entry / "statm").read_text().split()[1])
+            except OSError:  # gone meanwhile
                 continue
-            parents[int(entry.name)] = int(fields[1])
+            cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+            found[int(entry.name)] = (int(fields[1]), pages * PAGE_SIZE, cpu)
+    return found
+
+
+def descendants(table: dict[int, tuple[int, int, float]], root: int) -> set[int]:
     found: set[int] = set()
     frontier = {root}
     while frontier:
-        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        frontier = {pid for pid, row in table.items() if row[0] in frontier} - found
         found |= frontier
     return found
 
 
 def tree_rss(root: int) -> int:
     """Summed RSS in bytes of ``root``'s descendants."""
-    total = 0
-    for pid in descendants(root):
-        try:
-            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_SIZE
-        except OSError:
-            continue
-    return total
+    table = processes()
+    return sum(table[pid][1] for pid in descendants(table, root))
 
 
 def measure(argv: list[str], scratch: Path, whole_tree: bool) -> dict[str, Any]:
-    """Run one command under measure.py: its wall seconds, its largest process's peak
-    RSS, and the peak summed RSS of its processes meanwhile (``whole_tree``: of all this
-    script's, the cluster's too)."""
+    """Run one command under measure.py: its wall seconds, CPU seconds, its largest
+    process's peak RSS, and the peak summed RSS of its processes meanwhile
+    (``whole_tree``: of all this script's, the cluster's too)."""
     result = scratch / "measure.json"
     wrapper = [sys.executable, str(HERE / "measure.py"), str(result), "--", *argv]
+    table = processes()
+    before = {pid: table[pid][2] for pid in descendants(table, os.getpid())}
     child = subprocess.Popen(wrapper, stderr=subprocess.PIPE, text=True)
-    root = os.getpid() if whole_tree else child.pid
     peak = [0]
+    # CPU seconds last seen of each cluster process: Ray's workers end with the run, and
+    # their raylet does not collect their figures, so they are sampled while they live.
+    seen: dict[int, float] = {}
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.05):
-            peak[0] = max(peak[0], tree_rss(root))
+            table = processes()
+            command = descendants(table, child.pid) | {child.pid}
+            everything = descendants(table, os.getpid())
+            counted = everything if whole_tree else command
+            peak[0] = max(peak[0], sum(table[pid][1] for pid in counted))
+            seen.update((pid, table[pid][2]) for pid in everything - command)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -95,8 +111,11 @@ def measure(argv: list[str], scratch: Path, whole_tree: bool) -> dict[str, Any]:
     if child.returncode != 0:
         sys.exit(f"{' '.join(argv)} failed with exit {child.returncode}:\n{stderr}")
     measured = json.loads(result.read_text())
+    cluster = sum(cpu - before.get(pid, 0.0) for pid, cpu in seen.items())
+    cpu = measured["cpu_seconds"] + (cluster if whole_tree else 0.0)
     return {
         "seconds": measured["seconds"],
+        "cpu_seconds": cpu,
         "driver_kib": measured["max_rss_kib"],
         "tree_bytes": peak[0],
     }
@@ -153,6 +172,7 @@ def main() -> None:
     figures = {
         key: {
             "seconds": statistics.median(run["seconds"] for run in measured),
+            "cpu_seconds": statistics.median(run["cpu_seconds"] for run in measured),
             "driver_mib": max(run["driver_kib"] for run in measured) / 1024,
             "tree_mib": max(run["tree_bytes"] for run in measured) / 2**20,
         }
@@ -176,14 +196,17 @@ def report(
         f"{manifest['articles_jsonl_bytes'] / 1e6:.0f} MB of JSONL), "
         f"median of {args.repeats}; 2 cores both ways\n"
     )
-    header = f"{'command':8} {'engine':7} {'sec':>8} {'x local':>8} {'driver MiB':>11}"
+    header = f"{'command':8} {'engine':7} {'sec':>8} {'x local':>8} {'cpu s':>8} {'x local':>8}"
+    header += f" {'driver MiB':>11}"
     print(header + f" {'tree MiB':>9} {'same bytes':>11}")
     for command, _ in COMMANDS:
         for label in ("local", "ray"):
             row = figures[command, label]
             ratio = row["seconds"] / figures[command, "local"]["seconds"]
+            cpu_ratio = row["cpu_seconds"] / figures[command, "local"]["cpu_seconds"]
             print(
                 f"{command:8} {label:7} {row['seconds']:8.2f} {ratio:8.2f} "
+                f"{row['cpu_seconds']:8.2f} {cpu_ratio:8.2f} "
                 f"{row['driver_mib']:11.0f} {row['tree_mib']:9.0f} "
                 f"{'yes' if identical[command] else 'NO':>11}"
             )
