@@ -95,7 +95,7 @@ def measure(argv: list[str], scratch: Path, whole_tree: bool) -> dict[str, Any]:
     def sample() -> None:
         while not done.wait(0.05):
             table = processes()
-            command = descendants(table, child.pid) | {child.pid}
+            command = descendants(table, child.pid) | ({child.pid} & table.keys())
             everything = descendants(table, os.getpid())
             counted = everything if whole_tree else command
             peak[0] = max(peak[0], sum(table[pid][1] for pid in counted))
