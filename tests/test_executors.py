@@ -3,6 +3,7 @@ chosen, and what the command says when Ray is missing."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -13,8 +14,11 @@ import pytest
 from click.testing import CliRunner
 from support import SAMPLES
 
+from corpus_clean import pipeline
 from corpus_clean.cli import cli
-from corpus_clean.executors import LocalPool, Work
+from corpus_clean.executors import ExecutorError, LocalPool, Work
+from corpus_clean.io import resolve_inputs
+from corpus_clean.options import CleanOptions, LearnOptions, SplitOptions
 
 
 def _square(n: int) -> int:
@@ -73,3 +77,21 @@ def test_the_local_engine_adds_no_engine_block(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.stderr
     assert "engine" not in json.loads(report.read_text("utf-8"))
+
+
+class _OnOtherHosts(LocalPool):
+    """A pool whose workers, like a cluster's nodes on other hosts, cannot read this
+    process's temporary files."""
+
+    shares_files = False
+
+
+def test_learning_refuses_workers_that_cannot_read_its_temporary_files() -> None:
+    plan = pipeline.Plan(split=SplitOptions(), clean=CleanOptions(), learn=LearnOptions(), jobs=1)
+    with pytest.raises(ExecutorError, match="pass --no-learn"):
+        pipeline.run(plan, resolve_inputs([str(SAMPLES)]), io.BytesIO(), executor=_OnOtherHosts(1))
+    # Without learning, the same executor runs.
+    plan = pipeline.Plan(split=SplitOptions(), clean=CleanOptions(), jobs=1)
+    out = io.BytesIO()
+    pipeline.run(plan, resolve_inputs([str(SAMPLES)]), out, executor=_OnOtherHosts(1))
+    assert out.getvalue().count(b"\n") == 23
