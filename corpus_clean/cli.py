@@ -73,7 +73,8 @@ def _io_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "--output",
             metavar="FILE",
             help="Write records here (default: stdout; '-' is stdout). A file is replaced "
-            "atomically when the run succeeds; a device or FIFO is written in place.",
+            "atomically when the run succeeds; a device or FIFO is written in place. A name "
+            "ending in .gz or .zst is compressed, .parquet is Parquet (corpus-clean[parquet]).",
         ),
         click.option(
             "--text-field",
@@ -81,6 +82,12 @@ def _io_options(f: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             metavar="KEY",
             help="JSON key holding the text of input records.",
+        ),
+        click.option(
+            "--metadata-field",
+            metavar="KEY",
+            help="Put the fields corpus-clean adds (source, date, a title it found, dedup "
+            "annotations) in this object (say 'metadata', as dolma does), not at the top.",
         ),
         click.option(
             "--skip-invalid",
@@ -282,7 +289,8 @@ def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def cli() -> None:
     """Clean scraped news pages into a deduplicated JSONL corpus.
 
-    A PATH is a page file (*.txt), a JSONL file (*.jsonl, *.ndjson, either .gz), a folder
+    A PATH is a page file (*.txt), a JSONL file (*.jsonl, *.ndjson, either .gz or .zst), a
+    Parquet file (*.parquet, with corpus-clean[parquet]), a folder
     (read recursively, in sorted order; the files the command writes, FIFOs and devices are
     skipped), or '-' for JSONL on stdin (a FIFO or <(zcat x.jsonl.gz) is read as stdin is).
     Records go to stdout (or -o FILE); the summary goes to stderr.
@@ -397,7 +405,11 @@ def _execute(
         )
         inputs = _resolve(paths, skip=[p for p in writes if p])
         plan = pipeline.Plan(
-            read=ReadOptions(text_field=kw["text_field"], skip_invalid=kw["skip_invalid"]),
+            read=ReadOptions(
+                text_field=kw["text_field"],
+                skip_invalid=kw["skip_invalid"],
+                metadata_field=kw["metadata_field"],
+            ),
             split=SplitOptions() if split else None,
             clean=CleanOptions(
                 tuple(kw["rule_files"]),
