@@ -36,6 +36,7 @@ from . import pipeline
 from .clean import load_rules
 from .dedup import Fingerprinter
 from .errors import CorpusCleanError, ExitCode
+from .formats import is_parquet
 from .index import IndexStore
 from .io import MEMORY_BUDGET, STDIN, InputError, InputFile, dump_json, resolve_inputs
 from .options import (
@@ -197,9 +198,9 @@ shingle hashes (10 at the default): 95% of texts lying that much inside a longer
 size ratios down to 0.3, become candidates; the longer is kept.
 
 Records wait until every one is seen: in memory up to --memory MB, then in temporary
-files in $TMPDIR. An output line that is mostly its line in a JSONL input file waits as a
-place in that file, read again at the end: such a file must not change during the run
-(if it does, the run stops and writes nothing)."""
+files in $TMPDIR. An output line that is mostly its line in a plain (not compressed)
+JSONL input file waits as a place in that file, read again at the end: such a file must
+not change during the run (if it does, the run stops and writes nothing)."""
 
 
 def _containment(ctx: click.Context, param: click.Parameter, value: float) -> float:
@@ -249,7 +250,8 @@ def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--duplicates",
             metavar="FILE",
-            help="Write removed records here, with duplicate_of, similarity and how they matched.",
+            help="Write removed records here, with duplicate_of, similarity and how they "
+            "matched (in the format the name says, as -o).",
         ),
         click.option(
             "--containment",
@@ -395,6 +397,10 @@ def _execute(
         paths = _input_paths(kw["paths"])
         if kw["rejects"] and not kw["skip_invalid"]:
             raise Failure("--rejects only makes sense with --skip-invalid")
+        if kw["rejects"] and is_parquet(kw["rejects"]):
+            raise Failure(
+                "--rejects holds the skipped lines verbatim: name it *.jsonl (or .gz, .zst)"
+            )
         if check and not kw["index_path"]:
             raise Failure("--check compares the input with an index: add --index PATH")
         _check_outputs(kw, check)

@@ -343,3 +343,11 @@ def test_metadata_field_that_is_not_an_object_is_file_line(tmp_path: Path) -> No
     assert result.stderr == (
         f"Error: {source}:1: field 'metadata' must be an object, for --metadata-field\n"
     )
+
+
+def test_rejects_cannot_be_parquet(tmp_path: Path) -> None:
+    result = invoke("dedup", "-", "--skip-invalid", "--rejects", tmp_path / "r.parquet",
+                    input=b'{"text": "a"}\n')
+    assert result.exit_code == 2
+    assert "--rejects holds the skipped lines verbatim" in result.stderr
+    assert not (tmp_path / "r.parquet").exists()
