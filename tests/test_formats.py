@@ -6,10 +6,12 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -129,6 +131,36 @@ def test_a_failed_run_leaves_no_half_compressed_file(tmp_path: Path) -> None:
         assert result.exit_code == 2
         assert f"{source}:30001: invalid JSON" in result.stderr
         assert not out.exists()
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("suffix", [".jsonl.zst", ".parquet"])
+def test_an_interrupt_while_compressing_leaves_no_file(tmp_path: Path, suffix: str) -> None:
+    source = tmp_path / "in.jsonl"
+    with source.open("w") as handle:
+        for n in range(150000):
+            handle.write(json.dumps({"id": str(n), "text": f"story {n} " * 20}) + "\n")
+    out = tmp_path / f"out{suffix}"
+    running = subprocess.Popen(
+        [sys.executable, "-m", "corpus_clean", "clean", str(source), "-q", "-j", "1",
+         "-o", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        # Wait until the encoder has written into the temporary file.
+        while not any(p.stat().st_size for p in tmp_path.glob(".*.tmp")):
+            assert running.poll() is None, running.communicate()
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.01)
+        running.send_signal(signal.SIGINT)
+        _, stderr = running.communicate(timeout=60)
+    finally:
+        if running.poll() is None:
+            running.kill()
+            running.communicate()
+    assert running.returncode == 130, stderr
+    assert not out.exists()
     assert leftovers(tmp_path) == []
 
 
