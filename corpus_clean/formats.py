@@ -126,7 +126,7 @@ def parquet_runs(path: str) -> Iterator[bytes]:
     try:
         parquet = pq.ParquetFile(path)
         schema = parquet.schema_arrow
-        json_columns = [f.name for f in schema if (f.metadata or {}) == JSON_COLUMN]
+        json_columns = [f.name for f in schema if _is_json_column(f.metadata)]
         for batch in parquet.iter_batches(batch_size=PARQUET_READ_ROWS):
             lines = []
             for row in batch.to_pylist():
@@ -142,6 +142,10 @@ def parquet_runs(path: str) -> Iterator[bytes]:
         if isinstance(err, OSError) and err.errno is not None:
             raise
         raise FormatError(f"{path}: cannot read as Parquet ({err})") from err
+
+
+def _is_json_column(metadata: dict[bytes, bytes] | None) -> bool:
+    return metadata is not None and all(metadata.get(k) == v for k, v in JSON_COLUMN.items())
 
 
 def _json_default(value: Any) -> Any:
@@ -237,7 +241,7 @@ class ParquetEncoder:
         self._pending += data
         end = self._pending.rfind(b"\n") + 1
         if end:
-            for line in bytes(self._pending[:end]).splitlines():
+            for line in bytes(self._pending[: end - 1]).split(b"\n"):
                 self._rows.append(_loads(line))
             self._bytes += end
             del self._pending[:end]
