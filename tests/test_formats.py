@@ -383,3 +383,46 @@ def test_rejects_cannot_be_parquet(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "--rejects holds the skipped lines verbatim" in result.stderr
     assert not (tmp_path / "r.parquet").exists()
+
+
+def test_metadata_field_moves_exactly_the_added_fields(tmp_path: Path) -> None:
+    """dedup of a plain file (whose lines are read back at the end) with annotations on
+    both outputs: the records are the plain run's, with what it added moved inside."""
+    split = invoke("split", "samples/", "-q")
+    records = [
+        {k: v for k, v in r.items() if k != "source"} | {"metadata": {"n": n}}
+        for n, r in enumerate(lines_of(split.stdout_bytes))
+    ]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    outputs = {}
+    for mode, extra in [("plain", ()), ("inside", ("--metadata-field", "metadata"))]:
+        kept, dups = tmp_path / f"{mode}.jsonl", tmp_path / f"{mode}.dups.jsonl"
+        result = invoke("dedup", source, "-q", "--cluster-fields", "-o", kept,
+                        "--duplicates", dups, *extra)
+        assert (result.exit_code, result.stderr) == (0, "")
+        outputs[mode] = lines_of(kept.read_bytes()) + lines_of(dups.read_bytes())
+    assert len(outputs["plain"]) == 23
+    given = {r["id"]: r.keys() for r in records}
+    moved = []
+    for record in outputs["plain"]:
+        own = {k: v for k, v in record.items() if k in given[record["id"]]}
+        added = {k: v for k, v in record.items() if k not in given[record["id"]]}
+        moved.append({**own, "metadata": {**record["metadata"], **added}})
+    assert any("date" in r for r in records)  # given: stays at the top
+    assert outputs["inside"] == moved
+
+
+def test_a_jsonl_record_without_title_stays_so_through_the_stages(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(
+        json.dumps({"id": f"r{n}", "text": f"Story {n} of the bridge.\n\nShare this:"}) + "\n"
+        for n in range(3)
+    ))
+    split = invoke("split", source, "-q")
+    cleaned = invoke("clean", "-q", input=split.stdout_bytes)
+    deduped = invoke("dedup", "-q", input=cleaned.stdout_bytes)
+    run = invoke("run", source, "-q")
+    assert (run.exit_code, run.stderr) == (0, "")
+    assert deduped.stdout_bytes == run.stdout_bytes
+    assert all("title" not in r for r in lines_of(run.stdout_bytes))
