@@ -37,6 +37,7 @@ from .clean import load_rules
 from .dedup import Fingerprinter
 from .errors import CorpusCleanError, ExitCode
 from .executors import Executor
+from .formats import is_parquet
 from .index import IndexStore
 from .io import MEMORY_BUDGET, STDIN, InputError, InputFile, dump_json, resolve_inputs
 from .options import (
@@ -75,7 +76,8 @@ def _io_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "--output",
             metavar="FILE",
             help="Write records here (default: stdout; '-' is stdout). A file is replaced "
-            "atomically when the run succeeds; a device or FIFO is written in place.",
+            "atomically when the run succeeds; a device or FIFO is written in place. A name "
+            "ending in .gz or .zst is compressed, .parquet is Parquet (corpus-clean[parquet]).",
         ),
         click.option(
             "--text-field",
@@ -83,6 +85,12 @@ def _io_options(f: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             metavar="KEY",
             help="JSON key holding the text of input records.",
+        ),
+        click.option(
+            "--metadata-field",
+            metavar="KEY",
+            help="Put the fields corpus-clean adds (source, date, a title it found, dedup "
+            "annotations) in this object (say 'metadata', as dolma does), not at the top.",
         ),
         click.option(
             "--skip-invalid",
@@ -209,9 +217,9 @@ shingle hashes (10 at the default): 95% of texts lying that much inside a longer
 size ratios down to 0.3, become candidates; the longer is kept.
 
 Records wait until every one is seen: in memory up to --memory MB, then in temporary
-files in $TMPDIR. An output line that is mostly its line in a JSONL input file waits as a
-place in that file, read again at the end: such a file must not change during the run
-(if it does, the run stops and writes nothing)."""
+files in $TMPDIR. An output line that is mostly its line in a plain (not compressed)
+JSONL input file waits as a place in that file, read again at the end: such a file must
+not change during the run (if it does, the run stops and writes nothing)."""
 
 
 def _containment(ctx: click.Context, param: click.Parameter, value: float) -> float:
@@ -261,7 +269,8 @@ def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--duplicates",
             metavar="FILE",
-            help="Write removed records here, with duplicate_of, similarity and how they matched.",
+            help="Write removed records here, with duplicate_of, similarity and how they "
+            "matched (in the format the name says, as -o).",
         ),
         click.option(
             "--containment",
@@ -301,7 +310,8 @@ def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def cli() -> None:
     """Clean scraped news pages into a deduplicated JSONL corpus.
 
-    A PATH is a page file (*.txt), a JSONL file (*.jsonl, *.ndjson, either .gz), a folder
+    A PATH is a page file (*.txt), a JSONL file (*.jsonl, *.ndjson, either .gz or .zst), a
+    Parquet file (*.parquet, with corpus-clean[parquet]), a folder
     (read recursively, in sorted order; the files the command writes, FIFOs and devices are
     skipped), or '-' for JSONL on stdin (a FIFO or <(zcat x.jsonl.gz) is read as stdin is).
     Records go to stdout (or -o FILE); the summary goes to stderr.
@@ -410,6 +420,10 @@ def _execute(
         paths = _input_paths(kw["paths"])
         if kw["rejects"] and not kw["skip_invalid"]:
             raise Failure("--rejects only makes sense with --skip-invalid")
+        if kw["rejects"] and is_parquet(kw["rejects"]):
+            raise Failure(
+                "--rejects holds the skipped lines verbatim: name it *.jsonl (or .gz, .zst)"
+            )
         if check and not kw["index_path"]:
             raise Failure("--check compares the input with an index: add --index PATH")
         _check_outputs(kw, check)
@@ -420,7 +434,11 @@ def _execute(
         )
         inputs = _resolve(paths, skip=[p for p in writes if p])
         plan = pipeline.Plan(
-            read=ReadOptions(text_field=kw["text_field"], skip_invalid=kw["skip_invalid"]),
+            read=ReadOptions(
+                text_field=kw["text_field"],
+                skip_invalid=kw["skip_invalid"],
+                metadata_field=kw["metadata_field"],
+            ),
             split=SplitOptions() if split else None,
             clean=CleanOptions(
                 tuple(kw["rule_files"]),

@@ -1,4 +1,5 @@
-"""Bytes in, records out, and back: page files, folders, JSONL (``-`` is stdin), ``.gz``.
+"""Bytes in, records out, and back: page files, folders, JSONL (``-`` is stdin), ``.gz``,
+``.zst`` and Parquet (through ``formats``).
 
 The only module that touches the JSON codec and the file system for data (output files
 are published by ``sinks``).
@@ -30,13 +31,21 @@ import orjson
 
 from . import _fast
 from .errors import CorpusCleanError
+from .formats import (
+    JSONL_SUFFIXES,
+    PARQUET_SUFFIX,
+    FormatError,
+    is_compressed,
+    open_compressed,
+    parquet_runs,
+    require_pyarrow,
+)
 from .options import ReadOptions
 from .record import Record
 from .stats import Stats
 
 STDIN = "-"
 PAGE_SUFFIXES = (".txt",)
-JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 
 #: What ``surrogateescape`` makes of bytes that are not UTF-8.
 _LONE_SURROGATES = re.compile("[\udc80-\udcff]")
@@ -72,7 +81,7 @@ class InputFile:
     ``grep -r`` does, since opening one could wait forever."""
 
     path: str
-    kind: Literal["page", "jsonl", "special"]
+    kind: Literal["page", "jsonl", "parquet", "special"]
 
     @property
     def source(self) -> str:
@@ -83,9 +92,11 @@ class InputFile:
     name: str | None = None
 
 
-def _kind_of(name: str) -> Literal["page", "jsonl"] | None:
+def _kind_of(name: str) -> Literal["page", "jsonl", "parquet"] | None:
     if name.endswith(JSONL_SUFFIXES):
         return "jsonl"
+    if name.endswith(PARQUET_SUFFIX):
+        return "parquet"
     if name.endswith(PAGE_SUFFIXES):
         return "page"
     return None
@@ -131,8 +142,14 @@ def resolve_inputs(paths: Iterable[str], *, skip: Iterable[str] = ()) -> list[In
         else:
             raise InputError(
                 f"{raw}: unknown kind of file; name raw pages *.txt and records "
-                "*.jsonl or *.ndjson (plain or .gz), or pipe JSONL in with '-'"
+                "*.jsonl or *.ndjson (plain, .gz or .zst) or *.parquet, or pipe JSONL in "
+                "with '-'"
             )
+    if any(item.kind == "parquet" for item in files):
+        try:
+            require_pyarrow()
+        except FormatError as err:
+            raise InputError(str(err)) from None
     return files
 
 
@@ -147,7 +164,7 @@ def _folder_inputs(folder: str, skipped: list[Path]) -> list[InputFile]:
     if all(item.kind == "special" for item in found):
         raise InputError(
             f"{folder}: folder holds no *.txt pages nor *.jsonl / *.ndjson records "
-            "(plain or .gz)"
+            "(plain, .gz or .zst) nor *.parquet"
         )
     return found
 
@@ -229,7 +246,8 @@ class RawUnit:
     #: Number of the unit's first line in its input (0 for a page).
     line_no: int
     data: bytes
-    #: Where ``data`` starts in a JSONL file that can be read again (not stdin, not .gz).
+    #: Where ``data`` starts in a JSONL file that can be read again (not stdin, not
+    #: compressed, not Parquet).
     offset: int | None = None
     stamp: FileStamp | None = None
     #: The file to read again (``source`` is how records name it).
@@ -292,12 +310,20 @@ def read_units(
             yield RawUnit("page", item.source, 0, data)
             continue
         source = item.name or ("<stdin>" if item.path == STDIN else item.source)
+        if item.kind == "parquet":
+            # One JSON line per row, so that FILE:LINE names the row.
+            row = 1
+            for lines in parquet_runs(item.path):
+                stats.add("bytes_read", len(lines))
+                yield RawUnit("jsonl", source, row, lines, path=item.path)
+                row += lines.count(b"\n")
+            continue
         line_no, offset = 1, 0
         try:
             with _open_binary(item.path) as stream:
                 info = (
                     None
-                    if _names_a_stream(item.path) or item.path.endswith(".gz")
+                    if _names_a_stream(item.path) or is_compressed(item.path)
                     else os.fstat(stream.fileno())
                 )
                 # A FIFO or device named on its own cannot be read again either.
@@ -399,8 +425,8 @@ def read_records(
 def _open_binary(path: str) -> contextlib.AbstractContextManager[IO[bytes]]:
     if path == STDIN:
         return contextlib.nullcontext(sys.stdin.buffer)
-    if path.endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
+    if is_compressed(path):
+        return open_compressed(path)
     return open(path, "rb")
 
 
@@ -432,7 +458,11 @@ def parse_record(
         )
     try:
         return Record.from_dict(
-            obj, default_id=where, source=source, text_field=options.text_field
+            obj,
+            default_id=where,
+            source=source,
+            text_field=options.text_field,
+            metadata_field=options.metadata_field,
         )
     except ValueError as err:
         raise InvalidRecordError(where, str(err)) from err
@@ -562,12 +592,15 @@ def _json_bytes(value: Any) -> bytes:
     return _ENCODER.encode(value).encode("utf-8", "backslashreplace")
 
 
-def encode(record: Record, extra: dict[str, Any] | None = None) -> bytes:
-    """One JSONL line for a record: UTF-8, keys in schema order, no ASCII escaping.
+def encode(
+    record: Record, extra: dict[str, Any] | None = None, metadata_field: str | None = None
+) -> bytes:
+    """One JSONL line for a record: UTF-8, keys in schema order, no ASCII escaping
+    (``metadata_field``: see ``Record.to_dict``).
 
     Written by ``_fast.encode_object`` (the JSON codec's job, without its extra str), or
     by the codec itself where that declines (a lone surrogate)."""
-    return _json_line(record.to_dict(extra))
+    return _json_line(record.to_dict(extra, metadata_field))
 
 
 def encode_object(obj: dict[str, Any]) -> bytes:
@@ -581,9 +614,14 @@ def _json_line(obj: dict[str, Any]) -> bytes:
     return line if line is not None else _json_bytes(obj) + b"\n"
 
 
-def add_fields(line: bytes, fields: dict[str, Any]) -> bytes:
-    """An encoded record line with ``fields`` appended, exactly as ``encode(record, fields)``
-    would write it: saves decoding a spooled line just to annotate it."""
+def add_fields(line: bytes, fields: dict[str, Any], metadata_field: str | None = None) -> bytes:
+    """An encoded record line with ``fields`` appended, exactly as ``encode(record, fields,
+    metadata_field)`` would write it: saves decoding a spooled line just to annotate it
+    (but for ``metadata_field``, whose object is within the line)."""
+    if metadata_field is not None:
+        obj = json.loads(line)
+        obj[metadata_field] = {**obj.get(metadata_field, {}), **fields}
+        return _json_line(obj)
     for key in _json_keys(tuple(fields)):
         if key in line:
             # The record already has such a key (say, a duplicates file fed back in):

@@ -20,6 +20,9 @@ class ReadOptions:
     text_field: str = "text"
     #: Skip malformed JSONL lines (counted, optionally saved) instead of stopping.
     skip_invalid: bool = False
+    #: Key of an object that holds the fields corpus-clean adds (``source``, ``date``, a
+    #: title it found, dedup annotations), dolma-style; None: at the top level.
+    metadata_field: str | None = None
 
 
 @dataclass(frozen=True)

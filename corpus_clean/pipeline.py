@@ -213,7 +213,8 @@ class _Worker:
             prints = self.fingerprinter.fingerprint(
                 [record.text for record in records], [record.date for record in records]
             )
-        lines: list[bytes | None] = [encode(record) for record in records]
+        meta = self.read.metadata_field
+        lines: list[bytes | None] = [encode(record, None, meta) for record in records]
         return _Batch(
             lines=lines,
             reread=_reread(units, lines, origins) if origins is not None else None,
@@ -490,6 +491,7 @@ def _run(
 
     memory = MemoryBudget(plan.memory)
     finder = DuplicateFinder(plan.dedup, index, memory)
+    meta = plan.read.metadata_field
     spool = Spool(memory)
     heads: list[tuple[str | None, str]] = []
     kept_at = array.array("q")  # positions of the kept records, for collect_kept
@@ -511,11 +513,13 @@ def _run(
                 verdict = verdicts.get(n)
                 if verdict is not None:
                     if removed_out is not None:
-                        removed_out.write(add_fields(line, verdict.as_fields()))
+                        removed_out.write(add_fields(line, verdict.as_fields(), meta))
                     continue
                 if kept_out is not None:
                     clustered = plan.dedup.cluster_fields
-                    kept_out.write(add_fields(line, finder.kept_fields(n)) if clustered else line)
+                    kept_out.write(
+                        add_fields(line, finder.kept_fields(n), meta) if clustered else line
+                    )
                 if collect_kept:
                     kept_at.append(n)
         stats.add("written", len(finder.ids) - len(verdicts))

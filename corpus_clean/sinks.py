@@ -5,6 +5,10 @@ renamed over it when the run has succeeded, so a failed or interrupted run never
 half a file. A symlink's target is what gets replaced (the link stays a link). What
 cannot be replaced, a character device or a FIFO (``/dev/null``, a named pipe,
 ``/dev/stdout``, ``/dev/fd/N``), is written straight through, as GNU ``sort -o`` does.
+
+A name ending in ``.gz``, ``.zst`` or ``.parquet`` is written in that format (see
+``formats``), as the records come: the encoder wraps the temporary file and is finished
+before the file is synced, so what is published is always a whole file.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from .errors import CorpusCleanError
+from .formats import FormatError, ParquetEncoder, encoder_for, is_parquet, require_pyarrow
 from .signals import interrupts_held
 
 STDOUT = "-"
@@ -59,7 +64,12 @@ def _same_target(a: str, b: str) -> bool:
 
 def check_output(path: str) -> None:
     """Refuse an output path that cannot be written, before the run starts: a folder, a
-    folder that is not there or takes no new files."""
+    folder that is not there or takes no new files; Parquet without pyarrow."""
+    if is_parquet(path):
+        try:
+            require_pyarrow()
+        except FormatError as err:
+            raise OutputPathError(f"{path}: {err}") from None
     if path == STDOUT or _written_in_place(path):
         return
     folder = os.path.dirname(os.path.realpath(path))
@@ -95,24 +105,36 @@ class _Sink:
     """One output: a stream to write, and how it is published or thrown away."""
 
     path: str  # as the user gave it
-    stream: IO[bytes]
+    raw: IO[bytes]  # the file itself
     owned: bool = True  # opened here, so closed here (stdout is not)
     tmp: str | None = None  # None: written in place (stdout, a device, a FIFO)
     final: str | None = None  # where tmp is renamed to: the path, its symlinks resolved
+    #: What the run writes to: the format's encoder around ``raw`` (None: ``raw``).
+    encoder: IO[bytes] | None = None
+
+    @property
+    def stream(self) -> IO[bytes]:
+        return self.encoder if self.encoder is not None else self.raw
 
     def finish(self) -> None:
         """Everything written out and on disk (only then may anything be renamed)."""
         with _naming(self.path):  # a full disk may show only now, as the last writes go out
-            self.stream.flush()
+            if self.encoder is not None:
+                self.encoder.close()  # the last block and the format's end; raw stays open
+            self.raw.flush()
             if self.tmp is not None:
-                os.fsync(self.stream.fileno())
+                os.fsync(self.raw.fileno())
             if self.owned:
-                self.stream.close()
+                self.raw.close()
 
     def discard(self) -> None:
         if self.owned:
             with contextlib.suppress(OSError):  # what it still buffers is thrown away anyway
-                self.stream.close()
+                self.raw.close()
+        # The encoder is left as it is: finishing it could wait on a stalled FIFO, or
+        # race the writer thread; with raw closed, it can write nowhere.
+        if isinstance(self.encoder, ParquetEncoder):
+            self.encoder.abandon()
         if self.tmp is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.tmp)
@@ -145,8 +167,10 @@ class Outputs:
     def unpublished(self) -> list[str]:
         return [sink.path for sink in self._sinks if sink.path not in self.published]
 
-    def open(self, path: str | None) -> IO[bytes]:
-        """A binary stream for ``path`` (None or ``-``: stdout)."""
+    def open(self, path: str | None, *, by_name: bool = True) -> IO[bytes]:
+        """A binary stream of JSONL for ``path`` (None or ``-``: stdout), written in the
+        format the name says unless ``by_name`` is False (a report is JSON whatever its
+        name)."""
         if path is None or path == STDOUT:
             if sys.stdout is None:
                 raise OutputPathError(
@@ -160,6 +184,13 @@ class Outputs:
         else:
             sink = _open_replacement(path)
         self._sinks.append(sink)
+        if by_name and sink.path != STDOUT:
+            try:
+                sink.encoder = encoder_for(sink.path, sink.raw)
+            except BaseException:
+                self._sinks.remove(sink)
+                sink.discard()
+                raise
         return sink.stream
 
     def publish(self) -> None:
@@ -234,9 +265,10 @@ def _alive(pid: int) -> bool:
 
 @contextlib.contextmanager
 def atomic_output(path: str | None) -> Iterator[IO[bytes]]:
-    """One output on its own, published if the block finishes without error."""
+    """One output on its own (of any name: written as it is), published if the block
+    finishes without error."""
     with Outputs() as outputs:
-        stream = outputs.open(path)
+        stream = outputs.open(path, by_name=False)
         yield stream
         outputs.publish()
 

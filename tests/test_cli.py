@@ -130,11 +130,11 @@ def test_jsonl_in_with_text_field_and_keep_longest(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     [kept] = lines_of(result.stdout_bytes)
     assert kept == {
-        "id": "long", "title": None, "text": longer.strip(), "source": str(source),
+        "id": "long", "text": longer.strip(), "source": str(source),
         "zeta": 2, "lang": "en", "tags": ["trade"],
     }
     # Our keys first, then the unknown ones in their input order.
-    assert list(kept) == ["id", "title", "text", "source", "zeta", "lang", "tags"]
+    assert list(kept) == ["id", "text", "source", "zeta", "lang", "tags"]
 
 
 def test_user_rules_on_the_command_line(tmp_path: Path) -> None:

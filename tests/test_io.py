@@ -151,7 +151,7 @@ def test_jsonl_text_field_names_the_text_key(tmp_path: Path) -> None:
     [record] = read([path], text_field="body")
     assert (record.text, record.meta) == ("Hello", {"lang": "en"})
     assert json.loads(io.encode(record)) == {
-        "id": "x", "title": None, "text": "Hello", "source": str(path), "lang": "en"
+        "id": "x", "text": "Hello", "source": str(path), "lang": "en"
     }
 
 
