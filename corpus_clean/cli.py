@@ -65,6 +65,11 @@ from .stats import DUPLICATE_KINDS, Stats
 
 console = Console(stderr=True)
 
+#: Every option of every command can be set as CORPUS_CLEAN_<NAME> (the option's name
+#: in --help with dashes as underscores, upper case): the command line wins over the
+#: environment, the environment over the default.
+ENVIRONMENT = {"auto_envvar_prefix": "CORPUS_CLEAN"}
+
 #: The MinHash seed is a 32-bit unsigned integer (numpy's RandomState refuses others).
 SEED = click.IntRange(0, 2**32 - 1)
 
@@ -105,6 +110,12 @@ def _io_options(f: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--report", metavar="FILE", help="Write the run's figures as JSON here."),
         click.option("-q", "--quiet", is_flag=True, help="No summary or progress on stderr."),
+        click.option(
+            "-v",
+            "--verbose",
+            is_flag=True,
+            help="Also show the settings, the input and output files and the seconds by phase.",
+        ),
         click.option(
             "-j",
             "--jobs",
@@ -309,7 +320,7 @@ def cli() -> None:
     """
 
 
-@cli.command()
+@cli.command(context_settings=ENVIRONMENT)
 @_paths_argument
 @_io_options
 @_clean_options
@@ -329,7 +340,7 @@ def run(**kwargs: Any) -> None:
     _execute("run", kwargs, split=True, clean=True, dedup=True)
 
 
-@cli.command()
+@cli.command(context_settings=ENVIRONMENT)
 @_paths_argument
 @_io_options
 def split(**kwargs: Any) -> None:
@@ -343,7 +354,7 @@ def split(**kwargs: Any) -> None:
     _execute("split", kwargs, split=True)
 
 
-@cli.command()
+@cli.command(context_settings=ENVIRONMENT)
 @_paths_argument
 @_io_options
 @_clean_options
@@ -367,7 +378,7 @@ def clean(**kwargs: Any) -> None:
     _execute("clean", kwargs, clean=True)
 
 
-@cli.command()
+@cli.command(context_settings=ENVIRONMENT)
 @_paths_argument
 @_io_options
 @_dedup_options
@@ -659,9 +670,13 @@ class _Watch:
         self.started = time.monotonic()
         self.display = Progress(*columns, console=out, transient=True)
         self.task = self.display.add_task("starting", total=total, figures="")
+        self.phase = ""
         self.timer = threading.Timer(PROGRESS_DELAY, self.display.start)
         self.timer.daemon = True
-        self.timer.start()
+        if PROGRESS_DELAY > 0:
+            self.timer.start()
+        else:
+            self.display.start()
 
     def __call__(self, phase: str, stats: Stats) -> None:
         records = stats["records_read"] + stats["pages_read"]
@@ -672,12 +687,18 @@ class _Watch:
             f"{duplicates:,} duplicates · {rate:,.0f} records/s"
         )
         self.display.update(
-            self.task, description=phase, completed=stats["bytes_read"], figures=figures
+            self.task,
+            description=phase,
+            completed=stats["bytes_read"],
+            figures=figures,
+            refresh=phase != self.phase,  # every phase shows, however short
         )
+        self.phase = phase
 
     def stop(self) -> None:
         self.timer.cancel()
-        self.timer.join()
+        if self.timer.is_alive():
+            self.timer.join()
         self.display.stop()
 
 
@@ -740,7 +761,7 @@ def _terminate(signum: int, frame: Any) -> NoReturn:
     raise KeyboardInterrupt
 
 
-@cli.command()
+@cli.command(context_settings=ENVIRONMENT)
 @_paths_argument
 @click.option("-o", "--output", metavar="FILE", help="Write the rules here (default: stdout).")
 @click.option(
@@ -830,7 +851,7 @@ def index() -> None:
     """
 
 
-@index.command("info")
+@index.command("info", context_settings=ENVIRONMENT)
 @click.argument("path")
 def index_info(path: str) -> None:
     """Articles, runs, settings and size of an index (JSON on stdout).
@@ -862,7 +883,7 @@ def _say_rolled_back(store: IndexStore) -> None:
         )
 
 
-@index.command("add")
+@index.command("add", context_settings=ENVIRONMENT)
 @click.argument("path")
 @click.argument("files", nargs=-1, required=True)
 @click.option(
@@ -936,7 +957,7 @@ def index_add(
                 )
 
 
-@index.command("verify")
+@index.command("verify", context_settings=ENVIRONMENT)
 @click.argument("path")
 def index_verify(path: str) -> None:
     """Check an index's integrity; exit 2 and list the problems if it is damaged.
