@@ -669,7 +669,7 @@ class _Watch:
         columns.append(TextColumn("{task.fields[figures]}"))
         self.started = time.monotonic()
         self.display = Progress(*columns, console=out, transient=True)
-        self.task = self.display.add_task("starting", total=total, figures="")
+        self.task = self.display.add_task("reading", total=total, figures="")
         self.phase = ""
         self.timer = threading.Timer(PROGRESS_DELAY, self.display.start)
         self.timer.daemon = True

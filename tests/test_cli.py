@@ -116,7 +116,7 @@ def test_output_duplicates_and_report_files(tmp_path: Path, golden: bytes) -> No
     assert figures["input"] == {"files": 5, "bytes": sum(p.stat().st_size for p in SAMPLE_FILES)}
     assert figures["histograms"]["similarity"][-1] == {"from": 0.95, "to": 1.0, "removed": 5}
     clusters = {c["size"]: c["clusters"] for c in figures["histograms"]["cluster_sizes"]}
-    assert sum(size * n for size, n in zip((1, 2), (clusters["1"], clusters["2"]))) < 23
+    assert clusters["1"] + 2 * clusters["2"] < 23  # the copies make bigger clusters
     assert set(figures["phases"]) >= {"reading", "learning", "fingerprinting", "resolving",
                                       "writing", "committing"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dups.jsonl", "out.jsonl", "r.json"]
