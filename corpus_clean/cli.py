@@ -109,7 +109,12 @@ def _io_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "--rejects", metavar="FILE", help="With --skip-invalid: save the skipped lines here."
         ),
         click.option("--report", metavar="FILE", help="Write the run's figures as JSON here."),
-        click.option("-q", "--quiet", is_flag=True, help="No summary or progress on stderr."),
+        click.option(
+            "-q",
+            "--quiet",
+            is_flag=True,
+            help="No summary, progress or --check findings on stderr.",
+        ),
         click.option(
             "-v",
             "--verbose",
@@ -293,7 +298,8 @@ def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "--check",
             is_flag=True,
             help="With --index: write no records and leave the index unchanged (only --report "
-            "is written); exit 1 if indexed articles recur.",
+            "is written); name the input articles that recur in the index on stderr, and "
+            "exit 1 if any do.",
         ),
     ]
     for option in reversed(options):
@@ -313,6 +319,10 @@ def cli() -> None:
 
     Exit codes: 0 success, 1 --check found duplicates of indexed articles, 2 error,
     130 interrupted (no output file written, index unchanged).
+
+    Every option can also be set as CORPUS_CLEAN_<NAME> (CORPUS_CLEAN_THRESHOLD=0.9);
+    the command line wins. Completion: eval "$(_CORPUS_CLEAN_COMPLETE=bash_source
+    corpus-clean)".
 
     Example:
 
