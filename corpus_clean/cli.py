@@ -80,6 +80,10 @@ class Failure(click.ClickException):
     exit_code = ExitCode.ERROR
 
 
+class _UnusableStepSummary(Failure):
+    """GITHUB_STEP_SUMMARY names a file that cannot be written."""
+
+
 def _paths_argument(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.argument("paths", nargs=-1, metavar="[PATH]...")(f)
 
@@ -411,6 +415,8 @@ def _execute(command: str, kw: dict[str, Any], **stages: bool) -> None:
     """Run a command; one that breaks says so in the CI step summary too."""
     try:
         _execute_run(command, kw, **stages)
+    except _UnusableStepSummary:
+        raise  # nowhere to say it
     except click.ClickException as err:
         _append_step_summary(markdown_failure(command, err.format_message()))
         raise
@@ -510,7 +516,7 @@ def _check_outputs(kw: dict[str, Any], check: bool) -> None:
         try:
             check_output(summary)
         except OutputPathError as err:
-            raise Failure(
+            raise _UnusableStepSummary(
                 f"GITHUB_STEP_SUMMARY: {err} (or unset GITHUB_STEP_SUMMARY)"
             ) from err
 
