@@ -65,9 +65,9 @@ from .stats import DUPLICATE_KINDS, Stats
 
 console = Console(stderr=True)
 
-#: Every option of every command can be set as CORPUS_CLEAN_<NAME> (the option's name
-#: in --help with dashes as underscores, upper case): the command line wins over the
-#: environment, the environment over the default.
+#: Every option of every command can be set as CORPUS_CLEAN_<NAME>, NAME its parameter's
+#: name in upper case (mostly the long flag: --index is INDEX_PATH, --rules RULE_FILES):
+#: the command line wins over the environment, the environment over the default.
 ENVIRONMENT = {"auto_envvar_prefix": "CORPUS_CLEAN"}
 
 #: The MinHash seed is a 32-bit unsigned integer (numpy's RandomState refuses others).
@@ -489,9 +489,11 @@ def _execute_run(
         try:
             _finish(report, kw)
         except OSError as err:  # the report: everything else is out
+            # A report bigger than a write buffer meets a full device in its write,
+            # before the sink can name the file: name it here.
             raise Failure(
-                f"{err.filename}: {err.strerror or err}: no report written, but the run is "
-                f"done ({left}); nothing needs re-running"
+                f"{err.filename or kw['report']}: {err.strerror or err}: no report written, "
+                f"but the run is done ({left}); nothing needs re-running"
             ) from err
         if not report.passed:
             sys.exit(ExitCode.DUPLICATES_FOUND)
@@ -681,7 +683,7 @@ class _Watch:
     def __init__(self, out: Console, total: int | None) -> None:
         columns: list[str | ProgressColumn] = [TextColumn("[bold]{task.description:<14}")]
         if total is not None:
-            columns += [BarColumn(), TaskProgressColumn()]
+            columns += [BarColumn(bar_width=20), TaskProgressColumn()]
         columns.append(TextColumn("{task.fields[figures]}"))
         self.started = time.monotonic()
         self.display = Progress(*columns, console=out, transient=True)
@@ -697,10 +699,12 @@ class _Watch:
     def __call__(self, phase: str, stats: Stats) -> None:
         records = stats["records_read"] + stats["pages_read"]
         duplicates = sum(stats[f"duplicates_{kind}"] for kind in DUPLICATE_KINDS)
-        rate = records / max(time.monotonic() - self.started, 1e-3)
+        elapsed = max(time.monotonic() - self.started, 1e-3)
+        # Records per second while they are read; after, the time the run has taken.
+        pace = f"{records / elapsed:,.0f} records/s" if phase == "reading" else f"{elapsed:.0f} s"
         figures = (
-            f"{records:,} records read · {stats['articles_split']:,} articles split · "
-            f"{duplicates:,} duplicates · {rate:,.0f} records/s"
+            f"{records:,} records read · {stats['articles_split']:,} articles · "
+            f"{duplicates:,} duplicates · {pace}"
         )
         self.display.update(
             self.task,
