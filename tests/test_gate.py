@@ -10,6 +10,7 @@ import importlib.util
 import io
 import json
 import os
+import pty
 import re
 import shutil
 import subprocess
@@ -244,6 +245,33 @@ def test_progress_on_stdin_counts_records_per_second(
     assert "%" not in shown  # the size of stdin is unknown
 
 
+def test_on_a_real_terminal_the_figures_show_and_stdout_stays_jsonl() -> None:
+    """stderr on a pseudo-terminal, stdout a pipe: the bars go to the terminal only."""
+    main, secondary = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "corpus_clean", "run", "samples/"], cwd=REPO,
+            stdout=subprocess.PIPE, stderr=secondary, timeout=120, check=False,
+        )
+        os.close(secondary)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(main, 1 << 16)
+            except OSError:  # EIO: the terminal's other end is closed and drained
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(main)
+    assert done.returncode == 0
+    assert done.stdout == (GOLDEN / "samples.jsonl").read_bytes()
+    text = shown.decode("utf-8")
+    assert "corpus-clean run" in text
+    assert "similarity of removed records" in text and "█" in text
+
+
 def test_no_progress_and_no_figures_when_stderr_is_no_terminal(in_repo: None) -> None:
     result = invoke("run", "samples/")
     assert result.exit_code == 0
@@ -314,6 +342,16 @@ def test_verbose_adds_settings_files_and_phases(in_repo: None) -> None:
         assert shown in result.stderr, shown
     quiet = invoke("run", "samples/")
     assert "dedup threshold" not in quiet.stderr
+
+
+def test_importing_the_package_imports_nothing_heavy() -> None:
+    """``python -m corpus_clean`` sets its signal handlers once the package is imported:
+    the API's names wait until they are used."""
+    code = "import sys, corpus_clean; print(sorted(m for m in sys.modules if 'corpus_clean.' in m))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"
 
 
 def test_the_api_writes_what_the_cli_writes(tmp_path: Path, in_repo: None) -> None:
