@@ -19,7 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 from rich.console import Console
@@ -40,6 +40,7 @@ from .driver import Left as _Left
 from .driver import Run, Targets, execute
 from .driver import run_label as _run_label
 from .errors import CorpusCleanError, ExitCode
+from .executors import Executor
 from .index import IndexStore
 from .io import MEMORY_BUDGET, STDIN, InputError, InputFile, dump_json, resolve_inputs
 from .options import (
@@ -52,6 +53,7 @@ from .options import (
     lsh_bands,
 )
 from .pipeline import ProgressCallback
+from .ray_executor import RayExecutor
 from .report import (
     Report,
     build_report,
@@ -137,6 +139,23 @@ def _io_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         f = option(f)
     return f
+
+
+def _engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option(
+        "--ray-address",
+        metavar="HOST:PORT",
+        help="With --engine ray: the cluster to join (default: $RAY_ADDRESS, else the "
+        "cluster running on this machine; none is ever started).",
+    )(f)
+    return click.option(
+        "--engine",
+        type=click.Choice(["local", "ray"]),
+        default="local",
+        show_default=True,
+        help="Where the per-record work runs: this machine (--jobs processes) or tasks on "
+        "a running Ray cluster (pip install 'corpus-clean[ray]'); the same output either way.",
+    )(f)
 
 
 def _clean_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -337,6 +356,7 @@ def cli() -> None:
 @cli.command(context_settings=ENVIRONMENT)
 @_paths_argument
 @_io_options
+@_engine_options
 @_clean_options
 @_learn_options
 @_dedup_options
@@ -357,6 +377,7 @@ def run(**kwargs: Any) -> None:
 @cli.command(context_settings=ENVIRONMENT)
 @_paths_argument
 @_io_options
+@_engine_options
 def split(**kwargs: Any) -> None:
     """Split raw pages into article records (JSONL records pass through).
 
@@ -371,6 +392,7 @@ def split(**kwargs: Any) -> None:
 @cli.command(context_settings=ENVIRONMENT)
 @_paths_argument
 @_io_options
+@_engine_options
 @_clean_options
 @_learn_options
 def clean(**kwargs: Any) -> None:
@@ -395,6 +417,7 @@ def clean(**kwargs: Any) -> None:
 @cli.command(context_settings=ENVIRONMENT)
 @_paths_argument
 @_io_options
+@_engine_options
 @_dedup_options
 def dedup(**kwargs: Any) -> None:
     """Remove exact and near-duplicate records.
@@ -470,6 +493,8 @@ def _execute_run(
             jobs=kw["jobs"],
             memory=kw["memory_mb"] << 20 if dedup else MEMORY_BUDGET,
         )
+        if kw["ray_address"] and kw["engine"] != "ray":
+            raise Failure("--ray-address only makes sense with --engine ray")
         if plan.clean is not None:
             load_rules(plan.clean)  # fail on a bad rules file before reading anything
         settings = Fingerprinter(plan.dedup).settings() if plan.dedup is not None else None
@@ -484,8 +509,14 @@ def _execute_run(
         with contextlib.ExitStack() as stack:
             if index is not None:
                 stack.enter_context(index)
+            executor: Executor | None = (
+                stack.enter_context(RayExecutor(kw["ray_address"]))
+                if kw["engine"] == "ray"
+                else None
+            )
             progress = stack.enter_context(_progress(inputs, kw["quiet"], console))
-            report = execute(Run(command, plan, inputs, targets, index, check), left, progress)
+            run = Run(command, plan, inputs, targets, index, check, executor)
+            report = execute(run, left, progress)
         try:
             _finish(report, kw)
         except OSError as err:  # the report: everything else is out
@@ -508,6 +539,7 @@ def _check_outputs(kw: dict[str, Any], check: bool) -> None:
             "-o": kw["output"] or STDOUT,
             "--duplicates": kw.get("duplicates"),
             "--rejects": kw["rejects"],
+            "--explain": kw.get("explain"),
         }
     with _usage_errors():
         check_targets({**written, "--index": kw.get("index_path")})
@@ -771,14 +803,25 @@ def _after(left: _Left) -> str:
     return f" ({left})" if left.published else ""
 
 
-def _terminate(signum: int, frame: Any) -> NoReturn:
+def _terminate(signum: int, frame: Any) -> None:
     """SIGTERM (a CI runner cancelling the step) and SIGHUP (a closed terminal or ssh
-    session) unwind like Ctrl-C: nothing half-written. Signals that follow while the run
-    unwinds are ignored: a second Ctrl-C that broke off the cleanup left the worker
-    processes, and the exit waiting for them, hung forever."""
-    for later in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(later, signal.SIG_IGN)
-    raise KeyboardInterrupt
+    session) unwind like Ctrl-C: nothing half-written.
+    A signal that comes while the run already unwinds from one is ignored: a second
+    Ctrl-C that broke off the cleanup left the worker processes, and the exit waiting for
+    them, hung forever. (One that Python swallowed, raised in a fork hook or a finalizer,
+    leaves nothing to unwind: the next is raised again.)"""
+    if not _unwinding_from_interrupt():
+        raise KeyboardInterrupt
+
+
+def _unwinding_from_interrupt() -> bool:
+    """Whether the code running now handles or cleans up after a KeyboardInterrupt."""
+    handled = sys.exc_info()[1]
+    while handled is not None:
+        if isinstance(handled, KeyboardInterrupt):
+            return True
+        handled = handled.__context__
+    return False
 
 
 @cli.command(context_settings=ENVIRONMENT)

@@ -12,6 +12,7 @@ from importlib.metadata import version
 
 from . import pipeline
 from .dedup import Fingerprinter
+from .executors import Executor
 from .index import IndexStore
 from .io import STDIN, InputFile
 from .report import Report, build_report, settings_of
@@ -68,6 +69,8 @@ class Run:
     targets: Targets = field(default_factory=Targets)
     index: IndexStore | None = None
     check: bool = False
+    #: Where the per-record work runs (None: this machine, ``plan.jobs`` processes).
+    executor: Executor | None = None
 
 
 def execute(
@@ -96,6 +99,7 @@ def execute(
             collect_kept=index is not None and not run.check,
             rejects=rejects,
             progress=progress,
+            executor=run.executor,
         )
         if rejects_out is not None:
             rejects_out.writelines(rejects or [])
@@ -143,6 +147,7 @@ def execute(
             if path is not None
         },
         phases=phases,
+        engine=run.executor.figures() if run.executor is not None else None,
     )
 
 

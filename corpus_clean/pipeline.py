@@ -17,7 +17,6 @@ import contextlib
 import ctypes
 import functools
 import gc
-import multiprocessing
 import os
 import pickle
 import shutil
@@ -26,9 +25,7 @@ import sys
 import tempfile
 import time
 import weakref
-from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from itertools import chain, islice
 from typing import IO, Any, cast
@@ -43,6 +40,7 @@ from .dedup import (
     Fingerprints,
     Verdict,
 )
+from .executors import Executor, ExecutorError, LocalPool, Work
 from .io import (
     MEMORY_BUDGET,
     STDIN,
@@ -66,9 +64,6 @@ from .record import Record
 from .split import PageSplitter
 from .stats import Stats, similarity_bin
 
-#: fork starts workers in milliseconds with the library already imported; where there is
-#: no fork, spawn imports it afresh in each worker.
-_START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 #: A batch of page files closes at this many pages or this many bytes, whichever comes
 #: first. JSONL is read in runs of lines of about this many bytes, and each closes a batch.
 BATCH_UNITS = 2000
@@ -351,40 +346,13 @@ def _batches(units: Iterable[RawUnit]) -> Iterator[list[RawUnit]]:
         yield batch
 
 
-def _processed(plan: Plan, batches: Iterator[Any]) -> Generator[Any, None, None]:
-    """Each batch through the per-record stages (``_Worker.__call__``): inline for one job
-    or a single batch, else in a pool of worker processes (results in input order)."""
-    first = next(batches, None)
-    if first is None:
-        return
-    second = next(batches, None)
-    if plan.jobs <= 1 or second is None:
-        worker = _Worker(plan)
-        yield worker(first)
-        for batch in chain([second] if second is not None else [], batches):
-            yield worker(batch)
-        return
-    # A process pool that notices a worker dying (killed, out of memory): the run then
-    # fails with BrokenProcessPool instead of waiting forever for its batch.
-    with ProcessPoolExecutor(
-        plan.jobs,
-        mp_context=multiprocessing.get_context(_START_METHOD),
-        initializer=_init_process,
-        initargs=(plan, os.getpid()),
-    ) as pool:
-        pending: deque[Future[Any]] = deque()
-        try:
-            for batch in chain([first, second], batches):
-                pending.append(pool.submit(_in_process, batch))
-                # A few batches in flight per worker: enough to keep it busy, few
-                # enough that memory does not grow with the input.
-                if len(pending) > 2 * plan.jobs:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
+def _processed(
+    plan: Plan, batches: Iterator[Any], executor: Executor
+) -> Generator[Any, None, None]:
+    """Each batch through the per-record stages (``_Worker.__call__``), wherever the
+    executor runs them (results in input order)."""
+    work = Work(functools.partial(_Worker, plan), _init_process, (plan, os.getpid()), _in_process)
+    yield from executor.map(work, batches)
 
 
 @contextlib.contextmanager
@@ -412,17 +380,20 @@ def run(
     collect_kept: bool = False,
     rejects: list[bytes] | None = None,
     progress: ProgressCallback | None = None,
+    executor: Executor | None = None,
 ) -> Result:
     """Run the plan over the inputs, writing kept records to ``out`` (None: write nothing)
-    and removed ones, with their verdict, to ``duplicates``."""
+    and removed ones, with their verdict, to ``duplicates``. The per-record work runs in
+    ``executor`` (default: this machine, ``plan.jobs`` processes)."""
     started = time.perf_counter()
     _reuse_freed_memory()
+    executor = executor if executor is not None else LocalPool(plan.jobs)
     stats = Stats()
     units = read_units(inputs, stats, BATCH_BYTES)
     applied = _pinned(plan.clean) if plan.clean is not None else Learned()
     if plan.learn is None or plan.clean is None:
         plan = replace(plan, learned=applied or None)
-        batches = _processed(plan, _batches(units))
+        batches = _processed(plan, _batches(units), executor)
         result = _run(
             plan, batches, stats, out, duplicates, index, collect_kept, rejects, progress,
             "reading",
@@ -431,10 +402,16 @@ def run(
         # Learning must see every record first. The fit pass keeps the batches it has
         # read, split and cleaned in temporary files, and the second pass goes on from
         # there: the input is read once (stdin too), and cleaned once.
+        if not executor.shares_files:
+            raise ExecutorError(
+                "learning keeps batches in temporary files of this machine, which not every "
+                "node of the cluster can read: pass --no-learn (with --rules from "
+                "'corpus-clean learn' if you want what it learns)"
+            )
         with tempfile.TemporaryDirectory(prefix="corpus-clean-learn-") as cache:
             fit_plan = replace(plan, dedup=None, learned=None, cache_dir=cache)
             sketches, kept_batches = [], []
-            with contextlib.closing(_processed(fit_plan, _batches(units))) as fitted:
+            with contextlib.closing(_processed(fit_plan, _batches(units), executor)) as fitted:
                 for sketch, path in fitted:
                     sketches.append(sketch)
                     kept_batches.append(path)
@@ -448,7 +425,7 @@ def run(
             learned_at = time.perf_counter()
             applied.update(learned)
             plan = replace(plan, learned=applied or None)
-            batches = _processed(plan, iter(kept_batches))
+            batches = _processed(plan, iter(kept_batches), executor)
             result = _run(
                 plan, batches, stats, out, duplicates, index, collect_kept, rejects, progress,
                 "fingerprinting" if plan.dedup is not None else "writing",
@@ -471,7 +448,7 @@ def learn_from(plan: Plan, inputs: list[InputFile]) -> Learned:
         fit_plan = replace(plan, dedup=None, learned=None, cache_dir=cache)
         units = _batches(read_units(inputs, Stats(), BATCH_BYTES))
         sketches = []
-        with contextlib.closing(_processed(fit_plan, units)) as fitted:
+        with contextlib.closing(_processed(fit_plan, units, LocalPool(plan.jobs))) as fitted:
             for sketch, path in fitted:
                 sketches.append(sketch)
                 os.unlink(path)

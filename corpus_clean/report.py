@@ -83,6 +83,7 @@ def build_report(
     input_files: int | None = None,
     outputs: dict[str, dict[str, Any]] | None = None,
     phases: dict[str, float] | None = None,
+    engine: dict[str, Any] | None = None,
 ) -> Report:
     """The JSON report: versioned, with every counter (zero or not) and the figures
     derived from them. ``settings`` come from ``settings_of``; ``fingerprint`` is what
@@ -145,6 +146,8 @@ def build_report(
             {"kind": kind, "site": site, "text": text, "removed": n}
             for (kind, site, text), n in top[:TOP_PATTERNS]
         ]
+    if engine is not None:  # only for an engine other than this machine
+        report["engine"] = engine
     return report
 
 

@@ -12,15 +12,14 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import signal
 import stat
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
 from .errors import CorpusCleanError
+from .signals import interrupts_held
 
 STDOUT = "-"
 
@@ -166,7 +165,7 @@ class Outputs:
     def publish(self) -> None:
         for sink in self._sinks:
             sink.finish()
-        with _interrupts_held():
+        with interrupts_held():
             for sink in self._sinks:
                 if sink.tmp is not None:
                     assert sink.final is not None
@@ -231,26 +230,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # alive, someone else's
         return True
     return True
-
-
-@contextlib.contextmanager
-def _interrupts_held() -> Iterator[None]:
-    """Interrupts (SIGINT, SIGTERM, SIGHUP) that come inside wait until it is done, then
-    take effect as usual. Only the main thread can set signal handlers."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    held = [s for s in signals if signal.getsignal(s) is not None]
-    previous = {s: signal.signal(s, lambda signum, _: caught.append(signum)) for s in held}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        if caught:
-            signal.raise_signal(caught[0])
 
 
 @contextlib.contextmanager

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from corpus_clean.clean import Cleaner, RuleSet, load_rules
@@ -104,3 +109,46 @@ def replicated_samples(dest: Path, copies: int) -> int:
             (dest / f"{k:02d}_{page.name}").write_text(text, encoding="utf-8")
             total += len(text)
     return total
+
+
+#: The installed command, for tests that need a real process (signals, closed streams).
+SCRIPT = Path(sys.executable).parent / "corpus-clean"
+
+
+@contextlib.contextmanager
+def started(*args: str | Path) -> Iterator[subprocess.Popen[bytes]]:
+    """The installed command in a session of its own, reading stdin from the test;
+    whatever is left of the session is killed at the end."""
+    running = subprocess.Popen(
+        [SCRIPT, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        yield running
+    finally:
+        for pid in session_members(running.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        running.wait()
+        for stream in (running.stdin, running.stdout, running.stderr):
+            with contextlib.suppress(OSError):
+                stream.close()  # type: ignore[union-attr]
+
+
+def session_members(session: int) -> list[int]:
+    """Live (not zombie) processes of a session, found in /proc."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        state, _ppid, _group, sid = stat.rsplit(")", 1)[1].split()[:4]
+        if int(sid) == session and state != "Z":
+            members.append(int(entry.name))
+    return members

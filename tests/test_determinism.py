@@ -8,13 +8,10 @@ import json
 import os
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from support import GOLDEN, REPO
-
-SCRIPT = Path(sys.executable).parent / "corpus-clean"
+from support import GOLDEN, REPO, SCRIPT
 
 pytestmark = pytest.mark.skipif(not SCRIPT.exists(), reason="corpus-clean is not installed")
 

@@ -27,6 +27,7 @@ from click.testing import CliRunner
 from click.testing import Result as CliResult
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import SCRIPT, started
 
 from corpus_clean import cli as cli_module
 from corpus_clean import index as index_module
@@ -510,7 +511,6 @@ def test_readers_share_the_index_but_not_with_a_writer(
         assert time.monotonic() - started < 10  # a writer's open would wait 30 s, then fail
 
 
-SCRIPT = Path(sys.executable).parent / "corpus-clean"
 needs_script = pytest.mark.skipif(not SCRIPT.exists(), reason="corpus-clean is not installed")
 
 
@@ -531,28 +531,6 @@ def wait_for(condition: Callable[[], bool], what: str) -> None:
 def folder_state(folder: Path) -> dict[str, tuple[str, int]]:
     """Every file in a folder, with its content digest and modification time."""
     return {p.name: (digest(p), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
-
-
-@contextlib.contextmanager
-def started(*args: str | Path) -> Iterator[subprocess.Popen[bytes]]:
-    """The installed command running in a process group of its own (as in a terminal),
-    reading stdin from the test; whatever is left of the group is killed at the end."""
-    running = subprocess.Popen(
-        [SCRIPT, *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        yield running
-    finally:
-        if running.poll() is None:
-            os.killpg(running.pid, signal.SIGKILL)
-        running.wait()
-        for stream in (running.stdin, running.stdout, running.stderr):
-            with contextlib.suppress(OSError):  # input it did not read
-                stream.close()  # type: ignore[union-attr]
 
 
 def index_state(path: Path) -> tuple[list[str], str, int]:

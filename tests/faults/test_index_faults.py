@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from click.testing import Result as CliResult
-from support import SAMPLES
+from support import SAMPLES, SCRIPT, session_members, started
 
 from corpus_clean import pipeline
 from corpus_clean.cli import cli as command_line
@@ -30,7 +30,6 @@ from corpus_clean.index import IndexStore, IndexStoreError
 from corpus_clean.options import DedupOptions
 
 SETTINGS = Fingerprinter(DedupOptions()).settings()
-SCRIPT = Path(sys.executable).parent / "corpus-clean"
 #: Articles kept from the seed pages.
 SAMPLE_KEPT = 18
 
@@ -73,45 +72,6 @@ def indexed(tmp_path: Path) -> Path:
     night = cli("run", SAMPLES, "--index", path, "-o", tmp_path / "night-1.jsonl", "-q")
     assert night.exit_code == 0, night.stderr
     return path
-
-
-@contextlib.contextmanager
-def started(*args: str | Path) -> Iterator[subprocess.Popen[bytes]]:
-    """The installed command in a session of its own, reading stdin from the test;
-    whatever is left of the session is killed at the end."""
-    running = subprocess.Popen(
-        [SCRIPT, *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        yield running
-    finally:
-        for pid in session_members(running.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        running.wait()
-        for stream in (running.stdin, running.stdout, running.stderr):
-            with contextlib.suppress(OSError):
-                stream.close()  # type: ignore[union-attr]
-
-
-def session_members(session: int) -> list[int]:
-    """Live (not zombie) processes of a session, found in /proc."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:  # gone meanwhile
-            continue
-        state, _ppid, _group, sid = stat.rsplit(")", 1)[1].split()[:4]
-        if int(sid) == session and state != "Z":
-            members.append(int(entry.name))
-    return members
 
 
 def children(pid: int) -> list[str]:

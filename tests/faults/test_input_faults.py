@@ -8,16 +8,14 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import SAMPLE_FILES
+from support import SAMPLE_FILES, SCRIPT
 
-SCRIPT = Path(sys.executable).parent / "corpus-clean"
 WORDS = [f"w{n}" for n in range(5000)]
 
 

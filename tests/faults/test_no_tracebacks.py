@@ -8,18 +8,16 @@ import gzip
 import json
 import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from support import REPO
+from support import REPO, SCRIPT
 
 from corpus_clean.cli import cli
 
 SAMPLES = str(REPO / "samples")
-SCRIPT = Path(sys.executable).parent / "corpus-clean"
 
 
 @dataclass(frozen=True)

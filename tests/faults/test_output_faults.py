@@ -183,6 +183,14 @@ def test_two_options_naming_one_file_are_refused_before_reading(
     assert sorted(os.listdir(tmp_path)) == files_before
 
 
+def test_explain_naming_the_output_is_refused_before_reading(tmp_path: Path) -> None:
+    target = tmp_path / "x.jsonl"
+    result = invoke("run", SAMPLES, "-o", target, "--explain", target, "-q")
+    assert result.exit_code == 2
+    assert "-o and --explain both name" in result.stderr
+    assert not target.exists()
+
+
 def test_a_folder_as_output_is_refused_before_reading(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_bytes(BROKEN)
@@ -453,8 +461,8 @@ def wait_for(condition: Callable[[], bool], running: subprocess.Popen[bytes]) ->
 def test_a_signal_while_starting_ends_as_interrupted(tmp_path: Path, signum: int) -> None:
     ready = tmp_path / "importing"
     running = subprocess.Popen(
-        [sys.executable, "-c", STALLED_START, str(ready), SAMPLES],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-c", STALLED_START, str(ready), REPO / SAMPLES],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
     )
     try:
         wait_for(ready.exists, running)
@@ -636,3 +644,52 @@ def test_ctrl_c_twice_while_workers_run_still_ends_cleanly(tmp_path: Path) -> No
     for worker in workers:
         assert not Path(f"/proc/{worker}").exists() or "Z" in Path(
             f"/proc/{worker}/stat").read_text().split()[2]
+
+
+#: Runs the command as its console script does, but stalls in the main process right
+#: after it forks the first pool worker (in a fork hook, where an interrupt used to be
+#: swallowed, or to leave the pool without its manager) until the test has signalled.
+STALLED_FORK = textwrap.dedent("""
+    import os, sys, time
+
+    ready, sent = sys.argv[1], sys.argv[2]
+
+    def stall():
+        if not os.path.exists(ready):
+            open(ready, "w").close()
+            while not os.path.exists(sent):
+                time.sleep(0.01)
+
+    os.register_at_fork(after_in_parent=stall)
+    sys.argv = ["corpus-clean", *sys.argv[3:]]
+    from corpus_clean.__main__ import main
+    main()
+""")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_while_the_pool_forks_its_workers_ends_the_run(
+    tmp_path: Path, signum: int
+) -> None:
+    source = many_stories(tmp_path / "docs.jsonl")  # batches enough for a pool
+    out = tmp_path / "out.jsonl"
+    ready, sent = tmp_path / "forked", tmp_path / "signalled"
+    running = subprocess.Popen(
+        [sys.executable, "-c", STALLED_FORK, ready, sent,
+         "dedup", source, "-o", out, "--jobs", "2", "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+    )
+    try:
+        wait_for(ready.exists, running)
+        running.send_signal(signum)
+        sent.touch()
+        stdout, stderr = running.communicate(timeout=60)
+    finally:
+        if running.poll() is None:
+            for worker in children(running.pid):
+                os.kill(worker, signal.SIGKILL)
+            running.kill()
+            running.communicate()
+    assert (running.returncode, stdout) == (130, b"")
+    assert stderr == b"interrupted: no output file written\n"
+    assert not out.exists() and temporaries(tmp_path) == []

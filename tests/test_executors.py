@@ -1,0 +1,97 @@
+"""Executors without a cluster: the local pool's ordered map, Ray imported only when
+chosen, and what the command says when Ray is missing."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from support import SAMPLES
+
+from corpus_clean import pipeline
+from corpus_clean.cli import cli
+from corpus_clean.executors import ExecutorError, LocalPool, Work
+from corpus_clean.io import resolve_inputs
+from corpus_clean.options import CleanOptions, LearnOptions, SplitOptions
+
+
+def _square(n: int) -> int:
+    return n * n
+
+
+def _squarer() -> Callable[[int], int]:
+    return _square
+
+
+def _no_setup(*args: object) -> None:
+    pass
+
+
+WORK = Work(_squarer, _no_setup, (), _square)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("items", [0, 1, 2, 50])
+def test_the_local_pool_maps_in_input_order(jobs: int, items: int) -> None:
+    assert list(LocalPool(jobs).map(WORK, iter(range(items)))) == [n * n for n in range(items)]
+
+
+def test_ray_is_imported_only_when_chosen(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from corpus_clean.cli import cli\n"
+        f"result = CliRunner().invoke(cli, ['run', {str(SAMPLES)!r}, '-q', '--jobs', '1'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "print('ray' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "False"
+
+
+def test_without_ray_the_ray_engine_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    report = tmp_path / "report.json"
+    args = ["run", str(SAMPLES), "--engine", "ray", "-o", str(tmp_path / "out")]
+    result = CliRunner().invoke(cli, [*args, "--report", str(report)])
+    assert result.exit_code == 2
+    assert "--engine ray needs Ray: pip install 'corpus-clean[ray]'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_local_engine_adds_no_engine_block(tmp_path: Path) -> None:
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(
+        cli, ["run", str(SAMPLES), "--engine", "local", "-q", "--report", str(report)]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "engine" not in json.loads(report.read_text("utf-8"))
+
+
+class _OnOtherHosts(LocalPool):
+    """A pool whose workers, like a cluster's nodes on other hosts, cannot read this
+    process's temporary files."""
+
+    shares_files = False
+
+
+def test_learning_refuses_workers_that_cannot_read_its_temporary_files() -> None:
+    plan = pipeline.Plan(split=SplitOptions(), clean=CleanOptions(), learn=LearnOptions(), jobs=1)
+    with pytest.raises(ExecutorError, match="pass --no-learn"):
+        pipeline.run(plan, resolve_inputs([str(SAMPLES)]), io.BytesIO(), executor=_OnOtherHosts(1))
+    # Without learning, the same executor runs.
+    plan = pipeline.Plan(split=SplitOptions(), clean=CleanOptions(), jobs=1)
+    out = io.BytesIO()
+    pipeline.run(plan, resolve_inputs([str(SAMPLES)]), out, executor=_OnOtherHosts(1))
+    assert out.getvalue().count(b"\n") == 23
