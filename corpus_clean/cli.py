@@ -12,10 +12,11 @@ import inspect
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,10 @@ import click
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
     Progress,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
+    ProgressColumn,
+    TaskProgressColumn,
+    TextColumn,
 )
 from rich.table import Table
 
@@ -35,6 +36,9 @@ from . import learn as learn_module
 from . import pipeline
 from .clean import load_rules
 from .dedup import Fingerprinter
+from .driver import Left as _Left
+from .driver import Run, Targets, execute
+from .driver import run_label as _run_label
 from .errors import CorpusCleanError, ExitCode
 from .executors import Executor
 from .formats import is_parquet
@@ -49,11 +53,25 @@ from .options import (
     default_jobs,
     lsh_bands,
 )
+from .pipeline import ProgressCallback
 from .ray_executor import RayExecutor
-from .report import build_report, markdown_summary, summary_rows
-from .sinks import STDOUT, OutputPathError, Outputs, check_output, check_targets, write_text
+from .report import (
+    Report,
+    build_report,
+    markdown_failure,
+    markdown_summary,
+    recurring_lines,
+    summary_rows,
+)
+from .sinks import STDOUT, OutputPathError, check_output, check_targets, write_text
+from .stats import DUPLICATE_KINDS, Stats
 
 console = Console(stderr=True)
+
+#: Every option of every command can be set as CORPUS_CLEAN_<NAME>, NAME its parameter's
+#: name in upper case (mostly the long flag: --index is INDEX_PATH, --rules RULE_FILES):
+#: the command line wins over the environment, the environment over the default.
+ENVIRONMENT = {"auto_envvar_prefix": "CORPUS_CLEAN"}
 
 #: The MinHash seed is a 32-bit unsigned integer (numpy's RandomState refuses others).
 SEED = click.IntRange(0, 2**32 - 1)
@@ -63,6 +81,10 @@ class Failure(click.ClickException):
     """An error the user can fix; the message says how. Exits with 2."""
 
     exit_code = ExitCode.ERROR
+
+
+class _UnusableStepSummary(Failure):
+    """GITHUB_STEP_SUMMARY names a file that cannot be written."""
 
 
 def _paths_argument(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -101,7 +123,18 @@ def _io_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "--rejects", metavar="FILE", help="With --skip-invalid: save the skipped lines here."
         ),
         click.option("--report", metavar="FILE", help="Write the run's figures as JSON here."),
-        click.option("-q", "--quiet", is_flag=True, help="No summary or progress on stderr."),
+        click.option(
+            "-q",
+            "--quiet",
+            is_flag=True,
+            help="No summary, progress or --check findings on stderr.",
+        ),
+        click.option(
+            "-v",
+            "--verbose",
+            is_flag=True,
+            help="Also show the settings, the input and output files and the seconds by phase.",
+        ),
         click.option(
             "-j",
             "--jobs",
@@ -297,7 +330,8 @@ def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "--check",
             is_flag=True,
             help="With --index: write no records and leave the index unchanged (only --report "
-            "is written); exit 1 if indexed articles recur.",
+            "is written); name the input articles that recur in the index on stderr, and "
+            "exit 1 if any do.",
         ),
     ]
     for option in reversed(options):
@@ -319,13 +353,17 @@ def cli() -> None:
     Exit codes: 0 success, 1 --check found duplicates of indexed articles, 2 error,
     130 interrupted (no output file written, index unchanged).
 
+    Every option can also be set as CORPUS_CLEAN_<NAME> (CORPUS_CLEAN_THRESHOLD=0.9);
+    the command line wins. Completion: eval "$(_CORPUS_CLEAN_COMPLETE=bash_source
+    corpus-clean)".
+
     Example:
 
         corpus-clean run samples/ -o corpus.jsonl --duplicates dups.jsonl
     """
 
 
-@cli.command()
+@cli.command(context_settings=ENVIRONMENT)
 @_paths_argument
 @_io_options
 @_engine_options
@@ -346,7 +384,7 @@ def run(**kwargs: Any) -> None:
     _execute("run", kwargs, split=True, clean=True, dedup=True)
 
 
-@cli.command()
+@cli.command(context_settings=ENVIRONMENT)
 @_paths_argument
 @_io_options
 @_engine_options
@@ -361,7 +399,7 @@ def split(**kwargs: Any) -> None:
     _execute("split", kwargs, split=True)
 
 
-@cli.command()
+@cli.command(context_settings=ENVIRONMENT)
 @_paths_argument
 @_io_options
 @_engine_options
@@ -386,7 +424,7 @@ def clean(**kwargs: Any) -> None:
     _execute("clean", kwargs, clean=True)
 
 
-@cli.command()
+@cli.command(context_settings=ENVIRONMENT)
 @_paths_argument
 @_io_options
 @_engine_options
@@ -406,7 +444,18 @@ for _command in (run, dedup):
     _command.help = f"{inspect.cleandoc(_command.help or '')}\n\n{DEDUP_HELP}"
 
 
-def _execute(
+def _execute(command: str, kw: dict[str, Any], **stages: bool) -> None:
+    """Run a command; one that breaks says so in the CI step summary too."""
+    try:
+        _execute_run(command, kw, **stages)
+    except _UnusableStepSummary:
+        raise  # nowhere to say it
+    except click.ClickException as err:
+        _append_step_summary(markdown_failure(command, err.format_message()))
+        raise
+
+
+def _execute_run(
     command: str,
     kw: dict[str, Any],
     *,
@@ -472,23 +521,30 @@ def _execute(
             if dedup and kw["index_path"]
             else None
         )
+        targets = Targets() if check else Targets(
+            kw["output"] or STDOUT, kw.get("duplicates"), kw["rejects"], kw.get("explain")
+        )
         with contextlib.ExitStack() as stack:
             if index is not None:
                 stack.enter_context(index)
-            executor = (
+            executor: Executor | None = (
                 stack.enter_context(RayExecutor(kw["ray_address"]))
                 if kw["engine"] == "ray"
                 else None
             )
-            report = _run_plan(command, plan, inputs, kw, index, check, settings, left, executor)
+            progress = stack.enter_context(_progress(inputs, kw["quiet"], console))
+            run = Run(command, plan, inputs, targets, index, check, executor)
+            report = execute(run, left, progress)
         try:
             _finish(report, kw)
         except OSError as err:  # the report: everything else is out
+            # A report bigger than a write buffer meets a full device in its write,
+            # before the sink can name the file: name it here.
             raise Failure(
-                f"{err.filename}: {err.strerror or err}: no report written, but the run is "
-                f"done ({left}); nothing needs re-running"
+                f"{err.filename or kw['report']}: {err.strerror or err}: no report written, "
+                f"but the run is done ({left}); nothing needs re-running"
             ) from err
-        if check and report["duplicates"]["index"]:
+        if not report.passed:
             sys.exit(ExitCode.DUPLICATES_FOUND)
 
 
@@ -512,7 +568,7 @@ def _check_outputs(kw: dict[str, Any], check: bool) -> None:
         try:
             check_output(summary)
         except OutputPathError as err:
-            raise Failure(
+            raise _UnusableStepSummary(
                 f"GITHUB_STEP_SUMMARY: {err} (or unset GITHUB_STEP_SUMMARY)"
             ) from err
 
@@ -553,91 +609,89 @@ def _usage_errors() -> Iterator[None]:
         raise click.UsageError(str(err)) from err
 
 
-def _run_plan(
-    command: str,
-    plan: pipeline.Plan,
-    inputs: list[InputFile],
-    kw: dict[str, Any],
-    index: IndexStore | None,
-    check: bool,
-    settings: dict[str, Any] | None,
-    left: _Left,
-    executor: Executor | None = None,
-) -> dict[str, Any]:
-    """Run with outputs published together, then (only then) commit the index."""
-    rejects: list[bytes] | None = [] if kw["rejects"] else None
-    before = index.info()["articles"] if index is not None else 0
-    with _progress(inputs, kw["quiet"]) as progress, Outputs() as outputs:
-        left.outputs = outputs
-        out = None if check else outputs.open(kw["output"])
-        dups_path = kw.get("duplicates")
-        dups = outputs.open(dups_path) if dups_path and not check else None
-        rejects_out = outputs.open(kw["rejects"]) if kw["rejects"] and not check else None
-        explain_path = kw.get("explain")
-        explain = outputs.open(explain_path) if explain_path and not check else None
-        result = pipeline.run(
-            plan,
-            inputs,
-            out,
-            dups,
-            index=index,
-            collect_kept=index is not None and not check,
-            rejects=rejects,
-            progress=progress,
-            executor=executor,
-        )
-        if rejects_out is not None:
-            rejects_out.writelines(rejects or [])
-        if explain is not None:
-            explain.writelines(result.stats.explained)
-        outputs.publish()
-    added = reused = 0
-    if index is not None and not check:
-        added = index.accept(result.kept, run_label=_run_label())
-        left.index_updated = True
-        reused = index.accepted["id_reused"] if index.accepted is not None else 0
-    index_figures = (
-        {
-            "path": str(kw["index_path"]),
-            "articles_before": before,
-            "articles_after": before + added,
-            "ids_reused": reused,
-        }
-        if index is not None
-        else None
-    )
-    return build_report(
-        result.stats,
-        command=command,
-        seconds=result.seconds,
-        settings=settings,
-        index=index_figures,
-        engine=executor.figures() if executor is not None else None,
-    )
-
-
-def _finish(report: dict[str, Any], kw: dict[str, Any]) -> None:
-    """The report, the CI step summary and the table, once the run's work is out."""
+def _finish(report: Report, kw: dict[str, Any]) -> None:
+    """The report, the CI step summary and what the user reads, once the run's work is
+    out: what --check found (also with -q? no: -q asks for silence, and the exit code and
+    the report still tell), the table, with -v the settings, inputs and seconds by phase,
+    and on a terminal the figures as bars."""
     if kw["report"]:
         write_text(kw["report"], dump_json(report))
+    _append_step_summary(markdown_summary(report))
+    if kw["quiet"]:
+        return
+    if report.recurring:
+        for line in recurring_lines(report):
+            _say(line)
+        n = len(report.recurring)
+        _say(f"{n:,} input article{'s' if n != 1 else ''} recur in the index")
+    console.print(_table(f"corpus-clean {report['command']}", summary_rows(report)))
+    if kw.get("verbose"):
+        console.print(_table("settings", _settings_rows(report)))
+    if console.is_terminal:
+        _print_histograms(report)
+
+
+def _append_step_summary(text: str) -> None:
+    """Best effort, as GitHub treats the step summary: a failure is a warning."""
     if summary_path := os.environ.get("GITHUB_STEP_SUMMARY"):
         try:
             with open(summary_path, "a", encoding="utf-8") as handle:
-                handle.write(markdown_summary(report))
-        except OSError as err:  # best effort, as GitHub treats the step summary
+                handle.write(text)
+        except OSError as err:
             _say(
                 f"warning: GITHUB_STEP_SUMMARY {summary_path}: {err.strerror or err}; "
                 "no summary appended"
             )
-    if not kw["quiet"]:
-        table = Table(
-            title=f"corpus-clean {report['command']}", show_header=False, title_justify="left"
-        )
+
+
+def _table(title: str, rows: list[tuple[str, str]]) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for label, value in rows:
+        table.add_row(label, value, style=None)
+    return table
+
+
+def _settings_rows(report: Report) -> list[tuple[str, str]]:
+    """For -v: what the run was told (every option that changes its output), what it
+    read, and where its time went."""
+    rows = [("corpus-clean", str(report["version"]))]
+    for stage, options in report["settings"].items():
+        if options is not None:
+            rows += [(f"{stage} {key}", str(value)) for key, value in options.items()]
+    rows.append(("input files", f"{report['input']['files']:,}"))
+    rows.append(("input bytes", f"{report['input']['bytes']:,}"))
+    for name, output in report["outputs"].items():
+        size = f"{output['bytes']:,} bytes" if output["bytes"] is not None else "-"
+        rows.append((f"{name} {output['path']}", size))
+    rows += [(f"{phase} s", f"{s:.3f}") for phase, s in report["phases"].items() if s]
+    return rows
+
+
+def _print_histograms(report: Report) -> None:
+    """The similarity of removed records and the sizes of clusters, as bars."""
+    figures = report["histograms"]
+    similarity = [
+        (f"{b['from']:.2f}-{b['to']:.2f}", b["removed"]) for b in figures["similarity"]
+    ]
+    clusters = [(f"size {c['size']}", c["clusters"]) for c in figures["cluster_sizes"]]
+    for title, bars in (("similarity of removed records", similarity), ("clusters", clusters)):
+        shown = [(label, n) for label, n in bars if n]
+        if not shown or (title == "clusters" and len(shown) == 1):
+            continue  # nothing removed: no figure worth a look
+        top = max(n for _, n in shown)
+        table = Table(title=title, show_header=False, title_justify="left", box=None)
         table.add_column(style="bold")
+        table.add_column(style="cyan")
         table.add_column(justify="right")
-        for label, value in summary_rows(report):
-            table.add_row(label, value)
+        for label, n in shown:
+            table.add_row(label, "█" * max(1, round(HISTOGRAM_WIDTH * n / top)), f"{n:,}")
         console.print(table)
+
+
+#: Characters of the longest bar in the end-of-run figures.
+HISTOGRAM_WIDTH = 40
 
 
 def _input_paths(paths: tuple[str, ...]) -> tuple[str, ...]:
@@ -650,49 +704,72 @@ def _input_paths(paths: tuple[str, ...]) -> tuple[str, ...]:
     return (STDIN,)
 
 
-def _run_label() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+#: Progress shows once a run has worked this long: short runs stay clean.
+PROGRESS_DELAY = 1.0
 
 
 @contextlib.contextmanager
-def _progress(inputs: list[Any], quiet: bool) -> Iterator[Callable[[int], None] | None]:
-    """A progress bar on stderr, only when stderr is a terminal and the input is big."""
-    total = sum(os.path.getsize(i.path) for i in inputs if i.path != STDIN)
-    if quiet or not console.is_terminal or total < 32 << 20:
+def _progress(
+    inputs: list[InputFile], quiet: bool, out: Console
+) -> Iterator[ProgressCallback | None]:
+    """Progress on ``out`` (stderr), only when it is a terminal: see ``_Watch``."""
+    if quiet or not out.is_terminal:
         yield None
         return
-    columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("reading", total=total)
-        yield lambda done: bar.update(task, completed=done)
+    sized = all(item.path != STDIN and os.path.isfile(item.path) for item in inputs)
+    total = sum(os.path.getsize(item.path) for item in inputs) if sized else None
+    watch = _Watch(out, total)
+    try:
+        yield watch
+    finally:
+        watch.stop()
 
 
-@dataclass
-class _Left:
-    """What a run has left behind so far, for the message of an error or interrupt that
-    ends it: which output files are out, and whether the index (if any) changed."""
+class _Watch:
+    """The phase a run is in, the records read, articles split and duplicates found so
+    far, and the throughput; a bar when the input's size is known (not stdin). It shows
+    once the run has worked ``PROGRESS_DELAY`` seconds, and goes when the run ends."""
 
-    index: bool
-    outputs: Outputs | None = None
-    index_updated: bool = False
+    def __init__(self, out: Console, total: int | None) -> None:
+        columns: list[str | ProgressColumn] = [TextColumn("[bold]{task.description:<14}")]
+        if total is not None:
+            columns += [BarColumn(bar_width=20), TaskProgressColumn()]
+        columns.append(TextColumn("{task.fields[figures]}"))
+        self.started = time.monotonic()
+        self.display = Progress(*columns, console=out, transient=True)
+        self.task = self.display.add_task("reading", total=total, figures="")
+        self.phase = ""
+        self.timer = threading.Timer(PROGRESS_DELAY, self.display.start)
+        self.timer.daemon = True
+        if PROGRESS_DELAY > 0:
+            self.timer.start()
+        else:
+            self.display.start()
 
-    @property
-    def published(self) -> bool:
-        return self.outputs is not None and bool(self.outputs.published)
+    def __call__(self, phase: str, stats: Stats) -> None:
+        records = stats["records_read"] + stats["pages_read"]
+        duplicates = sum(stats[f"duplicates_{kind}"] for kind in DUPLICATE_KINDS)
+        elapsed = max(time.monotonic() - self.started, 1e-3)
+        # Records per second while they are read; after, the time the run has taken.
+        pace = f"{records / elapsed:,.0f} records/s" if phase == "reading" else f"{elapsed:.0f} s"
+        figures = (
+            f"{records:,} records read · {stats['articles_split']:,} articles · "
+            f"{duplicates:,} duplicates · {pace}"
+        )
+        self.display.update(
+            self.task,
+            description=phase,
+            completed=stats["bytes_read"],
+            figures=figures,
+            refresh=phase != self.phase,  # every phase shows, however short
+        )
+        self.phase = phase
 
-    def __str__(self) -> str:
-        index = ""
-        if self.index:
-            index = ", index updated" if self.index_updated else ", index unchanged"
-        if self.outputs is None or not self.outputs.published:
-            return f"no output file written{index}"
-        if self.outputs.unpublished:
-            out, rest = (
-                ", ".join("stdout" if p == STDOUT else p for p in paths)
-                for paths in (self.outputs.published, self.outputs.unpublished)
-            )
-            return f"only {out} written, not {rest}{index}"
-        return f"output written{index}"
+    def stop(self) -> None:
+        self.timer.cancel()
+        if self.timer.is_alive():
+            self.timer.join()
+        self.display.stop()
 
 
 @contextlib.contextmanager
@@ -765,7 +842,7 @@ def _unwinding_from_interrupt() -> bool:
     return False
 
 
-@cli.command()
+@cli.command(context_settings=ENVIRONMENT)
 @_paths_argument
 @click.option("-o", "--output", metavar="FILE", help="Write the rules here (default: stdout).")
 @click.option(
@@ -855,7 +932,7 @@ def index() -> None:
     """
 
 
-@index.command("info")
+@index.command("info", context_settings=ENVIRONMENT)
 @click.argument("path")
 def index_info(path: str) -> None:
     """Articles, runs, settings and size of an index (JSON on stdout).
@@ -887,7 +964,7 @@ def _say_rolled_back(store: IndexStore) -> None:
         )
 
 
-@index.command("add")
+@index.command("add", context_settings=ENVIRONMENT)
 @click.argument("path")
 @click.argument("files", nargs=-1, required=True)
 @click.option(
@@ -961,7 +1038,7 @@ def index_add(
                 )
 
 
-@index.command("verify")
+@index.command("verify", context_settings=ENVIRONMENT)
 @click.argument("path")
 def index_verify(path: str) -> None:
     """Check an index's integrity; exit 2 and list the problems if it is damaged.

@@ -165,6 +165,8 @@ class Verdict:
     #: When ``similarity`` is a containment (the record lies inside a longer kept
     #: article), the Jaccard similarity of the two.
     jaccard: float | None = None
+    #: For kind "index": the index entry of ``duplicate_of`` (ids may be reused).
+    indexed_entry: int | None = None
 
     @property
     def matched_id(self) -> str:
@@ -507,6 +509,7 @@ class DuplicateFinder:
                 kind,
                 sizes[kind == "index", kept] + 1,
                 jaccard_beside,
+                kept if kind == "index" else None,
             )
         self.extended = [
             (ids[n], indexed_id(entry)) for n, entry in sorted(extends.items()) if n not in best

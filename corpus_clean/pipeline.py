@@ -12,6 +12,7 @@ its input line waits as a place in the input file, read again at the end.
 from __future__ import annotations
 
 import array
+import collections
 import contextlib
 import ctypes
 import functools
@@ -31,7 +32,14 @@ from typing import IO, Any, cast
 
 from . import _fast
 from .clean import Cleaner, load_rules
-from .dedup import Accepted, AcceptedIndex, DuplicateFinder, Fingerprinter, Fingerprints
+from .dedup import (
+    Accepted,
+    AcceptedIndex,
+    DuplicateFinder,
+    Fingerprinter,
+    Fingerprints,
+    Verdict,
+)
 from .executors import Executor, ExecutorError, LocalPool, Work
 from .io import (
     MEMORY_BUDGET,
@@ -54,12 +62,20 @@ from .learn import Learned, Sketch, TextKey, fit, texts_of
 from .options import CleanOptions, DedupOptions, LearnOptions, ReadOptions, SplitOptions
 from .record import Record
 from .split import PageSplitter
-from .stats import Stats
+from .stats import Stats, similarity_bin
 
 #: A batch of page files closes at this many pages or this many bytes, whichever comes
 #: first. JSONL is read in runs of lines of about this many bytes, and each closes a batch.
 BATCH_UNITS = 2000
 BATCH_BYTES = 2 << 20
+
+#: The phases of a run, in order. Reading includes splitting, cleaning and (without
+#: learning) fingerprinting, done as batches are read; with learning, the input is read
+#: and cleaned first, then learned from, then fingerprinted. Committing is the index's.
+PHASES = ("reading", "learning", "fingerprinting", "resolving", "writing", "committing")
+
+#: Told of the phase a run is in and of its counts so far, after every batch.
+ProgressCallback = Callable[[str, Stats], None]
 
 
 @dataclass(frozen=True)
@@ -93,6 +109,8 @@ class Result:
     kept: Iterator[Accepted]
     #: What the fit pass learned (None when learning was off).
     learned: Learned | None = None
+    #: Seconds by phase (see ``PHASES``); a phase that did not run is absent.
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -362,7 +380,7 @@ def run(
     index: AcceptedIndex | None = None,
     collect_kept: bool = False,
     rejects: list[bytes] | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: ProgressCallback | None = None,
     executor: Executor | None = None,
 ) -> Result:
     """Run the plan over the inputs, writing kept records to ``out`` (None: write nothing)
@@ -377,7 +395,10 @@ def run(
     if plan.learn is None or plan.clean is None:
         plan = replace(plan, learned=applied or None)
         batches = _processed(plan, _batches(units), executor)
-        result = _run(plan, batches, stats, out, duplicates, index, collect_kept, rejects, progress)
+        result = _run(
+            plan, batches, stats, out, duplicates, index, collect_kept, rejects, progress,
+            "reading",
+        )
     else:
         # Learning must see every record first. The fit pass keeps the batches it has
         # read, split and cleaned in temporary files, and the second pass goes on from
@@ -396,16 +417,26 @@ def run(
                     sketches.append(sketch)
                     kept_batches.append(path)
                     if progress is not None:  # the input is read in this pass
-                        progress(stats["bytes_read"])
+                        progress("reading", stats)
+            fitted_at = time.perf_counter()
+            if progress is not None:
+                progress("learning", stats)
             learned = fit(sketches, plan.learn)
             del sketches
+            learned_at = time.perf_counter()
             applied.update(learned)
             plan = replace(plan, learned=applied or None)
             batches = _processed(plan, iter(kept_batches), executor)
             result = _run(
-                plan, batches, stats, out, duplicates, index, collect_kept, rejects, progress
+                plan, batches, stats, out, duplicates, index, collect_kept, rejects, progress,
+                "fingerprinting" if plan.dedup is not None else "writing",
             )
         result.learned = learned
+        result.phases = {
+            "reading": fitted_at - started,
+            "learning": learned_at - fitted_at,
+            **result.phases,
+        }
     result.seconds = time.perf_counter() - started
     return result
 
@@ -472,14 +503,16 @@ def _run(
     index: AcceptedIndex | None,
     collect_kept: bool,
     rejects: list[bytes] | None,
-    progress: Callable[[int], None] | None,
+    progress: ProgressCallback | None,
+    phase: str,
 ) -> Result:
-    """Merge the processed batches into ``stats``, deduplicate, write."""
+    """Merge the processed batches into ``stats``, deduplicate, write. ``phase`` names
+    what the batches' processing is (see ``PHASES``)."""
     started = time.perf_counter()
     if plan.dedup is None:
         try:
             for batch in batches:
-                _merge(batch, stats, rejects, progress)
+                _merge(batch, stats, rejects, progress, phase)
                 stats.add("written", len(batch.lines))
                 if out is not None:
                     write_all(out, b"".join(cast(list[bytes], batch.lines)))  # None: dedup only
@@ -487,7 +520,8 @@ def _run(
             # On an error, stop the workers now: left to the garbage collector, the pool
             # would be torn down at exit, with an "Exception ignored" traceback.
             batches.close()
-        return Result(stats, time.perf_counter() - started, iter(()))
+        seconds = time.perf_counter() - started
+        return Result(stats, seconds, iter(()), phases={phase: seconds})
 
     memory = MemoryBudget(plan.memory)
     finder = DuplicateFinder(plan.dedup, index, memory)
@@ -497,13 +531,20 @@ def _run(
     kept_at = array.array("q")  # positions of the kept records, for collect_kept
     try:
         for batch in batches:
-            _merge(batch, stats, rejects, progress)
+            _merge(batch, stats, rejects, progress, phase)
             assert batch.prints is not None
             finder.add([head[0] for head in batch.heads], batch.prints)
             if collect_kept:
                 heads.extend((title, source) for _, title, source in batch.heads)
             spool.extend(batch.lines, batch.reread)
+        processed_at = time.perf_counter()
+        if progress is not None:
+            progress("resolving", stats)
         verdicts = finder.resolve(stats)
+        _count_verdicts(verdicts, finder.ids, stats)
+        resolved_at = time.perf_counter()
+        if progress is not None:
+            progress("writing", stats)
         with contextlib.ExitStack() as writers:
             kept_out = writers.enter_context(BlockWriter(out)) if out is not None else None
             removed_out = (
@@ -529,11 +570,39 @@ def _run(
     finally:
         batches.close()  # as above
         spool.close()
-    seconds = time.perf_counter() - started
+    written_at = time.perf_counter()
+    phases = {
+        phase: processed_at - started,
+        "resolving": resolved_at - processed_at,
+        "writing": written_at - resolved_at,
+    }
+    seconds = written_at - started
     if not collect_kept:
         finder.close()
-        return Result(stats, seconds, iter(()))
-    return Result(stats, seconds, _kept_articles(finder, heads, kept_at))
+        return Result(stats, seconds, iter(()), phases=phases)
+    return Result(stats, seconds, _kept_articles(finder, heads, kept_at), phases=phases)
+
+
+def _count_verdicts(verdicts: dict[int, Verdict], ids: list[str], stats: Stats) -> None:
+    """The figures of a dashboard: removed records by similarity, this run's clusters by
+    size, and the records that recur in the index (what ``--check`` reports)."""
+    removed_in_run: collections.Counter[int] = collections.Counter()
+    for n, verdict in verdicts.items():
+        stats.similarity_bins[similarity_bin(verdict.similarity)] += 1
+        if verdict.kind == "index":
+            stats.recurring.append(
+                {
+                    "id": ids[n],
+                    "indexed_id": verdict.duplicate_of,
+                    "indexed_entry": verdict.indexed_entry,
+                    "similarity": round(verdict.similarity, 4),
+                }
+            )
+        else:
+            removed_in_run[verdict.cluster_size] += 1
+    clusters = {size: removed // (size - 1) for size, removed in removed_in_run.items()}
+    stats.cluster_sizes.update(clusters)
+    stats.cluster_sizes[1] += len(ids) - len(verdicts) - sum(clusters.values())
 
 
 def _kept_articles(
@@ -561,13 +630,14 @@ def _merge(
     batch: _Batch,
     stats: Stats,
     rejects: list[bytes] | None,
-    progress: Callable[[int], None] | None,
+    progress: ProgressCallback | None,
+    phase: str,
 ) -> None:
     stats.merge(batch.stats)
     if rejects is not None:
         rejects.extend(batch.rejects)
     if progress is not None:
-        progress(stats["bytes_read"])
+        progress(phase, stats)
 
 
 def index_corpus(

@@ -2,12 +2,46 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from .stats import Stats
+from .stats import (
+    CLUSTER_SIZE_RANGES,
+    COUNTERS,
+    DUPLICATE_KINDS,
+    SIMILARITY_BIN,
+    SIMILARITY_BINS,
+    Stats,
+)
 
-#: Bumped when a key of the JSON report changes meaning or disappears.
-REPORT_SCHEMA_VERSION = 1
+#: Bumped when a key of the JSON report changes meaning or disappears (its JSON Schema:
+#: ``report.schema.json`` in the package). 2: every counter, settings by stage, version,
+#: input and outputs, seconds by phase, histograms, and what --check found.
+REPORT_SCHEMA_VERSION = 2
+
+#: Recurring articles named in the summary and on stderr (all are in the report).
+RECURRING_SHOWN = 20
+
+
+class Report(dict[str, Any]):
+    """A run's report: the JSON object ``--report`` writes (see ``report.schema.json``),
+    with a few names for what a caller asks most."""
+
+    @property
+    def written(self) -> int:
+        """Records written (with ``check``: that would have been written)."""
+        written: int = self["counts"]["written"]
+        return written
+
+    @property
+    def recurring(self) -> list[dict[str, Any]]:
+        """With ``check``: the input articles that recur in the index, in input order."""
+        return list(self["check"]["recurring"]) if self["check"] is not None else []
+
+    @property
+    def passed(self) -> bool:
+        """False when ``check`` found articles that recur in the index."""
+        return not self.recurring
 
 #: Learned patterns listed in the report (most removals first), and in the summary.
 TOP_PATTERNS = 20
@@ -42,14 +76,24 @@ def build_report(
     command: str,
     seconds: float,
     settings: dict[str, Any] | None = None,
+    fingerprint: dict[str, Any] | None = None,
     index: dict[str, Any] | None = None,
+    check: bool = False,
+    version: str | None = None,
+    input_files: int | None = None,
+    outputs: dict[str, dict[str, Any]] | None = None,
+    phases: dict[str, float] | None = None,
     engine: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The JSON report: versioned, with every counter and the figures derived from them."""
-    counts = dict(sorted(stats.counts.items()))
+) -> Report:
+    """The JSON report: versioned, with every counter (zero or not) and the figures
+    derived from them. ``settings`` come from ``settings_of``; ``fingerprint`` is what
+    makes fingerprints comparable (an index keeps it)."""
+    counts = dict.fromkeys(COUNTERS, 0) | dict(stats.counts)
+    counts = dict(sorted(counts.items()))
     megabytes = stats["bytes_read"] / 1e6
-    report: dict[str, Any] = {
+    report = Report({
         "schema_version": REPORT_SCHEMA_VERSION,
+        "version": version,
         "command": command,
         "counts": counts,
         "boilerplate_removed": sum(stats.removed_by_rule.values()),
@@ -57,11 +101,42 @@ def build_report(
         "duplicates": {
             "exact": stats["duplicates_exact"],
             "near": stats["duplicates_near"],
+            "contained": stats["duplicates_contained"],
             "index": stats["duplicates_index"],
         },
+        "learned_patterns": [],
+        "extends_indexed": stats.extended,
+        "settings": settings,
+        "fingerprint": fingerprint,
+        "index": index,
+        "check": {"recurring": stats.recurring} if check else None,
+        "input": {"files": input_files, "bytes": stats["bytes_read"]},
+        "outputs": outputs or {},
         "seconds": round(seconds, 3),
+        "phases": {name: round(s, 3) for name, s in (phases or {}).items()},
         "mb_per_s": round(megabytes / seconds, 2) if seconds > 0 else None,
-    }
+        "histograms": {
+            "similarity": [
+                {
+                    "from": round(i * SIMILARITY_BIN, 2),
+                    "to": round((i + 1) * SIMILARITY_BIN, 2),
+                    "removed": stats.similarity_bins[i],
+                }
+                for i in range(SIMILARITY_BINS)
+            ],
+            "cluster_sizes": [
+                {
+                    "size": label,
+                    "clusters": sum(
+                        n
+                        for size, n in stats.cluster_sizes.items()
+                        if low <= size and (high is None or size <= high)
+                    ),
+                }
+                for label, low, high in CLUSTER_SIZE_RANGES
+            ],
+        },
+    })
     if stats.removed_by_pattern:
         top = sorted(
             stats.removed_by_pattern.items(),
@@ -71,15 +146,30 @@ def build_report(
             {"kind": kind, "site": site, "text": text, "removed": n}
             for (kind, site, text), n in top[:TOP_PATTERNS]
         ]
-    if settings is not None:
-        report["settings"] = settings
-    if index is not None:
-        report["index"] = index
-    if stats.extended:
-        report["extends_indexed"] = stats.extended
     if engine is not None:  # only for an engine other than this machine
         report["engine"] = engine
     return report
+
+
+def settings_of(plan: Any) -> dict[str, Any]:
+    """Every option of a run's plan that changes its output, by stage (None: the stage
+    did not run), as JSON."""
+
+    def plain(options: Any) -> Any:
+        if options is None:
+            return None
+        return {
+            key: [str(v) for v in value] if key == "rule_files" else value
+            for key, value in dataclasses.asdict(options).items()
+        }
+
+    return {
+        "read": plain(plan.read),
+        "split": plain(plan.split),
+        "clean": plain(plan.clean),
+        "learn": plain(plan.learn),
+        "dedup": plain(plan.dedup),
+    }
 
 
 def summary_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
@@ -87,12 +177,14 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
     shows its counts even when they are zero ("near duplicates 0" is news too)."""
     counts = report["counts"]
     shown_at_zero = {"written"}
-    if "settings" in report:  # deduplication ran
+    if (report.get("settings") or {}).get("dedup") is not None:  # deduplication ran
         shown_at_zero |= {"duplicates_exact", "duplicates_near"}
-    if "index" in report:
+    if report.get("index") is not None:
         shown_at_zero.add("duplicates_index")
     rows = []
     for key, label in ROWS:
+        if key == "written" and report.get("check") is not None:
+            label = "records it would write"  # a check writes none
         value = (
             report["boilerplate_removed"] if key == "boilerplate_removed" else counts.get(key, 0)
         )
@@ -106,7 +198,7 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
                 text = text if len(text) <= 40 else text[:39] + "…"
                 label = f"    {pattern['kind']} {text!r} ({where})"
                 rows.append((label, f"{pattern['removed']:,}"))
-    if "index" in report:
+    if report.get("index") is not None:
         index = report["index"]
         rows.append(
             ("index articles", f"{index['articles_before']:,} -> {index['articles_after']:,}")
@@ -118,8 +210,47 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def verdict_line(report: dict[str, Any]) -> str:
+    """Whether a run passed or failed its check, and why, in a line."""
+    counts = report["counts"]
+    recurring = report["check"]["recurring"] if report.get("check") is not None else []
+    if recurring:
+        n = len(recurring)
+        return f"❌ check failed: {n:,} article{'s' if n != 1 else ''} recur in the index"
+    written = "would write" if report.get("check") is not None else "written"
+    removed = sum(counts[f"duplicates_{kind}"] for kind in DUPLICATE_KINDS)
+    return f"✅ passed: {counts['written']:,} {written}, {removed:,} duplicates removed"
+
+
+def recurring_lines(report: dict[str, Any], limit: int = RECURRING_SHOWN) -> list[str]:
+    """One line per input article that recurs in the index (the first ``limit``)."""
+    recurring = report["check"]["recurring"] if report.get("check") is not None else []
+    lines = [
+        f"{found['id']} recurs as {found['indexed_id']} ({found['indexed_source']}), "
+        f"similarity {found['similarity']:.2f}"
+        for found in recurring[:limit]
+    ]
+    if len(recurring) > limit:
+        lines.append(f"... and {len(recurring) - limit:,} more (all are in --report)")
+    return lines
+
+
 def markdown_summary(report: dict[str, Any]) -> str:
-    """A short Markdown table for CI step summaries (GITHUB_STEP_SUMMARY)."""
-    lines = [f"### corpus-clean {report['command']}", "", "| | |", "|---|---:|"]
-    lines += [f"| {label.strip()} | {value} |" for label, value in summary_rows(report)]
+    """A short Markdown summary for CI steps (GITHUB_STEP_SUMMARY): first line, the
+    verdict; then the recurring articles, if any, and the table."""
+    lines = [f"### corpus-clean {report['command']}: {verdict_line(report)}", ""]
+    if found := recurring_lines(report):
+        lines += [f"- {_md(line)}" for line in found] + [""]
+    lines += ["| | |", "|---|---:|"]
+    lines += [f"| {_md(label.strip())} | {value} |" for label, value in summary_rows(report)]
     return "\n".join(lines) + "\n"
+
+
+def markdown_failure(command: str, message: str) -> str:
+    """The step summary of a run that broke: nothing was published."""
+    return f"### corpus-clean {command}: 💥 broke: {_md(message)}\n"
+
+
+def _md(text: str) -> str:
+    """Text in a Markdown table or list: pipes and newlines would break it."""
+    return text.replace("|", "\\|").replace("\n", " ")

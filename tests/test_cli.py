@@ -100,16 +100,25 @@ def test_output_duplicates_and_report_files(tmp_path: Path, golden: bytes) -> No
         assert str(record["duplicate_of"]).startswith("samples/000_27f52f622c7b214e.txt#")
         assert record["similarity"] == 1.0
     figures = json.loads(report.read_text("utf-8"))
-    assert figures["schema_version"] == 1
+    assert figures["schema_version"] == 2
     assert figures["command"] == "run"
+    assert figures["version"] == version("corpus-clean")
     counts = figures["counts"]
     assert (counts["pages_read"], counts["articles_split"], counts["written"]) == (5, 23, 18)
-    assert figures["duplicates"] == {"exact": 5, "near": 0, "index": 0}
+    assert figures["duplicates"] == {"exact": 5, "near": 0, "contained": 0, "index": 0}
     assert figures["removed_by_rule"] == {
         "author_footer": 2, "call_to_action": 3, "promo_tail": 1, "whitespace_only_line": 4
     }
     assert figures["boilerplate_removed"] == 10
-    assert figures["settings"]["num_perm"] == 128
+    assert figures["settings"]["dedup"]["num_perm"] == 128
+    assert figures["fingerprint"]["bands"] == 18
+    assert figures["outputs"]["records"] == {"path": str(out), "bytes": len(golden)}
+    assert figures["input"] == {"files": 5, "bytes": sum(p.stat().st_size for p in SAMPLE_FILES)}
+    assert figures["histograms"]["similarity"][-1] == {"from": 0.95, "to": 1.0, "removed": 5}
+    clusters = {c["size"]: c["clusters"] for c in figures["histograms"]["cluster_sizes"]}
+    assert clusters["1"] + 2 * clusters["2"] < 23  # the copies make bigger clusters
+    assert set(figures["phases"]) >= {"reading", "learning", "fingerprinting", "resolving",
+                                      "writing", "committing"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dups.jsonl", "out.jsonl", "r.json"]
 
 
@@ -311,7 +320,9 @@ def test_ci_step_summary_gets_a_markdown_table(
     assert result.exit_code == 0, result.stderr
     assert result.stdout_bytes == golden
     text = summary.read_text("utf-8")
-    assert text.startswith("earlier step\n### corpus-clean run\n")
+    assert text.startswith(
+        "earlier step\n### corpus-clean run: ✅ passed: 18 written, 5 duplicates removed\n"
+    )
     assert "| records written | 18 |" in text
     assert "| exact duplicates | 5 |" in text
 
@@ -356,7 +367,7 @@ def test_rerun_with_its_output_inside_the_input_folder_reads_only_the_input(
     assert runs[0] == runs[1]
     outputs, counts = runs[1]
     assert (counts["pages_read"], counts["written"]) == (5, 18)
-    assert "records_read" not in counts  # not one JSONL line: the pages alone were read
+    assert counts["records_read"] == 0  # not one JSONL line: the pages alone were read
     assert len(lines_of(outputs["out"])) == 18
 
 

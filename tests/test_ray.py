@@ -157,10 +157,10 @@ def on_ray(cluster: Cluster, *args: str) -> Result:
 
 def outputs(result: Result, folder: Path) -> tuple[bytes, bytes, dict[str, Any]]:
     """-o, --duplicates and the report of a run, without what differs by nature: the
-    engine block and the timings."""
+    engine block, the timings and the paths of the outputs."""
     assert result.exit_code == 0, result.stderr
     report = json.loads((folder / "report.json").read_text("utf-8"))
-    for varying in ("engine", "seconds", "mb_per_s"):
+    for varying in ("engine", "seconds", "mb_per_s", "phases", "outputs"):
         report.pop(varying, None)
     dups = folder / "dups.jsonl"
     return (folder / "out.jsonl").read_bytes(), dups.read_bytes() if dups.exists() else b"", report
