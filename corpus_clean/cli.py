@@ -534,6 +534,7 @@ def _run_plan(
             collect_kept=index is not None and not check,
             rejects=rejects,
             progress=progress,
+            prior=index.learned_evidence() if index is not None and plan.learn else None,
         )
         if rejects_out is not None:
             rejects_out.writelines(rejects or [])
@@ -542,7 +543,7 @@ def _run_plan(
         outputs.publish()
     added = reused = 0
     if index is not None and not check:
-        added = index.accept(result.kept, run_label=_run_label())
+        added = index.accept(result.kept, run_label=_run_label(), learned=result.evidence)
         left.index_updated = True
         reused = index.accepted["id_reused"] if index.accepted is not None else 0
     index_figures = (

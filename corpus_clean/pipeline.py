@@ -52,7 +52,7 @@ from .io import (
     temporary_errors,
     write_all,
 )
-from .learn import Learned, Sketch, TextKey, fit, texts_of
+from .learn import Evidence, Learned, Sketch, TextKey, fit, fit_with, texts_of
 from .options import CleanOptions, DedupOptions, LearnOptions, ReadOptions, SplitOptions
 from .record import Record
 from .split import PageSplitter
@@ -98,6 +98,8 @@ class Result:
     kept: Iterator[Accepted]
     #: What the fit pass learned (None when learning was off).
     learned: Learned | None = None
+    #: With a ``prior``: what learning saw, merged with the prior, for the index to keep.
+    evidence: Evidence | None = None
 
 
 @dataclass
@@ -394,9 +396,11 @@ def run(
     collect_kept: bool = False,
     rejects: list[bytes] | None = None,
     progress: Callable[[int], None] | None = None,
+    prior: Evidence | None = None,
 ) -> Result:
     """Run the plan over the inputs, writing kept records to ``out`` (None: write nothing)
-    and removed ones, with their verdict, to ``duplicates``."""
+    and removed ones, with their verdict, to ``duplicates``. Learning counts what earlier
+    runs saw (``prior``, from an index) with the input's own recurrence."""
     started = time.perf_counter()
     _reuse_freed_memory()
     stats = Stats()
@@ -419,7 +423,7 @@ def run(
                     kept_batches.append(path)
                     if progress is not None:  # the input is read in this pass
                         progress(stats["bytes_read"])
-            learned = fit(sketches, plan.learn)
+            learned, evidence = fit_with(sketches, plan.learn, prior)
             del sketches
             applied.update(learned)
             plan = replace(plan, learned=applied or None)
@@ -427,7 +431,7 @@ def run(
             result = _run(
                 plan, batches, stats, out, duplicates, index, collect_kept, rejects, progress
             )
-        result.learned = learned
+        result.learned, result.evidence = learned, evidence
     result.seconds = time.perf_counter() - started
     return result
 
