@@ -54,6 +54,9 @@ FOLD_MAX = 100
 #: that the closing sentences learned as one may have.
 MIN_TAIL = 4
 TAIL_WINDOW = 240
+#: Lines from the end of a text in which its last paragraph (of two or more sentences,
+#: where a promo tail is looked for) is looked for.
+TAIL_LINES = 12
 #: Rule names the removals of what ``fit`` learned are counted under.
 LEARNED_LINE = "learned_line"
 LEARNED_TAIL = "learned_tail"
@@ -115,6 +118,16 @@ def closing_sentences(paragraph: str) -> list[int]:
     return [start for start in starts[::-1][:2] if _is_sentence(paragraph[start:])]
 
 
+def last_paragraph(lines: Sequence[str]) -> tuple[int, list[int]]:
+    """The article's last paragraph: the last of the last ``TAIL_LINES`` lines that has
+    closing sentences (what follows is a related list's titles and leads, a caption:
+    lines of one sentence), with its ``closing_sentences``; (-1, []) if there is none."""
+    for i in range(len(lines) - 1, max(-1, len(lines) - 1 - TAIL_LINES), -1):
+        if starts := closing_sentences(lines[i]):
+            return i, starts
+    return -1, []
+
+
 def _is_sentence(text: str) -> bool:
     return len(text) >= MIN_TAIL and _WORD_CHAR.search(text) is not None
 
@@ -129,6 +142,8 @@ class Sketch:
     hashes: array.array[int] = field(default_factory=lambda: array.array("Q"))
     lengths: array.array[int] = field(default_factory=lambda: array.array("I"))
     tails: array.array[int] = field(default_factory=lambda: array.array("Q"))
+    #: The hash of the paragraph the closing sentences end (0: none).
+    tail_lines: array.array[int] = field(default_factory=lambda: array.array("Q"))
 
     @classmethod
     def of(cls, records: Iterable[Record]) -> Sketch:
@@ -146,9 +161,10 @@ class Sketch:
         # Bytes measure length alike in every script: a Han character, which says about
         # what an English word says, counts three.
         self.lengths.extend(map(len, data))
-        starts = closing_sentences(lines[-1]) if lines else []
+        at, starts = last_paragraph(lines)
+        self.tail_lines.append(self.hashes[at - len(lines)] if starts else 0)
         for k in range(2):
-            self.tails.append(stable_hash(fold(lines[-1][starts[k] :])) if k < len(starts) else 0)
+            self.tails.append(stable_hash(fold(lines[at][starts[k] :])) if k < len(starts) else 0)
 
 
 @dataclass(frozen=True)
@@ -160,6 +176,9 @@ class Pattern:
     rule: str
     pages: int = 0
     sites: int = 0
+    #: Heads the text of fewer than ``min_pages`` articles (an article's lead, listed in
+    #: other pages' related lists): where it heads a text, it stays.
+    lead: bool = False
 
 
 @dataclass
@@ -206,8 +225,10 @@ class Learned:
             kept = self._without_lines(site, lines, removed, removals)
             if len(kept) != len(lines):
                 lines, changed = kept, True
-            if lines and (cut := self._cut_tail(site, lines[-1], removed, removals)) is not None:
-                lines[-1], changed = cut, True
+            at, starts = last_paragraph(lines)
+            cut = self._cut_tail(site, lines[at], starts, removed, removals) if starts else None
+            if cut is not None:
+                lines[at], changed = cut, True
         if not removed:
             return record
         if stats is not None:
@@ -242,7 +263,8 @@ class Learned:
         for i, line in enumerate(lines):
             hit = found[i]
             learned_before, learned_after = padded[i] > 0, padded[i + 2] > 0
-            if hit is None:
+            heads_text = i == 0 and hit is not None and hit[1].lead and padded[2] == 0
+            if hit is None or heads_text:  # an article's lead, above its text
                 kept.append(line)
                 continue
             goes = (
@@ -262,12 +284,13 @@ class Learned:
         self,
         site: str,
         paragraph: str,
+        starts: list[int],
         removed: Counter[tuple[str, PatternKey]],
         removals: list[Removal] | None,
     ) -> str | None:
         """The paragraph without its learned closing sentence(s), or None if it has none.
         Two sentences are tried before one: the longer learned tail is cut whole."""
-        for start in reversed(closing_sentences(paragraph)):
+        for start in reversed(starts):
             tail = fold(paragraph[start:])
             hit = self._find(self.tails, site, stable_hash(tail))
             if hit is not None:
@@ -326,9 +349,10 @@ def fit_with(
     hashes = np.concatenate([np.frombuffer(p.hashes, np.uint64) for p in parts])
     lengths = np.concatenate([np.frombuffer(p.lengths, np.uint32) for p in parts])
     tails = np.concatenate([np.frombuffer(p.tails, np.uint64) for p in parts]).reshape(n, 2)
+    tail_lines = np.concatenate([np.frombuffer(p.tail_lines, np.uint64) for p in parts])
     names, site_ids = np.unique(np.array(sites, dtype=object).astype(str), return_inverse=True)
     record_of = np.repeat(np.arange(n, dtype=np.int64), counts.astype(np.int64))
-    cluster, own_min = _copy_clusters(hashes, lengths, record_of, site_ids, options)
+    cluster, own_min, travelling = _copy_clusters(hashes, lengths, record_of, site_ids, options)
     site_clusters = _distinct_per_pair(site_ids.astype(np.int64), cluster, len(names))
     merger = (
         None
@@ -339,11 +363,13 @@ def fit_with(
         site_clusters = merger.site_clusters(site_ids, site_clusters)
     _learn_lines(
         learned, names, site_ids, record_of, hashes, lengths, cluster, site_clusters, options,
-        merger,
+        travelling, merger,
     )
     record_ids = np.arange(n, dtype=np.int64)
+    # The closing sentences of a reposted article's paragraph are the article's too.
+    article_end = np.isin(tail_lines, travelling)
     for k in range(2):
-        has = tails[:, k] != 0
+        has = (tails[:, k] != 0) & ~article_end
         tail_clusters = cluster[record_ids[has]]
         _learn_tails(
             learned, names, site_ids[has], tails[has, k], tail_clusters, site_clusters, options,
@@ -688,9 +714,10 @@ def _copy_clusters(
     record_of: np.ndarray,
     site_ids: np.ndarray,
     options: LearnOptions,
-) -> tuple[np.ndarray, np.ndarray]:
-    """A cluster number per record, and the smallest hash of its own long lines (not on
-    most pages of its site; ``NO_KEY``: none): records that share at least ``copy_share`` of the
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A cluster number per record, the smallest hash of its own long lines (not on
+    most pages of its site; ``NO_KEY``: none), and the long lines that travel with an
+    article (sorted; see below): records that share at least ``copy_share`` of the
     long-line characters of the larger one are copies of one article. Only records next
     to each other in a line's list of records are compared (no quadratic work).
 
@@ -701,6 +728,13 @@ def _copy_clusters(
     are more than a small edit (``small_edit`` of what they share): two articles under a
     sidebar bigger than either. A repost must never count twice, so when in doubt the
     records are copies (and some chrome is not learned).
+
+    An edited copy, or one whose last paragraph ends in another site's promo, may share
+    too little to be found a copy, and an article reposted onto fifty pages would then
+    count as several. But its long lines travel together: most pairs of records next to
+    each other in such a line's list share another long line of their own too, which
+    chrome (a promo, a disclaimer, stand-alone on the page) does not. Those lines are
+    the article's, and never learned.
     """
     n = len(site_ids)
     long = lengths >= options.long_line
@@ -722,6 +756,7 @@ def _copy_clusters(
     own_min = np.full(n, NO_KEY, dtype=np.uint64)
     np.minimum.at(own_min, record[~ubiquitous], line[~ubiquitous])
     parent = np.arange(n, dtype=np.int64)
+    travelling = _travelling(line, record, site, ubiquitous, options)
     if len(line) > 1:
         next_to = line[1:] == line[:-1]
         pairs = record[:-1][next_to] * n + record[1:][next_to]
@@ -731,18 +766,59 @@ def _copy_clusters(
         shared_own = np.bincount(which, weights=np.where(either, 0, size[1:][next_to]))
         a, b = unique_pairs // n, unique_pairs % n
         largest_own = np.maximum(own_chars[a], own_chars[b])
+        smallest_own = np.minimum(own_chars[a], own_chars[b])
         copies = (shared >= options.copy_share * np.maximum(long_chars[a], long_chars[b])) & (
-            (np.minimum(own_chars[a], own_chars[b]) == 0)
+            (smallest_own == 0)
             | (shared_own >= options.copy_share * largest_own)
             | (largest_own <= options.small_edit * (shared - shared_own))
         )
+        # A copy under a long list of related articles' leads (or an edited one) holds
+        # less than half of the larger's long lines, but most of the smaller's own.
+        copies |= (smallest_own > 0) & (shared_own >= options.copy_share * smallest_own)
         roots = parent.tolist()
         for x, y in zip(a[copies].tolist(), b[copies].tolist(), strict=True):
             rx, ry = _root(roots, x), _root(roots, y)
             if rx != ry:  # the smaller index is the root: independent of pair order
                 roots[max(rx, ry)] = min(rx, ry)
         parent = np.array([_root(roots, i) for i in range(n)], dtype=np.int64)
-    return parent, own_min
+    return parent, own_min, travelling
+
+
+def _travelling(
+    line: np.ndarray,
+    record: np.ndarray,
+    site: np.ndarray,
+    ubiquitous: np.ndarray,
+    options: LearnOptions,
+) -> np.ndarray:
+    """The long lines on ``long_min_sites`` sites or more that travel with an article
+    (see ``_copy_clusters``): most pairs of records next to each other in the line's list
+    share another long line of their own. Given one position per (line, record), sorted
+    by line then record; only such lines are looked at, so this costs little."""
+    if len(line) < 2:
+        return np.zeros(0, dtype=np.uint64)
+    own = ~ubiquitous
+    lines, line_of = np.unique(line, return_inverse=True)
+    wide = _distinct_per_pair(line_of, site, len(lines))[line_of] >= options.long_min_sites
+    at = np.flatnonzero(wide & own)
+    if len(at) < 2:
+        return np.zeros(0, dtype=np.uint64)
+    next_to = line[at[1:]] == line[at[:-1]]
+    a, b, pair_line = record[at[:-1]][next_to], record[at[1:]][next_to], line[at[1:]][next_to]
+    # Each record's own long lines, by record; then each of a's looked up among b's.
+    by_record = np.lexsort((line[own], record[own]))
+    own_record, own_line = record[own][by_record], line[own][by_record]
+    first = np.searchsorted(own_record, a, side="left")
+    count = np.searchsorted(own_record, a, side="right") - first
+    pair = np.repeat(np.arange(len(a)), count)
+    offset = np.arange(len(pair)) - np.repeat(np.cumsum(count) - count, count)
+    candidate = own_line[np.repeat(first, count) + offset]
+    known = _mix(own_line ^ _mix(own_record.astype(np.uint64)))
+    looked_up = _mix(candidate ^ _mix(b[pair].astype(np.uint64)))
+    shared = np.bincount(pair, weights=np.isin(looked_up, known), minlength=len(a))
+    groups, group_of = np.unique(pair_line, return_inverse=True)
+    with_other = np.bincount(group_of, weights=shared >= 2)
+    return groups[with_other >= options.copy_share * np.bincount(group_of)]
 
 
 def _group_sizes(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -810,6 +886,7 @@ def _learn_lines(
     cluster: np.ndarray,
     site_clusters: np.ndarray,
     options: LearnOptions,
+    travelling: np.ndarray,
     merger: _Merger | None = None,
 ) -> None:
     """Lines on ``min_pages`` different articles of a site, or ``min_sites`` sites, are
@@ -843,12 +920,15 @@ def _learn_lines(
         np.maximum(options.min_pages, options.long_share * site_clusters[site]),
         options.min_pages,
     )
-    by_site = pages >= needed
+    # A long line that travels with an article across sites (see _copy_clusters) is a
+    # reposted article's paragraph: never learned.
+    by_site = (pages >= needed) & ~(long_line & np.isin(key, travelling))
     wide_long = _max_per_pair(wide_pair, lengths, len(wide_key)) >= options.long_line
     wide_needed = np.where(
         wide_long, max(options.min_sites, options.long_min_sites), options.min_sites
     )
     wide = (wide_sites >= wide_needed) & (wide_pages >= wide_needed)
+    wide &= ~(wide_long & np.isin(wide_key, travelling))
     learned_line = by_site[site_pair] | wide[wide_pair]
     # Beyond either end of a text counts as boilerplate (a related list may end a page).
     same_record = record_of[1:] == record_of[:-1]
@@ -858,6 +938,10 @@ def _learn_lines(
     plain_after[:-1] = same_record & ~learned_line[1:]
     anchored = plain_before | plain_after
     inside = plain_before & plain_after
+    heads = np.ones(len(hashes), dtype=bool)
+    heads[1:] = ~same_record
+    site_heads = _distinct_per_pair(site_pair[heads], line_cluster[heads], len(site))
+    wide_heads = _distinct_per_pair(wide_pair[heads], line_cluster[heads], len(wide_key))
     site_anchored = _distinct_per_pair(site_pair[anchored], line_cluster[anchored], len(site))
     wide_inside = _distinct_per_pair(wide_pair[inside], line_site[inside], len(wide_key))
     if merger is not None:
@@ -875,29 +959,34 @@ def _learn_lines(
             LINE_ROW, site[keep], key[keep], pages[keep], page_keys[keep],
             site_anchored[keep], anchored_keys[keep], pair_inside[keep], pair_length[keep],
         )
-    for s, h, p, a in zip(
+    for s, h, p, a, t in zip(
         site[by_site].tolist(),
         key[by_site].tolist(),
         pages[by_site].tolist(),
         site_anchored[by_site].tolist(),
+        site_heads[by_site].tolist(),
         strict=True,
     ):
         if a >= max(options.min_pages, options.anchored_share * p):
             strength = ANYWHERE
         else:  # anchored on its own page only, a headline; on a few, chrome near the text
             strength = BESIDE if a >= options.min_pages else IN_RUN
-        learned.lines.setdefault(str(names[s]), {})[h] = Pattern(strength, LEARNED_LINE, p, 1)
+        lead = 0 < t < options.min_pages
+        learned.lines.setdefault(str(names[s]), {})[h] = Pattern(
+            strength, LEARNED_LINE, p, 1, lead
+        )
     if wide.any():
         table = learned.lines.setdefault(None, {})
-        for h, p, n, a in zip(
+        for h, p, n, a, t in zip(
             wide_key[wide].tolist(),
             wide_pages[wide].tolist(),
             wide_sites[wide].tolist(),
             wide_inside[wide].tolist(),
+            wide_heads[wide].tolist(),
             strict=True,
         ):
             strength = ANYWHERE if a <= options.inside_share * n else BESIDE
-            table[h] = Pattern(strength, LEARNED_LINE, p, n)
+            table[h] = Pattern(strength, LEARNED_LINE, p, n, 0 < t < options.min_pages)
 
 
 def _learn_tails(
@@ -942,8 +1031,9 @@ def texts_of(learned: Learned, records: Iterable[Record], found: dict[TextKey, s
             for where in (site, None):
                 if key in learned.lines.get(where, {}):
                     found.setdefault(("line", where, key), folded)
-        for start in closing_sentences(lines[-1]) if lines else []:
-            folded = fold(lines[-1][start:])
+        at, starts = last_paragraph(lines)
+        for start in starts:
+            folded = fold(lines[at][start:])
             key = stable_hash(folded)
             if key in learned.tails.get(site, {}):
                 found.setdefault(("tail", site, key), folded)

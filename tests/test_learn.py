@@ -114,6 +114,40 @@ def test_the_same_article_reposted_on_fifty_pages_loses_no_line() -> None:
     assert [learned.apply(r) for r in records] == records
 
 
+def test_a_viral_article_above_related_lists_on_twenty_sites_loses_no_line() -> None:
+    # Copies on twenty sites, each above a list of other articles' leads (long lines of
+    # its own), every third with one paragraph edited: most pairs of copies share less
+    # than half of their long lines, yet the article's paragraphs travel together.
+    rnd = random.Random(11)
+    story = [paragraph(rnd) for _ in range(3)]
+    records = [
+        record(f"site{n % 20}", 100 + n, [paragraph(rnd), paragraph(rnd)]) for n in range(140)
+    ]
+    for n in range(60):
+        copy = list(story)
+        if n % 3 == 1:
+            copy[n % 2] = paragraph(rnd)
+        leads = [sentence(rnd, 16) for _ in range(8)]
+        records.append(record(f"site{n % 20}", n, [*copy, "Related", *leads]))
+    learned = learned_from(records)
+    for before in records[140:]:
+        assert lines_of(learned.apply(before))[:3] == lines_of(before)[:3]
+
+
+def test_a_promo_sentence_above_a_related_list_is_cut_off_the_articles_last_paragraph() -> None:
+    rnd = random.Random(6)
+    promo = "Follow Example News for the latest on the county."
+    records = [
+        record("county", i, [paragraph(rnd), f"{paragraph(rnd)} {promo}", "Related stories",
+                             headline(i + 1), headline(i + 2)])
+        for i in range(6)
+    ]
+    learned = learned_from(records)
+    for before in records:
+        after = lines_of(learned.apply(before))
+        assert after[:2] == [lines_of(before)[0], lines_of(before)[1].removesuffix(f" {promo}")]
+
+
 def test_a_promo_sentence_ending_many_articles_is_cut_off_the_last_paragraph() -> None:
     rnd = random.Random(5)
     promo = "Follow Example News for the latest on the county."
