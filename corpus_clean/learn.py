@@ -66,9 +66,11 @@ IN_RUN, BESIDE, ANYWHERE = 1, 2, 3
 #: The same, as a rules file's ``context`` says it.
 CONTEXTS = {"run": IN_RUN, "beside": BESIDE, "any": ANYWHERE}
 
-#: A sentence end: a stop, any closing quotes or brackets, then space; CJK stops need none.
+#: A sentence end: a stop, any closing quotes or brackets, then space (or a Han character:
+#: a Chinese promo glued to an English paragraph); CJK stops need none.
 _SENTENCE_END = re.compile(
-    r"[.!?][\"'\u201d\u2019)\]]*\s+|[\u3002\uff01\uff1f][\u201d\u2019\u300d\u300f\uff09]*\s*"
+    r"[.!?][\"'\u201d\u2019)\]]*(?:\s+|(?=[\u3400-\u9fff]))"
+    r"|[\u3002\uff01\uff1f][\u201d\u2019\u300d\u300f\uff09]*\s*"
 )
 
 _WORD_CHAR = re.compile(r"[^\W_]")
@@ -775,8 +777,21 @@ def _copy_clusters(
         # A copy under a long list of related articles' leads (or an edited one) holds
         # less than half of the larger's long lines, but most of the smaller's own.
         copies |= (smallest_own > 0) & (shared_own >= options.copy_share * smallest_own)
+        a, b = a[copies], b[copies]
+    else:
+        a = b = np.zeros(0, dtype=np.int64)
+    # Records of the very same lines are copies, long lines or not (a short article).
+    texts = np.zeros(n, dtype=np.uint64)
+    np.add.at(texts, record_of, _mix(hashes))
+    line_counts = np.bincount(record_of, minlength=n)
+    texts = _mix(texts ^ line_counts.astype(np.uint64))
+    order = np.argsort(texts, kind="stable")
+    same = (texts[order][1:] == texts[order][:-1]) & (line_counts[order][1:] > 0)
+    a = np.concatenate([a, order[:-1][same]])
+    b = np.concatenate([b, order[1:][same]])
+    if len(a):
         roots = parent.tolist()
-        for x, y in zip(a[copies].tolist(), b[copies].tolist(), strict=True):
+        for x, y in zip(a.tolist(), b.tolist(), strict=True):
             rx, ry = _root(roots, x), _root(roots, y)
             if rx != ry:  # the smaller index is the root: independent of pair order
                 roots[max(rx, ry)] = min(rx, ry)
