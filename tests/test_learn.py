@@ -430,3 +430,16 @@ def test_the_same_pages_scraped_night_after_night_count_once(tmp_path: Path) -> 
         evidence = store.learned_evidence()
     lines = evidence.kinds == 0
     assert lines.any() and evidence.pages[lines].max() == 3  # the menu, on three articles
+
+
+def test_an_articles_lead_listed_on_other_sites_stays_where_it_heads_the_text() -> None:
+    rnd = random.Random(13)
+    lead = "The council opens the new bridge on Monday."
+    own = record("daily", 0, [lead, paragraph(rnd), paragraph(rnd)])
+    records = [own]
+    for n in range(1, 13):  # other sites' pages list it, with its title, among others
+        listed = ["Related", sentence(rnd, 5), lead, sentence(rnd, 5), sentence(rnd, 6)]
+        records.append(record(f"site{n % 4}", n, [paragraph(rnd), paragraph(rnd), *listed]))
+    learned = learned_from(records)
+    assert learned.apply(own) == own
+    assert all(lead not in lines_of(learned.apply(r)) for r in records[1:])
