@@ -180,6 +180,13 @@ def kept_flags(scrape: list[str], output: Iterable[str]) -> list[bool]:
 
 def score_gold(pages: list[dict[str, Any]], outputs: list[list[str]]) -> dict[str, Any]:
     boilerplate = boilerplate_left = content = content_lost = 0
+    # Content lines on two or more pages of their site, as the reference counts them:
+    # what recurrence alone cannot tell from chrome.
+    pages_with: Counter[tuple[str, str]] = Counter()
+    for page in pages:
+        for line in set(map(squash, scrape_lines(page["scrape"]))):
+            pages_with[page["site"], line] += 1
+    recurring = recurring_lost = 0
     for page, output in zip(pages, outputs, strict=True):
         gold = Gold(page["gold"] or "")
         scrape = scrape_lines(page["scrape"])
@@ -201,13 +208,20 @@ def score_gold(pages: list[dict[str, Any]], outputs: list[list[str]]) -> dict[st
                 boilerplate_left += kept
         for key, seen in seen_content.items():
             times = min(seen, max(1, gold.squashed.count(key)))
+            lost = max(0, times - kept_content[key])
             content += times
-            content_lost += max(0, times - kept_content[key])
+            content_lost += lost
+            if pages_with[page["site"], key] >= 2:
+                recurring += times
+                recurring_lost += lost
     return {
         "boilerplate_lines": boilerplate,
         "content_lines": content,
         "boilerplate_left_pct": round(100 * boilerplate_left / max(boilerplate, 1), 2),
         "content_lost_pct": round(100 * content_lost / max(content, 1), 2),
+        # Of all content lines: those on 2+ pages of their site, and those of them lost.
+        "content_recurring_pct": round(100 * recurring / max(content, 1), 2),
+        "content_lost_recurring_pct": round(100 * recurring_lost / max(content, 1), 2),
     }
 
 
@@ -308,11 +322,14 @@ def _print(name: str, n_pages: int, n_sites: int, rows: dict[str, Any]) -> None:
     if "boilerplate_left_pct" in first:
         print(
             f"  {'':46} {'boilerplate left %':>18} {'content lost %':>15} "
-            f"(of {first['boilerplate_lines']} / {first['content_lines']} lines)"
+            f"{'of it on 2+ pages':>18} (of {first['boilerplate_lines']} / "
+            f"{first['content_lines']} lines; {first['content_recurring_pct']:.2f}% of "
+            "content lines are on 2+ pages of their site)"
         )
         for label, row in rows.items():
             left, lost = row["boilerplate_left_pct"], row["content_lost_pct"]
-            print(f"  {label:46} {left:18.2f} {lost:15.2f}")
+            recurring = row["content_lost_recurring_pct"]
+            print(f"  {label:46} {left:18.2f} {lost:15.2f} {recurring:18.2f}")
     else:
         print(
             f"  {'':46} {'without removed %: on 2+ pages':>30} {f'{MANY_PAGES}+ pages':>10} "

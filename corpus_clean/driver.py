@@ -100,6 +100,7 @@ def execute(
             rejects=rejects,
             progress=progress,
             executor=run.executor,
+            prior=index.learned_evidence() if index is not None and run.plan.learn else None,
         )
         if rejects_out is not None:
             rejects_out.writelines(rejects or [])
@@ -112,7 +113,7 @@ def execute(
         if progress is not None:
             progress("committing", result.stats)
         committing = time.perf_counter()
-        added = index.accept(result.kept, run_label=run_label())
+        added = index.accept(result.kept, run_label=run_label(), learned=result.evidence)
         phases["committing"] = time.perf_counter() - committing
         left.index_updated = True
         reused = index.accepted["id_reused"] if index.accepted is not None else 0

@@ -51,15 +51,17 @@ import xxhash
 
 from .dedup import Accepted
 from .errors import CorpusCleanError
+from .learn import Evidence
 from .options import lsh_bands
 from .shingles import U64, Shingles
 
 #: "ccix" in the SQLite header: tells our files from other SQLite databases.
 APPLICATION_ID = 0x63636978
-#: Bumped whenever the schema or the shingle encoding changes. Format 1 (ids unique,
-#: no content column) is read as it is and migrated when opened for writing.
-FORMAT_VERSION = 2
-_MIGRATED_FORMATS = (1,)
+#: Bumped whenever the schema or the shingle encoding changes. Formats 1 (ids unique,
+#: no content column) and 2 (no learned boilerplate) are read as they are and migrated
+#: when opened for writing.
+FORMAT_VERSION = 3
+_MIGRATED_FORMATS = (1, 2)
 #: SQLite page cache, in KiB: enough for the upper levels of the band B-tree, so a lookup
 #: costs about one leaf read per key, and fixed whatever the size of the index.
 CACHE_KIB = 64 * 1024
@@ -109,9 +111,34 @@ CREATE TABLE bands (
     PRIMARY KEY (key, entry)
 ) WITHOUT ROWID;
 """
+#: What learning saw of each site's recurring lines and closing sentences, and of each
+#: site (``learn.Evidence``; kind 0 line, 1 closing sentence, 2 the site), so that a run
+#: counts what earlier runs saw. Hashes are uint64 stored as int64 (same bits).
+_LEARNED = """
+CREATE TABLE learned (
+    site TEXT NOT NULL,
+    kind INTEGER NOT NULL,
+    hash INTEGER NOT NULL,
+    pages INTEGER NOT NULL,
+    keys BLOB NOT NULL,
+    anchored INTEGER NOT NULL,
+    anchored_keys BLOB NOT NULL,
+    inside INTEGER NOT NULL,
+    length INTEGER NOT NULL,
+    PRIMARY KEY (site, kind, hash)
+) WITHOUT ROWID"""
+_SCHEMA += _LEARNED + ";\n"
 _TABLES = ("meta", "runs", "articles", "shingles", "bands")
+
+
+def _tables(format_version: int) -> tuple[str, ...]:
+    return (*_TABLES, "learned") if format_version >= 3 else _TABLES
 #: The schema objects of each format beyond its tables.
-_INDEXES = {1: ("sqlite_autoindex_articles_1",), 2: ("articles_by_id",)}
+_INDEXES = {
+    1: ("sqlite_autoindex_articles_1",),
+    2: ("articles_by_id",),
+    3: ("articles_by_id",),
+}
 
 
 class IndexStoreError(CorpusCleanError):
@@ -484,7 +511,7 @@ class IndexStore:
                 elif not readonly:
                     cls._check_schema(path, db, format_version)
                     if format_version != FORMAT_VERSION:
-                        cls._migrate(path, db)
+                        cls._migrate(path, db, format_version)
                         format_version = FORMAT_VERSION
                 db.execute("CREATE TEMP TABLE query (key INTEGER NOT NULL, row INTEGER NOT NULL)")
             except BaseException:
@@ -579,7 +606,7 @@ class IndexStore:
             for kind, name in db.execute("SELECT type, name FROM main.sqlite_schema")
             if not name.startswith("sqlite_stat")  # statistics of ANALYZE
         }
-        own = {("table", name) for name in _TABLES}
+        own = {("table", name) for name in _tables(format_version)}
         own |= {("index", name) for name in _INDEXES.get(format_version, ())}
         problems = []
         if missing := sorted(name for kind, name in own - present if kind == "table"):
@@ -621,34 +648,37 @@ class IndexStore:
         )
 
     @staticmethod
-    def _migrate(path: Path, db: sqlite3.Connection) -> None:
-        """Format 1 -> 2, in place and in one transaction: ids stop being unique, every
-        article gets its content hash, runs count reused ids."""
+    def _migrate(path: Path, db: sqlite3.Connection, format_version: int) -> None:
+        """To the current format, in place and in one transaction. 1 -> 2: ids stop being
+        unique, every article gets its content hash, runs count reused ids. 2 -> 3: the
+        table of learned boilerplate (empty)."""
         db.create_function("content_of", 1, _stored_content_hash, deterministic=True)
         try:
             db.execute("BEGIN IMMEDIATE")
-            db.execute("ALTER TABLE runs ADD COLUMN id_reused INTEGER NOT NULL DEFAULT 0")
-            db.execute(_ARTICLES.format(name="articles_2"))
-            db.execute(
-                "INSERT INTO articles_2 (entry, id, content, title, source, run) "
-                "SELECT a.entry, a.id, content_of(s.data), a.title, a.source, a.run "
-                "FROM articles AS a LEFT JOIN shingles AS s ON s.entry = a.entry "
-                "ORDER BY a.entry"
-            )
-            db.execute("DROP TABLE articles")
-            db.execute("ALTER TABLE articles_2 RENAME TO articles")
-            for statement in _ARTICLE_INDEXES.split(";"):
-                if statement.strip():
-                    db.execute(statement)
+            if format_version < 2:
+                db.execute("ALTER TABLE runs ADD COLUMN id_reused INTEGER NOT NULL DEFAULT 0")
+                db.execute(_ARTICLES.format(name="articles_2"))
+                db.execute(
+                    "INSERT INTO articles_2 (entry, id, content, title, source, run) "
+                    "SELECT a.entry, a.id, content_of(s.data), a.title, a.source, a.run "
+                    "FROM articles AS a LEFT JOIN shingles AS s ON s.entry = a.entry "
+                    "ORDER BY a.entry"
+                )
+                db.execute("DROP TABLE articles")
+                db.execute("ALTER TABLE articles_2 RENAME TO articles")
+                for statement in _ARTICLE_INDEXES.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+            db.execute(_LEARNED)
             db.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
             db.execute("COMMIT")
         except sqlite3.Error as err:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise IndexStoreError(
-                f"{path} is an index of format 1 that could not be brought to format "
-                f"{FORMAT_VERSION} ({err}); it is unchanged. See 'corpus-clean index verify "
-                f"{path}'"
+                f"{path} is an index of format {format_version} that could not be brought to "
+                f"format {FORMAT_VERSION} ({err}); it is unchanged. See 'corpus-clean index "
+                f"verify {path}'"
             ) from err
         finally:
             db.create_function("content_of", 1, None)
@@ -733,7 +763,9 @@ class IndexStore:
 
     # -- update ---------------------------------------------------------------------------
 
-    def accept(self, kept: Iterable[Accepted], run_label: str) -> int:
+    def accept(
+        self, kept: Iterable[Accepted], run_label: str, learned: Evidence | None = None
+    ) -> int:
         """Add a run's kept articles (``pipeline.Result.kept``, or any iterable: it is read
         in chunks, so a generator keeps memory flat) in one transaction; return how many
         were added (``accepted`` tells the rest).
@@ -741,8 +773,9 @@ class IndexStore:
         An article whose id and content are both in the index already is skipped, not an
         error: re-running a scrape must not fail. One whose id is there with other
         content is added, and counted as an id reused. Both counts are kept in the run's
-        row (see ``info``). Any failure rolls the whole run back; an SQLite one raises
-        ``CommitError``.
+        row (see ``info``). ``learned``, what the run's learning saw merged with what the
+        index held (``learned_evidence``), replaces the index's rows of the same patterns.
+        Any failure rolls the whole run back; an SQLite one raises ``CommitError``.
         """
         if self._readonly:
             raise IndexStoreError(f"{self.path} was opened read-only; open it to write")
@@ -769,6 +802,12 @@ class IndexStore:
                 "UPDATE runs SET added = ?, skipped = ?, id_reused = ? WHERE run = ?",
                 (added, seen - added, reused, run),
             )
+            if learned is not None:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO learned (site, kind, hash, pages, keys, anchored, "
+                    "anchored_keys, inside, length) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    ((_storable(row[0]), *row[1:]) for row in learned.rows()),
+                )
             self._db.execute("COMMIT")
         except BaseException as err:
             if self._db.in_transaction:
@@ -871,6 +910,18 @@ class IndexStore:
         order = np.argsort(keys, kind="stable")
         return zip(keys[order].tolist(), entries[order].tolist(), strict=True)
 
+    @_reads
+    def learned_evidence(self) -> Evidence:
+        """What learning saw in earlier runs (none in an index of an older format)."""
+        if self.format < 3:
+            return Evidence.empty()
+        with self._snapshot():
+            rows = self._db.execute(
+                "SELECT site, kind, hash, pages, keys, anchored, anchored_keys, inside, length "
+                "FROM learned ORDER BY site, kind, hash"
+            ).fetchall()
+        return Evidence.of_rows(rows)
+
     # -- inspection -----------------------------------------------------------------------
 
     @_reads
@@ -934,7 +985,7 @@ class IndexStore:
             return self._integrity_check("PRAGMA integrity_check")
         except sqlite3.DatabaseError as err:
             problems = [f"SQLite integrity check: {err}"]
-        for table in _TABLES:
+        for table in _tables(self.format):
             try:
                 problems += self._integrity_check(f"PRAGMA integrity_check({table})", table)
             except sqlite3.DatabaseError as err:

@@ -36,7 +36,7 @@ import os
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 from urllib.parse import urlsplit
@@ -54,6 +54,9 @@ FOLD_MAX = 100
 #: that the closing sentences learned as one may have.
 MIN_TAIL = 4
 TAIL_WINDOW = 240
+#: Lines from the end of a text in which its last paragraph (of two or more sentences,
+#: where a promo tail is looked for) is looked for.
+TAIL_LINES = 12
 #: Rule names the removals of what ``fit`` learned are counted under.
 LEARNED_LINE = "learned_line"
 LEARNED_TAIL = "learned_tail"
@@ -63,9 +66,11 @@ IN_RUN, BESIDE, ANYWHERE = 1, 2, 3
 #: The same, as a rules file's ``context`` says it.
 CONTEXTS = {"run": IN_RUN, "beside": BESIDE, "any": ANYWHERE}
 
-#: A sentence end: a stop, any closing quotes or brackets, then space; CJK stops need none.
+#: A sentence end: a stop, any closing quotes or brackets, then space (or a Han character:
+#: a Chinese promo glued to an English paragraph); CJK stops need none.
 _SENTENCE_END = re.compile(
-    r"[.!?][\"'\u201d\u2019)\]]*\s+|[\u3002\uff01\uff1f][\u201d\u2019\u300d\u300f\uff09]*\s*"
+    r"[.!?][\"'\u201d\u2019)\]]*(?:\s+|(?=[\u3400-\u9fff]))"
+    r"|[\u3002\uff01\uff1f][\u201d\u2019\u300d\u300f\uff09]*\s*"
 )
 
 _WORD_CHAR = re.compile(r"[^\W_]")
@@ -115,6 +120,16 @@ def closing_sentences(paragraph: str) -> list[int]:
     return [start for start in starts[::-1][:2] if _is_sentence(paragraph[start:])]
 
 
+def last_paragraph(lines: Sequence[str]) -> tuple[int, list[int]]:
+    """The article's last paragraph: the last of the last ``TAIL_LINES`` lines that has
+    closing sentences (what follows is a related list's titles and leads, a caption:
+    lines of one sentence), with its ``closing_sentences``; (-1, []) if there is none."""
+    for i in range(len(lines) - 1, max(-1, len(lines) - 1 - TAIL_LINES), -1):
+        if starts := closing_sentences(lines[i]):
+            return i, starts
+    return -1, []
+
+
 def _is_sentence(text: str) -> bool:
     return len(text) >= MIN_TAIL and _WORD_CHAR.search(text) is not None
 
@@ -129,6 +144,8 @@ class Sketch:
     hashes: array.array[int] = field(default_factory=lambda: array.array("Q"))
     lengths: array.array[int] = field(default_factory=lambda: array.array("I"))
     tails: array.array[int] = field(default_factory=lambda: array.array("Q"))
+    #: The hash of the paragraph the closing sentences end (0: none).
+    tail_lines: array.array[int] = field(default_factory=lambda: array.array("Q"))
 
     @classmethod
     def of(cls, records: Iterable[Record]) -> Sketch:
@@ -146,9 +163,10 @@ class Sketch:
         # Bytes measure length alike in every script: a Han character, which says about
         # what an English word says, counts three.
         self.lengths.extend(map(len, data))
-        starts = closing_sentences(lines[-1]) if lines else []
+        at, starts = last_paragraph(lines)
+        self.tail_lines.append(self.hashes[at - len(lines)] if starts else 0)
         for k in range(2):
-            self.tails.append(stable_hash(fold(lines[-1][starts[k] :])) if k < len(starts) else 0)
+            self.tails.append(stable_hash(fold(lines[at][starts[k] :])) if k < len(starts) else 0)
 
 
 @dataclass(frozen=True)
@@ -160,6 +178,9 @@ class Pattern:
     rule: str
     pages: int = 0
     sites: int = 0
+    #: Heads the text of fewer than ``min_pages`` articles (an article's lead, listed in
+    #: other pages' related lists): where it heads a text, it stays.
+    lead: bool = False
 
 
 @dataclass
@@ -206,8 +227,10 @@ class Learned:
             kept = self._without_lines(site, lines, removed, removals)
             if len(kept) != len(lines):
                 lines, changed = kept, True
-            if lines and (cut := self._cut_tail(site, lines[-1], removed, removals)) is not None:
-                lines[-1], changed = cut, True
+            at, starts = last_paragraph(lines)
+            cut = self._cut_tail(site, lines[at], starts, removed, removals) if starts else None
+            if cut is not None:
+                lines[at], changed = cut, True
         if not removed:
             return record
         if stats is not None:
@@ -242,7 +265,8 @@ class Learned:
         for i, line in enumerate(lines):
             hit = found[i]
             learned_before, learned_after = padded[i] > 0, padded[i + 2] > 0
-            if hit is None:
+            heads_text = i == 0 and hit is not None and hit[1].lead and padded[2] == 0
+            if hit is None or heads_text:  # an article's lead, above its text
                 kept.append(line)
                 continue
             goes = (
@@ -262,12 +286,13 @@ class Learned:
         self,
         site: str,
         paragraph: str,
+        starts: list[int],
         removed: Counter[tuple[str, PatternKey]],
         removals: list[Removal] | None,
     ) -> str | None:
         """The paragraph without its learned closing sentence(s), or None if it has none.
         Two sentences are tried before one: the longer learned tail is cut whole."""
-        for start in reversed(closing_sentences(paragraph)):
+        for start in reversed(starts):
             tail = fold(paragraph[start:])
             hit = self._find(self.tails, site, stable_hash(tail))
             if hit is not None:
@@ -308,31 +333,381 @@ class RuleLike(Protocol):
 def fit(sketches: Iterable[Sketch], options: LearnOptions) -> Learned:
     """Learn the boilerplate of every site from sketches of all the input's records (in
     input order). Deterministic: only stable hashes and sorted arrays decide."""
+    return fit_with(sketches, options, None)[0]
+
+
+def fit_with(
+    sketches: Iterable[Sketch], options: LearnOptions, prior: Evidence | None
+) -> tuple[Learned, Evidence | None]:
+    """``fit``, counting what earlier runs saw (``prior``, from an index) with what the
+    input holds; with a prior, also the merged evidence to keep for the next run."""
     parts = list(sketches)
     sites = [site for part in parts for site in part.sites]
     n = len(sites)
     learned = Learned()
     if n == 0:
-        return learned
+        return learned, (Evidence.empty() if prior is not None else None)
     counts = np.concatenate([np.frombuffer(p.line_counts, np.uint32) for p in parts])
     hashes = np.concatenate([np.frombuffer(p.hashes, np.uint64) for p in parts])
     lengths = np.concatenate([np.frombuffer(p.lengths, np.uint32) for p in parts])
     tails = np.concatenate([np.frombuffer(p.tails, np.uint64) for p in parts]).reshape(n, 2)
+    tail_lines = np.concatenate([np.frombuffer(p.tail_lines, np.uint64) for p in parts])
     names, site_ids = np.unique(np.array(sites, dtype=object).astype(str), return_inverse=True)
     record_of = np.repeat(np.arange(n, dtype=np.int64), counts.astype(np.int64))
-    cluster = _copy_clusters(hashes, lengths, record_of, site_ids, options)
+    cluster, own_min, travelling = _copy_clusters(hashes, lengths, record_of, site_ids, options)
     site_clusters = _distinct_per_pair(site_ids.astype(np.int64), cluster, len(names))
+    merger = (
+        None
+        if prior is None
+        else _Merger(prior, names, _cluster_keys(cluster, own_min, hashes, record_of))
+    )
+    if merger is not None:
+        site_clusters = merger.site_clusters(site_ids, site_clusters)
     _learn_lines(
-        learned, names, site_ids, record_of, hashes, lengths, cluster, site_clusters, options
+        learned, names, site_ids, record_of, hashes, lengths, cluster, site_clusters, options,
+        travelling, merger,
     )
     record_ids = np.arange(n, dtype=np.int64)
+    # The closing sentences of a reposted article's paragraph are the article's too.
+    article_end = np.isin(tail_lines, travelling)
     for k in range(2):
-        has = tails[:, k] != 0
+        has = (tails[:, k] != 0) & ~article_end
         tail_clusters = cluster[record_ids[has]]
         _learn_tails(
-            learned, names, site_ids[has], tails[has, k], tail_clusters, site_clusters, options
+            learned, names, site_ids[has], tails[has, k], tail_clusters, site_clusters, options,
+            merger, record_ids[has],
         )
-    return learned
+    return learned, (merger.evidence() if merger is not None else None)
+
+
+#: Copy clusters an index keeps of each recurring line, closing sentence and site (the
+#: smallest keys: beyond that many, the count is estimated from them).
+EVIDENCE_KEYS = 32
+#: No cluster key: pads a row of keys (it sorts last).
+NO_KEY = np.uint64(2**64 - 1)
+#: Kinds of evidence rows: a line of a site, a closing sentence of a site, the site.
+LINE_ROW, TAIL_ROW, SITE_ROW = 0, 1, 2
+
+
+@dataclass
+class Evidence:
+    """What runs saw of each recurring line and closing sentence of a site, and of each
+    site, as an index keeps it between runs: per row, on how many copy clusters it stood
+    (``pages``) and the smallest ``EVIDENCE_KEYS`` stable keys of those clusters (a copy
+    of an article seen in an earlier run has the same key, so a repost still counts
+    once), and for a line: on how many clusters it was anchored (with their keys),
+    whether it stood between two lines that are not learned, and its length in bytes."""
+
+    sites: np.ndarray
+    kinds: np.ndarray
+    hashes: np.ndarray
+    pages: np.ndarray
+    keys: np.ndarray
+    anchored: np.ndarray
+    anchored_keys: np.ndarray
+    inside: np.ndarray
+    lengths: np.ndarray
+
+    @classmethod
+    def empty(cls) -> Evidence:
+        return cls.of_rows([])
+
+    @classmethod
+    def of_rows(
+        cls, rows: Sequence[tuple[str, int, int, int, bytes, int, bytes, int, int]]
+    ) -> Evidence:
+        """From rows (site, kind, hash as int64, pages, keys, anchored, anchored keys,
+        inside, length), keys as little-endian uint64 bytes, as the index stores them."""
+        columns = list(zip(*rows, strict=True)) if rows else [()] * 9
+        return cls(
+            sites=np.array(columns[0], dtype=object).astype(str),
+            kinds=np.array(columns[1], dtype=np.int64),
+            hashes=np.array(columns[2], dtype=np.int64).view(np.uint64),
+            pages=np.array(columns[3], dtype=np.int64),
+            keys=_key_rows(columns[4]),
+            anchored=np.array(columns[5], dtype=np.int64),
+            anchored_keys=_key_rows(columns[6]),
+            inside=np.array(columns[7], dtype=np.int64),
+            lengths=np.array(columns[8], dtype=np.int64),
+        )
+
+    def rows(self) -> Iterator[tuple[str, int, int, int, bytes, int, bytes, int, int]]:
+        """The rows ``of_rows`` reads, in a stable order."""
+        signed = self.hashes.view(np.int64)
+        for i in range(len(self.kinds)):
+            yield (
+                str(self.sites[i]),
+                int(self.kinds[i]),
+                int(signed[i]),
+                int(self.pages[i]),
+                _key_bytes(self.keys[i]),
+                int(self.anchored[i]),
+                _key_bytes(self.anchored_keys[i]),
+                int(self.inside[i]),
+                int(self.lengths[i]),
+            )
+
+    def __len__(self) -> int:
+        return len(self.kinds)
+
+    def select(self, which: np.ndarray) -> Evidence:
+        return Evidence(
+            self.sites[which], self.kinds[which], self.hashes[which], self.pages[which],
+            self.keys[which], self.anchored[which], self.anchored_keys[which],
+            self.inside[which], self.lengths[which],
+        )
+
+
+def _key_rows(blobs: Sequence[bytes]) -> np.ndarray:
+    out = np.full((len(blobs), EVIDENCE_KEYS), NO_KEY, dtype=np.uint64)
+    for i, blob in enumerate(blobs):
+        keys = np.frombuffer(blob, dtype="<u8")[:EVIDENCE_KEYS]
+        out[i, : len(keys)] = keys
+    return out
+
+
+def _key_bytes(keys: np.ndarray) -> bytes:
+    return bytes(keys[keys != NO_KEY].astype("<u8").tobytes())
+
+
+def _mix(values: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer: uniform 64-bit keys from any 64-bit values (never NO_KEY)."""
+    x = values.astype(np.uint64)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    x = x ^ (x >> np.uint64(31))
+    return np.minimum(x, NO_KEY - np.uint64(1))
+
+
+def _cluster_keys(
+    cluster: np.ndarray, own_min: np.ndarray, hashes: np.ndarray, record_of: np.ndarray
+) -> np.ndarray:
+    """A key per record that is the same for every copy of an article in any run: the
+    smallest hash of the cluster's own long lines (copies share most of them), else (no
+    long line of its own) the sum of the hashes of the cluster's first record's lines."""
+    n = len(cluster)
+    smallest = np.full(n, NO_KEY, dtype=np.uint64)
+    np.minimum.at(smallest, cluster, own_min)
+    summed = np.zeros(n, dtype=np.uint64)
+    np.add.at(summed, record_of, hashes)
+    chosen = np.where(smallest[cluster] != NO_KEY, smallest[cluster], summed[cluster])
+    return _mix(chosen)
+
+
+def _bottom_keys(group: np.ndarray, keys: np.ndarray, n_groups: int) -> np.ndarray:
+    """Per group, its smallest ``EVIDENCE_KEYS`` distinct keys (a row, ``NO_KEY`` padded)."""
+    out = np.full((n_groups, EVIDENCE_KEYS), NO_KEY, dtype=np.uint64)
+    if not len(group):
+        return out
+    order = np.lexsort((keys, group))
+    g, k = group[order], keys[order]
+    new = np.ones(len(g), dtype=bool)
+    new[1:] = (g[1:] != g[:-1]) | (k[1:] != k[:-1])
+    g, k = g[new], k[new]
+    rank = np.arange(len(g)) - np.searchsorted(g, g, side="left")
+    keep = (rank < EVIDENCE_KEYS) & (k != NO_KEY)
+    out[g[keep], rank[keep]] = k[keep]
+    return out
+
+
+def _merged(
+    run_count: np.ndarray, run_keys: np.ndarray, prior_count: np.ndarray, prior_keys: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Clusters seen by this run and earlier ones together, row by row, and their
+    smallest keys. Exact while every key of both sides is known (fewer than
+    ``EVIDENCE_KEYS``); beyond, estimated from the smallest keys (k minimum values)."""
+    both = np.sort(np.concatenate([run_keys, prior_keys], axis=1), axis=1)
+    repeated = np.zeros(both.shape, dtype=bool)
+    repeated[:, 1:] = both[:, 1:] == both[:, :-1]
+    both[repeated] = NO_KEY
+    both = np.sort(both, axis=1)
+    union = (both != NO_KEY).sum(axis=1)
+    exact = run_count + union - (run_keys != NO_KEY).sum(axis=1)
+    both = both[:, :EVIDENCE_KEYS]
+    kth = both[:, EVIDENCE_KEYS - 1].astype(np.float64)
+    estimate = np.where(
+        kth < float(NO_KEY), (EVIDENCE_KEYS - 1) * 2.0**64 / np.maximum(kth, 1.0), 0
+    ).astype(np.int64)
+    complete = (run_count < EVIDENCE_KEYS) & (prior_count < EVIDENCE_KEYS)
+    beyond = np.maximum(np.maximum(run_count, prior_count), estimate)
+    return np.where(complete, exact, beyond), both
+
+
+def _match(
+    run_site: np.ndarray, run_key: np.ndarray, prior_site: np.ndarray, prior_key: np.ndarray
+) -> np.ndarray:
+    """For each run pair (site, key), the prior row of the same pair, or -1."""
+    site = np.concatenate([run_site, prior_site]).astype(np.int64)
+    key = np.concatenate([run_key, prior_key]).astype(np.uint64)
+    side = np.concatenate([np.zeros(len(run_site), np.int64), np.ones(len(prior_site), np.int64)])
+    where = np.concatenate([np.arange(len(run_site)), np.arange(len(prior_site))])
+    order = np.lexsort((side, key, site))
+    site, key, side, where = site[order], key[order], side[order], where[order]
+    same = (site[1:] == site[:-1]) & (key[1:] == key[:-1]) & (side[:-1] == 0) & (side[1:] == 1)
+    found = np.full(len(run_site), -1, dtype=np.int64)
+    found[where[:-1][same]] = where[1:][same]
+    return found
+
+
+class _Merger:
+    """Counts what earlier runs saw (an index's ``Evidence``) with what this input holds,
+    and gathers the merged evidence of the patterns this input holds to keep it."""
+
+    def __init__(self, prior: Evidence, names: np.ndarray, record_keys: np.ndarray) -> None:
+        self.prior = prior
+        self.names = names
+        self.record_keys = record_keys
+        # The prior's sites as site numbers of this input (-1: not in it).
+        self.prior_site = np.full(len(prior), -1, dtype=np.int64)
+        if len(names):
+            at = np.minimum(np.searchsorted(names, prior.sites), len(names) - 1)
+            self.prior_site = np.where(names[at] == prior.sites, at, -1).astype(np.int64)
+        self.kept: list[Evidence] = []
+
+    def _prior_of(self, kind: int, site: np.ndarray, key: np.ndarray) -> np.ndarray:
+        rows = np.flatnonzero((self.prior.kinds == kind) & (self.prior_site >= 0))
+        found = _match(site, key, self.prior_site[rows], self.prior.hashes[rows])
+        if not len(rows):
+            return found
+        return np.where(found >= 0, rows[np.maximum(found, 0)], -1)
+
+    def prior_rows(self, found: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Per run pair, the prior's pages, keys, anchored, anchored keys, inside, length
+        (zero and none where the prior lacks the pair)."""
+        has = found >= 0
+        at = np.maximum(found, 0)
+        none = np.full((len(found), EVIDENCE_KEYS), NO_KEY, dtype=np.uint64)
+        p = self.prior
+        if not len(p):
+            zero = np.zeros(len(found), dtype=np.int64)
+            return zero, none, zero, none, zero, zero
+        return (
+            np.where(has, p.pages[at], 0),
+            np.where(has[:, None], p.keys[at], none),
+            np.where(has, p.anchored[at], 0),
+            np.where(has[:, None], p.anchored_keys[at], none),
+            np.where(has, p.inside[at], 0),
+            np.where(has, p.lengths[at], 0),
+        )
+
+    def site_clusters(self, site_ids: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+        sites = np.arange(len(self.names), dtype=np.int64)
+        zeros = np.zeros(len(sites), dtype=np.uint64)
+        found = self._prior_of(SITE_ROW, sites, zeros)
+        pages, keys, *_ = self.prior_rows(found)
+        run_keys = _bottom_keys(site_ids.astype(np.int64), self.record_keys, len(sites))
+        merged, merged_keys = _merged(clusters, run_keys, pages, keys)
+        self.keep(SITE_ROW, sites, zeros, merged, merged_keys)
+        return merged
+
+    def pairs(
+        self,
+        kind: int,
+        site: np.ndarray,
+        key: np.ndarray,
+        pages: np.ndarray,
+        pair_of: np.ndarray,
+        occurrence_keys: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Merged pages of each (site, key) pair of this input; the prior's row of each
+        (-1: none) and the merged keys, for ``keep_pairs``."""
+        found = self._prior_of(kind, site, key)
+        prior_pages, prior_keys, *_ = self.prior_rows(found)
+        run_keys = _bottom_keys(pair_of, occurrence_keys, len(site))
+        merged, merged_keys = _merged(pages, run_keys, prior_pages, prior_keys)
+        return merged, found, merged_keys
+
+
+    def wide(
+        self,
+        wide_key: np.ndarray,
+        wide_pages: np.ndarray,
+        wide_pair: np.ndarray,
+        occurrence_keys: np.ndarray,
+        occurrence_sites: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Merged pages and sites of each line of this input across sites (the prior's
+        rows of any site count)."""
+        p = self.prior
+        rows = np.flatnonzero(p.kinds == LINE_ROW)
+        n = len(wide_key)
+        at = np.minimum(np.searchsorted(wide_key, p.hashes[rows]), max(n - 1, 0))
+        hit = wide_key[at] == p.hashes[rows] if n else np.zeros(len(rows), dtype=bool)
+        rows, at = rows[hit], at[hit]
+        run_keys = _bottom_keys(wide_pair, occurrence_keys, n)
+        prior_keys = _bottom_keys(np.repeat(at, EVIDENCE_KEYS), p.keys[rows].ravel(), n)
+        full = np.zeros(n, dtype=bool)
+        full[at[p.pages[rows] >= EVIDENCE_KEYS]] = True
+        prior_count = np.where(full, EVIDENCE_KEYS, (prior_keys != NO_KEY).sum(axis=1))
+        pages, _ = _merged(wide_pages, run_keys, prior_count, prior_keys)
+        # Sites by name, this input's and the prior's together.
+        all_names = np.unique(np.concatenate([self.names, p.sites[rows]]))
+        self._wide = (n, rows, at, np.searchsorted(all_names, p.sites[rows]))
+        self._run_site = np.searchsorted(all_names, self.names)
+        run_site = self._run_site[occurrence_sites]
+        group = np.concatenate([wide_pair, at])
+        sites = _distinct_per_pair(group, np.concatenate([run_site, self._wide[3]]), n)
+        return pages, sites
+
+    def wide_inside(self, wide_pair: np.ndarray, occurrence_sites: np.ndarray) -> np.ndarray:
+        """Sites where each line stands between two that are not learned, with the
+        prior's (after ``wide``)."""
+        n, rows, at, prior_site = self._wide
+        was_inside = self.prior.inside[rows] > 0
+        group = np.concatenate([wide_pair, at[was_inside]])
+        sites = np.concatenate([self._run_site[occurrence_sites], prior_site[was_inside]])
+        return _distinct_per_pair(group, sites, n)
+
+    def keep(
+        self,
+        kind: int,
+        site: np.ndarray,
+        key: np.ndarray,
+        pages: np.ndarray,
+        keys: np.ndarray,
+        anchored: np.ndarray | None = None,
+        anchored_keys: np.ndarray | None = None,
+        inside: np.ndarray | None = None,
+        lengths: np.ndarray | None = None,
+    ) -> None:
+        n = len(site)
+        zero = np.zeros(n, dtype=np.int64)
+        none = np.full((n, EVIDENCE_KEYS), NO_KEY, dtype=np.uint64)
+        self.kept.append(
+            Evidence(
+                sites=self.names[site] if n else np.zeros(0, dtype=str),
+                kinds=np.full(n, kind, dtype=np.int64),
+                hashes=key.astype(np.uint64),
+                pages=pages.astype(np.int64),
+                keys=keys,
+                anchored=zero if anchored is None else anchored.astype(np.int64),
+                anchored_keys=none if anchored_keys is None else anchored_keys,
+                inside=zero if inside is None else inside.astype(np.int64),
+                lengths=zero if lengths is None else lengths.astype(np.int64),
+            )
+        )
+
+    def evidence(self) -> Evidence:
+        """The merged evidence of this input's sites and recurring patterns, one row per
+        (site, kind, hash) (the larger count where two passes saw one), sorted."""
+        if not self.kept:
+            return Evidence.empty()
+        parts = self.kept
+        both = Evidence(*(np.concatenate([getattr(e, f) for e in parts]) for f in _FIELDS))
+        order = np.lexsort((-both.pages, both.hashes, both.kinds, both.sites))
+        both = both.select(order)
+        first = np.ones(len(both), dtype=bool)
+        first[1:] = (
+            (both.sites[1:] != both.sites[:-1])
+            | (both.kinds[1:] != both.kinds[:-1])
+            | (both.hashes[1:] != both.hashes[:-1])
+        )
+        return both.select(first)
+
+
+_FIELDS = (
+    "sites", "kinds", "hashes", "pages", "keys", "anchored", "anchored_keys", "inside", "lengths"
+)
 
 
 def _copy_clusters(
@@ -341,8 +716,10 @@ def _copy_clusters(
     record_of: np.ndarray,
     site_ids: np.ndarray,
     options: LearnOptions,
-) -> np.ndarray:
-    """A cluster number per record: records that share at least ``copy_share`` of the
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A cluster number per record, the smallest hash of its own long lines (not on
+    most pages of its site; ``NO_KEY``: none), and the long lines that travel with an
+    article (sorted; see below): records that share at least ``copy_share`` of the
     long-line characters of the larger one are copies of one article. Only records next
     to each other in a line's list of records are compared (no quadratic work).
 
@@ -353,6 +730,13 @@ def _copy_clusters(
     are more than a small edit (``small_edit`` of what they share): two articles under a
     sidebar bigger than either. A repost must never count twice, so when in doubt the
     records are copies (and some chrome is not learned).
+
+    An edited copy, or one whose last paragraph ends in another site's promo, may share
+    too little to be found a copy, and an article reposted onto fifty pages would then
+    count as several. But its long lines travel together: most pairs of records next to
+    each other in such a line's list share another long line of their own too, which
+    chrome (a promo, a disclaimer, stand-alone on the page) does not. Those lines are
+    the article's, and never learned.
     """
     n = len(site_ids)
     long = lengths >= options.long_line
@@ -371,7 +755,10 @@ def _copy_clusters(
     own = np.where(ubiquitous, 0, size)
     long_chars = np.bincount(record, weights=size, minlength=n)
     own_chars = np.bincount(record, weights=own, minlength=n)
+    own_min = np.full(n, NO_KEY, dtype=np.uint64)
+    np.minimum.at(own_min, record[~ubiquitous], line[~ubiquitous])
     parent = np.arange(n, dtype=np.int64)
+    travelling = _travelling(line, record, site, ubiquitous, options)
     if len(line) > 1:
         next_to = line[1:] == line[:-1]
         pairs = record[:-1][next_to] * n + record[1:][next_to]
@@ -381,18 +768,72 @@ def _copy_clusters(
         shared_own = np.bincount(which, weights=np.where(either, 0, size[1:][next_to]))
         a, b = unique_pairs // n, unique_pairs % n
         largest_own = np.maximum(own_chars[a], own_chars[b])
+        smallest_own = np.minimum(own_chars[a], own_chars[b])
         copies = (shared >= options.copy_share * np.maximum(long_chars[a], long_chars[b])) & (
-            (np.minimum(own_chars[a], own_chars[b]) == 0)
+            (smallest_own == 0)
             | (shared_own >= options.copy_share * largest_own)
             | (largest_own <= options.small_edit * (shared - shared_own))
         )
+        # A copy under a long list of related articles' leads (or an edited one) holds
+        # less than half of the larger's long lines, but most of the smaller's own.
+        copies |= (smallest_own > 0) & (shared_own >= options.copy_share * smallest_own)
+        a, b = a[copies], b[copies]
+    else:
+        a = b = np.zeros(0, dtype=np.int64)
+    # Records of the very same lines are copies, long lines or not (a short article).
+    texts = np.zeros(n, dtype=np.uint64)
+    np.add.at(texts, record_of, _mix(hashes))
+    line_counts = np.bincount(record_of, minlength=n)
+    texts = _mix(texts ^ line_counts.astype(np.uint64))
+    order = np.argsort(texts, kind="stable")
+    same = (texts[order][1:] == texts[order][:-1]) & (line_counts[order][1:] > 0)
+    a = np.concatenate([a, order[:-1][same]])
+    b = np.concatenate([b, order[1:][same]])
+    if len(a):
         roots = parent.tolist()
-        for x, y in zip(a[copies].tolist(), b[copies].tolist(), strict=True):
+        for x, y in zip(a.tolist(), b.tolist(), strict=True):
             rx, ry = _root(roots, x), _root(roots, y)
             if rx != ry:  # the smaller index is the root: independent of pair order
                 roots[max(rx, ry)] = min(rx, ry)
         parent = np.array([_root(roots, i) for i in range(n)], dtype=np.int64)
-    return parent
+    return parent, own_min, travelling
+
+
+def _travelling(
+    line: np.ndarray,
+    record: np.ndarray,
+    site: np.ndarray,
+    ubiquitous: np.ndarray,
+    options: LearnOptions,
+) -> np.ndarray:
+    """The long lines on ``long_min_sites`` sites or more that travel with an article
+    (see ``_copy_clusters``): most pairs of records next to each other in the line's list
+    share another long line of their own. Given one position per (line, record), sorted
+    by line then record; only such lines are looked at, so this costs little."""
+    if len(line) < 2:
+        return np.zeros(0, dtype=np.uint64)
+    own = ~ubiquitous
+    lines, line_of = np.unique(line, return_inverse=True)
+    wide = _distinct_per_pair(line_of, site, len(lines))[line_of] >= options.long_min_sites
+    at = np.flatnonzero(wide & own)
+    if len(at) < 2:
+        return np.zeros(0, dtype=np.uint64)
+    next_to = line[at[1:]] == line[at[:-1]]
+    a, b, pair_line = record[at[:-1]][next_to], record[at[1:]][next_to], line[at[1:]][next_to]
+    # Each record's own long lines, by record; then each of a's looked up among b's.
+    by_record = np.lexsort((line[own], record[own]))
+    own_record, own_line = record[own][by_record], line[own][by_record]
+    first = np.searchsorted(own_record, a, side="left")
+    count = np.searchsorted(own_record, a, side="right") - first
+    pair = np.repeat(np.arange(len(a)), count)
+    offset = np.arange(len(pair)) - np.repeat(np.cumsum(count) - count, count)
+    candidate = own_line[np.repeat(first, count) + offset]
+    known = _mix(own_line ^ _mix(own_record.astype(np.uint64)))
+    looked_up = _mix(candidate ^ _mix(b[pair].astype(np.uint64)))
+    shared = np.bincount(pair, weights=np.isin(looked_up, known), minlength=len(a))
+    groups, group_of = np.unique(pair_line, return_inverse=True)
+    with_other = np.bincount(group_of, weights=shared >= 2)
+    return groups[with_other >= options.copy_share * np.bincount(group_of)]
 
 
 def _group_sizes(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -460,6 +901,8 @@ def _learn_lines(
     cluster: np.ndarray,
     site_clusters: np.ndarray,
     options: LearnOptions,
+    travelling: np.ndarray,
+    merger: _Merger | None = None,
 ) -> None:
     """Lines on ``min_pages`` different articles of a site, or ``min_sites`` sites, are
     learned. Where a learned line stands next to a line that is not (the article, say), it
@@ -473,22 +916,34 @@ def _learn_lines(
     zeros = np.zeros(len(hashes), dtype=np.int64)
     _, wide_key, wide_pages, wide_pair = _recurrence(zeros, hashes, line_cluster)
     _, _, wide_sites, _ = _recurrence(zeros, hashes, line_site)
+    pair_length = _max_per_pair(site_pair, lengths, len(site))
+    if merger is not None:
+        line_keys = merger.record_keys[record_of]
+        pages, found, page_keys = merger.pairs(LINE_ROW, site, key, pages, site_pair, line_keys)
+        _, _, prior_anchored, prior_anchored_keys, prior_inside, prior_length = (
+            merger.prior_rows(found)
+        )
+        pair_length = np.maximum(pair_length, prior_length)
+        wide_pages, wide_sites = merger.wide(wide_key, wide_pages, wide_pair, line_keys, line_site)
     # A long line, unlike a menu item, is most often an article's paragraph: recurring
     # on a few articles that are not copies (edited reposts: a typo in every other
     # paragraph), it is still content. It is learned only when a share of the site's
     # articles hold it (a disclaimer, a sidebar's blurb), or across ``long_min_sites``.
-    long_line = _max_per_pair(site_pair, lengths, len(site)) >= options.long_line
+    long_line = pair_length >= options.long_line
     needed = np.where(
         long_line,
         np.maximum(options.min_pages, options.long_share * site_clusters[site]),
         options.min_pages,
     )
-    by_site = pages >= needed
+    # A long line that travels with an article across sites (see _copy_clusters) is a
+    # reposted article's paragraph: never learned.
+    by_site = (pages >= needed) & ~(long_line & np.isin(key, travelling))
     wide_long = _max_per_pair(wide_pair, lengths, len(wide_key)) >= options.long_line
     wide_needed = np.where(
         wide_long, max(options.min_sites, options.long_min_sites), options.min_sites
     )
     wide = (wide_sites >= wide_needed) & (wide_pages >= wide_needed)
+    wide &= ~(wide_long & np.isin(wide_key, travelling))
     learned_line = by_site[site_pair] | wide[wide_pair]
     # Beyond either end of a text counts as boilerplate (a related list may end a page).
     same_record = record_of[1:] == record_of[:-1]
@@ -498,31 +953,55 @@ def _learn_lines(
     plain_after[:-1] = same_record & ~learned_line[1:]
     anchored = plain_before | plain_after
     inside = plain_before & plain_after
+    heads = np.ones(len(hashes), dtype=bool)
+    heads[1:] = ~same_record
+    site_heads = _distinct_per_pair(site_pair[heads], line_cluster[heads], len(site))
+    wide_heads = _distinct_per_pair(wide_pair[heads], line_cluster[heads], len(wide_key))
     site_anchored = _distinct_per_pair(site_pair[anchored], line_cluster[anchored], len(site))
     wide_inside = _distinct_per_pair(wide_pair[inside], line_site[inside], len(wide_key))
-    for s, h, p, a in zip(
+    if merger is not None:
+        run_anchored_keys = _bottom_keys(site_pair[anchored], line_keys[anchored], len(site))
+        site_anchored, anchored_keys = _merged(
+            site_anchored, run_anchored_keys, prior_anchored, prior_anchored_keys
+        )
+        wide_inside = merger.wide_inside(wide_pair[inside], line_site[inside])
+        pair_inside = (np.bincount(site_pair[inside], minlength=len(site)) > 0) | (
+            prior_inside > 0
+        )
+        # Kept: what recurs on a site, or across sites (to be counted there next time).
+        keep = (pages >= 2) | (wide_pages[np.searchsorted(wide_key, key)] >= 2)
+        merger.keep(
+            LINE_ROW, site[keep], key[keep], pages[keep], page_keys[keep],
+            site_anchored[keep], anchored_keys[keep], pair_inside[keep], pair_length[keep],
+        )
+    for s, h, p, a, t in zip(
         site[by_site].tolist(),
         key[by_site].tolist(),
         pages[by_site].tolist(),
         site_anchored[by_site].tolist(),
+        site_heads[by_site].tolist(),
         strict=True,
     ):
         if a >= max(options.min_pages, options.anchored_share * p):
             strength = ANYWHERE
         else:  # anchored on its own page only, a headline; on a few, chrome near the text
             strength = BESIDE if a >= options.min_pages else IN_RUN
-        learned.lines.setdefault(str(names[s]), {})[h] = Pattern(strength, LEARNED_LINE, p, 1)
+        lead = 0 < t < options.min_pages
+        learned.lines.setdefault(str(names[s]), {})[h] = Pattern(
+            strength, LEARNED_LINE, p, 1, lead
+        )
     if wide.any():
         table = learned.lines.setdefault(None, {})
-        for h, p, n, a in zip(
+        for h, p, n, a, t in zip(
             wide_key[wide].tolist(),
             wide_pages[wide].tolist(),
             wide_sites[wide].tolist(),
             wide_inside[wide].tolist(),
+            wide_heads[wide].tolist(),
             strict=True,
         ):
             strength = ANYWHERE if a <= options.inside_share * n else BESIDE
-            table[h] = Pattern(strength, LEARNED_LINE, p, n)
+            table[h] = Pattern(strength, LEARNED_LINE, p, n, 0 < t < options.min_pages)
 
 
 def _learn_tails(
@@ -533,11 +1012,20 @@ def _learn_tails(
     cluster: np.ndarray,
     site_clusters: np.ndarray,
     options: LearnOptions,
+    merger: _Merger | None = None,
+    records: np.ndarray | None = None,
 ) -> None:
     """A closing sentence on ``min_pages`` different articles of a site is its promo tail."""
     if not len(tails):
         return
-    site, key, pages, _ = _recurrence(site_ids.astype(np.int64), tails, cluster)
+    site, key, pages, pair_of = _recurrence(site_ids.astype(np.int64), tails, cluster)
+    if merger is not None:
+        assert records is not None
+        pages, _, keys = merger.pairs(
+            TAIL_ROW, site, key, pages, pair_of, merger.record_keys[records]
+        )
+        keep = pages >= 2
+        merger.keep(TAIL_ROW, site[keep], key[keep], pages[keep], keys[keep])
     # As for long lines: a closing sentence of a few edited reposts is not a promo.
     enough = pages >= np.maximum(options.min_pages, options.long_share * site_clusters[site])
     for s, h, p in zip(site[enough].tolist(), key[enough].tolist(), pages[enough].tolist(),
@@ -558,8 +1046,9 @@ def texts_of(learned: Learned, records: Iterable[Record], found: dict[TextKey, s
             for where in (site, None):
                 if key in learned.lines.get(where, {}):
                     found.setdefault(("line", where, key), folded)
-        for start in closing_sentences(lines[-1]) if lines else []:
-            folded = fold(lines[-1][start:])
+        at, starts = last_paragraph(lines)
+        for start in starts:
+            folded = fold(lines[at][start:])
             key = stable_hash(folded)
             if key in learned.tails.get(site, {}):
                 found.setdefault(("tail", site, key), folded)

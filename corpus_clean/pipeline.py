@@ -58,7 +58,7 @@ from .io import (
     temporary_errors,
     write_all,
 )
-from .learn import Learned, Sketch, TextKey, fit, texts_of
+from .learn import Evidence, Learned, Sketch, TextKey, fit, fit_with, texts_of
 from .options import CleanOptions, DedupOptions, LearnOptions, ReadOptions, SplitOptions
 from .record import Record
 from .split import PageSplitter
@@ -111,6 +111,8 @@ class Result:
     learned: Learned | None = None
     #: Seconds by phase (see ``PHASES``); a phase that did not run is absent.
     phases: dict[str, float] = field(default_factory=dict)
+    #: With a ``prior``: what learning saw, merged with the prior, for the index to keep.
+    evidence: Evidence | None = None
 
 
 @dataclass
@@ -382,10 +384,12 @@ def run(
     rejects: list[bytes] | None = None,
     progress: ProgressCallback | None = None,
     executor: Executor | None = None,
+    prior: Evidence | None = None,
 ) -> Result:
     """Run the plan over the inputs, writing kept records to ``out`` (None: write nothing)
     and removed ones, with their verdict, to ``duplicates``. The per-record work runs in
-    ``executor`` (default: this machine, ``plan.jobs`` processes)."""
+    ``executor`` (default: this machine, ``plan.jobs`` processes). Learning counts what
+    earlier runs saw (``prior``, from an index) with the input's own recurrence."""
     started = time.perf_counter()
     _reuse_freed_memory()
     executor = executor if executor is not None else LocalPool(plan.jobs)
@@ -421,7 +425,7 @@ def run(
             fitted_at = time.perf_counter()
             if progress is not None:
                 progress("learning", stats)
-            learned = fit(sketches, plan.learn)
+            learned, evidence = fit_with(sketches, plan.learn, prior)
             del sketches
             learned_at = time.perf_counter()
             applied.update(learned)
@@ -431,7 +435,7 @@ def run(
                 plan, batches, stats, out, duplicates, index, collect_kept, rejects, progress,
                 "fingerprinting" if plan.dedup is not None else "writing",
             )
-        result.learned = learned
+        result.learned, result.evidence = learned, evidence
         result.phases = {
             "reading": fitted_at - started,
             "learning": learned_at - fitted_at,

@@ -870,12 +870,14 @@ def test_cli_interrupted_while_the_index_commits_says_the_output_is_written(
     )
     accept = IndexStore.accept
 
-    def interrupted_accept(store: IndexStore, kept: Iterable[Accepted], run_label: str) -> int:
+    def interrupted_accept(
+        store: IndexStore, kept: Iterable[Accepted], run_label: str, learned: Any = None
+    ) -> int:
         def first_then_ctrl_c() -> Iterator[Accepted]:
             yield next(iter(kept))
             raise KeyboardInterrupt
 
-        return accept(store, first_then_ctrl_c(), run_label)
+        return accept(store, first_then_ctrl_c(), run_label, learned)
 
     monkeypatch.setattr(IndexStore, "accept", interrupted_accept)
     out = path.parent / "out.jsonl"

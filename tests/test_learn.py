@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 
 from corpus_clean.clean import RulesError, parse_rules
 from corpus_clean.cli import cli
+from corpus_clean.index import IndexStore
 from corpus_clean.learn import Learned, Sketch, TextKey, fit, rules_toml, site_of, texts_of
 from corpus_clean.options import LearnOptions
 from corpus_clean.record import Record
@@ -110,6 +112,40 @@ def test_the_same_article_reposted_on_fifty_pages_loses_no_line() -> None:
         records.append(record("mirror" if n < 25 else f"site{n}", n, copy))
     learned = learned_from(records)
     assert [learned.apply(r) for r in records] == records
+
+
+def test_a_viral_article_above_related_lists_on_twenty_sites_loses_no_line() -> None:
+    # Copies on twenty sites, each above a list of other articles' leads (long lines of
+    # its own), every third with one paragraph edited: most pairs of copies share less
+    # than half of their long lines, yet the article's paragraphs travel together.
+    rnd = random.Random(11)
+    story = [paragraph(rnd) for _ in range(3)]
+    records = [
+        record(f"site{n % 20}", 100 + n, [paragraph(rnd), paragraph(rnd)]) for n in range(140)
+    ]
+    for n in range(60):
+        copy = list(story)
+        if n % 3 == 1:
+            copy[n % 2] = paragraph(rnd)
+        leads = [sentence(rnd, 16) for _ in range(8)]
+        records.append(record(f"site{n % 20}", n, [*copy, "Related", *leads]))
+    learned = learned_from(records)
+    for before in records[140:]:
+        assert lines_of(learned.apply(before))[:3] == lines_of(before)[:3]
+
+
+def test_a_promo_sentence_above_a_related_list_is_cut_off_the_articles_last_paragraph() -> None:
+    rnd = random.Random(6)
+    promo = "Follow Example News for the latest on the county."
+    records = [
+        record("county", i, [paragraph(rnd), f"{paragraph(rnd)} {promo}", "Related stories",
+                             headline(i + 1), headline(i + 2)])
+        for i in range(6)
+    ]
+    learned = learned_from(records)
+    for before in records:
+        after = lines_of(learned.apply(before))
+        assert after[:2] == [lines_of(before)[0], lines_of(before)[1].removesuffix(f" {promo}")]
 
 
 def test_a_promo_sentence_ending_many_articles_is_cut_off_the_last_paragraph() -> None:
@@ -335,3 +371,75 @@ def test_explain_lists_learned_removals_and_an_article_learning_empties_is_dropp
         {"line": "Subscribe to our newsletter", "rule": "learned_line"} in entry["removed"]
         for entry in entries.values()
     )
+
+
+def write_night(folder: Path, first: int, pages: int) -> None:
+    """One night's scrape of a site: its pages ``first`` .. ``first + pages - 1`` in
+    ``folder`` (the same folder every night, so the site is the same)."""
+    rnd = random.Random(first)
+    for old in folder.glob("*.txt"):
+        old.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(first, first + pages):
+        lines = page_lines(i, [i + 1], rnd)
+        (folder / f"{i:03d}.txt").write_text("\n".join(lines) + "\n", "utf-8")
+
+
+def test_with_an_index_a_few_pages_lose_the_chrome_earlier_runs_learned(tmp_path: Path) -> None:
+    site, index = tmp_path / "scrape" / "news", str(tmp_path / "accepted.db")
+    few = ("--learn-min-pages", "4")  # three pages are too few to learn from alone
+    write_night(site, 0, 10)
+    first = texts(invoke("run", str(site.parent), "-q", "--index", index, *few))
+    assert len(first) == 10 and not any(FOOTER[0] in text for text in first)
+    write_night(site, 100, 3)
+    alone = texts(invoke("run", str(site.parent), "-q", *few))
+    assert len(alone) == 3 and all(FOOTER[0] in text and MENU[-1] in text for text in alone)
+    # --no-learn ignores what the index learned (on a copy: the run adds its articles).
+    copy = str(tmp_path / "copy.db")
+    shutil.copy(index, copy)
+    assert texts(invoke("run", str(site.parent), "-q", "--index", copy, *few, "--no-learn")) == (
+        alone
+    )
+    # --check reads what the index learned, and changes nothing.
+    checked = tmp_path / "check.json"
+    before = Path(index).read_bytes()
+    invoke("run", str(site.parent), "-q", "--index", index, "--check", "--report", str(checked),
+           *few)
+    assert json.loads(checked.read_text())["learned_patterns"]
+    assert Path(index).read_bytes() == before
+    second = texts(invoke("run", str(site.parent), "-q", "--index", index, *few))
+    assert len(second) == 3
+    chrome = [*FOOTER, MENU[-1], "Related stories"]
+    assert not any(line in text for text in second for line in chrome)
+    # What stays is the article (and its one related link, on two pages only).
+    assert [[len(line) > 100 for line in text.split("\n\n")] for text in second] == (
+        [[False, True, True, True, False]] * 3
+    )
+    # The evidence accumulates: a fourth night of one page still loses the chrome.
+    write_night(site, 200, 1)
+    (third,) = texts(invoke("run", str(site.parent), "-q", "--index", index, *few))
+    assert FOOTER[0] not in third and MENU[-1] not in third
+
+
+def test_the_same_pages_scraped_night_after_night_count_once(tmp_path: Path) -> None:
+    site, index = tmp_path / "scrape" / "news", str(tmp_path / "accepted.db")
+    write_night(site, 0, 3)
+    for _ in range(4):  # the same three articles scraped again: copies of what was seen
+        invoke("run", str(site.parent), "-q", "--index", index, "--learn-min-pages", "4")
+    with IndexStore.open(index, None, readonly=True) as store:
+        evidence = store.learned_evidence()
+    lines = evidence.kinds == 0
+    assert lines.any() and evidence.pages[lines].max() == 3  # the menu, on three articles
+
+
+def test_an_articles_lead_listed_on_other_sites_stays_where_it_heads_the_text() -> None:
+    rnd = random.Random(13)
+    lead = "The council opens the new bridge on Monday."
+    own = record("daily", 0, [lead, paragraph(rnd), paragraph(rnd)])
+    records = [own]
+    for n in range(1, 13):  # other sites' pages list it, with its title, among others
+        listed = ["Related", sentence(rnd, 5), lead, sentence(rnd, 5), sentence(rnd, 6)]
+        records.append(record(f"site{n % 4}", n, [paragraph(rnd), paragraph(rnd), *listed]))
+    learned = learned_from(records)
+    assert learned.apply(own) == own
+    assert all(lead not in lines_of(learned.apply(r)) for r in records[1:])

@@ -277,7 +277,30 @@ def test_a_format_1_index_reads_as_it_is_and_is_migrated_when_written(
     assert rerun.exit_code == 0, rerun.stderr
     assert (tmp_path / "o.jsonl").read_text() == ""  # the indexed articles are still found
     migrated = json.loads(cli("index", "info", old).stdout)
-    assert (migrated["format"], migrated["articles"]) == (2, 18)
+    assert (migrated["format"], migrated["articles"]) == (3, 18)
+    verify = cli("index", "verify", old)
+    assert verify.exit_code == 0, verify.stderr
+
+
+def test_a_format_2_index_reads_as_it_is_and_gets_learned_boilerplate_when_written(
+    indexed: Path, tmp_path: Path
+) -> None:
+    old = tmp_path / "old.db"
+    shutil.copy(indexed, old)
+    db = sqlite3.connect(old, isolation_level=None)
+    db.execute("DROP TABLE learned")
+    db.execute("PRAGMA user_version = 2")
+    db.close()
+    before = digest(old)
+    assert json.loads(cli("index", "info", old).stdout)["format"] == 2
+    assert cli("run", SAMPLES, "--index", old, "--check", "-q").exit_code == 1
+    assert cli("index", "verify", old).exit_code == 0
+    assert digest(old) == before  # reading changes nothing
+    rerun = cli("run", SAMPLES, "--index", old, "-o", tmp_path / "o.jsonl", "-q")
+    assert rerun.exit_code == 0, rerun.stderr
+    assert json.loads(cli("index", "info", old).stdout)["format"] == 3
+    with sqlite3.connect(old) as db:
+        assert db.execute("SELECT count(*) FROM learned WHERE kind = 2").fetchone()[0] > 0
     verify = cli("index", "verify", old)
     assert verify.exit_code == 0, verify.stderr
 
