@@ -75,9 +75,21 @@ def download(cache: Path) -> list[tuple[str, str, Path]]:
             if sdist is None:
                 print(f"downloading {package}=={version}", file=sys.stderr)
                 subprocess.run(
-                    [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                     "--no-binary", ":all:", f"{package}=={version}", "-d", str(cache)],
-                    check=False, capture_output=True,
+                    [
+                        sys.executable,
+                        "-m",
+                        "pip",
+                        "download",
+                        "--quiet",
+                        "--no-deps",
+                        "--no-binary",
+                        ":all:",
+                        f"{package}=={version}",
+                        "-d",
+                        str(cache),
+                    ],
+                    check=False,
+                    capture_output=True,
                 )
                 sdist = _cached(cache, package, version)
             if sdist is None:
@@ -169,9 +181,20 @@ def run_dedup(corpus: Path, out: Path, args: argparse.Namespace) -> tuple[list[s
     """Removed records as (id, duplicate_of) lines; and the wall seconds."""
     binary = Path(sys.executable).parent / "corpus-clean"
     dups = out / "removed.jsonl"
-    argv = [str(binary), "dedup", str(corpus), "-o", str(out / "kept.jsonl"),
-            "--duplicates", str(dups), "--quiet", "--threshold", str(args.threshold),
-            "--containment", str(args.tool_containment)]
+    argv = [
+        str(binary),
+        "dedup",
+        str(corpus),
+        "-o",
+        str(out / "kept.jsonl"),
+        "--duplicates",
+        str(dups),
+        "--quiet",
+        "--threshold",
+        str(args.threshold),
+        "--containment",
+        str(args.tool_containment),
+    ]
     began = time.perf_counter()
     subprocess.run(argv, check=True)
     return dups.read_text("utf-8").splitlines(), time.perf_counter() - began
@@ -218,9 +241,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         small, large = (a, b) if sizes[a] <= sizes[b] else (b, a)
         if sizes[small] and inside(small, large) >= args.containment:
             contained.append((small, large))
-    tuned = [
-        (s, big) for s, big in contained if sizes[s] >= 20 and sizes[s] >= 0.3 * sizes[big]
-    ]
+    tuned = [(s, big) for s, big in contained if sizes[s] >= 20 and sizes[s] >= 0.3 * sizes[big]]
     below = [(s, big) for s, big in tuned if jaccard(s, big) < args.threshold]
     wrong = []
     for n, verdict in sorted(verdicts.items()):
@@ -229,10 +250,15 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
             sizes[kept] > sizes[n] and inside(n, kept) >= args.containment - 1e-9
         )
         if not ok:
-            wrong.append({
-                "id": ids[n], "duplicate_of": ids[kept], "said": verdict["similarity"],
-                "jaccard": round(jaccard(n, kept), 4), "containment": round(inside(n, kept), 4),
-            })
+            wrong.append(
+                {
+                    "id": ids[n],
+                    "duplicate_of": ids[kept],
+                    "said": verdict["similarity"],
+                    "jaccard": round(jaccard(n, kept), 4),
+                    "containment": round(inside(n, kept), 4),
+                }
+            )
     return {
         "packages": {p: v for p, v in PACKAGES.items()},
         "documents": len(records),
@@ -252,9 +278,14 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         "precision_of_duplicate_of": 1 - len(wrong) / len(verdicts) if verdicts else None,
         "wrong_pairs": wrong,
         "missed_containment_examples": [
-            {"smaller": ids[s], "larger": ids[big], "containment": round(inside(s, big), 4),
-             "jaccard": round(jaccard(s, big), 4)}
-            for s, big in below if s not in verdicts and big not in verdicts
+            {
+                "smaller": ids[s],
+                "larger": ids[big],
+                "containment": round(inside(s, big), 4),
+                "jaccard": round(jaccard(s, big), 4),
+            }
+            for s, big in below
+            if s not in verdicts and big not in verdicts
         ][:20],
         "dedup_seconds": round(seconds, 2),
         "truth_seconds": round(truth_seconds, 2),

@@ -33,7 +33,14 @@ BASELINES = {
     "datatrove": "datatrove_minhash.py",
 }
 PACKAGES = (
-    "corpus-clean", "datasketch", "rensa", "datatrove", "spacy", "numpy", "orjson", "xxhash"
+    "corpus-clean",
+    "datasketch",
+    "rensa",
+    "datatrove",
+    "spacy",
+    "numpy",
+    "orjson",
+    "xxhash",
 )
 HIGH_JACCARD = 0.8
 
@@ -400,7 +407,7 @@ def main() -> None:
             "articles": data.articles,
             "seed": args.seed,
             "repeats": args.repeats,
-        "containment": args.containment,
+            "containment": args.containment,
             "corpus": data.manifest,
             "truth": synth.truth_stats(data.root / "truth.jsonl"),
             "machine": info,

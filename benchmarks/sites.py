@@ -66,31 +66,74 @@ LEAD_ALONE = 0.4
 ZH_SITES = 0.3
 
 PLACES = [
-    ("江城", "Jiangcheng"), ("楚天", "Chutian"), ("华中", "Huazhong"), ("汉口", "Hankou"),
-    ("长江", "Changjiang"), ("荆楚", "Jingchu"), ("江汉", "Jianghan"), ("东湖", "Donghu"),
-    ("光谷", "Guanggu"), ("黄鹤", "Huanghe"), ("洪山", "Hongshan"), ("武昌", "Wuchang"),
-    ("汉阳", "Hanyang"), ("青山", "Qingshan"), ("江夏", "Jiangxia"), ("黄陂", "Huangpi"),
-    ("新洲", "Xinzhou"), ("蔡甸", "Caidian"), ("襄阳", "Xiangyang"), ("宜昌", "Yichang"),
-    ("荆州", "Jingzhou"), ("十堰", "Shiyan"), ("孝感", "Xiaogan"), ("黄石", "Huangshi"),
-    ("咸宁", "Xianning"), ("随州", "Suizhou"), ("恩施", "Enshi"), ("鄂州", "Ezhou"),
+    ("江城", "Jiangcheng"),
+    ("楚天", "Chutian"),
+    ("华中", "Huazhong"),
+    ("汉口", "Hankou"),
+    ("长江", "Changjiang"),
+    ("荆楚", "Jingchu"),
+    ("江汉", "Jianghan"),
+    ("东湖", "Donghu"),
+    ("光谷", "Guanggu"),
+    ("黄鹤", "Huanghe"),
+    ("洪山", "Hongshan"),
+    ("武昌", "Wuchang"),
+    ("汉阳", "Hanyang"),
+    ("青山", "Qingshan"),
+    ("江夏", "Jiangxia"),
+    ("黄陂", "Huangpi"),
+    ("新洲", "Xinzhou"),
+    ("蔡甸", "Caidian"),
+    ("襄阳", "Xiangyang"),
+    ("宜昌", "Yichang"),
+    ("荆州", "Jingzhou"),
+    ("十堰", "Shiyan"),
+    ("孝感", "Xiaogan"),
+    ("黄石", "Huangshi"),
+    ("咸宁", "Xianning"),
+    ("随州", "Suizhou"),
+    ("恩施", "Enshi"),
+    ("鄂州", "Ezhou"),
 ]
 KINDS = [
-    ("资讯网", "News"), ("新闻网", "Daily"), ("热点网", "Hotspot"), ("生活网", "Life"),
-    ("时报网", "Times"), ("在线", "Online"), ("日报网", "Herald"), ("快讯网", "Express"),
+    ("资讯网", "News"),
+    ("新闻网", "Daily"),
+    ("热点网", "Hotspot"),
+    ("生活网", "Life"),
+    ("时报网", "Times"),
+    ("在线", "Online"),
+    ("日报网", "Herald"),
+    ("快讯网", "Express"),
 ]
 CATEGORIES = [
-    ("科技", "Technology"), ("财经", "Finance"), ("社会", "Society"), ("教育", "Education"),
-    ("健康", "Health"), ("文化", "Culture"), ("体育", "Sports"), ("本地", "Local"),
+    ("科技", "Technology"),
+    ("财经", "Finance"),
+    ("社会", "Society"),
+    ("教育", "Education"),
+    ("健康", "Health"),
+    ("文化", "Culture"),
+    ("体育", "Sports"),
+    ("本地", "Local"),
 ]
 MONTHS = "January February March April May June July August September October November December"
 BREADCRUMBS = [
-    "首页 » {cat_zh}", "首页 > {cat_zh} > 正文", "当前位置：首页 > {cat_zh}",
-    "Home » {cat_en}", "Home / {cat_en} / Article", "You are here: Home › {cat_en}",
+    "首页 » {cat_zh}",
+    "首页 > {cat_zh} > 正文",
+    "当前位置：首页 > {cat_zh}",
+    "Home » {cat_en}",
+    "Home / {cat_en} / Article",
+    "You are here: Home › {cat_en}",
 ]
 ARCHIVES = [
-    "分类目录归档：{cat_zh}", "作者归档：{author}", "月度归档：{year}年{month}月", "标签：{tag}",
-    "Tag Archives: {tag}", "Category Archives: {cat_en}", "Author Archives: {author}",
-    "Monthly Archives: {month_name} {year}", "Daily Archives: {month_name} {day}, {year}",
+    "分类目录归档：{cat_zh}",
+    "作者归档：{author}",
+    "月度归档：{year}年{month}月",
+    "标签：{tag}",
+    "Tag Archives: {tag}",
+    "Category Archives: {cat_en}",
+    "Author Archives: {author}",
+    "Monthly Archives: {month_name} {year}",
+    "Daily Archives: {month_name} {day}, {year}",
 ]
 PROMOS_EN = [
     "Follow {en} on WeChat for more local news every day.",
@@ -238,15 +281,28 @@ def make_sites(n: int, rnd: random.Random) -> list[Site]:
         lang = "zh" if rnd.random() < ZH_SITES else "en"
         zh, en = place_zh + kind_zh, f"{place_en} {kind_en}"
         fill = {
-            "zh": zh, "en": en, "place": place_zh if lang == "zh" else place_en,
-            "host": place_en.lower(), "num": f"{rnd.randrange(10**7, 10**8)}",
+            "zh": zh,
+            "en": en,
+            "place": place_zh if lang == "zh" else place_en,
+            "host": place_en.lower(),
+            "num": f"{rnd.randrange(10**7, 10**8)}",
             "editor": rnd.choice(EDITORS),
         }
         promo = rnd.choice(PROMOS_ZH if lang == "zh" else PROMOS_EN).format(**fill)
         footer = [line.format(**fill) for line in rnd.choice(FOOTERS)]
         sites.append(
-            Site(number, zh, en, fill["place"], lang, f"editor{number:02d}", promo,
-                 rnd.random() < 0.6, footer, rnd.choice(RELATED_HEADINGS))
+            Site(
+                number,
+                zh,
+                en,
+                fill["place"],
+                lang,
+                f"editor{number:02d}",
+                promo,
+                rnd.random() < 0.6,
+                footer,
+                rnd.choice(RELATED_HEADINGS),
+            )
         )
     return sites
 
@@ -255,8 +311,13 @@ def header_lines(site: Site, rnd: random.Random) -> list[str]:
     cat_zh, cat_en = rnd.choice(CATEGORIES)
     month = rnd.randint(1, 12)
     fill = {
-        "cat_zh": cat_zh, "cat_en": cat_en, "author": site.author, "year": 2022,
-        "month": month, "month_name": MONTHS.split()[month - 1], "day": rnd.randint(1, 28),
+        "cat_zh": cat_zh,
+        "cat_en": cat_en,
+        "author": site.author,
+        "year": 2022,
+        "month": month,
+        "month_name": MONTHS.split()[month - 1],
+        "day": rnd.randint(1, 28),
         "tag": rnd.choice(CATEGORIES)[0 if site.lang == "zh" else 1],
     }
     lines = [site.zh if site.lang == "zh" or rnd.random() < 0.5 else site.en]
@@ -342,16 +403,27 @@ def generate(
                 "site": site.number,
                 "header": header,
                 "articles": [
-                    {"n": n, "article": a.key, "title": a.title, "sentences": a.sentences,
-                     "boilerplate": planted, "related": related}
+                    {
+                        "n": n,
+                        "article": a.key,
+                        "title": a.title,
+                        "sentences": a.sentences,
+                        "boilerplate": planted,
+                        "related": related,
+                    }
                     for n, (a, planted, related) in enumerate(entries, 1)
                 ],
             }
             truth.write(json.dumps(row, ensure_ascii=False) + "\n")
     manifest = {
-        "format": FORMAT_VERSION, "sites": n_sites, "articles": n_articles, "seed": seed,
-        "related_rate": related_rate, "pages": sum(page_numbers.values()),
-        "originals": len(gen.originals), "reposts": reposts,
+        "format": FORMAT_VERSION,
+        "sites": n_sites,
+        "articles": n_articles,
+        "seed": seed,
+        "related_rate": related_rate,
+        "pages": sum(page_numbers.values()),
+        "originals": len(gen.originals),
+        "reposts": reposts,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
@@ -371,8 +443,19 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def run_variant(data: Path, extra: list[str], work: Path, jobs: int | None) -> dict[str, Any]:
     out, dups, report = work / "out.jsonl", work / "dups.jsonl", work / "report.json"
-    command = [corpus_clean(), "run", str(data / "pages"), "-o", str(out),
-               "--duplicates", str(dups), "--report", str(report), "-q", *extra]
+    command = [
+        corpus_clean(),
+        "run",
+        str(data / "pages"),
+        "-o",
+        str(out),
+        "--duplicates",
+        str(dups),
+        "--report",
+        str(report),
+        "-q",
+        *extra,
+    ]
     if jobs is not None:
         command += ["--jobs", str(jobs)]
     started = time.perf_counter()
@@ -465,11 +548,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--jobs", type=int)
     parser.add_argument(
-        "--related-rate", type=float, default=RELATED_RATE,
+        "--related-rate",
+        type=float,
+        default=RELATED_RATE,
         help="share of articles followed by a related-posts block (0: none)",
     )
     parser.add_argument(
-        "--variant", action="append", default=[], metavar="LABEL=ARGS",
+        "--variant",
+        action="append",
+        default=[],
+        metavar="LABEL=ARGS",
         help="a label and the extra corpus-clean run arguments of a run (repeatable)",
     )
     parser.add_argument("--keep-data", type=Path, metavar="DIR", help="generate into DIR, reuse")
@@ -487,8 +575,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     with tempfile.TemporaryDirectory(prefix="sites-") as tmp:
         data = args.keep_data or Path(tmp) / "data"
-        expected = {"format": FORMAT_VERSION, "sites": args.sites, "articles": args.articles,
-                    "seed": args.seed, "related_rate": args.related_rate}
+        expected = {
+            "format": FORMAT_VERSION,
+            "sites": args.sites,
+            "articles": args.articles,
+            "seed": args.seed,
+            "related_rate": args.related_rate,
+        }
         manifest_path = data / "manifest.json"
         manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
         if {k: manifest.get(k) for k in expected} != expected:

@@ -344,8 +344,9 @@ class Editor:
             for _ in range(self.rnd.randint(1, 2)):
                 lengths = [len(p) for p in paras]
                 droppable = [
-                    i for i, n in enumerate(lengths) if total - sum(lengths) + n
-                    <= MAX_DROPS_SHARE * total
+                    i
+                    for i, n in enumerate(lengths)
+                    if total - sum(lengths) + n <= MAX_DROPS_SHARE * total
                 ]
                 if len(paras) < 2 or not droppable:
                     break

@@ -94,9 +94,11 @@ def run(
     from .io import resolve_inputs
     from .options import CleanOptions, DedupOptions, LearnOptions, ReadOptions, SplitOptions
 
-    names = [os.fspath(paths)] if isinstance(paths, str | os.PathLike) else [
-        os.fspath(p) for p in paths
-    ]
+    names = (
+        [os.fspath(paths)]
+        if isinstance(paths, str | os.PathLike)
+        else [os.fspath(p) for p in paths]
+    )
     targets = Targets(
         None if check or output is None else os.fspath(output),
         None if check or duplicates is None else os.fspath(duplicates),

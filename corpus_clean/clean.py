@@ -37,7 +37,7 @@ _LOWER = "a-z\u00df-\u00f6\u00f8-\u00ff\u0100-\u017f"
 #: Where a glued sentence may be repaired: a stop (. ! ?), an optional closing quote,
 #: then a capital letter ("layout.At the meeting"). Only a candidate: ``_glued_at``
 #: decides, so the regex engine skips ahead to stops and the common case stays fast.
-_GLUE_CANDIDATE = re.compile(f"[.!?][\u201d\u2019\"]?(?=[{_UPPER}])")
+_GLUE_CANDIDATE = re.compile(f'[.!?][\u201d\u2019"]?(?=[{_UPPER}])')
 #: What ends a sentence on the left of a sure glue: a word of at least two letters,
 #: all lowercase or capitalized ("stage", "Center", "cross-disciplines", "yuan/ton"), or
 #: a number ("44", "1,451", "25.6%"; not a lone digit), maybe in quotes or brackets; a
@@ -48,7 +48,7 @@ _SENTENCE_END = re.compile(
     "[(\\[\u201c\u2018\"']?"
     f"(?:(?=[{_UPPER}{_LOWER}]{{2}})[{_UPPER}]?[{_LOWER}]+(?:[-/][{_LOWER}]+)*"
     "|\\d[\\d,]*(?:\\.\\d+)?%?)"
-    "[)\\]\u201d\u2019\"]?"
+    '[)\\]\u201d\u2019"]?'
 )
 #: A capitalized word, and the parts of a CamelCase one.
 _CAPITALIZED = f"[{_UPPER}][{_LOWER}]+"
@@ -387,7 +387,7 @@ def parse_rules(content: str, where: str) -> list[Rule]:
 def _parse_rule(entry: dict[str, Any], where: str) -> Rule:
     name = entry.get("name")
     if not isinstance(name, str) or not name:
-        raise RulesError(f"{where}: needs a name = \"...\"")
+        raise RulesError(f'{where}: needs a name = "..."')
     where = f"{where} ({name})"
     action = entry.get("action", "line")
     match = entry.get("match", "exact")
@@ -398,8 +398,10 @@ def _parse_rule(entry: dict[str, Any], where: str) -> Rule:
     if action == "tail" and match == "fuzzy":
         raise RulesError(f"{where}: a tail rule matches by exact text or regex, not fuzzy")
     patterns = entry.get("patterns")
-    if not isinstance(patterns, list) or not patterns or not all(
-        isinstance(p, str) and p.strip() for p in patterns
+    if (
+        not isinstance(patterns, list)
+        or not patterns
+        or not all(isinstance(p, str) and p.strip() for p in patterns)
     ):
         raise RulesError(f"{where}: patterns must be a non-empty list of non-empty strings")
     if match == "regex":
@@ -415,7 +417,7 @@ def _parse_rule(entry: dict[str, Any], where: str) -> Rule:
         raise RulesError(f"{where}: min_score must be a number in (0, 100]")
     site, context = entry.get("site"), entry.get("context", "any")
     if (site is not None or context != "any") and match != "folded":
-        raise RulesError(f"{where}: site and context go with match = \"folded\" only")
+        raise RulesError(f'{where}: site and context go with match = "folded" only')
     if site is not None and not isinstance(site, str):
         raise RulesError(f"{where}: site must be a string (a host, or a folder of pages)")
     if context not in _CONTEXTS:

@@ -479,7 +479,11 @@ def _execute_run(
         if dedup:
             _check_band_layout(kw["threshold"], kw["num_perm"])
         writes = (
-            kw["output"], kw.get("duplicates"), kw["rejects"], kw["report"], kw.get("explain")
+            kw["output"],
+            kw.get("duplicates"),
+            kw["rejects"],
+            kw["report"],
+            kw.get("explain"),
         )
         inputs = _resolve(paths, skip=[p for p in writes if p])
         plan = pipeline.Plan(
@@ -521,8 +525,12 @@ def _execute_run(
             if dedup and kw["index_path"]
             else None
         )
-        targets = Targets() if check else Targets(
-            kw["output"] or STDOUT, kw.get("duplicates"), kw["rejects"], kw.get("explain")
+        targets = (
+            Targets()
+            if check
+            else Targets(
+                kw["output"] or STDOUT, kw.get("duplicates"), kw["rejects"], kw.get("explain")
+            )
         )
         with contextlib.ExitStack() as stack:
             if index is not None:
@@ -672,9 +680,7 @@ def _settings_rows(report: Report) -> list[tuple[str, str]]:
 def _print_histograms(report: Report) -> None:
     """The similarity of removed records and the sizes of clusters, as bars."""
     figures = report["histograms"]
-    similarity = [
-        (f"{b['from']:.2f}-{b['to']:.2f}", b["removed"]) for b in figures["similarity"]
-    ]
+    similarity = [(f"{b['from']:.2f}-{b['to']:.2f}", b["removed"]) for b in figures["similarity"]]
     clusters = [(f"size {c['size']}", c["clusters"]) for c in figures["cluster_sizes"]]
     for title, bars in (("similarity of removed records", similarity), ("clusters", clusters)):
         shown = [(label, n) for label, n in bars if n]
@@ -948,9 +954,7 @@ def index_info(path: str) -> None:
     # A look at the figures does not queue behind a run: SQLite's own locks give it the
     # last committed state (see IndexStore.open).
     with _errors(_Left(index=True)):
-        with IndexStore.open(
-            path, None, create=False, readonly=True, take_turn=False
-        ) as store:
+        with IndexStore.open(path, None, create=False, readonly=True, take_turn=False) as store:
             _say_rolled_back(store)
             info = store.info()
         write_text(STDOUT, dump_json(info))
@@ -1048,9 +1052,10 @@ def index_verify(path: str) -> None:
     \b
         corpus-clean index verify accepted.db && echo healthy
     """
-    with _errors(_Left(index=True)), IndexStore.open(
-        path, None, create=False, readonly=True
-    ) as store:
+    with (
+        _errors(_Left(index=True)),
+        IndexStore.open(path, None, create=False, readonly=True) as store,
+    ):
         _say_rolled_back(store)
         problems = store.verify()
     if problems:

@@ -116,8 +116,7 @@ class Fingerprinter:
             offsets=batch.offsets,
             lengths=np.array([len(text) for text in texts], dtype=np.int64),
             short_texts={
-                i: " ".join(texts[i].lower().split())
-                for i in np.flatnonzero(short).tolist()
+                i: " ".join(texts[i].lower().split()) for i in np.flatnonzero(short).tolist()
             },
             dates=list(dates) if dates is not None else None,
         )
@@ -627,9 +626,8 @@ class _Verifier:
         if not (self.containment > 0 and len(mine) > len(other) > 0):
             return False
         common = _fast.common_count(mine, other)
-        return (
-            common >= self.containment * len(other)
-            and common < self.threshold * (len(mine) + len(other) - common)
+        return common >= self.containment * len(other) and common < self.threshold * (
+            len(mine) + len(other) - common
         )
 
     def containments(

@@ -203,10 +203,18 @@ class ZstdEncoder:
 
 #: Types of the columns corpus-clean itself writes, whatever their first values are.
 _OWN_TYPES = {
-    "id": "string", "title": "string", "text": "string", "source": "string",
-    "date": "string", "duplicate_of": "string", "matched_id": "string",
-    "duplicate_kind": "string", "cluster_id": "string", "similarity": "double",
-    "jaccard": "double", "cluster_size": "int64",
+    "id": "string",
+    "title": "string",
+    "text": "string",
+    "source": "string",
+    "date": "string",
+    "duplicate_of": "string",
+    "matched_id": "string",
+    "duplicate_kind": "string",
+    "cluster_id": "string",
+    "similarity": "double",
+    "jaccard": "double",
+    "cluster_size": "int64",
 }
 _ALWAYS = ("id", "title", "text", "source", "date")
 
@@ -283,8 +291,11 @@ class ParquetEncoder:
         if self._writer is None:
             self._types = _column_types(rows)
             fields = [
-                pa.field(name, kind if kind != "json" else "string",
-                         metadata=JSON_COLUMN if kind == "json" else None)
+                pa.field(
+                    name,
+                    kind if kind != "json" else "string",
+                    metadata=JSON_COLUMN if kind == "json" else None,
+                )
                 for name, kind in self._types.items()
             ]
             self._writer = self._pq.ParquetWriter(self._raw, pa.schema(fields))
@@ -297,8 +308,10 @@ class ParquetEncoder:
                 value = row.get(name)
                 if kind == "json":
                     value = None if value is None else _dumps(value)
-                elif value is not None and _json_type(value) != kind and not (
-                    kind == "double" and _json_type(value) == "int64"
+                elif (
+                    value is not None
+                    and _json_type(value) != kind
+                    and not (kind == "double" and _json_type(value) == "int64")
                 ):
                     self._refuse(row, name, f"of another type than its column ({kind})")
                 columns[name].append(value)

@@ -133,6 +133,8 @@ _TABLES = ("meta", "runs", "articles", "shingles", "bands")
 
 def _tables(format_version: int) -> tuple[str, ...]:
     return (*_TABLES, "learned") if format_version >= 3 else _TABLES
+
+
 #: The schema objects of each format beyond its tables.
 _INDEXES = {
     1: ("sqlite_autoindex_articles_1",),

@@ -88,6 +88,7 @@ class InputFile:
         """The path as records name it: bytes of the name that are not UTF-8 (which the
         OS hands over as lone surrogates) become U+FFFD, so the output stays UTF-8."""
         return self.path if self.path.isascii() else _LONE_SURROGATES.sub("\ufffd", self.path)
+
     #: The name its records carry when it is not the path (stdin spooled to a file).
     name: str | None = None
 
@@ -440,8 +441,9 @@ def parse_record(
     except json.JSONDecodeError as err:
         raise InvalidRecordError(
             # json's messages may end in "at" ("Invalid control character at").
-            where, f"invalid JSON ({err.msg.removesuffix(' at')} at column {err.colno}); "
-            "each line must hold one JSON object (use --skip-invalid to skip such lines)"
+            where,
+            f"invalid JSON ({err.msg.removesuffix(' at')} at column {err.colno}); "
+            "each line must hold one JSON object (use --skip-invalid to skip such lines)",
         ) from err
     except (ValueError, RecursionError) as err:
         # NaN / Infinity (which would make the output invalid JSON too), integers of
@@ -453,8 +455,9 @@ def parse_record(
         ) from err
     if not isinstance(obj, dict):
         raise InvalidRecordError(
-            where, f"expected a JSON object, got {_json_kind(obj)} "
-            "(use --skip-invalid to skip such lines)"
+            where,
+            f"expected a JSON object, got {_json_kind(obj)} "
+            "(use --skip-invalid to skip such lines)",
         )
     try:
         return Record.from_dict(
@@ -731,6 +734,7 @@ class MemoryBudget:
             return False
         self.room -= size
         return True
+
 
 class TemporaryFileError(OSError):
     """A temporary file of records or shingle sets waiting for dedup failed. Its

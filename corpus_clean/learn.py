@@ -364,8 +364,17 @@ def fit_with(
     if merger is not None:
         site_clusters = merger.site_clusters(site_ids, site_clusters)
     _learn_lines(
-        learned, names, site_ids, record_of, hashes, lengths, cluster, site_clusters, options,
-        travelling, merger,
+        learned,
+        names,
+        site_ids,
+        record_of,
+        hashes,
+        lengths,
+        cluster,
+        site_clusters,
+        options,
+        travelling,
+        merger,
     )
     record_ids = np.arange(n, dtype=np.int64)
     # The closing sentences of a reposted article's paragraph are the article's too.
@@ -374,8 +383,15 @@ def fit_with(
         has = (tails[:, k] != 0) & ~article_end
         tail_clusters = cluster[record_ids[has]]
         _learn_tails(
-            learned, names, site_ids[has], tails[has, k], tail_clusters, site_clusters, options,
-            merger, record_ids[has],
+            learned,
+            names,
+            site_ids[has],
+            tails[has, k],
+            tail_clusters,
+            site_clusters,
+            options,
+            merger,
+            record_ids[has],
         )
     return learned, (merger.evidence() if merger is not None else None)
 
@@ -452,9 +468,15 @@ class Evidence:
 
     def select(self, which: np.ndarray) -> Evidence:
         return Evidence(
-            self.sites[which], self.kinds[which], self.hashes[which], self.pages[which],
-            self.keys[which], self.anchored[which], self.anchored_keys[which],
-            self.inside[which], self.lengths[which],
+            self.sites[which],
+            self.kinds[which],
+            self.hashes[which],
+            self.pages[which],
+            self.keys[which],
+            self.anchored[which],
+            self.anchored_keys[which],
+            self.inside[which],
+            self.lengths[which],
         )
 
 
@@ -617,7 +639,6 @@ class _Merger:
         merged, merged_keys = _merged(pages, run_keys, prior_pages, prior_keys)
         return merged, found, merged_keys
 
-
     def wide(
         self,
         wide_key: np.ndarray,
@@ -706,7 +727,15 @@ class _Merger:
 
 
 _FIELDS = (
-    "sites", "kinds", "hashes", "pages", "keys", "anchored", "anchored_keys", "inside", "lengths"
+    "sites",
+    "kinds",
+    "hashes",
+    "pages",
+    "keys",
+    "anchored",
+    "anchored_keys",
+    "inside",
+    "lengths",
 )
 
 
@@ -874,9 +903,7 @@ def _recurrence(
     return site[new_pair], key[new_pair], np.bincount(pair_of[new_triple]), where
 
 
-def _distinct_per_pair(
-    pair: np.ndarray, values: np.ndarray, n_pairs: int
-) -> np.ndarray:
+def _distinct_per_pair(pair: np.ndarray, values: np.ndarray, n_pairs: int) -> np.ndarray:
     """How many distinct values each pair number holds among the occurrences given."""
     if not len(pair):
         return np.zeros(n_pairs, dtype=np.int64)
@@ -920,8 +947,8 @@ def _learn_lines(
     if merger is not None:
         line_keys = merger.record_keys[record_of]
         pages, found, page_keys = merger.pairs(LINE_ROW, site, key, pages, site_pair, line_keys)
-        _, _, prior_anchored, prior_anchored_keys, prior_inside, prior_length = (
-            merger.prior_rows(found)
+        _, _, prior_anchored, prior_anchored_keys, prior_inside, prior_length = merger.prior_rows(
+            found
         )
         pair_length = np.maximum(pair_length, prior_length)
         wide_pages, wide_sites = merger.wide(wide_key, wide_pages, wide_pair, line_keys, line_site)
@@ -965,14 +992,19 @@ def _learn_lines(
             site_anchored, run_anchored_keys, prior_anchored, prior_anchored_keys
         )
         wide_inside = merger.wide_inside(wide_pair[inside], line_site[inside])
-        pair_inside = (np.bincount(site_pair[inside], minlength=len(site)) > 0) | (
-            prior_inside > 0
-        )
+        pair_inside = (np.bincount(site_pair[inside], minlength=len(site)) > 0) | (prior_inside > 0)
         # Kept: what recurs on a site, or across sites (to be counted there next time).
         keep = (pages >= 2) | (wide_pages[np.searchsorted(wide_key, key)] >= 2)
         merger.keep(
-            LINE_ROW, site[keep], key[keep], pages[keep], page_keys[keep],
-            site_anchored[keep], anchored_keys[keep], pair_inside[keep], pair_length[keep],
+            LINE_ROW,
+            site[keep],
+            key[keep],
+            pages[keep],
+            page_keys[keep],
+            site_anchored[keep],
+            anchored_keys[keep],
+            pair_inside[keep],
+            pair_length[keep],
         )
     for s, h, p, a, t in zip(
         site[by_site].tolist(),
@@ -987,9 +1019,7 @@ def _learn_lines(
         else:  # anchored on its own page only, a headline; on a few, chrome near the text
             strength = BESIDE if a >= options.min_pages else IN_RUN
         lead = 0 < t < options.min_pages
-        learned.lines.setdefault(str(names[s]), {})[h] = Pattern(
-            strength, LEARNED_LINE, p, 1, lead
-        )
+        learned.lines.setdefault(str(names[s]), {})[h] = Pattern(strength, LEARNED_LINE, p, 1, lead)
     if wide.any():
         table = learned.lines.setdefault(None, {})
         for h, p, n, a, t in zip(
@@ -1028,8 +1058,9 @@ def _learn_tails(
         merger.keep(TAIL_ROW, site[keep], key[keep], pages[keep], keys[keep])
     # As for long lines: a closing sentence of a few edited reposts is not a promo.
     enough = pages >= np.maximum(options.min_pages, options.long_share * site_clusters[site])
-    for s, h, p in zip(site[enough].tolist(), key[enough].tolist(), pages[enough].tolist(),
-                       strict=True):
+    for s, h, p in zip(
+        site[enough].tolist(), key[enough].tolist(), pages[enough].tolist(), strict=True
+    ):
         table = learned.tails.setdefault(str(names[s]), {})
         table.setdefault(h, Pattern(ANYWHERE, LEARNED_TAIL, p, 1))
 

@@ -313,8 +313,6 @@ def _in_process(batch: list[RawUnit] | str) -> Any:
     return _process_worker(batch)
 
 
-
-
 #: glibc's mallopt parameters (malloc.h).
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 
@@ -400,7 +398,15 @@ def run(
         plan = replace(plan, learned=applied or None)
         batches = _processed(plan, _batches(units), executor)
         result = _run(
-            plan, batches, stats, out, duplicates, index, collect_kept, rejects, progress,
+            plan,
+            batches,
+            stats,
+            out,
+            duplicates,
+            index,
+            collect_kept,
+            rejects,
+            progress,
             "reading",
         )
     else:
@@ -432,7 +438,15 @@ def run(
             plan = replace(plan, learned=applied or None)
             batches = _processed(plan, iter(kept_batches), executor)
             result = _run(
-                plan, batches, stats, out, duplicates, index, collect_kept, rejects, progress,
+                plan,
+                batches,
+                stats,
+                out,
+                duplicates,
+                index,
+                collect_kept,
+                rejects,
+                progress,
                 "fingerprinting" if plan.dedup is not None else "writing",
             )
         result.learned, result.evidence = learned, evidence

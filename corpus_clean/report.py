@@ -43,6 +43,7 @@ class Report(dict[str, Any]):
         """False when ``check`` found articles that recur in the index."""
         return not self.recurring
 
+
 #: Learned patterns listed in the report (most removals first), and in the summary.
 TOP_PATTERNS = 20
 TOP_PATTERNS_SHOWN = 5
@@ -91,52 +92,54 @@ def build_report(
     counts = dict.fromkeys(COUNTERS, 0) | dict(stats.counts)
     counts = dict(sorted(counts.items()))
     megabytes = stats["bytes_read"] / 1e6
-    report = Report({
-        "schema_version": REPORT_SCHEMA_VERSION,
-        "version": version,
-        "command": command,
-        "counts": counts,
-        "boilerplate_removed": sum(stats.removed_by_rule.values()),
-        "removed_by_rule": dict(sorted(stats.removed_by_rule.items())),
-        "duplicates": {
-            "exact": stats["duplicates_exact"],
-            "near": stats["duplicates_near"],
-            "contained": stats["duplicates_contained"],
-            "index": stats["duplicates_index"],
-        },
-        "learned_patterns": [],
-        "extends_indexed": stats.extended,
-        "settings": settings,
-        "fingerprint": fingerprint,
-        "index": index,
-        "check": {"recurring": stats.recurring} if check else None,
-        "input": {"files": input_files, "bytes": stats["bytes_read"]},
-        "outputs": outputs or {},
-        "seconds": round(seconds, 3),
-        "phases": {name: round(s, 3) for name, s in (phases or {}).items()},
-        "mb_per_s": round(megabytes / seconds, 2) if seconds > 0 else None,
-        "histograms": {
-            "similarity": [
-                {
-                    "from": round(i * SIMILARITY_BIN, 2),
-                    "to": round((i + 1) * SIMILARITY_BIN, 2),
-                    "removed": stats.similarity_bins[i],
-                }
-                for i in range(SIMILARITY_BINS)
-            ],
-            "cluster_sizes": [
-                {
-                    "size": label,
-                    "clusters": sum(
-                        n
-                        for size, n in stats.cluster_sizes.items()
-                        if low <= size and (high is None or size <= high)
-                    ),
-                }
-                for label, low, high in CLUSTER_SIZE_RANGES
-            ],
-        },
-    })
+    report = Report(
+        {
+            "schema_version": REPORT_SCHEMA_VERSION,
+            "version": version,
+            "command": command,
+            "counts": counts,
+            "boilerplate_removed": sum(stats.removed_by_rule.values()),
+            "removed_by_rule": dict(sorted(stats.removed_by_rule.items())),
+            "duplicates": {
+                "exact": stats["duplicates_exact"],
+                "near": stats["duplicates_near"],
+                "contained": stats["duplicates_contained"],
+                "index": stats["duplicates_index"],
+            },
+            "learned_patterns": [],
+            "extends_indexed": stats.extended,
+            "settings": settings,
+            "fingerprint": fingerprint,
+            "index": index,
+            "check": {"recurring": stats.recurring} if check else None,
+            "input": {"files": input_files, "bytes": stats["bytes_read"]},
+            "outputs": outputs or {},
+            "seconds": round(seconds, 3),
+            "phases": {name: round(s, 3) for name, s in (phases or {}).items()},
+            "mb_per_s": round(megabytes / seconds, 2) if seconds > 0 else None,
+            "histograms": {
+                "similarity": [
+                    {
+                        "from": round(i * SIMILARITY_BIN, 2),
+                        "to": round((i + 1) * SIMILARITY_BIN, 2),
+                        "removed": stats.similarity_bins[i],
+                    }
+                    for i in range(SIMILARITY_BINS)
+                ],
+                "cluster_sizes": [
+                    {
+                        "size": label,
+                        "clusters": sum(
+                            n
+                            for size, n in stats.cluster_sizes.items()
+                            if low <= size and (high is None or size <= high)
+                        ),
+                    }
+                    for label, low, high in CLUSTER_SIZE_RANGES
+                ],
+            },
+        }
+    )
     if stats.removed_by_pattern:
         top = sorted(
             stats.removed_by_pattern.items(),

@@ -174,8 +174,7 @@ class Outputs:
         if path is None or path == STDOUT:
             if sys.stdout is None:
                 raise OutputPathError(
-                    "cannot write to standard output: it is closed; redirect it to a file "
-                    "or a pipe"
+                    "cannot write to standard output: it is closed; redirect it to a file or a pipe"
                 )
             sink = _Sink(STDOUT, sys.stdout.buffer, owned=False)
         elif _written_in_place(path):

@@ -73,4 +73,3 @@ class PageSplitter:
             date=date or page.date,
             meta=page.meta,
         )
-

@@ -29,12 +29,14 @@ def perfect(data: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     seen = set()
     for row in sites.read_jsonl(data / "truth.jsonl"):
         for entry in row["articles"]:
-            (removed if entry["article"] in seen else kept).append({
-                "id": f"{data}/pages/{row['page']}#{entry['n']}",
-                "source": f"{data}/pages/{row['page']}",
-                "title": entry["title"],
-                "text": "\n\n".join(entry["sentences"]),
-            })
+            (removed if entry["article"] in seen else kept).append(
+                {
+                    "id": f"{data}/pages/{row['page']}#{entry['n']}",
+                    "source": f"{data}/pages/{row['page']}",
+                    "title": entry["title"],
+                    "text": "\n\n".join(entry["sentences"]),
+                }
+            )
             seen.add(entry["article"])
     return kept, removed
 
@@ -66,7 +68,9 @@ def test_a_perfect_output_scores_perfectly(scrape: Path) -> None:
     assert figures["reposted_articles"] > 0
     assert figures["related_planted"] > 0 and figures["related_left"] == 0
     assert (figures["boilerplate_left"], figures["empty_records"], figures["chrome_records"]) == (
-        0, 0, 0
+        0,
+        0,
+        0,
     )
     assert figures["sentences_kept_share"] == 1.0
     assert figures["reposts_intact"] == figures["reposted_articles"]
@@ -82,10 +86,14 @@ def test_left_chrome_lost_sentences_and_broken_reposts_are_counted(scrape: Path)
     [with_related] = [r for r in records if r["title"] == entry["title"] and page in r["source"]]
     with_related["text"] += "\n\n" + entry["related"][0]
     header_page = next(r for r in sites.read_jsonl(scrape / "truth.jsonl") if r["header"])
-    records.append({
-        "id": "x", "source": f"{scrape}/pages/{header_page['page']}",
-        "title": header_page["header"][0], "text": "",
-    })
+    records.append(
+        {
+            "id": "x",
+            "source": f"{scrape}/pages/{header_page['page']}",
+            "title": header_page["header"][0],
+            "text": "",
+        }
+    )
     removed[0]["text"] = removed[0]["text"][: len(removed[0]["text"]) // 2]
     figures = sites.score(scrape, records, removed)
     assert (figures["boilerplate_left"], figures["related_left"]) == (1, 1)

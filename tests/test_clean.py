@@ -50,8 +50,10 @@ def cleaned(text: str) -> tuple[str, Counter[str]]:
         ("Click on one-click ticket purchase:https://t.cfc.com.cn/te3rfv ", "call_to_action"),
         # A near-variant of a known call to action: a typo defeats the regex, not the fuzzy rule.
         ("Clik on the link to participate in this activity!", "call_to_action_variant"),
-        ("Pay attention to Hebei News network, understand the latest news in Hebei!",
-         "call_to_action_variant"),
+        (
+            "Pay attention to Hebei News network, understand the latest news in Hebei!",
+            "call_to_action_variant",
+        ),
         # Share chrome and the comment form's call to action, from the real pages.
         ("Short link for this page: http://gu.com/p/3bh38", "share_link"),
         ("Permalink: https://www.faz.net/-gqe-9vw7i", "share_link"),
@@ -146,7 +148,8 @@ def test_article_sentences_starting_with_click_on_are_kept(line: str) -> None:
 )
 def test_short_click_lines_naming_what_to_click_are_calls_to_action(line: str) -> None:
     assert cleaned(f"Before it.\n{line}\nAfter it.") == (
-        "Before it.\n\nAfter it.", Counter({"call_to_action": 1})
+        "Before it.\n\nAfter it.",
+        Counter({"call_to_action": 1}),
     )
 
 
@@ -281,7 +284,11 @@ def test_title_is_nfc_on_one_line() -> None:
 
 def test_cleaner_keeps_everything_but_title_and_text() -> None:
     record = Record(
-        id="r1", text="  Body.\n通过admin\n", source="s", title=" T ", date="2020-01-01",
+        id="r1",
+        text="  Body.\n通过admin\n",
+        source="s",
+        title=" T ",
+        date="2020-01-01",
         meta={"k": [1]},
     )
     stats = Stats()
@@ -346,8 +353,13 @@ def test_user_rules_file_adds_exact_regex_fuzzy_and_tail_rules(tmp_path: Path) -
         "Subscribe to our newsletter today for free and never miss a story."
     )
     assert removed == Counter(
-        {"subscribe_footer": 1, "photo_credit": 1, "editor_note": 1, "read_more": 1,
-         "author_footer": 1}
+        {
+            "subscribe_footer": 1,
+            "photo_credit": 1,
+            "editor_note": 1,
+            "read_more": 1,
+            "author_footer": 1,
+        }
     )
 
 
@@ -356,7 +368,10 @@ def test_user_rules_alone_without_builtin_ones(tmp_path: Path) -> None:
     path.write_text(USER_RULES, encoding="utf-8")
     rules = load_rules(CleanOptions(rule_files=(path,), use_builtin_rules=False))
     assert {rule.name for rule in rules.rules} == {
-        "subscribe_footer", "photo_credit", "editor_note", "read_more"
+        "subscribe_footer",
+        "photo_credit",
+        "editor_note",
+        "read_more",
     }
     assert clean_text("关于作者\nShare this article", rules) == "关于作者"
 
@@ -376,29 +391,47 @@ BAD_RULES = [
     ("[rule]\nname = 'x'\npatterns = ['a']", "rules go in [[rule]] tables"),
     ("rule = ['x']", "rules go in [[rule]] tables"),
     ("[[rule]]\npatterns = ['a']", "rule 1: needs a name"),
-    ("[[rule]]\nname = 'x'\naction = 'drop'\npatterns = ['a']",
-     "rule 1 (x): action must be one of line, tail"),
-    ("[[rule]]\nname = 'x'\nmatch = 'glob'\npatterns = ['a']",
-     "rule 1 (x): match must be one of exact, regex, fuzzy"),
-    ("[[rule]]\nname = 'x'\naction = 'tail'\nmatch = 'fuzzy'\npatterns = ['a']",
-     "a tail rule matches by exact text or regex, not fuzzy"),
+    (
+        "[[rule]]\nname = 'x'\naction = 'drop'\npatterns = ['a']",
+        "rule 1 (x): action must be one of line, tail",
+    ),
+    (
+        "[[rule]]\nname = 'x'\nmatch = 'glob'\npatterns = ['a']",
+        "rule 1 (x): match must be one of exact, regex, fuzzy",
+    ),
+    (
+        "[[rule]]\nname = 'x'\naction = 'tail'\nmatch = 'fuzzy'\npatterns = ['a']",
+        "a tail rule matches by exact text or regex, not fuzzy",
+    ),
     ("[[rule]]\nname = 'x'", "patterns must be a non-empty list of non-empty strings"),
     ("[[rule]]\nname = 'x'\npatterns = 'a'", "patterns must be a non-empty list"),
     ("[[rule]]\nname = 'x'\npatterns = []", "patterns must be a non-empty list"),
     ("[[rule]]\nname = 'x'\npatterns = ['a', ' ']", "patterns must be a non-empty list"),
-    ("[[rule]]\nname = 'x'\nmatch = 'regex'\npatterns = ['(unclosed']",
-     "rule 1 (x): bad regular expression '(unclosed'"),
+    (
+        "[[rule]]\nname = 'x'\nmatch = 'regex'\npatterns = ['(unclosed']",
+        "rule 1 (x): bad regular expression '(unclosed'",
+    ),
     # Valid alone, but a global flag cannot stand inside the combined expression.
-    ("[[rule]]\nname = 'x'\nmatch = 'regex'\npatterns = ['(?i)click here']",
-     "rule 1 (x): bad regular expression '(?i)click here'"),
-    ("[[rule]]\nname = 'x'\nmatch = 'fuzzy'\nmin_score = 0\npatterns = ['a']",
-     "min_score must be a number in (0, 100]"),
-    ("[[rule]]\nname = 'x'\nmatch = 'fuzzy'\nmin_score = 'high'\npatterns = ['a']",
-     "min_score must be a number in (0, 100]"),
-    ("[[rule]]\nname = 'ok'\npatterns = ['a']\n[[rule]]\nname = 'ok'\npatterns = ['b']",
-     "rule name 'ok' is already used in "),
-    ("[[rule]]\nname = 'separator'\npatterns = ['a']",
-     "rule name 'separator' is already used in <built-in rules>"),
+    (
+        "[[rule]]\nname = 'x'\nmatch = 'regex'\npatterns = ['(?i)click here']",
+        "rule 1 (x): bad regular expression '(?i)click here'",
+    ),
+    (
+        "[[rule]]\nname = 'x'\nmatch = 'fuzzy'\nmin_score = 0\npatterns = ['a']",
+        "min_score must be a number in (0, 100]",
+    ),
+    (
+        "[[rule]]\nname = 'x'\nmatch = 'fuzzy'\nmin_score = 'high'\npatterns = ['a']",
+        "min_score must be a number in (0, 100]",
+    ),
+    (
+        "[[rule]]\nname = 'ok'\npatterns = ['a']\n[[rule]]\nname = 'ok'\npatterns = ['b']",
+        "rule name 'ok' is already used in ",
+    ),
+    (
+        "[[rule]]\nname = 'separator'\npatterns = ['a']",
+        "rule name 'separator' is already used in <built-in rules>",
+    ),
 ]
 
 
@@ -431,8 +464,14 @@ def test_builtin_rules_load_and_have_unique_names() -> None:
     names = [rule.name for rule in builtin_rules().rules]
     assert len(names) == len(set(names))
     assert {
-        "separator", "site_header", "author_footer", "date_byline", "call_to_action",
-        "call_to_action_variant", "share_link", "promo_tail",
+        "separator",
+        "site_header",
+        "author_footer",
+        "date_byline",
+        "call_to_action",
+        "call_to_action_variant",
+        "share_link",
+        "promo_tail",
     } <= set(names)
 
 
@@ -559,11 +598,17 @@ def test_cleaner_explains_records_that_lost_anything_and_only_those() -> None:
     out = list(Cleaner(builtin_rules(), CleanOptions(explain=True)).run(records, stats))
     assert [r.id for r in out] == ["a.txt#1", "a.txt#2"]
     assert [json.loads(line) for line in stats.explained] == [
-        {"id": "a.txt#1", "source": "a.txt",
-         "removed": [{"line": "\u5173\u4e8e\u4f5c\u8005", "rule": "author_footer"}]},
-        {"id": "a.txt#3", "source": "a.txt",
-         "removed": [{"line": "admin administrator", "rule": "author_footer"}],
-         "dropped": "empty_article"},
+        {
+            "id": "a.txt#1",
+            "source": "a.txt",
+            "removed": [{"line": "\u5173\u4e8e\u4f5c\u8005", "rule": "author_footer"}],
+        },
+        {
+            "id": "a.txt#3",
+            "source": "a.txt",
+            "removed": [{"line": "admin administrator", "rule": "author_footer"}],
+            "dropped": "empty_article",
+        },
     ]
     assert all(line.endswith(b"\n") and line.count(b"\n") == 1 for line in stats.explained)
 
@@ -591,8 +636,10 @@ def test_a_stage_between_clean_and_finish_adds_its_removals_and_may_empty_an_art
     assert [(r.id, r.text, r.removed) for r in out] == [("p.txt#2", "Body.", None)]
     assert stats["empty_articles_dropped"] == 1
     assert [json.loads(line)["removed"] for line in stats.explained] == [
-        [{"line": "\u5173\u4e8e\u4f5c\u8005", "rule": "author_footer"},
-         {"line": "Follow us.", "rule": "learned:follow"}],
+        [
+            {"line": "\u5173\u4e8e\u4f5c\u8005", "rule": "author_footer"},
+            {"line": "Follow us.", "rule": "learned:follow"},
+        ],
         [{"line": "Follow us.", "rule": "learned:follow"}],
     ]
 
@@ -642,7 +689,8 @@ def test_clean_explain_from_stdin_and_nothing_on_stdout_but_records(tmp_path: Pa
     result = invoke("clean", "-", "--explain", str(explain), input=records)
     assert result.exit_code == 0, result.stderr
     assert [json.loads(line)["text"] for line in result.stdout_bytes.splitlines()] == [
-        "Body.", "Nothing to remove."
+        "Body.",
+        "Nothing to remove.",
     ]
     assert explain.read_bytes() == (
         b'{"id": "a", "source": "<stdin>", "removed": '

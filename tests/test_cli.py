@@ -58,11 +58,16 @@ def test_run_writes_jsonl_on_stdout_and_the_summary_on_stderr(golden: bytes) -> 
     assert len(records) == 18
     assert result.stdout_bytes == golden
     assert "corpus-clean run" in result.stderr
-    for label, value in [("pages read", "5"), ("articles split", "23"),
-                         ("exact duplicates", "5"), ("near duplicates", "0"),
-                         ("records written", "18")]:
-        assert any(label in row and row.rstrip(" │|").endswith(value)
-                   for row in result.stderr.splitlines()), (label, result.stderr)
+    for label, value in [
+        ("pages read", "5"),
+        ("articles split", "23"),
+        ("exact duplicates", "5"),
+        ("near duplicates", "0"),
+        ("records written", "18"),
+    ]:
+        assert any(
+            label in row and row.rstrip(" │|").endswith(value) for row in result.stderr.splitlines()
+        ), (label, result.stderr)
     assert "{" not in result.stderr
 
 
@@ -88,8 +93,9 @@ def test_quiet_leaves_stderr_empty(golden: bytes) -> None:
 @pytest.mark.usefixtures("in_repo")
 def test_output_duplicates_and_report_files(tmp_path: Path, golden: bytes) -> None:
     out, dups, report = tmp_path / "out.jsonl", tmp_path / "dups.jsonl", tmp_path / "r.json"
-    result = invoke("run", "samples/", "-o", str(out), "--duplicates", str(dups),
-                    "--report", str(report))
+    result = invoke(
+        "run", "samples/", "-o", str(out), "--duplicates", str(dups), "--report", str(report)
+    )
     assert result.exit_code == 0, result.stderr
     assert result.stdout_bytes == b""
     assert out.read_bytes() == golden
@@ -107,7 +113,10 @@ def test_output_duplicates_and_report_files(tmp_path: Path, golden: bytes) -> No
     assert (counts["pages_read"], counts["articles_split"], counts["written"]) == (5, 23, 18)
     assert figures["duplicates"] == {"exact": 5, "near": 0, "contained": 0, "index": 0}
     assert figures["removed_by_rule"] == {
-        "author_footer": 2, "call_to_action": 3, "promo_tail": 1, "whitespace_only_line": 4
+        "author_footer": 2,
+        "call_to_action": 3,
+        "promo_tail": 1,
+        "whitespace_only_line": 4,
     }
     assert figures["boilerplate_removed"] == 10
     assert figures["settings"]["dedup"]["num_perm"] == 128
@@ -117,8 +126,14 @@ def test_output_duplicates_and_report_files(tmp_path: Path, golden: bytes) -> No
     assert figures["histograms"]["similarity"][-1] == {"from": 0.95, "to": 1.0, "removed": 5}
     clusters = {c["size"]: c["clusters"] for c in figures["histograms"]["cluster_sizes"]}
     assert clusters["1"] + 2 * clusters["2"] < 23  # the copies make bigger clusters
-    assert set(figures["phases"]) >= {"reading", "learning", "fingerprinting", "resolving",
-                                      "writing", "committing"}
+    assert set(figures["phases"]) >= {
+        "reading",
+        "learning",
+        "fingerprinting",
+        "resolving",
+        "writing",
+        "committing",
+    }
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dups.jsonl", "out.jsonl", "r.json"]
 
 
@@ -131,16 +146,26 @@ def test_jsonl_in_with_text_field_and_keep_longest(tmp_path: Path) -> None:
         " have grown markedly since the beginning of the year. "
     )
     longer = body + "Officials expect it to reopen on Monday."
-    source = write(tmp_path / "in.jsonl", "".join(json.dumps(o) + "\n" for o in [
-        {"zeta": 1, "id": "short", "body": body, "lang": "en"},
-        {"zeta": 2, "id": "long", "body": longer, "lang": "en", "tags": ["trade"]},
-    ]))
+    source = write(
+        tmp_path / "in.jsonl",
+        "".join(
+            json.dumps(o) + "\n"
+            for o in [
+                {"zeta": 1, "id": "short", "body": body, "lang": "en"},
+                {"zeta": 2, "id": "long", "body": longer, "lang": "en", "tags": ["trade"]},
+            ]
+        ),
+    )
     result = invoke("run", str(source), "--text-field", "body", "--keep", "longest", "-q")
     assert result.exit_code == 0, result.stderr
     [kept] = lines_of(result.stdout_bytes)
     assert kept == {
-        "id": "long", "text": longer.strip(), "source": str(source),
-        "zeta": 2, "lang": "en", "tags": ["trade"],
+        "id": "long",
+        "text": longer.strip(),
+        "source": str(source),
+        "zeta": 2,
+        "lang": "en",
+        "tags": ["trade"],
     }
     # Our keys first, then the unknown ones in their input order.
     assert list(kept) == ["id", "text", "source", "zeta", "lang", "tags"]
@@ -259,11 +284,25 @@ def test_jobs_give_byte_identical_output(tmp_path: Path) -> None:
     runs = {}
     for jobs in ("1", "2"):
         out, dups, report = (tmp_path / f"{name}{jobs}" for name in ("out", "dups", "report"))
-        result = invoke("run", str(tmp_path / "in"), "--jobs", jobs, "-o", str(out),
-                        "--duplicates", str(dups), "--report", str(report), "-q")
+        result = invoke(
+            "run",
+            str(tmp_path / "in"),
+            "--jobs",
+            jobs,
+            "-o",
+            str(out),
+            "--duplicates",
+            str(dups),
+            "--report",
+            str(report),
+            "-q",
+        )
         assert result.exit_code == 0, result.stderr
-        runs[jobs] = (out.read_bytes(), dups.read_bytes(),
-                      json.loads(report.read_text("utf-8"))["counts"])
+        runs[jobs] = (
+            out.read_bytes(),
+            dups.read_bytes(),
+            json.loads(report.read_text("utf-8"))["counts"],
+        )
     assert runs["1"] == runs["2"]
     kept, removed, counts = runs["1"]
     assert counts["articles_split"] == 8 * 23
@@ -294,8 +333,15 @@ COMMANDS = list(_command_paths(cli))
 
 def test_every_expected_command_exists() -> None:
     assert {
-        (), ("run",), ("split",), ("clean",), ("dedup",),
-        ("index",), ("index", "info"), ("index", "add"), ("index", "verify"),
+        (),
+        ("run",),
+        ("split",),
+        ("clean",),
+        ("dedup",),
+        ("index",),
+        ("index", "info"),
+        ("index", "add"),
+        ("index", "verify"),
     } <= set(COMMANDS)
 
 
@@ -329,14 +375,19 @@ def test_ci_step_summary_gets_a_markdown_table(
 
 def test_output_may_replace_its_own_input(tmp_path: Path) -> None:
     footer = "\u5173\u4e8e\u4f5c\u8005"  # an author footer line, removed by cleaning
-    corpus = write(tmp_path / "corpus.jsonl", "".join(
-        json.dumps({"id": str(n), "text": f"  Story number {n}.\n{footer}\n"}) + "\n"
-        for n in range(3)
-    ))
+    corpus = write(
+        tmp_path / "corpus.jsonl",
+        "".join(
+            json.dumps({"id": str(n), "text": f"  Story number {n}.\n{footer}\n"}) + "\n"
+            for n in range(3)
+        ),
+    )
     result = invoke("clean", str(corpus), "-o", str(corpus), "-q")
     assert result.exit_code == 0, result.stderr
     assert [r["text"] for r in lines_of(corpus.read_bytes())] == [
-        "Story number 0.", "Story number 1.", "Story number 2."
+        "Story number 0.",
+        "Story number 1.",
+        "Story number 2.",
     ]
 
 
@@ -356,14 +407,30 @@ def test_rerun_with_its_output_inside_the_input_folder_reads_only_the_input(
         shutil.copy(page, scrape)
     written = {name: scrape / f"{name}.jsonl" for name in ("out", "dups", "rejects")}
     report = scrape / "report.jsonl"  # an unlucky name, but still this command's own
-    args = ["run", str(scrape), "-o", str(written["out"]), "--duplicates", str(written["dups"]),
-            "--skip-invalid", "--rejects", str(written["rejects"]), "--report", str(report), "-q"]
+    args = [
+        "run",
+        str(scrape),
+        "-o",
+        str(written["out"]),
+        "--duplicates",
+        str(written["dups"]),
+        "--skip-invalid",
+        "--rejects",
+        str(written["rejects"]),
+        "--report",
+        str(report),
+        "-q",
+    ]
     runs = []
     for _ in range(2):
         result = invoke(*args)
         assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
-        runs.append(({name: path.read_bytes() for name, path in written.items()},
-                     json.loads(report.read_text("utf-8"))["counts"]))
+        runs.append(
+            (
+                {name: path.read_bytes() for name, path in written.items()},
+                json.loads(report.read_text("utf-8"))["counts"],
+            )
+        )
     assert runs[0] == runs[1]
     outputs, counts = runs[1]
     assert (counts["pages_read"], counts["written"]) == (5, 18)
@@ -424,11 +491,22 @@ def test_dedup_of_a_file_equals_dedup_of_the_same_lines_piped(tmp_path: Path) ->
 def test_an_input_changed_during_the_run_stops_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    source = write(tmp_path / "in.jsonl", "".join(
-        json.dumps({"id": f"r{n}", "title": None, "text": f"story {n} of the old bridge",
-                    "source": "x"}, ensure_ascii=False) + "\n"
-        for n in range(5)
-    ))
+    source = write(
+        tmp_path / "in.jsonl",
+        "".join(
+            json.dumps(
+                {
+                    "id": f"r{n}",
+                    "title": None,
+                    "text": f"story {n} of the old bridge",
+                    "source": "x",
+                },
+                ensure_ascii=False,
+            )
+            + "\n"
+            for n in range(5)
+        ),
+    )
     resolve = pipeline.DuplicateFinder.resolve
 
     def resolve_then_edit(self: pipeline.DuplicateFinder, stats: object) -> object:

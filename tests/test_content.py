@@ -95,8 +95,18 @@ def test_no_boilerplate_line_survives() -> None:
         lines = {a.title, *a.text.split("\n")}
         for boilerplate in BOILERPLATE:
             assert boilerplate not in lines
-        for fragment in ("通过admin", "首页", "标签归档", "关于作者", "admin administrator",
-                         " 0 By", "One-click ticket", "Click on", "https://", PROMO_TAIL.strip()):
+        for fragment in (
+            "通过admin",
+            "首页",
+            "标签归档",
+            "关于作者",
+            "admin administrator",
+            " 0 By",
+            "One-click ticket",
+            "Click on",
+            "https://",
+            PROMO_TAIL.strip(),
+        ):
             assert fragment not in a.text, (a.id, fragment)
 
 

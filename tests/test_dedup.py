@@ -74,7 +74,9 @@ def test_seed_reposts_are_the_five_removed(seeds: list[Record]) -> None:
         if verdict is not None
     }
     p000, p001, p002 = (
-        "000_27f52f622c7b214e.txt", "001_ad5554182b99526e.txt", "002_75b1cbe0efa3536a.txt"
+        "000_27f52f622c7b214e.txt",
+        "001_ad5554182b99526e.txt",
+        "002_75b1cbe0efa3536a.txt",
     )
     assert removed == {
         f"{p001}#1": (f"{p000}#2", "exact", 1.0),  # Tianjin plan
@@ -113,7 +115,10 @@ def test_exact_duplicate_is_removed(seeds: list[Record]) -> None:
     verdict = verdicts[2][1]
     assert verdict is not None
     assert (verdict.duplicate_of, verdict.matched_id, verdict.kind, verdict.similarity) == (
-        "a", "a", "exact", 1.0
+        "a",
+        "a",
+        "exact",
+        1.0,
     )
 
 
@@ -288,9 +293,7 @@ def test_lone_surrogates_do_not_break_fingerprinting() -> None:
 
 
 @pytest.mark.parametrize(("num_perm", "seed"), [(128, 1), (64, 42)])
-def test_signatures_equal_datasketch_minhash(
-    seeds: list[Record], num_perm: int, seed: int
-) -> None:
+def test_signatures_equal_datasketch_minhash(seeds: list[Record], num_perm: int, seed: int) -> None:
     texts = ["", "too short", ZH_ARTICLE, *(a.text for a in seeds[:12]), ""]
     batch = shingle_batch(texts, 5)
     bands, rows = lsh_bands(0.8, num_perm)
@@ -367,8 +370,12 @@ def test_candidate_pairs_are_every_bucket_pair_once_in_walk_order(
 
 def test_texts_without_words_are_never_duplicates() -> None:
     # Title-only articles (the body was all boilerplate) have nothing to compare.
-    records = [article("a", "", "First title"), article("b", "", "Second title"),
-               article("c", " ... !"), article("d", "Words at last.")]
+    records = [
+        article("a", "", "First title"),
+        article("b", "", "Second title"),
+        article("c", " ... !"),
+        article("d", "Words at last."),
+    ]
     assert kept_ids(dedup(records)) == ["a", "b", "c", "d"]
 
 
@@ -387,8 +394,10 @@ def test_jaccard_is_the_jaccard_of_the_sets(
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.lists(st.lists(st.integers(0, 2**32 - 1), max_size=5), max_size=4), max_size=6),
-       st.integers(0, 120))
+@given(
+    st.lists(st.lists(st.lists(st.integers(0, 2**32 - 1), max_size=5), max_size=4), max_size=6),
+    st.integers(0, 120),
+)
 def test_shingle_store_gives_back_each_set(batches: list[list[list[int]]], memory: int) -> None:
     """Held in memory up to ``memory`` bytes, on disk after: every set comes back whole."""
     store = ShingleStore(MemoryBudget(memory))
@@ -448,7 +457,8 @@ def test_cluster_fields_join_kept_records_with_their_duplicates(
     kept = [json.loads(line) for line in result.stdout.splitlines()]
     removed = [json.loads(line) for line in removed_path.read_text("utf-8").splitlines()]
     assert [(r["id"], r["cluster_id"], r["cluster_size"]) for r in kept] == [
-        ("a", "a", 3), ("c", "c", 1)
+        ("a", "a", 3),
+        ("c", "c", 1),
     ]
     assert list(kept[0])[-2:] == ["cluster_id", "cluster_size"]
     found = [(r["id"], r["duplicate_of"], r["cluster_size"], r["duplicate_kind"]) for r in removed]
@@ -636,7 +646,9 @@ def test_keep_earliest_walks_by_date_undated_last(seeds: list[Record]) -> None:
     verdicts = dedup(copies, keep="earliest")
     assert kept_ids(verdicts) == ["early"]
     assert {r.id: v.duplicate_of for r, v in verdicts if v} == {
-        "undated": "early", "late": "early", "early-too": "early"
+        "undated": "early",
+        "late": "early",
+        "early-too": "early",
     }
     # Through the CLI, the date field of JSONL records.
     lines = "".join(
@@ -676,16 +688,27 @@ def test_cli_report_names_the_indexed_articles_extended(tmp_path: Path) -> None:
     assert added.exit_code == 0, added.stderr
     night = tmp_path / "night.jsonl"
     night.write_text(
-        json.dumps({"id": "new", "text": "\n\n".join([*paragraphs, *words_text(14, 4)])}) + "\n"
-        + json.dumps({"id": "cut", "text": "\n\n".join(paragraphs[:3])}) + "\n",
+        json.dumps({"id": "new", "text": "\n\n".join([*paragraphs, *words_text(14, 4)])})
+        + "\n"
+        + json.dumps({"id": "cut", "text": "\n\n".join(paragraphs[:3])})
+        + "\n",
         "utf-8",
     )
     report = tmp_path / "report.json"
     removed = tmp_path / "removed.jsonl"
     ran = CliRunner().invoke(
         cli,
-        ["dedup", str(night), "--index", str(index), "--report", str(report),
-         "--duplicates", str(removed), "-q"],
+        [
+            "dedup",
+            str(night),
+            "--index",
+            str(index),
+            "--report",
+            str(report),
+            "--duplicates",
+            str(removed),
+            "-q",
+        ],
     )
     assert ran.exit_code == 0, ran.stderr
     assert [json.loads(line)["id"] for line in ran.stdout.splitlines()] == ["new"]

@@ -92,8 +92,16 @@ def test_rejects_and_explain_are_compressed_and_the_report_is_not(tmp_path: Path
     source = tmp_path / "in.jsonl"
     source.write_text('{"text": "A story of the old bridge"}\nnot json\n')
     result = invoke(
-        "dedup", source, "-q", "--skip-invalid", "--rejects", tmp_path / "r.jsonl.zst",
-        "--report", tmp_path / "report.json.gz", "-o", tmp_path / "out.jsonl.gz",
+        "dedup",
+        source,
+        "-q",
+        "--skip-invalid",
+        "--rejects",
+        tmp_path / "r.jsonl.zst",
+        "--report",
+        tmp_path / "report.json.gz",
+        "-o",
+        tmp_path / "out.jsonl.gz",
     )
     assert (result.exit_code, result.stderr) == (0, "")
     assert unpacked(tmp_path / "r.jsonl.zst") == b"not json\n"
@@ -142,9 +150,20 @@ def test_an_interrupt_while_compressing_leaves_no_file(tmp_path: Path, suffix: s
             handle.write(json.dumps({"id": str(n), "text": f"story {n} " * 20}) + "\n")
     out = tmp_path / f"out{suffix}"
     running = subprocess.Popen(
-        [sys.executable, "-m", "corpus_clean", "clean", str(source), "-q", "-j", "1",
-         "-o", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "corpus_clean",
+            "clean",
+            str(source),
+            "-q",
+            "-j",
+            "1",
+            "-o",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 60
@@ -199,8 +218,7 @@ def test_compressed_and_parquet_inputs_are_never_read_back(tmp_path: Path) -> No
     (tmp_path / "a.jsonl.zst").write_bytes(zst(GOLDEN_KEPT))
     pq.write_table(pa.Table.from_pylist(lines_of(GOLDEN_KEPT)), tmp_path / "a.parquet")
     units = {
-        Path(unit.path).name: unit
-        for unit in read_units(resolve_inputs([str(tmp_path)]), Stats())
+        Path(unit.path).name: unit for unit in read_units(resolve_inputs([str(tmp_path)]), Stats())
     }
     assert sorted(units) == ["a.jsonl", "a.jsonl.gz", "a.jsonl.zst", "a.parquet"]
     assert units["a.jsonl"].offset == 0 and units["a.jsonl"].stamp is not None
@@ -213,8 +231,13 @@ def test_compressed_and_parquet_inputs_are_never_read_back(tmp_path: Path) -> No
 
 def test_parquet_written_by_pyarrow_reads_as_the_same_records_as_jsonl(tmp_path: Path) -> None:
     rows = [
-        {"id": f"r{n}", "text": " ".join(f"w{n}x{k}" for k in range(12)),
-         "tags": ["a", str(n)], "meta": {"url": f"u{n}", "n": n}, "score": n / 2}
+        {
+            "id": f"r{n}",
+            "text": " ".join(f"w{n}x{k}" for k in range(12)),
+            "tags": ["a", str(n)],
+            "meta": {"url": f"u{n}", "n": n},
+            "score": n / 2,
+        }
         for n in range(10)
     ]
     rows.append(dict(rows[3], id="copy"))
@@ -245,8 +268,13 @@ def test_parquet_written_by_corpus_clean_reads_in_pyarrow_as_the_jsonl_records(
     tmp_path: Path,
 ) -> None:
     result = invoke(
-        "run", "samples/", "-q", "-o", tmp_path / "out.parquet",
-        "--duplicates", tmp_path / "dups.parquet",
+        "run",
+        "samples/",
+        "-q",
+        "-o",
+        tmp_path / "out.parquet",
+        "--duplicates",
+        tmp_path / "dups.parquet",
     )
     assert (result.exit_code, result.stderr) == (0, "")
     for name, jsonl in [("out", "samples.jsonl"), ("dups", "samples.duplicates.jsonl")]:
@@ -270,12 +298,16 @@ def test_parquet_output_columns_take_their_json_type_or_json_text(tmp_path: Path
     assert invoke("dedup", source, "-q", "-o", out).exit_code == 0
     schema = pq.read_schema(out)
     assert [schema.field(c).type for c in ("n", "mixed", "obj", "f")] == [
-        pa.int64(), pa.string(), pa.string(), pa.float64()
+        pa.int64(),
+        pa.string(),
+        pa.string(),
+        pa.float64(),
     ]
     assert pq.read_table(out).column("mixed").to_pylist() == ["1", '"x"']
     back = invoke("dedup", out, "-q")
     assert lines_of(back.stdout_bytes) == [
-        dict(rows[0], source=str(source)), {**rows[1], "f": 2.0, "source": str(source)}
+        dict(rows[0], source=str(source)),
+        {**rows[1], "f": 2.0, "source": str(source)},
     ]
 
 
@@ -319,7 +351,8 @@ def test_a_record_without_title_gets_none_and_a_null_title_stays(tmp_path: Path)
     source.write_text('{"id": "a", "text": "one"}\n{"id": "b", "text": "two", "title": null}\n')
     result = invoke("dedup", source, "-q")
     assert [list(r) for r in lines_of(result.stdout_bytes)] == [
-        ["id", "text", "source"], ["id", "title", "text", "source"]
+        ["id", "text", "source"],
+        ["id", "title", "text", "source"],
     ]
 
 
@@ -328,8 +361,11 @@ def test_a_datatrove_folder_of_zst_parts_keeps_only_id_text_metadata(tmp_path: P
     folder.mkdir()
     for part in range(3):
         records = [
-            {"id": f"p{part}-{n}", "text": f"story {n} of the old bridge, told again " * 5,
-             "metadata": {"url": f"https://x/{part}/{n}", "dump": "CC-1"}}
+            {
+                "id": f"p{part}-{n}",
+                "text": f"story {n} of the old bridge, told again " * 5,
+                "metadata": {"url": f"https://x/{part}/{n}", "dump": "CC-1"},
+            }
             for n in range(4)
         ]
         data = "".join(json.dumps(r) + "\n" for r in records).encode()
@@ -378,8 +414,14 @@ def test_metadata_field_that_is_not_an_object_is_file_line(tmp_path: Path) -> No
 
 
 def test_rejects_cannot_be_parquet(tmp_path: Path) -> None:
-    result = invoke("dedup", "-", "--skip-invalid", "--rejects", tmp_path / "r.parquet",
-                    input=b'{"text": "a"}\n')
+    result = invoke(
+        "dedup",
+        "-",
+        "--skip-invalid",
+        "--rejects",
+        tmp_path / "r.parquet",
+        input=b'{"text": "a"}\n',
+    )
     assert result.exit_code == 2
     assert "--rejects holds the skipped lines verbatim" in result.stderr
     assert not (tmp_path / "r.parquet").exists()
@@ -398,8 +440,9 @@ def test_metadata_field_moves_exactly_the_added_fields(tmp_path: Path) -> None:
     outputs = {}
     for mode, extra in [("plain", ()), ("inside", ("--metadata-field", "metadata"))]:
         kept, dups = tmp_path / f"{mode}.jsonl", tmp_path / f"{mode}.dups.jsonl"
-        result = invoke("dedup", source, "-q", "--cluster-fields", "-o", kept,
-                        "--duplicates", dups, *extra)
+        result = invoke(
+            "dedup", source, "-q", "--cluster-fields", "-o", kept, "--duplicates", dups, *extra
+        )
         assert (result.exit_code, result.stderr) == (0, "")
         outputs[mode] = lines_of(kept.read_bytes()) + lines_of(dups.read_bytes())
     assert len(outputs["plain"]) == 23
@@ -415,10 +458,12 @@ def test_metadata_field_moves_exactly_the_added_fields(tmp_path: Path) -> None:
 
 def test_a_jsonl_record_without_title_stays_so_through_the_stages(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
-    source.write_text("".join(
-        json.dumps({"id": f"r{n}", "text": f"Story {n} of the bridge.\n\nShare this:"}) + "\n"
-        for n in range(3)
-    ))
+    source.write_text(
+        "".join(
+            json.dumps({"id": f"r{n}", "text": f"Story {n} of the bridge.\n\nShare this:"}) + "\n"
+            for n in range(3)
+        )
+    )
     split = invoke("split", source, "-q")
     cleaned = invoke("clean", "-q", input=split.stdout_bytes)
     deduped = invoke("dedup", "-q", input=cleaned.stdout_bytes)

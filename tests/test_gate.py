@@ -132,9 +132,7 @@ def test_step_summary_says_broke_with_the_error(
 # ---- the report ---------------------------------------------------------------------------
 
 
-def test_every_report_the_commands_write_follows_the_schema(
-    tmp_path: Path, in_repo: None
-) -> None:
+def test_every_report_the_commands_write_follows_the_schema(tmp_path: Path, in_repo: None) -> None:
     """A table of runs down many paths: each report validates, and has every counter."""
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
     split = tmp_path / "split.jsonl"
@@ -144,9 +142,24 @@ def test_every_report_the_commands_write_follows_the_schema(
     db = tmp_path / "accepted.db"
     runs: list[tuple[int, list[str | Path]]] = [
         (0, ["run", "samples/"]),
-        (0, ["run", "samples/", "--no-learn", "--keep", "longest", "--cluster-fields",
-             "--no-glue-repair", "-o", tmp_path / "o.jsonl", "--duplicates", tmp_path / "d",
-             "--explain", tmp_path / "e.jsonl"]),
+        (
+            0,
+            [
+                "run",
+                "samples/",
+                "--no-learn",
+                "--keep",
+                "longest",
+                "--cluster-fields",
+                "--no-glue-repair",
+                "-o",
+                tmp_path / "o.jsonl",
+                "--duplicates",
+                tmp_path / "d",
+                "--explain",
+                tmp_path / "e.jsonl",
+            ],
+        ),
         (0, ["split", "samples/"]),
         (0, ["clean", split, "--no-learn"]),
         (0, ["clean", split, "--learn-min-pages", "2"]),
@@ -168,8 +181,15 @@ def test_every_report_the_commands_write_follows_the_schema(
         for name, value in figures["counts"].items():
             seen[name] = seen.get(name, 0) + value
     reached = {name for name, value in seen.items() if value}
-    assert {"pages_read", "records_read", "articles_split", "duplicates_exact",
-            "duplicates_index", "invalid_lines_skipped", "written"} <= reached
+    assert {
+        "pages_read",
+        "records_read",
+        "articles_split",
+        "duplicates_exact",
+        "duplicates_index",
+        "invalid_lines_skipped",
+        "written",
+    } <= reached
 
 
 def test_every_counter_the_package_adds_is_listed() -> None:
@@ -210,8 +230,7 @@ def test_report_histograms_and_settings(tmp_path: Path, in_repo: None) -> None:
 def terminal(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
     """stderr as a terminal: the CLI's one Console, writing here, with no delay."""
     screen = io.StringIO()
-    monkeypatch.setattr(cli_module, "console", Console(file=screen, force_terminal=True,
-                                                       width=160))
+    monkeypatch.setattr(cli_module, "console", Console(file=screen, force_terminal=True, width=160))
     monkeypatch.setattr(cli_module, "PROGRESS_DELAY", 0)
     return screen
 
@@ -232,9 +251,7 @@ def test_progress_on_a_terminal_names_the_phases_and_keeps_stdout_pure(
     assert re.search(r"0\.95-1\.00\s+█+\s+5", shown), shown
 
 
-def test_progress_on_stdin_counts_records_per_second(
-    terminal: io.StringIO, tmp_path: Path
-) -> None:
+def test_progress_on_stdin_counts_records_per_second(terminal: io.StringIO, tmp_path: Path) -> None:
     lines = b"".join(
         json.dumps({"id": str(n), "text": f"story {n} " * 30}).encode() + b"\n" for n in range(50)
     )
@@ -250,8 +267,12 @@ def test_on_a_real_terminal_the_figures_show_and_stdout_stays_jsonl() -> None:
     main, secondary = pty.openpty()
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "corpus_clean", "run", "samples/"], cwd=REPO,
-            stdout=subprocess.PIPE, stderr=secondary, timeout=120, check=False,
+            [sys.executable, "-m", "corpus_clean", "run", "samples/"],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=secondary,
+            timeout=120,
+            check=False,
         )
         os.close(secondary)
         shown = b""
@@ -290,7 +311,12 @@ def test_a_build_without_a_compiler_says_what_to_install(tmp_path: Path) -> None
     env = {**os.environ, "CC": str(tmp_path / "no-such-compiler")}
     built = subprocess.run(
         [sys.executable, "setup.py", "-q", "build_ext", "--build-temp", "t", "--build-lib", "l"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert built.returncode != 0
     assert (
@@ -306,7 +332,10 @@ def test_a_build_without_a_compiler_says_what_to_install(tmp_path: Path) -> None
 def test_python_dash_m_corpus_clean() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "corpus_clean", "--version"],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"corpus-clean, version {version('corpus-clean')}\n"
@@ -328,8 +357,12 @@ def test_environment_sets_options_and_the_command_line_wins(
 def test_shell_completion_script() -> None:
     program = Path(sys.executable).with_name("corpus-clean")
     done = subprocess.run(
-        [str(program)], env={**os.environ, "_CORPUS_CLEAN_COMPLETE": "bash_source"},
-        capture_output=True, text=True, timeout=60, check=False,
+        [str(program)],
+        env={**os.environ, "_CORPUS_CLEAN_COMPLETE": "bash_source"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0
     assert "_corpus_clean_completion" in done.stdout
@@ -378,8 +411,11 @@ def test_the_datatrove_example_round_trips_parts(tmp_path: Path) -> None:
     stage1, stage2 = tmp_path / "stage1", tmp_path / "stage2"
     stage1.mkdir()
     documents: list[dict[str, Any]] = [
-        {"text": f"Document {n} tells its own long story about item {n}. " * 8, "id": f"d{n}",
-         "metadata": {"url": f"https://example.com/{n}", "dump": "CC-MAIN-2024-10"}}
+        {
+            "text": f"Document {n} tells its own long story about item {n}. " * 8,
+            "id": f"d{n}",
+            "metadata": {"url": f"https://example.com/{n}", "dump": "CC-MAIN-2024-10"},
+        }
         for n in range(4)
     ]
     documents.append({**documents[0], "id": "copy-of-d0"})
@@ -388,7 +424,10 @@ def test_the_datatrove_example_round_trips_parts(tmp_path: Path) -> None:
             handle.writelines(json.dumps(d) + "\n" for d in chunk)
     done = subprocess.run(
         [sys.executable, str(REPO / "examples" / "datatrove_step.py"), str(stage1), str(stage2)],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert "4 documents written" in done.stderr

@@ -21,10 +21,17 @@ def golden_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, bytes]:
     out = tmp_path_factory.mktemp("golden")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(REPO)  # ids and sources are the paths as given: samples/...
-        result = CliRunner().invoke(cli, [
-            "run", "samples/", "-o", str(out / "samples.jsonl"),
-            "--duplicates", str(out / "samples.duplicates.jsonl"),
-        ])
+        result = CliRunner().invoke(
+            cli,
+            [
+                "run",
+                "samples/",
+                "-o",
+                str(out / "samples.jsonl"),
+                "--duplicates",
+                str(out / "samples.duplicates.jsonl"),
+            ],
+        )
     assert result.exit_code == 0, result.output
     return (out / "samples.jsonl").read_bytes(), (out / "samples.duplicates.jsonl").read_bytes()
 

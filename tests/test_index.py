@@ -551,8 +551,10 @@ def test_sigterm_during_a_run_leaves_no_output_and_the_index_unchanged(
         # Some input, and more to come: the run waits for it, with its output file open.
         running.stdin.write(stories(0, 100))
         running.stdin.flush()
-        wait_for(lambda: any(p.name.startswith(".out.jsonl.") for p in folder.iterdir()),
-                 "the temporary output file")
+        wait_for(
+            lambda: any(p.name.startswith(".out.jsonl.") for p in folder.iterdir()),
+            "the temporary output file",
+        )
         running.send_signal(signal.SIGTERM)  # a CI runner cancelling the step
         assert running.wait(timeout=30) == 130
         stderr = running.stderr.read().decode()
@@ -571,7 +573,8 @@ def test_a_run_whose_reader_goes_away_adds_nothing(
     before = index_state(path)
     reading = subprocess.Popen(
         [SCRIPT, "run", source, "--index", path, "--jobs", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     assert reading.stdout is not None and reading.stderr is not None
     assert reading.stdout.readline().startswith(b'{"id": "s0"')
@@ -587,8 +590,10 @@ def worker_processes(pid: int) -> list[str]:
 
 
 @needs_script
-@pytest.mark.skipif(not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists(),
-                    reason="needs /proc/PID/task/PID/children to see the worker processes")
+@pytest.mark.skipif(
+    not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists(),
+    reason="needs /proc/PID/task/PID/children to see the worker processes",
+)
 def test_ctrl_c_during_a_run_with_worker_processes_ends_it_cleanly(
     indexed: tuple[Path, list[dict[str, Any]]],
 ) -> None:
@@ -913,8 +918,9 @@ def test_cli_check_writes_no_rejects(indexed: tuple[Path, list[dict[str, Any]]])
     scrape = path.parent / "scrape.jsonl"
     scrape.write_bytes(stories(0, 3) + b"{broken\n")
     rejects = path.parent / "rejects.jsonl"
-    checked = cli("dedup", scrape, "--index", path, "--check", "--skip-invalid",
-                  "--rejects", rejects, "-q")
+    checked = cli(
+        "dedup", scrape, "--index", path, "--check", "--skip-invalid", "--rejects", rejects, "-q"
+    )
     assert (checked.exit_code, checked.stdout) == (0, "")
     assert not rejects.exists()
     ran = cli("dedup", scrape, "--skip-invalid", "--rejects", rejects, "-q", "-o", "-")

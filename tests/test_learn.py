@@ -26,9 +26,28 @@ from corpus_clean.record import Record
 from corpus_clean.stats import Stats
 
 WORDS = (
-    "river", "council", "market", "school", "bridge", "harvest", "winter", "station", "doctor",
-    "budget", "village", "museum", "engine", "forest", "theatre", "planet", "garden", "island",
-    "report", "summer", "railway", "festival",
+    "river",
+    "council",
+    "market",
+    "school",
+    "bridge",
+    "harvest",
+    "winter",
+    "station",
+    "doctor",
+    "budget",
+    "village",
+    "museum",
+    "engine",
+    "forest",
+    "theatre",
+    "planet",
+    "garden",
+    "island",
+    "report",
+    "summer",
+    "railway",
+    "festival",
 )
 HAN = "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工"
 
@@ -138,8 +157,17 @@ def test_a_promo_sentence_above_a_related_list_is_cut_off_the_articles_last_para
     rnd = random.Random(6)
     promo = "Follow Example News for the latest on the county."
     records = [
-        record("county", i, [paragraph(rnd), f"{paragraph(rnd)} {promo}", "Related stories",
-                             headline(i + 1), headline(i + 2)])
+        record(
+            "county",
+            i,
+            [
+                paragraph(rnd),
+                f"{paragraph(rnd)} {promo}",
+                "Related stories",
+                headline(i + 1),
+                headline(i + 2),
+            ],
+        )
         for i in range(6)
     ]
     learned = learned_from(records)
@@ -151,9 +179,7 @@ def test_a_promo_sentence_above_a_related_list_is_cut_off_the_articles_last_para
 def test_a_promo_sentence_ending_many_articles_is_cut_off_the_last_paragraph() -> None:
     rnd = random.Random(5)
     promo = "Follow Example News for the latest on the county."
-    records = [
-        record("county", i, [paragraph(rnd), f"{paragraph(rnd)} {promo}"]) for i in range(5)
-    ]
+    records = [record("county", i, [paragraph(rnd), f"{paragraph(rnd)} {promo}"]) for i in range(5)]
     learned = learned_from(records)
     stats = Stats()
     for before in records:
@@ -170,9 +196,7 @@ def test_chinese_sites_are_learned_without_word_splitting() -> None:
 
     header = ["首页", "新闻中心", "标签归档 例子网"]
     footer = ["关注我们了解最新消息", "版权所有 例子网"]
-    records = [
-        record("zh", i, [*header, han(20), han(80), han(90), *footer]) for i in range(6)
-    ]
+    records = [record("zh", i, [*header, han(20), han(80), han(90), *footer]) for i in range(6)]
     learned = learned_from(records)
     for before in records:
         assert lines_of(learned.apply(before)) == lines_of(before)[3:6]
@@ -403,8 +427,9 @@ def test_with_an_index_a_few_pages_lose_the_chrome_earlier_runs_learned(tmp_path
     # --check reads what the index learned, and changes nothing.
     checked = tmp_path / "check.json"
     before = Path(index).read_bytes()
-    invoke("run", str(site.parent), "-q", "--index", index, "--check", "--report", str(checked),
-           *few)
+    invoke(
+        "run", str(site.parent), "-q", "--index", index, "--check", "--report", str(checked), *few
+    )
     assert json.loads(checked.read_text())["learned_patterns"]
     assert Path(index).read_bytes() == before
     second = texts(invoke("run", str(site.parent), "-q", "--index", index, *few))

@@ -30,24 +30,60 @@ FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 # ---- cleaning twice changes nothing ---------------------------------------------------
 
 BOILERPLATE_LINES = [
-    "通过admin", "通过 admin", "首页", "标签归档 武汉夜生活网", "关于作者", "admin administrator",
-    "2022-05-25 0 By", "?One-click ticket purchase",
+    "通过admin",
+    "通过 admin",
+    "首页",
+    "标签归档 武汉夜生活网",
+    "关于作者",
+    "admin administrator",
+    "2022-05-25 0 By",
+    "?One-click ticket purchase",
     "Click on the link to participate in this activity!",
     "Click on one-click ticket purchase:https://t.cfc.com.cn/te3rfv",
-    "Permalink: https://t.cfc.com.cn/te3rfv", "Click here to cancel reply.",
+    "Permalink: https://t.cfc.com.cn/te3rfv",
+    "Click here to cancel reply.",
     "Pay attention to Hebei News network, understand the latest news in Hebei.",
 ]
-words = st.sampled_from([
-    "the", "meeting", "At", "We", "Hebei", "province", "U.S.", "Node.js", "3.14", "e.g.",
-    "layout.At", "said.\u201dWe", "10%.Hubei", "China\u2019s", "Click", "on", "Pay", "attention",
-    "to", "understand", "latest", "news", "in", "https://x.cn/a", "admin", "通过", "By",
-    "2022-05-25", "Cafe\u0301", "\u212b",
-])
+words = st.sampled_from(
+    [
+        "the",
+        "meeting",
+        "At",
+        "We",
+        "Hebei",
+        "province",
+        "U.S.",
+        "Node.js",
+        "3.14",
+        "e.g.",
+        "layout.At",
+        "said.\u201dWe",
+        "10%.Hubei",
+        "China\u2019s",
+        "Click",
+        "on",
+        "Pay",
+        "attention",
+        "to",
+        "understand",
+        "latest",
+        "news",
+        "in",
+        "https://x.cn/a",
+        "admin",
+        "通过",
+        "By",
+        "2022-05-25",
+        "Cafe\u0301",
+        "\u212b",
+    ]
+)
 punctuation = st.sampled_from(
     [".", "!", "?", "\u201d", "\u2019", '"', ",", ":", "\uff1a", "\u2026"]
 )
-cjk = st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x4FFF), min_size=1,
-              max_size=6)
+cjk = st.text(
+    alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x4FFF), min_size=1, max_size=6
+)
 anything = st.text(max_size=4)
 token = st.one_of(words, punctuation, cjk, anything, st.sampled_from(BOILERPLATE_LINES))
 gap = st.sampled_from(["", " ", " ", "  ", "\t", "\u3000"])
@@ -59,12 +95,16 @@ content_line = st.builds(
     lambda lead, parts, tail, trail: (
         lead + "".join(t + g for t, g in parts) + "".join(g + p for g, p in tail) + trail
     ),
-    indent, st.lists(st.tuples(token, gap), max_size=12), tails, gap,
+    indent,
+    st.lists(st.tuples(token, gap), max_size=12),
+    tails,
+    gap,
 )
 line = st.one_of(content_line, st.sampled_from(BOILERPLATE_LINES), gap, indent)
 texts = st.builds(
     lambda lines, newline: newline.join(lines),
-    st.lists(line, max_size=12), st.sampled_from(["\n", "\r\n"]),
+    st.lists(line, max_size=12),
+    st.sampled_from(["\n", "\r\n"]),
 )
 
 
@@ -116,8 +156,9 @@ def mutated(base: int, edits: list[int]) -> str:
 
 
 corpora = st.lists(
-    st.builds(mutated, st.integers(0, len(PARAGRAPHS) - 1),
-              st.lists(st.integers(0, 80), max_size=6)),
+    st.builds(
+        mutated, st.integers(0, len(PARAGRAPHS) - 1), st.lists(st.integers(0, 80), max_size=6)
+    ),
     max_size=14,
 )
 
@@ -177,9 +218,13 @@ plans = st.lists(
 
 
 @FAST
-@given(plans, st.integers(0, 3), st.sampled_from(["first", "longest", "earliest"]),
-       st.lists(st.none() | st.sampled_from(["2024-01-02", "2024-03-04", "2025-01-01"])),
-       st.sampled_from([0.0, 0.9]))
+@given(
+    plans,
+    st.integers(0, 3),
+    st.sampled_from(["first", "longest", "earliest"]),
+    st.lists(st.none() | st.sampled_from(["2024-01-02", "2024-03-04", "2025-01-01"])),
+    st.sampled_from([0.0, 0.9]),
+)
 def test_a_removed_record_is_at_least_threshold_similar_to_its_kept_duplicate_of(
     plan: list[tuple[int, list[int], float]],
     seed: int,
@@ -282,8 +327,11 @@ def test_one_run_keeps_what_two_runs_against_an_index_keep(
 # ---- JSONL round trip ------------------------------------------------------------------
 
 json_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**63), 2**63),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
 )
 json_values = st.recursive(
     json_scalars,
@@ -318,9 +366,7 @@ def test_record_round_trips_through_a_jsonl_line(record: Record) -> None:
 
 @FAST
 @given(records, st.dictionaries(st.text(max_size=8), json_values, max_size=3))
-def test_record_lines_are_what_the_json_codec_writes(
-    record: Record, extra: dict[str, Any]
-) -> None:
+def test_record_lines_are_what_the_json_codec_writes(record: Record, extra: dict[str, Any]) -> None:
     """The C encoder writes, byte for byte, the line json.dumps would (lone surrogates
     included, which fall back to the codec)."""
     obj = record.to_dict(extra)
@@ -334,7 +380,7 @@ foreign_values = st.recursive(
         json_scalars,
         st.integers(2**63, 2**90),
         st.integers(-(2**90), -(2**63)),
-        st.sampled_from(["\ud800", "caf\u00e9", "\x00\x1f\"\\", "\U0001f600"]),
+        st.sampled_from(["\ud800", "caf\u00e9", '\x00\x1f"\\', "\U0001f600"]),
         st.floats(allow_nan=False, allow_infinity=False, width=32),
     ),
     lambda inner: st.one_of(
@@ -379,8 +425,9 @@ def test_no_line_written_holds_a_lone_surrogate(obj: dict[str, Any], ascii_only:
 
 
 @FAST
-@given(records, st.dictionaries(st.sampled_from(["duplicate_of", "similarity"]),
-                                st.text(max_size=5)))
+@given(
+    records, st.dictionaries(st.sampled_from(["duplicate_of", "similarity"]), st.text(max_size=5))
+)
 def test_annotations_come_last_and_do_not_disturb_the_record(
     record: Record, extra: dict[str, Any]
 ) -> None:

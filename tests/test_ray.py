@@ -113,9 +113,7 @@ def cluster() -> Iterator[Cluster]:
             "node_ip_address": "127.0.0.1",
             "object_store_memory": OBJECT_STORE,
         }
-        started = Cluster(
-            initialize_head=True, head_node_args={**node, "include_dashboard": False}
-        )
+        started = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
         try:
             started.add_node(**node)
             started.wait_for_nodes()

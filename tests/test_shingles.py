@@ -18,8 +18,13 @@ P = 0x100000001B3
 M = 0x9E3779B97F4A7C15
 #: Scripts written without spaces: every letter is a word of its own.
 SOLO_RANGES = [
-    (0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF), (0x3040, 0x30FF),
-    (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF),
+    (0x0E00, 0x0EFF),
+    (0x1000, 0x109F),
+    (0x1780, 0x17FF),
+    (0x3040, 0x30FF),
+    (0x3400, 0x4DBF),
+    (0x4E00, 0x9FFF),
+    (0xF900, 0xFAFF),
 ]
 
 
@@ -87,11 +92,23 @@ def test_seed_pages_match_the_definition(size: int) -> None:
 
 
 def test_edge_cases_match_the_definition() -> None:
-    check([
-        "", "   ", "!!!", "one", "two words", "Mixed 中文 and English, 日本語のかな。",
-        "\U00020000\U0002a6d6 extension B", "emoji \U0001f600 fold away", "lone \ud83d surrogate",
-        "\u0130stanbul \u1e9e", "x" * 3000, "tab\tand\nnewline",
-    ], 5)
+    check(
+        [
+            "",
+            "   ",
+            "!!!",
+            "one",
+            "two words",
+            "Mixed 中文 and English, 日本語のかな。",
+            "\U00020000\U0002a6d6 extension B",
+            "emoji \U0001f600 fold away",
+            "lone \ud83d surrogate",
+            "\u0130stanbul \u1e9e",
+            "x" * 3000,
+            "tab\tand\nnewline",
+        ],
+        5,
+    )
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

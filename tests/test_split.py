@@ -60,8 +60,7 @@ SEED_ARTICLES = [
     (f"{P000}#7", NEW_ENERGY, None),
     (
         f"{P000}#8",
-        'June 1 exclusive welfare! Miyazaki Hayao Film Appreciation will re-show "City of the'
-        ' Sky"',
+        'June 1 exclusive welfare! Miyazaki Hayao Film Appreciation will re-show "City of the Sky"',
         None,
     ),
     (

@@ -201,7 +201,11 @@ def test_a_scrape_written_to_one_path_every_night_is_indexed_whole(tmp_path: Pat
     info = json.loads(cli("index", "info", path).stdout)
     assert info["articles"] == 2
     assert info["runs"][-1] | {"time": ""} == {
-        "label": info["runs"][-1]["label"], "time": "", "added": 1, "skipped": 0, "id_reused": 1
+        "label": info["runs"][-1]["label"],
+        "time": "",
+        "added": 1,
+        "skipped": 0,
+        "id_reused": 1,
     }
     # The repost of Tuesday's article is caught, by --check and by a run.
     assert tonight("REPOST " + TUESDAY, "--check", "-q").exit_code == 1
@@ -220,7 +224,8 @@ def test_the_same_articles_twice_are_indexed_once_and_counted(indexed: Path) -> 
         assert cli("dedup", corpus, "--index", indexed, "-q").exit_code == 0
     info = json.loads(cli("index", "info", indexed).stdout)
     assert [(r["added"], r["skipped"], r["id_reused"]) for r in info["runs"][1:]] == [
-        (1, 0, 0), (0, 1, 0)
+        (1, 0, 0),
+        (0, 1, 0),
     ]
 
 
@@ -323,9 +328,7 @@ def rot(db: sqlite3.Connection, path: Path, *objects: str) -> None:
 
 
 DAMAGE: dict[str, Callable[[sqlite3.Connection, Path], None]] = {
-    "bit rot": lambda db, path: rot(
-        db, path, "articles", "articles_by_id", "bands"
-    ),
+    "bit rot": lambda db, path: rot(db, path, "articles", "articles_by_id", "bands"),
     "tampered settings": lambda db, _: db.execute(
         "UPDATE meta SET value = '{x' WHERE key = 'settings'"
     ),
@@ -443,8 +446,16 @@ def test_two_runs_through_two_paths_emit_each_article_once(tmp_path: Path, exist
         )
     runs = [
         subprocess.Popen(
-            [SCRIPT, "dedup", tmp_path / f"{name}.jsonl", "--index", index, "-q", "-o",
-             tmp_path / f"o{name}.jsonl"],
+            [
+                SCRIPT,
+                "dedup",
+                tmp_path / f"{name}.jsonl",
+                "--index",
+                index,
+                "-q",
+                "-o",
+                tmp_path / f"o{name}.jsonl",
+            ],
             stderr=subprocess.PIPE,
         )
         for name, index in (("a", path), ("b", link))

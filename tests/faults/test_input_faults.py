@@ -60,7 +60,8 @@ def test_an_input_changed_during_the_read_back_publishes_nothing(tmp_path: Path)
     target = tmp_path / "out.jsonl"
     running = subprocess.Popen(
         [SCRIPT, "dedup", source, "-o", target, "-j", "1", "-q"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 300
@@ -131,7 +132,7 @@ def fifo_with_writer(tmp_path: Path) -> Iterator[tuple[Path, bytes]]:
 
 
 def test_a_fifo_named_directly_is_read_as_a_jsonl_stream(
-    fifo_with_writer: tuple[Path, bytes]
+    fifo_with_writer: tuple[Path, bytes],
 ) -> None:
     fifo, data = fifo_with_writer
     from_fifo = corpus_clean("dedup", fifo, "-q", timeout=60)
@@ -153,8 +154,10 @@ def test_dev_stdin_and_process_substitution_are_read_as_jsonl_streams(tmp_path: 
     with open(source, "rb") as stdin:
         redirected = corpus_clean("dedup", "/dev/stdin", "-q", stdin=stdin)
     substituted = subprocess.run(
-        ["bash", "-c", f'"{SCRIPT}" dedup <(cat "{source}") -q'], capture_output=True,
-        timeout=60, check=False,
+        ["bash", "-c", f'"{SCRIPT}" dedup <(cat "{source}") -q'],
+        capture_output=True,
+        timeout=60,
+        check=False,
     )
     for done in (piped, redirected, substituted):
         assert (done.returncode, done.stderr) == (0, b"")
@@ -170,7 +173,13 @@ def test_deep_nesting_is_read_alike_whatever_the_jobs(tmp_path: Path, depth: int
     inner = depth - 1  # the record itself is the first level
     deep = (
         '{"id": "deep", "text": "deep nested record words one two three four five", "x": '
-        + "[" * inner + "]" * inner + ', "y": ' + '{"a": ' * inner + "1.5" + "}" * inner + "}\n"
+        + "[" * inner
+        + "]" * inner
+        + ', "y": '
+        + '{"a": ' * inner
+        + "1.5"
+        + "}" * inner
+        + "}\n"
     )
     source.write_bytes(docs(3 << 20) + deep.encode())  # > 2 MB: two batches
     one = corpus_clean("dedup", source, "-j", "1", "-q")
@@ -242,7 +251,8 @@ def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True,
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+        capture_output=True,
         check=False,
     )
     if mounted.returncode != 0:
@@ -261,7 +271,15 @@ def test_a_full_tmpdir_is_named_with_what_to_do(
     source.write_bytes(docs(6 << 20).replace(b'"title": null, ', b""))  # not read back
     target = tmp_path / "out.jsonl"
     done = corpus_clean(
-        "run", source, "--memory", "0", "-o", target, "-j", jobs, "-q",
+        "run",
+        source,
+        "--memory",
+        "0",
+        "-o",
+        target,
+        "-j",
+        jobs,
+        "-q",
         env={**os.environ, "TMPDIR": str(small_tmpfs)},
     )
     assert done.returncode == 2
@@ -280,9 +298,7 @@ def test_the_memory_budget_changes_where_records_wait_not_the_output(tmp_path: P
     source.write_bytes(data + b"".join(lines[:300]).replace(b'"title": null, ', b""))
     default = corpus_clean("run", source, "--duplicates", tmp_path / "d1", "-q")
     spilled = corpus_clean("run", source, "--memory", "0", "--duplicates", tmp_path / "d2", "-q")
-    from_env = corpus_clean(
-        "run", source, "-q", env={**os.environ, "CORPUS_CLEAN_MEMORY_MB": "1"}
-    )
+    from_env = corpus_clean("run", source, "-q", env={**os.environ, "CORPUS_CLEAN_MEMORY_MB": "1"})
     assert default.returncode == spilled.returncode == from_env.returncode == 0
     assert default.stdout == spilled.stdout == from_env.stdout
     assert (tmp_path / "d1").read_bytes() == (tmp_path / "d2").read_bytes() != b""
@@ -293,9 +309,14 @@ def test_the_memory_budget_changes_where_records_wait_not_the_output(tmp_path: P
 
 @pytest.mark.parametrize(
     "line",
-    ['{"id": {"n": 1}, "text": "t"}', '{"id": true, "text": "t"}', '{"id": 1.50, "text": "t"}',
-     '{"id": [1], "text": "t"}', '{"source": {"s": 1}, "text": "t"}',
-     '{"source": false, "text": "t"}'],
+    [
+        '{"id": {"n": 1}, "text": "t"}',
+        '{"id": true, "text": "t"}',
+        '{"id": 1.50, "text": "t"}',
+        '{"id": [1], "text": "t"}',
+        '{"source": {"s": 1}, "text": "t"}',
+        '{"source": false, "text": "t"}',
+    ],
 )
 def test_an_id_or_source_that_is_not_a_string_or_integer_is_refused(
     tmp_path: Path, line: str
@@ -315,13 +336,15 @@ def test_an_id_or_source_that_is_not_a_string_or_integer_is_refused(
 
 def test_an_integer_id_is_kept_in_its_json_spelling(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
-    source.write_text('{"id": 7, "text": "t"}\n{"id": 123456789012345678901234567890, '
-                      '"text": "u", "source": 5}\n')
+    source.write_text(
+        '{"id": 7, "text": "t"}\n{"id": 123456789012345678901234567890, "text": "u", "source": 5}\n'
+    )
     done = corpus_clean("dedup", source, "-q")
     assert done.returncode == 0, done.stderr
     records = strict_json_lines(done.stdout)
     assert [(r["id"], r["source"]) for r in records] == [
-        ("7", str(source)), ("123456789012345678901234567890", "5")
+        ("7", str(source)),
+        ("123456789012345678901234567890", "5"),
     ]
 
 

@@ -89,9 +89,9 @@ def damaged(tmp_path: Path) -> Path:
     (d / "nan.jsonl").write_text('{"text": "x", "score": NaN}\n')
     (d / "huge.jsonl").write_text('{"text": "x", "score": 1e400}\n')
     (d / "number-text.jsonl").write_text('{"text": 5}\n')
-    packed = gzip.compress(b"".join(
-        json.dumps({"text": f"story {n}"}).encode() + b"\n" for n in range(500)
-    ))
+    packed = gzip.compress(
+        b"".join(json.dumps({"text": f"story {n}"}).encode() + b"\n" for n in range(500))
+    )
     (d / "cut.jsonl.gz").write_bytes(packed[: len(packed) // 2])
     (d / "garbage.jsonl.gz").write_bytes(b"\x1f\x8b" + bytes(range(256)) * 4)
     return d

@@ -58,10 +58,13 @@ def digest(path: Path) -> str:
 
 def jsonl(tmp_path: Path, name: str = "in.jsonl", n: int = 3) -> Path:
     path = tmp_path / name
-    path.write_text("".join(
-        json.dumps({"id": f"s{k}", "text": f"Story {k} about the river and its bridges."}) + "\n"
-        for k in range(n)
-    ))
+    path.write_text(
+        "".join(
+            json.dumps({"id": f"s{k}", "text": f"Story {k} about the river and its bridges."})
+            + "\n"
+            for k in range(n)
+        )
+    )
     return path
 
 
@@ -222,9 +225,17 @@ def test_a_block_device_or_socket_as_output_is_refused(tmp_path: Path) -> None:
 def test_dedup_may_replace_its_own_input_while_reading_lines_back(tmp_path: Path) -> None:
     # The kept lines are read back from the input at the end, before it is replaced.
     corpus = tmp_path / "corpus.jsonl"
-    lines = [json.dumps({"id": f"s{k % 4}-{k}", "title": None,
-                         "text": f"story {k % 4} of the old bridge and the river",
-                         "source": "x"}) for k in range(12)]
+    lines = [
+        json.dumps(
+            {
+                "id": f"s{k % 4}-{k}",
+                "title": None,
+                "text": f"story {k % 4} of the old bridge and the river",
+                "source": "x",
+            }
+        )
+        for k in range(12)
+    ]
     corpus.write_text("\n".join(lines) + "\n")
     result = invoke("dedup", corpus, "-o", corpus, "--jobs", "1", "-q")
     assert result.exit_code == 0, result.stderr
@@ -297,8 +308,18 @@ def test_every_output_is_synced_before_the_first_is_renamed(
     monkeypatch.setattr(os, "replace", replace)
     source = tmp_path / "in.jsonl"
     source.write_bytes(b'{"text": "one"}\nnot json\n')
-    result = invoke("run", source, "-o", tmp_path / "o", "--duplicates", tmp_path / "d",
-                    "--skip-invalid", "--rejects", tmp_path / "r", "-q")
+    result = invoke(
+        "run",
+        source,
+        "-o",
+        tmp_path / "o",
+        "--duplicates",
+        tmp_path / "d",
+        "--skip-invalid",
+        "--rejects",
+        tmp_path / "r",
+        "-q",
+    )
     assert result.exit_code == 0, result.stderr
     assert events == ["fsync"] * 3 + ["rename"] * 3
     assert (tmp_path / "r").read_bytes() == b"not json\n"
@@ -462,7 +483,9 @@ def test_a_signal_while_starting_ends_as_interrupted(tmp_path: Path, signum: int
     ready = tmp_path / "importing"
     running = subprocess.Popen(
         [sys.executable, "-c", STALLED_START, str(ready), REPO / SAMPLES],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
     )
     try:
         wait_for(ready.exists, running)
@@ -506,9 +529,20 @@ def test_a_killed_run_leaves_a_temporary_file_named_by_its_pid(tmp_path: Path) -
     out = tmp_path / "out.jsonl"
     # Stdin left open and unread: the run waits there with its output file open.
     running = subprocess.Popen(
-        [Path(sys.executable).parent / "corpus-clean", "dedup", source, "-", "-o", out,
-         "--jobs", "1", "-q"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            Path(sys.executable).parent / "corpus-clean",
+            "dedup",
+            source,
+            "-",
+            "-o",
+            out,
+            "--jobs",
+            "1",
+            "-q",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         tmp = tmp_path / f".out.jsonl.corpus-clean-{running.pid}.tmp"
@@ -526,8 +560,14 @@ def test_a_killed_run_leaves_a_temporary_file_named_by_its_pid(tmp_path: Path) -
 
 @pytest.mark.parametrize(
     ("line", "kind"),
-    [("null", "null"), ("[1]", "array"), ('"s"', "string"), ("1", "number"),
-     ("2.5", "number"), ("true", "boolean")],
+    [
+        ("null", "null"),
+        ("[1]", "array"),
+        ('"s"', "string"),
+        ("1", "number"),
+        ("2.5", "number"),
+        ("true", "boolean"),
+    ],
 )
 def test_a_line_that_is_not_an_object_is_named_in_json_terms(
     tmp_path: Path, line: str, kind: str
@@ -541,8 +581,10 @@ def test_a_line_that_is_not_an_object_is_named_in_json_terms(
 
 @pytest.mark.parametrize(
     ("line", "problem"),
-    [(b'{"text": "a\x00b"}', "Invalid control character at column 12"),
-     (b'{"text": "cut', "Unterminated string starting at column 10")],
+    [
+        (b'{"text": "a\x00b"}', "Invalid control character at column 12"),
+        (b'{"text": "cut', "Unterminated string starting at column 10"),
+    ],
 )
 def test_json_errors_do_not_double_words(tmp_path: Path, line: bytes, problem: str) -> None:
     source = tmp_path / "in.jsonl"
@@ -567,10 +609,15 @@ def test_a_damaged_gzip_input_is_an_error_not_a_usage_error(tmp_path: Path, dama
 
 def many_stories(path: Path, count: int = 40000) -> Path:
     """A JSONL input big enough to keep worker processes and the writer busy a while."""
-    path.write_text("".join(
-        json.dumps({"id": f"d{k}", "text": f"Story {k % 30000} of the river {k * 7919 % 30011}"})
-        + "\n" for k in range(count)
-    ))
+    path.write_text(
+        "".join(
+            json.dumps(
+                {"id": f"d{k}", "text": f"Story {k % 30000} of the river {k * 7919 % 30011}"}
+            )
+            + "\n"
+            for k in range(count)
+        )
+    )
     return path
 
 
@@ -580,8 +627,16 @@ def test_sigterm_as_the_first_output_appears_leaves_a_matching_pair(tmp_path: Pa
     source = many_stories(tmp_path / "docs.jsonl")
     out, dups = tmp_path / "out.jsonl", tmp_path / "dups.jsonl"
     running = subprocess.Popen(
-        [Path(sys.executable).parent / "corpus-clean", "dedup", source, "-o", out,
-         "--duplicates", dups, "-q"],
+        [
+            Path(sys.executable).parent / "corpus-clean",
+            "dedup",
+            source,
+            "-o",
+            out,
+            "--duplicates",
+            dups,
+            "-q",
+        ],
         stderr=subprocess.PIPE,
     )
     try:
@@ -620,8 +675,16 @@ def test_ctrl_c_twice_while_workers_run_still_ends_cleanly(tmp_path: Path) -> No
     source = many_stories(tmp_path / "docs.jsonl", 150000)
     out = tmp_path / "out.jsonl"
     running = subprocess.Popen(
-        [Path(sys.executable).parent / "corpus-clean", "dedup", source, "-o", out,
-         "--jobs", "2", "-q"],
+        [
+            Path(sys.executable).parent / "corpus-clean",
+            "dedup",
+            source,
+            "-o",
+            out,
+            "--jobs",
+            "2",
+            "-q",
+        ],
         stderr=subprocess.PIPE,
     )
     try:
@@ -642,8 +705,10 @@ def test_ctrl_c_twice_while_workers_run_still_ends_cleanly(tmp_path: Path) -> No
     assert (running.returncode, stderr) == (130, b"interrupted: no output file written\n")
     assert not out.exists() and temporaries(tmp_path) == []
     for worker in workers:
-        assert not Path(f"/proc/{worker}").exists() or "Z" in Path(
-            f"/proc/{worker}/stat").read_text().split()[2]
+        assert (
+            not Path(f"/proc/{worker}").exists()
+            or "Z" in Path(f"/proc/{worker}/stat").read_text().split()[2]
+        )
 
 
 #: Runs the command as its console script does, but stalls in the main process right
@@ -675,9 +740,23 @@ def test_an_interrupt_while_the_pool_forks_its_workers_ends_the_run(
     out = tmp_path / "out.jsonl"
     ready, sent = tmp_path / "forked", tmp_path / "signalled"
     running = subprocess.Popen(
-        [sys.executable, "-c", STALLED_FORK, ready, sent,
-         "dedup", source, "-o", out, "--jobs", "2", "-q"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+        [
+            sys.executable,
+            "-c",
+            STALLED_FORK,
+            ready,
+            sent,
+            "dedup",
+            source,
+            "-o",
+            out,
+            "--jobs",
+            "2",
+            "-q",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
     )
     try:
         wait_for(ready.exists, running)
