@@ -394,40 +394,31 @@ def run(
     stats = Stats()
     units = read_units(inputs, stats, BATCH_BYTES)
     applied = _pinned(plan.clean) if plan.clean is not None else Learned()
-    if plan.learn is None or plan.clean is None:
-        plan = replace(plan, learned=applied or None)
-        batches = _processed(plan, _batches(units), executor)
-        result = _run(
-            plan,
-            batches,
-            stats,
-            out,
-            duplicates,
-            index,
-            collect_kept,
-            rejects,
-            progress,
-            "reading",
-        )
-    else:
-        # Learning must see every record first. The fit pass keeps the batches it has
-        # read, split and cleaned in temporary files, and the second pass goes on from
-        # there: the input is read once (stdin too), and cleaned once.
-        if not executor.shares_files:
-            raise ExecutorError(
-                "learning keeps batches in temporary files of this machine, which not every "
-                "node of the cluster can read: pass --no-learn (with --rules from "
-                "'corpus-clean learn' if you want what it learns)"
+    learned: Learned | None = None
+    evidence: Evidence | None = None
+    with contextlib.ExitStack() as cleanup:
+        if plan.learn is None or plan.clean is None:
+            to_process: Iterator[Any] = _batches(units)
+            first_phase = "reading"
+        else:
+            # Learning must see every record first. The fit pass keeps the batches it has
+            # read, split and cleaned in temporary files, and the second pass goes on from
+            # there: the input is read once (stdin too), and cleaned once.
+            if not executor.shares_files:
+                raise ExecutorError(
+                    "learning keeps batches in temporary files of this machine, which not "
+                    "every node of the cluster can read: pass --no-learn (with --rules from "
+                    "'corpus-clean learn' if you want what it learns)"
+                )
+            cache = cleanup.enter_context(tempfile.TemporaryDirectory(prefix=_LEARN_CACHE))
+            read = progress
+            sketches, kept_batches = _fit_pass(
+                plan,
+                _batches(units),
+                executor,
+                cache,
+                None if read is None else lambda: read("reading", stats),  # input read here
             )
-        with tempfile.TemporaryDirectory(prefix="corpus-clean-learn-") as cache:
-            fit_plan = replace(plan, dedup=None, learned=None, cache_dir=cache)
-            sketches, kept_batches = [], []
-            with contextlib.closing(_processed(fit_plan, _batches(units), executor)) as fitted:
-                for sketch, path in fitted:
-                    sketches.append(sketch)
-                    kept_batches.append(path)
-                    if progress is not None:  # the input is read in this pass
-                        progress("reading", stats)
             fitted_at = time.perf_counter()
             if progress is not None:
                 progress("learning", stats)
@@ -435,20 +426,22 @@ def run(
             del sketches
             learned_at = time.perf_counter()
             applied.update(learned)
-            plan = replace(plan, learned=applied or None)
-            batches = _processed(plan, iter(kept_batches), executor)
-            result = _run(
-                plan,
-                batches,
-                stats,
-                out,
-                duplicates,
-                index,
-                collect_kept,
-                rejects,
-                progress,
-                "fingerprinting" if plan.dedup is not None else "writing",
-            )
+            to_process = iter(kept_batches)
+            first_phase = "fingerprinting" if plan.dedup is not None else "writing"
+        plan = replace(plan, learned=applied or None)
+        result = _run(
+            plan,
+            _processed(plan, to_process, executor),
+            stats,
+            out,
+            duplicates,
+            index,
+            collect_kept,
+            rejects,
+            progress,
+            first_phase,
+        )
+    if learned is not None:
         result.learned, result.evidence = learned, evidence
         result.phases = {
             "reading": fitted_at - started,
@@ -463,15 +456,36 @@ def learn_from(plan: Plan, inputs: list[InputFile]) -> Learned:
     """The fit pass: every record split and cleaned by the rules, sketched, and learned
     from. Stdin must have been spooled (see ``_stdin_spooled``): it is read twice."""
     assert plan.learn is not None
-    with tempfile.TemporaryDirectory(prefix="corpus-clean-learn-") as cache:
-        fit_plan = replace(plan, dedup=None, learned=None, cache_dir=cache)
+    with tempfile.TemporaryDirectory(prefix=_LEARN_CACHE) as cache:
         units = _batches(read_units(inputs, Stats(), BATCH_BYTES))
-        sketches = []
-        with contextlib.closing(_processed(fit_plan, units, LocalPool(plan.jobs))) as fitted:
-            for sketch, path in fitted:
-                sketches.append(sketch)
-                os.unlink(path)
+        sketches, kept_batches = _fit_pass(plan, units, LocalPool(plan.jobs), cache, None)
+        for path in kept_batches:
+            os.unlink(path)
         return fit(sketches, plan.learn)
+
+
+#: Prefix of the folder where the fit pass keeps its batches for the second pass.
+_LEARN_CACHE = "corpus-clean-learn-"
+
+
+def _fit_pass(
+    plan: Plan,
+    batches: Iterator[list[RawUnit]],
+    executor: Executor,
+    cache: str,
+    each: Callable[[], None] | None,
+) -> tuple[list[Sketch], list[str]]:
+    """The batches split and cleaned by the rules, as ``fit`` sketches them and as files
+    of ``cache`` for the second pass; ``each`` is called after every batch."""
+    fit_plan = replace(plan, dedup=None, learned=None, cache_dir=cache)
+    sketches, kept_batches = [], []
+    with contextlib.closing(_processed(fit_plan, batches, executor)) as fitted:
+        for sketch, path in fitted:
+            sketches.append(sketch)
+            kept_batches.append(path)
+            if each is not None:
+                each()
+    return sketches, kept_batches
 
 
 def _pinned(options: CleanOptions) -> Learned:

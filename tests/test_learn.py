@@ -9,13 +9,13 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import SCRIPT
 
 from corpus_clean.clean import RulesError, parse_rules
 from corpus_clean.cli import cli
@@ -349,9 +349,6 @@ def test_pinned_learned_rules_remove_what_learning_removes(tmp_path: Path) -> No
     learned = invoke("run", str(scrape), "-q")
     assert invoke("run", str(scrape), "-q", "--rules", str(rules), "--no-learn") == learned
     assert learned != invoke("run", str(scrape), "-q", "--no-learn")
-
-
-SCRIPT = Path(sys.executable).parent / "corpus-clean"
 
 
 @pytest.mark.skipif(not SCRIPT.exists(), reason="corpus-clean is not installed")

@@ -16,7 +16,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from support import REPO, SAMPLES, replicated_samples
+from support import REPO, SAMPLES, SCRIPT, replicated_samples
 
 from corpus_clean import pipeline
 from corpus_clean.cli import cli
@@ -317,7 +316,7 @@ def test_sigterm_cancels_the_tasks_and_exits_130(cluster: Cluster, tmp_path: Pat
     big = tmp_path / "big"
     replicated_samples(big, copies=40)
     out = tmp_path / "out.jsonl"
-    command = [str(Path(sys.executable).parent / "corpus-clean"), "run", str(big), "-o", str(out)]
+    command = [str(SCRIPT), "run", str(big), "-o", str(out)]
     command += ["--engine", "ray", "--ray-address", cluster.address]
     driver = subprocess.Popen(
         command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from support import GOLDEN, REPO
+from support import GOLDEN, REPO, SCRIPT
 
 from corpus_clean.cli import cli
 from corpus_clean.index import IndexStore
@@ -530,7 +530,7 @@ def test_a_killed_run_leaves_a_temporary_file_named_by_its_pid(tmp_path: Path) -
     # Stdin left open and unread: the run waits there with its output file open.
     running = subprocess.Popen(
         [
-            Path(sys.executable).parent / "corpus-clean",
+            SCRIPT,
             "dedup",
             source,
             "-",
@@ -628,7 +628,7 @@ def test_sigterm_as_the_first_output_appears_leaves_a_matching_pair(tmp_path: Pa
     out, dups = tmp_path / "out.jsonl", tmp_path / "dups.jsonl"
     running = subprocess.Popen(
         [
-            Path(sys.executable).parent / "corpus-clean",
+            SCRIPT,
             "dedup",
             source,
             "-o",
@@ -676,7 +676,7 @@ def test_ctrl_c_twice_while_workers_run_still_ends_cleanly(tmp_path: Path) -> No
     out = tmp_path / "out.jsonl"
     running = subprocess.Popen(
         [
-            Path(sys.executable).parent / "corpus-clean",
+            SCRIPT,
             "dedup",
             source,
             "-o",
