@@ -63,6 +63,7 @@ from .report import (
     recurring_lines,
     summary_rows,
 )
+from .shards import ShardOptions
 from .sinks import STDOUT, OutputPathError, check_output, check_targets, write_text
 from .stats import DUPLICATE_KINDS, Stats
 
@@ -149,21 +150,77 @@ def _io_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+#: Suffixes of a size (powers of 1024).
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+class _Size(click.ParamType):  # type: ignore[type-arg]  # generic since click 8.2
+    """A size in bytes: a number, or one with a k, M or G suffix (powers of 1024)."""
+
+    name = "SIZE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower().removesuffix("b")
+        unit = text[-1:] if text[-1:] in _SIZE_UNITS else ""
+        try:
+            size = int(float(text[: len(text) - len(unit)]) * _SIZE_UNITS[unit])
+        except ValueError:
+            self.fail(f"{value!r} is not a size: give bytes, or say 64M, 256k, 1G", param, ctx)
+        if size < 1:
+            self.fail(f"{value!r}: a size must be at least one byte", param, ctx)
+        return size
+
+
 def _engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option(
-        "--ray-address",
-        metavar="HOST:PORT",
-        help="With --engine ray: the cluster to join (default: $RAY_ADDRESS, else the "
-        "cluster running on this machine; none is ever started).",
-    )(f)
-    return click.option(
-        "--engine",
-        type=click.Choice(["local", "ray"]),
-        default="local",
-        show_default=True,
-        help="Where the per-record work runs: this machine (--jobs processes) or tasks on "
-        "a running Ray cluster (pip install 'corpus-clean[ray]'); the same output either way.",
-    )(f)
+    options = [
+        click.option(
+            "--engine",
+            type=click.Choice(["local", "processes", "ray"]),
+            default="local",
+            show_default=True,
+            help="Where the per-record work runs: this machine's pipeline (--jobs processes); "
+            "'processes': the sharded run (tasks over shards of the input, intermediates "
+            "in --work-dir) on --jobs local processes; 'ray': the sharded run as tasks on a "
+            "running Ray cluster (pip install 'corpus-clean[ray]'). The same output either way.",
+        ),
+        click.option(
+            "--ray-address",
+            metavar="HOST:PORT",
+            help="With --engine ray: the cluster to join (default: $RAY_ADDRESS, else the "
+            "cluster running on this machine; none is ever started).",
+        ),
+        click.option(
+            "--work-dir",
+            metavar="DIR",
+            help="With --engine processes or ray: keep the tasks' intermediates and completion "
+            "markers here (default: a temporary folder); on a cluster of several machines, a "
+            "folder every node sees. Emptied when the run succeeds.",
+        ),
+        click.option(
+            "--resume",
+            is_flag=True,
+            help="With --work-dir: skip the tasks a killed run of the same command finished.",
+        ),
+        click.option(
+            "--shard-size",
+            type=_Size(),
+            default="64M",
+            show_default=True,
+            help="With --engine processes or ray: bytes of input per shard (a task).",
+        ),
+        click.option(
+            "--output-dir",
+            metavar="DIR",
+            help="With --engine processes or ray: write the records as numbered parts "
+            "(part-00000.jsonl, ...) plus manifest.json (records, bytes and SHA-256 of each "
+            "part) in DIR, published together when the run succeeds; instead of -o.",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
 
 
 def _clean_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -517,6 +574,7 @@ def _execute_run(
         )
         if kw["ray_address"] and kw["engine"] != "ray":
             raise Failure("--ray-address only makes sense with --engine ray")
+        sharded = _shard_options(kw)
         if plan.clean is not None:
             load_rules(plan.clean)  # fail on a bad rules file before reading anything
         settings = Fingerprinter(plan.dedup).settings() if plan.dedup is not None else None
@@ -529,7 +587,10 @@ def _execute_run(
             Targets()
             if check
             else Targets(
-                kw["output"] or STDOUT, kw.get("duplicates"), kw["rejects"], kw.get("explain")
+                None if kw["output_dir"] else kw["output"] or STDOUT,
+                kw.get("duplicates"),
+                kw["rejects"],
+                kw.get("explain"),
             )
         )
         with contextlib.ExitStack() as stack:
@@ -541,7 +602,7 @@ def _execute_run(
                 else None
             )
             progress = stack.enter_context(_progress(inputs, kw["quiet"], console))
-            run = Run(command, plan, inputs, targets, index, check, executor)
+            run = Run(command, plan, inputs, targets, index, check, executor, sharded, kw["engine"])
             report = execute(run, left, progress)
         try:
             _finish(report, kw)
@@ -556,13 +617,35 @@ def _execute_run(
             sys.exit(ExitCode.DUPLICATES_FOUND)
 
 
+def _shard_options(kw: dict[str, Any]) -> ShardOptions | None:
+    """The sharded run's options (None for --engine local, which takes none of them)."""
+    given = [
+        flag
+        for flag, value in (
+            ("--work-dir", kw["work_dir"]),
+            ("--resume", kw["resume"]),
+            ("--output-dir", kw["output_dir"]),
+        )
+        if value
+    ]
+    if kw["engine"] == "local":
+        if given:
+            raise Failure(f"{given[0]} only makes sense with --engine processes or ray")
+        return None
+    if kw["resume"] and not kw["work_dir"]:
+        raise Failure("--resume resumes from a --work-dir: pass the one the killed run had")
+    if kw["output_dir"] and kw["output"]:
+        raise Failure("-o and --output-dir both say where the records go: give one")
+    return ShardOptions(kw["work_dir"], kw["resume"], kw["shard_size"], kw["output_dir"])
+
+
 def _check_outputs(kw: dict[str, Any], check: bool) -> None:
     """Refuse outputs that cannot be written before anything is read: two options naming
     one file, a folder, a folder that is not there; and a bad GITHUB_STEP_SUMMARY."""
     written = {"--report": kw["report"]}
     if not check:
         written |= {
-            "-o": kw["output"] or STDOUT,
+            "-o": None if kw.get("output_dir") else kw["output"] or STDOUT,
             "--duplicates": kw.get("duplicates"),
             "--rejects": kw["rejects"],
             "--explain": kw.get("explain"),

@@ -10,9 +10,9 @@ import time
 from dataclasses import dataclass, field
 from importlib.metadata import version
 
-from . import pipeline
+from . import pipeline, shards
 from .dedup import Fingerprinter
-from .executors import Executor
+from .executors import Executor, LocalPool
 from .index import IndexStore
 from .io import STDIN, InputFile
 from .report import Report, build_report, settings_of
@@ -71,6 +71,9 @@ class Run:
     check: bool = False
     #: Where the per-record work runs (None: this machine, ``plan.jobs`` processes).
     executor: Executor | None = None
+    #: Run as stages of tasks over shards (``--engine processes`` or ``ray``), named so.
+    shards: shards.ShardOptions | None = None
+    engine: str = "local"
 
 
 def execute(
@@ -90,23 +93,45 @@ def execute(
         dups = outputs.open(targets.duplicates) if targets.duplicates else None
         rejects_out = outputs.open(targets.rejects) if targets.rejects else None
         explain = outputs.open(targets.explain) if targets.explain else None
-        result = pipeline.run(
-            run.plan,
-            run.inputs,
-            out,
-            dups,
-            index=index,
-            collect_kept=index is not None and not run.check,
-            rejects=rejects,
-            progress=progress,
-            executor=run.executor,
-            prior=index.learned_evidence() if index is not None and run.plan.learn else None,
-        )
+        prior = index.learned_evidence() if index is not None and run.plan.learn else None
+        collect_kept = index is not None and not run.check
+        engine: shards.Engine | None = None
+        if run.shards is not None:
+            executor = run.executor or LocalPool(run.plan.jobs)
+            engine = shards.Engine(executor, run.shards, run.engine)
+            result = engine.run(
+                run.plan,
+                run.inputs,
+                out,
+                dups,
+                outputs=outputs,
+                index=index,
+                collect_kept=collect_kept,
+                rejects=rejects,
+                progress=progress,
+                prior=prior,
+                command=run.command,
+            )
+        else:
+            result = pipeline.run(
+                run.plan,
+                run.inputs,
+                out,
+                dups,
+                index=index,
+                collect_kept=collect_kept,
+                rejects=rejects,
+                progress=progress,
+                executor=run.executor,
+                prior=prior,
+            )
         if rejects_out is not None:
             rejects_out.writelines(rejects or [])
         if explain is not None:
             explain.writelines(result.stats.explained)
         outputs.publish()
+    if engine is not None:
+        engine.published()
     added = reused = 0
     phases = dict.fromkeys(pipeline.PHASES, 0.0) | result.phases
     if index is not None and not run.check:
@@ -148,7 +173,13 @@ def execute(
             if path is not None
         },
         phases=phases,
-        engine=run.executor.figures() if run.executor is not None else None,
+        engine=(
+            engine.figures()
+            if engine is not None
+            else run.executor.figures()
+            if run.executor is not None
+            else None
+        ),
     )
 
 
