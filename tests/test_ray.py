@@ -1,6 +1,7 @@
 """--engine ray against a real two-node Ray cluster on this machine, on loopback only:
-the same bytes as the local run, tasks on both nodes, a crashed task retried, the same
-exit 2 for a malformed line, the index workflow, and an interrupt that leaves nothing.
+the same bytes as the local run and --engine processes, tasks on both nodes, a crashed
+task retried, a node removed between stages (its work made again), the same exit 2 for a
+malformed line, the index workflow, and an interrupt that leaves nothing.
 
 Nothing may listen beyond 127.0.0.0/8 here, so the cluster is started with
 ``ray.cluster_utils.Cluster`` on 127.0.0.1 (``ray start`` and a bare ``ray.init()``
@@ -12,12 +13,14 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import pickle
 import shutil
 import signal
 import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,12 @@ from support import REPO, SAMPLES, SCRIPT, replicated_samples
 
 from corpus_clean import pipeline
 from corpus_clean.cli import cli
-from corpus_clean.ray_executor import CRASH_TASK_VARIABLE
+from corpus_clean.driver import Run, Targets, execute
+from corpus_clean.io import resolve_inputs
+from corpus_clean.options import DedupOptions
+from corpus_clean.ray_executor import CRASH_TASK_VARIABLE, RayExecutor
+from corpus_clean.shards import ShardOptions
+from corpus_clean.stats import Stats
 
 #: Keep Ray on loopback and quiet: no node address guessed from the network (Ray reads
 #: this when it is imported, so it is set before), no usage report sent anywhere.
@@ -36,9 +44,10 @@ os.environ.update(RAY_ENVIRONMENT)
 pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[ray]'")
 from ray.cluster_utils import Cluster  # noqa: E402
 
-#: Batches this small give a few megabytes of input a dozen tasks.
-BATCH_BYTES = 256 << 10
+#: Shards this small give a few megabytes of input a dozen tasks a stage.
+SHARD_SIZE = "256k"
 OBJECT_STORE = 80 << 20
+NODE = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "object_store_memory": OBJECT_STORE}
 
 
 def descendants(root: int) -> set[int]:
@@ -107,14 +116,9 @@ def cluster() -> Iterator[Cluster]:
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("RAY_ADDRESS", raising=False)
         Path("/tmp/ray").mkdir(exist_ok=True)
-        node = {
-            "num_cpus": 1,
-            "node_ip_address": "127.0.0.1",
-            "object_store_memory": OBJECT_STORE,
-        }
-        started = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
+        started = Cluster(initialize_head=True, head_node_args={**NODE, "include_dashboard": False})
         try:
-            started.add_node(**node)
+            started.add_node(**NODE)
             started.wait_for_nodes()
             yield started
         finally:
@@ -122,16 +126,11 @@ def cluster() -> Iterator[Cluster]:
     assert _none_left(lambda: _ray_processes(b"")), "Ray processes left after the shutdown"
 
 
-@pytest.fixture
-def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pipeline, "BATCH_BYTES", BATCH_BYTES)
-
-
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Edited copies of the seed pages: about 2.5 MB, a dozen batches."""
     folder = tmp_path_factory.mktemp("pages")
-    assert replicated_samples(folder, copies=8) > 8 * BATCH_BYTES
+    assert replicated_samples(folder, copies=8) > 8 * (256 << 10)
     return folder
 
 
@@ -148,8 +147,9 @@ def invoke(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args))
 
 
-def on_ray(cluster: Cluster, *args: str) -> Result:
-    return invoke(*args, "--engine", "ray", "--ray-address", cluster.address)
+def on_ray(cluster: Cluster, *args: str, shard_size: str = SHARD_SIZE) -> Result:
+    ray = ["--engine", "ray", "--ray-address", cluster.address, "--shard-size", shard_size]
+    return invoke(*args, *ray)
 
 
 def outputs(result: Result, folder: Path) -> tuple[bytes, bytes, dict[str, Any]]:
@@ -192,30 +192,36 @@ def test_the_cluster_binds_and_talks_on_loopback_only(cluster: Cluster) -> None:
 # ---- the same bytes ------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("small_batches")
 @pytest.mark.parametrize("command", ["run", "dedup"])
-def test_ray_gives_the_bytes_of_the_local_run(
+def test_ray_gives_the_bytes_of_the_local_run_and_of_processes(
     cluster: Cluster, command: str, pages: Path, articles: Path, tmp_path: Path
 ) -> None:
     source = str(articles if command == "dedup" else pages)
-    dedup = command in ("run", "dedup")
-    local = invoke(command, source, "--jobs", "1", *files(tmp_path / "local", dedup))
-    remote = on_ray(cluster, command, source, *files(tmp_path / "ray", dedup))
+    local = invoke(command, source, "--jobs", "1", *files(tmp_path / "local"))
+    processes = invoke(
+        command, source, "--engine", "processes", "--shard-size", SHARD_SIZE,
+        *files(tmp_path / "processes"),
+    )  # fmt: skip
+    remote = on_ray(cluster, command, source, *files(tmp_path / "ray"))
     assert outputs(remote, tmp_path / "ray") == outputs(local, tmp_path / "local")
+    assert outputs(processes, tmp_path / "processes") == outputs(local, tmp_path / "local")
     assert remote.stdout_bytes == b""
     figures = engine(tmp_path / "ray")
     assert figures["name"] == "ray"
-    assert figures["tasks"] >= 8
+    assert figures["shards"] >= 8
+    assert figures["tasks"] >= 2 * figures["shards"]  # map and write, at least
     assert figures["nodes"] == 2  # both nodes took tasks
-    assert figures["retries"] == 0
+    assert figures["retries"] == figures["skipped"] == figures["recomputed"] == 0
+    assert set(figures["stages"]) >= {"map", "decide", "write"}
     assert "engine" not in json.loads((tmp_path / "local" / "report.json").read_text("utf-8"))
 
 
 def test_ray_on_the_samples_equals_the_golden_run(cluster: Cluster, tmp_path: Path) -> None:
     local = invoke("run", str(SAMPLES), *files(tmp_path / "local"))
-    remote = on_ray(cluster, "run", str(SAMPLES), *files(tmp_path / "ray"))
+    remote = on_ray(cluster, "run", str(SAMPLES), *files(tmp_path / "ray"), shard_size="64M")
     assert outputs(remote, tmp_path / "ray") == outputs(local, tmp_path / "local")
-    assert engine(tmp_path / "ray")["tasks"] == 2  # learning's fit pass, then the run
+    # One shard: fit, learn, map, decide, write.
+    assert engine(tmp_path / "ray")["tasks"] == 5
 
 
 def test_stdout_carries_only_the_records(cluster: Cluster) -> None:
@@ -228,7 +234,6 @@ def test_stdout_carries_only_the_records(cluster: Cluster) -> None:
 # ---- failures ------------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("small_batches")
 def test_a_crashed_task_is_retried_and_the_output_is_the_same(
     cluster: Cluster, pages: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -242,7 +247,6 @@ def test_a_crashed_task_is_retried_and_the_output_is_the_same(
     assert engine(tmp_path / "ray")["retries"] == 1
 
 
-@pytest.mark.usefixtures("small_batches")
 def test_a_malformed_line_stops_the_run_as_the_local_run_does(
     cluster: Cluster, articles: Path, tmp_path: Path
 ) -> None:
@@ -286,10 +290,46 @@ def test_ray_address_without_the_ray_engine_is_a_usage_mistake() -> None:
     assert "--ray-address only makes sense with --engine ray" in result.stderr
 
 
+def test_a_node_removed_between_stages_has_its_work_made_again(
+    cluster: Cluster, articles: Path, tmp_path: Path
+) -> None:
+    """The second node goes after the map stage, and with it (as if they were on its own
+    disk) the shards it mapped: the run maps them again on the node left, same bytes."""
+    plan = pipeline.Plan(dedup=DedupOptions())
+    inputs = resolve_inputs([str(articles)])
+    local = tmp_path / "local.jsonl"
+    execute(Run("dedup", plan, inputs, Targets(records=str(local))))
+    work, out = tmp_path / "work", tmp_path / "out.jsonl"
+    lost: list[Path] = []
+
+    def between_stages(phase: str, stats: Stats) -> None:
+        if phase != "resolving" or lost:
+            return
+        node = next(node for node in cluster.list_all_nodes() if node is not cluster.head_node)
+        cluster.remove_node(node)
+        for marker in work.glob("shard-*/map.done"):
+            if pickle.loads(marker.read_bytes()).node == node.node_id:
+                for name in ("map.done", "records.jsonl", "prints.pickle"):
+                    (marker.parent / name).unlink()
+                lost.append(marker)
+
+    options = ShardOptions(str(work), shard_bytes=256 << 10)
+    try:
+        with RayExecutor(cluster.address) as executor:
+            run = Run("dedup", plan, inputs, Targets(records=str(out)), executor=executor)
+            report = execute(replace(run, shards=options, engine="ray"), progress=between_stages)
+    finally:
+        if len(cluster.list_all_nodes()) < 2:
+            cluster.add_node(**NODE)
+            cluster.wait_for_nodes()
+    assert out.read_bytes() == local.read_bytes()
+    assert lost  # the second node had mapped shards
+    assert report["engine"]["recomputed"] == len(lost)
+
+
 # ---- the index -----------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("small_batches")
 def test_an_index_run_on_ray_equals_the_local_one(
     cluster: Cluster, pages: Path, tmp_path: Path
 ) -> None:
