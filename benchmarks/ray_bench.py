@@ -1,4 +1,5 @@
-"""corpus-clean on one machine against the same commands on a two-node Ray cluster.
+"""corpus-clean on one machine against the same commands sharded on a local process
+pool and on a two-node Ray cluster.
 
 Usage: python benchmarks/ray_bench.py --articles 100000 [--repeats 1] [--keep-data DIR]
 
@@ -6,9 +7,10 @@ Generates the synthetic scrape (synth.py), starts a Ray cluster of two nodes wit
 CPU each on 127.0.0.1 (the same two cores the local run gets; started as
 tests/test_ray.py starts it, so nothing listens beyond loopback), then runs
 ``corpus-clean run`` on the pages and ``corpus-clean dedup`` on articles.jsonl, locally
-(``--jobs 2``) and with ``--engine ray``, alternating which goes first. Prints wall time
-and peak memory side by side, checks that both engines wrote the same bytes, and states
-the cluster's start-up cost apart.
+(``--jobs 2``), with ``--engine processes --jobs 2`` and with ``--engine ray``, in an
+order that turns round from one repeat to the next. Prints wall time and peak memory side
+by side, checks that every engine wrote the same bytes, and states the cluster's start-up
+cost apart.
 
 Memory: "driver" is the peak RSS of the command's largest process (measure.py: the CLI
 and, locally, its pool workers; Ray's workers are the cluster's children, not the CLI's);
@@ -147,12 +149,17 @@ def main() -> None:
             time.sleep(1.0)  # let the nodes' agents settle before taking the idle RSS
             idle = tree_rss(os.getpid()) / 2**20
             print(f"cluster up in {startup:.1f} s, {idle:.0f} MiB idle", file=sys.stderr)
-            engines = {"local": [], "ray": ["--engine", "ray", "--ray-address", cluster.address]}
+            engines = {
+                "local": [],
+                "processes": ["--engine", "processes"],
+                "ray": ["--engine", "ray", "--ray-address", cluster.address],
+            }
             runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
             # Alternating the order, so that the other load on the machine falls on both.
             for repeat in range(args.repeats):
                 for command, source in COMMANDS:
-                    for label in sorted(engines, reverse=bool(repeat % 2)):
+                    order = list(engines)
+                    for label in order[repeat % 3 :] + order[: repeat % 3]:
                         argv = [str(binary), command, str(data.root / source), "-q", "--jobs", "2"]
                         argv += ["-o", str(scratch / f"{command}-{label}.jsonl")]
                         argv += ["--duplicates", str(scratch / f"{command}-{label}-dups.jsonl")]
@@ -164,8 +171,9 @@ def main() -> None:
         identical = {
             command: all(
                 (scratch / f"{command}-local{tail}").read_bytes()
-                == (scratch / f"{command}-ray{tail}").read_bytes()
+                == (scratch / f"{command}-{label}{tail}").read_bytes()
                 for tail in (".jsonl", "-dups.jsonl")
+                for label in ("processes", "ray")
             )
             for command, _ in COMMANDS
         }
@@ -196,16 +204,16 @@ def report(
         f"{manifest['articles_jsonl_bytes'] / 1e6:.0f} MB of JSONL), "
         f"median of {args.repeats}; 2 cores both ways\n"
     )
-    header = f"{'command':8} {'engine':7} {'sec':>8} {'x local':>8} {'cpu s':>8} {'x local':>8}"
+    header = f"{'command':8} {'engine':9} {'sec':>8} {'x local':>8} {'cpu s':>8} {'x local':>8}"
     header += f" {'driver MiB':>11}"
     print(header + f" {'tree MiB':>9} {'same bytes':>11}")
     for command, _ in COMMANDS:
-        for label in ("local", "ray"):
+        for label in ("local", "processes", "ray"):
             row = figures[command, label]
             ratio = row["seconds"] / figures[command, "local"]["seconds"]
             cpu_ratio = row["cpu_seconds"] / figures[command, "local"]["cpu_seconds"]
             print(
-                f"{command:8} {label:7} {row['seconds']:8.2f} {ratio:8.2f} "
+                f"{command:8} {label:9} {row['seconds']:8.2f} {ratio:8.2f} "
                 f"{row['cpu_seconds']:8.2f} {cpu_ratio:8.2f} "
                 f"{row['driver_mib']:11.0f} {row['tree_mib']:9.0f} "
                 f"{'yes' if identical[command] else 'NO':>11}"

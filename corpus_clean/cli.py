@@ -63,7 +63,7 @@ from .report import (
     recurring_lines,
     summary_rows,
 )
-from .shards import ShardOptions
+from .shards import SHARD_BYTES, ShardOptions
 from .sinks import STDOUT, OutputPathError, check_output, check_targets, write_text
 from .stats import DUPLICATE_KINDS, Stats
 
@@ -206,8 +206,8 @@ def _engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--shard-size",
             type=_Size(),
-            default="64M",
-            show_default=True,
+            default=SHARD_BYTES,
+            show_default=f"{SHARD_BYTES >> 20}M",
             help="With --engine processes or ray: bytes of input per shard (a task).",
         ),
         click.option(

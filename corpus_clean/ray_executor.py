@@ -1,10 +1,11 @@
-"""The per-batch work as tasks on a Ray cluster (``--engine ray``).
+"""An ordered map of tasks on a Ray cluster (``--engine ray``).
 
-Today the driver (this process) still reads the input and writes the output, as the
-local run does; only the per-record work (parse, split, clean, fingerprint, encode)
-runs as tasks, each the same work function the local pool runs, so the output is the
-same bytes. Ray is imported only when this executor connects, so the rest of the
-library does not need it (``pip install 'corpus-clean[ray]'`` brings it).
+``--engine ray`` maps the sharded run's stage tasks (``shards``) over it: each task reads
+its own shard and leaves what it made in the work folder, so only task descriptions and
+small summaries travel. (``pipeline.run`` can map its batches over it too: there the
+driver reads the input and ships the units.) Ray is imported only when this executor
+connects, so the rest of the library does not need it (``pip install
+'corpus-clean[ray]'`` brings it).
 """
 
 from __future__ import annotations

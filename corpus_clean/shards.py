@@ -66,8 +66,9 @@ from .learn import Evidence, Learned, Sketch, fit_with
 from .pipeline import Plan, ProgressCallback, Result
 from .stats import Stats
 
-#: Bytes of input a shard holds by default: a few dozen batches, a task of some seconds.
-SHARD_BYTES = 64 << 20
+#: Bytes of input a shard holds by default: eight batches, a task of a few seconds; a
+#: hundred megabytes make a few shards, enough to keep two or three workers busy.
+SHARD_BYTES = 16 << 20
 
 #: The folder of a run's intermediates: its files are named here only.
 _RUN_FILE = "run.json"
