@@ -23,8 +23,18 @@ from hypothesis import strategies as st
 from support import SAMPLES, SCRIPT, replicated_samples
 
 from corpus_clean.cli import cli
-from corpus_clean.io import InputFile, read_units
-from corpus_clean.shards import count_newlines, plan_shards, read_shard
+from corpus_clean.executors import LocalPool
+from corpus_clean.io import InputFile, RawUnit, read_units, resolve_inputs
+from corpus_clean.options import DedupOptions
+from corpus_clean.pipeline import Plan
+from corpus_clean.shards import (
+    Engine,
+    ShardOptions,
+    WorkFolderError,
+    count_newlines,
+    plan_shards,
+    read_shard,
+)
 from corpus_clean.stats import Stats
 
 
@@ -152,7 +162,7 @@ def test_ranges_read_the_units_of_the_whole_file(
     path.write_bytes(data)
     shards = plan_shards([InputFile(str(path), "jsonl")], shard_bytes)
     before = 0
-    units = []
+    units: list[RawUnit] = []
     for shard in shards:
         (piece,) = shard.pieces
         # What the count stage gives: the newlines before the range.
@@ -192,6 +202,43 @@ def test_a_malformed_line_stops_the_run_as_the_local_run_does(
     assert "Traceback" not in sharded.stderr
     assert not out.exists()
     assert list(parts.iterdir()) == []  # nothing half-written
+
+
+def test_skipped_lines_and_rejects_are_those_of_the_local_run(
+    articles: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.jsonl"
+    lines = articles.read_bytes().splitlines(keepends=True)
+    for at in (len(lines) // 3, len(lines) * 2 // 3):
+        lines.insert(at, b'{"text": "cut off at %d\n' % at)
+    broken.write_bytes(b"".join(lines))
+    found = []
+    for name, engine_args in (("local", []), ("processes", ["--engine", "processes"])):
+        rejects = tmp_path / f"{name}-rejects.jsonl"
+        args = ["dedup", str(broken), "--skip-invalid", "--rejects", str(rejects)]
+        result = invoke(*args, *engine_args, "--shard-size", "20k", *files(tmp_path / name))
+        found.append((outputs(result, tmp_path / name), rejects.read_bytes()))
+    assert found[1] == found[0]
+    assert found[0][1].count(b"\n") == 2
+
+
+def test_a_temporary_work_dir_is_refused_when_the_nodes_do_not_share_files(
+    articles: Path, tmp_path: Path
+) -> None:
+    """As on a Ray cluster of several machines (``RayExecutor.shares_files``): a folder
+    of this machine's temporary files, or none, is no place the other nodes can see."""
+    pool = LocalPool(1)
+    pool.shares_files = False
+    plan = Plan(dedup=DedupOptions())
+    inputs = resolve_inputs([str(articles)])
+    for work_dir, message in (
+        (str(tmp_path / "work"), "a temporary folder of this machine"),
+        (None, "pass --work-dir on storage every node reads and writes"),
+    ):
+        engine = Engine(pool, ShardOptions(work_dir), "ray")
+        with pytest.raises(WorkFolderError, match=message):
+            engine.run(plan, inputs, None)
+    assert not (tmp_path / "work").exists()
 
 
 @pytest.mark.parametrize(
