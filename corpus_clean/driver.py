@@ -171,7 +171,8 @@ def execute(
             name: {"path": path, "bytes": _size(path)}
             for name, path in vars(targets).items()
             if path is not None
-        },
+        }
+        | ({"output_dir": engine.output_dir} if engine and engine.output_dir else {}),
         phases=phases,
         engine=(
             engine.figures()

@@ -572,6 +572,8 @@ class Engine:
         self.nodes: set[str] = set()
         self.stage_seconds: dict[str, float] = {}
         self.seconds = 0.0
+        #: With ``--output-dir``, once published: its path, parts and their bytes.
+        self.output_dir: dict[str, Any] | None = None
 
     # ---- stages
 
@@ -789,6 +791,11 @@ class Engine:
             if duplicates is not None and (here / "removed.jsonl").exists():
                 _copy(here / "removed.jsonl", duplicates)
         if target is not None:
+            self.output_dir = {
+                "path": target,
+                "parts": len(manifest),
+                "bytes": sum(part["bytes"] for part in manifest),
+            }
             stream = outputs.open(os.path.join(target, MANIFEST), by_name=False)
             stream.write(
                 json.dumps(

@@ -166,6 +166,8 @@ def test_every_report_the_commands_write_follows_the_schema(tmp_path: Path, in_r
         (0, ["dedup", split, "--containment", "0", "--threshold", "0.5"]),
         (0, ["dedup", bad, "--skip-invalid", "--rejects", tmp_path / "rejects.jsonl"]),
         (0, ["dedup", "-"]),
+        (0, ["dedup", split, "--engine", "processes", "--output-dir", tmp_path / "parts"]),
+        (0, ["run", "samples/", "--engine", "processes", "--shard-size", "64k"]),
         (0, ["run", "samples/", "--index", db]),
         (0, ["run", "samples/", "--index", db]),
         (1, ["run", "samples/", "--index", db, "--check"]),

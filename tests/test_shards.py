@@ -291,7 +291,8 @@ def test_output_dir_holds_the_records_as_parts_and_a_manifest(
     local = invoke("dedup", str(articles), "-q")
     parts = tmp_path / "parts"
     args = ["dedup", str(articles), "--engine", "processes", "--output-dir", str(parts), "-q"]
-    result = invoke(*args, "--shard-size", "32k")
+    report = tmp_path / "report.json"
+    result = invoke(*args, "--shard-size", "32k", "--report", str(report))
     assert (result.exit_code, result.stdout_bytes) == (0, b"")
     manifest = json.loads((parts / "manifest.json").read_text("utf-8"))
     names = [part["path"] for part in manifest["parts"]]
@@ -306,6 +307,11 @@ def test_output_dir_holds_the_records_as_parts_and_a_manifest(
         joined += data
     assert joined == local.stdout_bytes
     assert manifest["records"] == local.stdout_bytes.count(b"\n")
+    assert manifest["bytes"] == len(joined)
+    published = json.loads(report.read_text("utf-8"))["outputs"]
+    assert published == {
+        "output_dir": {"path": str(parts), "parts": len(names), "bytes": len(joined)}
+    }
     # A second run in fewer shards leaves none of the first run's extra parts.
     assert invoke(*args, "--shard-size", "1G").exit_code == 0
     assert sorted(p.name for p in parts.iterdir()) == ["manifest.json", "part-00000.jsonl"]
