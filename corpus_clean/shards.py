@@ -535,8 +535,12 @@ Task = tuple[Callable[..., Any], tuple[Any, ...]]
 
 
 def _call(task: Task) -> Any:
+    """A task, with the process tuned as the pipeline's workers are (wherever it runs:
+    a Ray worker is no child of the driver, and inherits nothing of it)."""
     function, args = task
-    return function(*args)
+    pipeline._reuse_freed_memory()
+    with pipeline._cycle_collector_paused():
+        return function(*args)
 
 
 def _build() -> Callable[[Task], Any]:
