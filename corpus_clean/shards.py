@@ -49,6 +49,7 @@ from .dedup import Accepted, DuplicateFinder, Fingerprints, Verdict
 from .errors import CorpusCleanError
 from .executors import Executor, ExecutorError, Work
 from .formats import is_compressed
+from .index import IndexStore
 from .io import (
     STDIN,
     FileStamp,
@@ -57,6 +58,7 @@ from .io import (
     MemoryBudget,
     RawUnit,
     _line_runs,
+    _names_a_stream,
     add_fields,
     read_units,
     temporary_errors,
@@ -64,6 +66,7 @@ from .io import (
 )
 from .learn import Evidence, Learned, Sketch, fit_with
 from .pipeline import Plan, ProgressCallback, Result
+from .sinks import Outputs
 from .stats import Stats
 
 #: Bytes of input a shard holds by default: eight batches, a task of a few seconds; a
@@ -115,10 +118,6 @@ class Piece:
 class Shard:
     number: int
     pieces: tuple[Piece, ...]
-
-    @property
-    def name(self) -> str:
-        return f"{self.number:05d}"
 
 
 def plan_shards(inputs: Sequence[InputFile], shard_bytes: int) -> list[Shard]:
@@ -266,7 +265,6 @@ class Fitted:
     """What the fit task of a shard made: its batches as the rules left them (files)."""
 
     paths: list[str]
-    stats_seen: int
     node: str
 
 
@@ -344,7 +342,7 @@ def fit_shard(plan: Plan, shard: Shard, folder: str) -> Fitted:
     # What reading counted: the second pass counts the rest.
     _save(cache / "read.pickle", stats)
     _save(cache / "sketches.pickle", sketches)
-    fitted = Fitted(paths, len(sketches), _node())
+    fitted = Fitted(paths, _node())
     _save(_marker(folder, "fit", shard), fitted)
     return fitted
 
@@ -443,8 +441,6 @@ def decide_shards(
     order, resolved against the index (read-only: the driver holds its lock) as the
     local run resolves; each shard's verdicts written for its write task."""
     assert plan.dedup is not None
-    from .index import IndexStore
-
     stats = Stats()
     with contextlib.ExitStack() as stack:
         index = (
@@ -581,14 +577,16 @@ class Engine:
 
     # ---- stages
 
-    def _stage(self, stage: str, tasks: Sequence[tuple[Path, Task]], resume: bool) -> Iterator[Any]:
+    def _stage(
+        self, stage: str, tasks: Sequence[tuple[Path | None, Task]], resume: bool
+    ) -> Iterator[Any]:
         """Each task's result in order; one whose marker is there (``resume``) is not run
-        again: its marker is its result."""
+        again: its marker is its result. A task of no marker always runs."""
         started = time.perf_counter()
         results: dict[int, Any] = {}
         todo: list[int] = []
         for i, (marker, _) in enumerate(tasks):
-            if resume and marker.exists():
+            if resume and marker is not None and marker.exists():
                 results[i] = _load(marker)
                 self.skipped += 1
             else:
@@ -630,8 +628,8 @@ class Engine:
         out: IO[bytes] | None,
         duplicates: IO[bytes] | None = None,
         *,
-        outputs: Any = None,
-        index: Any = None,
+        outputs: Outputs | None = None,
+        index: IndexStore | None = None,
         collect_kept: bool = False,
         rejects: list[bytes] | None = None,
         progress: ProgressCallback | None = None,
@@ -644,10 +642,10 @@ class Engine:
         pipeline._reuse_freed_memory()
         stats = Stats()
         stats.add("special_files_skipped", sum(1 for item in inputs if item.kind == "special"))
-        if self.options.output_dir is not None:
-            _output_folder(self.options.output_dir)  # before anything is read
         folder, temporary = self._work_folder()
         try:
+            if self.options.output_dir is not None:
+                _output_folder(self.options.output_dir)  # before anything is read
             if not self.options.resume:
                 _empty(folder)
             inputs = _streams_spooled(inputs, folder, self.options.resume)
@@ -683,8 +681,8 @@ class Engine:
         stats: Stats,
         out: IO[bytes] | None,
         duplicates: IO[bytes] | None,
-        outputs: Any,
-        index: Any,
+        outputs: Outputs | None,
+        index: IndexStore | None,
         collect_kept: bool,
         rejects: list[bytes] | None,
         progress: ProgressCallback | None,
@@ -769,18 +767,20 @@ class Engine:
         folder: str,
         out: IO[bytes] | None,
         duplicates: IO[bytes] | None,
-        outputs: Any,
+        outputs: Outputs | None,
     ) -> None:
         """The parts, in order, into ``out`` and ``duplicates``; with ``--output-dir``,
         each part into a file of its own, and the manifest."""
         target = self.options.output_dir
+        assert target is None or outputs is not None, "--output-dir publishes with Outputs"
+        parts_out = outputs if target is not None else None
         manifest: list[dict[str, Any]] = []
         for shard, part in zip(shards, parts, strict=True):
             here = _shard_folder(folder, shard)
             name = "kept.jsonl" if (here / "kept.jsonl").exists() else "records.jsonl"
-            if target is not None:
+            if parts_out is not None and target is not None:
                 file_name = f"part-{shard.number:05d}.jsonl"
-                stream = outputs.open(os.path.join(target, file_name), by_name=False)
+                stream = parts_out.open(os.path.join(target, file_name), by_name=False)
                 _copy(here / name, stream)
                 manifest.append(
                     {
@@ -794,13 +794,13 @@ class Engine:
                 _copy(here / name, out)
             if duplicates is not None and (here / "removed.jsonl").exists():
                 _copy(here / "removed.jsonl", duplicates)
-        if target is not None:
+        if parts_out is not None and target is not None:
             self.output_dir = {
                 "path": target,
                 "parts": len(manifest),
                 "bytes": sum(part["bytes"] for part in manifest),
             }
-            stream = outputs.open(os.path.join(target, MANIFEST), by_name=False)
+            stream = parts_out.open(os.path.join(target, MANIFEST), by_name=False)
             stream.write(
                 json.dumps(
                     {
@@ -834,10 +834,7 @@ class Engine:
             if piece.kind == "range" and piece.end < piece.size
         ]
         counts: dict[tuple[str, int], int] = {}
-        tasks = [
-            (Path(folder) / "none", (count_newlines, (piece.path, piece.start, piece.end)))
-            for piece in ranges
-        ]
+        tasks = [(None, (count_newlines, (piece.path, piece.start, piece.end))) for piece in ranges]
         for piece, count in zip(ranges, self._stage("count", tasks, resume=False), strict=True):
             counts[piece.path, piece.end] = count
         before: dict[str, int] = {}
@@ -877,9 +874,7 @@ class Engine:
             raise WorkFolderError(
                 f"--work-dir {given}: {err.strerror}; pass a folder this run can write"
             ) from err
-        foreign = [
-            name for name in os.listdir(folder) if not (name == _RUN_FILE or name.startswith(_OURS))
-        ]
+        foreign = [name for name in os.listdir(folder) if not _is_ours(name)]
         if foreign:
             raise WorkFolderError(
                 f"--work-dir {given} holds files of something else ({foreign[0]}, ...): "
@@ -936,7 +931,16 @@ class Engine:
 
 
 #: Names the run writes in a work folder (besides ``run.json``).
-_OURS = ("shard-", "learned.pickle", "prior.pickle", "stdin", "learn.done", "decide.done", ".")
+_OURS = re.compile(
+    r"run\.json|shard-\d+|stdin-\d+.*|(learned|prior)\.pickle|(learn|decide)\.done"
+    r"|\..+\.\d+\.tmp"  # what _save writes, before it is renamed
+)
+
+
+def _is_ours(name: str) -> bool:
+    return _OURS.fullmatch(name) is not None
+
+
 #: The manifest of ``--output-dir``.
 MANIFEST = "manifest.json"
 
@@ -978,7 +982,7 @@ def _done_with(folder: str, temporary: bool) -> None:
 
 def _empty(folder: str) -> None:
     for name in os.listdir(folder):
-        if name == _RUN_FILE or name.startswith(_OURS):
+        if _is_ours(name):
             path = os.path.join(folder, name)
             if os.path.isdir(path) and not os.path.islink(path):
                 shutil.rmtree(path)
@@ -1014,9 +1018,7 @@ def _streams_spooled(inputs: list[InputFile], folder: str, resume: bool) -> list
     elsewhere can read a file, not this process's stream. Their records keep the name."""
     spooled = []
     for n, item in enumerate(inputs):
-        if item.kind == "special" or (
-            item.path != STDIN and os.path.isfile(item.path) and not item.path.startswith("/dev/")
-        ):
+        if item.kind == "special" or (not _names_a_stream(item.path) and os.path.isfile(item.path)):
             spooled.append(item)
             continue
         if resume:
@@ -1024,7 +1026,9 @@ def _streams_spooled(inputs: list[InputFile], folder: str, resume: bool) -> list
                 f"--resume cannot tell that {'stdin' if item.path == STDIN else item.path} "
                 "holds what the killed run read: give the input as a file"
             )
-        path = os.path.join(folder, f"stdin-{n}.jsonl")
+        # The name keeps the stream's suffixes, which say how it is compressed.
+        suffixes = "".join(Path(item.path).suffixes) if item.path != STDIN else ".jsonl"
+        path = os.path.join(folder, f"stdin-{n}{suffixes}")
         name = item.name or ("<stdin>" if item.path == STDIN else item.source)
         with temporary_errors(), open(path, "wb") as copy:
             if item.path == STDIN:
