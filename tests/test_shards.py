@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner, Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import SAMPLES, SCRIPT, replicated_samples
+from support import SAMPLES, SCRIPT, replicated_samples, session_members
 
 from corpus_clean.cli import cli
 from corpus_clean.executors import LocalPool
@@ -342,9 +342,11 @@ def test_resume_after_the_driver_is_killed_skips_the_finished_tasks(
     local = invoke("run", str(pages), *files(tmp_path / "local"))
     (tmp_path / "sharded").mkdir()
     named = ["-o", "out.jsonl", "--duplicates", "dups.jsonl", "--report", "report.json", "-q"]
-    command = [str(SCRIPT), "run", str(pages), *named, "--engine", "processes", "--jobs", "1"]
+    command = [str(SCRIPT), "run", str(pages), *named, "--engine", "processes", "--jobs", "2"]
     command += ["--shard-size", "48k", "--work-dir", str(work)]
-    driver = subprocess.Popen(command, cwd=tmp_path / "sharded", stderr=subprocess.PIPE)
+    driver = subprocess.Popen(
+        command, cwd=tmp_path / "sharded", stderr=subprocess.PIPE, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 60
         while not list(work.glob("shard-*/fit.done")) and time.monotonic() < deadline:
@@ -357,6 +359,7 @@ def test_resume_after_the_driver_is_killed_skips_the_finished_tasks(
         assert driver.stderr is not None
         driver.stderr.close()
     assert driver.returncode == -signal.SIGKILL
+    assert _none_left(driver.pid), "the pool's workers outlived the killed driver"
     finished = len(list(work.glob("shard-*/fit.done")))
     assert finished >= 1
     assert not (tmp_path / "sharded" / "out.jsonl").exists()
@@ -409,3 +412,37 @@ def test_an_index_run_on_processes_equals_the_local_one(pages: Path, tmp_path: P
     args = ["run", str(pages), "--index", str(fresh), "-q", "--engine", "processes"]
     assert invoke(*args).exit_code == 0
     assert json.loads(invoke("index", "info", str(fresh)).stdout)["articles"] > 0
+
+
+def test_sigterm_stops_the_tasks_and_leaves_no_output(tmp_path: Path) -> None:
+    pages = tmp_path / "pages"
+    replicated_samples(pages, copies=6)
+    out, work = tmp_path / "out.jsonl", tmp_path / "work"
+    command = [str(SCRIPT), "run", str(pages), "-o", str(out), "--engine", "processes"]
+    command += ["--jobs", "2", "--shard-size", "48k", "--work-dir", str(work)]
+    driver = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not list(work.glob("shard-*/fit.done")) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        driver.send_signal(signal.SIGTERM)
+        stdout, stderr = driver.communicate(timeout=60)
+    finally:
+        driver.kill()
+    assert driver.returncode == 130, stderr
+    assert b"interrupted: no output file written" in stderr
+    assert stdout == b""
+    assert list(tmp_path.glob("out.jsonl*")) == []
+    assert _none_left(driver.pid)
+    assert list(work.glob("shard-*/fit.done"))  # kept for --resume
+
+
+def _none_left(session: int, within: float = 20) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not session_members(session):
+            return True
+        time.sleep(0.05)
+    return False
