@@ -308,7 +308,7 @@ def read_units(
                 data = handle.read()
             stats.add("pages_read")
             stats.add("bytes_read", len(data))
-            yield RawUnit("page", item.source, 0, data)
+            yield RawUnit("page", item.name or item.source, 0, data)
             continue
         source = item.name or ("<stdin>" if item.path == STDIN else item.source)
         if item.kind == "parquet":

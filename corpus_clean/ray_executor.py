@@ -48,10 +48,12 @@ class _Task:
 class RayExecutor:
     """Joins a running Ray cluster (``address``, or Ray's own ``auto`` rules:
     ``RAY_ADDRESS``, else the cluster started on this machine) and maps the work over
-    it as tasks, two per CPU of the cluster in flight."""
+    it as tasks, two per CPU of the cluster in flight. ``spread`` places them across the
+    nodes in turn; else Ray fills the driver's node first."""
 
-    def __init__(self, address: str | None = None) -> None:
+    def __init__(self, address: str | None = None, *, spread: bool = True) -> None:
         self.address = address
+        self.spread = spread
         self.nodes: set[str] = set()
         self.tasks = 0
         self.retries = 0
@@ -108,11 +110,17 @@ class RayExecutor:
 
         started = time.perf_counter()
         # Lost tasks are retried here rather than by Ray (max_retries), which would do
-        # it unseen: counted here, the report can say how many were. Ray's default
-        # placement fills the driver's node, then the others; "SPREAD" placed every task
-        # anew, and workers were busy 14-30% of the time against 43-70% (dedup, 100,000
-        # articles, two one-CPU nodes).
-        task = ray.remote(_run_task).options(num_cpus=1, max_retries=0)
+        # it unseen: counted here, the report can say how many were. For small tasks
+        # (the pipeline's 2 MB batches) Ray's default placement, which fills the driver's
+        # node and reuses its warm workers, did better: "SPREAD" placed every task anew,
+        # and workers were busy 14-30% of the time against 43-70% (dedup, 100,000
+        # articles, two one-CPU nodes). A shard's task runs for seconds, and by default
+        # the driver's node could take every one of a stage's tasks before another
+        # node's worker had started: spread, each node takes its turn.
+        strategy = "SPREAD" if self.spread else "DEFAULT"
+        task = ray.remote(_run_task).options(
+            num_cpus=1, max_retries=0, scheduling_strategy=strategy
+        )
         built = [ray.put(work.build)]  # in a list: tasks get the reference, not the value
         cpus = ray.cluster_resources().get("CPU", 1)  # type: ignore[no-untyped-call]
         in_flight = 2 * max(1, int(cpus))

@@ -96,10 +96,10 @@ class ShardOptions:
 
 @dataclass(frozen=True)
 class Piece:
-    """Bytes of one input in a shard: a page file, a byte range of a plain JSONL file
-    (the lines that start in it), or a whole compressed JSONL or Parquet file."""
+    """Bytes of one input in a shard: a byte range of a plain JSONL file (the lines that
+    start in it), or a whole file (a page, compressed JSONL, Parquet)."""
 
-    kind: Literal["page", "range", "whole"]
+    kind: Literal["range", "whole"]
     path: str  # absolute: a task may run in another folder
     source: str  # the name its records carry
     input_kind: Literal["page", "jsonl", "parquet"]
@@ -131,7 +131,7 @@ def plan_shards(inputs: Sequence[InputFile], shard_bytes: int) -> list[Shard]:
         path = os.path.abspath(item.path)
         size = os.stat(path).st_size
         if item.kind == "page":
-            pieces.append(Piece("page", path, item.source, "page", size))
+            pieces.append(Piece("whole", path, item.source, "page", size))
             continue
         source = item.name or item.source
         if item.kind == "parquet" or is_compressed(item.path):
@@ -171,17 +171,11 @@ def read_shard(shard: Shard, stats: Stats, chunk_bytes: int) -> Iterator[RawUnit
     pages whole, JSONL in runs of whole lines, each unit's first line numbered as in
     the whole file."""
     for piece in shard.pieces:
-        if piece.kind == "page":
-            with open(piece.path, "rb") as handle:
-                data = handle.read()
-            stats.add("pages_read")
-            stats.add("bytes_read", len(data))
-            yield RawUnit("page", piece.source, 0, data)
-        elif piece.kind == "whole":
+        if piece.kind == "range":
+            yield from _range_units(piece, stats, chunk_bytes)
+        else:
             whole = InputFile(piece.path, piece.input_kind, name=piece.source)
             yield from read_units([whole], stats, chunk_bytes)
-        else:
-            yield from _range_units(piece, stats, chunk_bytes)
 
 
 def _range_units(piece: Piece, stats: Stats, chunk_bytes: int) -> Iterator[RawUnit]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -17,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from engines import engine, files, index_runs, invoke, outputs, written
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import SAMPLES, SCRIPT, replicated_samples, session_members
 
-from corpus_clean.cli import cli
 from corpus_clean.executors import LocalPool
 from corpus_clean.io import InputFile, RawUnit, read_units, resolve_inputs
 from corpus_clean.options import DedupOptions
@@ -36,36 +34,6 @@ from corpus_clean.shards import (
     read_shard,
 )
 from corpus_clean.stats import Stats
-
-
-def invoke(*args: str, input: bytes | None = None) -> Result:
-    return CliRunner().invoke(cli, list(args), input=input)
-
-
-def files(folder: Path, dedup: bool = True) -> list[str]:
-    folder.mkdir()
-    named = ["-o", str(folder / "out.jsonl"), "--report", str(folder / "report.json"), "-q"]
-    return [*named, "--duplicates", str(folder / "dups.jsonl")] if dedup else named
-
-
-def outputs(result: Result, folder: Path) -> tuple[bytes, bytes, dict[str, Any]]:
-    assert result.exit_code == 0, result.stderr
-    return written(folder)
-
-
-def written(folder: Path) -> tuple[bytes, bytes, dict[str, Any]]:
-    """-o, --duplicates and the report, without what differs by nature: the engine
-    block, the timings and the paths of the outputs."""
-    report = json.loads((folder / "report.json").read_text("utf-8"))
-    for varying in ("engine", "seconds", "mb_per_s", "phases", "outputs"):
-        report.pop(varying, None)
-    dups = folder / "dups.jsonl"
-    return (folder / "out.jsonl").read_bytes(), dups.read_bytes() if dups.exists() else b"", report
-
-
-def engine(folder: Path) -> dict[str, Any]:
-    figures: dict[str, Any] = json.loads((folder / "report.json").read_text("utf-8"))["engine"]
-    return figures
 
 
 @pytest.fixture(scope="module")
@@ -392,19 +360,12 @@ def test_a_finished_run_resumed_runs_no_task_but_the_counts(articles: Path, tmp_
 
 
 def test_an_index_run_on_processes_equals_the_local_one(pages: Path, tmp_path: Path) -> None:
-    seeded = tmp_path / "seeded.db"
-    assert invoke("run", str(SAMPLES), "--index", str(seeded), "-q").exit_code == 0
-    figures = {}
-    for name in ("local", "processes"):
-        index = tmp_path / f"{name}.db"
-        shutil.copyfile(seeded, index)
-        args = ["run", str(pages), "--index", str(index), *files(tmp_path / name)]
-        if name == "processes":
-            args += ["--engine", "processes", "--shard-size", "64k"]
-        kept, removed, report = outputs(invoke(*args), tmp_path / name)
-        report["index"].pop("path")
-        info = json.loads(invoke("index", "info", str(index)).stdout)
-        figures[name] = (kept, removed, report, info["articles"])
+    sharded = ["--engine", "processes", "--shard-size", "64k"]
+    figures = index_runs(
+        pages,
+        tmp_path,
+        {"local": invoke, "processes": lambda *args: invoke(*args, *sharded)},
+    )
     assert figures["processes"] == figures["local"]
     assert figures["processes"][2]["duplicates"]["index"] > 0
     # Into a new index as well: the first run makes it.

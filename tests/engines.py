@@ -1,0 +1,67 @@
+"""Helpers of the engine tests (test_shards, test_ray): a run's outputs side by side,
+and the index workflow run by each engine."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner, Result
+from support import SAMPLES
+
+from corpus_clean.cli import cli
+
+
+def invoke(*args: str, input: bytes | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), input=input)
+
+
+def files(folder: Path, dedup: bool = True) -> list[str]:
+    """-o, --report (and --duplicates) in a new folder of their own."""
+    folder.mkdir()
+    named = ["-o", str(folder / "out.jsonl"), "--report", str(folder / "report.json"), "-q"]
+    return [*named, "--duplicates", str(folder / "dups.jsonl")] if dedup else named
+
+
+def outputs(result: Result, folder: Path) -> tuple[bytes, bytes, dict[str, Any]]:
+    assert result.exit_code == 0, result.stderr
+    return written(folder)
+
+
+def written(folder: Path) -> tuple[bytes, bytes, dict[str, Any]]:
+    """-o, --duplicates and the report in ``folder`` (see ``files``), without what differs
+    by nature: the engine block, the timings and the paths of the outputs."""
+    report = json.loads((folder / "report.json").read_text("utf-8"))
+    for varying in ("engine", "seconds", "mb_per_s", "phases", "outputs"):
+        report.pop(varying, None)
+    dups = folder / "dups.jsonl"
+    return (folder / "out.jsonl").read_bytes(), dups.read_bytes() if dups.exists() else b"", report
+
+
+def engine(folder: Path) -> dict[str, Any]:
+    """The report's engine block."""
+    figures: dict[str, Any] = json.loads((folder / "report.json").read_text("utf-8"))["engine"]
+    return figures
+
+
+def index_runs(
+    pages: Path, tmp_path: Path, engines: dict[str, Callable[..., Result]]
+) -> dict[str, tuple[bytes, bytes, dict[str, Any], int]]:
+    """``run --index`` of ``pages`` by each engine (a name, and how it invokes the
+    command), each on its own copy of an index seeded with the samples: what each wrote,
+    reported, and left in the index."""
+    seeded = tmp_path / "seeded.db"
+    assert invoke("run", str(SAMPLES), "--index", str(seeded), "-q").exit_code == 0
+    figures = {}
+    for name, run in engines.items():
+        index = tmp_path / f"{name}.db"
+        shutil.copyfile(seeded, index)
+        result = run("run", str(pages), "--index", str(index), *files(tmp_path / name))
+        kept, removed, report = outputs(result, tmp_path / name)
+        report["index"].pop("path")
+        info = json.loads(invoke("index", "info", str(index)).stdout)
+        figures[name] = (kept, removed, report, info["articles"])
+    return figures
