@@ -634,6 +634,7 @@ class Engine:
         opens the parts of ``--output-dir``."""
         started = time.perf_counter()
         pipeline._reuse_freed_memory()
+        plan = _with_absolute_paths(plan)
         stats = Stats()
         stats.add("special_files_skipped", sum(1 for item in inputs if item.kind == "special"))
         folder, temporary = self._work_folder()
@@ -988,6 +989,15 @@ def _is_local_temporary(folder: str) -> bool:
     temporary = os.path.realpath(tempfile.gettempdir())
     real = os.path.realpath(folder)
     return real == temporary or real.startswith(temporary + os.sep)
+
+
+def _with_absolute_paths(plan: Plan) -> Plan:
+    """The plan with its rules files named from the root: a task on a node of a cluster
+    runs in another folder than the driver."""
+    if plan.clean is None or not plan.clean.rule_files:
+        return plan
+    files = tuple(Path(path).resolve() for path in plan.clean.rule_files)
+    return replace(plan, clean=replace(plan.clean, rule_files=files))
 
 
 def _settings(plan: Plan) -> dict[str, object]:

@@ -14,6 +14,7 @@ import ipaddress
 import json
 import os
 import pickle
+import shutil
 import signal
 import socket
 import subprocess
@@ -197,11 +198,21 @@ def test_ray_on_the_samples_equals_the_golden_run(cluster: Cluster, tmp_path: Pa
     assert engine(tmp_path / "ray")["tasks"] == 5
 
 
-def test_stdout_carries_only_the_records(cluster: Cluster) -> None:
-    local = invoke("run", str(SAMPLES), "-q")
-    remote = on_ray(cluster, "run", str(SAMPLES), "-q")
+def test_stdout_carries_only_the_records_of_paths_relative_to_the_driver(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inputs and rules files named from the driver's folder: the tasks run elsewhere."""
+    shutil.copytree(SAMPLES, tmp_path / "samples")
+    (tmp_path / "rules.toml").write_text(
+        '[[rule]]\nname = "mine"\naction = "line"\nmatch = "regex"\npatterns = ["^Editor:"]\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    args = ["run", "samples", "--rules", "rules.toml", "-q"]
+    local = invoke(*args)
+    remote = on_ray(cluster, *args)
     assert (remote.exit_code, remote.stderr) == (0, "")
     assert remote.stdout_bytes == local.stdout_bytes
+    assert b'"source": "samples/' in local.stdout_bytes
 
 
 # ---- failures ------------------------------------------------------------------------
