@@ -32,9 +32,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from . import learn as learn_module
 from . import pipeline
-from .clean import load_rules
 from .dedup import Fingerprinter
 from .driver import Left as _Left
 from .driver import Run, Targets, execute
@@ -64,6 +62,8 @@ from .report import (
     summary_rows,
 )
 from .sinks import STDOUT, OutputPathError, check_output, check_targets, write_text
+from .stages import learn as learn_module
+from .stages.clean import load_rules
 from .stats import DUPLICATE_KINDS, Stats
 
 console = Console(stderr=True)

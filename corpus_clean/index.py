@@ -51,9 +51,9 @@ import xxhash
 
 from .dedup import Accepted
 from .errors import CorpusCleanError
-from .learn import Evidence
 from .options import lsh_bands
 from .shingles import U64, Shingles
+from .stages.learn import Evidence
 
 #: "ccix" in the SQLite header: tells our files from other SQLite databases.
 APPLICATION_ID = 0x63636978

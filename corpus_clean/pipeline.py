@@ -31,7 +31,6 @@ from itertools import chain, islice
 from typing import IO, Any, cast
 
 from . import _fast
-from .clean import Cleaner, load_rules
 from .dedup import (
     Accepted,
     AcceptedIndex,
@@ -58,10 +57,11 @@ from .io import (
     temporary_errors,
     write_all,
 )
-from .learn import Evidence, Learned, Sketch, TextKey, fit, fit_with, texts_of
 from .options import CleanOptions, DedupOptions, LearnOptions, ReadOptions, SplitOptions
 from .record import Record
-from .split import PageSplitter
+from .stages.clean import Cleaner, load_rules
+from .stages.learn import Evidence, Learned, Sketch, TextKey, fit, fit_with, texts_of
+from .stages.split import PageSplitter
 from .stats import Stats, similarity_bin
 
 #: A batch of page files closes at this many pages or this many bytes, whichever comes

@@ -10,12 +10,12 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from corpus_clean.clean import Cleaner, RuleSet, load_rules
 from corpus_clean.dedup import Deduplicator, Fingerprinter, Verdict
 from corpus_clean.io import read_records, resolve_inputs
 from corpus_clean.options import CleanOptions, DedupOptions, ReadOptions, SplitOptions
 from corpus_clean.record import Record
-from corpus_clean.split import PageSplitter
+from corpus_clean.stages.clean import Cleaner, RuleSet, load_rules
+from corpus_clean.stages.split import PageSplitter
 from corpus_clean.stats import Stats
 
 REPO = Path(__file__).resolve().parent.parent

@@ -14,14 +14,17 @@ import pytest
 import corpus_clean
 
 PACKAGE = Path(corpus_clean.__file__).parent
+#: Every module but the command line's, by dotted name (``stages.clean``).
 LIBRARY = sorted(
-    p.stem for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__", "cli")
+    ".".join(p.relative_to(PACKAGE).with_suffix("").parts)
+    for p in PACKAGE.rglob("*.py")
+    if p.stem not in ("__init__", "__main__", "cli")
 )
 #: Each stage, and the modules that make it up.
 STAGES = {
-    "split": {"split"},
-    "clean": {"clean"},
-    "learn": {"learn"},
+    "split": {"stages.split"},
+    "clean": {"stages.clean"},
+    "learn": {"stages.learn"},
     "dedup": {"dedup", "minhash", "shingles"},
 }
 #: What any stage may build on.
@@ -31,7 +34,7 @@ NATIVE = {"shingles": {"_fast"}, "minhash": {"_fast"}, "dedup": {"_fast"}, "io":
 
 
 def test_the_library_never_imports_click_or_rich() -> None:
-    assert {"pipeline", "io", "split", "clean", "dedup", "minhash", "shingles"} <= set(LIBRARY)
+    assert {"pipeline", "io", "stages.split", "stages.clean", "dedup", "shingles"} <= set(LIBRARY)
     code = (
         "import importlib, json, sys\n"
         f"for name in {LIBRARY!r}:\n"
@@ -55,30 +58,49 @@ def test_the_cli_does_import_them() -> None:
 
 
 def package_imports(module: str) -> set[str]:
-    """The corpus_clean modules a module imports (relative or absolute)."""
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text("utf-8"))
+    """The corpus_clean modules a module imports (relative or absolute): top-level modules
+    by name, those of a subpackage as ``package.module`` (see ``_named``)."""
+    path = PACKAGE.joinpath(*module.split("."))
+    source = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+    tree = ast.parse(source.read_text("utf-8"))
+    here = module.split(".") if path.is_dir() else module.split(".")[:-1]
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
-            if node.level == 1 and node.module:
-                found.add(node.module.split(".")[0])
-            elif node.level == 1:
-                found.update(alias.name for alias in node.names)
-            elif node.module and node.module.startswith("corpus_clean."):
-                found.add(node.module.split(".")[1])
-            elif node.module == "corpus_clean":
-                found.update(alias.name for alias in node.names)
+            if node.level >= 1:
+                base = ".".join([*here[: len(here) - node.level + 1], node.module or ""])
+            elif node.module and node.module.split(".")[0] == "corpus_clean":
+                base = node.module.partition(".")[2]
+            else:
+                continue
+            base = base.strip(".")
+            if not base or (PACKAGE / base.replace(".", "/")).is_dir():
+                # from a package: the names may be its modules
+                found.update(_named(f"{base}.{alias.name}".strip(".")) for alias in node.names)
+            else:
+                found.add(_named(base))
         elif isinstance(node, ast.Import):
             found.update(
-                alias.name.split(".")[1]
+                _named(alias.name.partition(".")[2])
                 for alias in node.names
                 if alias.name.startswith("corpus_clean.")
             )
     return found
 
 
+def _named(name: str) -> str:
+    """A module by the name the tests use: ``io``, ``stages.clean``; a name imported from
+    a package that is no module of it stands for the package."""
+    parts = name.split(".")
+    for n in range(len(parts), 0, -1):
+        path = PACKAGE.joinpath(*parts[:n])
+        if path.with_suffix(".py").is_file() or path.is_dir():
+            return ".".join(parts[:n])
+    return parts[0]
+
+
 def test_import_scanner_sees_imports() -> None:
-    assert {"clean", "dedup", "split", "io"} <= package_imports("pipeline")
+    assert {"stages.clean", "dedup", "stages.split", "io"} <= package_imports("pipeline")
 
 
 @pytest.mark.parametrize("stage", sorted(STAGES))

@@ -22,10 +22,10 @@ from support import (
 )
 
 from corpus_clean import pipeline
-from corpus_clean.clean import Cleaner, RulesError, clean_text, clean_title, load_rules
 from corpus_clean.cli import cli
 from corpus_clean.options import CleanOptions
 from corpus_clean.record import Record
+from corpus_clean.stages.clean import Cleaner, RulesError, clean_text, clean_title, load_rules
 from corpus_clean.stats import Stats
 
 HEBEI_PROMO = "Pay attention to Hebei News network, understand the latest news in Hebei."

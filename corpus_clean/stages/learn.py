@@ -44,9 +44,9 @@ from urllib.parse import urlsplit
 import numpy as np
 import xxhash
 
-from .options import LearnOptions
-from .record import Record, Removal
-from .stats import Stats
+from ..options import LearnOptions
+from ..record import Record, Removal
+from ..stats import Stats
 
 #: Lines up to this many characters are folded before they are compared.
 FOLD_MAX = 100

@@ -19,11 +19,11 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
-from .errors import CorpusCleanError
-from .io import encode_object
-from .options import CleanOptions
-from .record import Record, Removal
-from .stats import Stats
+from ..errors import CorpusCleanError
+from ..io import encode_object
+from ..options import CleanOptions
+from ..record import Record, Removal
+from ..stats import Stats
 
 BUILTIN_RULES = "rules.toml"
 _ACTIONS = ("line", "tail")

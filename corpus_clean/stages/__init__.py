@@ -1,0 +1,1 @@
+"""The per-record stages: split, clean, learned boilerplate."""
