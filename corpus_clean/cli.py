@@ -39,6 +39,7 @@ from .driver import Run, Targets, execute
 from .driver import run_label as _run_label
 from .errors import CorpusCleanError, ExitCode
 from .executors import Executor
+from .executors.ray import RayExecutor
 from .formats import is_parquet
 from .index import IndexStore
 from .io import MEMORY_BUDGET, STDIN, InputError, InputFile, dump_json, resolve_inputs
@@ -52,7 +53,6 @@ from .options import (
     lsh_bands,
 )
 from .pipeline import ProgressCallback
-from .ray_executor import RayExecutor
 from .report import (
     Report,
     build_report,

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any, Generic, Protocol, TypeVar
 
-from .errors import CorpusCleanError
-from .signals import interrupts_held
+from ..errors import CorpusCleanError
+from ..signals import interrupts_held
 
 T = TypeVar("T")
 R = TypeVar("R")
