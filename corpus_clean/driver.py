@@ -4,6 +4,7 @@ index committed, and the report built from everything the run counted and timed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import time
@@ -13,6 +14,7 @@ from importlib.metadata import version
 from . import pipeline
 from .dedup import Fingerprinter
 from .executors import Executor
+from .executors.local import LocalPool
 from .index import IndexStore
 from .io import STDIN, InputFile
 from .report import Report, build_report, settings_of
@@ -84,7 +86,8 @@ def execute(
     targets, index = run.targets, run.index
     rejects: list[bytes] | None = [] if targets.rejects else None
     before = index.info()["articles"] if index is not None else 0
-    with Outputs() as outputs:
+    local = LocalPool(run.plan.jobs) if run.executor is None else None
+    with Outputs() as outputs, local if local is not None else contextlib.nullcontext():
         left.outputs = outputs
         out = outputs.open(targets.records) if targets.records is not None else None
         dups = outputs.open(targets.duplicates) if targets.duplicates else None
@@ -99,7 +102,7 @@ def execute(
             collect_kept=index is not None and not run.check,
             rejects=rejects,
             progress=progress,
-            executor=run.executor,
+            executor=run.executor or local,
             prior=index.learned_evidence() if index is not None and run.plan.learn else None,
         )
         if rejects_out is not None:

@@ -14,13 +14,10 @@ from __future__ import annotations
 import array
 import collections
 import contextlib
-import ctypes
 import functools
-import gc
 import os
 import pickle
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -39,7 +36,8 @@ from .dedup import (
     Fingerprints,
     Verdict,
 )
-from .executors import Executor, ExecutorError, LocalPool, Work
+from .executors import Executor, ExecutorError, Work
+from .executors.local import LocalPool
 from .io import (
     MEMORY_BUDGET,
     STDIN,
@@ -271,69 +269,6 @@ def _reread(
     return reread
 
 
-_process_worker: _Worker | None = None
-
-
-def _init_process(plan: Plan, parent: int) -> None:
-    """Build the worker, and leave interruption to the main process: a forked worker
-    would otherwise inherit the CLI's handlers, answer the pool's own SIGTERM (sent when
-    it is torn down) with a traceback, and each catch Ctrl-C (or the SIGHUP of a closed
-    terminal) sent to the process group."""
-    _die_with(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    global _process_worker
-    _process_worker = _Worker(plan)
-
-
-#: prctl option of linux/prctl.h: a signal the kernel sends when the parent dies.
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with(parent: int) -> None:
-    """Have the kernel kill this worker when the main process dies, however it dies.
-
-    A main process killed by SIGKILL (or the OOM killer) cannot tear its pool down: the
-    workers would wait on the pool's queue forever, holding the caller's pipes open. The
-    signal follows the thread that forked the worker, which is the run's own thread.
-    Where there is no prctl (not Linux), this does nothing.
-    """
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return
-    prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # it died before prctl took effect: nobody will ask
-        os._exit(1)
-
-
-def _in_process(batch: list[RawUnit] | str) -> Any:
-    assert _process_worker is not None, "worker process was not initialized"
-    return _process_worker(batch)
-
-
-#: glibc's mallopt parameters (malloc.h).
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-
-
-@functools.cache
-def _reuse_freed_memory() -> None:
-    """Have glibc keep freed memory for the next batch instead of handing it back.
-
-    Each batch allocates and frees tens of megabytes. By default glibc returns much of it
-    to the kernel, and the next batch faults it back in a page at a time: a sixth of a
-    run's time at 100,000 articles. Up to 128 MB a process stays mapped instead. Forked
-    workers inherit the setting; elsewhere than glibc this does nothing.
-    """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(_M_MMAP_THRESHOLD, 32 << 20)
-    mallopt(_M_TRIM_THRESHOLD, 128 << 20)
-
-
 def _batches(units: Iterable[RawUnit]) -> Iterator[list[RawUnit]]:
     batch: list[RawUnit] = []
     size = 0
@@ -352,25 +287,9 @@ def _processed(
 ) -> Generator[Any, None, None]:
     """Each batch through the per-record stages (``_Worker.__call__``), wherever the
     executor runs them (results in input order)."""
-    work = Work(functools.partial(_Worker, plan), _init_process, (plan, os.getpid()), _in_process)
-    yield from executor.map(work, batches)
+    yield from executor.map(Work(functools.partial(_Worker, plan)), batches)
 
 
-@contextlib.contextmanager
-def _cycle_collector_paused() -> Iterator[None]:
-    """Records and batches hold no reference cycles, yet as a run allocates millions of
-    objects the cycle collector walks every live one again and again: 4% of a run.
-    Forked workers inherit the pause."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-@_cycle_collector_paused()
 def run(
     plan: Plan,
     inputs: list[InputFile],
@@ -389,7 +308,6 @@ def run(
     ``executor`` (default: this machine, ``plan.jobs`` processes). Learning counts what
     earlier runs saw (``prior``, from an index) with the input's own recurrence."""
     started = time.perf_counter()
-    _reuse_freed_memory()
     executor = executor if executor is not None else LocalPool(plan.jobs)
     stats = Stats()
     units = read_units(inputs, stats, BATCH_BYTES)
