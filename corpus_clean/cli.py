@@ -19,7 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import click
 from rich.console import Console
@@ -42,10 +42,12 @@ from .executors import Executor
 from .executors.ray import RayExecutor
 from .formats import is_parquet
 from .index import IndexStore
-from .io import MEMORY_BUDGET, STDIN, InputError, InputFile, dump_json, resolve_inputs
+from .io import STDIN, InputError, InputFile, dump_json, resolve_inputs
 from .options import (
+    MEMORY_BUDGET,
     CleanOptions,
     DedupOptions,
+    KeepPolicy,
     LearnOptions,
     ReadOptions,
     SplitOptions,
@@ -67,6 +69,11 @@ from .stages.clean import load_rules
 from .stats import DUPLICATE_KINDS, Stats
 
 console = Console(stderr=True)
+
+#: The options' defaults, which options.py alone sets.
+_READ_DEFAULTS = ReadOptions()
+_DEDUP_DEFAULTS = DedupOptions()
+_LEARN_DEFAULTS = LearnOptions()
 
 #: Every option of every command can be set as CORPUS_CLEAN_<NAME>, NAME its parameter's
 #: name in upper case (mostly the long flag: --index is INDEX_PATH, --rules RULE_FILES):
@@ -103,7 +110,7 @@ def _io_options(f: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--text-field",
-            default="text",
+            default=_READ_DEFAULTS.text_field,
             show_default=True,
             metavar="KEY",
             help="JSON key holding the text of input records.",
@@ -191,9 +198,6 @@ def _clean_options(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
-_LEARN_DEFAULTS = LearnOptions()
-
-
 def _learn_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = _learn_thresholds(f)
     return click.option(
@@ -267,22 +271,28 @@ def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--threshold",
             type=click.FloatRange(0.05, 1.0),
-            default=0.8,
+            default=_DEDUP_DEFAULTS.threshold,
             show_default=True,
             help="Verified Jaccard similarity at which two articles are duplicates.",
         ),
         click.option(
             "--num-perm",
             type=click.IntRange(16, 1024),
-            default=128,
+            default=_DEDUP_DEFAULTS.num_perm,
             show_default=True,
             help="MinHash permutations; bands and rows give >= 95% detection at the threshold.",
         ),
-        click.option("--seed", type=SEED, default=1, show_default=True, help="MinHash seed."),
+        click.option(
+            "--seed",
+            type=SEED,
+            default=_DEDUP_DEFAULTS.seed,
+            show_default=True,
+            help="MinHash seed.",
+        ),
         click.option(
             "--keep",
-            type=click.Choice(["first", "longest", "earliest"]),
-            default="first",
+            type=click.Choice(get_args(KeepPolicy)),
+            default=_DEDUP_DEFAULTS.keep,
             show_default=True,
             help="Walk records in input order, longest text first, or earliest date first "
             "(undated last); each is kept unless similar to one kept before it.",
@@ -308,7 +318,7 @@ def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--containment",
             type=click.FloatRange(0.0, 1.0),
-            default=0.9,
+            default=_DEDUP_DEFAULTS.containment,
             show_default=True,
             callback=_containment,
             help="A record at least this much inside a longer kept one (shared shingles over "
@@ -853,7 +863,7 @@ def _unwinding_from_interrupt() -> bool:
 @click.option("-o", "--output", metavar="FILE", help="Write the rules here (default: stdout).")
 @click.option(
     "--text-field",
-    default="text",
+    default=_READ_DEFAULTS.text_field,
     show_default=True,
     metavar="KEY",
     help="JSON key holding the text of input records.",
@@ -973,7 +983,7 @@ def _say_rolled_back(store: IndexStore) -> None:
 @click.argument("files", nargs=-1, required=True)
 @click.option(
     "--text-field",
-    default="text",
+    default=_READ_DEFAULTS.text_field,
     show_default=True,
     metavar="KEY",
     help="JSON key holding the text of input records.",
@@ -981,22 +991,24 @@ def _say_rolled_back(store: IndexStore) -> None:
 @click.option(
     "--threshold",
     type=click.FloatRange(0.05, 1.0),
-    default=0.8,
+    default=_DEDUP_DEFAULTS.threshold,
     show_default=True,
     help="The threshold the index will be used with (it sets the LSH bands).",
 )
 @click.option(
     "--num-perm",
     type=click.IntRange(16, 1024),
-    default=128,
+    default=_DEDUP_DEFAULTS.num_perm,
     show_default=True,
     help="MinHash permutations.",
 )
-@click.option("--seed", type=SEED, default=1, show_default=True, help="MinHash seed.")
+@click.option(
+    "--seed", type=SEED, default=_DEDUP_DEFAULTS.seed, show_default=True, help="MinHash seed."
+)
 @click.option(
     "--containment",
     type=click.FloatRange(0.0, 1.0),
-    default=0.9,
+    default=_DEDUP_DEFAULTS.containment,
     show_default=True,
     callback=_containment,
     help="The --containment the index will be used with (0: no containment keys).",

@@ -4,7 +4,7 @@ Two passes, because what is kept is known only once every record is seen (``--ke
 longest`` or ``earliest`` may walk a late one first): the first pass spools the records
 and keeps only what deduplication needs (band keys, an exact-text hash, the text's
 shingle set in a store); the second pass reads the spool back in input order and tells each record's
-verdict. Spool and shingle store keep what fits a memory budget (``io.MEMORY_BUDGET``)
+verdict. Spool and shingle store keep what fits a memory budget (``options.MEMORY_BUDGET``)
 and put the rest on disk; the rest of memory grows with the records (band keys, ids,
 hashes): a run over 1,000,000 articles peaked at 1.4 GB, budget included (1.8 GB with
 containment keys).

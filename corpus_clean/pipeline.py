@@ -39,7 +39,6 @@ from .dedup import (
 from .executors import Executor, ExecutorError, Work
 from .executors.local import LocalPool
 from .io import (
-    MEMORY_BUDGET,
     STDIN,
     BlockWriter,
     InputFile,
@@ -55,7 +54,14 @@ from .io import (
     temporary_errors,
     write_all,
 )
-from .options import CleanOptions, DedupOptions, LearnOptions, ReadOptions, SplitOptions
+from .options import (
+    MEMORY_BUDGET,
+    CleanOptions,
+    DedupOptions,
+    LearnOptions,
+    ReadOptions,
+    SplitOptions,
+)
 from .record import Record
 from .stages.clean import Cleaner, load_rules
 from .stages.learn import Evidence, Learned, Sketch, TextKey, fit, fit_with, texts_of

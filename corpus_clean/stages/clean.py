@@ -21,7 +21,7 @@ from rapidfuzz import fuzz, process
 
 from ..errors import CorpusCleanError
 from ..io import encode_object
-from ..options import CleanOptions
+from ..options import CleanOptions, SplitOptions
 from ..record import Record, Removal
 from ..stats import Stats
 
@@ -360,7 +360,7 @@ def load_rules(options: CleanOptions) -> RuleSet:
 
     if options.use_builtin_rules:
         builtin = resources.files("corpus_clean").joinpath(BUILTIN_RULES).read_text("utf-8")
-        add(parse_rules(builtin, "<built-in rules>"), "<built-in rules>")
+        add([*_split_rules(), *parse_rules(builtin, "<built-in rules>")], "<built-in rules>")
     for path in options.rule_files:
         try:
             content = Path(path).read_text("utf-8")
@@ -370,6 +370,16 @@ def load_rules(options: CleanOptions) -> RuleSet:
             raise RulesError(f"{path}: not UTF-8 text ({err.reason}); save it as UTF-8") from err
         add(parse_rules(content, str(path)), str(path))
     return RuleSet(rules)
+
+
+def _split_rules() -> list[Rule]:
+    """What the split stage cuts at, as line rules for text it did not split: its patterns
+    are written once, in ``SplitOptions``."""
+    split = SplitOptions()
+    return [
+        Rule("separator", "line", "regex", (split.separator,)),
+        Rule("date_byline", "line", "regex", (split.byline,)),
+    ]
 
 
 def parse_rules(content: str, where: str) -> list[Rule]:
