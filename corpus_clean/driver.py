@@ -16,7 +16,7 @@ from .dedup import Fingerprinter
 from .executors import Executor
 from .executors.local import LocalPool
 from .index import IndexStore
-from .io import STDIN, InputFile
+from .io import STDIN, InputFile, encode_object
 from .report import Report, build_report, settings_of
 from .sinks import STDOUT, Outputs
 
@@ -108,7 +108,7 @@ def execute(
         if rejects_out is not None:
             rejects_out.writelines(rejects or [])
         if explain is not None:
-            explain.writelines(result.stats.explained)
+            explain.writelines(map(encode_object, result.stats.explained))
         outputs.publish()
     added = reused = 0
     phases = dict.fromkeys(pipeline.PHASES, 0.0) | result.phases

@@ -20,7 +20,6 @@ from typing import Any
 from rapidfuzz import fuzz, process
 
 from ..errors import CorpusCleanError
-from ..io import encode_object
 from ..options import CleanOptions, SplitOptions
 from ..record import Record, Removal
 from ..stats import Stats
@@ -285,7 +284,7 @@ class Cleaner:
     ``explain`` is on, else None). ``finish`` drops an article split from a page whose
     text is empty once cleaned (a title over nothing but boilerplate), counted as
     ``empty_articles_dropped``; a record the user gave is always written, even with an
-    empty text: what it is, is theirs to say. With ``explain``, it also puts one line in
+    empty text: what it is, is theirs to say. With ``explain``, it also puts one entry in
     ``stats.explained`` per record that lost anything.
     """
 
@@ -331,8 +330,8 @@ def _split_from_page(record: Record) -> bool:
     return source == record.source and number.isdigit()
 
 
-def _explain(record: Record, removals: list[Removal], dropped: bool) -> bytes:
-    """The ``--explain`` line of a record: what it lost, in order, and by which rule."""
+def _explain(record: Record, removals: list[Removal], dropped: bool) -> dict[str, Any]:
+    """The ``--explain`` entry of a record: what it lost, in order, and by which rule."""
     entry: dict[str, Any] = {
         "id": record.id,
         "source": record.source,
@@ -340,7 +339,7 @@ def _explain(record: Record, removals: list[Removal], dropped: bool) -> bytes:
     }
     if dropped:
         entry["dropped"] = "empty_article"
-    return encode_object(entry)
+    return entry
 
 
 def load_rules(options: CleanOptions) -> RuleSet:
