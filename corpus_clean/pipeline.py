@@ -188,7 +188,7 @@ class _Worker:
     ) -> Iterable[Record]:
         """Records parsed, split and cleaned by the rules; ``_finished`` does the rest."""
         stream: Iterable[Record] = chain.from_iterable(
-            parse_unit(unit, self.read, stats, rejects, origins) for unit in units
+            parse_unit(_loaded(unit, stats), self.read, stats, rejects, origins) for unit in units
         )
         if self.splitter is not None:
             stream = self.splitter.run(stream, stats)
@@ -275,12 +275,34 @@ def _reread(
     return reread
 
 
+def _units(inputs: list[InputFile], stats: Stats, *, shared: bool) -> Iterator[RawUnit]:
+    """The raw units of the inputs, in order. With ``shared`` (the workers read this
+    machine's files), a page file is a unit that only names it: the worker reads it
+    (``_loaded``), so that the main process neither reads nor ships its bytes."""
+    for item in inputs:
+        if shared and item.kind == "page":
+            yield RawUnit("page", item.source, 0, b"", path=item.path)
+        else:
+            yield from read_units([item], stats, BATCH_BYTES)
+
+
+def _loaded(unit: RawUnit, stats: Stats) -> RawUnit:
+    """A page unit that only names its file (see ``_units``) with the file's bytes."""
+    if unit.kind != "page" or not unit.path:
+        return unit
+    with open(unit.path, "rb") as handle:
+        data = handle.read()
+    stats.add("pages_read")
+    stats.add("bytes_read", len(data))
+    return replace(unit, data=data, path="")
+
+
 def _batches(units: Iterable[RawUnit]) -> Iterator[list[RawUnit]]:
     batch: list[RawUnit] = []
     size = 0
     for unit in units:
         batch.append(unit)
-        size += len(unit.data)
+        size += len(unit.data) if unit.data or not unit.path else os.stat(unit.path).st_size
         if unit.kind == "jsonl" or len(batch) >= BATCH_UNITS or size >= BATCH_BYTES:
             yield batch
             batch, size = [], 0
@@ -316,7 +338,7 @@ def run(
     started = time.perf_counter()
     executor = executor if executor is not None else LocalPool(plan.jobs)
     stats = Stats()
-    units = read_units(inputs, stats, BATCH_BYTES)
+    units = _units(inputs, stats, shared=executor.shares_files)
     applied = _pinned(plan.clean) if plan.clean is not None else Learned()
     learned: Learned | None = None
     evidence: Evidence | None = None
@@ -381,7 +403,7 @@ def learn_from(plan: Plan, inputs: list[InputFile]) -> Learned:
     from. Stdin must have been spooled (see ``_stdin_spooled``): it is read twice."""
     assert plan.learn is not None
     with tempfile.TemporaryDirectory(prefix=_LEARN_CACHE) as cache:
-        units = _batches(read_units(inputs, Stats(), BATCH_BYTES))
+        units = _batches(_units(inputs, Stats(), shared=True))
         sketches, kept_batches = _fit_pass(plan, units, LocalPool(plan.jobs), cache, None)
         for path in kept_batches:
             os.unlink(path)
@@ -428,7 +450,7 @@ def learn_rules(plan: Plan, inputs: list[InputFile]) -> tuple[Learned, dict[Text
         inputs = [spooled.get(item.path, item) for item in inputs]
         learned = learn_from(plan, inputs)
         worker = _Worker(replace(plan, dedup=None, learned=None))
-        for batch in _batches(read_units(inputs, stats, BATCH_BYTES)):
+        for batch in _batches(_units(inputs, stats, shared=True)):
             records = list(worker._cleaned(batch, stats, [], None))
             texts_of(learned, records, texts)
             for record in records:
