@@ -63,8 +63,8 @@ from .options import (
     SplitOptions,
 )
 from .record import Record
-from .stages.clean import Cleaner, load_rules
-from .stages.learn import Evidence, Learned, Sketch, TextKey, fit, fit_with, texts_of
+from .stages.clean import Cleaner, RuleSet, load_rules
+from .stages.learn import Evidence, Learned, Learning, Sketch, TextKey, texts_of
 from .stages.split import PageSplitter
 from .stats import Stats, similarity_bin
 
@@ -143,16 +143,58 @@ class _Kept:
     rejects: list[bytes]
 
 
+#: A stage as the pipeline runs it (see ``stages.Stage``): records in, records out.
+StageRun = Callable[[Iterable[Record], Stats], Iterable[Record]]
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A stage in the pipeline: ``build`` makes what runs it from a plan (None: the plan
+    leaves it out); one ``after_fit`` runs after the fit pass, on what the stages
+    before it made (see ``stages.Fit``)."""
+
+    name: str
+    build: Callable[[Plan], StageRun | None]
+    after_fit: bool = False
+
+
+#: Every per-record stage, in the order records go through them: the one place where a
+#: stage is registered. Cleaning's last step ("settle": an article that cleaning emptied
+#: is dropped, and --explain says what each record lost) comes after learned boilerplate
+#: is removed, so that both count.
+STAGES = (
+    Registered("split", lambda plan: PageSplitter(plan.split).run if plan.split else None),
+    Registered(
+        "clean",
+        lambda plan: Cleaner(load_rules(plan.clean), plan.clean).clean if plan.clean else None,
+    ),
+    Registered("learned", lambda plan: plan.learned.run if plan.learned else None, True),
+    Registered(
+        "settle",
+        lambda plan: Cleaner(RuleSet(()), plan.clean).finish if plan.clean else None,
+        True,
+    ),
+)
+
+
+def _fit_hook(plan: Plan, prior: Evidence | None) -> Learning | None:
+    """The fit hook of the plan's stage that must see the whole input first: learning,
+    over what the rules leave (``prior``: what earlier runs saw, from an index)."""
+    if plan.learn is None or plan.clean is None:
+        return None
+    return Learning(plan.learn, prior)
+
+
 class _Worker:
     """The per-record stages, built once per process from a Plan."""
 
     def __init__(self, plan: Plan) -> None:
         self.read = plan.read
-        self.splitter = PageSplitter(plan.split) if plan.split is not None else None
-        self.cleaner = (
-            Cleaner(load_rules(plan.clean), plan.clean) if plan.clean is not None else None
-        )
-        self.learned = plan.learned or None
+        built = [(entry, entry.build(plan)) for entry in STAGES]
+        #: The stages a fit pass sees the output of, and those that run after it.
+        self.before = [run for entry, run in built if run is not None and not entry.after_fit]
+        self.after = [run for entry, run in built if run is not None and entry.after_fit]
+        self.fit = _fit_hook(plan, None)
         self.cache_dir = plan.cache_dir
         self.fingerprinter = Fingerprinter(plan.dedup) if plan.dedup is not None else None
 
@@ -162,8 +204,9 @@ class _Worker:
         assert self.cache_dir is not None
         stats = Stats()
         rejects: list[bytes] = []
+        assert self.fit is not None
         records = list(self._cleaned(units, stats, rejects, None))
-        sketch = Sketch.of(records)
+        sketch = self.fit.sketch(records)
         with temporary_errors():
             fd, path = tempfile.mkstemp(dir=self.cache_dir, suffix=".pickle")
             with os.fdopen(fd, "wb") as cache:
@@ -186,23 +229,19 @@ class _Worker:
         rejects: list[bytes],
         origins: list[tuple[bytes, int | None]] | None,
     ) -> Iterable[Record]:
-        """Records parsed, split and cleaned by the rules; ``_finished`` does the rest."""
+        """Records parsed, then through the stages a fit pass sees the output of;
+        ``_finished`` does the rest."""
         stream: Iterable[Record] = chain.from_iterable(
             parse_unit(_loaded(unit, stats), self.read, stats, rejects, origins) for unit in units
         )
-        if self.splitter is not None:
-            stream = self.splitter.run(stream, stats)
-        if self.cleaner is not None:
-            stream = self.cleaner.clean(stream, stats)
+        for run in self.before:
+            stream = run(stream, stats)
         return stream
 
     def _finished(self, records: Iterable[Record], stats: Stats) -> Iterable[Record]:
-        """Learned boilerplate removed, then what the cleaner does last (see
-        ``Cleaner.run``): an article that cleaning emptied is dropped only after both."""
-        if self.learned is not None:
-            records = self.learned.run(records, stats)
-        if self.cleaner is not None:
-            records = self.cleaner.finish(records, stats)
+        """Records through the stages that run after a fit pass."""
+        for run in self.after:
+            records = run(records, stats)
         return records
 
     def __call__(self, batch: list[RawUnit] | str) -> Any:
@@ -219,7 +258,7 @@ class _Worker:
         rejects: list[bytes] = []
         # Records that reach dedup's spool as they were read: an output line that is
         # mostly the input line can be read again at the end instead of travelling there.
-        as_read = self.fingerprinter is not None and not (self.splitter or self.cleaner)
+        as_read = self.fingerprinter is not None and not (self.before or self.after)
         origins: list[tuple[bytes, int | None]] | None = [] if as_read else None
         stream = self._finished(self._cleaned(units, stats, rejects, origins), stats)
         return self._encoded(list(stream), stats, rejects, origins, units)
@@ -342,8 +381,9 @@ def run(
     applied = _pinned(plan.clean) if plan.clean is not None else Learned()
     learned: Learned | None = None
     evidence: Evidence | None = None
+    hook = _fit_hook(plan, prior)
     with contextlib.ExitStack() as cleanup:
-        if plan.learn is None or plan.clean is None:
+        if hook is None:
             to_process: Iterator[Any] = _batches(units)
             first_phase = "reading"
         else:
@@ -368,7 +408,8 @@ def run(
             fitted_at = time.perf_counter()
             if progress is not None:
                 progress("learning", stats)
-            learned, evidence = fit_with(sketches, plan.learn, prior)
+            learned = hook.fit(sketches)
+            evidence = hook.evidence
             del sketches
             learned_at = time.perf_counter()
             applied.update(learned)
@@ -401,13 +442,14 @@ def run(
 def learn_from(plan: Plan, inputs: list[InputFile]) -> Learned:
     """The fit pass: every record split and cleaned by the rules, sketched, and learned
     from. Stdin must have been spooled (see ``_stdin_spooled``): it is read twice."""
-    assert plan.learn is not None
+    hook = _fit_hook(plan, None)
+    assert hook is not None
     with tempfile.TemporaryDirectory(prefix=_LEARN_CACHE) as cache:
         units = _batches(_units(inputs, Stats(), shared=True))
         sketches, kept_batches = _fit_pass(plan, units, LocalPool(plan.jobs), cache, None)
         for path in kept_batches:
             os.unlink(path)
-        return fit(sketches, plan.learn)
+        return hook.fit(sketches)
 
 
 #: Prefix of the folder where the fit pass keeps its batches for the second pass.

@@ -113,6 +113,7 @@ def test_a_stage_imports_only_the_foundation(stage: str) -> None:
 def test_every_module_of_the_stages_package_is_a_stage() -> None:
     found = {f"stages.{p.stem}" for p in (PACKAGE / "stages").glob("*.py")} - {"stages.__init__"}
     assert found == STAGES
+    assert package_imports("stages") <= FOUNDATION  # the shape of a stage: no stage in it
 
 
 def test_dedup_parts_are_layered() -> None:

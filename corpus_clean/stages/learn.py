@@ -336,6 +336,24 @@ def fit(sketches: Iterable[Sketch], options: LearnOptions) -> Learned:
     return fit_with(sketches, options, None)[0]
 
 
+@dataclass
+class Learning:
+    """Learning as its stage's fit hook (``stages.Fit``): a ``Sketch`` of each batch, then
+    what every sketch teaches (``fit_with``), counted with what earlier runs saw
+    (``prior``); ``evidence`` is then what the index keeps for the next run."""
+
+    options: LearnOptions
+    prior: Evidence | None = None
+    evidence: Evidence | None = None
+
+    def sketch(self, records: Sequence[Record]) -> Sketch:
+        return Sketch.of(records)
+
+    def fit(self, sketches: list[Sketch]) -> Learned:
+        learned, self.evidence = fit_with(sketches, self.options, self.prior)
+        return learned
+
+
 def fit_with(
     sketches: Iterable[Sketch], options: LearnOptions, prior: Evidence | None
 ) -> tuple[Learned, Evidence | None]:
