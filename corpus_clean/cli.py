@@ -36,7 +36,6 @@ from . import pipeline
 from .dedup import Fingerprinter
 from .driver import Left as _Left
 from .driver import Run, Targets, execute
-from .driver import run_label as _run_label
 from .errors import CorpusCleanError, ExitCode
 from .executors import Executor
 from .executors.ray import RayExecutor
@@ -1014,6 +1013,14 @@ def _say_rolled_back(store: IndexStore) -> None:
     help="The --containment the index will be used with (0: no containment keys).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=default_jobs(),
+    show_default="all cores",
+    help="Worker processes for reading and fingerprinting.",
+)
 def index_add(
     path: str,
     files: tuple[str, ...],
@@ -1023,6 +1030,7 @@ def index_add(
     seed: int,
     containment: float,
     quiet: bool,
+    jobs: int,
 ) -> None:
     """Seed an index from an existing clean corpus of JSONL records; writes no records.
 
@@ -1034,7 +1042,8 @@ def index_add(
     \b
         corpus-clean index add accepted.db corpus-2024.jsonl corpus-2025.jsonl.gz
     """
-    with _errors(_Left(index=True)):
+    left = _Left(index=True)
+    with _errors(left):
         _check_band_layout(threshold, num_perm)
         inputs = _resolve(_input_paths(files))
         if pages := [i.path for i in inputs if i.kind == "page"]:
@@ -1043,15 +1052,15 @@ def index_add(
                 f"'corpus-clean run ... --index {path}' to split and clean pages first"
             )
         options = DedupOptions(threshold, num_perm, seed, containment=containment)
-        fingerprinter = Fingerprinter(options)
-        with IndexStore.open(path, fingerprinter.settings()) as store:
-            added = pipeline.index_corpus(
-                store, inputs, ReadOptions(text_field=text_field), fingerprinter, _run_label()
-            )
-            if not quiet:
-                console.print(
-                    f"added {added:,} articles to {path} ({store.info()['articles']:,} in all)"
-                )
+        plan = pipeline.Plan(
+            read=ReadOptions(text_field=text_field), dedup=options, keep_all=True, jobs=jobs
+        )
+        with IndexStore.open(path, Fingerprinter(options).settings()) as store:
+            report = execute(Run("index add", plan, inputs, Targets(), store), left)
+        if not quiet:
+            after = report["index"]["articles_after"]
+            added = after - report["index"]["articles_before"]
+            console.print(f"added {added:,} articles to {path} ({after:,} in all)")
 
 
 @index.command("verify", context_settings=ENVIRONMENT)

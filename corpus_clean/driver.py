@@ -73,6 +73,8 @@ class Run:
     check: bool = False
     #: Where the per-record work runs (None: this machine, ``plan.jobs`` processes).
     executor: Executor | None = None
+    #: The run's label in the index (None: when it ran, see ``run_label``).
+    label: str | None = None
 
 
 def execute(
@@ -116,7 +118,9 @@ def execute(
         if progress is not None:
             progress("committing", result.stats)
         committing = time.perf_counter()
-        added = index.accept(result.kept, run_label=run_label(), learned=result.evidence)
+        added = index.accept(
+            result.kept, run_label=run.label or run_label(), learned=result.evidence
+        )
         phases["committing"] = time.perf_counter() - committing
         left.index_updated = True
         reused = index.accepted["id_reused"] if index.accepted is not None else 0

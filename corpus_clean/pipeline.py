@@ -24,7 +24,7 @@ import time
 import weakref
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from itertools import chain, islice
+from itertools import chain
 from typing import IO, Any, cast
 
 from . import _fast
@@ -49,7 +49,6 @@ from .io import (
     add_fields,
     encode,
     parse_unit,
-    read_records,
     read_units,
     temporary_errors,
     write_all,
@@ -100,6 +99,9 @@ class Plan:
     #: Bytes of records and shingle sets waiting for dedup kept in memory; the rest
     #: wait in temporary files.
     memory: int = MEMORY_BUDGET
+    #: With ``dedup``: keep every record, fingerprinted but not compared (``index add``
+    #: seeds an index with a clean corpus as it is).
+    keep_all: bool = False
 
 
 @dataclass
@@ -547,6 +549,8 @@ def _run(
     finder = DuplicateFinder(plan.dedup, index, memory)
     meta = plan.read.metadata_field
     spool = Spool(memory)
+    # Records wait for the verdicts only when they are to be written (not with --check).
+    writes = out is not None or duplicates is not None
     heads: list[tuple[str | None, str]] = []
     kept_at = array.array("q")  # positions of the kept records, for collect_kept
     try:
@@ -556,21 +560,24 @@ def _run(
             finder.add([head[0] for head in batch.heads], batch.prints)
             if collect_kept:
                 heads.extend((title, source) for _, title, source in batch.heads)
-            spool.extend(batch.lines, batch.reread)
+            if writes:
+                spool.extend(batch.lines, batch.reread)
         processed_at = time.perf_counter()
         if progress is not None:
             progress("resolving", stats)
-        verdicts = finder.resolve(stats)
+        verdicts = {} if plan.keep_all else finder.resolve(stats)
         _count_verdicts(verdicts, finder.ids, stats)
         resolved_at = time.perf_counter()
         if progress is not None:
             progress("writing", stats)
+        if not writes and collect_kept:
+            kept_at.extend(n for n in range(len(finder.ids)) if n not in verdicts)
         with contextlib.ExitStack() as writers:
             kept_out = writers.enter_context(BlockWriter(out)) if out is not None else None
             removed_out = (
                 writers.enter_context(BlockWriter(duplicates)) if duplicates is not None else None
             )
-            for n, line in enumerate(spool.read()):
+            for n, line in enumerate(spool.read() if writes else ()):
                 verdict = verdicts.get(n)
                 if verdict is not None:
                     if removed_out is not None:
@@ -658,28 +665,3 @@ def _merge(
         rejects.extend(batch.rejects)
     if progress is not None:
         progress(phase, stats)
-
-
-def index_corpus(
-    index: AcceptedIndex,
-    inputs: list[InputFile],
-    read: ReadOptions,
-    fingerprinter: Fingerprinter,
-    run_label: str,
-) -> int:
-    """Add every record of a clean corpus to an index as it is; return how many were added.
-
-    Records are read and fingerprinted a batch at a time as the index takes them, so
-    memory stays flat however big the corpus.
-    """
-    records = read_records(inputs, read, Stats())
-    return index.accept(_as_accepted(records, fingerprinter), run_label=run_label)
-
-
-def _as_accepted(records: Iterator[Record], fingerprinter: Fingerprinter) -> Iterator[Accepted]:
-    while batch := list(islice(records, BATCH_UNITS)):
-        prints = fingerprinter.fingerprint([record.text for record in batch])
-        for i, record in enumerate(batch):
-            yield Accepted(
-                record.id, record.title, record.source, prints.band_keys[i], prints.shingles_of(i)
-            )
