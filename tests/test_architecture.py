@@ -14,24 +14,37 @@ import pytest
 import corpus_clean
 
 PACKAGE = Path(corpus_clean.__file__).parent
+
+
+def module_name(path: Path) -> str:
+    """``corpus_clean/dedup/minhash.py`` -> ``dedup.minhash``; a package is its ``__init__``."""
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
 LIBRARY = sorted(
-    p.stem for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__", "cli")
+    name for name in map(module_name, PACKAGE.rglob("*.py")) if name not in ("", "__main__", "cli")
 )
 #: Each stage, and the modules that make it up.
 STAGES = {
     "split": {"split"},
     "clean": {"clean"},
     "learn": {"learn"},
-    "dedup": {"dedup", "minhash", "shingles"},
+    "dedup": {"dedup", "dedup.minhash", "dedup.shingles"},
 }
 #: What any stage may build on.
 FOUNDATION = {"record", "io", "options", "stats", "errors"}
 #: Compiled helpers, private to the modules that import them.
-NATIVE = {"shingles": {"_fast"}, "minhash": {"_fast"}, "dedup": {"_fast"}, "io": {"_fast"}}
+NATIVE = {
+    "dedup.shingles": {"_fast"},
+    "dedup.minhash": {"_fast"},
+    "dedup": {"_fast"},
+    "io": {"_fast"},
+}
 
 
 def test_the_library_never_imports_click_or_rich() -> None:
-    assert {"pipeline", "io", "split", "clean", "dedup", "minhash", "shingles"} <= set(LIBRARY)
+    assert {"pipeline", "io", "split", "clean", "dedup", "dedup.minhash"} <= set(LIBRARY)
     code = (
         "import importlib, json, sys\n"
         f"for name in {LIBRARY!r}:\n"
@@ -55,22 +68,29 @@ def test_the_cli_does_import_them() -> None:
 
 
 def package_imports(module: str) -> set[str]:
-    """The corpus_clean modules a module imports (relative or absolute)."""
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text("utf-8"))
+    """The corpus_clean modules a module imports (relative or absolute), dotted from
+    the package (``dedup.shingles``); a name imported from a package counts as its
+    module when it is one (``from . import _fast``)."""
+    path = PACKAGE.joinpath(*module.split("."))
+    is_package = path.is_dir()
+    tree = ast.parse((path / "__init__.py" if is_package else path.with_suffix(".py")).read_text())
+    here = module.split(".") if is_package else module.split(".")[:-1]
+    modules = set(LIBRARY) | {"_fast"}
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
-            if node.level == 1 and node.module:
-                found.add(node.module.split(".")[0])
-            elif node.level == 1:
-                found.update(alias.name for alias in node.names)
-            elif node.module and node.module.startswith("corpus_clean."):
-                found.add(node.module.split(".")[1])
-            elif node.module == "corpus_clean":
-                found.update(alias.name for alias in node.names)
+            if node.level:
+                base = here[: len(here) - node.level + 1]
+                source = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            elif node.module and node.module.split(".")[0] == "corpus_clean":
+                source = node.module.partition(".")[2]
+            else:
+                continue
+            named = {f"{source}.{a.name}".lstrip(".") for a in node.names}
+            found |= named & modules or {source}
         elif isinstance(node, ast.Import):
             found.update(
-                alias.name.split(".")[1]
+                alias.name.partition(".")[2]
                 for alias in node.names
                 if alias.name.startswith("corpus_clean.")
             )
@@ -93,8 +113,9 @@ def test_no_stage_imports_another_stage(stage: str) -> None:
 
 def test_dedup_parts_are_layered() -> None:
     # shingles <- minhash <- dedup, never the other way round.
-    assert package_imports("shingles") <= FOUNDATION | NATIVE["shingles"]
-    assert package_imports("minhash") <= FOUNDATION | {"shingles"} | NATIVE["minhash"]
+    assert package_imports("dedup.shingles") <= FOUNDATION | NATIVE["dedup.shingles"]
+    minhash = FOUNDATION | {"dedup.shingles"} | NATIVE["dedup.minhash"]
+    assert package_imports("dedup.minhash") <= minhash
 
 
 def test_foundation_imports_no_stage_and_record_imports_nothing() -> None:

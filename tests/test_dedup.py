@@ -25,9 +25,10 @@ from corpus_clean.dedup import (
     _candidate_pairs,
     jaccard,
 )
+from corpus_clean.dedup.minhash import SCHEME, MinHasher
+from corpus_clean.dedup.shingles import fmix64, shingle_batch
 from corpus_clean.index import IndexStore
 from corpus_clean.io import MemoryBudget
-from corpus_clean.minhash import SCHEME, MinHasher
 from corpus_clean.options import (
     DedupOptions,
     containment_detection,
@@ -37,7 +38,6 @@ from corpus_clean.options import (
 )
 from corpus_clean.record import Record
 from corpus_clean.report import build_report
-from corpus_clean.shingles import fmix64, shingle_batch
 from corpus_clean.stats import Stats
 
 

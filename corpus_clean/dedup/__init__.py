@@ -28,13 +28,13 @@ import numpy.typing as npt
 import xxhash
 from rapidfuzz import fuzz
 
-from . import _fast
-from .io import MemoryBudget, Spool, TemporaryFileError, close_temporary_file, temporary_file
+from .. import _fast
+from ..io import MemoryBudget, Spool, TemporaryFileError, close_temporary_file, temporary_file
+from ..options import DedupOptions
+from ..record import Record
+from ..stats import Stats
 from .minhash import SCHEME, MinHasher
-from .options import DedupOptions
-from .record import Record
 from .shingles import SHINGLE_BITS, U64, ShingleBatch, Shingles, fmix64, shingle_batch
-from .stats import Stats
 
 #: Bucket size up to which every pair in an LSH bucket is a candidate; beyond it each
 #: member is paired with the bucket's first members in walk order only, which keeps a

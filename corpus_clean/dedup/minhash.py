@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from . import _fast
+from .. import _fast
 from .shingles import U64, Shingles, fmix64
 
 U32 = npt.NDArray[np.uint32]
