@@ -38,10 +38,11 @@ from typing import Any
 
 import numpy as np
 
-from corpus_clean.dedup import Accepted, Fingerprinter, jaccard
+from corpus_clean.dedup import Fingerprinter, jaccard
 from corpus_clean.dedup.shingles import SHINGLE_BITS
 from corpus_clean.index import IndexStore
 from corpus_clean.options import DedupOptions
+from corpus_clean.storage import Accepted
 
 SETTINGS = Fingerprinter(DedupOptions()).settings()
 BANDS = int(str(SETTINGS["bands"]))

@@ -32,14 +32,7 @@ from typing import IO, Any, cast
 
 from . import _fast
 from .clean import Cleaner, load_rules
-from .dedup import (
-    Accepted,
-    AcceptedIndex,
-    DuplicateFinder,
-    Fingerprinter,
-    Fingerprints,
-    Verdict,
-)
+from .dedup import DuplicateFinder, Fingerprinter, Fingerprints, Verdict
 from .executors import Executor, ExecutorError, LocalPool, Work
 from .io import (
     MEMORY_BUDGET,
@@ -63,6 +56,7 @@ from .options import CleanOptions, DedupOptions, LearnOptions, ReadOptions, Spli
 from .record import Record
 from .split import PageSplitter
 from .stats import Stats, similarity_bin
+from .storage import Accepted, IndexReader, IndexWriter
 
 #: A batch of page files closes at this many pages or this many bytes, whichever comes
 #: first. JSONL is read in runs of lines of about this many bytes, and each closes a batch.
@@ -377,7 +371,7 @@ def run(
     out: IO[bytes] | None,
     duplicates: IO[bytes] | None = None,
     *,
-    index: AcceptedIndex | None = None,
+    index: IndexReader | None = None,
     collect_kept: bool = False,
     rejects: list[bytes] | None = None,
     progress: ProgressCallback | None = None,
@@ -532,7 +526,7 @@ def _run(
     stats: Stats,
     out: IO[bytes] | None,
     duplicates: IO[bytes] | None,
-    index: AcceptedIndex | None,
+    index: IndexReader | None,
     collect_kept: bool,
     rejects: list[bytes] | None,
     progress: ProgressCallback | None,
@@ -673,7 +667,7 @@ def _merge(
 
 
 def index_corpus(
-    index: AcceptedIndex,
+    index: IndexWriter,
     inputs: list[InputFile],
     read: ReadOptions,
     fingerprinter: Fingerprinter,

@@ -16,17 +16,12 @@ from hypothesis import strategies as st
 from support import article, dedup, kept_ids, seed_articles
 
 from corpus_clean.cli import cli
-from corpus_clean.dedup import (
-    Accepted,
-    DuplicateFinder,
-    Fingerprinter,
-    ShingleStore,
-    Verdict,
-    _candidate_pairs,
-    jaccard,
-)
+from corpus_clean.dedup import DuplicateFinder, Fingerprinter, Verdict, jaccard
+from corpus_clean.dedup.candidates import candidate_pairs
+from corpus_clean.dedup.decide import exact_groups
 from corpus_clean.dedup.minhash import SCHEME, MinHasher
 from corpus_clean.dedup.shingles import fmix64, shingle_batch
+from corpus_clean.dedup.store import ShingleStore
 from corpus_clean.index import IndexStore
 from corpus_clean.io import MemoryBudget
 from corpus_clean.options import (
@@ -39,6 +34,7 @@ from corpus_clean.options import (
 from corpus_clean.record import Record
 from corpus_clean.report import build_report
 from corpus_clean.stats import Stats
+from corpus_clean.storage import Accepted
 
 
 @pytest.fixture(scope="module")
@@ -364,7 +360,7 @@ def test_candidate_pairs_are_every_bucket_pair_once_in_walk_order(
     span = 10 * records + 1
     nodes = np.sort(generator.choice(span, size=records, replace=False))
     position = generator.permutation(span) if shuffled else np.arange(span)
-    earlier, later = _candidate_pairs(keys.T, nodes.astype(np.int64), position)
+    earlier, later = candidate_pairs(keys.T, nodes.astype(np.int64), position)
     assert list(zip(earlier, later, strict=True)) == expected_pairs(keys, nodes, position)
 
 
@@ -415,20 +411,15 @@ def test_shingle_store_gives_back_each_set(batches: list[list[list[int]]], memor
 
 
 def test_exact_groups_tell_apart_hashes_sharing_their_first_half() -> None:
-    finder = DuplicateFinder(DedupOptions())
-    a = (1).to_bytes(8, "little") + (2).to_bytes(8, "little")
-    b = (1).to_bytes(8, "little") + (3).to_bytes(8, "little")
-    finder._exact = [a + b + a, b + a]
-    distinct, firsts, repeats = finder._exact_groups(np.ones(5, np.int64), np.arange(5))
-    assert distinct.tolist() == [0, 1]
-    assert list(zip(firsts, repeats, strict=True)) == [(0, 2), (1, 3), (0, 4)]
+    a, b = [1, 2], [1, 3]
+    hashes = np.array([a, b, a, b, a], dtype=np.uint64)
+    groups = exact_groups(hashes, np.ones(5, np.int64), np.arange(5))
+    assert groups.distinct.tolist() == [0, 1]
+    assert list(zip(groups.firsts, groups.repeats, strict=True)) == [(0, 2), (1, 3), (0, 4)]
     # In another keep order, a group's first is its first in that order.
-    distinct, firsts, repeats = finder._exact_groups(
-        np.ones(5, np.int64), np.array([4, 3, 2, 1, 0])
-    )
-    assert distinct.tolist() == [3, 4]
-    assert list(zip(firsts, repeats, strict=True)) == [(4, 0), (3, 1), (4, 2)]
-    finder.close()
+    groups = exact_groups(hashes, np.ones(5, np.int64), np.array([4, 3, 2, 1, 0]))
+    assert groups.distinct.tolist() == [3, 4]
+    assert list(zip(groups.firsts, groups.repeats, strict=True)) == [(4, 0), (3, 1), (4, 2)]
 
 
 # ---- clusters visible ------------------------------------------------------------------

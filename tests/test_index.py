@@ -33,11 +33,12 @@ from corpus_clean import cli as cli_module
 from corpus_clean import index as index_module
 from corpus_clean import pipeline
 from corpus_clean.cli import cli as command_line
-from corpus_clean.dedup import Accepted, Fingerprinter, Fingerprints
+from corpus_clean.dedup import Fingerprinter, Fingerprints
 from corpus_clean.index import IndexStore, IndexStoreError, decode_shingles, encode_shingles
 from corpus_clean.io import resolve_inputs
 from corpus_clean.options import CleanOptions, DedupOptions, ReadOptions, SplitOptions
 from corpus_clean.pipeline import Plan, Result, index_corpus, run
+from corpus_clean.storage import Accepted
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 OPTIONS = DedupOptions()
@@ -370,7 +371,8 @@ def test_verify_names_the_damage(indexed: tuple[Path, list[dict[str, Any]]]) -> 
 KILLED_RUN = """
 import os, signal, sys, threading, time
 import numpy as np
-from corpus_clean.dedup import Accepted, Fingerprinter
+from corpus_clean.dedup import Fingerprinter
+from corpus_clean.storage import Accepted
 from corpus_clean.index import IndexStore
 from corpus_clean.options import DedupOptions
 

@@ -509,7 +509,8 @@ def test_an_index_in_a_read_only_folder_can_be_read(indexed: Path, tmp_path: Pat
 KILLED_IN_COMMIT = """
 import os, signal, sys
 import numpy as np
-from corpus_clean.dedup import Accepted, Fingerprinter
+from corpus_clean.dedup import Fingerprinter
+from corpus_clean.storage import Accepted
 from corpus_clean.index import IndexStore
 from corpus_clean.options import DedupOptions
 rng = np.random.default_rng(5)
