@@ -40,9 +40,9 @@ import numpy as np
 
 from corpus_clean.dedup import Fingerprinter, jaccard
 from corpus_clean.dedup.shingles import SHINGLE_BITS
-from corpus_clean.index import IndexStore
 from corpus_clean.options import DedupOptions
 from corpus_clean.storage import Accepted
+from corpus_clean.storage.sqlite import IndexStore
 
 SETTINGS = Fingerprinter(DedupOptions()).settings()
 BANDS = int(str(SETTINGS["bands"]))

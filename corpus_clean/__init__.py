@@ -90,9 +90,9 @@ def run(
     from .dedup import Fingerprinter
     from .driver import Run, Targets, execute
     from .errors import CorpusCleanError
-    from .index import IndexStore
     from .io import resolve_inputs
     from .options import CleanOptions, DedupOptions, LearnOptions, ReadOptions, SplitOptions
+    from .storage.sqlite import IndexStore
 
     names = (
         [os.fspath(paths)]

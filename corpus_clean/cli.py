@@ -42,7 +42,6 @@ from .driver import run_label as _run_label
 from .errors import CorpusCleanError, ExitCode
 from .executors import Executor
 from .formats import is_parquet
-from .index import IndexStore
 from .io import MEMORY_BUDGET, STDIN, InputError, InputFile, dump_json, resolve_inputs
 from .options import (
     CleanOptions,
@@ -65,6 +64,7 @@ from .report import (
 )
 from .sinks import STDOUT, OutputPathError, check_output, check_targets, write_text
 from .stats import DUPLICATE_KINDS, Stats
+from .storage.sqlite import IndexStore
 
 console = Console(stderr=True)
 

@@ -13,10 +13,10 @@ from importlib.metadata import version
 from . import pipeline
 from .dedup import Fingerprinter
 from .executors import Executor
-from .index import IndexStore
 from .io import STDIN, InputFile
 from .report import Report, build_report, settings_of
 from .sinks import STDOUT, Outputs
+from .storage.sqlite import IndexStore
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ from corpus_clean.dedup.decide import exact_groups
 from corpus_clean.dedup.minhash import SCHEME, MinHasher
 from corpus_clean.dedup.shingles import fmix64, shingle_batch
 from corpus_clean.dedup.store import ShingleStore
-from corpus_clean.index import IndexStore
 from corpus_clean.io import MemoryBudget
 from corpus_clean.options import (
     DedupOptions,
@@ -35,6 +34,7 @@ from corpus_clean.record import Record
 from corpus_clean.report import build_report
 from corpus_clean.stats import Stats
 from corpus_clean.storage import Accepted
+from corpus_clean.storage.sqlite import IndexStore
 
 
 @pytest.fixture(scope="module")

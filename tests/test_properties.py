@@ -20,11 +20,11 @@ from corpus_clean import io
 from corpus_clean.clean import clean_text
 from corpus_clean.dedup import DuplicateFinder, Fingerprinter, jaccard
 from corpus_clean.dedup.shingles import shingle_batch
-from corpus_clean.index import IndexStore
 from corpus_clean.options import DedupOptions, ReadOptions
 from corpus_clean.record import OWN_KEYS, Record
 from corpus_clean.stats import Stats
 from corpus_clean.storage import Accepted
+from corpus_clean.storage.sqlite import IndexStore
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

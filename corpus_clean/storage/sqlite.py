@@ -49,11 +49,11 @@ from typing import Concatenate, ParamSpec, TypedDict, TypeVar
 import numpy as np
 import xxhash
 
-from .dedup.shingles import U64, Shingles
-from .errors import CorpusCleanError
-from .learn import Evidence
-from .options import lsh_bands
-from .storage import Accepted
+from ..dedup.shingles import U64, Shingles
+from ..errors import CorpusCleanError
+from ..learn import Evidence
+from ..options import lsh_bands
+from . import Accepted
 
 #: "ccix" in the SQLite header: tells our files from other SQLite databases.
 APPLICATION_ID = 0x63636978
