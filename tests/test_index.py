@@ -36,14 +36,10 @@ from corpus_clean.dedup import Fingerprinter, Fingerprints
 from corpus_clean.io import resolve_inputs
 from corpus_clean.options import CleanOptions, DedupOptions, ReadOptions, SplitOptions
 from corpus_clean.pipeline import Plan, Result, index_corpus, run
-from corpus_clean.storage import Accepted
+from corpus_clean.storage import Accepted, IndexStoreError
 from corpus_clean.storage import sqlite as index_module
-from corpus_clean.storage.sqlite import (
-    IndexStore,
-    IndexStoreError,
-    decode_shingles,
-    encode_shingles,
-)
+from corpus_clean.storage.codec import decode_shingles, encode_shingles
+from corpus_clean.storage.sqlite import IndexStore
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 OPTIONS = DedupOptions()

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
+
+from ..errors import CorpusCleanError
 
 if TYPE_CHECKING:
     from ..dedup.shingles import U64, Shingles
@@ -53,3 +56,18 @@ class IndexWriter(Protocol):
         """Add the articles a run kept (and what its learning saw), in one transaction;
         return how many were added."""
         ...
+
+
+class IndexStoreError(CorpusCleanError):
+    """An index that cannot be used as asked; the message says how to fix it."""
+
+
+class CommitError(IndexStoreError):
+    """A run's articles could not be added (a full disk, say); the index is unchanged."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(
+            f"could not add this run's articles to {path} ({reason}); the index is "
+            "unchanged. Fix the cause and re-run"
+        )

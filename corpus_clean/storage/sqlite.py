@@ -33,12 +33,9 @@ Why it is built this way:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
-import json
 import os
 import sqlite3
-import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from itertools import islice
@@ -47,21 +44,14 @@ from types import TracebackType
 from typing import Concatenate, ParamSpec, TypedDict, TypeVar
 
 import numpy as np
-import xxhash
 
 from ..dedup.shingles import U64, Shingles
-from ..errors import CorpusCleanError
 from ..learn import Evidence
-from ..options import lsh_bands
-from . import Accepted
+from . import Accepted, CommitError, IndexStoreError, schema
+from .codec import content_hash, decode_shingles, encode_shingles, storable
+from .lock import IndexLock, has_index_file, no_index
+from .verify import IndexCheck
 
-#: "ccix" in the SQLite header: tells our files from other SQLite databases.
-APPLICATION_ID = 0x63636978
-#: Bumped whenever the schema or the shingle encoding changes. Formats 1 (ids unique,
-#: no content column) and 2 (no learned boilerplate) are read as they are and migrated
-#: when opened for writing.
-FORMAT_VERSION = 3
-_MIGRATED_FORMATS = (1, 2)
 #: SQLite page cache, in KiB: enough for the upper levels of the band B-tree, so a lookup
 #: costs about one leaf read per key, and fixed whatever the size of the index.
 CACHE_KIB = 64 * 1024
@@ -72,90 +62,6 @@ _ACCEPT_CHUNK = 10_000
 _LOOKUP_ROWS = 20_000
 #: Ids per ``IN (...)`` list: below SQLite's oldest limit on query parameters (999).
 _ID_CHUNK = 900
-#: Problems of one kind that ``verify`` lists before it only counts the rest.
-_SHOWN_PROBLEMS = 5
-
-_ARTICLES = """
-CREATE TABLE {name} (
-    entry INTEGER PRIMARY KEY,
-    id TEXT NOT NULL,
-    -- xxh3-128 of the shingle set (see content_hash): with id, what identifies an article.
-    content BLOB NOT NULL,
-    title TEXT,
-    source TEXT NOT NULL,
-    run INTEGER NOT NULL REFERENCES runs (run)
-)"""
-#: Identity is looked up by id, which fetches the content too: no query needs an index on it.
-_ARTICLE_INDEXES = """
-CREATE INDEX articles_by_id ON articles (id);
-"""
-_SCHEMA = f"""
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE runs (
-    run INTEGER PRIMARY KEY,
-    label TEXT NOT NULL,
-    time TEXT NOT NULL,
-    added INTEGER NOT NULL,
-    skipped INTEGER NOT NULL,
-    id_reused INTEGER NOT NULL DEFAULT 0
-);
-{_ARTICLES.format(name="articles")};
-{_ARTICLE_INDEXES}
--- Apart from articles, so that scanning or counting articles does not read them.
-CREATE TABLE shingles (entry INTEGER PRIMARY KEY, data BLOB NOT NULL);
--- One B-tree keyed by band key: a lookup is one descent, and a run's inserts, sorted by
--- key, touch each leaf once. Keys are uint64 stored as int64 (same bits).
-CREATE TABLE bands (
-    key INTEGER NOT NULL,
-    entry INTEGER NOT NULL,
-    PRIMARY KEY (key, entry)
-) WITHOUT ROWID;
-"""
-#: What learning saw of each site's recurring lines and closing sentences, and of each
-#: site (``learn.Evidence``; kind 0 line, 1 closing sentence, 2 the site), so that a run
-#: counts what earlier runs saw. Hashes are uint64 stored as int64 (same bits).
-_LEARNED = """
-CREATE TABLE learned (
-    site TEXT NOT NULL,
-    kind INTEGER NOT NULL,
-    hash INTEGER NOT NULL,
-    pages INTEGER NOT NULL,
-    keys BLOB NOT NULL,
-    anchored INTEGER NOT NULL,
-    anchored_keys BLOB NOT NULL,
-    inside INTEGER NOT NULL,
-    length INTEGER NOT NULL,
-    PRIMARY KEY (site, kind, hash)
-) WITHOUT ROWID"""
-_SCHEMA += _LEARNED + ";\n"
-_TABLES = ("meta", "runs", "articles", "shingles", "bands")
-
-
-def _tables(format_version: int) -> tuple[str, ...]:
-    return (*_TABLES, "learned") if format_version >= 3 else _TABLES
-
-
-#: The schema objects of each format beyond its tables.
-_INDEXES = {
-    1: ("sqlite_autoindex_articles_1",),
-    2: ("articles_by_id",),
-    3: ("articles_by_id",),
-}
-
-
-class IndexStoreError(CorpusCleanError):
-    """An index that cannot be used as asked; the message says how to fix it."""
-
-
-class CommitError(IndexStoreError):
-    """A run's articles could not be added (a full disk, say); the index is unchanged."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        self.path, self.reason = path, reason
-        super().__init__(
-            f"could not add this run's articles to {path} ({reason}); the index is "
-            "unchanged. Fix the cause and re-run"
-        )
 
 
 class RunInfo(TypedDict):
@@ -181,221 +87,6 @@ class IndexInfo(TypedDict):
     file_bytes: int
 
 
-def encode_shingles(values: Shingles) -> bytes:
-    """A sorted shingle set as bytes: width, first value, then the gaps in ``width`` bytes.
-
-    Gaps between sorted 32-bit hashes of a few hundred shingles fit in 3 bytes, so this
-    stores a typical article in ~3 bytes per shingle instead of 4 (the set is most of the
-    file). Gaps are taken modulo 2**32, so any array round-trips exactly.
-    """
-    if not len(values):
-        return b""
-    gaps = np.diff(values).astype("<u4", copy=False)
-    width = max(1, (int(gaps.max()).bit_length() + 7) // 8) if len(gaps) else 1
-    body = gaps.view(np.uint8).reshape(-1, 4)[:, :width]
-    return bytes([width]) + int(values[0]).to_bytes(4, "little") + body.tobytes()
-
-
-def decode_shingles(data: bytes) -> Shingles:
-    """The inverse of ``encode_shingles``; ``ValueError`` if ``data`` cannot be one."""
-    if not data:
-        return np.zeros(0, dtype=np.uint32)
-    width = data[0]
-    body = np.frombuffer(data, dtype=np.uint8, offset=min(5, len(data)))
-    if not 1 <= width <= 4 or len(data) < 5 or len(body) % width:
-        raise ValueError(f"{len(data)} bytes of width {width} are not an encoded shingle set")
-    gaps = np.zeros((len(body) // width, 4), dtype=np.uint8)
-    gaps[:, :width] = body.reshape(-1, width)
-    values = np.empty(len(gaps) + 1, dtype=np.uint32)
-    values[0] = int.from_bytes(data[1:5], "little")
-    np.cumsum(gaps.view("<u4").ravel(), out=values[1:])
-    values[1:] += values[0]
-    return values
-
-
-def content_hash(values: Shingles) -> bytes:
-    """What identifies an article's content in the index: 16 bytes of xxh3-128 over its
-    sorted shingle set."""
-    return xxhash.xxh3_128_digest(np.ascontiguousarray(values, dtype="<u4").tobytes())
-
-
-def _stored_content_hash(data: object) -> bytes:
-    """``content_hash`` of an encoded shingle set (an SQL function for the migration)."""
-    if not isinstance(data, bytes):
-        raise ValueError("not an encoded shingle set")
-    return content_hash(decode_shingles(data))
-
-
-def _storable(text: str) -> str:
-    """Text SQLite can store: UTF-8 has no lone surrogates, which a ``\\udc80`` escape in
-    JSON or an undecodable byte of a file name leaves in a ``str``; they are kept as
-    their backslash escape."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
-
-
-def _normalized(settings: dict[str, object]) -> dict[str, object]:
-    """Settings as they read back from the file, so that a tuple equals a list."""
-    loaded: dict[str, object] = json.loads(json.dumps(settings, sort_keys=True))
-    return loaded
-
-
-def _settings_hint(stored: dict[str, object]) -> str:
-    """How to re-run with the index's settings, in the CLI's terms where we can say it."""
-    num_perm, bands, rows = stored.get("num_perm"), stored.get("bands"), stored.get("rows")
-    if not all(isinstance(v, int) for v in (num_perm, bands, rows)):
-        return "re-run with the options the index was built with"
-    assert isinstance(num_perm, int)
-    thresholds = [t / 100 for t in range(5, 101) if lsh_bands(t / 100, num_perm) == (bands, rows)]
-    flags = f"--num-perm {num_perm}"
-    if thresholds:
-        low, high = thresholds[0], thresholds[-1]
-        example = 0.8 if low <= 0.8 <= high else low
-        span = f"{low:g}" if low == high else f"from {low:g} to {high:g}, e.g. {example:g}"
-        flags += f" and a --threshold {span}"
-    flags += f"; --seed {stored.get('seed')}"
-    if "containment_keys" not in stored:  # built before containment, or without it
-        flags += "; --containment 0"
-    return f"re-run with the index's settings ({flags})"
-
-
-class _Lock:
-    """An exclusive (or, for read-only use, shared) ``flock`` on the index file itself."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        _HELD_LOCKS.add(fd)
-
-    @classmethod
-    def acquire(
-        cls, index: Path, wait_seconds: float, *, shared: bool, create: bool, optional: bool
-    ) -> _Lock | None:
-        """Lock ``index``, waiting up to ``wait_seconds``; if it is still busy, None when
-        the lock is ``optional`` (a reader that need not take its turn), else fail."""
-        deadline = time.monotonic() + wait_seconds
-        while True:
-            fd = cls._open(index, shared=shared, create=create)
-            try:
-                locked = cls._wait(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX, deadline)
-            except BaseException:
-                os.close(fd)
-                raise
-            if not locked:
-                holder = _flock_holder(os.fstat(fd))
-                os.close(fd)
-                if optional:
-                    return None
-                by = f" (process {holder})" if holder else ""
-                raise IndexStoreError(
-                    f"{index} is in use by another corpus-clean run{by}; waited "
-                    f"{wait_seconds:g} s for it. Runs on one index must take turns: "
-                    "re-run when that one has finished"
-                )
-            if _same_file(fd, index):
-                return cls(fd)
-            # A failed first run removed the empty file while we waited for it: the
-            # lock is on a file nobody else will open. Open the path afresh.
-            os.close(fd)
-
-    @staticmethod
-    def _open(index: Path, *, shared: bool, create: bool) -> int:
-        # Read-only suffices for flock, and works in a read-only folder; a writer opens
-        # for writing, to learn now that it could not commit.
-        flags = (os.O_RDONLY if shared else os.O_RDWR) | (os.O_CREAT if create else 0)
-        try:
-            return os.open(index, flags, 0o644)
-        except FileNotFoundError as err:
-            if create:
-                raise IndexStoreError(
-                    f"cannot create the index {index}: its folder must exist"
-                ) from err
-            raise _no_index(index) from err
-        except OSError as err:
-            need = "be readable" if shared else "be writable, and its folder too"
-            raise IndexStoreError(
-                f"cannot open the index {index} ({err.strerror}): to "
-                f"{'read' if shared else 'change'} it, it must {need}"
-            ) from err
-
-    @staticmethod
-    def _wait(fd: int, mode: int, deadline: float) -> bool:
-        """Take the flock by ``deadline``; False if it is still held by then. The same
-        descriptor all along: closing one on the database would drop the POSIX locks
-        an SQLite connection of this process holds on it."""
-        while True:
-            try:
-                fcntl.flock(fd, mode | fcntl.LOCK_NB)
-                return True
-            except BlockingIOError:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                time.sleep(min(0.05, left))
-
-    def release(self) -> None:
-        _HELD_LOCKS.discard(self._fd)
-        os.close(self._fd)  # closing the last descriptor drops the flock
-
-
-#: Descriptors holding index locks in this process: a forked child (a pool worker) closes
-#: its copies, else it would hold the lock as long as it lives, past its parent's death.
-_HELD_LOCKS: set[int] = set()
-
-
-def _close_inherited_locks() -> None:
-    for fd in _HELD_LOCKS:
-        os.close(fd)
-    _HELD_LOCKS.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_close_inherited_locks)
-
-
-def _same_file(fd: int, path: Path) -> bool:
-    try:
-        there = path.stat()
-    except FileNotFoundError:
-        return False
-    held = os.fstat(fd)
-    return (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
-
-
-def _flock_holder(file: os.stat_result) -> int | None:
-    """The process holding a flock on ``file``, for the message, from /proc/locks where
-    there is one (its lines read ``1: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE 0 EOF``)."""
-    wanted = f"{os.major(file.st_dev):02x}:{os.minor(file.st_dev):02x}:{file.st_ino}"
-    try:
-        lines = Path("/proc/locks").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        fields = line.split()
-        if len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == wanted:
-            with contextlib.suppress(ValueError):
-                return int(fields[4])
-    return None
-
-
-def _no_index(path: Path) -> IndexStoreError:
-    return IndexStoreError(
-        f"no index at {path}: check the path, or start one with "
-        f"'corpus-clean run ... --index {path}'"
-    )
-
-
-def _has_index_file(path: Path) -> bool:
-    """Whether ``path`` holds something; an empty file is what a first run killed before
-    its commit leaves behind, and counts as no index."""
-    try:
-        return path.stat().st_size > 0
-    except FileNotFoundError:
-        return False
-
-
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
@@ -417,7 +108,8 @@ def _reads(
 
 
 class IndexStore:
-    """Articles accepted by earlier runs; satisfies ``dedup.AcceptedIndex``.
+    """Articles accepted by earlier runs, in one SQLite file: an ``IndexReader`` and an
+    ``IndexWriter`` (see ``storage``).
 
     Open it with ``IndexStore.open`` and use it as a context manager: the lock is held
     until ``close``.
@@ -427,7 +119,7 @@ class IndexStore:
         self,
         path: Path,
         db: sqlite3.Connection,
-        lock: _Lock | None,
+        lock: IndexLock | None,
         settings: dict[str, object],
         *,
         created: bool,
@@ -481,48 +173,52 @@ class IndexStore:
         """
         path = Path(path)
         writing = not readonly and create and settings is not None
-        if not _has_index_file(path) and not writing:
-            raise _no_index(path)
+        if not has_index_file(path) and not writing:
+            raise no_index(path)
         if writing and not os.access(path.parent, os.W_OK | os.X_OK):  # for the journal
             raise IndexStoreError(
                 f"cannot change the index {path}: its folder must exist and be writable"
             )
         optional = readonly and not take_turn
         wait = 0 if optional else wait_seconds
-        lock = _Lock.acquire(path, wait, shared=readonly, create=writing, optional=optional)
+        lock = IndexLock.acquire(path, wait, shared=readonly, create=writing, optional=optional)
         # Under the lock no run is writing, so a journal beside the index is one a killed
         # run left; reading the file rolls it back.
         journal = Path(f"{path}-journal")
-        journal_left = lock is not None and _has_index_file(journal)
+        journal_left = lock is not None and has_index_file(journal)
         created = False
         try:
             db = sqlite3.connect(path, timeout=wait_seconds, isolation_level=None)
             try:
-                format_version, stored = cls._read_settings(path, db, journal_left=journal_left)
+                format_version, stored = schema.read_settings(path, db, journal_left=journal_left)
                 if stored is None:  # an empty file, or one a killed first run left
                     if not writing:
-                        raise _no_index(path)
+                        raise no_index(path)
                     assert settings is not None
-                    stored, created, format_version = _normalized(settings), True, FORMAT_VERSION
+                    stored, created, format_version = (
+                        schema.normalized(settings),
+                        True,
+                        schema.FORMAT_VERSION,
+                    )
                 elif settings is not None:
-                    cls._check_settings(path, stored, _normalized(settings))
+                    schema.check_settings(path, stored, schema.normalized(settings))
                 db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
                 db.execute("PRAGMA synchronous = FULL")
                 if created:
-                    cls._create(db, stored)
+                    schema.create(db, stored)
                 elif not readonly:
-                    cls._check_schema(path, db, format_version)
-                    if format_version != FORMAT_VERSION:
-                        cls._migrate(path, db, format_version)
-                        format_version = FORMAT_VERSION
+                    schema.check_schema(path, db, format_version)
+                    if format_version != schema.FORMAT_VERSION:
+                        schema.migrate(path, db, format_version)
+                        format_version = schema.FORMAT_VERSION
                 db.execute("CREATE TEMP TABLE query (key INTEGER NOT NULL, row INTEGER NOT NULL)")
             except BaseException:
                 db.close()
-                if created and not _has_index_file(path):
+                if created and not has_index_file(path):
                     path.unlink(missing_ok=True)
                 raise
         except BaseException:
-            if writing and lock is not None and not _has_index_file(path):
+            if writing and lock is not None and not has_index_file(path):
                 path.unlink(missing_ok=True)  # the empty file the lock created
             if lock is not None:
                 lock.release()
@@ -538,153 +234,6 @@ class IndexStore:
             rolled_back=journal_left and not journal.exists(),
         )
 
-    @staticmethod
-    def _read_settings(
-        path: Path, db: sqlite3.Connection, *, journal_left: bool
-    ) -> tuple[int, dict[str, object] | None]:
-        """The index's format and settings (None for an empty database), after checking
-        that the file is an index we can read. Reading first rolls back what a killed run
-        left."""
-        fix = "pass the path of a corpus-clean index, or a new path to start one"
-        try:
-            application_id = db.execute("PRAGMA application_id").fetchone()[0]
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if application_id != APPLICATION_ID:
-                if db.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0] == 0:
-                    return version, None
-                raise IndexStoreError(
-                    f"{path} is an SQLite file but not a corpus-clean index; {fix}"
-                )
-            if version != FORMAT_VERSION and version not in _MIGRATED_FORMATS:
-                raise IndexStoreError(
-                    f"{path} is an index of format {version}; this corpus-clean reads format "
-                    f"{FORMAT_VERSION}. Use the corpus-clean that made it, or start a new index"
-                )
-            row = db.execute("SELECT value FROM meta WHERE key = 'settings'").fetchone()
-        except sqlite3.DatabaseError as err:
-            if journal_left:
-                raise IndexStoreError(
-                    f"{path}-journal, left by a run killed while committing, must be rolled "
-                    f"back before the index can be read, which needs a writable folder "
-                    f"({err}): copy both files where they can be written and open the copy "
-                    "once ('corpus-clean index info COPY')"
-                ) from err
-            raise IndexStoreError(f"{path} cannot be read as an index ({err}); {fix}") from err
-        try:
-            loaded = json.loads(row[0]) if row is not None else None
-        except (json.JSONDecodeError, TypeError):
-            loaded = None
-        if (
-            not isinstance(loaded, dict)
-            or not isinstance(loaded.get("bands"), int)
-            or loaded["bands"] < 1
-        ):
-            raise IndexStoreError(
-                f"{path} is damaged: it records no usable settings. Start a new index"
-            )
-        return version, loaded
-
-    @staticmethod
-    def _check_settings(path: Path, stored: dict[str, object], wanted: dict[str, object]) -> None:
-        differences = [
-            f"  {key}: {stored.get(key, '(none)')} in the index, {wanted.get(key, '(none)')} now"
-            for key in sorted(stored.keys() | wanted.keys())
-            if stored.get(key) != wanted.get(key)
-        ]
-        if differences:
-            raise IndexStoreError(
-                f"{path} was built with other fingerprint settings, so its articles cannot "
-                "be compared with this run's:\n" + "\n".join(differences) + "\n"
-                f"To proceed, {_settings_hint(stored)}, or start a new index with another "
-                "--index path. The index was not changed."
-            )
-
-    @staticmethod
-    def _schema_problems(db: sqlite3.Connection, format_version: int) -> list[str]:
-        """Tables the index lacks, and schema objects that are not its own: a trigger
-        would run inside our next commit, and a view or table is no part of an index."""
-        present = {
-            (kind, name)
-            for kind, name in db.execute("SELECT type, name FROM main.sqlite_schema")
-            if not name.startswith("sqlite_stat")  # statistics of ANALYZE
-        }
-        own = {("table", name) for name in _tables(format_version)}
-        own |= {("index", name) for name in _INDEXES.get(format_version, ())}
-        problems = []
-        if missing := sorted(name for kind, name in own - present if kind == "table"):
-            problems.append(f"it lacks the table(s) {', '.join(missing)}")
-        if foreign := sorted(present - own):
-            listed = ", ".join(f"{kind} {name}" for kind, name in foreign)
-            problems.append(f"it holds schema objects that are not the index's: {listed}")
-        return problems
-
-    @classmethod
-    def _check_schema(cls, path: Path, db: sqlite3.Connection, format_version: int) -> None:
-        try:
-            problems = cls._schema_problems(db, format_version)
-        except sqlite3.DatabaseError as err:
-            problems = [str(err)]
-        if problems:
-            raise IndexStoreError(
-                f"{path} is not as corpus-clean made it ({'; '.join(problems)}), so this run "
-                f"will not write to it. See 'corpus-clean index verify {path}'; start a new "
-                "index, or restore a copy"
-            )
-
-    @staticmethod
-    def _create(db: sqlite3.Connection, settings: dict[str, object]) -> None:
-        """Lay out a new index in a transaction that the first ``accept`` commits (and
-        ``close`` rolls back): until then the file stays empty."""
-        db.execute("BEGIN IMMEDIATE")
-        db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        db.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
-        for statement in _SCHEMA.split(";"):
-            if statement.strip():
-                db.execute(statement)
-        db.executemany(
-            "INSERT INTO meta (key, value) VALUES (?, ?)",
-            [
-                ("settings", json.dumps(settings, sort_keys=True)),
-                ("created", datetime.now(UTC).isoformat(timespec="seconds")),
-            ],
-        )
-
-    @staticmethod
-    def _migrate(path: Path, db: sqlite3.Connection, format_version: int) -> None:
-        """To the current format, in place and in one transaction. 1 -> 2: ids stop being
-        unique, every article gets its content hash, runs count reused ids. 2 -> 3: the
-        table of learned boilerplate (empty)."""
-        db.create_function("content_of", 1, _stored_content_hash, deterministic=True)
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            if format_version < 2:
-                db.execute("ALTER TABLE runs ADD COLUMN id_reused INTEGER NOT NULL DEFAULT 0")
-                db.execute(_ARTICLES.format(name="articles_2"))
-                db.execute(
-                    "INSERT INTO articles_2 (entry, id, content, title, source, run) "
-                    "SELECT a.entry, a.id, content_of(s.data), a.title, a.source, a.run "
-                    "FROM articles AS a LEFT JOIN shingles AS s ON s.entry = a.entry "
-                    "ORDER BY a.entry"
-                )
-                db.execute("DROP TABLE articles")
-                db.execute("ALTER TABLE articles_2 RENAME TO articles")
-                for statement in _ARTICLE_INDEXES.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-            db.execute(_LEARNED)
-            db.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
-            db.execute("COMMIT")
-        except sqlite3.Error as err:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise IndexStoreError(
-                f"{path} is an index of format {format_version} that could not be brought to "
-                f"format {FORMAT_VERSION} ({err}); it is unchanged. See 'corpus-clean index "
-                f"verify {path}'"
-            ) from err
-        finally:
-            db.create_function("content_of", 1, None)
-
     def damaged(self, detail: str) -> IndexStoreError:
         """The error for an index whose file does not read as it should."""
         return IndexStoreError(
@@ -692,7 +241,7 @@ class IndexStore:
             "then start a new index or restore a copy"
         )
 
-    # -- lookup (dedup.AcceptedIndex) ---------------------------------------------------
+    # -- reading (IndexReader) --------------------------------------------------------------
 
     @_reads
     def candidates(self, band_keys: U64) -> list[list[int]]:
@@ -763,7 +312,7 @@ class IndexStore:
             raise KeyError(entry)
         return dict(zip(("id", "title", "source", "run"), row, strict=True))
 
-    # -- update ---------------------------------------------------------------------------
+    # -- writing (IndexWriter) --------------------------------------------------------------
 
     def accept(
         self, kept: Iterable[Accepted], run_label: str, learned: Evidence | None = None
@@ -808,7 +357,7 @@ class IndexStore:
                 self._db.executemany(
                     "INSERT OR REPLACE INTO learned (site, kind, hash, pages, keys, anchored, "
                     "anchored_keys, inside, length) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    ((_storable(row[0]), *row[1:]) for row in learned.rows()),
+                    ((storable(row[0]), *row[1:]) for row in learned.rows()),
                 )
             self._db.execute("COMMIT")
         except BaseException as err:
@@ -828,7 +377,7 @@ class IndexStore:
         """The articles of a chunk the index does not hold yet (nor ``known``: earlier
         chunks of this run), checked, with their id as stored, content hash and encoded
         shingle set; and how many of them reuse an id the index holds."""
-        ids = [_storable(article.id) for article in chunk]
+        ids = [storable(article.id) for article in chunk]
         contents = [content_hash(article.shingles) for article in chunk]
         indexed = self._present(ids) | known
         ids_indexed = {article_id for article_id, _ in indexed}
@@ -865,8 +414,8 @@ class IndexStore:
                     entry,
                     article_id,
                     content,
-                    None if article.title is None else _storable(article.title),
-                    _storable(article.source),
+                    None if article.title is None else storable(article.title),
+                    storable(article.source),
                     run,
                 )
                 for entry, (article, article_id, content, _) in zip(entries, fresh, strict=True)
@@ -960,132 +509,8 @@ class IndexStore:
             self._db.execute("COMMIT")
 
     def verify(self) -> list[str]:
-        """Problems found (empty: healthy). Reads the whole file, streaming: SQLite's own
-        integrity check, the schema, then that every article has its band rows and a
-        shingle set that decodes to sorted unique hashes matching its content hash, and
-        that nothing refers to a missing row. A check that SQLite cannot even run (a
-        malformed page) is a problem listed like the others."""
-        checks: list[tuple[str, Callable[[], list[str]]]] = [
-            ("SQLite integrity check", self._integrity_problems),
-            ("schema", lambda: self._schema_problems(self._db, self.format)),
-            ("settings", self._settings_problems),
-            ("articles", self._article_problems),
-            ("references", self._reference_problems),
-        ]
-        problems = []
-        for what, check in checks:
-            try:
-                problems += check()
-            except sqlite3.DatabaseError as err:
-                problems.append(f"{what}: could not be read ({err})")
-        return problems
-
-    def _integrity_problems(self) -> list[str]:
-        """SQLite's integrity check of the whole file; where a page is too damaged for it
-        to run at all, of each table (with its indexes) alone, to say which are hit."""
-        try:
-            return self._integrity_check("PRAGMA integrity_check")
-        except sqlite3.DatabaseError as err:
-            problems = [f"SQLite integrity check: {err}"]
-        for table in _tables(self.format):
-            try:
-                problems += self._integrity_check(f"PRAGMA integrity_check({table})", table)
-            except sqlite3.DatabaseError as err:
-                problems.append(f"SQLite integrity check of {table}: {err}")
-        return problems
-
-    def _integrity_check(self, pragma: str, table: str | None = None) -> list[str]:
-        of = f" of {table}" if table else ""
-        return [
-            f"SQLite integrity check{of}: {row[0]}"
-            for row in self._db.execute(pragma)
-            if row[0] != "ok"
-        ]
-
-    def _reference_problems(self) -> list[str]:
-        problems = []
-        orphans = {
-            "shingle sets": "SELECT count(*) FROM shingles "
-            "WHERE entry NOT IN (SELECT entry FROM articles)",
-            "articles of unknown runs": "SELECT count(*) FROM articles "
-            "WHERE run NOT IN (SELECT run FROM runs)",
-        }
-        for what, query in orphans.items():
-            if count := self._db.execute(query).fetchone()[0]:
-                problems.append(f"{count} {what} without their row")
-        articles, added = self._db.execute(
-            "SELECT (SELECT count(*) FROM articles), (SELECT coalesce(sum(added), 0) FROM runs)"
-        ).fetchone()
-        if articles != added:
-            problems.append(f"{articles} articles, but the runs record {added} added")
-        return problems
-
-    def _settings_problems(self) -> list[str]:
-        required = (
-            "num_perm",
-            "bands",
-            "rows",
-            "seed",
-            "shingle",
-            "shingle_size",
-            "hashing",
-            "tokenizer_version",
-        )
-        missing = [key for key in required if key not in self.settings]
-        return [f"settings lack {', '.join(missing)}"] if missing else []
-
-    def _article_problems(self) -> list[str]:
-        """Walk articles (with their shingle sets) and band-row counts, both in entry order."""
-        found: dict[str, list[str]] = {}
-
-        def note(kind: str, detail: str) -> None:
-            found.setdefault(kind, []).append(detail)
-
-        counts = self._db.execute("SELECT entry, count(*) FROM bands GROUP BY entry ORDER BY entry")
-        pending = next(counts, None)
-        content = "a.content" if self.format >= 2 else "NULL"
-        for entry, data, stored_hash in self._db.execute(
-            f"SELECT a.entry, s.data, {content} FROM articles AS a "
-            "LEFT JOIN shingles AS s ON s.entry = a.entry ORDER BY a.entry"
-        ):
-            while pending is not None and pending[0] < entry:
-                note("band rows of no article", str(pending[0]))
-                pending = next(counts, None)
-            band_rows = 0
-            if pending is not None and pending[0] == entry:
-                band_rows = pending[1]
-                pending = next(counts, None)
-            if data is None:
-                note("articles without a shingle set", str(entry))
-                continue
-            if not isinstance(data, bytes):
-                note("shingle sets that are not blobs", str(entry))
-                continue
-            try:
-                values = decode_shingles(data)
-            except ValueError as err:
-                note("shingle sets that do not decode", f"{entry} ({err})")
-                continue
-            if len(values) > 1 and not bool(np.all(values[1:] > values[:-1])):
-                note("shingle sets not sorted and unique", str(entry))
-            elif self.format >= 2 and stored_hash != content_hash(values):
-                note("articles whose content hash is not their shingle set's", str(entry))
-            expected = self._bands if len(values) else 0
-            if band_rows != expected:
-                note(f"articles without {expected} band rows", f"{entry} has {band_rows}")
-        while pending is not None:
-            note("band rows of no article", str(pending[0]))
-            pending = next(counts, None)
-        problems = []
-        for kind, details in found.items():
-            shown = ", ".join(details[:_SHOWN_PROBLEMS])
-            more = (
-                f" and {len(details) - _SHOWN_PROBLEMS} more"
-                if len(details) > _SHOWN_PROBLEMS
-                else ""
-            )
-            problems.append(f"{len(details)} {kind}: entry {shown}{more}")
-        return problems
+        """Problems found (empty: healthy); see ``storage.verify.IndexCheck``."""
+        return IndexCheck(self._db, self.format, self.settings, self._bands).problems()
 
     # -- lifetime -------------------------------------------------------------------------
 
@@ -1100,7 +525,7 @@ class IndexStore:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             self._db.close()
-            if self._created and not _has_index_file(self.path):
+            if self._created and not has_index_file(self.path):
                 self.path.unlink(missing_ok=True)
         finally:
             if self._lock is not None:

@@ -27,7 +27,8 @@ from corpus_clean import pipeline
 from corpus_clean.cli import cli as command_line
 from corpus_clean.dedup import Fingerprinter
 from corpus_clean.options import DedupOptions
-from corpus_clean.storage.sqlite import IndexStore, IndexStoreError
+from corpus_clean.storage import IndexStoreError
+from corpus_clean.storage.sqlite import IndexStore
 
 SETTINGS = Fingerprinter(DedupOptions()).settings()
 #: Articles kept from the seed pages.
