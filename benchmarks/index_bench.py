@@ -119,7 +119,7 @@ def peak_rss_mb() -> float:
 
 
 def verify_hits(store: IndexStore, shingles: np.ndarray, entries: list[int]) -> int:
-    """What ``Deduplicator`` does with candidates: read each one's set, exact Jaccard."""
+    """What dedup's verify step does with the index's candidates: read each set, exact Jaccard."""
     return sum(jaccard(shingles, store.shingles(entry)) >= 0.8 for entry in entries)
 
 

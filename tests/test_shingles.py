@@ -1,5 +1,5 @@
 """Words and shingles: the compiled loop (``_fast.c``) against a plain-Python transcription
-of the definition in ``corpus_clean/shingles.py``'s docstring."""
+of the definition in ``corpus_clean/dedup/shingles.py``'s docstring."""
 
 from __future__ import annotations
 

@@ -25,15 +25,13 @@ from __future__ import annotations
 
 import collections
 import functools
-import pickle
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-from ..io import MemoryBudget, Spool
+from ..io import MemoryBudget
 from ..options import DedupOptions
-from ..record import Record
 from ..stats import Stats
 from ..storage import IndexReader
 from .annotate import Annotations, Verdict, annotate
@@ -165,35 +163,3 @@ def _joined(arrays: list[npt.NDArray[np.int64]]) -> npt.NDArray[np.int64]:
 
 def _no_entry(entry: int) -> str:
     raise KeyError(entry)  # no index: no verdict names an entry
-
-
-class Deduplicator:
-    """The dedup stage over records: ``run`` yields every record with its verdict
-    (None = kept), in input order. Records wait in a spool on disk until all are seen."""
-
-    def __init__(self, options: DedupOptions, index: IndexReader | None = None) -> None:
-        self.options = options
-        self.index = index
-
-    def run(
-        self, batches: Iterable[tuple[list[Record], Fingerprints]], stats: Stats
-    ) -> Iterator[tuple[Record, Verdict | None]]:
-        memory = MemoryBudget()
-        finder = DuplicateFinder(self.options, self.index, memory)
-        spool = Spool(memory)
-        try:
-            for records, prints in batches:
-                finder.add([record.id for record in records], prints)
-                for record in records:
-                    spool.append(pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL))
-            verdicts = finder.resolve(stats)
-            for n, data in enumerate(spool.read()):
-                yield pickle.loads(data), verdicts.get(n)
-        finally:
-            spool.close()
-            finder.close()
-
-
-class _Verifier:
-    """Exact comparisons of shingle sets, counted: is a record a duplicate of a kept
-    one, and which candidate pairs are an excerpt and its container."""

@@ -143,7 +143,7 @@ class IndexStore:
         bands, containment_keys = settings["bands"], settings.get("containment_keys", 0)
         assert isinstance(bands, int), "checked when the settings were read"
         assert isinstance(containment_keys, int), "a setting dedup writes"
-        # Keys per article: its LSH band keys, then its containment keys (dedup.py).
+        # Keys per article: its LSH band keys, then its containment keys (dedup.fingerprint).
         self._bands = bands + containment_keys
 
     @classmethod
