@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from datasketch import MinHash
+from datasketch import LeanMinHash, MinHash, MinHashLSH
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import article, dedup, dedup_run, kept_ids, seed_articles
 
+import corpus_clean
 from corpus_clean.cli import cli
 from corpus_clean.dedup import Fingerprinter, jaccard
 from corpus_clean.dedup.candidates import candidate_pairs
@@ -294,6 +295,35 @@ def test_signatures_equal_datasketch_minhash(seeds: list[Record], num_perm: int,
         reference = MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME, hashfunc=lambda v: v)
         reference.update_batch(batch.shingles_of(i).tolist())
         assert np.array_equal(signatures[i], reference.hashvalues), i
+
+
+def test_datasketch_minhashes_are_datasketch_s_own_and_serve_its_lsh(
+    seeds: list[Record],
+) -> None:
+    titles = ("New media", "Multi-local tax", "Many places intensively", "It is no longer")
+    texts = [by_title(seeds, title) for title in titles]
+    repost = replace_words(texts[0], [40, 200, 400])
+    given = [*texts, repost, ZH_ARTICLE, ""]
+    for options in (DedupOptions(), DedupOptions(num_perm=64, seed=42)):
+        minhashes = corpus_clean.datasketch_minhashes(given, options)
+        batch = shingle_batch(given, options.shingles.size)
+        for i, minhash in enumerate(minhashes):
+            reference = MinHash(
+                num_perm=options.num_perm, seed=options.seed, scheme=SCHEME, hashfunc=lambda v: v
+            )
+            reference.update_batch(batch.shingles_of(i).tolist())
+            assert isinstance(minhash, LeanMinHash)
+            assert minhash == LeanMinHash(reference), i
+    # Into datasketch's own LSH: the repost finds its original, and only it.
+    minhashes = corpus_clean.datasketch_minhashes(given)
+    lsh = MinHashLSH(threshold=0.8, num_perm=128)
+    for n, minhash in enumerate(minhashes[:4]):
+        lsh.insert(f"a{n}", minhash)
+    assert lsh.query(minhashes[4]) == ["a0"]
+    assert lsh.query(minhashes[5]) == []
+    assert minhashes[4].jaccard(minhashes[0]) == pytest.approx(
+        true_jaccard(texts[0], repost), abs=0.1
+    )
 
 
 def test_fingerprinter_uses_those_signatures(seeds: list[Record]) -> None:
