@@ -33,9 +33,11 @@ from corpus_clean import cli as cli_module
 from corpus_clean import pipeline
 from corpus_clean.cli import cli as command_line
 from corpus_clean.dedup import Fingerprinter, Fingerprints
+from corpus_clean.driver import Run, Targets, execute
 from corpus_clean.io import resolve_inputs
 from corpus_clean.options import CleanOptions, DedupOptions, ReadOptions, SplitOptions
-from corpus_clean.pipeline import Plan, Result, index_corpus, run
+from corpus_clean.pipeline import Plan, index_corpus, run
+from corpus_clean.report import Report
 from corpus_clean.storage import Accepted, IndexStoreError
 from corpus_clean.storage import sqlite as index_module
 from corpus_clean.storage.codec import decode_shingles, encode_shingles
@@ -52,24 +54,28 @@ SAMPLE_ARTICLES, SAMPLE_KEPT = 23, 18
 
 
 def night(
-    path: Path, inputs: list[str], label: str, plan: Plan = SCRAPE
-) -> tuple[Result, list[dict[str, Any]], int, list[str]]:
-    """One CI run with ``--index``: output first, then the index accepts what was kept.
-    Returns the result, the removed records with their verdicts, how many were added, and
-    the ids of the kept articles the index was offered."""
-    duplicates = io.BytesIO()
-    offered: list[str] = []
+    path: Path, inputs: list[str], plan: Plan = SCRAPE
+) -> tuple[Report, list[dict[str, Any]], int, list[str]]:
+    """One CI run with ``--index``, through the driver the command runs: output first,
+    then the index accepts what was kept. Returns the report, the removed records with
+    their verdicts, how many were added, and the ids of the kept articles (all of them
+    offered to the index)."""
+    with tempfile.TemporaryDirectory(prefix="corpus-clean-night-") as folder:
+        kept, removed = os.path.join(folder, "kept.jsonl"), os.path.join(folder, "removed.jsonl")
+        with IndexStore.open(path, SETTINGS) as store:
+            targets = Targets(kept, removed)
+            report = execute(Run("run", plan, resolve_inputs(inputs), targets, store))
+        offered = [json.loads(line)["id"] for line in Path(kept).read_text("utf-8").splitlines()]
+        removed_lines = [json.loads(line) for line in Path(removed).read_text("utf-8").splitlines()]
+    added = report["index"]["articles_after"] - report["index"]["articles_before"]
+    return report, removed_lines, added, offered
 
-    def noted(kept: Iterator[Accepted]) -> Iterator[Accepted]:
-        for article in kept:
-            offered.append(article.id)
-            yield article
 
-    with IndexStore.open(path, SETTINGS) as store:
-        result = run(plan, resolve_inputs(inputs), None, duplicates, index=store, collect_kept=True)
-        added = store.accept(noted(result.kept), run_label=label)
-    removed = [json.loads(line) for line in duplicates.getvalue().splitlines()]
-    return result, removed, added, offered
+def last_label(store: IndexStore) -> str:
+    """The label the last run gave itself in the index: when it ran, in UTC."""
+    label = store.info()["runs"][-1]["label"]
+    assert time.strptime(label, "%Y-%m-%dT%H:%M:%SZ")
+    return label
 
 
 def digest(path: Path) -> str:
@@ -80,7 +86,7 @@ def digest(path: Path) -> str:
 def indexed(tmp_path: Path) -> tuple[Path, list[dict[str, Any]]]:
     """An index after one night over the seed pages, and that night's removed records."""
     path = tmp_path / "accepted.db"
-    _, removed, added, _ = night(path, [str(SAMPLES)], "night-1")
+    _, removed, added, _ = night(path, [str(SAMPLES)])
     assert added == SAMPLE_KEPT
     return path, removed
 
@@ -91,15 +97,16 @@ def test_first_night_adds_what_it_keeps(indexed: tuple[Path, list[dict[str, Any]
     with IndexStore.open(path, None, create=False) as store:
         info = store.info()
         assert info["articles"] == SAMPLE_KEPT
+        night_1 = last_label(store)
         assert [(r["label"], r["added"], r["skipped"]) for r in info["runs"]] == [
-            ("night-1", SAMPLE_KEPT, 0)
+            (night_1, SAMPLE_KEPT, 0)
         ]
         assert info["settings"] == SETTINGS == store.settings
         assert info["file_bytes"] == path.stat().st_size > 0
         assert info["path"] == str(path)
         first = store.article(1)
         assert first["id"] == store.article_id(1) == f"{SAMPLES}/000_27f52f622c7b214e.txt#1"
-        assert first["run"] == "night-1"
+        assert first["run"] == night_1
         assert first["source"] == f"{SAMPLES}/000_27f52f622c7b214e.txt"
         assert str(first["title"]).startswith("On January 22, Liaoning")
         assert store.verify() == []
@@ -110,9 +117,9 @@ def test_second_run_of_the_same_scrape_keeps_and_adds_nothing(
 ) -> None:
     path, first_removed = indexed
     keeper = {r["id"]: r["duplicate_of"] for r in first_removed}
-    result, removed, added, offered = night(path, [str(SAMPLES)], "night-2")
-    assert result.stats["written"] == 0
-    assert result.stats["duplicates_index"] == SAMPLE_ARTICLES
+    report, removed, added, offered = night(path, [str(SAMPLES)])
+    assert report["counts"]["written"] == 0
+    assert report["counts"]["duplicates_index"] == SAMPLE_ARTICLES
     assert offered == []
     assert added == 0
     assert len(removed) == SAMPLE_ARTICLES
@@ -154,7 +161,7 @@ def test_a_near_copy_on_a_later_night_is_caught_and_named(
         + "\n",
         encoding="utf-8",
     )
-    _, removed, added, offered = night(path, [str(tonight)], "night-2", Plan(dedup=OPTIONS))
+    _, removed, added, offered = night(path, [str(tonight)], Plan(dedup=OPTIONS))
     assert [r["id"] for r in removed] == ["tonight#1"]
     assert removed[0]["duplicate_of"] == removed[0]["matched_id"] == original_id
     assert removed[0]["duplicate_kind"] == "index"
@@ -167,7 +174,7 @@ def test_a_near_copy_on_a_later_night_is_caught_and_named(
             "id": "tonight#2",
             "title": "new",
             "source": str(tonight),
-            "run": "night-2",
+            "run": last_label(store),
         }
         assert store.verify() == []
 
@@ -203,10 +210,11 @@ def test_an_article_already_indexed_is_skipped_and_counted(
     with IndexStore.open(path, SETTINGS) as store:
         assert store.accept(kept + kept[:2], run_label="again") == 0
         info = store.info()
-        assert [(r["label"], r["added"], r["skipped"]) for r in info["runs"]] == [
-            ("night-1", SAMPLE_KEPT, 0),
-            ("again", 0, SAMPLE_KEPT + 2),
+        assert [(r["added"], r["skipped"]) for r in info["runs"]] == [
+            (SAMPLE_KEPT, 0),
+            (0, SAMPLE_KEPT + 2),
         ]
+        assert info["runs"][-1]["label"] == "again"
         assert info["articles"] == SAMPLE_KEPT
         assert store.verify() == []
 
@@ -218,8 +226,8 @@ def test_kept_articles_whose_shingle_sets_wait_on_disk_reach_the_index(
     # shingle sets beyond the memory budget wait in a temporary file, which must stay
     # open until then.
     held, spilled = tmp_path / "held.db", tmp_path / "spilled.db"
-    night(held, [str(SAMPLES)], "night-1")
-    _, _, added, _ = night(spilled, [str(SAMPLES)], "night-1", replace(SCRAPE, memory=0))
+    night(held, [str(SAMPLES)])
+    _, _, added, _ = night(spilled, [str(SAMPLES)], replace(SCRAPE, memory=0))
     assert added == SAMPLE_KEPT
     with IndexStore.open(held, None, readonly=True) as a, IndexStore.open(spilled, None) as b:
         for entry in range(1, SAMPLE_KEPT + 1):

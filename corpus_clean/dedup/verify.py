@@ -4,7 +4,7 @@ distinct record against the index's candidates, before the walk."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -13,10 +13,16 @@ from rapidfuzz import fuzz
 from .. import _fast
 from ..options import DedupOptions
 from .shingles import U64, Shingles
-from .store import ShingleStore
 
 if TYPE_CHECKING:
     from ..storage import IndexReader
+
+
+class ShingleSets(Protocol):
+    """Where a verifier reads the shingle set of record ``n`` (by input position): a
+    ``ShingleStore`` in a local run; any store of the sets on other machines will do."""
+
+    def get(self, n: int) -> Shingles: ...
 
 
 class Match(NamedTuple):
@@ -44,13 +50,16 @@ def jaccard(a: Shingles, b: Shingles) -> float:
 
 
 class Verifier:
-    """Exact comparisons of shingle sets, counted: is a record a duplicate of a kept
-    one, and which candidate pairs are an excerpt and its container."""
+    """Exact comparisons of shingle sets, counted (``verified``, ``rejected``): is a
+    record a duplicate of a kept one, and which candidate pairs are an excerpt and its
+    container. Records are input positions: ``store`` gives their shingle sets,
+    ``counts`` their sizes, ``short_texts`` the normalized text of those too short for
+    a meaningful Jaccard (``Fingerprints.short_texts``, by position)."""
 
     def __init__(
         self,
         options: DedupOptions,
-        store: ShingleStore,
+        store: ShingleSets,
         short_texts: dict[int, str],
         counts: npt.NDArray[np.int64],
     ) -> None:
