@@ -40,7 +40,6 @@ from .errors import CorpusCleanError, ExitCode
 from .executors import Executor
 from .executors.ray import RayExecutor
 from .formats import is_parquet
-from .index import IndexStore
 from .io import STDIN, InputError, InputFile, dump_json, resolve_inputs
 from .options import (
     MEMORY_BUDGET,
@@ -66,6 +65,7 @@ from .sinks import STDOUT, OutputPathError, check_output, check_targets, write_t
 from .stages import learn as learn_module
 from .stages.clean import load_rules
 from .stats import DUPLICATE_KINDS, Stats
+from .storage.sqlite import IndexStore
 
 console = Console(stderr=True)
 

@@ -15,10 +15,10 @@ from . import pipeline
 from .dedup import Fingerprinter
 from .executors import Executor
 from .executors.local import LocalPool
-from .index import IndexStore
 from .io import STDIN, InputFile, encode_object
 from .report import Report, build_report, settings_of
 from .sinks import STDOUT, Outputs
+from .storage.sqlite import IndexStore
 
 
 @dataclass(frozen=True)

@@ -28,14 +28,7 @@ from itertools import chain
 from typing import IO, Any, cast
 
 from . import _fast
-from .dedup import (
-    Accepted,
-    AcceptedIndex,
-    DuplicateFinder,
-    Fingerprinter,
-    Fingerprints,
-    Verdict,
-)
+from .dedup import DuplicateFinder, Fingerprinter, Fingerprints, Verdict
 from .executors import Executor, ExecutorError, Work
 from .executors.local import LocalPool
 from .io import (
@@ -66,6 +59,7 @@ from .stages.clean import Cleaner, RuleSet, load_rules
 from .stages.learn import Evidence, Learned, Learning, Sketch, TextKey, texts_of
 from .stages.split import PageSplitter
 from .stats import Stats, similarity_bin
+from .storage import Accepted, IndexReader
 
 #: A batch of page files closes at this many pages or this many bytes, whichever comes
 #: first. JSONL is read in runs of lines of about this many bytes, and each closes a batch.
@@ -365,7 +359,7 @@ def run(
     out: IO[bytes] | None,
     duplicates: IO[bytes] | None = None,
     *,
-    index: AcceptedIndex | None = None,
+    index: IndexReader | None = None,
     collect_kept: bool = False,
     rejects: list[bytes] | None = None,
     progress: ProgressCallback | None = None,
@@ -522,7 +516,7 @@ def _run(
     stats: Stats,
     out: IO[bytes] | None,
     duplicates: IO[bytes] | None,
-    index: AcceptedIndex | None,
+    index: IndexReader | None,
     collect_kept: bool,
     rejects: list[bytes] | None,
     progress: ProgressCallback | None,

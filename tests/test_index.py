@@ -31,16 +31,18 @@ from hypothesis import strategies as st
 from support import SCRIPT, started
 
 from corpus_clean import cli as cli_module
-from corpus_clean import index as index_module
 from corpus_clean import pipeline
 from corpus_clean.cli import cli as command_line
-from corpus_clean.dedup import Accepted, Fingerprinter
+from corpus_clean.dedup import Fingerprinter
 from corpus_clean.driver import Run, Targets, execute
-from corpus_clean.index import IndexStore, IndexStoreError, decode_shingles, encode_shingles
 from corpus_clean.io import resolve_inputs
 from corpus_clean.options import CleanOptions, DedupOptions, SplitOptions
 from corpus_clean.pipeline import Plan, run
 from corpus_clean.report import Report
+from corpus_clean.storage import Accepted, IndexStoreError
+from corpus_clean.storage import sqlite as index_module
+from corpus_clean.storage.codec import decode_shingles, encode_shingles
+from corpus_clean.storage.sqlite import IndexStore
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 OPTIONS = DedupOptions()
@@ -346,8 +348,9 @@ def test_verify_names_the_damage(indexed: tuple[Path, list[dict[str, Any]]]) -> 
 KILLED_RUN = """
 import os, signal, sys, threading, time
 import numpy as np
-from corpus_clean.dedup import Accepted, Fingerprinter
-from corpus_clean.index import IndexStore
+from corpus_clean.dedup import Fingerprinter
+from corpus_clean.storage import Accepted
+from corpus_clean.storage.sqlite import IndexStore
 from corpus_clean.options import DedupOptions
 
 path, moment, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
@@ -424,7 +427,7 @@ def test_a_first_run_killed_while_committing_leaves_no_index(tmp_path: Path) -> 
 #: Opens the index and holds it (the lock) for argv[2] seconds.
 HOLDER = """
 import sys, time
-from corpus_clean.index import IndexStore
+from corpus_clean.storage.sqlite import IndexStore
 with IndexStore.open(sys.argv[1], None, create=False):
     print("holding", flush=True)
     time.sleep(float(sys.argv[2]))
