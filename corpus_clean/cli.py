@@ -43,7 +43,8 @@ from .errors import CorpusCleanError, ExitCode
 from .executors import Executor
 from .formats import is_parquet
 from .index import IndexStore
-from .io import MEMORY_BUDGET, STDIN, InputError, InputFile, dump_json, resolve_inputs
+from .io.readers import MEMORY_BUDGET, STDIN, InputError, InputFile, dump_json, resolve_inputs
+from .io.sinks import STDOUT, OutputPathError, check_output, check_targets, write_text
 from .options import (
     CleanOptions,
     DedupOptions,
@@ -63,7 +64,6 @@ from .report import (
     recurring_lines,
     summary_rows,
 )
-from .sinks import STDOUT, OutputPathError, check_output, check_targets, write_text
 from .stats import DUPLICATE_KINDS, Stats
 
 console = Console(stderr=True)

@@ -14,9 +14,9 @@ from . import pipeline
 from .dedup import Fingerprinter
 from .executors import Executor
 from .index import IndexStore
-from .io import STDIN, InputFile
+from .io.readers import STDIN, InputFile
+from .io.sinks import STDOUT, Outputs
 from .report import Report, build_report, settings_of
-from .sinks import STDOUT, Outputs
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from .dedup import (
     Verdict,
 )
 from .executors import Executor, ExecutorError, LocalPool, Work
-from .io import (
+from .io.readers import (
     MEMORY_BUDGET,
     STDIN,
     BlockWriter,

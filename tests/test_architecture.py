@@ -16,7 +16,7 @@ import corpus_clean
 PACKAGE = Path(corpus_clean.__file__).parent
 LIBRARY = sorted(
     p.stem for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__", "cli")
-)
+) + sorted(p.parent.name for p in PACKAGE.glob("*/__init__.py"))
 #: Each stage, and the modules that make it up.
 STAGES = {
     "split": {"split"},
@@ -55,14 +55,27 @@ def test_the_cli_does_import_them() -> None:
 
 
 def package_imports(module: str) -> set[str]:
-    """The corpus_clean modules a module imports (relative or absolute)."""
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text("utf-8"))
+    """The corpus_clean modules a module (or a package: all its files) imports, relative
+    or absolute; a package's imports of its own modules are left out."""
+    if (PACKAGE / module).is_dir():
+        files, top = sorted((PACKAGE / module).glob("*.py")), 2
+    else:
+        files, top = [PACKAGE / f"{module}.py"], 1
+    found: set[str] = set()
+    for file in files:
+        found |= _imports(ast.parse(file.read_text("utf-8")), top)
+    return found
+
+
+def _imports(tree: ast.Module, top: int) -> set[str]:
+    """What ``tree`` imports of corpus_clean; ``top`` is the level of a relative import
+    from the package's top (1 in a module of it, 2 in a module of a subpackage)."""
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
-            if node.level == 1 and node.module:
+            if node.level == top and node.module:
                 found.add(node.module.split(".")[0])
-            elif node.level == 1:
+            elif node.level == top:
                 found.update(alias.name for alias in node.names)
             elif node.module and node.module.startswith("corpus_clean."):
                 found.add(node.module.split(".")[1])

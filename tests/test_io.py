@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from support import read, split
 
-from corpus_clean import io
-from corpus_clean.io import InputError, InvalidRecordError, resolve_inputs
+from corpus_clean.io import readers as io
+from corpus_clean.io.readers import InputError, InvalidRecordError, resolve_inputs
+from corpus_clean.io.sinks import atomic_output
 from corpus_clean.options import ReadOptions
 from corpus_clean.record import Record
-from corpus_clean.sinks import atomic_output
 from corpus_clean.stats import Stats
 
 
@@ -489,7 +489,7 @@ def test_a_big_write_to_a_pipe_whose_reader_goes_away_raises() -> None:
     mid-write; write_all (and so BlockWriter) must end in BrokenPipeError instead."""
     code = (
         "import sys\n"
-        "from corpus_clean.io import write_all\n"
+        "from corpus_clean.io.readers import write_all\n"
         "try:\n"
         "    write_all(sys.stdout.buffer, bytes(4 << 20))\n"
         "except BrokenPipeError:\n"

@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import article, builtin_rules, dedup, kept_ids
 
-from corpus_clean import io
 from corpus_clean.clean import clean_text
 from corpus_clean.dedup import Accepted, DuplicateFinder, Fingerprinter, jaccard
 from corpus_clean.index import IndexStore
+from corpus_clean.io import readers as io
 from corpus_clean.options import DedupOptions, ReadOptions
 from corpus_clean.record import OWN_KEYS, Record
 from corpus_clean.shingles import shingle_batch

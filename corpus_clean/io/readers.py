@@ -29,9 +29,9 @@ from typing import IO, Any, Literal
 
 import orjson
 
-from . import _fast
-from .errors import CorpusCleanError
-from .formats import (
+from .. import _fast
+from ..errors import CorpusCleanError
+from ..formats import (
     JSONL_SUFFIXES,
     PARQUET_SUFFIX,
     FormatError,
@@ -40,9 +40,9 @@ from .formats import (
     parquet_runs,
     require_pyarrow,
 )
-from .options import ReadOptions
-from .record import Record
-from .stats import Stats
+from ..options import ReadOptions
+from ..record import Record
+from ..stats import Stats
 
 STDIN = "-"
 PAGE_SUFFIXES = (".txt",)

@@ -22,9 +22,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from .errors import CorpusCleanError
-from .formats import FormatError, ParquetEncoder, encoder_for, is_parquet, require_pyarrow
-from .signals import interrupts_held
+from ..errors import CorpusCleanError
+from ..formats import FormatError, ParquetEncoder, encoder_for, is_parquet, require_pyarrow
+from ..signals import interrupts_held
 
 STDOUT = "-"
 
