@@ -91,7 +91,7 @@ def run(
     from .driver import Run, Targets, execute
     from .errors import CorpusCleanError
     from .index import IndexStore
-    from .io.readers import resolve_inputs
+    from .io.inputs import resolve_inputs
     from .options import CleanOptions, DedupOptions, LearnOptions, ReadOptions, SplitOptions
 
     names = (

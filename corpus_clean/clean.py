@@ -20,7 +20,7 @@ from typing import Any
 from rapidfuzz import fuzz, process
 
 from .errors import CorpusCleanError
-from .io.readers import encode_object
+from .io.codec import encode_object
 from .options import CleanOptions
 from .record import Record, Removal
 from .stats import Stats

@@ -43,8 +43,10 @@ from .errors import CorpusCleanError, ExitCode
 from .executors import Executor
 from .formats import is_parquet
 from .index import IndexStore
-from .io.readers import MEMORY_BUDGET, STDIN, InputError, InputFile, dump_json, resolve_inputs
+from .io.codec import dump_json
+from .io.inputs import STDIN, InputError, InputFile, resolve_inputs
 from .io.sinks import STDOUT, OutputPathError, check_output, check_targets, write_text
+from .io.spill import MEMORY_BUDGET
 from .options import (
     CleanOptions,
     DedupOptions,

@@ -29,13 +29,7 @@ import xxhash
 from rapidfuzz import fuzz
 
 from . import _fast
-from .io.readers import (
-    MemoryBudget,
-    Spool,
-    TemporaryFileError,
-    close_temporary_file,
-    temporary_file,
-)
+from .io.spill import MemoryBudget, Spool, TemporaryFileError, close_temporary_file, temporary_file
 from .minhash import SCHEME, MinHasher
 from .options import DedupOptions
 from .record import Record

@@ -14,7 +14,7 @@ from . import pipeline
 from .dedup import Fingerprinter
 from .executors import Executor
 from .index import IndexStore
-from .io.readers import STDIN, InputFile
+from .io.inputs import STDIN, InputFile
 from .io.sinks import STDOUT, Outputs
 from .report import Report, build_report, settings_of
 

@@ -41,23 +41,11 @@ from .dedup import (
     Verdict,
 )
 from .executors import Executor, ExecutorError, LocalPool, Work
-from .io.readers import (
-    MEMORY_BUDGET,
-    STDIN,
-    BlockWriter,
-    InputFile,
-    InputLines,
-    MemoryBudget,
-    RawUnit,
-    Spool,
-    add_fields,
-    encode,
-    parse_unit,
-    read_records,
-    read_units,
-    temporary_errors,
-    write_all,
-)
+from .io.codec import add_fields, encode
+from .io.inputs import STDIN, InputFile
+from .io.readers import RawUnit, parse_unit, read_records, read_units
+from .io.sinks import BlockWriter, write_all
+from .io.spill import MEMORY_BUDGET, InputLines, MemoryBudget, Spool, temporary_errors
 from .learn import Evidence, Learned, Sketch, TextKey, fit, fit_with, texts_of
 from .options import CleanOptions, DedupOptions, LearnOptions, ReadOptions, SplitOptions
 from .record import Record

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from corpus_clean.clean import Cleaner, RuleSet, load_rules
 from corpus_clean.dedup import Deduplicator, Fingerprinter, Verdict
-from corpus_clean.io.readers import read_records, resolve_inputs
+from corpus_clean.io.inputs import resolve_inputs
+from corpus_clean.io.readers import read_records
 from corpus_clean.options import CleanOptions, DedupOptions, ReadOptions, SplitOptions
 from corpus_clean.record import Record
 from corpus_clean.split import PageSplitter

@@ -26,7 +26,7 @@ from corpus_clean.dedup import (
     jaccard,
 )
 from corpus_clean.index import IndexStore
-from corpus_clean.io.readers import MemoryBudget
+from corpus_clean.io.spill import MemoryBudget
 from corpus_clean.minhash import SCHEME, MinHasher
 from corpus_clean.options import (
     DedupOptions,

@@ -17,7 +17,7 @@ from support import SAMPLES
 from corpus_clean import pipeline
 from corpus_clean.cli import cli
 from corpus_clean.executors import ExecutorError, LocalPool, Work
-from corpus_clean.io.readers import resolve_inputs
+from corpus_clean.io.inputs import resolve_inputs
 from corpus_clean.options import CleanOptions, LearnOptions, SplitOptions
 
 

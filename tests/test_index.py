@@ -35,7 +35,7 @@ from corpus_clean import pipeline
 from corpus_clean.cli import cli as command_line
 from corpus_clean.dedup import Accepted, Fingerprinter, Fingerprints
 from corpus_clean.index import IndexStore, IndexStoreError, decode_shingles, encode_shingles
-from corpus_clean.io.readers import resolve_inputs
+from corpus_clean.io.inputs import resolve_inputs
 from corpus_clean.options import CleanOptions, DedupOptions, ReadOptions, SplitOptions
 from corpus_clean.pipeline import Plan, Result, index_corpus, run
 

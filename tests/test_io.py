@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from support import read, split
 
-from corpus_clean.io import readers as io
-from corpus_clean.io.readers import InputError, InvalidRecordError, resolve_inputs
+from corpus_clean.io import codec, inputs, readers, sinks, spill
+from corpus_clean.io.inputs import InputError, resolve_inputs
+from corpus_clean.io.readers import InvalidRecordError
 from corpus_clean.io.sinks import atomic_output
 from corpus_clean.options import ReadOptions
 from corpus_clean.record import Record
@@ -102,7 +103,7 @@ def test_jsonl_keeps_id_and_unknown_fields_in_input_order(tmp_path: Path) -> Non
     )
     assert list(record.meta) == ["zeta", "alpha", "mid"]
     # Our keys first, in schema order, then the preserved ones in input order.
-    assert io.encode(record) == (
+    assert codec.encode(record) == (
         b'{"id": "a-1", "title": "T", "text": "Body", "source": "wire", "date": "2024-01-02", '
         b'"zeta": 1, "alpha": [1, {"x": null}], "mid": {"k": "v"}}\n'
     )
@@ -154,7 +155,7 @@ def test_jsonl_text_field_names_the_text_key(tmp_path: Path) -> None:
     path = write(tmp_path / "in.jsonl", jsonl({"id": "x", "body": "Hello", "lang": "en"}))
     [record] = read([path], text_field="body")
     assert (record.text, record.meta) == ("Hello", {"lang": "en"})
-    assert json.loads(io.encode(record)) == {
+    assert json.loads(codec.encode(record)) == {
         "id": "x",
         "text": "Hello",
         "source": str(path),
@@ -223,7 +224,7 @@ def test_malformed_line_raises_naming_file_and_line(
     tmp_path: Path, bad_line: str, problem: str
 ) -> None:
     path = write(tmp_path / "in.jsonl", jsonl({"text": "ok"}, {"text": "ok too"}) + bad_line + "\n")
-    records = io.read_records(resolve_inputs([str(path)]), ReadOptions(), Stats())
+    records = readers.read_records(resolve_inputs([str(path)]), ReadOptions(), Stats())
     # Lazy: the good lines come out before the bad one stops the stream.
     assert [next(records).text, next(records).text] == ["ok", "ok too"]
     with pytest.raises(InvalidRecordError) as caught:
@@ -251,7 +252,7 @@ def test_skip_invalid_counts_and_collects_rejects_verbatim(tmp_path: Path) -> No
     stats = Stats()
     rejects: list[bytes] = []
     inputs = resolve_inputs([str(path)])
-    records = list(io.read_records(inputs, ReadOptions(skip_invalid=True), stats, rejects))
+    records = list(readers.read_records(inputs, ReadOptions(skip_invalid=True), stats, rejects))
     assert [r.text for r in records] == ["a", "b", "c"]
     assert [r.id for r in records] == [f"{path}:1", f"{path}:3", f"{path}:5"]
     assert stats["invalid_lines_skipped"] == 3
@@ -278,9 +279,9 @@ def test_lone_surrogate_escapes_become_u_fffd_and_are_counted(tmp_path: Path) ->
     assert record.text == "broken \ufffd emoji \U0001f600"
     assert record.meta == {"note": ["\ufffd", {"\ufffd": 1}]}
     assert stats["lone_surrogates_replaced"] == 3
-    line = io.encode(record)
+    line = codec.encode(record)
     assert b"\\ud" not in line.lower()
-    again = io.parse_record(line, Stats(), ReadOptions(), source=str(path), line_no=1)
+    again = readers.parse_record(line, Stats(), ReadOptions(), source=str(path), line_no=1)
     assert again == record
 
 
@@ -360,7 +361,7 @@ def test_fifos_and_devices_in_folders_are_skipped_and_named_ones_are_streams(
         (f"{root}/dev.txt", "page"),
     ]
     stats = Stats()
-    units = list(io.read_units(files[:1] + files[2:5] + files[6:], stats))
+    units = list(readers.read_units(files[:1] + files[2:5] + files[6:], stats))
     assert [(u.kind, u.data) for u in units] == [("jsonl", b'{"text": "a"}\n'), ("page", b"")]
     assert stats["special_files_skipped"] == 3
 
@@ -374,7 +375,7 @@ def test_a_folder_of_only_fifos_has_nothing_to_read(tmp_path: Path) -> None:
 def test_a_fifo_without_a_suffix_is_jsonl_and_a_symlink_loop_is_named(tmp_path: Path) -> None:
     fifo = str(tmp_path / "pipe")
     os.mkfifo(fifo)
-    assert resolve_inputs([fifo]) == [io.InputFile(fifo, "jsonl")]
+    assert resolve_inputs([fifo]) == [inputs.InputFile(fifo, "jsonl")]
     (tmp_path / "loop.jsonl").symlink_to(tmp_path / "loop.jsonl")
     with pytest.raises(InputError, match=r"loop\.jsonl: Too many levels of symbolic links"):
         resolve_inputs([str(tmp_path / "loop.jsonl")])
@@ -489,7 +490,7 @@ def test_a_big_write_to_a_pipe_whose_reader_goes_away_raises() -> None:
     mid-write; write_all (and so BlockWriter) must end in BrokenPipeError instead."""
     code = (
         "import sys\n"
-        "from corpus_clean.io.readers import write_all\n"
+        "from corpus_clean.io.sinks import write_all\n"
         "try:\n"
         "    write_all(sys.stdout.buffer, bytes(4 << 20))\n"
         "except BrokenPipeError:\n"
@@ -503,7 +504,7 @@ def test_a_big_write_to_a_pipe_whose_reader_goes_away_raises() -> None:
 
 
 def test_block_writer_writes_everything_in_order(tmp_path: Path) -> None:
-    with open(tmp_path / "out", "wb") as stream, io.BlockWriter(stream, size=10) as writer:
+    with open(tmp_path / "out", "wb") as stream, sinks.BlockWriter(stream, size=10) as writer:
         for n in range(100):
             writer.write(b"%d\n" % n)
     assert (tmp_path / "out").read_bytes() == b"".join(b"%d\n" % n for n in range(100))
@@ -516,7 +517,7 @@ def test_integers_beyond_64_bits_are_kept_exactly(tmp_path: Path) -> None:
     [record] = read([path], Stats())
     assert record.id == str(big)
     assert record.meta == {"n": [-big]}
-    assert io.encode(record).startswith(f'{{"id": "{big}"'.encode())
+    assert codec.encode(record).startswith(f'{{"id": "{big}"'.encode())
 
 
 def test_block_writer_raises_what_its_thread_met() -> None:
@@ -525,7 +526,7 @@ def test_block_writer_raises_what_its_thread_met() -> None:
     read_end, write_end = os.pipe()
     os.close(read_end)
     with open(write_end, "wb", buffering=0) as stream:
-        writer = io.BlockWriter(stream, size=10, depth=1)
+        writer = sinks.BlockWriter(stream, size=10, depth=1)
         with pytest.raises(BrokenPipeError), writer:
             for _ in range(1000):
                 writer.write(b"0123456789\n")
@@ -534,16 +535,16 @@ def test_block_writer_raises_what_its_thread_met() -> None:
 # ---- lines read back from their input file -------------------------------------------
 
 
-def spool_reading_back(path: Path) -> io.Spool:
+def spool_reading_back(path: Path) -> spill.Spool:
     """A spool whose every item is a line of ``path``, to be read back from there."""
     lines = path.read_bytes().splitlines(keepends=True)
     with open(path, "rb") as handle:
-        stamp = io.FileStamp.of(handle.fileno())
+        stamp = inputs.FileStamp.of(handle.fileno())
     starts = [sum(map(len, lines[:n])) for n in range(len(lines))]
-    spool = io.Spool()
+    spool = spill.Spool()
     spool.extend(
         [None] * len(lines),
-        io.InputLines(
+        spill.InputLines(
             str(path),
             stamp,
             array.array("q", starts),
@@ -562,7 +563,7 @@ def test_an_edit_that_restores_size_and_mtime_is_still_caught(tmp_path: Path) ->
         handle.write(b'{"text": "ONE"}')
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert path.stat().st_size == before.st_size
-    with pytest.raises(io.InputChangedError, match="changed while this run read it"):
+    with pytest.raises(spill.InputChangedError, match="changed while this run read it"):
         list(spool.read())
 
 
@@ -574,7 +575,7 @@ def test_a_change_while_lines_are_read_back_is_caught_after_the_last(tmp_path: P
     with open(path, "r+b") as handle:
         handle.seek(16)
         handle.write(b'{"text": "TWO"}')
-    with pytest.raises(io.InputChangedError, match="changed while this run read it"):
+    with pytest.raises(spill.InputChangedError, match="changed while this run read it"):
         list(lines)
 
 
