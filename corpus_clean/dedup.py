@@ -4,24 +4,21 @@ Two passes, because what is kept is known only once every record is seen (``--ke
 longest`` or ``earliest`` may walk a late one first): the first pass spools the records
 and keeps only what deduplication needs (band keys, an exact-text hash, the text's
 shingle set in a store); the second pass reads the spool back in input order and tells each record's
-verdict. Spool and shingle store keep what fits a memory budget (``io.MEMORY_BUDGET``)
-and put the rest on disk; the rest of memory grows with the records (band keys, ids,
+verdict. Spool and shingle store are spill stores (``io.spill``): they keep what fits a
+memory budget and put the rest on disk; the rest of memory grows with the records (band keys, ids,
 hashes): a run over 1,000,000 articles peaked at 1.4 GB, budget included (1.8 GB with
 containment keys).
 """
 
 from __future__ import annotations
 
-import array
-import bisect
 import collections
 import functools
 import itertools
-import os
 import pickle
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Protocol
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -29,7 +26,7 @@ import xxhash
 from rapidfuzz import fuzz
 
 from . import _fast
-from .io.spill import MemoryBudget, Spool, TemporaryFileError, close_temporary_file, temporary_file
+from .io.spill import MemoryBudget, SpillStore
 from .minhash import SCHEME, MinHasher
 from .options import DedupOptions
 from .record import Record
@@ -212,74 +209,22 @@ class AcceptedIndex(Protocol):
 
 
 class ShingleStore:
-    """Shingle sets of every record seen: verification reads the few it needs.
-
-    The first sets stay in memory as far as the ``memory`` budget goes, as the batch
-    arrays they came in; the rest go to a temporary file a few megabytes at a time (see
-    ``io.Spool``, which holds records the same way).
-    """
+    """Shingle sets of every record seen, in a spill store (memory, then disk; held as
+    the batch arrays they came in): verification reads the few it needs."""
 
     def __init__(self, memory: MemoryBudget | None = None) -> None:
-        self._held: list[Shingles] = []
-        self._held_from: list[int] = []  # where each held array starts, in shingles
-        self._held_size = 0
-        self._memory = memory if memory is not None else MemoryBudget()
-        self._file: IO[bytes] | None = None
-        # Of each set, in shingles (held ones, then the file's): 8 bytes each, not a Python int.
-        self._offsets = array.array("q", [0])
-        self._pending = bytearray()
-        self._flushed = 0
+        self._sets = SpillStore(memory, prefix="corpus-clean-shingles-")
 
     def extend(self, shingles: Shingles, offsets: npt.NDArray[np.int64]) -> None:
-        """Add the sets ``shingles[offsets[i]:offsets[i+1]]`` of a batch, in order: in
-        memory while the whole batch fits, else on disk, as is every batch after it."""
+        """Add the sets ``shingles[offsets[i]:offsets[i+1]]`` of a batch, in order."""
         sets = shingles[offsets[0] : offsets[-1]]
-        base = self._offsets[-1] - int(offsets[0])
-        self._offsets.frombytes((offsets[1:] + base).astype(np.int64).tobytes())
-        if self._file is None and self._memory.take(sets.nbytes):
-            self._held.append(sets)
-            self._held_from.append(self._held_size)
-            self._held_size += len(sets)
-            return
-        if self._file is None:
-            self._file = temporary_file("corpus-clean-shingles-")
-        self._pending += sets.tobytes()
-        if len(self._pending) > 1 << 22:
-            self._flush()
-
-    def _flush(self) -> None:
-        assert self._file is not None
-        try:
-            self._file.write(self._pending)
-            self._file.flush()
-        except OSError as err:
-            raise TemporaryFileError.of(err) from err
-        self._flushed += len(self._pending)
-        self._pending.clear()
+        self._sets.extend_packed(sets, (offsets[1:] - offsets[0]) * sets.itemsize)
 
     def get(self, i: int) -> Shingles:
-        start, end = self._offsets[i], self._offsets[i + 1]
-        if start == end:
-            return np.zeros(0, dtype=np.uint32)
-        if end <= self._held_size:
-            k = bisect.bisect_right(self._held_from, start) - 1
-            return self._held[k][start - self._held_from[k] : end - self._held_from[k]]
-        assert self._file is not None
-        size = np.dtype(np.uint32).itemsize
-        if (end - self._held_size) * size > self._flushed:
-            self._flush()
-        try:
-            data = os.pread(
-                self._file.fileno(), (end - start) * size, (start - self._held_size) * size
-            )
-        except OSError as err:
-            raise TemporaryFileError.of(err) from err
-        return np.frombuffer(data, dtype=np.uint32)
+        return np.frombuffer(self._sets.get(i), dtype=np.uint32)
 
     def close(self) -> None:
-        self._held.clear()
-        if self._file is not None:
-            close_temporary_file(self._file)
+        self._sets.close()
 
 
 def jaccard(a: Shingles, b: Shingles) -> float:
@@ -540,12 +485,12 @@ class Deduplicator:
     ) -> Iterator[tuple[Record, Verdict | None]]:
         memory = MemoryBudget()
         finder = DuplicateFinder(self.options, self.index, memory)
-        spool = Spool(memory)
+        spool = SpillStore(memory)
         try:
             for records, prints in batches:
                 finder.add([record.id for record in records], prints)
                 for record in records:
-                    spool.append(pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL))
+                    spool.extend([pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)])
             verdicts = finder.resolve(stats)
             for n, data in enumerate(spool.read()):
                 yield pickle.loads(data), verdicts.get(n)

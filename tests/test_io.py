@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import array
 import errno
 import gzip
 import json
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 from support import read, split
 
-from corpus_clean.io import codec, inputs, readers, sinks, spill
+from corpus_clean.io import codec, inputs, readers, sinks
 from corpus_clean.io.inputs import InputError, resolve_inputs
 from corpus_clean.io.readers import InvalidRecordError
 from corpus_clean.io.sinks import atomic_output
@@ -530,56 +529,3 @@ def test_block_writer_raises_what_its_thread_met() -> None:
         with pytest.raises(BrokenPipeError), writer:
             for _ in range(1000):
                 writer.write(b"0123456789\n")
-
-
-# ---- lines read back from their input file -------------------------------------------
-
-
-def spool_reading_back(path: Path) -> spill.Spool:
-    """A spool whose every item is a line of ``path``, to be read back from there."""
-    lines = path.read_bytes().splitlines(keepends=True)
-    with open(path, "rb") as handle:
-        stamp = inputs.FileStamp.of(handle.fileno())
-    starts = [sum(map(len, lines[:n])) for n in range(len(lines))]
-    spool = spill.Spool()
-    spool.extend(
-        [None] * len(lines),
-        spill.InputLines(
-            str(path),
-            stamp,
-            array.array("q", starts),
-            array.array("q", [len(line) for line in lines]),
-            [b""] * len(lines),
-        ),
-    )
-    return spool
-
-
-def test_an_edit_that_restores_size_and_mtime_is_still_caught(tmp_path: Path) -> None:
-    path = write(tmp_path / "in.jsonl", '{"text": "one"}\n{"text": "two"}\n')
-    spool = spool_reading_back(path)
-    before = path.stat()
-    with open(path, "r+b") as handle:
-        handle.write(b'{"text": "ONE"}')
-    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-    assert path.stat().st_size == before.st_size
-    with pytest.raises(spill.InputChangedError, match="changed while this run read it"):
-        list(spool.read())
-
-
-def test_a_change_while_lines_are_read_back_is_caught_after_the_last(tmp_path: Path) -> None:
-    path = write(tmp_path / "in.jsonl", '{"text": "one"}\n{"text": "two"}\n')
-    spool = spool_reading_back(path)
-    lines = spool.read()
-    assert next(lines) == b'{"text": "one"}\n'
-    with open(path, "r+b") as handle:
-        handle.seek(16)
-        handle.write(b'{"text": "TWO"}')
-    with pytest.raises(spill.InputChangedError, match="changed while this run read it"):
-        list(lines)
-
-
-def test_an_unchanged_input_reads_back_as_it_was(tmp_path: Path) -> None:
-    data = '{"text": "one"}\n{"text": "two"}\n'
-    path = write(tmp_path / "in.jsonl", data)
-    assert b"".join(spool_reading_back(path).read()) == data.encode()

@@ -3,7 +3,6 @@ adds, keeps order and is a no-op the second time, and records round-trip through
 
 from __future__ import annotations
 
-import array
 import json
 import random
 import re
@@ -19,7 +18,7 @@ from support import article, builtin_rules, dedup, kept_ids
 from corpus_clean.clean import clean_text
 from corpus_clean.dedup import Accepted, DuplicateFinder, Fingerprinter, jaccard
 from corpus_clean.index import IndexStore
-from corpus_clean.io import codec, inputs, readers, spill
+from corpus_clean.io import codec, readers
 from corpus_clean.options import DedupOptions, ReadOptions
 from corpus_clean.record import OWN_KEYS, Record
 from corpus_clean.shingles import shingle_batch
@@ -436,44 +435,3 @@ def test_annotations_come_last_and_do_not_disturb_the_record(
     assert again.evolve(meta={k: v for k, v in again.meta.items() if k not in extra}) == (
         record.evolve(meta={k: v for k, v in record.meta.items() if k not in extra})
     )
-
-
-@FAST
-@given(
-    st.lists(st.lists(st.one_of(st.binary(max_size=40), st.integers(0, 9)), max_size=5)),
-    st.integers(0, 400),
-    st.integers(1, 64),
-)
-def test_spool_gives_back_what_it_was_given_in_order(
-    tmp_path_factory: pytest.TempPathFactory,
-    batches: list[list[bytes | int]],
-    memory: int,
-    chunk: int,
-) -> None:
-    """Batches partly in memory, partly on disk; small chunks force items across chunk
-    edges, and items larger than a chunk. An int n stands for line n of an input file,
-    given to the spool to read back from there."""
-    source = tmp_path_factory.mktemp("spool") / "in.jsonl"
-    lines = [b'{"n": %d}\n' % n for n in range(10)]
-    source.write_bytes(b"".join(lines))
-    with open(source, "rb") as handle:
-        stamp = inputs.FileStamp.of(handle.fileno())
-    starts = [sum(map(len, lines[:n])) for n in range(10)]
-    spool = spill.Spool(spill.MemoryBudget(memory), chunk=chunk)
-    try:
-        for batch in batches:
-            numbers = [item for item in batch if isinstance(item, int)]
-            reread = spill.InputLines(
-                str(source),
-                stamp,
-                array.array("q", [starts[n] for n in numbers]),
-                array.array("q", [len(lines[n]) - 2 for n in numbers]),
-                [lines[n][-2:] for n in numbers],
-            )
-            spool.extend([item if isinstance(item, bytes) else None for item in batch], reread)
-        expected = [
-            item if isinstance(item, bytes) else lines[item] for batch in batches for item in batch
-        ]
-        assert list(spool.read()) == expected
-    finally:
-        spool.close()
