@@ -95,7 +95,7 @@ def run(
     from .dedup import Fingerprinter
     from .driver import Run, Targets, execute
     from .errors import CorpusCleanError
-    from .io import resolve_inputs
+    from .io.inputs import resolve_inputs
     from .options import CleanOptions, DedupOptions, LearnOptions, ReadOptions, SplitOptions
     from .stages.clean import load_rules
     from .storage.sqlite import IndexStore

@@ -40,7 +40,9 @@ from .errors import CorpusCleanError, ExitCode
 from .executors import Executor
 from .executors.ray import RayExecutor
 from .formats import is_parquet
-from .io import STDIN, InputError, InputFile, dump_json, resolve_inputs
+from .io.codec import dump_json
+from .io.inputs import STDIN, InputError, InputFile, resolve_inputs
+from .io.sinks import STDOUT, OutputPathError, check_output, check_targets, write_text
 from .options import (
     MEMORY_BUDGET,
     CleanOptions,
@@ -61,7 +63,6 @@ from .report import (
     recurring_lines,
     summary_rows,
 )
-from .sinks import STDOUT, OutputPathError, check_output, check_targets, write_text
 from .stages import learn as learn_module
 from .stages.clean import load_rules
 from .stats import DUPLICATE_KINDS, Stats

@@ -15,9 +15,10 @@ from . import pipeline
 from .dedup import Fingerprinter
 from .executors import Executor
 from .executors.local import LocalPool
-from .io import STDIN, InputFile, encode_object
+from .io.codec import encode_object
+from .io.inputs import STDIN, InputFile
+from .io.sinks import STDOUT, Outputs
 from .report import Report, build_report, settings_of
-from .sinks import STDOUT, Outputs
 from .storage.sqlite import IndexStore
 
 

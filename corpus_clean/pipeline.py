@@ -5,8 +5,9 @@ hands them out in order-preserving batches, and writes what comes back. Parsing,
 splitting, cleaning, fingerprinting and JSON encoding are pure per-record work done by
 worker processes, so the output is byte-identical whatever the number of jobs.
 Deduplication must see every record before it decides, so the encoded records wait in a
-spool meanwhile (in memory first, then on disk); a record whose output line is mostly
-its input line waits as a place in the input file, read again at the end.
+spill store meanwhile (``io.spill``: in memory first, then on disk); a record whose
+output line is mostly its input line waits as a span of the input file, read again at
+the end.
 """
 
 from __future__ import annotations
@@ -27,25 +28,14 @@ from dataclasses import dataclass, field, replace
 from itertools import chain
 from typing import IO, Any, cast
 
-from . import _fast
 from .dedup import DuplicateFinder, Fingerprinter, Fingerprints, Verdict
 from .executors import Executor, ExecutorError, Work
 from .executors.local import LocalPool
-from .io import (
-    STDIN,
-    BlockWriter,
-    InputFile,
-    InputLines,
-    MemoryBudget,
-    RawUnit,
-    Spool,
-    add_fields,
-    encode,
-    parse_unit,
-    read_units,
-    temporary_errors,
-    write_all,
-)
+from .io.codec import add_fields, encode
+from .io.inputs import STDIN, InputFile
+from .io.readers import RawUnit, parse_unit, read_units
+from .io.sinks import BlockWriter, write_all
+from .io.spill import FileSpans, MemoryBudget, SpillStore, file_spans, temporary_errors
 from .options import (
     MEMORY_BUDGET,
     CleanOptions,
@@ -122,7 +112,7 @@ class _Batch:
 
     #: None for an output line that is mostly its input line (see ``reread``).
     lines: list[bytes | None]
-    reread: InputLines | None
+    reread: FileSpans | None
     heads: list[tuple[str, str | None, str]]  # id, title, source
     prints: Fingerprints | None
     stats: Stats
@@ -286,28 +276,15 @@ class _Worker:
 
 def _reread(
     units: list[RawUnit], lines: list[bytes | None], origins: list[tuple[bytes, int | None]]
-) -> InputLines | None:
-    """The output lines that are mostly their input line (see ``InputLines``), each of
-    them replaced by None in ``lines``."""
+) -> FileSpans | None:
+    """The output lines that are mostly their input line, as spans of the input file to
+    read again at the end (see ``FileSpans``), each of them replaced by None in ``lines``."""
     from_file = [unit for unit in units if unit.offset is not None]
     if len(from_file) != 1:  # a batch holds at most one run of JSONL lines
         return None
     unit = from_file[0]
     assert unit.stamp is not None
-    reread = InputLines(unit.path, unit.stamp, array.array("q"), array.array("q"), [])
-    tails: dict[bytes, bytes] = {}  # one object per distinct tail: pickled once
-    for i, (line, offset) in enumerate(origins):
-        encoded = lines[i]
-        if offset is None or encoded is None:
-            continue
-        same = _fast.common_prefix(encoded, line)
-        if 2 * same >= len(encoded):
-            lines[i] = None
-            reread.offsets.append(offset)
-            reread.lengths.append(same)
-            tail = encoded[same:]
-            reread.tails.append(tails.setdefault(tail, tail))
-    return reread
+    return file_spans(unit.path, unit.stamp, lines, origins)
 
 
 def _units(inputs: list[InputFile], stats: Stats, *, shared: bool) -> Iterator[RawUnit]:
@@ -542,7 +519,7 @@ def _run(
     memory = MemoryBudget(plan.memory)
     finder = DuplicateFinder(plan.dedup, index, memory)
     meta = plan.read.metadata_field
-    spool = Spool(memory)
+    spool = SpillStore(memory)
     # Records wait for the verdicts only when they are to be written (not with --check).
     writes = out is not None or duplicates is not None
     heads: list[tuple[str | None, str]] = []

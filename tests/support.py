@@ -15,7 +15,8 @@ from pathlib import Path
 
 from corpus_clean.dedup import Verdict
 from corpus_clean.driver import Run, Targets, execute
-from corpus_clean.io import read_records, resolve_inputs
+from corpus_clean.io.inputs import resolve_inputs
+from corpus_clean.io.readers import read_records
 from corpus_clean.options import CleanOptions, DedupOptions, ReadOptions, SplitOptions
 from corpus_clean.pipeline import Plan
 from corpus_clean.record import Record

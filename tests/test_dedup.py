@@ -23,7 +23,7 @@ from corpus_clean.dedup.decide import exact_groups
 from corpus_clean.dedup.minhash import SCHEME, MinHasher
 from corpus_clean.dedup.shingles import fmix64, shingle_batch
 from corpus_clean.dedup.store import ShingleStore
-from corpus_clean.io import MemoryBudget
+from corpus_clean.io.spill import MemoryBudget
 from corpus_clean.options import (
     DedupOptions,
     containment_detection,

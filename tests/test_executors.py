@@ -19,7 +19,7 @@ from corpus_clean import pipeline
 from corpus_clean.cli import cli
 from corpus_clean.executors import ExecutorError, Work
 from corpus_clean.executors.local import LocalPool
-from corpus_clean.io import resolve_inputs
+from corpus_clean.io.inputs import resolve_inputs
 from corpus_clean.options import CleanOptions, LearnOptions, SplitOptions
 
 

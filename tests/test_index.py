@@ -35,7 +35,7 @@ from corpus_clean import pipeline
 from corpus_clean.cli import cli as command_line
 from corpus_clean.dedup import Fingerprinter
 from corpus_clean.driver import Run, Targets, execute
-from corpus_clean.io import resolve_inputs
+from corpus_clean.io.inputs import resolve_inputs
 from corpus_clean.options import CleanOptions, DedupOptions, SplitOptions
 from corpus_clean.pipeline import Plan, run
 from corpus_clean.report import Report

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from corpus_clean import pipeline
 from corpus_clean.cli import cli
-from corpus_clean.io import RawUnit, resolve_inputs
+from corpus_clean.io.inputs import resolve_inputs
+from corpus_clean.io.readers import RawUnit
 from corpus_clean.options import CleanOptions, DedupOptions
 from corpus_clean.record import Record
 from corpus_clean.stats import Stats

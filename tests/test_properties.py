@@ -3,7 +3,6 @@ adds, keeps order and is a no-op the second time, and records round-trip through
 
 from __future__ import annotations
 
-import array
 import json
 import random
 import re
@@ -16,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import article, builtin_rules, dedup, kept_ids
 
-from corpus_clean import io
 from corpus_clean.dedup import Fingerprinter, jaccard
 from corpus_clean.dedup.shingles import shingle_batch
+from corpus_clean.io import codec, readers
 from corpus_clean.options import DedupOptions, ReadOptions
 from corpus_clean.record import OWN_KEYS, Record
 from corpus_clean.stages.clean import clean_text
@@ -345,9 +344,9 @@ records = st.builds(
 @FAST
 @given(records)
 def test_record_round_trips_through_a_jsonl_line(record: Record) -> None:
-    line = io.encode(record)
+    line = codec.encode(record)
     assert line.endswith(b"\n") and line.count(b"\n") == 1
-    again = io.parse_record(line, Stats(), ReadOptions(), source="elsewhere", line_no=7)
+    again = readers.parse_record(line, Stats(), ReadOptions(), source="elsewhere", line_no=7)
     assert again == record
     assert list(again.meta) == list(record.meta)
 
@@ -358,8 +357,8 @@ def test_record_lines_are_what_the_json_codec_writes(record: Record, extra: dict
     """The C encoder writes, byte for byte, the line json.dumps would (lone surrogates
     included, which fall back to the codec)."""
     obj = record.to_dict(extra)
-    codec = json.dumps(obj, ensure_ascii=False).encode("utf-8", "backslashreplace") + b"\n"
-    assert io.encode(record, extra) == codec
+    expected = json.dumps(obj, ensure_ascii=False).encode("utf-8", "backslashreplace") + b"\n"
+    assert codec.encode(record, extra) == expected
 
 
 #: JSON as other tools write it: integers beyond 64 bits, escapes, lone surrogates.
@@ -384,8 +383,8 @@ def test_lines_read_as_the_json_codec_reads_them(value: Any, ascii_only: bool) -
     """orjson reads most lines; whatever it reads must be what json gives (after invalid
     UTF-8 is replaced), int for int, float for float, down to the sign of zero."""
     line = json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
-    codec = without_surrogates(json.loads(io.decode(line, Stats())))
-    assert repr(io._load_json(line, Stats())) == repr(codec)
+    expected = without_surrogates(json.loads(codec.decode(line, Stats())))
+    assert repr(codec.load_json(line, Stats())) == repr(expected)
 
 
 def without_surrogates(value: Any) -> Any:
@@ -406,8 +405,8 @@ def test_no_line_written_holds_a_lone_surrogate(obj: dict[str, Any], ascii_only:
     text, the id, the title, the source, or any other field, key or value."""
     obj = {**obj, "date": None, **dict.fromkeys(("text", "id", "title", "source"), "x\ud800")}
     line = json.dumps(obj, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
-    record = io.parse_record(line, Stats(), ReadOptions(), source="x", line_no=1)
-    written = io.encode(record)
+    record = readers.parse_record(line, Stats(), ReadOptions(), source="x", line_no=1)
+    written = codec.encode(record)
     assert not re.search(rb"\\u[dD][89a-fA-F]", written)
     json.dumps(json.loads(written), ensure_ascii=False).encode("utf-8")  # strict
 
@@ -419,49 +418,8 @@ def test_no_line_written_holds_a_lone_surrogate(obj: dict[str, Any], ascii_only:
 def test_annotations_come_last_and_do_not_disturb_the_record(
     record: Record, extra: dict[str, Any]
 ) -> None:
-    line = io.encode(record, extra)
-    again = io.parse_record(line, Stats(), ReadOptions(), source="x", line_no=1)
+    line = codec.encode(record, extra)
+    again = readers.parse_record(line, Stats(), ReadOptions(), source="x", line_no=1)
     assert again.evolve(meta={k: v for k, v in again.meta.items() if k not in extra}) == (
         record.evolve(meta={k: v for k, v in record.meta.items() if k not in extra})
     )
-
-
-@FAST
-@given(
-    st.lists(st.lists(st.one_of(st.binary(max_size=40), st.integers(0, 9)), max_size=5)),
-    st.integers(0, 400),
-    st.integers(1, 64),
-)
-def test_spool_gives_back_what_it_was_given_in_order(
-    tmp_path_factory: pytest.TempPathFactory,
-    batches: list[list[bytes | int]],
-    memory: int,
-    chunk: int,
-) -> None:
-    """Batches partly in memory, partly on disk; small chunks force items across chunk
-    edges, and items larger than a chunk. An int n stands for line n of an input file,
-    given to the spool to read back from there."""
-    source = tmp_path_factory.mktemp("spool") / "in.jsonl"
-    lines = [b'{"n": %d}\n' % n for n in range(10)]
-    source.write_bytes(b"".join(lines))
-    with open(source, "rb") as handle:
-        stamp = io.FileStamp.of(handle.fileno())
-    starts = [sum(map(len, lines[:n])) for n in range(10)]
-    spool = io.Spool(io.MemoryBudget(memory), chunk=chunk)
-    try:
-        for batch in batches:
-            numbers = [item for item in batch if isinstance(item, int)]
-            reread = io.InputLines(
-                str(source),
-                stamp,
-                array.array("q", [starts[n] for n in numbers]),
-                array.array("q", [len(lines[n]) - 2 for n in numbers]),
-                [lines[n][-2:] for n in numbers],
-            )
-            spool.extend([item if isinstance(item, bytes) else None for item in batch], reread)
-        expected = [
-            item if isinstance(item, bytes) else lines[item] for batch in batches for item in batch
-        ]
-        assert list(spool.read()) == expected
-    finally:
-        spool.close()

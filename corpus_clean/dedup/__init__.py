@@ -30,7 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from ..io import MemoryBudget
+from ..io.spill import MemoryBudget
 from ..options import DedupOptions
 from ..stats import Stats
 from ..storage import IndexReader

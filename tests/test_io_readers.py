@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import array
-import errno
 import gzip
 import json
-import os
 import pickle
 import re
-import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from support import read, split
 
-from corpus_clean import io
-from corpus_clean.io import InputError, InvalidRecordError, resolve_inputs
+from corpus_clean.io import codec, readers
+from corpus_clean.io.inputs import InputError, resolve_inputs
+from corpus_clean.io.readers import InvalidRecordError
 from corpus_clean.options import ReadOptions
 from corpus_clean.record import Record
-from corpus_clean.sinks import atomic_output
 from corpus_clean.stats import Stats
 
 
@@ -33,9 +27,6 @@ def write(path: Path, data: bytes | str) -> Path:
 
 def jsonl(*objects: object) -> str:
     return "".join(json.dumps(obj, ensure_ascii=False) + "\n" for obj in objects)
-
-
-# ---- raw pages ---------------------------------------------------------------------
 
 
 def test_page_is_one_record_with_its_path_as_id_and_source(tmp_path: Path) -> None:
@@ -82,9 +73,6 @@ def test_valid_utf8_counts_no_invalid_bytes(tmp_path: Path) -> None:
     assert stats["invalid_utf8_bytes"] == 0
 
 
-# ---- JSONL -------------------------------------------------------------------------
-
-
 def test_jsonl_keeps_id_and_unknown_fields_in_input_order(tmp_path: Path) -> None:
     line = (
         '{"zeta": 1, "id": "a-1", "alpha": [1, {"x": null}], "title": "T", '
@@ -102,7 +90,7 @@ def test_jsonl_keeps_id_and_unknown_fields_in_input_order(tmp_path: Path) -> Non
     )
     assert list(record.meta) == ["zeta", "alpha", "mid"]
     # Our keys first, in schema order, then the preserved ones in input order.
-    assert io.encode(record) == (
+    assert codec.encode(record) == (
         b'{"id": "a-1", "title": "T", "text": "Body", "source": "wire", "date": "2024-01-02", '
         b'"zeta": 1, "alpha": [1, {"x": null}], "mid": {"k": "v"}}\n'
     )
@@ -154,7 +142,7 @@ def test_jsonl_text_field_names_the_text_key(tmp_path: Path) -> None:
     path = write(tmp_path / "in.jsonl", jsonl({"id": "x", "body": "Hello", "lang": "en"}))
     [record] = read([path], text_field="body")
     assert (record.text, record.meta) == ("Hello", {"lang": "en"})
-    assert json.loads(io.encode(record)) == {
+    assert json.loads(codec.encode(record)) == {
         "id": "x",
         "text": "Hello",
         "source": str(path),
@@ -223,7 +211,7 @@ def test_malformed_line_raises_naming_file_and_line(
     tmp_path: Path, bad_line: str, problem: str
 ) -> None:
     path = write(tmp_path / "in.jsonl", jsonl({"text": "ok"}, {"text": "ok too"}) + bad_line + "\n")
-    records = io.read_records(resolve_inputs([str(path)]), ReadOptions(), Stats())
+    records = readers.read_records(resolve_inputs([str(path)]), ReadOptions(), Stats())
     # Lazy: the good lines come out before the bad one stops the stream.
     assert [next(records).text, next(records).text] == ["ok", "ok too"]
     with pytest.raises(InvalidRecordError) as caught:
@@ -251,7 +239,7 @@ def test_skip_invalid_counts_and_collects_rejects_verbatim(tmp_path: Path) -> No
     stats = Stats()
     rejects: list[bytes] = []
     inputs = resolve_inputs([str(path)])
-    records = list(io.read_records(inputs, ReadOptions(skip_invalid=True), stats, rejects))
+    records = list(readers.read_records(inputs, ReadOptions(skip_invalid=True), stats, rejects))
     assert [r.text for r in records] == ["a", "b", "c"]
     assert [r.id for r in records] == [f"{path}:1", f"{path}:3", f"{path}:5"]
     assert stats["invalid_lines_skipped"] == 3
@@ -278,13 +266,10 @@ def test_lone_surrogate_escapes_become_u_fffd_and_are_counted(tmp_path: Path) ->
     assert record.text == "broken \ufffd emoji \U0001f600"
     assert record.meta == {"note": ["\ufffd", {"\ufffd": 1}]}
     assert stats["lone_surrogates_replaced"] == 3
-    line = io.encode(record)
+    line = codec.encode(record)
     assert b"\\ud" not in line.lower()
-    again = io.parse_record(line, Stats(), ReadOptions(), source=str(path), line_no=1)
+    again = readers.parse_record(line, Stats(), ReadOptions(), source=str(path), line_no=1)
     assert again == record
-
-
-# ---- empty and missing inputs ------------------------------------------------------
 
 
 def test_empty_inputs_give_no_records(tmp_path: Path) -> None:
@@ -295,178 +280,6 @@ def test_empty_inputs_give_no_records(tmp_path: Path) -> None:
     stats = Stats()
     assert split(read([empty_jsonl, blank_jsonl, empty_page, blank_page], stats), stats) == []
     assert stats["records_read"] == 0
-
-
-def test_missing_path_is_an_input_error(tmp_path: Path) -> None:
-    missing = tmp_path / "nope.jsonl"
-    with pytest.raises(InputError, match=r"nope\.jsonl: no such file or folder"):
-        resolve_inputs([str(missing)])
-
-
-def test_missing_path_fails_before_anything_is_read(tmp_path: Path) -> None:
-    good = write(tmp_path / "good.jsonl", jsonl({"text": "a"}))
-    with pytest.raises(InputError):
-        resolve_inputs([str(good), str(tmp_path / "typo.jsonl")])
-
-
-@pytest.mark.parametrize("names", [[], ["notes.md", "data.csv", "sub/x.json"]])
-def test_folder_with_nothing_to_read_is_an_input_error(tmp_path: Path, names: list[str]) -> None:
-    for name in names:
-        write(tmp_path / "in" / name, "x")
-    (tmp_path / "in").mkdir(exist_ok=True)
-    with pytest.raises(InputError, match="folder holds no"):
-        resolve_inputs([str(tmp_path / "in")])
-
-
-def test_file_of_unknown_kind_is_an_input_error(tmp_path: Path) -> None:
-    path = write(tmp_path / "data.csv", "a,b\n")
-    with pytest.raises(InputError, match=r"data\.csv: unknown kind of file"):
-        resolve_inputs([str(path)])
-
-
-def test_folders_are_read_recursively_in_sorted_order(tmp_path: Path) -> None:
-    root = tmp_path / "in"
-    for name in ["b/2.txt", "a.jsonl", "b/1.jsonl.gz", "c.ndjson", "skip.csv", "b/0/z.txt"]:
-        write(root / name, "")
-    files = resolve_inputs([str(root), "-"])
-    assert [(f.path, f.kind) for f in files] == [
-        (f"{root}/a.jsonl", "jsonl"),
-        (f"{root}/b/0/z.txt", "page"),
-        (f"{root}/b/1.jsonl.gz", "jsonl"),
-        (f"{root}/b/2.txt", "page"),
-        (f"{root}/c.ndjson", "jsonl"),
-        ("-", "jsonl"),
-    ]
-
-
-def test_fifos_and_devices_in_folders_are_skipped_and_named_ones_are_streams(
-    tmp_path: Path,
-) -> None:
-    root = tmp_path / "in"
-    write(root / "a.jsonl", '{"text": "a"}\n')
-    os.mkfifo(root / "pipe.jsonl")
-    os.mkfifo(root / "pipe-without-suffix")
-    os.mknod(root / "dev.txt", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
-    (root / "link.jsonl").symlink_to(root / "pipe.jsonl")
-    (root / "broken.jsonl").symlink_to(root / "nowhere")
-    files = resolve_inputs([str(root), str(root / "pipe.jsonl"), str(root / "dev.txt")])
-    assert [(f.path, f.kind) for f in files] == [
-        (f"{root}/a.jsonl", "jsonl"),
-        (f"{root}/broken.jsonl", "jsonl"),  # reading it says what is wrong
-        (f"{root}/dev.txt", "special"),
-        (f"{root}/link.jsonl", "special"),
-        (f"{root}/pipe.jsonl", "special"),
-        (f"{root}/pipe.jsonl", "jsonl"),
-        (f"{root}/dev.txt", "page"),
-    ]
-    stats = Stats()
-    units = list(io.read_units(files[:1] + files[2:5] + files[6:], stats))
-    assert [(u.kind, u.data) for u in units] == [("jsonl", b'{"text": "a"}\n'), ("page", b"")]
-    assert stats["special_files_skipped"] == 3
-
-
-def test_a_folder_of_only_fifos_has_nothing_to_read(tmp_path: Path) -> None:
-    os.mkfifo(tmp_path / "pipe.jsonl")
-    with pytest.raises(InputError, match="folder holds no"):
-        resolve_inputs([str(tmp_path)])
-
-
-def test_a_fifo_without_a_suffix_is_jsonl_and_a_symlink_loop_is_named(tmp_path: Path) -> None:
-    fifo = str(tmp_path / "pipe")
-    os.mkfifo(fifo)
-    assert resolve_inputs([fifo]) == [io.InputFile(fifo, "jsonl")]
-    (tmp_path / "loop.jsonl").symlink_to(tmp_path / "loop.jsonl")
-    with pytest.raises(InputError, match=r"loop\.jsonl: Too many levels of symbolic links"):
-        resolve_inputs([str(tmp_path / "loop.jsonl")])
-
-
-def test_files_the_run_writes_are_skipped_in_folders_but_read_when_named(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    root = tmp_path / "scrape"
-    for name in ["page.txt", "out.jsonl", "sub/dups.jsonl", "sub/more.jsonl"]:
-        write(root / name, "")
-    monkeypatch.chdir(tmp_path)
-    # Spelled otherwise than the folder is: relative, through a link, not yet written.
-    (tmp_path / "link").symlink_to(root / "sub")
-    skip = ["scrape/out.jsonl", str(tmp_path / "link" / "dups.jsonl"), "new.jsonl", "-"]
-    files = resolve_inputs([str(root), str(root / "out.jsonl")], skip=skip)
-    assert [f.path for f in files] == [
-        f"{root}/page.txt",
-        f"{root}/sub/more.jsonl",
-        f"{root}/out.jsonl",  # named on its own: read
-    ]
-
-
-# ---- atomic output -----------------------------------------------------------------
-
-
-def test_atomic_output_replaces_the_file_only_on_success(tmp_path: Path) -> None:
-    target = tmp_path / "out.jsonl"
-    with atomic_output(str(target)) as out:
-        out.write(b"first\n")
-    assert target.read_bytes() == b"first\n"
-
-    class Boom(Exception):
-        pass
-
-    with pytest.raises(Boom), atomic_output(str(target)) as out:
-        out.write(b"half")
-        raise Boom
-    assert target.read_bytes() == b"first\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]
-
-
-def test_atomic_output_creates_nothing_on_failure(tmp_path: Path) -> None:
-    target = tmp_path / "out.jsonl"
-    with pytest.raises(KeyboardInterrupt), atomic_output(str(target)) as out:
-        out.write(b"half")
-        raise KeyboardInterrupt
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_atomic_output_file_gets_ordinary_permissions(tmp_path: Path) -> None:
-    previous = os.umask(0o022)
-    try:
-        target = tmp_path / "new.jsonl"
-        with atomic_output(str(target)) as out:
-            out.write(b"x\n")
-        assert stat.S_IMODE(target.stat().st_mode) == 0o644
-        # Replacing a file keeps the mode it had.
-        target.chmod(0o640)
-        with atomic_output(str(target)) as out:
-            out.write(b"y\n")
-        assert stat.S_IMODE(target.stat().st_mode) == 0o640
-    finally:
-        os.umask(previous)
-
-
-def test_atomic_output_that_cannot_set_the_mode_leaves_no_temporary_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def refuse(fd: int, mode: int) -> None:
-        raise PermissionError(errno.EPERM, os.strerror(errno.EPERM))
-
-    monkeypatch.setattr(os, "fchmod", refuse)
-    target = tmp_path / "out.jsonl"
-    with pytest.raises(PermissionError) as refused, atomic_output(str(target)):
-        pass
-    assert refused.value.filename == str(target)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_atomic_output_names_its_file_when_the_last_writes_fail(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def disk_full(fd: int) -> None:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(os, "fsync", disk_full)
-    target = tmp_path / "report.json"
-    with pytest.raises(OSError) as failed, atomic_output(str(target)) as out:
-        out.write(b"{}\n")
-    assert (failed.value.errno, failed.value.filename) == (errno.ENOSPC, str(target))
-    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("damage", ["not gzip", "truncated", "corrupt"])
@@ -482,103 +295,3 @@ def test_damaged_gzip_input_is_an_input_error_naming_the_file(tmp_path: Path, da
     path = write(tmp_path / "in.jsonl.gz", bytes(packed))
     with pytest.raises(InputError, match=rf"^{re.escape(str(path))}: cannot decompress"):
         read([path])
-
-
-def test_a_big_write_to_a_pipe_whose_reader_goes_away_raises() -> None:
-    """A plain big write() to stdout comes back short, silently, when the reader goes
-    mid-write; write_all (and so BlockWriter) must end in BrokenPipeError instead."""
-    code = (
-        "import sys\n"
-        "from corpus_clean.io import write_all\n"
-        "try:\n"
-        "    write_all(sys.stdout.buffer, bytes(4 << 20))\n"
-        "except BrokenPipeError:\n"
-        "    sys.exit(32)\n"
-    )
-    writer = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
-    assert writer.stdout is not None
-    assert writer.stdout.read(10) == bytes(10)
-    writer.stdout.close()  # as `| head -c 10` does
-    assert writer.wait(timeout=30) == 32
-
-
-def test_block_writer_writes_everything_in_order(tmp_path: Path) -> None:
-    with open(tmp_path / "out", "wb") as stream, io.BlockWriter(stream, size=10) as writer:
-        for n in range(100):
-            writer.write(b"%d\n" % n)
-    assert (tmp_path / "out").read_bytes() == b"".join(b"%d\n" % n for n in range(100))
-
-
-def test_integers_beyond_64_bits_are_kept_exactly(tmp_path: Path) -> None:
-    # orjson would read them as floats; such lines go to json instead.
-    big = 123456789012345678901234567890
-    path = write(tmp_path / "in.jsonl", f'{{"id": {big}, "text": "t", "n": [-{big}]}}\n')
-    [record] = read([path], Stats())
-    assert record.id == str(big)
-    assert record.meta == {"n": [-big]}
-    assert io.encode(record).startswith(f'{{"id": "{big}"'.encode())
-
-
-def test_block_writer_raises_what_its_thread_met() -> None:
-    """A closed pipe met by the writing thread is raised in the caller, and the caller
-    can stop at once however much is queued."""
-    read_end, write_end = os.pipe()
-    os.close(read_end)
-    with open(write_end, "wb", buffering=0) as stream:
-        writer = io.BlockWriter(stream, size=10, depth=1)
-        with pytest.raises(BrokenPipeError), writer:
-            for _ in range(1000):
-                writer.write(b"0123456789\n")
-
-
-# ---- lines read back from their input file -------------------------------------------
-
-
-def spool_reading_back(path: Path) -> io.Spool:
-    """A spool whose every item is a line of ``path``, to be read back from there."""
-    lines = path.read_bytes().splitlines(keepends=True)
-    with open(path, "rb") as handle:
-        stamp = io.FileStamp.of(handle.fileno())
-    starts = [sum(map(len, lines[:n])) for n in range(len(lines))]
-    spool = io.Spool()
-    spool.extend(
-        [None] * len(lines),
-        io.InputLines(
-            str(path),
-            stamp,
-            array.array("q", starts),
-            array.array("q", [len(line) for line in lines]),
-            [b""] * len(lines),
-        ),
-    )
-    return spool
-
-
-def test_an_edit_that_restores_size_and_mtime_is_still_caught(tmp_path: Path) -> None:
-    path = write(tmp_path / "in.jsonl", '{"text": "one"}\n{"text": "two"}\n')
-    spool = spool_reading_back(path)
-    before = path.stat()
-    with open(path, "r+b") as handle:
-        handle.write(b'{"text": "ONE"}')
-    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-    assert path.stat().st_size == before.st_size
-    with pytest.raises(io.InputChangedError, match="changed while this run read it"):
-        list(spool.read())
-
-
-def test_a_change_while_lines_are_read_back_is_caught_after_the_last(tmp_path: Path) -> None:
-    path = write(tmp_path / "in.jsonl", '{"text": "one"}\n{"text": "two"}\n')
-    spool = spool_reading_back(path)
-    lines = spool.read()
-    assert next(lines) == b'{"text": "one"}\n'
-    with open(path, "r+b") as handle:
-        handle.seek(16)
-        handle.write(b'{"text": "TWO"}')
-    with pytest.raises(io.InputChangedError, match="changed while this run read it"):
-        list(lines)
-
-
-def test_an_unchanged_input_reads_back_as_it_was(tmp_path: Path) -> None:
-    data = '{"text": "one"}\n{"text": "two"}\n'
-    path = write(tmp_path / "in.jsonl", data)
-    assert b"".join(spool_reading_back(path).read()) == data.encode()
