@@ -18,6 +18,7 @@ from support import GOLDEN, REPO, SAMPLE_FILES, replicated_samples
 
 from corpus_clean import driver, pipeline
 from corpus_clean.cli import DEDUP_HELP, cli
+from corpus_clean.dedup import DuplicateFinder
 from corpus_clean.options import (
     MEMORY_BUDGET,
     DedupOptions,
@@ -549,13 +550,13 @@ def test_an_input_changed_during_the_run_stops_it(
             for n in range(5)
         ),
     )
-    resolve = driver.DuplicateFinder.resolve
+    resolve = DuplicateFinder.resolve
 
-    def resolve_then_edit(self: driver.DuplicateFinder, stats: object) -> object:
+    def resolve_then_edit(self: DuplicateFinder, stats: object) -> object:
         source.write_text(source.read_text().replace("old", "new"))
         return resolve(self, stats)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(driver.DuplicateFinder, "resolve", resolve_then_edit)
+    monkeypatch.setattr(DuplicateFinder, "resolve", resolve_then_edit)
     target = tmp_path / "out.jsonl"
     result = invoke("dedup", str(source), "-o", str(target), "--jobs", "1", "-q")
     assert result.exit_code == 2

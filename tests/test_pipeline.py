@@ -49,7 +49,7 @@ def dying_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pipeline, "BATCH_BYTES", 500)
     work = pipeline.Worker.__call__
 
-    def dies_on_line_55(self: pipeline.Worker, units: list[RawUnit]) -> pipeline.Batch:
+    def dies_on_line_55(self: pipeline.Worker, units: list[RawUnit]) -> object:
         if any(unit.line_no <= 55 < unit.line_no + unit.data.count(b"\n") for unit in units):
             os._exit(9)  # as the OOM killer would end it: no exception, no goodbye
         return work(self, units)
