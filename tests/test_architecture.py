@@ -161,6 +161,11 @@ def test_foundation_is_pure_types() -> None:
     assert package_imports("record") == set()
 
 
+def test_the_driver_builds_on_the_plan_never_the_other_way_round() -> None:
+    assert "driver" not in package_imports("pipeline")
+    assert {"pipeline", "executors.local"} <= package_imports("driver")
+
+
 @pytest.mark.parametrize("module", LIBRARY)
 def test_only_the_command_line_imports_the_command_line(module: str) -> None:
     assert "cli" not in package_imports(module), module
