@@ -92,12 +92,12 @@ def run(
     can fix raise ``CorpusCleanError`` with a one-line message.
     """
     from . import pipeline
-    from .clean import load_rules
     from .dedup import Fingerprinter
     from .driver import Run, Targets, execute
     from .errors import CorpusCleanError
     from .io import resolve_inputs
     from .options import CleanOptions, DedupOptions, LearnOptions, ReadOptions, SplitOptions
+    from .stages.clean import load_rules
     from .storage.sqlite import IndexStore
 
     names = (

@@ -13,7 +13,6 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from corpus_clean.clean import Cleaner, RuleSet, load_rules
 from corpus_clean.dedup import Verdict
 from corpus_clean.driver import Run, Targets, execute
 from corpus_clean.io import read_records, resolve_inputs
@@ -21,7 +20,8 @@ from corpus_clean.options import CleanOptions, DedupOptions, ReadOptions, SplitO
 from corpus_clean.pipeline import Plan
 from corpus_clean.record import Record
 from corpus_clean.report import Report
-from corpus_clean.split import PageSplitter
+from corpus_clean.stages.clean import Cleaner, RuleSet, load_rules
+from corpus_clean.stages.split import PageSplitter
 from corpus_clean.stats import Stats
 from corpus_clean.storage.sqlite import IndexStore
 

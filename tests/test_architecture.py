@@ -1,5 +1,6 @@
-"""The shape of the house: the library never imports click or rich, and no stage
-imports another stage."""
+"""The shape of the house: the library never imports click or rich; the foundation is
+pure types; stages build on the foundation alone and never on each other; executors know
+no stage; only the command line imports the command line."""
 
 from __future__ import annotations
 
@@ -22,19 +23,29 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+#: Every module but the command line's, by dotted name (``stages.clean``); a package by
+#: its own name (``dedup``).
 LIBRARY = sorted(
     name for name in map(module_name, PACKAGE.rglob("*.py")) if name not in ("", "__main__", "cli")
 )
-#: Each stage, and the modules that make it up.
-STAGES = {
-    "split": {"split"},
-    "clean": {"clean"},
-    "learn": {"learn"},
-    "dedup": {name for name in LIBRARY if name.split(".")[0] == "dedup"},
-}
-#: What any stage may build on.
-FOUNDATION = {"record", "io", "options", "stats", "errors"}
-#: What a stage may see of the index: the reader and writer protocols, not a backend.
+#: Pure types that everything may build on: no I/O, no package module but each other.
+FOUNDATION = {"record", "errors", "options", "stats"}
+#: The per-record stages (``stages/``): each builds on the foundation alone.
+STAGES = {"stages.split", "stages.clean", "stages.learn"}
+#: The near-duplicate finder (``dedup/``): its steps, bottom up, each building on those
+#: before it only; the package itself composes them.
+DEDUP_LAYERS = [
+    "dedup.shingles",
+    "dedup.minhash",
+    "dedup.fingerprint",
+    "dedup.store",
+    "dedup.candidates",
+    "dedup.verify",
+    "dedup.decide",
+    "dedup.annotate",
+]
+DEDUP = {"dedup", *DEDUP_LAYERS}
+#: What dedup may see of the index: the reader and writer protocols, not a backend.
 STORAGE = {"storage"}
 #: Compiled helpers, private to the modules that import them.
 NATIVE = {
@@ -43,10 +54,12 @@ NATIVE = {
     "dedup.verify": {"_fast"},
     "io": {"_fast"},
 }
+#: Standard modules that do I/O or run processes, which the foundation never imports.
+IO_MODULES = {"io", "sqlite3", "subprocess", "tempfile", "shutil", "socket", "multiprocessing"}
 
 
 def test_the_library_never_imports_click_or_rich() -> None:
-    assert {"pipeline", "io", "split", "clean", "dedup", "dedup.minhash"} <= set(LIBRARY)
+    assert {"pipeline", "io", "stages.split", "dedup", "dedup.shingles", "storage"} <= set(LIBRARY)
     code = (
         "import importlib, json, sys\n"
         f"for name in {LIBRARY!r}:\n"
@@ -70,72 +83,105 @@ def test_the_cli_does_import_them() -> None:
 
 
 def package_imports(module: str) -> set[str]:
-    """The corpus_clean modules a module imports (relative or absolute), dotted from
-    the package (``dedup.shingles``); a name imported from a package counts as its
-    module when it is one (``from . import _fast``)."""
+    """The corpus_clean modules a module imports (relative or absolute): top-level modules
+    by name, those of a subpackage as ``package.module`` (see ``_named``)."""
     path = PACKAGE.joinpath(*module.split("."))
-    is_package = path.is_dir()
-    tree = ast.parse((path / "__init__.py" if is_package else path.with_suffix(".py")).read_text())
-    here = module.split(".") if is_package else module.split(".")[:-1]
-    modules = set(LIBRARY) | {"_fast"}
+    source = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+    tree = ast.parse(source.read_text("utf-8"))
+    here = module.split(".") if path.is_dir() else module.split(".")[:-1]
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = here[: len(here) - node.level + 1]
-                source = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            if node.level >= 1:
+                base = ".".join([*here[: len(here) - node.level + 1], node.module or ""])
             elif node.module and node.module.split(".")[0] == "corpus_clean":
-                source = node.module.partition(".")[2]
+                base = node.module.partition(".")[2]
             else:
                 continue
-            named = {f"{source}.{a.name}".lstrip(".") for a in node.names}
-            found |= named & modules or {source}
+            base = base.strip(".")
+            if not base or (PACKAGE / base.replace(".", "/")).is_dir():
+                # from a package: the names may be its modules
+                found.update(_named(f"{base}.{alias.name}".strip(".")) for alias in node.names)
+            else:
+                found.add(_named(base))
         elif isinstance(node, ast.Import):
             found.update(
-                alias.name.partition(".")[2]
+                _named(alias.name.partition(".")[2])
                 for alias in node.names
                 if alias.name.startswith("corpus_clean.")
             )
     return found
 
 
+def _named(name: str) -> str:
+    """A module by the name the tests use: ``io``, ``stages.clean``; a name imported from
+    a package that is no module of it stands for the package."""
+    parts = name.split(".")
+    for n in range(len(parts), 0, -1):
+        path = PACKAGE.joinpath(*parts[:n])
+        if path.with_suffix(".py").is_file() or path.is_dir():
+            return ".".join(parts[:n])
+    return parts[0]
+
+
 def test_import_scanner_sees_imports() -> None:
-    assert {"clean", "dedup", "split", "io"} <= package_imports("pipeline")
+    assert {"stages.clean", "dedup", "stages.split", "io"} <= package_imports("pipeline")
 
 
 @pytest.mark.parametrize("stage", sorted(STAGES))
-def test_no_stage_imports_another_stage(stage: str) -> None:
-    others = set().union(*(modules for name, modules in STAGES.items() if name != stage))
-    for module in STAGES[stage]:
-        imported = package_imports(module)
-        assert not imported & others, f"{module} imports {imported & others}"
-        allowed = FOUNDATION | STORAGE | STAGES[stage] | NATIVE.get(module, set())
-        assert imported <= allowed, f"{module} imports {imported}"
+def test_a_stage_imports_only_the_foundation(stage: str) -> None:
+    imported = package_imports(stage)
+    assert not imported & (STAGES - {stage}), f"{stage} imports another stage"
+    assert imported <= FOUNDATION, f"{stage} imports {imported - FOUNDATION}"
 
 
-#: dedup's modules bottom up: each builds on those before it only, and the package
-#: (which composes the steps) on all of them.
-DEDUP_LAYERS = [
-    "dedup.shingles",
-    "dedup.minhash",
-    "dedup.fingerprint",
-    "dedup.store",
-    "dedup.candidates",
-    "dedup.verify",
-    "dedup.decide",
-    "dedup.annotate",
-]
+def test_every_module_of_the_stages_package_is_a_stage() -> None:
+    found = {f"stages.{p.stem}" for p in (PACKAGE / "stages").glob("*.py")} - {"stages.__init__"}
+    assert found == STAGES
+    assert package_imports("stages") <= FOUNDATION  # the shape of a stage: no stage in it
 
 
 def test_dedup_parts_are_layered() -> None:
-    assert set(DEDUP_LAYERS) | {"dedup"} == STAGES["dedup"]
+    assert {name for name in LIBRARY if name.split(".")[0] == "dedup"} == DEDUP
     for n, module in enumerate(DEDUP_LAYERS):
         below = set(DEDUP_LAYERS[:n]) | FOUNDATION | STORAGE | NATIVE.get(module, set())
+        if module == "dedup.store":
+            below |= {"io"}  # the shingle sets wait in io's spill files
         assert package_imports(module) <= below, module
+    # The package composes the steps, and knows no stage, pipeline or executor.
+    assert package_imports("dedup") <= DEDUP | FOUNDATION | STORAGE | {"io"}
 
 
-def test_foundation_imports_no_stage_and_record_imports_nothing() -> None:
-    stages = set().union(*STAGES.values())
+@pytest.mark.parametrize("module", sorted(m for m in LIBRARY if m.split(".")[0] == "storage"))
+def test_the_index_knows_no_pipeline_nor_dedup_steps(module: str) -> None:
+    # It stores shingle sets (``dedup.shingles``' types), and knows nothing else of dedup.
+    beyond = {"pipeline", "driver", "executors"} | DEDUP - {"dedup.shingles"}
+    assert not package_imports(module) & beyond, module
+
+
+@pytest.mark.parametrize("module", ["executors", "executors.local", "executors.ray"])
+def test_executors_know_no_stage_and_no_pipeline(module: str) -> None:
+    assert package_imports(module) <= FOUNDATION | {"executors", "signals"}, module
+
+
+def test_foundation_is_pure_types() -> None:
     for module in FOUNDATION:
-        assert not package_imports(module) & (stages | {"pipeline", "cli"}), module
+        assert package_imports(module) <= FOUNDATION, module
+        tree = ast.parse((PACKAGE / f"{module}.py").read_text("utf-8"))
+        standard = {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        } | {
+            node.module.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+        }
+        assert not standard & IO_MODULES, f"{module} imports {standard & IO_MODULES}"
     assert package_imports("record") == set()
+
+
+@pytest.mark.parametrize("module", LIBRARY)
+def test_only_the_command_line_imports_the_command_line(module: str) -> None:
+    assert "cli" not in package_imports(module), module

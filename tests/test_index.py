@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -32,11 +33,11 @@ from support import SCRIPT, started
 from corpus_clean import cli as cli_module
 from corpus_clean import pipeline
 from corpus_clean.cli import cli as command_line
-from corpus_clean.dedup import Fingerprinter, Fingerprints
+from corpus_clean.dedup import Fingerprinter
 from corpus_clean.driver import Run, Targets, execute
 from corpus_clean.io import resolve_inputs
-from corpus_clean.options import CleanOptions, DedupOptions, ReadOptions, SplitOptions
-from corpus_clean.pipeline import Plan, index_corpus, run
+from corpus_clean.options import CleanOptions, DedupOptions, SplitOptions
+from corpus_clean.pipeline import Plan, run
 from corpus_clean.report import Report
 from corpus_clean.storage import Accepted, IndexStoreError
 from corpus_clean.storage import sqlite as index_module
@@ -54,28 +55,22 @@ SAMPLE_ARTICLES, SAMPLE_KEPT = 23, 18
 
 
 def night(
-    path: Path, inputs: list[str], plan: Plan = SCRAPE
+    path: Path, inputs: list[str], label: str, plan: Plan = SCRAPE
 ) -> tuple[Report, list[dict[str, Any]], int, list[str]]:
-    """One CI run with ``--index``, through the driver the command runs: output first,
-    then the index accepts what was kept. Returns the report, the removed records with
-    their verdicts, how many were added, and the ids of the kept articles (all of them
-    offered to the index)."""
-    with tempfile.TemporaryDirectory(prefix="corpus-clean-night-") as folder:
-        kept, removed = os.path.join(folder, "kept.jsonl"), os.path.join(folder, "removed.jsonl")
-        with IndexStore.open(path, SETTINGS) as store:
-            targets = Targets(kept, removed)
-            report = execute(Run("run", plan, resolve_inputs(inputs), targets, store))
-        offered = [json.loads(line)["id"] for line in Path(kept).read_text("utf-8").splitlines()]
-        removed_lines = [json.loads(line) for line in Path(removed).read_text("utf-8").splitlines()]
+    """One CI run with ``--index``, as the command makes it (the driver): the outputs
+    published, then the index accepts what was kept. Returns the report, the removed
+    records with their verdicts, how many articles were added, and the ids of the kept
+    articles (those the index was offered)."""
+    folder = Path(tempfile.mkdtemp(dir=path.parent))
+    kept, removed = folder / "kept.jsonl", folder / "removed.jsonl"
+    targets = Targets(str(kept), str(removed))
+    with IndexStore.open(path, SETTINGS) as store:
+        report = execute(Run("run", plan, resolve_inputs(inputs), targets, store, label=label))
+    offered = [json.loads(line)["id"] for line in kept.read_text("utf-8").splitlines()]
+    removed_records = [json.loads(line) for line in removed.read_text("utf-8").splitlines()]
+    shutil.rmtree(folder)
     added = report["index"]["articles_after"] - report["index"]["articles_before"]
-    return report, removed_lines, added, offered
-
-
-def last_label(store: IndexStore) -> str:
-    """The label the last run gave itself in the index: when it ran, in UTC."""
-    label = store.info()["runs"][-1]["label"]
-    assert time.strptime(label, "%Y-%m-%dT%H:%M:%SZ")
-    return label
+    return report, removed_records, added, offered
 
 
 def digest(path: Path) -> str:
@@ -86,7 +81,7 @@ def digest(path: Path) -> str:
 def indexed(tmp_path: Path) -> tuple[Path, list[dict[str, Any]]]:
     """An index after one night over the seed pages, and that night's removed records."""
     path = tmp_path / "accepted.db"
-    _, removed, added, _ = night(path, [str(SAMPLES)])
+    _, removed, added, _ = night(path, [str(SAMPLES)], "night-1")
     assert added == SAMPLE_KEPT
     return path, removed
 
@@ -97,16 +92,15 @@ def test_first_night_adds_what_it_keeps(indexed: tuple[Path, list[dict[str, Any]
     with IndexStore.open(path, None, create=False) as store:
         info = store.info()
         assert info["articles"] == SAMPLE_KEPT
-        night_1 = last_label(store)
         assert [(r["label"], r["added"], r["skipped"]) for r in info["runs"]] == [
-            (night_1, SAMPLE_KEPT, 0)
+            ("night-1", SAMPLE_KEPT, 0)
         ]
         assert info["settings"] == SETTINGS == store.settings
         assert info["file_bytes"] == path.stat().st_size > 0
         assert info["path"] == str(path)
         first = store.article(1)
         assert first["id"] == store.article_id(1) == f"{SAMPLES}/000_27f52f622c7b214e.txt#1"
-        assert first["run"] == night_1
+        assert first["run"] == "night-1"
         assert first["source"] == f"{SAMPLES}/000_27f52f622c7b214e.txt"
         assert str(first["title"]).startswith("On January 22, Liaoning")
         assert store.verify() == []
@@ -117,9 +111,9 @@ def test_second_run_of_the_same_scrape_keeps_and_adds_nothing(
 ) -> None:
     path, first_removed = indexed
     keeper = {r["id"]: r["duplicate_of"] for r in first_removed}
-    report, removed, added, offered = night(path, [str(SAMPLES)])
-    assert report["counts"]["written"] == 0
-    assert report["counts"]["duplicates_index"] == SAMPLE_ARTICLES
+    result, removed, added, offered = night(path, [str(SAMPLES)], "night-2")
+    assert result["counts"]["written"] == 0
+    assert result["counts"]["duplicates_index"] == SAMPLE_ARTICLES
     assert offered == []
     assert added == 0
     assert len(removed) == SAMPLE_ARTICLES
@@ -161,7 +155,7 @@ def test_a_near_copy_on_a_later_night_is_caught_and_named(
         + "\n",
         encoding="utf-8",
     )
-    _, removed, added, offered = night(path, [str(tonight)], Plan(dedup=OPTIONS))
+    _, removed, added, offered = night(path, [str(tonight)], "night-2", Plan(dedup=OPTIONS))
     assert [r["id"] for r in removed] == ["tonight#1"]
     assert removed[0]["duplicate_of"] == removed[0]["matched_id"] == original_id
     assert removed[0]["duplicate_kind"] == "index"
@@ -174,7 +168,7 @@ def test_a_near_copy_on_a_later_night_is_caught_and_named(
             "id": "tonight#2",
             "title": "new",
             "source": str(tonight),
-            "run": last_label(store),
+            "run": "night-2",
         }
         assert store.verify() == []
 
@@ -210,11 +204,10 @@ def test_an_article_already_indexed_is_skipped_and_counted(
     with IndexStore.open(path, SETTINGS) as store:
         assert store.accept(kept + kept[:2], run_label="again") == 0
         info = store.info()
-        assert [(r["added"], r["skipped"]) for r in info["runs"]] == [
-            (SAMPLE_KEPT, 0),
-            (0, SAMPLE_KEPT + 2),
+        assert [(r["label"], r["added"], r["skipped"]) for r in info["runs"]] == [
+            ("night-1", SAMPLE_KEPT, 0),
+            ("again", 0, SAMPLE_KEPT + 2),
         ]
-        assert info["runs"][-1]["label"] == "again"
         assert info["articles"] == SAMPLE_KEPT
         assert store.verify() == []
 
@@ -226,8 +219,8 @@ def test_kept_articles_whose_shingle_sets_wait_on_disk_reach_the_index(
     # shingle sets beyond the memory budget wait in a temporary file, which must stay
     # open until then.
     held, spilled = tmp_path / "held.db", tmp_path / "spilled.db"
-    night(held, [str(SAMPLES)])
-    _, _, added, _ = night(spilled, [str(SAMPLES)], replace(SCRAPE, memory=0))
+    night(held, [str(SAMPLES)], "night-1")
+    _, _, added, _ = night(spilled, [str(SAMPLES)], "night-1", replace(SCRAPE, memory=0))
     assert added == SAMPLE_KEPT
     with IndexStore.open(held, None, readonly=True) as a, IndexStore.open(spilled, None) as b:
         for entry in range(1, SAMPLE_KEPT + 1):
@@ -277,48 +270,23 @@ def test_accept_reads_a_stream_in_chunks_and_commits_it_whole(
     assert digest(path) == before
 
 
-def test_index_corpus_fingerprints_as_the_index_takes_records(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """``index add`` on a big corpus: memory holds a batch, not the corpus."""
-    monkeypatch.setattr(pipeline, "BATCH_UNITS", 2)
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text(
-        "".join(
-            json.dumps({"id": f"r{n}", "text": f"story {n} of the river and the old bridges"})
-            + "\n"
-            for n in range(5)
-        ),
-        encoding="utf-8",
+def test_index_add_keeps_every_record_and_compares_none(tmp_path: Path) -> None:
+    """``index add`` seeds an index with a clean corpus as it is: copies of one text and
+    records that recur in the index are all added, under their own ids."""
+    path = tmp_path / "accepted.db"
+    copies = "".join(
+        json.dumps({"id": f"r{n}", "text": "the same story of the river and the old bridges"})
+        + "\n"
+        for n in range(5)
     )
-    batches_done: list[int] = []  # per article: batches fingerprinted when the index took it
-
-    class CountingFingerprinter(Fingerprinter):
-        calls = 0
-
-        def fingerprint(self, texts: Any) -> Fingerprints:
-            self.calls += 1
-            return super().fingerprint(texts)
-
-    fingerprinter = CountingFingerprinter(OPTIONS)
-
-    class WatchedIndex:
-        def __init__(self, store: IndexStore) -> None:
-            self.store = store
-
-        def accept(self, kept: Iterable[Accepted], run_label: str) -> int:
-            def watched() -> Iterator[Accepted]:
-                for article in kept:
-                    batches_done.append(fingerprinter.calls)
-                    yield article
-
-            return self.store.accept(watched(), run_label)
-
-    with IndexStore.open(tmp_path / "accepted.db", SETTINGS) as store:
-        inputs = resolve_inputs([str(corpus)])
-        added = index_corpus(WatchedIndex(store), inputs, ReadOptions(), fingerprinter, "seed")
-        assert added == store.info()["articles"] == 5
-    assert batches_done == [1, 1, 2, 2, 3]
+    for name in ("first.jsonl", "second.jsonl"):
+        (tmp_path / name).write_text(copies.replace('"r', f'"{name[0]}'), encoding="utf-8")
+    for name in ("first.jsonl", "second.jsonl"):
+        added = cli("index", "add", path, tmp_path / name, "-j", "2")
+        assert added.exit_code == 0, added.stderr
+    assert "added 5 articles" in added.stderr
+    with IndexStore.open(path, None, create=False) as store:
+        assert store.info()["articles"] == 10
 
 
 def test_a_first_run_that_fails_leaves_no_index(tmp_path: Path) -> None:

@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 from support import article, builtin_rules, dedup, kept_ids
 
 from corpus_clean import io
-from corpus_clean.clean import clean_text
 from corpus_clean.dedup import Fingerprinter, jaccard
 from corpus_clean.dedup.shingles import shingle_batch
 from corpus_clean.options import DedupOptions, ReadOptions
 from corpus_clean.record import OWN_KEYS, Record
+from corpus_clean.stages.clean import clean_text
 from corpus_clean.stats import Stats
 from corpus_clean.storage.sqlite import IndexStore
 

@@ -16,7 +16,7 @@ fingerprints in input order, then ``resolve``s once, because what is kept is kno
 once every record is seen (``--keep longest`` or ``earliest`` may walk a late one
 first). It keeps per record what dedup needs (band keys, an exact-text hash, the shingle
 set in a ``ShingleStore``), never the text. The store keeps what fits a memory budget
-(``io.MEMORY_BUDGET``) and puts the rest on disk; the rest of memory grows with the
+(``options.MEMORY_BUDGET``) and puts the rest on disk; the rest of memory grows with the
 records (band keys, ids, hashes): a run over 1,000,000 articles peaked at 1.4 GB,
 budget included (1.8 GB with containment keys).
 """

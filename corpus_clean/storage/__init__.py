@@ -14,7 +14,7 @@ from ..errors import CorpusCleanError
 
 if TYPE_CHECKING:
     from ..dedup.shingles import U64, Shingles
-    from ..learn import Evidence
+    from ..stages.learn import Evidence
 
 
 @dataclass(frozen=True)

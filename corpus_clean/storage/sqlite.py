@@ -46,7 +46,7 @@ from typing import Concatenate, ParamSpec, TypedDict, TypeVar
 import numpy as np
 
 from ..dedup.shingles import U64, Shingles
-from ..learn import Evidence
+from ..stages.learn import Evidence
 from . import Accepted, CommitError, IndexStoreError, schema
 from .codec import content_hash, decode_shingles, encode_shingles, storable
 from .lock import IndexLock, has_index_file, no_index

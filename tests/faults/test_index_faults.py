@@ -140,8 +140,8 @@ def test_workers_whose_parent_is_gone_do_not_start(tmp_path: Path) -> None:
     # A worker forked just as its parent dies finds another parent (here: it is told of
     # one that is not its own) and ends at once, before it does anything.
     script = (
-        "from corpus_clean import pipeline\n"
-        "pipeline._init_process(pipeline.Plan(), -1)\n"
+        "from corpus_clean.executors import local\n"
+        "local._start_worker(dict, -1)\n"
         "print('started', flush=True)\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
