@@ -91,8 +91,8 @@ def test_jsonl_keeps_id_and_unknown_fields_in_input_order(tmp_path: Path) -> Non
     assert list(record.meta) == ["zeta", "alpha", "mid"]
     # Our keys first, in schema order, then the preserved ones in input order.
     assert codec.encode(record) == (
-        b'{"id": "a-1", "title": "T", "text": "Body", "source": "wire", "date": "2024-01-02", '
-        b'"zeta": 1, "alpha": [1, {"x": null}], "mid": {"k": "v"}}\n'
+        b'{"id":"a-1","title":"T","text":"Body","source":"wire","date":"2024-01-02",'
+        b'"zeta":1,"alpha":[1,{"x":null}],"mid":{"k":"v"}}\n'
     )
 
 
