@@ -5,17 +5,11 @@ from __future__ import annotations
 import tracemalloc
 from pathlib import Path
 
-from support import read
+from support import read, write
 
 from corpus_clean.io import codec
 from corpus_clean.record import Record
 from corpus_clean.stats import Stats
-
-
-def write(path: Path, data: bytes | str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-    return path
 
 
 def test_integers_beyond_64_bits_are_kept_exactly(tmp_path: Path) -> None:
