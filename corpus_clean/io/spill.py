@@ -21,10 +21,8 @@ import numpy.typing as npt
 
 from .. import _fast
 from ..errors import CorpusCleanError
+from ..options import MEMORY_BUDGET
 from .inputs import FileStamp
-
-#: Bytes of parked data (spooled records, shingle sets) a run keeps in memory.
-MEMORY_BUDGET = 768 << 20
 
 
 class MemoryBudget:
