@@ -11,15 +11,13 @@
  * common_count: the size of the intersection of two sorted shingle sets, in one merge;
  * numpy's searchsorted and masks cost ten times as much on sets of a few hundred.
  *
- * encode_object: a record's JSON object -> one JSON line's bytes. json.dumps builds a
- * str and .encode() copies it again; here the UTF-8 Python already holds is escaped
- * straight into the output, byte for byte as json.dumps(ensure_ascii=False) writes it.
+ * common_prefix: how many leading bytes two lines share (an output line that is mostly
+ * its input line is parked as a span of the input file, see io/spill.py).
  *
  * Everything around them (lowercasing, sorting, band keys) stays in Python and numpy.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <math.h>
 #include <stdint.h>
 
 enum { SEPARATOR = 0, WORD = 1, SOLO = 2 };
@@ -229,160 +227,6 @@ done:
 }
 
 
-/* Output bytes of json.dumps(ensure_ascii=False) for each UTF-8 byte: 0 copies it as is.
- * No byte of a multi-byte UTF-8 sequence is below 0x80, so escaping bytes escapes chars. */
-static unsigned char escape_width[256];
-
-static void init_escape_width(void)
-{
-    for (int c = 0; c < 0x20; c++)
-        escape_width[c] = 6; /* \u00XX */
-    escape_width['\b'] = escape_width['\f'] = escape_width['\n'] = 2;
-    escape_width['\r'] = escape_width['\t'] = escape_width['"'] = escape_width['\\'] = 2;
-}
-
-typedef struct {
-    char *data;
-    Py_ssize_t len, cap;
-} Buffer;
-
-static int reserve(Buffer *buffer, Py_ssize_t more)
-{
-    if (buffer->len + more <= buffer->cap)
-        return 0;
-    Py_ssize_t cap = 2 * buffer->cap > buffer->len + more ? 2 * buffer->cap : buffer->len + more;
-    char *data = PyMem_Realloc(buffer->data, cap);
-    if (!data) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    buffer->data = data;
-    buffer->cap = cap;
-    return 0;
-}
-
-static int put(Buffer *buffer, const char *bytes, Py_ssize_t n)
-{
-    if (reserve(buffer, n) < 0)
-        return -1;
-    memcpy(buffer->data + buffer->len, bytes, n);
-    buffer->len += n;
-    return 0;
-}
-
-/* 0 written, -1 error set, 1 not UTF-8 encodable (a lone surrogate): the caller falls back. */
-static int put_string(Buffer *buffer, PyObject *string)
-{
-    Py_ssize_t n;
-    const unsigned char *p = (const unsigned char *)PyUnicode_AsUTF8AndSize(string, &n);
-    if (!p) {
-        if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError))
-            return -1;
-        PyErr_Clear();
-        return 1;
-    }
-    Py_ssize_t width = n + 2;
-    for (Py_ssize_t i = 0; i < n; i++)
-        width += escape_width[p[i]];
-    if (reserve(buffer, width) < 0)
-        return -1;
-    char *out = buffer->data + buffer->len;
-    *out++ = '"';
-    for (const unsigned char *end = p + n; p < end; p++) {
-        const unsigned char c = *p;
-        if (!escape_width[c]) {
-            *out++ = (char)c;
-            continue;
-        }
-        *out++ = '\\';
-        switch (c) {
-        case '"': *out++ = '"'; break;
-        case '\\': *out++ = '\\'; break;
-        case '\b': *out++ = 'b'; break;
-        case '\f': *out++ = 'f'; break;
-        case '\n': *out++ = 'n'; break;
-        case '\r': *out++ = 'r'; break;
-        case '\t': *out++ = 't'; break;
-        default:
-            *out++ = 'u';
-            *out++ = '0';
-            *out++ = '0';
-            *out++ = "0123456789abcdef"[c >> 4];
-            *out++ = "0123456789abcdef"[c & 0xF];
-        }
-    }
-    *out++ = '"';
-    buffer->len = out - buffer->data;
-    return 0;
-}
-
-/* 0 written, -1 error set, 1 fall back. */
-static int put_value(Buffer *buffer, PyObject *value, PyObject *default_)
-{
-    if (PyUnicode_Check(value))
-        return put_string(buffer, value);
-    if (value == Py_None)
-        return put(buffer, "null", 4);
-    if (value == Py_True)
-        return put(buffer, "true", 4);
-    if (value == Py_False)
-        return put(buffer, "false", 5);
-    /* json writes an int, and a finite float, as its repr; NaN and infinities it spells
-     * its own way, so those go to default. */
-    if (PyLong_CheckExact(value) ||
-        (PyFloat_CheckExact(value) && isfinite(PyFloat_AS_DOUBLE(value)))) {
-        PyObject *repr = PyObject_Repr(value);
-        if (!repr)
-            return -1;
-        Py_ssize_t n;
-        const char *digits = PyUnicode_AsUTF8AndSize(repr, &n);
-        int status = digits ? put(buffer, digits, n) : -1;
-        Py_DECREF(repr);
-        return status;
-    }
-    PyObject *encoded = PyObject_CallOneArg(default_, value);
-    if (!encoded)
-        return -1;
-    int status = PyBytes_Check(encoded)
-                     ? put(buffer, PyBytes_AS_STRING(encoded), PyBytes_GET_SIZE(encoded))
-                     : (PyErr_SetString(PyExc_TypeError, "encode_object: default must return bytes"), -1);
-    Py_DECREF(encoded);
-    return status;
-}
-
-static PyObject *encode_object(PyObject *self, PyObject *args)
-{
-    PyObject *object, *default_;
-    if (!PyArg_ParseTuple(args, "O!O", &PyDict_Type, &object, &default_))
-        return NULL;
-    Buffer buffer = {NULL, 0, 0};
-    PyObject *key, *value, *result = NULL;
-    Py_ssize_t position = 0;
-    int status = put(&buffer, "{", 1);
-    while (!status && PyDict_Next(object, &position, &key, &value)) {
-        if (!PyUnicode_Check(key)) {
-            status = 1;
-            break;
-        }
-        if (buffer.len > 1)
-            status = put(&buffer, ", ", 2);
-        if (!status)
-            status = put_string(&buffer, key);
-        if (!status)
-            status = put(&buffer, ": ", 2);
-        if (!status)
-            status = put_value(&buffer, value, default_);
-    }
-    if (!status)
-        status = put(&buffer, "}\n", 2);
-    if (!status)
-        result = PyBytes_FromStringAndSize(buffer.data, buffer.len);
-    else if (status == 1)
-        result = Py_NewRef(Py_None);
-    PyMem_Free(buffer.data);
-    return result;
-}
-
 static PyObject *common_count(PyObject *self, PyObject *args)
 {
     Py_buffer a, b;
@@ -447,11 +291,6 @@ static PyMethodDef methods[] = {
     {"common_count", common_count, METH_VARARGS,
      "common_count(a, b) -> int\n\n"
      "How many values two sorted uint32 arrays of unique values have in common."},
-    {"encode_object", encode_object, METH_VARARGS,
-     "encode_object(obj, default) -> bytes | None\n\n"
-     "json.dumps(obj, ensure_ascii=False).encode() + b'\\n' for a dict with str keys; str,\n"
-     "None, bool, int and finite float values written here, any other as default(value).\n"
-     "None when a key is not a str or a str holds a lone surrogate: the caller falls back."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -461,6 +300,5 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__fast(void)
 {
-    init_escape_width();
     return PyModule_Create(&module);
 }

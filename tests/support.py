@@ -209,3 +209,15 @@ def session_members(session: int) -> list[int]:
         if int(sid) == session and state != "Z":
             members.append(int(entry.name))
     return members
+
+
+def write(path: Path, data: bytes | str) -> Path:
+    """A file of ``data`` (str as UTF-8), its folders made as needed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return path
+
+
+def jsonl(*objects: object) -> str:
+    """JSONL lines of ``objects``, spelled as json.dumps spells them."""
+    return "".join(json.dumps(obj, ensure_ascii=False) + "\n" for obj in objects)

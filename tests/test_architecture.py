@@ -116,6 +116,7 @@ def test_the_cli_does_import_them() -> None:
 
 def test_import_scanner_sees_imports() -> None:
     assert {"stages.clean", "dedup", "stages.split", "io.spill"} <= package_imports("pipeline")
+    assert "_fast" in package_imports("io.spill")
     assert "dedup.shingles" in package_imports("dedup.minhash")
 
 

@@ -545,6 +545,7 @@ def test_an_input_changed_during_the_run_stops_it(
                     "source": "x",
                 },
                 ensure_ascii=False,
+                separators=(",", ":"),  # the output's spelling: lines are read back
             )
             + "\n"
             for n in range(5)

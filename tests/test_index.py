@@ -556,7 +556,7 @@ def test_a_run_whose_reader_goes_away_adds_nothing(
         stderr=subprocess.PIPE,
     )
     assert reading.stdout is not None and reading.stderr is not None
-    assert reading.stdout.readline().startswith(b'{"id": "s0"')
+    assert reading.stdout.readline().startswith(b'{"id":"s0"')
     reading.stdout.close()  # as `| head -n 1` does
     assert reading.wait(timeout=60) == 0
     assert b"Traceback" not in reading.stderr.read()

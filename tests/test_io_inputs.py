@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from pathlib import Path
 
 import pytest
+from support import jsonl, write
 
 from corpus_clean.io import inputs, readers
 from corpus_clean.io.inputs import InputError, resolve_inputs
 from corpus_clean.stats import Stats
-
-
-def write(path: Path, data: bytes | str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-    return path
-
-
-def jsonl(*objects: object) -> str:
-    return "".join(json.dumps(obj, ensure_ascii=False) + "\n" for obj in objects)
 
 
 def test_missing_path_is_an_input_error(tmp_path: Path) -> None:

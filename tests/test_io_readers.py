@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from support import read, split
+from support import jsonl, read, split, write
 
 from corpus_clean.io import codec, readers
 from corpus_clean.io.inputs import InputError, resolve_inputs
@@ -17,16 +17,6 @@ from corpus_clean.io.readers import InvalidRecordError
 from corpus_clean.options import ReadOptions
 from corpus_clean.record import Record
 from corpus_clean.stats import Stats
-
-
-def write(path: Path, data: bytes | str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-    return path
-
-
-def jsonl(*objects: object) -> str:
-    return "".join(json.dumps(obj, ensure_ascii=False) + "\n" for obj in objects)
 
 
 def test_page_is_one_record_with_its_path_as_id_and_source(tmp_path: Path) -> None:
@@ -91,8 +81,8 @@ def test_jsonl_keeps_id_and_unknown_fields_in_input_order(tmp_path: Path) -> Non
     assert list(record.meta) == ["zeta", "alpha", "mid"]
     # Our keys first, in schema order, then the preserved ones in input order.
     assert codec.encode(record) == (
-        b'{"id": "a-1", "title": "T", "text": "Body", "source": "wire", "date": "2024-01-02", '
-        b'"zeta": 1, "alpha": [1, {"x": null}], "mid": {"k": "v"}}\n'
+        b'{"id":"a-1","title":"T","text":"Body","source":"wire","date":"2024-01-02",'
+        b'"zeta":1,"alpha":[1,{"x":null}],"mid":{"k":"v"}}\n'
     )
 
 

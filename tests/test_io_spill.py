@@ -11,15 +11,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import write
 
 from corpus_clean.io import inputs, spill
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def write(path: Path, data: str) -> Path:
-    path.write_text(data)
-    return path
 
 
 def spool_reading_back(path: Path) -> spill.SpillStore:

@@ -12,7 +12,6 @@ from typing import Any
 
 import orjson
 
-from .. import _fast
 from ..record import Record
 from ..stats import Stats
 
@@ -145,26 +144,23 @@ def _not_json(name: str) -> Any:
 
 
 #: Built once: json.loads and json.dumps with options build a new one on every call,
-#: which costs more than decoding or encoding a typical record.
+#: which costs more than decoding or encoding a typical record. Compact, as orjson writes.
 _DECODER = json.JSONDecoder(parse_constant=_not_json)
-_ENCODER = json.JSONEncoder(ensure_ascii=False)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _json_bytes(value: Any) -> bytes:
-    """JSON as UTF-8, no ASCII escaping. A lone surrogate (read from a JSON ``\\udXXX``
-    escape) can only stand inside a JSON string, where ``backslashreplace`` writes it
-    back as that same escape."""
+    """JSON as UTF-8, compact, no ASCII escaping, by json. A lone surrogate (read from a
+    JSON ``\\udXXX`` escape) can only stand inside a JSON string, where
+    ``backslashreplace`` writes it back as that same escape."""
     return _ENCODER.encode(value).encode("utf-8", "backslashreplace")
 
 
 def encode(
     record: Record, extra: dict[str, Any] | None = None, metadata_field: str | None = None
 ) -> bytes:
-    """One JSONL line for a record: UTF-8, keys in schema order, no ASCII escaping
-    (``metadata_field``: see ``Record.to_dict``).
-
-    Written by ``_fast.encode_object`` (the JSON codec's job, without its extra str), or
-    by the codec itself where that declines (a lone surrogate)."""
+    """One JSONL line for a record: UTF-8, compact, keys in schema order, no ASCII
+    escaping (``metadata_field``: see ``Record.to_dict``)."""
     return _json_line(record.to_dict(extra, metadata_field))
 
 
@@ -174,9 +170,17 @@ def encode_object(obj: dict[str, Any]) -> bytes:
 
 
 def _json_line(obj: dict[str, Any]) -> bytes:
-    """``obj`` as one JSONL line, in the codec's spelling (see ``_json_bytes``)."""
-    line = _fast.encode_object(obj, _json_bytes)
-    return line if line is not None else _json_bytes(obj) + b"\n"
+    """``obj`` as one compact JSONL line, written by orjson; by json where orjson declines
+    (a lone surrogate, an integer beyond 64 bits), spelled alike but for floats (orjson
+    writes ``0.00001`` where json writes ``1e-05``).
+
+    Adding the newline copies orjson's bytes into an object of their own size: orjson
+    hands back its whole buffer, which holds about 16 KB for a line of 2 KB
+    (tracemalloc), and parked lines would keep it."""
+    try:
+        return orjson.dumps(obj) + b"\n"
+    except orjson.JSONEncodeError:
+        return _json_bytes(obj) + b"\n"
 
 
 def add_fields(line: bytes, fields: dict[str, Any], metadata_field: str | None = None) -> bytes:
@@ -195,7 +199,7 @@ def add_fields(line: bytes, fields: dict[str, Any], metadata_field: str | None =
             obj.update(fields)
             return _json_line(obj)
     extra = _json_line(fields)[1:-2]
-    return line[: line.rindex(b"}")] + b", " + extra + b"}\n"
+    return line[: line.rindex(b"}")] + b"," + extra + b"}\n"
 
 
 @functools.cache

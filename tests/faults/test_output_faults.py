@@ -232,7 +232,8 @@ def test_dedup_may_replace_its_own_input_while_reading_lines_back(tmp_path: Path
                 "title": None,
                 "text": f"story {k % 4} of the old bridge and the river",
                 "source": "x",
-            }
+            },
+            separators=(",", ":"),  # the output's spelling: lines are read back
         )
         for k in range(12)
     ]

@@ -692,8 +692,8 @@ def test_clean_explain_from_stdin_and_nothing_on_stdout_but_records(tmp_path: Pa
         "Nothing to remove.",
     ]
     assert explain.read_bytes() == (
-        b'{"id": "a", "source": "<stdin>", "removed": '
-        b'[{"line": "Permalink: http://a.cn/1", "rule": "share_link"}]}\n'
+        b'{"id":"a","source":"<stdin>","removed":'
+        b'[{"line":"Permalink: http://a.cn/1","rule":"share_link"}]}\n'
     )
 
 
