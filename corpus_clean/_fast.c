@@ -15,12 +15,18 @@
  * str and .encode() copies it again; here the UTF-8 Python already holds is escaped
  * straight into the output, byte for byte as json.dumps(ensure_ascii=False) writes it.
  *
+ * fold_lines: a text -> its non-blank lines and, for each ASCII line, its folded UTF-8 (what
+ * learning hashes and compares: learn.fold). Learning folds every line of every article
+ * twice (fit pass and second pass); in Python that was a fifth of a run. Lines with other
+ * characters (NFC, full casefolding) are left to Python.
+ *
  * Everything around them (lowercasing, sorting, band keys) stays in Python and numpy.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 enum { SEPARATOR = 0, WORD = 1, SOLO = 2 };
 
@@ -430,6 +436,100 @@ static PyObject *common_prefix(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(i);
 }
 
+/* Python's str.split() and str.strip() whitespace among ASCII characters. */
+static inline int ascii_space(Py_UCS4 ch)
+{
+    return ch == ' ' || (ch >= 0x09 && ch <= 0x0D) || (ch >= 0x1C && ch <= 0x1F);
+}
+
+/* The folded UTF-8 of an ASCII line (see learn.fold): as it is when longer than fold_max
+ * characters, else lowercased, whitespace runs as one space, stripped. */
+static PyObject *fold_ascii(const char *line, Py_ssize_t n, Py_ssize_t fold_max)
+{
+    if (n > fold_max)
+        return PyBytes_FromStringAndSize(line, n);
+    char folded[n > 0 ? n : 1];
+    Py_ssize_t used = 0;
+    int space = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        char ch = line[i];
+        if (ascii_space((Py_UCS4)ch)) {
+            space = used > 0;
+            continue;
+        }
+        if (space) {
+            folded[used++] = ' ';
+            space = 0;
+        }
+        folded[used++] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+    }
+    return PyBytes_FromStringAndSize(folded, used);
+}
+
+/* Where the line that starts at start ends (its newline, or n) and whether it is blank. */
+#define LINE_END(NAME, CHAR)                                                                \
+    static Py_ssize_t NAME(const CHAR *data, Py_ssize_t start, Py_ssize_t n, int *blank)    \
+    {                                                                                       \
+        Py_ssize_t end = start;                                                             \
+        if (sizeof(CHAR) == 1) {                                                            \
+            const void *at = memchr(data + start, '\n', (size_t)(n - start));               \
+            end = at == NULL ? n : (const CHAR *)at - data;                                 \
+        } else                                                                              \
+            while (end < n && data[end] != '\n')                                            \
+                end++;                                                                      \
+        *blank = 1;                                                                         \
+        for (Py_ssize_t i = start; i < end && *blank; i++)                                  \
+            *blank = data[i] < 128 ? ascii_space(data[i]) : Py_UNICODE_ISSPACE(data[i]);    \
+        return end;                                                                         \
+    }
+
+LINE_END(line_end_1, Py_UCS1)
+LINE_END(line_end_2, Py_UCS2)
+LINE_END(line_end_4, Py_UCS4)
+
+static PyObject *fold_lines(PyObject *self, PyObject *args)
+{
+    PyObject *text;
+    Py_ssize_t fold_max;
+    if (!PyArg_ParseTuple(args, "Un", &text, &fold_max))
+        return NULL;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    PyObject *lines = PyList_New(0), *folded = PyList_New(0);
+    if (lines == NULL || folded == NULL)
+        goto fail;
+    for (Py_ssize_t start = 0; start <= n;) {
+        int blank;
+        Py_ssize_t end = kind == PyUnicode_1BYTE_KIND   ? line_end_1(data, start, n, &blank)
+                         : kind == PyUnicode_2BYTE_KIND ? line_end_2(data, start, n, &blank)
+                                                        : line_end_4(data, start, n, &blank);
+        if (!blank) {
+            PyObject *line = PyUnicode_Substring(text, start, end);
+            if (line == NULL || PyList_Append(lines, line) < 0) {
+                Py_XDECREF(line);
+                goto fail;
+            }
+            /* A substring is stored as ASCII when it is: its characters are its UTF-8. */
+            PyObject *key = PyUnicode_IS_ASCII(line)
+                                ? fold_ascii(PyUnicode_DATA(line), end - start, fold_max)
+                                : Py_NewRef(Py_None);
+            Py_DECREF(line);
+            if (key == NULL || PyList_Append(folded, key) < 0) {
+                Py_XDECREF(key);
+                goto fail;
+            }
+            Py_DECREF(key);
+        }
+        start = end + 1;
+    }
+    return Py_BuildValue("(NN)", lines, folded);
+fail:
+    Py_XDECREF(lines);
+    Py_XDECREF(folded);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"shingle_keys", shingle_keys, METH_VARARGS,
      "shingle_keys(texts, classes, size, bits) -> (words, word_offsets, keys)\n\n"
@@ -452,6 +552,10 @@ static PyMethodDef methods[] = {
      "json.dumps(obj, ensure_ascii=False).encode() + b'\\n' for a dict with str keys; str,\n"
      "None, bool, int and finite float values written here, any other as default(value).\n"
      "None when a key is not a str or a str holds a lone surrogate: the caller falls back."},
+    {"fold_lines", fold_lines, METH_VARARGS,
+     "fold_lines(text, fold_max) -> (lines, folded)\n\n"
+     "The text's lines split at newlines that hold more than whitespace (learn.paragraphs),\n"
+     "and per line its folded UTF-8 bytes (learn.fold) when it is ASCII, else None."},
     {NULL, NULL, 0, NULL},
 };
 

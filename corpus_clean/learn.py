@@ -44,6 +44,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import xxhash
 
+from ._fast import fold_lines
 from .options import LearnOptions
 from .record import Record, Removal
 from .stats import Stats
@@ -68,9 +69,12 @@ CONTEXTS = {"run": IN_RUN, "beside": BESIDE, "any": ANYWHERE}
 
 #: A sentence end: a stop, any closing quotes or brackets, then space (or a Han character:
 #: a Chinese promo glued to an English paragraph); CJK stops need none.
+#: (One character class first, which lets the regex engine skip ahead to a stop: it is
+#: looked for in every article's last paragraphs.)
 _SENTENCE_END = re.compile(
-    r"[.!?][\"'\u201d\u2019)\]]*(?:\s+|(?=[\u3400-\u9fff]))"
-    r"|[\u3002\uff01\uff1f][\u201d\u2019\u300d\u300f\uff09]*\s*"
+    r"[.!?\u3002\uff01\uff1f]"
+    r"(?:(?<=[.!?])[\"'\u201d\u2019)\]]*(?:\s+|(?=[\u3400-\u9fff]))"
+    r"|(?<=[\u3002\uff01\uff1f])[\u201d\u2019\u300d\u300f\uff09]*\s*)"
 )
 
 _WORD_CHAR = re.compile(r"[^\W_]")
@@ -94,6 +98,22 @@ def fold(line: str) -> str:
 def stable_hash(folded: str) -> int:
     """64 bits that are the same in every process and run (never 0: 0 means none)."""
     return xxhash.xxh3_64_intdigest(folded.encode("utf-8", "surrogatepass")) or 1
+
+
+def folded_lines(text: str) -> tuple[list[str], list[bytes]]:
+    """A text's ``paragraphs`` and the UTF-8 of each one's ``fold`` (in C for ASCII lines:
+    every line of every article is folded in both passes)."""
+    lines, folded = fold_lines(text, FOLD_MAX)
+    if None in folded:
+        for i, key in enumerate(folded):
+            if key is None:
+                folded[i] = fold(lines[i]).encode("utf-8", "surrogatepass")
+    return lines, folded  # type: ignore[return-value]  # no None is left
+
+
+def line_hashes(folded: list[bytes]) -> list[int]:
+    """``stable_hash`` of each folded line, as ``folded_lines`` gives them."""
+    return [xxhash.xxh3_64_intdigest(key) or 1 for key in folded]
 
 
 def site_of(record: Record) -> str:
@@ -155,14 +175,13 @@ class Sketch:
         return found
 
     def add(self, record: Record) -> None:
-        lines = paragraphs(record.text)
+        lines, folded = folded_lines(record.text)
         self.sites.append(site_of(record))
         self.line_counts.append(len(lines))
-        data = [fold(line).encode("utf-8", "surrogatepass") for line in lines]
-        self.hashes.extend([xxhash.xxh3_64_intdigest(d) or 1 for d in data])  # stable_hash
+        self.hashes.extend(line_hashes(folded))
         # Bytes measure length alike in every script: a Han character, which says about
         # what an English word says, counts three.
-        self.lengths.extend(map(len, data))
+        self.lengths.extend(map(len, folded))
         at, starts = last_paragraph(lines)
         self.tail_lines.append(self.hashes[at - len(lines)] if starts else 0)
         for k in range(2):
@@ -204,10 +223,32 @@ class Learned:
                     if key not in into or pattern.strength > into[key].strength:
                         into[key] = pattern
 
-    def run(self, records: Iterable[Record], stats: Stats) -> Iterable[Record]:
-        """The stream stage: every record with its learned boilerplate removed."""
-        for record in records:
-            yield self.apply(record, stats)
+    def run(
+        self, records: Iterable[Record], stats: Stats, sketch: Sketch | None = None
+    ) -> Iterable[Record]:
+        """The stream stage: every record with its learned boilerplate removed. With the
+        records' ``sketch`` (the fit pass made it), one none of whose lines and closing
+        sentences was learned passes on as it is, its lines not folded again."""
+        if sketch is None:
+            for record in records:
+                yield self.apply(record, stats)
+            return
+        at = 0
+        for i, record in enumerate(records):
+            lines = sketch.line_counts[i]
+            touched = self._holds_any(
+                sketch.sites[i], sketch.hashes[at : at + lines], sketch.tails[2 * i : 2 * i + 2]
+            )
+            yield self.apply(record, stats) if touched else record
+            at += lines
+
+    def _holds_any(self, site: str, lines: Iterable[int], tails: Iterable[int]) -> bool:
+        """Whether any of these line hashes, or closing sentence hashes, was learned."""
+        own, anywhere = self.lines.get(site, {}), self.lines.get(None, {})
+        if any(h in own or h in anywhere for h in lines):
+            return True
+        own, anywhere = self.tails.get(site, {}), self.tails.get(None, {})
+        return any(h in own or h in anywhere for h in tails)
 
     def apply(self, record: Record, stats: Stats | None = None) -> Record:
         """The record without the learned lines and closing sentences of its site.
@@ -217,20 +258,26 @@ class Learned:
         nothing is left to cut.
         """
         site = site_of(record)
-        lines = paragraphs(record.text)
+        lines, folded = folded_lines(record.text)
+        hashes = line_hashes(folded)
+        own, anywhere = self.lines.get(site, {}), self.lines.get(None, {})
+        has_tails = site in self.tails or None in self.tails
+        if not has_tails and not any(h in own or h in anywhere for h in hashes):
+            return record  # most articles: nothing of theirs was learned
         removed: Counter[tuple[str, PatternKey]] = Counter()
         # With --explain, what goes is listed with the record (see clean.Cleaner).
         removals = None if record.removed is None else list(record.removed)
         changed = True
         while changed and lines:
             changed = False
-            kept = self._without_lines(site, lines, removed, removals)
+            kept = self._kept_lines(site, lines, hashes, removed, removals)
             if len(kept) != len(lines):
-                lines, changed = kept, True
-            at, starts = last_paragraph(lines)
+                lines, hashes = [lines[i] for i in kept], [hashes[i] for i in kept]
+                changed = True
+            at, starts = last_paragraph(lines) if has_tails else (-1, [])
             cut = self._cut_tail(site, lines[at], starts, removed, removals) if starts else None
             if cut is not None:
-                lines[at], changed = cut, True
+                lines[at], hashes[at], changed = cut, stable_hash(fold(cut)), True
         if not removed:
             return record
         if stats is not None:
@@ -249,15 +296,16 @@ class Learned:
             return site, own
         return (None, anywhere) if anywhere is not None else None
 
-    def _without_lines(
+    def _kept_lines(
         self,
         site: str,
         lines: list[str],
+        hashes: list[int],
         removed: Counter[tuple[str, PatternKey]],
         removals: list[Removal] | None,
-    ) -> list[str]:
-        folded = [fold(line) for line in lines]
-        found = [self._find(self.lines, site, stable_hash(f)) for f in folded]
+    ) -> list[int]:
+        """Which lines (their positions) stay: the others are learned boilerplate here."""
+        found = [self._find(self.lines, site, h) for h in hashes]
         strength = [0 if f is None else f[1].strength for f in found]
         # Beyond either end of the text counts as boilerplate: a related list may end a page.
         padded = [ANYWHERE, *strength, ANYWHERE]
@@ -267,7 +315,7 @@ class Learned:
             learned_before, learned_after = padded[i] > 0, padded[i + 2] > 0
             heads_text = i == 0 and hit is not None and hit[1].lead and padded[2] == 0
             if hit is None or heads_text:  # an article's lead, above its text
-                kept.append(line)
+                kept.append(i)
                 continue
             goes = (
                 strength[i] == ANYWHERE
@@ -275,9 +323,9 @@ class Learned:
                 or (learned_before and learned_after)
             )
             if not goes:
-                kept.append(line)
+                kept.append(i)
                 continue
-            removed[hit[1].rule, ("line", hit[0], folded[i])] += 1
+            removed[hit[1].rule, ("line", hit[0], fold(line))] += 1
             if removals is not None:
                 removals.append(("line", line, hit[1].rule))
         return kept
@@ -908,8 +956,12 @@ def _distinct_per_pair(pair: np.ndarray, values: np.ndarray, n_pairs: int) -> np
     if not len(pair):
         return np.zeros(n_pairs, dtype=np.int64)
     values = values.astype(np.int64)
-    both = np.unique(pair.astype(np.int64) * (int(values.max()) + 1) + values)
-    return np.bincount(both // (int(values.max()) + 1), minlength=n_pairs)
+    width = int(values.max()) + 1
+    # Sorted, then each run once (np.unique hashes int64s, several times slower here).
+    both = np.sort(pair.astype(np.int64) * width + values)
+    first = np.ones(len(both), dtype=bool)
+    first[1:] = both[1:] != both[:-1]
+    return np.bincount(both[first] // width, minlength=n_pairs)
 
 
 def _max_per_pair(pair: np.ndarray, values: np.ndarray, n_pairs: int) -> np.ndarray:

@@ -137,6 +137,8 @@ class _Kept:
     records: list[Record]
     stats: Stats
     rejects: list[bytes]
+    #: The records' sketch: the second pass needs not fold their lines again.
+    sketch: Sketch
 
 
 class _Worker:
@@ -163,7 +165,7 @@ class _Worker:
         with temporary_errors():
             fd, path = tempfile.mkstemp(dir=self.cache_dir, suffix=".pickle")
             with os.fdopen(fd, "wb") as cache:
-                pickle.dump(_Kept(records, stats, rejects), cache, protocol=5)
+                pickle.dump(_Kept(records, stats, rejects, sketch), cache, protocol=5)
         return sketch, path
 
     def finish(self, path: str) -> _Batch:
@@ -172,7 +174,7 @@ class _Worker:
         with temporary_errors(), open(path, "rb") as cache:
             kept: _Kept = pickle.load(cache)
         os.unlink(path)
-        records = list(self._finished(kept.records, kept.stats))
+        records = list(self._finished(kept.records, kept.stats, kept.sketch))
         return self._encoded(records, kept.stats, kept.rejects, None, [])
 
     def _cleaned(
@@ -192,11 +194,13 @@ class _Worker:
             stream = self.cleaner.clean(stream, stats)
         return stream
 
-    def _finished(self, records: Iterable[Record], stats: Stats) -> Iterable[Record]:
+    def _finished(
+        self, records: Iterable[Record], stats: Stats, sketch: Sketch | None = None
+    ) -> Iterable[Record]:
         """Learned boilerplate removed, then what the cleaner does last (see
         ``Cleaner.run``): an article that cleaning emptied is dropped only after both."""
         if self.learned is not None:
-            records = self.learned.run(records, stats)
+            records = self.learned.run(records, stats, sketch)
         if self.cleaner is not None:
             records = self.cleaner.finish(records, stats)
         return records

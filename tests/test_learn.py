@@ -20,7 +20,18 @@ from support import SCRIPT
 from corpus_clean.clean import RulesError, parse_rules
 from corpus_clean.cli import cli
 from corpus_clean.index import IndexStore
-from corpus_clean.learn import Learned, Sketch, TextKey, fit, rules_toml, site_of, texts_of
+from corpus_clean.learn import (
+    Learned,
+    Sketch,
+    TextKey,
+    fit,
+    fold,
+    folded_lines,
+    paragraphs,
+    rules_toml,
+    site_of,
+    texts_of,
+)
 from corpus_clean.options import LearnOptions
 from corpus_clean.record import Record
 from corpus_clean.stats import Stats
@@ -248,6 +259,25 @@ def test_applying_what_was_learned_twice_changes_nothing(
     learned = learned_from(records)
     once = [learned.apply(r) for r in records]
     assert [learned.apply(r) for r in once] == once
+
+
+#: Characters where C's folding of ASCII lines and Python's ``fold`` could part: ASCII
+#: whitespace that str.split() knows (\x1c-\x1f too), other whitespace, capitals whose
+#: casefold is longer, combining marks (NFC), Han.
+FOLD_CHARS = "aZ \t\x0b\x0c\r\x1c\x1f\n.\xa0\u3000\x85\u0130\u00dfe\u0301\u4e2d"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.text(alphabet=FOLD_CHARS, max_size=12), st.integers(1, 30)), max_size=12)
+)
+def test_lines_folded_in_c_are_the_paragraphs_folded_as_in_python(
+    pieces: list[tuple[str, int]],
+) -> None:
+    text = "".join(piece * times for piece, times in pieces)  # long lines too (> FOLD_MAX)
+    lines, folded = folded_lines(text)
+    assert lines == paragraphs(text)
+    assert folded == [fold(line).encode("utf-8", "surrogatepass") for line in lines]
 
 
 def test_learned_patterns_written_as_rules_read_back_as_they_were() -> None:
