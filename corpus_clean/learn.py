@@ -209,7 +209,6 @@ class Learned:
 
     lines: dict[str | None, dict[int, Pattern]] = field(default_factory=dict)
     tails: dict[str | None, dict[int, Pattern]] = field(default_factory=dict)
-    #: Every hash of every pattern, sorted (``holding`` fills it in on first use).
 
     def __bool__(self) -> bool:
         return bool(self.lines or self.tails)
@@ -233,22 +232,28 @@ class Learned:
             for record in records:
                 yield self.apply(record, stats)
             return
-        at = 0
+        touched = self._touched(sketch)
         for i, record in enumerate(records):
-            lines = sketch.line_counts[i]
-            touched = self._holds_any(
-                sketch.sites[i], sketch.hashes[at : at + lines], sketch.tails[2 * i : 2 * i + 2]
-            )
-            yield self.apply(record, stats) if touched else record
-            at += lines
+            yield self.apply(record, stats) if touched[i] else record
 
-    def _holds_any(self, site: str, lines: Iterable[int], tails: Iterable[int]) -> bool:
-        """Whether any of these line hashes, or closing sentence hashes, was learned."""
-        own, anywhere = self.lines.get(site, {}), self.lines.get(None, {})
-        if any(h in own or h in anywhere for h in lines):
-            return True
-        own, anywhere = self.tails.get(site, {}), self.tails.get(None, {})
-        return any(h in own or h in anywhere for h in tails)
+    def _touched(self, sketch: Sketch) -> np.ndarray:
+        """Per sketched record, whether a line or closing sentence of it is a pattern of
+        some site (``apply`` then sees whether of its own)."""
+        n = len(sketch.sites)
+        touched = np.zeros(n, dtype=bool)
+        for table, hashes, record_of in (
+            (self.lines, sketch.hashes, None),
+            (self.tails, sketch.tails, np.arange(2 * n) // 2),
+        ):
+            known = np.fromiter(
+                (h for patterns in table.values() for h in patterns), dtype=np.uint64
+            )
+            hit = np.flatnonzero(np.isin(np.frombuffer(hashes, dtype=np.uint64), known))
+            if record_of is None:
+                counts = np.frombuffer(sketch.line_counts, dtype=np.uint32).astype(np.int64)
+                record_of = np.repeat(np.arange(n), counts)
+            touched[record_of[hit]] = True
+        return touched
 
     def apply(self, record: Record, stats: Stats | None = None) -> Record:
         """The record without the learned lines and closing sentences of its site.
