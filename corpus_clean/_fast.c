@@ -20,6 +20,9 @@
  * twice (fit pass and second pass); in Python that was a fifth of a run. Lines with other
  * characters (NFC, full casefolding) are left to Python.
  *
+ * sentence_starts: where the last two sentences of a paragraph start (learn.closing_sentences,
+ * looked for in the last paragraphs of every article), without a regex's match objects.
+ *
  * Everything around them (lowercasing, sorting, band keys) stays in Python and numpy.
  */
 #define PY_SSIZE_T_CLEAN
@@ -530,6 +533,81 @@ fail:
     return NULL;
 }
 
+/* learn._SENTENCE_END, character by character: a stop . ! ? then closing quotes or brackets,
+ * then whitespace or (not taken) a Han character; or a CJK stop, its closers, any whitespace.
+ * The end of the sentence end that starts at i, or -1 if none starts there. */
+static Py_ssize_t sentence_end_at(int kind, const void *data, Py_ssize_t i, Py_ssize_t n)
+{
+    Py_UCS4 ch = PyUnicode_READ(kind, data, i);
+    int cjk = ch == 0x3002 || ch == 0xFF01 || ch == 0xFF1F;
+    if (!cjk && ch != '.' && ch != '!' && ch != '?')
+        return -1;
+    Py_ssize_t j = i + 1;
+    for (; j < n; j++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, j);
+        int closer = cjk ? (c == 0x201D || c == 0x2019 || c == 0x300D || c == 0x300F || c == 0xFF09)
+                         : (c == '"' || c == '\'' || c == 0x201D || c == 0x2019 || c == ')' || c == ']');
+        if (!closer)
+            break;
+    }
+    Py_ssize_t k = j;
+    while (k < n && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, k)))
+        k++;
+    if (cjk || k > j)
+        return k;
+    if (j < n) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, j);
+        if (c >= 0x3400 && c <= 0x9FFF)
+            return j;
+    }
+    return -1;
+}
+
+/* Whether text[start:] is a sentence (learn._is_sentence): min_chars long, with a letter or
+ * digit (re's [^\W_]). */
+static int is_sentence(int kind, const void *data, Py_ssize_t start, Py_ssize_t n,
+                       Py_ssize_t min_chars)
+{
+    if (n - start < min_chars)
+        return 0;
+    for (Py_ssize_t i = start; i < n; i++)
+        if (Py_UNICODE_ISALNUM(PyUnicode_READ(kind, data, i)))
+            return 1;
+    return 0;
+}
+
+static PyObject *sentence_starts(PyObject *self, PyObject *args)
+{
+    PyObject *text;
+    Py_ssize_t window, min_chars;
+    if (!PyArg_ParseTuple(args, "Unn", &text, &window, &min_chars))
+        return NULL;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    /* Sentence ends never overlap (a stop is neither a closer nor a space), so the last two
+     * that end before the text does are found from the right. */
+    Py_ssize_t found[2];
+    int count = 0;
+    for (Py_ssize_t i = n - 1; i >= (window > 0 ? window : 0) && count < 2; i--) {
+        Py_ssize_t end = sentence_end_at(kind, data, i, n);
+        if (end >= 0 && end < n)
+            found[count++] = end;
+    }
+    PyObject *starts = PyList_New(0);
+    for (int k = 0; starts != NULL && k < count; k++) {
+        if (!is_sentence(kind, data, found[k], n, min_chars))
+            continue;
+        PyObject *start = PyLong_FromSsize_t(found[k]);
+        if (start == NULL || PyList_Append(starts, start) < 0) {
+            Py_XDECREF(start);
+            Py_CLEAR(starts);
+        }
+        Py_XDECREF(start);
+    }
+    return starts;
+}
+
 static PyMethodDef methods[] = {
     {"shingle_keys", shingle_keys, METH_VARARGS,
      "shingle_keys(texts, classes, size, bits) -> (words, word_offsets, keys)\n\n"
@@ -556,6 +634,11 @@ static PyMethodDef methods[] = {
      "fold_lines(text, fold_max) -> (lines, folded)\n\n"
      "The text's lines split at newlines that hold more than whitespace (learn.paragraphs),\n"
      "and per line its folded UTF-8 bytes (learn.fold) when it is ASCII, else None."},
+    {"sentence_starts", sentence_starts, METH_VARARGS,
+     "sentence_starts(text, window, min_chars) -> list[int]\n\n"
+     "Where the last and the last but one sentence of the text start (at most two, last\n"
+     "first) among sentence ends from offset window on, those that start a sentence of\n"
+     "min_chars characters or more with a letter or digit (learn.closing_sentences)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 import array
 import json
 import os
-import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -44,7 +43,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import xxhash
 
-from ._fast import fold_lines
+from ._fast import fold_lines, sentence_starts
 from .options import LearnOptions
 from .record import Record, Removal
 from .stats import Stats
@@ -66,18 +65,6 @@ LEARNED_TAIL = "learned_tail"
 IN_RUN, BESIDE, ANYWHERE = 1, 2, 3
 #: The same, as a rules file's ``context`` says it.
 CONTEXTS = {"run": IN_RUN, "beside": BESIDE, "any": ANYWHERE}
-
-#: A sentence end: a stop, any closing quotes or brackets, then space (or a Han character:
-#: a Chinese promo glued to an English paragraph); CJK stops need none.
-#: (One character class first, which lets the regex engine skip ahead to a stop: it is
-#: looked for in every article's last paragraphs.)
-_SENTENCE_END = re.compile(
-    r"[.!?\u3002\uff01\uff1f]"
-    r"(?:(?<=[.!?])[\"'\u201d\u2019)\]]*(?:\s+|(?=[\u3400-\u9fff]))"
-    r"|(?<=[\u3002\uff01\uff1f])[\u201d\u2019\u300d\u300f\uff09]*\s*)"
-)
-
-_WORD_CHAR = re.compile(r"[^\W_]")
 
 Kind = Literal["line", "tail"]
 #: A learned pattern: what it removes, of which site (None: of any), in folded form.
@@ -132,12 +119,15 @@ def paragraphs(text: str) -> list[str]:
 def closing_sentences(paragraph: str) -> list[int]:
     """Where the last and the last two sentences of a paragraph start (at most two offsets,
     last sentence first), within its last ``TAIL_WINDOW`` characters; none for a
-    paragraph of one sentence."""
-    end = len(paragraph)
-    window = max(0, end - TAIL_WINDOW)
-    starts = [m.end() for m in _SENTENCE_END.finditer(paragraph, window) if m.end() < end]
-    # A closing quote after a space is no sentence: a tail holds words.
-    return [start for start in starts[::-1][:2] if _is_sentence(paragraph[start:])]
+    paragraph of one sentence.
+
+    A sentence ends at a stop (. ! ?), any closing quotes or brackets, then space, or a
+    Han character (a Chinese promo glued to an English paragraph); at a CJK stop and its
+    closers, space or not. What follows is a sentence when it has ``MIN_TAIL`` characters
+    or more and a letter or digit (a closing quote after a space is none). In C: this is
+    looked for in the last paragraphs of every article.
+    """
+    return sentence_starts(paragraph, max(0, len(paragraph) - TAIL_WINDOW), MIN_TAIL)
 
 
 def last_paragraph(lines: Sequence[str]) -> tuple[int, list[int]]:
@@ -148,10 +138,6 @@ def last_paragraph(lines: Sequence[str]) -> tuple[int, list[int]]:
         if starts := closing_sentences(lines[i]):
             return i, starts
     return -1, []
-
-
-def _is_sentence(text: str) -> bool:
-    return len(text) >= MIN_TAIL and _WORD_CHAR.search(text) is not None
 
 
 @dataclass

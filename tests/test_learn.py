@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,9 +22,12 @@ from corpus_clean.clean import RulesError, parse_rules
 from corpus_clean.cli import cli
 from corpus_clean.index import IndexStore
 from corpus_clean.learn import (
+    MIN_TAIL,
+    TAIL_WINDOW,
     Learned,
     Sketch,
     TextKey,
+    closing_sentences,
     fit,
     fold,
     folded_lines,
@@ -278,6 +282,31 @@ def test_lines_folded_in_c_are_the_paragraphs_folded_as_in_python(
     lines, folded = folded_lines(text)
     assert lines == paragraphs(text)
     assert folded == [fold(line).encode("utf-8", "surrogatepass") for line in lines]
+
+
+#: What a sentence end is (see ``closing_sentences``), as a regex: C finds it without one.
+SENTENCE_END = re.compile(
+    r"[.!?][\"'\u201d\u2019)\]]*(?:\s+|(?=[\u3400-\u9fff]))"
+    r"|[\u3002\uff01\uff1f][\u201d\u2019\u300d\u300f\uff09]*\s*"
+)
+SENTENCE_CHARS = ".!?\u3002\uff01\uff1f\"')]\u201d\u2019\u300d\u300f\uff09 \t\xa0\u3000\u4e2d_ab1"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=SENTENCE_CHARS, max_size=40), st.integers(0, 300))
+def test_closing_sentences_are_where_the_last_two_sentence_ends_are(
+    paragraph: str, padding: int
+) -> None:
+    paragraph = "w" * padding + paragraph  # sentence ends before the window do not count
+    end = len(paragraph)
+    ends = [m.end() for m in SENTENCE_END.finditer(paragraph, max(0, end - TAIL_WINDOW))]
+    last_two = [start for start in ends if start < end][::-1][:2]
+    sentences = [
+        start
+        for start in last_two
+        if end - start >= MIN_TAIL and re.search(r"[^\W_]", paragraph[start:])
+    ]
+    assert closing_sentences(paragraph) == sentences
 
 
 def test_learned_patterns_written_as_rules_read_back_as_they_were() -> None:
