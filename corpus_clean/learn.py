@@ -863,7 +863,12 @@ def _copy_clusters(
             rx, ry = _root(roots, x), _root(roots, y)
             if rx != ry:  # the smaller index is the root: independent of pair order
                 roots[max(rx, ry)] = min(rx, ry)
-        parent = np.array([_root(roots, i) for i in range(n)], dtype=np.int64)
+        parent = np.array(roots, dtype=np.int64)
+        while True:  # every record to its root: pointers halve their way each round
+            up = parent[parent]
+            if np.array_equal(up, parent):
+                break
+            parent = up
     return parent, own_min, travelling
 
 
@@ -930,7 +935,7 @@ def _recurrence(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Distinct (site, key) pairs, sorted, with the number of distinct clusters holding
     each, and the pair of each occurrence (in the order given)."""
-    order = np.lexsort((cluster, key, site))
+    order = _lexsorted(site, key, cluster)
     site, key, cluster = site[order], key[order], cluster[order]
     new_pair = np.ones(len(site), dtype=bool)
     new_pair[1:] = (site[1:] != site[:-1]) | (key[1:] != key[:-1])
@@ -940,6 +945,21 @@ def _recurrence(
     where = np.empty(len(order), dtype=np.int64)
     where[order] = pair_of
     return site[new_pair], key[new_pair], np.bincount(pair_of[new_triple]), where
+
+
+def _lexsorted(site: np.ndarray, key: np.ndarray, cluster: np.ndarray) -> np.ndarray:
+    """An order that sorts by site, key, then cluster (non-negative site and cluster
+    numbers), as ``np.lexsort((cluster, key, site))`` but for the order among equal
+    triples (which no caller sees): one sort of a code made of the three where it fits in
+    63 bits, four times as fast."""
+    if not len(key):
+        return np.zeros(0, dtype=np.int64)
+    keys, key_of = np.unique(key, return_inverse=True)
+    sites, clusters = int(site.max()) + 1, int(cluster.max()) + 1
+    if sites * len(keys) * clusters >= 2**63:
+        return np.lexsort((cluster, key, site))
+    code = (site.astype(np.int64) * len(keys) + key_of) * clusters + cluster.astype(np.int64)
+    return np.argsort(code)
 
 
 def _distinct_per_pair(pair: np.ndarray, values: np.ndarray, n_pairs: int) -> np.ndarray:
