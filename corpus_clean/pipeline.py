@@ -90,10 +90,13 @@ class _Kept:
     records: list[Record]
     stats: Stats
     rejects: list[bytes]
+    #: The records' sketch: the second pass needs not fold their lines again.
+    sketch: Sketch
 
 
-#: A stage as the pipeline runs it (see ``stages.Stage``): records in, records out.
-StageRun = Callable[[Iterable[Record], Stats], Iterable[Record]]
+#: A stage as the pipeline runs it (see ``stages.Stage``): records in, records out;
+#: ``(records, stats)``, or ``(records, stats, sketch)`` for a ``sketched`` one.
+StageRun = Callable[..., Iterable[Record]]
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,9 @@ class Registered:
     name: str
     build: Callable[[Plan], StageRun | None]
     after_fit: bool = False
+    #: Runs as ``run(records, stats, sketch)``: the fit pass's sketch of the batch lets it
+    #: pass on untouched records without looking at them again.
+    sketched: bool = False
 
 
 #: Every per-record stage, in the order records go through them: the one place where a
@@ -117,7 +123,12 @@ STAGES = (
         "clean",
         lambda plan: Cleaner(load_rules(plan.clean), plan.clean).clean if plan.clean else None,
     ),
-    Registered("learned", lambda plan: plan.learned.run if plan.learned else None, True),
+    Registered(
+        "learned",
+        lambda plan: plan.learned.run if plan.learned else None,
+        after_fit=True,
+        sketched=True,
+    ),
     Registered(
         "settle",
         lambda plan: Cleaner(RuleSet(()), plan.clean).finish if plan.clean else None,
@@ -142,7 +153,7 @@ class Worker:
         built = [(entry, entry.build(plan)) for entry in STAGES]
         #: The stages a fit pass sees the output of, and those that run after it.
         self.before = [run for entry, run in built if run is not None and not entry.after_fit]
-        self.after = [run for entry, run in built if run is not None and entry.after_fit]
+        self.after = [(entry, run) for entry, run in built if run is not None and entry.after_fit]
         self.fit = fit_hook(plan, None)
         self.cache_dir = plan.cache_dir
         self.fingerprinter = Fingerprinter(plan.dedup) if plan.dedup is not None else None
@@ -159,7 +170,7 @@ class Worker:
         with temporary_errors():
             fd, path = tempfile.mkstemp(dir=self.cache_dir, suffix=".pickle")
             with os.fdopen(fd, "wb") as cache:
-                pickle.dump(_Kept(records, stats, rejects), cache, protocol=5)
+                pickle.dump(_Kept(records, stats, rejects, sketch), cache, protocol=5)
         return sketch, path
 
     def finish(self, path: str) -> Batch:
@@ -168,7 +179,7 @@ class Worker:
         with temporary_errors(), open(path, "rb") as cache:
             kept: _Kept = pickle.load(cache)
         os.unlink(path)
-        records = list(self._finished(kept.records, kept.stats))
+        records = list(self._finished(kept.records, kept.stats, kept.sketch))
         return self._encoded(records, kept.stats, kept.rejects, None, [])
 
     def _cleaned(
@@ -187,10 +198,13 @@ class Worker:
             stream = run(stream, stats)
         return stream
 
-    def _finished(self, records: Iterable[Record], stats: Stats) -> Iterable[Record]:
-        """Records through the stages that run after a fit pass."""
-        for run in self.after:
-            records = run(records, stats)
+    def _finished(
+        self, records: Iterable[Record], stats: Stats, sketch: Sketch | None = None
+    ) -> Iterable[Record]:
+        """Records through the stages that run after a fit pass; those fitted from the
+        sketches are told the batch's own (``sketch``: None when it was not sketched)."""
+        for entry, run in self.after:
+            records = run(records, stats, sketch) if entry.sketched else run(records, stats)
         return records
 
     def __call__(self, batch: list[RawUnit] | str) -> Any:
