@@ -11,16 +11,23 @@
  * common_count: the size of the intersection of two sorted shingle sets, in one merge;
  * numpy's searchsorted and masks cost ten times as much on sets of a few hundred.
  *
- * encode_object: a record's JSON object -> one JSON line's bytes. json.dumps builds a
- * str and .encode() copies it again; here the UTF-8 Python already holds is escaped
- * straight into the output, byte for byte as json.dumps(ensure_ascii=False) writes it.
+ * common_prefix: how many leading bytes two lines share (an output line that is mostly
+ * its input line is parked as a span of the input file, see io/spill.py).
+ *
+ * fold_lines: a text -> its non-blank lines and, for each ASCII line, its folded UTF-8 (what
+ * learning hashes and compares: learn.fold). Learning folds every line of every article
+ * twice (fit pass and second pass); in Python that was a fifth of a run. Lines with other
+ * characters (NFC, full casefolding) are left to Python.
+ *
+ * sentence_starts: where the last two sentences of a paragraph start (learn.closing_sentences,
+ * looked for in the last paragraphs of every article), without a regex's match objects.
  *
  * Everything around them (lowercasing, sorting, band keys) stays in Python and numpy.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 enum { SEPARATOR = 0, WORD = 1, SOLO = 2 };
 
@@ -229,160 +236,6 @@ done:
 }
 
 
-/* Output bytes of json.dumps(ensure_ascii=False) for each UTF-8 byte: 0 copies it as is.
- * No byte of a multi-byte UTF-8 sequence is below 0x80, so escaping bytes escapes chars. */
-static unsigned char escape_width[256];
-
-static void init_escape_width(void)
-{
-    for (int c = 0; c < 0x20; c++)
-        escape_width[c] = 6; /* \u00XX */
-    escape_width['\b'] = escape_width['\f'] = escape_width['\n'] = 2;
-    escape_width['\r'] = escape_width['\t'] = escape_width['"'] = escape_width['\\'] = 2;
-}
-
-typedef struct {
-    char *data;
-    Py_ssize_t len, cap;
-} Buffer;
-
-static int reserve(Buffer *buffer, Py_ssize_t more)
-{
-    if (buffer->len + more <= buffer->cap)
-        return 0;
-    Py_ssize_t cap = 2 * buffer->cap > buffer->len + more ? 2 * buffer->cap : buffer->len + more;
-    char *data = PyMem_Realloc(buffer->data, cap);
-    if (!data) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    buffer->data = data;
-    buffer->cap = cap;
-    return 0;
-}
-
-static int put(Buffer *buffer, const char *bytes, Py_ssize_t n)
-{
-    if (reserve(buffer, n) < 0)
-        return -1;
-    memcpy(buffer->data + buffer->len, bytes, n);
-    buffer->len += n;
-    return 0;
-}
-
-/* 0 written, -1 error set, 1 not UTF-8 encodable (a lone surrogate): the caller falls back. */
-static int put_string(Buffer *buffer, PyObject *string)
-{
-    Py_ssize_t n;
-    const unsigned char *p = (const unsigned char *)PyUnicode_AsUTF8AndSize(string, &n);
-    if (!p) {
-        if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError))
-            return -1;
-        PyErr_Clear();
-        return 1;
-    }
-    Py_ssize_t width = n + 2;
-    for (Py_ssize_t i = 0; i < n; i++)
-        width += escape_width[p[i]];
-    if (reserve(buffer, width) < 0)
-        return -1;
-    char *out = buffer->data + buffer->len;
-    *out++ = '"';
-    for (const unsigned char *end = p + n; p < end; p++) {
-        const unsigned char c = *p;
-        if (!escape_width[c]) {
-            *out++ = (char)c;
-            continue;
-        }
-        *out++ = '\\';
-        switch (c) {
-        case '"': *out++ = '"'; break;
-        case '\\': *out++ = '\\'; break;
-        case '\b': *out++ = 'b'; break;
-        case '\f': *out++ = 'f'; break;
-        case '\n': *out++ = 'n'; break;
-        case '\r': *out++ = 'r'; break;
-        case '\t': *out++ = 't'; break;
-        default:
-            *out++ = 'u';
-            *out++ = '0';
-            *out++ = '0';
-            *out++ = "0123456789abcdef"[c >> 4];
-            *out++ = "0123456789abcdef"[c & 0xF];
-        }
-    }
-    *out++ = '"';
-    buffer->len = out - buffer->data;
-    return 0;
-}
-
-/* 0 written, -1 error set, 1 fall back. */
-static int put_value(Buffer *buffer, PyObject *value, PyObject *default_)
-{
-    if (PyUnicode_Check(value))
-        return put_string(buffer, value);
-    if (value == Py_None)
-        return put(buffer, "null", 4);
-    if (value == Py_True)
-        return put(buffer, "true", 4);
-    if (value == Py_False)
-        return put(buffer, "false", 5);
-    /* json writes an int, and a finite float, as its repr; NaN and infinities it spells
-     * its own way, so those go to default. */
-    if (PyLong_CheckExact(value) ||
-        (PyFloat_CheckExact(value) && isfinite(PyFloat_AS_DOUBLE(value)))) {
-        PyObject *repr = PyObject_Repr(value);
-        if (!repr)
-            return -1;
-        Py_ssize_t n;
-        const char *digits = PyUnicode_AsUTF8AndSize(repr, &n);
-        int status = digits ? put(buffer, digits, n) : -1;
-        Py_DECREF(repr);
-        return status;
-    }
-    PyObject *encoded = PyObject_CallOneArg(default_, value);
-    if (!encoded)
-        return -1;
-    int status = PyBytes_Check(encoded)
-                     ? put(buffer, PyBytes_AS_STRING(encoded), PyBytes_GET_SIZE(encoded))
-                     : (PyErr_SetString(PyExc_TypeError, "encode_object: default must return bytes"), -1);
-    Py_DECREF(encoded);
-    return status;
-}
-
-static PyObject *encode_object(PyObject *self, PyObject *args)
-{
-    PyObject *object, *default_;
-    if (!PyArg_ParseTuple(args, "O!O", &PyDict_Type, &object, &default_))
-        return NULL;
-    Buffer buffer = {NULL, 0, 0};
-    PyObject *key, *value, *result = NULL;
-    Py_ssize_t position = 0;
-    int status = put(&buffer, "{", 1);
-    while (!status && PyDict_Next(object, &position, &key, &value)) {
-        if (!PyUnicode_Check(key)) {
-            status = 1;
-            break;
-        }
-        if (buffer.len > 1)
-            status = put(&buffer, ", ", 2);
-        if (!status)
-            status = put_string(&buffer, key);
-        if (!status)
-            status = put(&buffer, ": ", 2);
-        if (!status)
-            status = put_value(&buffer, value, default_);
-    }
-    if (!status)
-        status = put(&buffer, "}\n", 2);
-    if (!status)
-        result = PyBytes_FromStringAndSize(buffer.data, buffer.len);
-    else if (status == 1)
-        result = Py_NewRef(Py_None);
-    PyMem_Free(buffer.data);
-    return result;
-}
-
 static PyObject *common_count(PyObject *self, PyObject *args)
 {
     Py_buffer a, b;
@@ -430,6 +283,175 @@ static PyObject *common_prefix(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(i);
 }
 
+/* Python's str.split() and str.strip() whitespace among ASCII characters. */
+static inline int ascii_space(Py_UCS4 ch)
+{
+    return ch == ' ' || (ch >= 0x09 && ch <= 0x0D) || (ch >= 0x1C && ch <= 0x1F);
+}
+
+/* The folded UTF-8 of an ASCII line (see learn.fold): as it is when longer than fold_max
+ * characters, else lowercased, whitespace runs as one space, stripped. */
+static PyObject *fold_ascii(const char *line, Py_ssize_t n, Py_ssize_t fold_max)
+{
+    if (n > fold_max)
+        return PyBytes_FromStringAndSize(line, n);
+    char folded[n > 0 ? n : 1];
+    Py_ssize_t used = 0;
+    int space = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        char ch = line[i];
+        if (ascii_space((Py_UCS4)ch)) {
+            space = used > 0;
+            continue;
+        }
+        if (space) {
+            folded[used++] = ' ';
+            space = 0;
+        }
+        folded[used++] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+    }
+    return PyBytes_FromStringAndSize(folded, used);
+}
+
+/* Where the line that starts at start ends (its newline, or n) and whether it is blank. */
+#define LINE_END(NAME, CHAR)                                                                \
+    static Py_ssize_t NAME(const CHAR *data, Py_ssize_t start, Py_ssize_t n, int *blank)    \
+    {                                                                                       \
+        Py_ssize_t end = start;                                                             \
+        if (sizeof(CHAR) == 1) {                                                            \
+            const void *at = memchr(data + start, '\n', (size_t)(n - start));               \
+            end = at == NULL ? n : (const CHAR *)at - data;                                 \
+        } else                                                                              \
+            while (end < n && data[end] != '\n')                                            \
+                end++;                                                                      \
+        *blank = 1;                                                                         \
+        for (Py_ssize_t i = start; i < end && *blank; i++)                                  \
+            *blank = data[i] < 128 ? ascii_space(data[i]) : Py_UNICODE_ISSPACE(data[i]);    \
+        return end;                                                                         \
+    }
+
+LINE_END(line_end_1, Py_UCS1)
+LINE_END(line_end_2, Py_UCS2)
+LINE_END(line_end_4, Py_UCS4)
+
+static PyObject *fold_lines(PyObject *self, PyObject *args)
+{
+    PyObject *text;
+    Py_ssize_t fold_max;
+    if (!PyArg_ParseTuple(args, "Un", &text, &fold_max))
+        return NULL;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    PyObject *lines = PyList_New(0), *folded = PyList_New(0);
+    if (lines == NULL || folded == NULL)
+        goto fail;
+    for (Py_ssize_t start = 0; start <= n;) {
+        int blank;
+        Py_ssize_t end = kind == PyUnicode_1BYTE_KIND   ? line_end_1(data, start, n, &blank)
+                         : kind == PyUnicode_2BYTE_KIND ? line_end_2(data, start, n, &blank)
+                                                        : line_end_4(data, start, n, &blank);
+        if (!blank) {
+            PyObject *line = PyUnicode_Substring(text, start, end);
+            if (line == NULL || PyList_Append(lines, line) < 0) {
+                Py_XDECREF(line);
+                goto fail;
+            }
+            /* A substring is stored as ASCII when it is: its characters are its UTF-8. */
+            PyObject *key = PyUnicode_IS_ASCII(line)
+                                ? fold_ascii(PyUnicode_DATA(line), end - start, fold_max)
+                                : Py_NewRef(Py_None);
+            Py_DECREF(line);
+            if (key == NULL || PyList_Append(folded, key) < 0) {
+                Py_XDECREF(key);
+                goto fail;
+            }
+            Py_DECREF(key);
+        }
+        start = end + 1;
+    }
+    return Py_BuildValue("(NN)", lines, folded);
+fail:
+    Py_XDECREF(lines);
+    Py_XDECREF(folded);
+    return NULL;
+}
+
+/* learn._SENTENCE_END, character by character: a stop . ! ? then closing quotes or brackets,
+ * then whitespace or (not taken) a Han character; or a CJK stop, its closers, any whitespace.
+ * The end of the sentence end that starts at i, or -1 if none starts there. */
+static Py_ssize_t sentence_end_at(int kind, const void *data, Py_ssize_t i, Py_ssize_t n)
+{
+    Py_UCS4 ch = PyUnicode_READ(kind, data, i);
+    int cjk = ch == 0x3002 || ch == 0xFF01 || ch == 0xFF1F;
+    if (!cjk && ch != '.' && ch != '!' && ch != '?')
+        return -1;
+    Py_ssize_t j = i + 1;
+    for (; j < n; j++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, j);
+        int closer = cjk ? (c == 0x201D || c == 0x2019 || c == 0x300D || c == 0x300F || c == 0xFF09)
+                         : (c == '"' || c == '\'' || c == 0x201D || c == 0x2019 || c == ')' || c == ']');
+        if (!closer)
+            break;
+    }
+    Py_ssize_t k = j;
+    while (k < n && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, k)))
+        k++;
+    if (cjk || k > j)
+        return k;
+    if (j < n) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, j);
+        if (c >= 0x3400 && c <= 0x9FFF)
+            return j;
+    }
+    return -1;
+}
+
+/* Whether text[start:] is a sentence (learn._is_sentence): min_chars long, with a letter or
+ * digit (re's [^\W_]). */
+static int is_sentence(int kind, const void *data, Py_ssize_t start, Py_ssize_t n,
+                       Py_ssize_t min_chars)
+{
+    if (n - start < min_chars)
+        return 0;
+    for (Py_ssize_t i = start; i < n; i++)
+        if (Py_UNICODE_ISALNUM(PyUnicode_READ(kind, data, i)))
+            return 1;
+    return 0;
+}
+
+static PyObject *sentence_starts(PyObject *self, PyObject *args)
+{
+    PyObject *text;
+    Py_ssize_t window, min_chars;
+    if (!PyArg_ParseTuple(args, "Unn", &text, &window, &min_chars))
+        return NULL;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    /* Sentence ends never overlap (a stop is neither a closer nor a space), so the last two
+     * that end before the text does are found from the right. */
+    Py_ssize_t found[2];
+    int count = 0;
+    for (Py_ssize_t i = n - 1; i >= (window > 0 ? window : 0) && count < 2; i--) {
+        Py_ssize_t end = sentence_end_at(kind, data, i, n);
+        if (end >= 0 && end < n)
+            found[count++] = end;
+    }
+    PyObject *starts = PyList_New(0);
+    for (int k = 0; starts != NULL && k < count; k++) {
+        if (!is_sentence(kind, data, found[k], n, min_chars))
+            continue;
+        PyObject *start = PyLong_FromSsize_t(found[k]);
+        if (start == NULL || PyList_Append(starts, start) < 0) {
+            Py_XDECREF(start);
+            Py_CLEAR(starts);
+        }
+        Py_XDECREF(start);
+    }
+    return starts;
+}
+
 static PyMethodDef methods[] = {
     {"shingle_keys", shingle_keys, METH_VARARGS,
      "shingle_keys(texts, classes, size, bits) -> (words, word_offsets, keys)\n\n"
@@ -447,11 +469,15 @@ static PyMethodDef methods[] = {
     {"common_count", common_count, METH_VARARGS,
      "common_count(a, b) -> int\n\n"
      "How many values two sorted uint32 arrays of unique values have in common."},
-    {"encode_object", encode_object, METH_VARARGS,
-     "encode_object(obj, default) -> bytes | None\n\n"
-     "json.dumps(obj, ensure_ascii=False).encode() + b'\\n' for a dict with str keys; str,\n"
-     "None, bool, int and finite float values written here, any other as default(value).\n"
-     "None when a key is not a str or a str holds a lone surrogate: the caller falls back."},
+    {"fold_lines", fold_lines, METH_VARARGS,
+     "fold_lines(text, fold_max) -> (lines, folded)\n\n"
+     "The text's lines split at newlines that hold more than whitespace (learn.paragraphs),\n"
+     "and per line its folded UTF-8 bytes (learn.fold) when it is ASCII, else None."},
+    {"sentence_starts", sentence_starts, METH_VARARGS,
+     "sentence_starts(text, window, min_chars) -> list[int]\n\n"
+     "Where the last and the last but one sentence of the text start (at most two, last\n"
+     "first) among sentence ends from offset window on, those that start a sentence of\n"
+     "min_chars characters or more with a letter or digit (learn.closing_sentences)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -461,6 +487,5 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__fast(void)
 {
-    init_escape_width();
     return PyModule_Create(&module);
 }

@@ -1,81 +1,49 @@
-"""Folds the stages into one run: read -> split -> clean -> dedup -> write.
+"""The plan of a run and the per-batch work: which stages run (``STAGES``, the one place
+a stage is registered), and the worker that takes a batch through them.
 
-The main process only moves bytes: it reads raw units (page files, runs of JSONL lines),
-hands them out in order-preserving batches, and writes what comes back. Parsing,
-splitting, cleaning, fingerprinting and JSON encoding are pure per-record work done by
-worker processes, so the output is byte-identical whatever the number of jobs.
-Deduplication must see every record before it decides, so the encoded records wait in a
-spool meanwhile (in memory first, then on disk); a record whose output line is mostly
-its input line waits as a place in the input file, read again at the end.
+The main process only names the input (page files; JSONL in runs of lines) and hands it
+out in order-preserving batches (``batched``); parsing, splitting, cleaning,
+fingerprinting and JSON encoding are pure per-record work done by worker processes
+(``Worker``), so the output is byte-identical whatever the number of jobs. The driver
+(``driver.py``) orders the run: the map, dedup, writing, publishing, committing.
 """
 
 from __future__ import annotations
 
-import array
-import collections
-import contextlib
-import ctypes
 import functools
-import gc
 import os
 import pickle
-import shutil
-import signal
-import sys
 import tempfile
-import time
-import weakref
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from itertools import chain, islice
-from typing import IO, Any, cast
+from itertools import chain
+from typing import Any
 
-from . import _fast
-from .clean import Cleaner, load_rules
-from .dedup import (
-    Accepted,
-    AcceptedIndex,
-    DuplicateFinder,
-    Fingerprinter,
-    Fingerprints,
-    Verdict,
-)
-from .executors import Executor, ExecutorError, LocalPool, Work
-from .io import (
+from .dedup import Fingerprinter, Fingerprints
+from .executors import Executor, Work
+from .io.codec import encode
+from .io.inputs import InputFile
+from .io.readers import RawUnit, parse_unit, read_units
+from .io.spill import FileSpans, file_spans, temporary_errors
+from .options import (
     MEMORY_BUDGET,
-    STDIN,
-    BlockWriter,
-    InputFile,
-    InputLines,
-    MemoryBudget,
-    RawUnit,
-    Spool,
-    add_fields,
-    encode,
-    parse_unit,
-    read_records,
-    read_units,
-    temporary_errors,
-    write_all,
+    CleanOptions,
+    DedupOptions,
+    LearnOptions,
+    ReadOptions,
+    SplitOptions,
 )
-from .learn import Evidence, Learned, Sketch, TextKey, fit, fit_with, texts_of
-from .options import CleanOptions, DedupOptions, LearnOptions, ReadOptions, SplitOptions
 from .record import Record
-from .split import PageSplitter
-from .stats import Stats, similarity_bin
+from .stages.clean import Cleaner, RuleSet, load_rules
+from .stages.learn import Evidence, Learned, Learning, Sketch
+from .stages.split import PageSplitter
+from .stats import Stats
+from .storage import Accepted
 
 #: A batch of page files closes at this many pages or this many bytes, whichever comes
 #: first. JSONL is read in runs of lines of about this many bytes, and each closes a batch.
 BATCH_UNITS = 2000
 BATCH_BYTES = 2 << 20
-
-#: The phases of a run, in order. Reading includes splitting, cleaning and (without
-#: learning) fingerprinting, done as batches are read; with learning, the input is read
-#: and cleaned first, then learned from, then fingerprinted. Committing is the index's.
-PHASES = ("reading", "learning", "fingerprinting", "resolving", "writing", "committing")
-
-#: Told of the phase a run is in and of its counts so far, after every batch.
-ProgressCallback = Callable[[str, Stats], None]
 
 
 @dataclass(frozen=True)
@@ -96,6 +64,18 @@ class Plan:
     #: Bytes of records and shingle sets waiting for dedup kept in memory; the rest
     #: wait in temporary files.
     memory: int = MEMORY_BUDGET
+    #: With ``dedup``: keep every record, fingerprinted but not compared (``index add``
+    #: seeds an index with a clean corpus as it is).
+    keep_all: bool = False
+
+
+#: The phases of a run, in order. Reading includes splitting, cleaning and (without
+#: learning) fingerprinting, done as batches are read; with learning, the input is read
+#: and cleaned first, then learned from, then fingerprinted. Committing is the index's.
+PHASES = ("reading", "learning", "fingerprinting", "resolving", "writing", "committing")
+
+#: Told of the phase a run is in and of its counts so far, after every batch.
+ProgressCallback = Callable[[str, Stats], None]
 
 
 @dataclass
@@ -116,13 +96,13 @@ class Result:
 
 
 @dataclass
-class _Batch:
+class Batch:
     """What a worker sends back for a batch of units: encoded records, and what dedup
     and an index need of them."""
 
     #: None for an output line that is mostly its input line (see ``reread``).
     lines: list[bytes | None]
-    reread: InputLines | None
+    reread: FileSpans | None
     heads: list[tuple[str, str | None, str]]  # id, title, source
     prints: Fingerprints | None
     stats: Stats
@@ -132,23 +112,82 @@ class _Batch:
 @dataclass
 class _Kept:
     """A batch the fit pass processed, as it waits for the second pass (see
-    ``_Worker.sketch``): its records as the rules left them."""
+    ``Worker.sketch``): its records as the rules left them."""
 
     records: list[Record]
     stats: Stats
     rejects: list[bytes]
+    #: The records' sketch: the second pass needs not fold their lines again.
+    sketch: Sketch
 
 
-class _Worker:
+#: A stage as the pipeline runs it (see ``stages.Stage``): records in, records out;
+#: ``(records, stats)``, or ``(records, stats, sketch)`` for a ``sketched`` one.
+StageRun = Callable[..., Iterable[Record]]
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A stage in the pipeline: ``build`` makes what runs it from a plan (None: the plan
+    leaves it out); one ``after_fit`` runs after the fit pass, on what the stages
+    before it made (see ``stages.Fit``)."""
+
+    name: str
+    build: Callable[[Plan], StageRun | None]
+    after_fit: bool = False
+    #: Runs as ``run(records, stats, sketch)``: the fit pass's sketch of the batch lets it
+    #: pass on untouched records without looking at them again.
+    sketched: bool = False
+
+
+#: Every per-record stage, in the order records go through them: the one place where a
+#: stage is registered. Cleaning's last step ("settle": an article that cleaning emptied
+#: is dropped, and --explain says what each record lost) comes after learned boilerplate
+#: is removed, so that both count.
+STAGES = (
+    Registered("split", lambda plan: PageSplitter(plan.split).run if plan.split else None),
+    Registered(
+        "clean",
+        lambda plan: Cleaner(load_rules(plan.clean), plan.clean).clean if plan.clean else None,
+    ),
+    Registered(
+        "learned",
+        lambda plan: plan.learned.run if plan.learned else None,
+        after_fit=True,
+        sketched=True,
+    ),
+    Registered(
+        "settle",
+        lambda plan: Cleaner(RuleSet(()), plan.clean).finish if plan.clean else None,
+        True,
+    ),
+)
+
+
+def pinned(options: CleanOptions) -> Learned:
+    """The learned patterns pinned in rules files (``match = "folded"``): what the workers
+    apply after the rules, with what a fit pass learns."""
+    return Learned.from_rules(rule for rule in load_rules(options).rules if rule.match == "folded")
+
+
+def fit_hook(plan: Plan, prior: Evidence | None) -> Learning | None:
+    """The fit hook of the plan's stage that must see the whole input first: learning,
+    over what the rules leave (``prior``: what earlier runs saw, from an index)."""
+    if plan.learn is None or plan.clean is None:
+        return None
+    return Learning(plan.learn, prior)
+
+
+class Worker:
     """The per-record stages, built once per process from a Plan."""
 
     def __init__(self, plan: Plan) -> None:
         self.read = plan.read
-        self.splitter = PageSplitter(plan.split) if plan.split is not None else None
-        self.cleaner = (
-            Cleaner(load_rules(plan.clean), plan.clean) if plan.clean is not None else None
-        )
-        self.learned = plan.learned or None
+        built = [(entry, entry.build(plan)) for entry in STAGES]
+        #: The stages a fit pass sees the output of, and those that run after it.
+        self.before = [run for entry, run in built if run is not None and not entry.after_fit]
+        self.after = [(entry, run) for entry, run in built if run is not None and entry.after_fit]
+        self.fit = fit_hook(plan, None)
         self.cache_dir = plan.cache_dir
         self.fingerprinter = Fingerprinter(plan.dedup) if plan.dedup is not None else None
 
@@ -158,21 +197,22 @@ class _Worker:
         assert self.cache_dir is not None
         stats = Stats()
         rejects: list[bytes] = []
+        assert self.fit is not None
         records = list(self._cleaned(units, stats, rejects, None))
-        sketch = Sketch.of(records)
+        sketch = self.fit.sketch(records)
         with temporary_errors():
             fd, path = tempfile.mkstemp(dir=self.cache_dir, suffix=".pickle")
             with os.fdopen(fd, "wb") as cache:
-                pickle.dump(_Kept(records, stats, rejects), cache, protocol=5)
+                pickle.dump(_Kept(records, stats, rejects, sketch), cache, protocol=5)
         return sketch, path
 
-    def finish(self, path: str) -> _Batch:
+    def finish(self, path: str) -> Batch:
         """The second pass over a batch the fit pass kept: learned boilerplate removed,
         then the rest of the stages."""
         with temporary_errors(), open(path, "rb") as cache:
             kept: _Kept = pickle.load(cache)
         os.unlink(path)
-        records = list(self._finished(kept.records, kept.stats))
+        records = list(self._finished(kept.records, kept.stats, kept.sketch))
         return self._encoded(records, kept.stats, kept.rejects, None, [])
 
     def _cleaned(
@@ -182,27 +222,26 @@ class _Worker:
         rejects: list[bytes],
         origins: list[tuple[bytes, int | None]] | None,
     ) -> Iterable[Record]:
-        """Records parsed, split and cleaned by the rules; ``_finished`` does the rest."""
+        """Records parsed, then through the stages a fit pass sees the output of;
+        ``_finished`` does the rest."""
         stream: Iterable[Record] = chain.from_iterable(
-            parse_unit(unit, self.read, stats, rejects, origins) for unit in units
+            parse_unit(_loaded(unit, stats), self.read, stats, rejects, origins) for unit in units
         )
-        if self.splitter is not None:
-            stream = self.splitter.run(stream, stats)
-        if self.cleaner is not None:
-            stream = self.cleaner.clean(stream, stats)
+        for run in self.before:
+            stream = run(stream, stats)
         return stream
 
-    def _finished(self, records: Iterable[Record], stats: Stats) -> Iterable[Record]:
-        """Learned boilerplate removed, then what the cleaner does last (see
-        ``Cleaner.run``): an article that cleaning emptied is dropped only after both."""
-        if self.learned is not None:
-            records = self.learned.run(records, stats)
-        if self.cleaner is not None:
-            records = self.cleaner.finish(records, stats)
+    def _finished(
+        self, records: Iterable[Record], stats: Stats, sketch: Sketch | None = None
+    ) -> Iterable[Record]:
+        """Records through the stages that run after a fit pass; those fitted from the
+        sketches are told the batch's own (``sketch``: None when it was not sketched)."""
+        for entry, run in self.after:
+            records = run(records, stats, sketch) if entry.sketched else run(records, stats)
         return records
 
     def __call__(self, batch: list[RawUnit] | str) -> Any:
-        """A batch of units through every stage (a ``_Batch``); with a ``cache_dir``, the
+        """A batch of units through every stage (a ``Batch``); with a ``cache_dir``, the
         fit pass over it (``sketch``); a batch the fit pass kept (its file), the rest."""
         if isinstance(batch, str):
             return self.finish(batch)
@@ -210,12 +249,12 @@ class _Worker:
             return self.sketch(batch)
         return self._all(batch)
 
-    def _all(self, units: list[RawUnit]) -> _Batch:
+    def _all(self, units: list[RawUnit]) -> Batch:
         stats = Stats()
         rejects: list[bytes] = []
         # Records that reach dedup's spool as they were read: an output line that is
         # mostly the input line can be read again at the end instead of travelling there.
-        as_read = self.fingerprinter is not None and not (self.splitter or self.cleaner)
+        as_read = self.fingerprinter is not None and not (self.before or self.after)
         origins: list[tuple[bytes, int | None]] | None = [] if as_read else None
         stream = self._finished(self._cleaned(units, stats, rejects, origins), stats)
         return self._encoded(list(stream), stats, rejects, origins, units)
@@ -227,7 +266,7 @@ class _Worker:
         rejects: list[bytes],
         origins: list[tuple[bytes, int | None]] | None,
         units: list[RawUnit],
-    ) -> _Batch:
+    ) -> Batch:
         prints = None
         if self.fingerprinter is not None:
             prints = self.fingerprinter.fingerprint(
@@ -235,7 +274,7 @@ class _Worker:
             )
         meta = self.read.metadata_field
         lines: list[bytes | None] = [encode(record, None, meta) for record in records]
-        return _Batch(
+        return Batch(
             lines=lines,
             reread=_reread(units, lines, origins) if origins is not None else None,
             heads=[(record.id, record.title, record.source) for record in records],
@@ -247,99 +286,45 @@ class _Worker:
 
 def _reread(
     units: list[RawUnit], lines: list[bytes | None], origins: list[tuple[bytes, int | None]]
-) -> InputLines | None:
-    """The output lines that are mostly their input line (see ``InputLines``), each of
-    them replaced by None in ``lines``."""
+) -> FileSpans | None:
+    """The output lines that are mostly their input line, as spans of the input file to
+    read again at the end (see ``FileSpans``), each of them replaced by None in ``lines``."""
     from_file = [unit for unit in units if unit.offset is not None]
     if len(from_file) != 1:  # a batch holds at most one run of JSONL lines
         return None
     unit = from_file[0]
     assert unit.stamp is not None
-    reread = InputLines(unit.path, unit.stamp, array.array("q"), array.array("q"), [])
-    tails: dict[bytes, bytes] = {}  # one object per distinct tail: pickled once
-    for i, (line, offset) in enumerate(origins):
-        encoded = lines[i]
-        if offset is None or encoded is None:
-            continue
-        same = _fast.common_prefix(encoded, line)
-        if 2 * same >= len(encoded):
-            lines[i] = None
-            reread.offsets.append(offset)
-            reread.lengths.append(same)
-            tail = encoded[same:]
-            reread.tails.append(tails.setdefault(tail, tail))
-    return reread
+    return file_spans(unit.path, unit.stamp, lines, origins)
 
 
-_process_worker: _Worker | None = None
+def input_units(inputs: list[InputFile], stats: Stats, *, shared: bool) -> Iterator[RawUnit]:
+    """The raw units of the inputs, in order. With ``shared`` (the workers read this
+    machine's files), a page file is a unit that only names it: the worker reads it
+    (``_loaded``), so that the main process neither reads nor ships its bytes."""
+    for item in inputs:
+        if shared and item.kind == "page":
+            yield RawUnit("page", item.source, 0, b"", path=item.path)
+        else:
+            yield from read_units([item], stats, BATCH_BYTES)
 
 
-def _init_process(plan: Plan, parent: int) -> None:
-    """Build the worker, and leave interruption to the main process: a forked worker
-    would otherwise inherit the CLI's handlers, answer the pool's own SIGTERM (sent when
-    it is torn down) with a traceback, and each catch Ctrl-C (or the SIGHUP of a closed
-    terminal) sent to the process group."""
-    _die_with(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    global _process_worker
-    _process_worker = _Worker(plan)
+def _loaded(unit: RawUnit, stats: Stats) -> RawUnit:
+    """A page unit that only names its file (see ``_units``) with the file's bytes."""
+    if unit.kind != "page" or not unit.path:
+        return unit
+    with open(unit.path, "rb") as handle:
+        data = handle.read()
+    stats.add("pages_read")
+    stats.add("bytes_read", len(data))
+    return replace(unit, data=data, path="")
 
 
-#: prctl option of linux/prctl.h: a signal the kernel sends when the parent dies.
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with(parent: int) -> None:
-    """Have the kernel kill this worker when the main process dies, however it dies.
-
-    A main process killed by SIGKILL (or the OOM killer) cannot tear its pool down: the
-    workers would wait on the pool's queue forever, holding the caller's pipes open. The
-    signal follows the thread that forked the worker, which is the run's own thread.
-    Where there is no prctl (not Linux), this does nothing.
-    """
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return
-    prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # it died before prctl took effect: nobody will ask
-        os._exit(1)
-
-
-def _in_process(batch: list[RawUnit] | str) -> Any:
-    assert _process_worker is not None, "worker process was not initialized"
-    return _process_worker(batch)
-
-
-#: glibc's mallopt parameters (malloc.h).
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-
-
-@functools.cache
-def _reuse_freed_memory() -> None:
-    """Have glibc keep freed memory for the next batch instead of handing it back.
-
-    Each batch allocates and frees tens of megabytes. By default glibc returns much of it
-    to the kernel, and the next batch faults it back in a page at a time: a sixth of a
-    run's time at 100,000 articles. Up to 128 MB a process stays mapped instead. Forked
-    workers inherit the setting; elsewhere than glibc this does nothing.
-    """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(_M_MMAP_THRESHOLD, 32 << 20)
-    mallopt(_M_TRIM_THRESHOLD, 128 << 20)
-
-
-def _batches(units: Iterable[RawUnit]) -> Iterator[list[RawUnit]]:
+def batched(units: Iterable[RawUnit]) -> Iterator[list[RawUnit]]:
     batch: list[RawUnit] = []
     size = 0
     for unit in units:
         batch.append(unit)
-        size += len(unit.data)
+        size += len(unit.data) if unit.data or not unit.path else os.stat(unit.path).st_size
         if unit.kind == "jsonl" or len(batch) >= BATCH_UNITS or size >= BATCH_BYTES:
             yield batch
             batch, size = [], 0
@@ -347,351 +332,7 @@ def _batches(units: Iterable[RawUnit]) -> Iterator[list[RawUnit]]:
         yield batch
 
 
-def _processed(
-    plan: Plan, batches: Iterator[Any], executor: Executor
-) -> Generator[Any, None, None]:
-    """Each batch through the per-record stages (``_Worker.__call__``), wherever the
+def processed(plan: Plan, batches: Iterator[Any], executor: Executor) -> Generator[Any, None, None]:
+    """Each batch through the per-record stages (``Worker.__call__``), wherever the
     executor runs them (results in input order)."""
-    work = Work(functools.partial(_Worker, plan), _init_process, (plan, os.getpid()), _in_process)
-    yield from executor.map(work, batches)
-
-
-@contextlib.contextmanager
-def _cycle_collector_paused() -> Iterator[None]:
-    """Records and batches hold no reference cycles, yet as a run allocates millions of
-    objects the cycle collector walks every live one again and again: 4% of a run.
-    Forked workers inherit the pause."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-@_cycle_collector_paused()
-def run(
-    plan: Plan,
-    inputs: list[InputFile],
-    out: IO[bytes] | None,
-    duplicates: IO[bytes] | None = None,
-    *,
-    index: AcceptedIndex | None = None,
-    collect_kept: bool = False,
-    rejects: list[bytes] | None = None,
-    progress: ProgressCallback | None = None,
-    executor: Executor | None = None,
-    prior: Evidence | None = None,
-) -> Result:
-    """Run the plan over the inputs, writing kept records to ``out`` (None: write nothing)
-    and removed ones, with their verdict, to ``duplicates``. The per-record work runs in
-    ``executor`` (default: this machine, ``plan.jobs`` processes). Learning counts what
-    earlier runs saw (``prior``, from an index) with the input's own recurrence."""
-    started = time.perf_counter()
-    _reuse_freed_memory()
-    executor = executor if executor is not None else LocalPool(plan.jobs)
-    stats = Stats()
-    units = read_units(inputs, stats, BATCH_BYTES)
-    applied = _pinned(plan.clean) if plan.clean is not None else Learned()
-    learned: Learned | None = None
-    evidence: Evidence | None = None
-    with contextlib.ExitStack() as cleanup:
-        if plan.learn is None or plan.clean is None:
-            to_process: Iterator[Any] = _batches(units)
-            first_phase = "reading"
-        else:
-            # Learning must see every record first. The fit pass keeps the batches it has
-            # read, split and cleaned in temporary files, and the second pass goes on from
-            # there: the input is read once (stdin too), and cleaned once.
-            if not executor.shares_files:
-                raise ExecutorError(
-                    "learning keeps batches in temporary files of this machine, which not "
-                    "every node of the cluster can read: pass --no-learn (with --rules from "
-                    "'corpus-clean learn' if you want what it learns)"
-                )
-            cache = cleanup.enter_context(tempfile.TemporaryDirectory(prefix=_LEARN_CACHE))
-            read = progress
-            sketches, kept_batches = _fit_pass(
-                plan,
-                _batches(units),
-                executor,
-                cache,
-                None if read is None else lambda: read("reading", stats),  # input read here
-            )
-            fitted_at = time.perf_counter()
-            if progress is not None:
-                progress("learning", stats)
-            learned, evidence = fit_with(sketches, plan.learn, prior)
-            del sketches
-            learned_at = time.perf_counter()
-            applied.update(learned)
-            to_process = iter(kept_batches)
-            first_phase = "fingerprinting" if plan.dedup is not None else "writing"
-        plan = replace(plan, learned=applied or None)
-        result = _run(
-            plan,
-            _processed(plan, to_process, executor),
-            stats,
-            out,
-            duplicates,
-            index,
-            collect_kept,
-            rejects,
-            progress,
-            first_phase,
-        )
-    if learned is not None:
-        result.learned, result.evidence = learned, evidence
-        result.phases = {
-            "reading": fitted_at - started,
-            "learning": learned_at - fitted_at,
-            **result.phases,
-        }
-    result.seconds = time.perf_counter() - started
-    return result
-
-
-def learn_from(plan: Plan, inputs: list[InputFile]) -> Learned:
-    """The fit pass: every record split and cleaned by the rules, sketched, and learned
-    from. Stdin must have been spooled (see ``_stdin_spooled``): it is read twice."""
-    assert plan.learn is not None
-    with tempfile.TemporaryDirectory(prefix=_LEARN_CACHE) as cache:
-        units = _batches(read_units(inputs, Stats(), BATCH_BYTES))
-        sketches, kept_batches = _fit_pass(plan, units, LocalPool(plan.jobs), cache, None)
-        for path in kept_batches:
-            os.unlink(path)
-        return fit(sketches, plan.learn)
-
-
-#: Prefix of the folder where the fit pass keeps its batches for the second pass.
-_LEARN_CACHE = "corpus-clean-learn-"
-
-
-def _fit_pass(
-    plan: Plan,
-    batches: Iterator[list[RawUnit]],
-    executor: Executor,
-    cache: str,
-    each: Callable[[], None] | None,
-) -> tuple[list[Sketch], list[str]]:
-    """The batches split and cleaned by the rules, as ``fit`` sketches them and as files
-    of ``cache`` for the second pass; ``each`` is called after every batch."""
-    fit_plan = replace(plan, dedup=None, learned=None, cache_dir=cache)
-    sketches, kept_batches = [], []
-    with contextlib.closing(_processed(fit_plan, batches, executor)) as fitted:
-        for sketch, path in fitted:
-            sketches.append(sketch)
-            kept_batches.append(path)
-            if each is not None:
-                each()
-    return sketches, kept_batches
-
-
-def _pinned(options: CleanOptions) -> Learned:
-    """The learned patterns pinned in rules files (``match = "folded"``)."""
-    return Learned.from_rules(rule for rule in load_rules(options).rules if rule.match == "folded")
-
-
-def learn_rules(plan: Plan, inputs: list[InputFile]) -> tuple[Learned, dict[TextKey, str], Stats]:
-    """For ``corpus-clean learn``: what the fit pass learns, the text of each pattern, and
-    what applying them removes (``removed_by_pattern``). The second pass runs in this
-    process: it only looks up hashes."""
-    assert plan.learn is not None
-    stats = Stats()
-    texts: dict[TextKey, str] = {}
-    with _stdin_spooled(inputs) as spooled:
-        inputs = [spooled.get(item.path, item) for item in inputs]
-        learned = learn_from(plan, inputs)
-        worker = _Worker(replace(plan, dedup=None, learned=None))
-        for batch in _batches(read_units(inputs, stats, BATCH_BYTES)):
-            records = list(worker._cleaned(batch, stats, [], None))
-            texts_of(learned, records, texts)
-            for record in records:
-                learned.apply(record, stats)
-    return learned, texts, stats
-
-
-@contextlib.contextmanager
-def _stdin_spooled(inputs: list[InputFile]) -> Iterator[dict[str, InputFile]]:
-    """Stdin copied to a temporary file, to be read twice (its records keep the name
-    ``<stdin>``); yields the input to read in its place."""
-    if not any(item.path == STDIN for item in inputs):
-        yield {}
-        return
-    with tempfile.TemporaryDirectory(prefix="corpus-clean-stdin-") as folder:
-        path = os.path.join(folder, "stdin.jsonl")
-        with temporary_errors(), open(path, "wb") as copy:
-            shutil.copyfileobj(sys.stdin.buffer, copy, 1 << 20)
-        yield {STDIN: InputFile(path, "jsonl", name="<stdin>")}
-
-
-def _run(
-    plan: Plan,
-    batches: Generator[_Batch, None, None],
-    stats: Stats,
-    out: IO[bytes] | None,
-    duplicates: IO[bytes] | None,
-    index: AcceptedIndex | None,
-    collect_kept: bool,
-    rejects: list[bytes] | None,
-    progress: ProgressCallback | None,
-    phase: str,
-) -> Result:
-    """Merge the processed batches into ``stats``, deduplicate, write. ``phase`` names
-    what the batches' processing is (see ``PHASES``)."""
-    started = time.perf_counter()
-    if plan.dedup is None:
-        try:
-            for batch in batches:
-                _merge(batch, stats, rejects, progress, phase)
-                stats.add("written", len(batch.lines))
-                if out is not None:
-                    write_all(out, b"".join(cast(list[bytes], batch.lines)))  # None: dedup only
-        finally:
-            # On an error, stop the workers now: left to the garbage collector, the pool
-            # would be torn down at exit, with an "Exception ignored" traceback.
-            batches.close()
-        seconds = time.perf_counter() - started
-        return Result(stats, seconds, iter(()), phases={phase: seconds})
-
-    memory = MemoryBudget(plan.memory)
-    finder = DuplicateFinder(plan.dedup, index, memory)
-    meta = plan.read.metadata_field
-    spool = Spool(memory)
-    heads: list[tuple[str | None, str]] = []
-    kept_at = array.array("q")  # positions of the kept records, for collect_kept
-    try:
-        for batch in batches:
-            _merge(batch, stats, rejects, progress, phase)
-            assert batch.prints is not None
-            finder.add([head[0] for head in batch.heads], batch.prints)
-            if collect_kept:
-                heads.extend((title, source) for _, title, source in batch.heads)
-            spool.extend(batch.lines, batch.reread)
-        processed_at = time.perf_counter()
-        if progress is not None:
-            progress("resolving", stats)
-        verdicts = finder.resolve(stats)
-        _count_verdicts(verdicts, finder.ids, stats)
-        resolved_at = time.perf_counter()
-        if progress is not None:
-            progress("writing", stats)
-        with contextlib.ExitStack() as writers:
-            kept_out = writers.enter_context(BlockWriter(out)) if out is not None else None
-            removed_out = (
-                writers.enter_context(BlockWriter(duplicates)) if duplicates is not None else None
-            )
-            for n, line in enumerate(spool.read()):
-                verdict = verdicts.get(n)
-                if verdict is not None:
-                    if removed_out is not None:
-                        removed_out.write(add_fields(line, verdict.as_fields(), meta))
-                    continue
-                if kept_out is not None:
-                    clustered = plan.dedup.cluster_fields
-                    kept_out.write(
-                        add_fields(line, finder.kept_fields(n), meta) if clustered else line
-                    )
-                if collect_kept:
-                    kept_at.append(n)
-        stats.add("written", len(finder.ids) - len(verdicts))
-    except BaseException:
-        finder.close()
-        raise
-    finally:
-        batches.close()  # as above
-        spool.close()
-    written_at = time.perf_counter()
-    phases = {
-        phase: processed_at - started,
-        "resolving": resolved_at - processed_at,
-        "writing": written_at - resolved_at,
-    }
-    seconds = written_at - started
-    if not collect_kept:
-        finder.close()
-        return Result(stats, seconds, iter(()), phases=phases)
-    return Result(stats, seconds, _kept_articles(finder, heads, kept_at), phases=phases)
-
-
-def _count_verdicts(verdicts: dict[int, Verdict], ids: list[str], stats: Stats) -> None:
-    """The figures of a dashboard: removed records by similarity, this run's clusters by
-    size, and the records that recur in the index (what ``--check`` reports)."""
-    removed_in_run: collections.Counter[int] = collections.Counter()
-    for n, verdict in verdicts.items():
-        stats.similarity_bins[similarity_bin(verdict.similarity)] += 1
-        if verdict.kind == "index":
-            stats.recurring.append(
-                {
-                    "id": ids[n],
-                    "indexed_id": verdict.duplicate_of,
-                    "indexed_entry": verdict.indexed_entry,
-                    "similarity": round(verdict.similarity, 4),
-                }
-            )
-        else:
-            removed_in_run[verdict.cluster_size] += 1
-    clusters = {size: removed // (size - 1) for size, removed in removed_in_run.items()}
-    stats.cluster_sizes.update(clusters)
-    stats.cluster_sizes[1] += len(ids) - len(verdicts) - sum(clusters.values())
-
-
-def _kept_articles(
-    finder: DuplicateFinder, heads: list[tuple[str | None, str]], positions: array.array[int]
-) -> Iterator[Accepted]:
-    """The kept records as an index stores them, from the finder's stores; the finder is
-    closed when the stream ends, is closed, or is dropped unread."""
-
-    def articles() -> Iterator[Accepted]:
-        try:
-            for n in positions:
-                title, source = heads[n]
-                yield Accepted(
-                    finder.ids[n], title, source, finder.band_keys(n), finder.shingles(n)
-                )
-        finally:
-            finder.close()
-
-    stream = articles()
-    weakref.finalize(stream, finder.close)  # a generator never started runs no finally
-    return stream
-
-
-def _merge(
-    batch: _Batch,
-    stats: Stats,
-    rejects: list[bytes] | None,
-    progress: ProgressCallback | None,
-    phase: str,
-) -> None:
-    stats.merge(batch.stats)
-    if rejects is not None:
-        rejects.extend(batch.rejects)
-    if progress is not None:
-        progress(phase, stats)
-
-
-def index_corpus(
-    index: AcceptedIndex,
-    inputs: list[InputFile],
-    read: ReadOptions,
-    fingerprinter: Fingerprinter,
-    run_label: str,
-) -> int:
-    """Add every record of a clean corpus to an index as it is; return how many were added.
-
-    Records are read and fingerprinted a batch at a time as the index takes them, so
-    memory stays flat however big the corpus.
-    """
-    records = read_records(inputs, read, Stats())
-    return index.accept(_as_accepted(records, fingerprinter), run_label=run_label)
-
-
-def _as_accepted(records: Iterator[Record], fingerprinter: Fingerprinter) -> Iterator[Accepted]:
-    while batch := list(islice(records, BATCH_UNITS)):
-        prints = fingerprinter.fingerprint([record.text for record in batch])
-        for i, record in enumerate(batch):
-            yield Accepted(
-                record.id, record.title, record.source, prints.band_keys[i], prints.shingles_of(i)
-            )
+    yield from executor.map(Work(functools.partial(Worker, plan)), batches)

@@ -11,7 +11,7 @@ the paths of what it wrote) come back to the driver. The stages:
 2. (with learning) fit: each shard split and cleaned by the rules and sketched, then one
    task learns from every shard's sketch in shard order;
 3. map: each shard parsed, split, cleaned and fingerprinted by the pipeline's per-batch
-   worker (``pipeline._Worker``), its encoded records and fingerprints written out;
+   worker (``pipeline.Worker``), its encoded records and fingerprints written out;
 4. decide: one task feeds dedup's finder every shard's fingerprints in shard order and
    resolves them (the decision rule of the local run, by input position);
 5. write: each shard's records annotated with their verdicts into its part (kept) and its
@@ -33,7 +33,6 @@ import os
 import pickle
 import re
 import shutil
-import signal
 import socket
 import sys
 import tempfile
@@ -45,29 +44,21 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from . import pipeline
-from .dedup import Accepted, DuplicateFinder, Fingerprints, Verdict
+from .dedup import DuplicateFinder, Fingerprinter, Fingerprints, Verdict, count_verdicts
 from .errors import CorpusCleanError
 from .executors import Executor, ExecutorError, Work
+from .executors.local import tuned
 from .formats import is_compressed
-from .index import IndexStore
-from .io import (
-    STDIN,
-    FileStamp,
-    InputChangedError,
-    InputFile,
-    MemoryBudget,
-    RawUnit,
-    _line_runs,
-    _names_a_stream,
-    add_fields,
-    read_units,
-    temporary_errors,
-    write_all,
-)
-from .learn import Evidence, Learned, Sketch, fit_with
+from .io.codec import add_fields
+from .io.inputs import STDIN, FileStamp, InputFile, names_a_stream
+from .io.readers import RawUnit, _line_runs, read_units
+from .io.sinks import Outputs, write_all
+from .io.spill import InputChangedError, MemoryBudget, temporary_errors
 from .pipeline import Plan, ProgressCallback, Result
-from .sinks import Outputs
+from .stages.learn import Evidence, Learned, Sketch
 from .stats import Stats
+from .storage import Accepted
+from .storage.sqlite import IndexStore
 
 #: Bytes of input a shard holds by default: eight batches, a task of a few seconds; a
 #: hundred megabytes make a few shards, enough to keep two or three workers busy.
@@ -167,7 +158,7 @@ def count_newlines(path: str, start: int, end: int) -> int:
 
 
 def read_shard(shard: Shard, stats: Stats, chunk_bytes: int) -> Iterator[RawUnit]:
-    """The raw units of a shard, as ``io.read_units`` would give them of its files:
+    """The raw units of a shard, as ``io.readers.read_units`` would give them of its files:
     pages whole, JSONL in runs of whole lines, each unit's first line numbered as in
     the whole file."""
     for piece in shard.pieces:
@@ -212,7 +203,7 @@ def _range_units(piece: Piece, stats: Stats, chunk_bytes: int) -> Iterator[RawUn
 
 
 class _Window:
-    """The bytes of a range's lines, as a stream for ``io._line_runs``: up to the range's
+    """The bytes of a range's lines, as a stream for ``io.readers._line_runs``: up to the range's
     end, then on to the end of the line that holds its last byte."""
 
     def __init__(self, file: IO[bytes], size: int) -> None:
@@ -316,7 +307,7 @@ def _applied(plan: Plan, folder: str) -> Learned | None:
     if plan.learn is not None:
         applied: Learned = _load(Path(folder) / "learned.pickle")[2]
         return applied or None
-    return pipeline._pinned(plan.clean) or None
+    return pipeline.pinned(plan.clean) or None
 
 
 def fit_shard(plan: Plan, shard: Shard, folder: str) -> Fitted:
@@ -326,10 +317,10 @@ def fit_shard(plan: Plan, shard: Shard, folder: str) -> Fitted:
     with temporary_errors():
         shutil.rmtree(cache, ignore_errors=True)
         cache.mkdir(parents=True)
-    worker = pipeline._Worker(replace(plan, dedup=None, learned=None, cache_dir=str(cache)))
+    worker = pipeline.Worker(replace(plan, dedup=None, learned=None, cache_dir=str(cache)))
     sketches, paths = [], []
     stats = Stats()
-    for batch in pipeline._batches(read_shard(shard, stats, pipeline.BATCH_BYTES)):
+    for batch in pipeline.batched(read_shard(shard, stats, pipeline.BATCH_BYTES)):
         sketch, path = worker.sketch(batch)
         sketches.append(sketch)
         paths.append(path)
@@ -350,8 +341,11 @@ def learn_shards(plan: Plan, shards: int, folder: str) -> None:
         sketches.extend(_load(_shard_folder(folder, shard) / "fit" / "sketches.pickle"))
     prior_path = Path(folder) / "prior.pickle"
     prior: Evidence | None = _load(prior_path) if prior_path.exists() else None
-    learned, evidence = fit_with(sketches, plan.learn, prior)
-    applied = pipeline._pinned(plan.clean)
+    hook = pipeline.fit_hook(plan, prior)
+    assert hook is not None
+    learned = hook.fit(sketches)
+    evidence = hook.evidence
+    applied = pipeline.pinned(plan.clean)
     applied.update(learned)
     _save(Path(folder) / "learned.pickle", (learned, evidence, applied))
     _save(_marker(folder, "learn"), _node())
@@ -363,7 +357,7 @@ def map_shard(plan: Plan, shard: Shard, folder: str) -> Mapped:
     here = _shard_folder(folder, shard)
     with temporary_errors():
         here.mkdir(parents=True, exist_ok=True)
-    worker = pipeline._Worker(replace(plan, learned=_applied(plan, folder), cache_dir=None))
+    worker = pipeline.Worker(replace(plan, learned=_applied(plan, folder), cache_dir=None))
     stats = Stats()
     rejects: list[bytes] = []
     prints: list[tuple[list[str], Fingerprints]] = []
@@ -390,13 +384,13 @@ def map_shard(plan: Plan, shard: Shard, folder: str) -> Mapped:
 
 
 def _processed_batches(
-    plan: Plan, worker: pipeline._Worker, shard: Shard, folder: str, stats: Stats
-) -> Iterator[tuple[pipeline._Batch, list[RawUnit]]]:
+    plan: Plan, worker: pipeline.Worker, shard: Shard, folder: str, stats: Stats
+) -> Iterator[tuple[pipeline.Batch, list[RawUnit]]]:
     """The shard's batches through the worker, with the units each came from. With
     learning, the batches the fit stage kept; if they are gone (a map task that ran
     before, killed or lost), the fit is made again for this shard."""
     if plan.learn is None or plan.clean is None:
-        for units in pipeline._batches(read_shard(shard, stats, pipeline.BATCH_BYTES)):
+        for units in pipeline.batched(read_shard(shard, stats, pipeline.BATCH_BYTES)):
             yield worker(units), units
         return
     fitted: Fitted | None = None
@@ -409,9 +403,9 @@ def _processed_batches(
         yield worker.finish(path), []
 
 
-def _materialized(batch: pipeline._Batch, units: list[RawUnit]) -> list[bytes]:
+def _materialized(batch: pipeline.Batch, units: list[RawUnit]) -> list[bytes]:
     """The batch's encoded lines, those left to be read again from the input (``None``,
-    see ``io.InputLines``) taken from the units the batch was made of."""
+    see ``io.spill.FileSpans``) taken from the units the batch was made of."""
     if batch.reread is None:
         assert all(line is not None for line in batch.lines)
         return batch.lines  # type: ignore[return-value]
@@ -452,8 +446,8 @@ def decide_shards(
             for ids, batch in prints:
                 finder.add(ids, batch)
             bounds.append(len(finder.ids))
-        verdicts = finder.resolve(stats)
-        pipeline._count_verdicts(verdicts, finder.ids, stats)
+        verdicts = {} if plan.keep_all else finder.resolve(stats)
+        count_verdicts(verdicts, finder.ids, stats)
         stats.add("written", len(finder.ids) - len(verdicts))
         clustered = plan.dedup.cluster_fields
         for shard in range(shards):
@@ -525,24 +519,15 @@ Task = tuple[Callable[..., Any], tuple[Any, ...]]
 
 
 def _call(task: Task) -> Any:
-    """A task, with the process tuned as the pipeline's workers are (wherever it runs:
-    a Ray worker is no child of the driver, and inherits nothing of it)."""
+    """A task, with its process tuned as the local pool's are (``executors.local.tuned``)
+    wherever it runs: a Ray worker is no child of the driver, and inherits nothing of it."""
     function, args = task
-    pipeline._reuse_freed_memory()
-    with pipeline._cycle_collector_paused():
+    with tuned():
         return function(*args)
 
 
 def _build() -> Callable[[Task], Any]:
     return _call
-
-
-def _init_process(parent: int) -> None:
-    """A pool worker: dies with the driver, leaves interrupts to it (as the pipeline's)."""
-    pipeline._die_with(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 #: Stages in the order they run, as the engine block names them.
@@ -585,7 +570,7 @@ class Engine:
                 self.skipped += 1
             else:
                 todo.append(i)
-        work = Work(_build, _init_process, (os.getpid(),), _call)
+        work = Work(_build)
         ran = iter(self.executor.map(work, [tasks[i][1] for i in todo])) if todo else iter(())
         try:
             for i in range(len(tasks)):
@@ -630,10 +615,9 @@ class Engine:
         prior: Evidence | None = None,
         command: str = "",
     ) -> Result:
-        """The run of ``pipeline.run``, as stages of tasks; ``outputs`` (a ``sinks.Outputs``)
+        """The run of ``driver.run_plan``, as stages of tasks; ``outputs`` (an ``Outputs``)
         opens the parts of ``--output-dir``."""
         started = time.perf_counter()
-        pipeline._reuse_freed_memory()
         plan = _with_absolute_paths(plan)
         stats = Stats()
         stats.add("special_files_skipped", sum(1 for item in inputs if item.kind == "special"))
@@ -1001,8 +985,6 @@ def _with_absolute_paths(plan: Plan) -> Plan:
 
 
 def _settings(plan: Plan) -> dict[str, object]:
-    from .dedup import Fingerprinter
-
     assert plan.dedup is not None
     return Fingerprinter(plan.dedup).settings()
 
@@ -1022,7 +1004,7 @@ def _streams_spooled(inputs: list[InputFile], folder: str, resume: bool) -> list
     elsewhere can read a file, not this process's stream. Their records keep the name."""
     spooled = []
     for n, item in enumerate(inputs):
-        if item.kind == "special" or (not _names_a_stream(item.path) and os.path.isfile(item.path)):
+        if item.kind == "special" or (not names_a_stream(item.path) and os.path.isfile(item.path)):
             spooled.append(item)
             continue
         if resume:

@@ -16,8 +16,16 @@ import pytest
 from click.testing import CliRunner, Result
 from support import GOLDEN, REPO, SAMPLE_FILES, replicated_samples
 
-from corpus_clean import pipeline
-from corpus_clean.cli import cli
+from corpus_clean import driver, pipeline
+from corpus_clean.cli import DEDUP_HELP, cli
+from corpus_clean.dedup import DuplicateFinder
+from corpus_clean.options import (
+    MEMORY_BUDGET,
+    DedupOptions,
+    LearnOptions,
+    ReadOptions,
+    lsh_bands,
+)
 
 STAGES = ["run", "split", "clean", "dedup"]
 
@@ -345,6 +353,41 @@ def test_every_expected_command_exists() -> None:
     } <= set(COMMANDS)
 
 
+#: Command-line parameters whose defaults are the options' (options.py sets them alone).
+OPTION_DEFAULTS = {
+    "text_field": ReadOptions().text_field,
+    "threshold": DedupOptions().threshold,
+    "num_perm": DedupOptions().num_perm,
+    "seed": DedupOptions().seed,
+    "keep": DedupOptions().keep,
+    "containment": DedupOptions().containment,
+    "learn_min_pages": LearnOptions().min_pages,
+    "learn_min_sites": LearnOptions().min_sites,
+    "memory_mb": MEMORY_BUDGET >> 20,
+}
+
+
+def test_the_dedup_help_states_the_band_layout_and_keys_of_the_defaults() -> None:
+    defaults = DedupOptions()
+    bands, rows = lsh_bands(defaults.threshold, defaults.num_perm)
+    help_text = " ".join(DEDUP_HELP.split())
+    assert f"{bands} bands of {rows} rows at the defaults" in help_text
+    assert f"(--threshold {defaults.threshold}, --num-perm {defaults.num_perm})" in help_text
+    assert f"({defaults.containment_keys} at the default)" in help_text
+    assert f"--containment ({defaults.containment} by default)" in help_text
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "corpus-clean")
+def test_every_default_of_the_command_line_is_the_options_default(path: tuple[str, ...]) -> None:
+    command: click.Command = cli
+    for name in path:
+        assert isinstance(command, click.Group)
+        command = command.commands[name]
+    for param in command.params:
+        if param.name in OPTION_DEFAULTS:
+            assert param.default == OPTION_DEFAULTS[param.name], (path, param.name)
+
+
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "corpus-clean")
 @pytest.mark.parametrize("flag", ["--help", "-h"])
 def test_help_of_every_command_has_an_example(path: tuple[str, ...], flag: str) -> None:
@@ -461,7 +504,7 @@ def test_an_error_of_no_known_file_is_labelled_output(monkeypatch: pytest.Monkey
     def broken_disk(*args: object, **kwargs: object) -> None:
         raise OSError(errno.EIO, os.strerror(errno.EIO))
 
-    monkeypatch.setattr(pipeline, "run", broken_disk)
+    monkeypatch.setattr(driver, "run_plan", broken_disk)
     result = invoke("run", str(REPO / "samples"), "-q")
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr.strip() == "Error: output: Input/output error"
@@ -502,18 +545,19 @@ def test_an_input_changed_during_the_run_stops_it(
                     "source": "x",
                 },
                 ensure_ascii=False,
+                separators=(",", ":"),  # the output's spelling: lines are read back
             )
             + "\n"
             for n in range(5)
         ),
     )
-    resolve = pipeline.DuplicateFinder.resolve
+    resolve = DuplicateFinder.resolve
 
-    def resolve_then_edit(self: pipeline.DuplicateFinder, stats: object) -> object:
+    def resolve_then_edit(self: DuplicateFinder, stats: object) -> object:
         source.write_text(source.read_text().replace("old", "new"))
         return resolve(self, stats)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(pipeline.DuplicateFinder, "resolve", resolve_then_edit)
+    monkeypatch.setattr(DuplicateFinder, "resolve", resolve_then_edit)
     target = tmp_path / "out.jsonl"
     result = invoke("dedup", str(source), "-o", str(target), "--jobs", "1", "-q")
     assert result.exit_code == 2

@@ -45,7 +45,7 @@ def test_closed_pipe_ends_quietly(command: str, tmp_path: Path) -> None:
     )
     assert done.returncode == 0
     assert done.stdout.count(b"\n") == 1
-    assert done.stdout.startswith(b'{"id": "samples/000_27f52f622c7b214e.txt#1"')
+    assert done.stdout.startswith(b'{"id":"samples/000_27f52f622c7b214e.txt#1"')
     stderr = errors.read_text("utf-8")
     assert "Traceback" not in stderr
     assert "BrokenPipe" not in stderr

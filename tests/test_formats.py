@@ -23,7 +23,8 @@ from support import GOLDEN, REPO
 
 from corpus_clean import formats
 from corpus_clean.cli import cli
-from corpus_clean.io import read_units, resolve_inputs
+from corpus_clean.io.inputs import resolve_inputs
+from corpus_clean.io.readers import read_units
 from corpus_clean.stats import Stats
 
 SAMPLES = REPO / "samples"

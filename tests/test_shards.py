@@ -21,8 +21,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import SAMPLES, SCRIPT, replicated_samples, session_members
 
-from corpus_clean.executors import LocalPool
-from corpus_clean.io import InputFile, RawUnit, read_units, resolve_inputs
+from corpus_clean.executors.local import LocalPool
+from corpus_clean.io.inputs import InputFile, resolve_inputs
+from corpus_clean.io.readers import RawUnit, read_units
 from corpus_clean.options import DedupOptions
 from corpus_clean.pipeline import Plan
 from corpus_clean.shards import (
@@ -109,7 +110,7 @@ def test_stdin_on_processes_is_read_as_the_local_run_reads_it(articles: Path) ->
     sharded = invoke("dedup", "-", "-q", "--engine", "processes", "--shard-size", "20k", input=data)
     assert (sharded.exit_code, sharded.stderr) == (0, "")
     assert sharded.stdout_bytes == local.stdout_bytes
-    assert b'"id": "<stdin>:' in local.stdout_bytes
+    assert b'"id":"<stdin>:' in local.stdout_bytes
 
 
 @settings(max_examples=60, deadline=None)

@@ -34,7 +34,7 @@ def docs(size: int, seed: int = 0) -> bytes:
     while total < size:
         text = " ".join(rng.choice(WORDS) for _ in range(60))
         record = {"id": f"d{n}", "title": None, "text": text, "source": "gen"}
-        line = json.dumps(record, ensure_ascii=False).encode() + b"\n"
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
         lines.append(line)
         total += len(line)
         n += 1
@@ -77,7 +77,7 @@ def test_an_input_changed_during_the_read_back_publishes_nothing(tmp_path: Path)
         with open(source, "r+b") as handle:
             handle.seek(-2000, os.SEEK_END)
             tail = handle.read()
-            handle.seek(-2000 + tail.rindex(b'"text": "') + 9, os.SEEK_END)
+            handle.seek(-2000 + tail.rindex(b'"text":"') + 8, os.SEEK_END)
             handle.write(b"TAMPERED")
         running.send_signal(signal.SIGCONT)
         _, stderr = running.communicate(timeout=300)
@@ -188,7 +188,7 @@ def test_deep_nesting_is_read_alike_whatever_the_jobs(tmp_path: Path, depth: int
     assert (two.returncode, two.stderr) == (0, b"")
     assert one.stdout == two.stdout
     last = one.stdout.splitlines()[-1]
-    assert last.startswith(b'{"id": "deep"') and b"[" * inner + b"]" * inner in last
+    assert last.startswith(b'{"id":"deep"') and b"[" * inner + b"]" * inner in last
 
 
 def test_nesting_beyond_the_limit_is_refused_alike_whatever_the_jobs(tmp_path: Path) -> None:

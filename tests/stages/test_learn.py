@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,13 +18,27 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import SCRIPT
 
-from corpus_clean.clean import RulesError, parse_rules
 from corpus_clean.cli import cli
-from corpus_clean.index import IndexStore
-from corpus_clean.learn import Learned, Sketch, TextKey, fit, rules_toml, site_of, texts_of
 from corpus_clean.options import LearnOptions
 from corpus_clean.record import Record
+from corpus_clean.stages.clean import RulesError, parse_rules
+from corpus_clean.stages.learn import (
+    MIN_TAIL,
+    TAIL_WINDOW,
+    Learned,
+    Sketch,
+    TextKey,
+    closing_sentences,
+    fit,
+    fold,
+    folded_lines,
+    paragraphs,
+    rules_toml,
+    site_of,
+    texts_of,
+)
 from corpus_clean.stats import Stats
+from corpus_clean.storage.sqlite import IndexStore
 
 WORDS = (
     "river",
@@ -248,6 +263,50 @@ def test_applying_what_was_learned_twice_changes_nothing(
     learned = learned_from(records)
     once = [learned.apply(r) for r in records]
     assert [learned.apply(r) for r in once] == once
+
+
+#: Characters where C's folding of ASCII lines and Python's ``fold`` could part: ASCII
+#: whitespace that str.split() knows (\x1c-\x1f too), other whitespace, capitals whose
+#: casefold is longer, combining marks (NFC), Han.
+FOLD_CHARS = "aZ \t\x0b\x0c\r\x1c\x1f\n.\xa0\u3000\x85\u0130\u00dfe\u0301\u4e2d"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.text(alphabet=FOLD_CHARS, max_size=12), st.integers(1, 30)), max_size=12)
+)
+def test_lines_folded_in_c_are_the_paragraphs_folded_as_in_python(
+    pieces: list[tuple[str, int]],
+) -> None:
+    text = "".join(piece * times for piece, times in pieces)  # long lines too (> FOLD_MAX)
+    lines, folded = folded_lines(text)
+    assert lines == paragraphs(text)
+    assert folded == [fold(line).encode("utf-8", "surrogatepass") for line in lines]
+
+
+#: What a sentence end is (see ``closing_sentences``), as a regex: C finds it without one.
+SENTENCE_END = re.compile(
+    r"[.!?][\"'\u201d\u2019)\]]*(?:\s+|(?=[\u3400-\u9fff]))"
+    r"|[\u3002\uff01\uff1f][\u201d\u2019\u300d\u300f\uff09]*\s*"
+)
+SENTENCE_CHARS = ".!?\u3002\uff01\uff1f\"')]\u201d\u2019\u300d\u300f\uff09 \t\xa0\u3000\u4e2d_ab1"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=SENTENCE_CHARS, max_size=40), st.integers(0, 300))
+def test_closing_sentences_are_where_the_last_two_sentence_ends_are(
+    paragraph: str, padding: int
+) -> None:
+    paragraph = "w" * padding + paragraph  # sentence ends before the window do not count
+    end = len(paragraph)
+    ends = [m.end() for m in SENTENCE_END.finditer(paragraph, max(0, end - TAIL_WINDOW))]
+    last_two = [start for start in ends if start < end][::-1][:2]
+    sentences = [
+        start
+        for start in last_two
+        if end - start >= MIN_TAIL and re.search(r"[^\W_]", paragraph[start:])
+    ]
+    assert closing_sentences(paragraph) == sentences
 
 
 def test_learned_patterns_written_as_rules_read_back_as_they_were() -> None:

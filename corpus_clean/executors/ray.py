@@ -2,7 +2,7 @@
 
 ``--engine ray`` maps the sharded run's stage tasks (``shards``) over it: each task reads
 its own shard and leaves what it made in the work folder, so only task descriptions and
-small summaries travel. (``pipeline.run`` can map its batches over it too: there the
+small summaries travel. (``driver.run_plan`` can map its batches over it too: there the
 driver reads the input and ships the units.) Ray is imported only when this executor
 connects, so the rest of the library does not need it (``pip install
 'corpus-clean[ray]'`` brings it).
@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from .executors import ExecutorError, Work
+from . import ExecutorError, Work
 
 T = TypeVar("T")
 R = TypeVar("R")

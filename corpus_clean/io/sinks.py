@@ -8,23 +8,26 @@ cannot be replaced, a character device or a FIFO (``/dev/null``, a named pipe,
 
 A name ending in ``.gz``, ``.zst`` or ``.parquet`` is written in that format (see
 ``formats``), as the records come: the encoder wraps the temporary file and is finished
-before the file is synced, so what is published is always a whole file.
+before the file is synced, so what is published is always a whole file. A
+``BlockWriter`` gathers the lines into big writes, made from a thread of its own.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import re
 import stat
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from .errors import CorpusCleanError
-from .formats import FormatError, ParquetEncoder, encoder_for, is_parquet, require_pyarrow
-from .signals import interrupts_held
+from ..errors import CorpusCleanError
+from ..formats import FormatError, ParquetEncoder, encoder_for, is_parquet, require_pyarrow
+from ..signals import interrupts_held
 
 STDOUT = "-"
 
@@ -286,3 +289,74 @@ def _naming(path: str) -> Iterator[None]:
         yield
     except OSError as err:
         raise OSError(err.errno, err.strerror, path) from err
+
+
+class BlockWriter:
+    """Gathers a stream's small writes into blocks, and writes the blocks from a thread
+    of its own: a line at a time through an 8 KB buffer costs a system call every few
+    lines, and once the kernel holds as much unwritten data as it allows, every write
+    waits for the disk while the lines to come could be in the making.
+
+    Use it as a context manager: leaving the block normally writes out what is left and
+    waits for it. An error in writing (a full disk, a closed pipe) is raised by the next
+    ``write`` or on leaving; leaving on an error drops what is not yet written.
+    """
+
+    def __init__(self, stream: IO[bytes], size: int = 1 << 20, depth: int = 4) -> None:
+        self._stream = stream
+        self._size = size
+        self._pending = bytearray()
+        self._blocks: queue.Queue[bytearray | None] = queue.Queue(depth)
+        self._error: BaseException | None = None
+        self._dropped = False
+        self._thread = threading.Thread(target=self._drain, name="corpus-clean-writer", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> BlockWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None:
+            self._drop()
+            return
+        if self._pending:
+            self._hand_over()
+        self._blocks.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def write(self, data: bytes) -> None:
+        self._pending += data
+        if len(self._pending) >= self._size:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        if self._error is not None:
+            raise self._error
+        self._blocks.put(self._pending)
+        self._pending = bytearray()
+
+    def _drain(self) -> None:
+        while (block := self._blocks.get()) is not None:
+            if self._error is None and not self._dropped:
+                try:
+                    write_all(self._stream, block)
+                except BaseException as err:  # handed to the writing thread
+                    self._error = err
+
+    def _drop(self) -> None:
+        """Stop without waiting: the thread may be stuck writing to a stalled pipe."""
+        self._dropped = True
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._blocks.get_nowait()
+        self._blocks.put(None)
+
+
+def write_all(stream: IO[bytes], data: bytes | bytearray) -> None:
+    """Write all of ``data``: a big write to a pipe whose reader has gone can come back
+    short without an error (``BrokenPipeError`` comes with the next write)."""
+    view = memoryview(data)
+    while view:
+        view = view[stream.write(view) :]

@@ -31,9 +31,9 @@ from support import REPO, SAMPLES, SCRIPT, replicated_samples
 
 from corpus_clean import pipeline
 from corpus_clean.driver import Run, Targets, execute
-from corpus_clean.io import resolve_inputs
+from corpus_clean.executors.ray import CRASH_TASK_VARIABLE, RayExecutor
+from corpus_clean.io.inputs import resolve_inputs
 from corpus_clean.options import DedupOptions
-from corpus_clean.ray_executor import CRASH_TASK_VARIABLE, RayExecutor
 from corpus_clean.shards import ShardOptions
 from corpus_clean.stats import Stats
 
@@ -212,7 +212,7 @@ def test_stdout_carries_only_the_records_of_paths_relative_to_the_driver(
     remote = on_ray(cluster, *args)
     assert (remote.exit_code, remote.stderr) == (0, "")
     assert remote.stdout_bytes == local.stdout_bytes
-    assert b'"source": "samples/' in local.stdout_bytes
+    assert b'"source":"samples/' in local.stdout_bytes
 
 
 # ---- failures ------------------------------------------------------------------------

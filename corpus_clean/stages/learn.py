@@ -33,7 +33,6 @@ from __future__ import annotations
 import array
 import json
 import os
-import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -44,9 +43,10 @@ from urllib.parse import urlsplit
 import numpy as np
 import xxhash
 
-from .options import LearnOptions
-from .record import Record, Removal
-from .stats import Stats
+from .._fast import fold_lines, sentence_starts
+from ..options import LearnOptions
+from ..record import Record, Removal
+from ..stats import Stats
 
 #: Lines up to this many characters are folded before they are compared.
 FOLD_MAX = 100
@@ -65,15 +65,6 @@ LEARNED_TAIL = "learned_tail"
 IN_RUN, BESIDE, ANYWHERE = 1, 2, 3
 #: The same, as a rules file's ``context`` says it.
 CONTEXTS = {"run": IN_RUN, "beside": BESIDE, "any": ANYWHERE}
-
-#: A sentence end: a stop, any closing quotes or brackets, then space (or a Han character:
-#: a Chinese promo glued to an English paragraph); CJK stops need none.
-_SENTENCE_END = re.compile(
-    r"[.!?][\"'\u201d\u2019)\]]*(?:\s+|(?=[\u3400-\u9fff]))"
-    r"|[\u3002\uff01\uff1f][\u201d\u2019\u300d\u300f\uff09]*\s*"
-)
-
-_WORD_CHAR = re.compile(r"[^\W_]")
 
 Kind = Literal["line", "tail"]
 #: A learned pattern: what it removes, of which site (None: of any), in folded form.
@@ -96,6 +87,22 @@ def stable_hash(folded: str) -> int:
     return xxhash.xxh3_64_intdigest(folded.encode("utf-8", "surrogatepass")) or 1
 
 
+def folded_lines(text: str) -> tuple[list[str], list[bytes]]:
+    """A text's ``paragraphs`` and the UTF-8 of each one's ``fold`` (in C for ASCII lines:
+    every line of every article is folded in both passes)."""
+    lines, folded = fold_lines(text, FOLD_MAX)
+    if None in folded:
+        for i, key in enumerate(folded):
+            if key is None:
+                folded[i] = fold(lines[i]).encode("utf-8", "surrogatepass")
+    return lines, folded  # type: ignore[return-value]  # no None is left
+
+
+def line_hashes(folded: list[bytes]) -> list[int]:
+    """``stable_hash`` of each folded line, as ``folded_lines`` gives them."""
+    return [xxhash.xxh3_64_intdigest(key) or 1 for key in folded]
+
+
 def site_of(record: Record) -> str:
     """The host of the record's ``url`` field when it has one, else its source's folder."""
     url = record.meta.get("url")
@@ -112,12 +119,15 @@ def paragraphs(text: str) -> list[str]:
 def closing_sentences(paragraph: str) -> list[int]:
     """Where the last and the last two sentences of a paragraph start (at most two offsets,
     last sentence first), within its last ``TAIL_WINDOW`` characters; none for a
-    paragraph of one sentence."""
-    end = len(paragraph)
-    window = max(0, end - TAIL_WINDOW)
-    starts = [m.end() for m in _SENTENCE_END.finditer(paragraph, window) if m.end() < end]
-    # A closing quote after a space is no sentence: a tail holds words.
-    return [start for start in starts[::-1][:2] if _is_sentence(paragraph[start:])]
+    paragraph of one sentence.
+
+    A sentence ends at a stop (. ! ?), any closing quotes or brackets, then space, or a
+    Han character (a Chinese promo glued to an English paragraph); at a CJK stop and its
+    closers, space or not. What follows is a sentence when it has ``MIN_TAIL`` characters
+    or more and a letter or digit (a closing quote after a space is none). In C: this is
+    looked for in the last paragraphs of every article.
+    """
+    return sentence_starts(paragraph, max(0, len(paragraph) - TAIL_WINDOW), MIN_TAIL)
 
 
 def last_paragraph(lines: Sequence[str]) -> tuple[int, list[int]]:
@@ -128,10 +138,6 @@ def last_paragraph(lines: Sequence[str]) -> tuple[int, list[int]]:
         if starts := closing_sentences(lines[i]):
             return i, starts
     return -1, []
-
-
-def _is_sentence(text: str) -> bool:
-    return len(text) >= MIN_TAIL and _WORD_CHAR.search(text) is not None
 
 
 @dataclass
@@ -155,14 +161,13 @@ class Sketch:
         return found
 
     def add(self, record: Record) -> None:
-        lines = paragraphs(record.text)
+        lines, folded = folded_lines(record.text)
         self.sites.append(site_of(record))
         self.line_counts.append(len(lines))
-        data = [fold(line).encode("utf-8", "surrogatepass") for line in lines]
-        self.hashes.extend([xxhash.xxh3_64_intdigest(d) or 1 for d in data])  # stable_hash
+        self.hashes.extend(line_hashes(folded))
         # Bytes measure length alike in every script: a Han character, which says about
         # what an English word says, counts three.
-        self.lengths.extend(map(len, data))
+        self.lengths.extend(map(len, folded))
         at, starts = last_paragraph(lines)
         self.tail_lines.append(self.hashes[at - len(lines)] if starts else 0)
         for k in range(2):
@@ -190,7 +195,6 @@ class Learned:
 
     lines: dict[str | None, dict[int, Pattern]] = field(default_factory=dict)
     tails: dict[str | None, dict[int, Pattern]] = field(default_factory=dict)
-    #: Every hash of every pattern, sorted (``holding`` fills it in on first use).
 
     def __bool__(self) -> bool:
         return bool(self.lines or self.tails)
@@ -204,10 +208,38 @@ class Learned:
                     if key not in into or pattern.strength > into[key].strength:
                         into[key] = pattern
 
-    def run(self, records: Iterable[Record], stats: Stats) -> Iterable[Record]:
-        """The stream stage: every record with its learned boilerplate removed."""
-        for record in records:
-            yield self.apply(record, stats)
+    def run(
+        self, records: Iterable[Record], stats: Stats, sketch: Sketch | None = None
+    ) -> Iterable[Record]:
+        """The stream stage: every record with its learned boilerplate removed. With the
+        records' ``sketch`` (the fit pass made it), one none of whose lines and closing
+        sentences was learned passes on as it is, its lines not folded again."""
+        if sketch is None:
+            for record in records:
+                yield self.apply(record, stats)
+            return
+        touched = self._touched(sketch)
+        for i, record in enumerate(records):
+            yield self.apply(record, stats) if touched[i] else record
+
+    def _touched(self, sketch: Sketch) -> np.ndarray:
+        """Per sketched record, whether a line or closing sentence of it is a pattern of
+        some site (``apply`` then sees whether of its own)."""
+        n = len(sketch.sites)
+        touched = np.zeros(n, dtype=bool)
+        for table, hashes, record_of in (
+            (self.lines, sketch.hashes, None),
+            (self.tails, sketch.tails, np.arange(2 * n) // 2),
+        ):
+            known = np.fromiter(
+                (h for patterns in table.values() for h in patterns), dtype=np.uint64
+            )
+            hit = np.flatnonzero(np.isin(np.frombuffer(hashes, dtype=np.uint64), known))
+            if record_of is None:
+                counts = np.frombuffer(sketch.line_counts, dtype=np.uint32).astype(np.int64)
+                record_of = np.repeat(np.arange(n), counts)
+            touched[record_of[hit]] = True
+        return touched
 
     def apply(self, record: Record, stats: Stats | None = None) -> Record:
         """The record without the learned lines and closing sentences of its site.
@@ -217,20 +249,26 @@ class Learned:
         nothing is left to cut.
         """
         site = site_of(record)
-        lines = paragraphs(record.text)
+        lines, folded = folded_lines(record.text)
+        hashes = line_hashes(folded)
+        own, anywhere = self.lines.get(site, {}), self.lines.get(None, {})
+        has_tails = site in self.tails or None in self.tails
+        if not has_tails and not any(h in own or h in anywhere for h in hashes):
+            return record  # most articles: nothing of theirs was learned
         removed: Counter[tuple[str, PatternKey]] = Counter()
         # With --explain, what goes is listed with the record (see clean.Cleaner).
         removals = None if record.removed is None else list(record.removed)
         changed = True
         while changed and lines:
             changed = False
-            kept = self._without_lines(site, lines, removed, removals)
+            kept = self._kept_lines(site, lines, hashes, removed, removals)
             if len(kept) != len(lines):
-                lines, changed = kept, True
-            at, starts = last_paragraph(lines)
+                lines, hashes = [lines[i] for i in kept], [hashes[i] for i in kept]
+                changed = True
+            at, starts = last_paragraph(lines) if has_tails else (-1, [])
             cut = self._cut_tail(site, lines[at], starts, removed, removals) if starts else None
             if cut is not None:
-                lines[at], changed = cut, True
+                lines[at], hashes[at], changed = cut, stable_hash(fold(cut)), True
         if not removed:
             return record
         if stats is not None:
@@ -249,15 +287,16 @@ class Learned:
             return site, own
         return (None, anywhere) if anywhere is not None else None
 
-    def _without_lines(
+    def _kept_lines(
         self,
         site: str,
         lines: list[str],
+        hashes: list[int],
         removed: Counter[tuple[str, PatternKey]],
         removals: list[Removal] | None,
-    ) -> list[str]:
-        folded = [fold(line) for line in lines]
-        found = [self._find(self.lines, site, stable_hash(f)) for f in folded]
+    ) -> list[int]:
+        """Which lines (their positions) stay: the others are learned boilerplate here."""
+        found = [self._find(self.lines, site, h) for h in hashes]
         strength = [0 if f is None else f[1].strength for f in found]
         # Beyond either end of the text counts as boilerplate: a related list may end a page.
         padded = [ANYWHERE, *strength, ANYWHERE]
@@ -267,7 +306,7 @@ class Learned:
             learned_before, learned_after = padded[i] > 0, padded[i + 2] > 0
             heads_text = i == 0 and hit is not None and hit[1].lead and padded[2] == 0
             if hit is None or heads_text:  # an article's lead, above its text
-                kept.append(line)
+                kept.append(i)
                 continue
             goes = (
                 strength[i] == ANYWHERE
@@ -275,9 +314,9 @@ class Learned:
                 or (learned_before and learned_after)
             )
             if not goes:
-                kept.append(line)
+                kept.append(i)
                 continue
-            removed[hit[1].rule, ("line", hit[0], folded[i])] += 1
+            removed[hit[1].rule, ("line", hit[0], fold(line))] += 1
             if removals is not None:
                 removals.append(("line", line, hit[1].rule))
         return kept
@@ -334,6 +373,24 @@ def fit(sketches: Iterable[Sketch], options: LearnOptions) -> Learned:
     """Learn the boilerplate of every site from sketches of all the input's records (in
     input order). Deterministic: only stable hashes and sorted arrays decide."""
     return fit_with(sketches, options, None)[0]
+
+
+@dataclass
+class Learning:
+    """Learning as its stage's fit hook (``stages.Fit``): a ``Sketch`` of each batch, then
+    what every sketch teaches (``fit_with``), counted with what earlier runs saw
+    (``prior``); ``evidence`` is then what the index keeps for the next run."""
+
+    options: LearnOptions
+    prior: Evidence | None = None
+    evidence: Evidence | None = None
+
+    def sketch(self, records: Sequence[Record]) -> Sketch:
+        return Sketch.of(records)
+
+    def fit(self, sketches: list[Sketch]) -> Learned:
+        learned, self.evidence = fit_with(sketches, self.options, self.prior)
+        return learned
 
 
 def fit_with(
@@ -824,7 +881,12 @@ def _copy_clusters(
             rx, ry = _root(roots, x), _root(roots, y)
             if rx != ry:  # the smaller index is the root: independent of pair order
                 roots[max(rx, ry)] = min(rx, ry)
-        parent = np.array([_root(roots, i) for i in range(n)], dtype=np.int64)
+        parent = np.array(roots, dtype=np.int64)
+        while True:  # every record to its root: pointers halve their way each round
+            up = parent[parent]
+            if np.array_equal(up, parent):
+                break
+            parent = up
     return parent, own_min, travelling
 
 
@@ -891,7 +953,7 @@ def _recurrence(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Distinct (site, key) pairs, sorted, with the number of distinct clusters holding
     each, and the pair of each occurrence (in the order given)."""
-    order = np.lexsort((cluster, key, site))
+    order = _lexsorted(site, key, cluster)
     site, key, cluster = site[order], key[order], cluster[order]
     new_pair = np.ones(len(site), dtype=bool)
     new_pair[1:] = (site[1:] != site[:-1]) | (key[1:] != key[:-1])
@@ -903,13 +965,32 @@ def _recurrence(
     return site[new_pair], key[new_pair], np.bincount(pair_of[new_triple]), where
 
 
+def _lexsorted(site: np.ndarray, key: np.ndarray, cluster: np.ndarray) -> np.ndarray:
+    """An order that sorts by site, key, then cluster (non-negative site and cluster
+    numbers), as ``np.lexsort((cluster, key, site))`` but for the order among equal
+    triples (which no caller sees): one sort of a code made of the three where it fits in
+    63 bits, four times as fast."""
+    if not len(key):
+        return np.zeros(0, dtype=np.int64)
+    keys, key_of = np.unique(key, return_inverse=True)
+    sites, clusters = int(site.max()) + 1, int(cluster.max()) + 1
+    if sites * len(keys) * clusters >= 2**63:
+        return np.lexsort((cluster, key, site))
+    code = (site.astype(np.int64) * len(keys) + key_of) * clusters + cluster.astype(np.int64)
+    return np.argsort(code)
+
+
 def _distinct_per_pair(pair: np.ndarray, values: np.ndarray, n_pairs: int) -> np.ndarray:
     """How many distinct values each pair number holds among the occurrences given."""
     if not len(pair):
         return np.zeros(n_pairs, dtype=np.int64)
     values = values.astype(np.int64)
-    both = np.unique(pair.astype(np.int64) * (int(values.max()) + 1) + values)
-    return np.bincount(both // (int(values.max()) + 1), minlength=n_pairs)
+    width = int(values.max()) + 1
+    # Sorted, then each run once (np.unique hashes int64s, several times slower here).
+    both = np.sort(pair.astype(np.int64) * width + values)
+    first = np.ones(len(both), dtype=bool)
+    first[1:] = both[1:] != both[:-1]
+    return np.bincount(both[first] // width, minlength=n_pairs)
 
 
 def _max_per_pair(pair: np.ndarray, values: np.ndarray, n_pairs: int) -> np.ndarray:
