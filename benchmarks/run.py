@@ -3,6 +3,10 @@
 Generates the corpus (synth.py), runs every tool as its own subprocess through
 measure.py, alternating the order between repeats, and reports median wall time,
 throughput, peak RSS and precision/recall against the planted reposts.
+
+``--run-speed 20000,100000`` instead times only ``corpus-clean run`` on the pages, with
+one job and with ``--jobs`` (default 2) back to back: its MB/s at each size, and the
+speed-up of the jobs over one.
 """
 
 from __future__ import annotations
@@ -372,6 +376,76 @@ def print_report(report: dict[str, Any]) -> None:
     )
 
 
+def measured(argv: list[str], scratch: Path) -> dict[str, Any]:
+    """One command timed by measure.py (wall, CPU of the whole process tree, peak RSS)."""
+    result = scratch / "measure.json"
+    subprocess.run(
+        [sys.executable, str(HERE / "measure.py"), str(result), "--", *argv],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    measure: dict[str, Any] = json.loads(result.read_text())
+    return measure
+
+
+def run_speed(args: argparse.Namespace) -> dict[str, Any]:
+    """``corpus-clean run``'s MB/s on the generated pages at each of ``--run-speed``'s
+    sizes, with one job and with ``--jobs`` (default 2), the two back to back in each
+    repeat (alternating which goes first), so that a shared machine's load falls on both
+    alike; the speed-up is the median of the repeats' own ratios."""
+    binary = corpus_clean_binary()
+    if binary is None:
+        sys.exit("corpus-clean is not installed")
+    jobs = args.jobs or 2
+    sizes = [int(size) for size in args.run_speed.split(",")]
+    rows = []
+    for size in sizes:
+        sized = argparse.Namespace(**{**vars(args), "articles": size})
+        if args.keep_data:
+            sized.keep_data = args.keep_data / str(size)
+        with (
+            corpus(sized) as data,
+            tempfile.TemporaryDirectory(prefix="corpus-clean-out-") as scratch,
+        ):
+            mb = data.manifest["page_bytes"] / 1e6
+            runs: dict[int, list[dict[str, Any]]] = {1: [], jobs: []}
+            for repeat in range(args.repeats):
+                for j in (1, jobs) if repeat % 2 == 0 else (jobs, 1):
+                    print(f"{size:,} articles, repeat {repeat + 1}: --jobs {j}", file=sys.stderr)
+                    out = Path(scratch) / "out.jsonl"
+                    argv = [str(binary), "run", str(data.root / "pages"), "-o", str(out), "-q"]
+                    runs[j].append(measured([*argv, "--jobs", str(j)], Path(scratch)))
+        one, many = ([float(run["seconds"]) for run in runs[j]] for j in (1, jobs))
+        rows.append(
+            {
+                "articles": size,
+                "page_mb": mb,
+                "jobs": jobs,
+                "seconds_1": statistics.median(one),
+                "seconds_jobs": statistics.median(many),
+                "mb_per_s_1": mb / statistics.median(one),
+                "mb_per_s_jobs": mb / statistics.median(many),
+                "speedup": statistics.median(a / b for a, b in zip(one, many, strict=True)),
+                "speedups_all": [round(a / b, 3) for a, b in zip(one, many, strict=True)],
+                "cpu_seconds_jobs": statistics.median(float(r["cpu_seconds"]) for r in runs[jobs]),
+            }
+        )
+    return {"run_speed": rows, "machine": machine(), "load_average_at_end": os.getloadavg()}
+
+
+def print_run_speed(report: dict[str, Any]) -> None:
+    for row in report["run_speed"]:
+        print(
+            f"run on {row['articles']:,} articles of pages ({row['page_mb']:.1f} MB): "
+            f"{row['mb_per_s_1']:.1f} MB/s with 1 job ({row['seconds_1']:.2f} s), "
+            f"{row['mb_per_s_jobs']:.1f} MB/s with {row['jobs']} ({row['seconds_jobs']:.2f} s, "
+            f"{row['cpu_seconds_jobs']:.2f} CPU s): {row['speedup']:.2f}x "
+            f"(repeats: {', '.join(f'{x:.2f}' for x in row['speedups_all'])})"
+        )
+    load = report["machine"]["load_average_at_start"]
+    print(f"load average at start {load[0]:.2f}, at end {report['load_average_at_end'][0]:.2f}")
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=10_000)
@@ -385,11 +459,24 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=synth.DEFAULT_SEED)
     parser.add_argument("--out", type=Path, help="write the report as JSON here")
     parser.add_argument("--keep-data", type=Path, help="generate into (or reuse) this folder")
+    parser.add_argument(
+        "--run-speed",
+        metavar="N,N",
+        help="only time 'corpus-clean run' on pages of these many articles (say "
+        "20000,100000), with one job and with --jobs (default 2); --keep-data holds a "
+        "folder per size",
+    )
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
+    if args.run_speed:
+        speed = run_speed(args)
+        print_run_speed(speed)
+        if args.out:
+            args.out.write_text(json.dumps(speed, indent=2) + "\n")
+        return
     tools = build_tools(args)
     active = [tool for tool in tools if not tool.skipped]
     info = machine()

@@ -35,7 +35,7 @@ from rich.table import Table
 from . import pipeline
 from .dedup import Fingerprinter
 from .driver import Left as _Left
-from .driver import Run, Targets, execute
+from .driver import ProgressCallback, Run, Targets, execute, learn_rules
 from .errors import CorpusCleanError, ExitCode
 from .executors import Executor
 from .executors.ray import RayExecutor
@@ -54,7 +54,6 @@ from .options import (
     default_jobs,
     lsh_bands,
 )
-from .pipeline import ProgressCallback
 from .report import (
     Report,
     build_report,
@@ -908,7 +907,7 @@ def learn(**kw: Any) -> None:
             learn=options,
             jobs=kw["jobs"],
         )
-        learned, texts, stats = pipeline.learn_rules(plan, inputs)
+        learned, texts, stats = learn_rules(plan, inputs)
         assert options is not None
         header = (
             f"Boilerplate learned by corpus-clean {version('corpus-clean')} from: "

@@ -1,25 +1,72 @@
-"""One run, as the command line and the Python API (``corpus_clean.run``) both make it:
-outputs opened before anything is read and published together, then (only then) the
-index committed, and the report built from everything the run counted and timed."""
+"""One run, as the command line, the Python API (``corpus_clean.run``) and the tests make
+it: outputs opened before anything is read; the batches mapped over the executor (with
+learning, a fit pass first); duplicates found over every fingerprint; the records
+written and the outputs published together; then (only then) the index committed, and
+the report built from everything the run counted and timed.
+
+Deduplication must see every record before it decides, so the encoded records wait in a
+spool meanwhile (in memory first, then on disk); a record whose output line is mostly
+its input line waits as a place in the input file, read again at the end.
+"""
 
 from __future__ import annotations
 
+import array
+import collections
 import contextlib
 import os
+import shutil
 import stat
+import sys
+import tempfile
 import time
-from dataclasses import dataclass, field
+import weakref
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field, replace
 from importlib.metadata import version
+from typing import IO, Any, cast
 
 from . import pipeline
-from .dedup import Fingerprinter
-from .executors import Executor
+from .dedup import DuplicateFinder, Fingerprinter, Verdict
+from .executors import Executor, ExecutorError
 from .executors.local import LocalPool
-from .io.codec import encode_object
+from .io.codec import add_fields, encode_object
 from .io.inputs import STDIN, InputFile
-from .io.sinks import STDOUT, Outputs
+from .io.readers import RawUnit
+from .io.sinks import STDOUT, BlockWriter, Outputs, write_all
+from .io.spill import MemoryBudget, SpillStore, temporary_errors
+from .options import CleanOptions
 from .report import Report, build_report, settings_of
+from .stages.clean import load_rules
+from .stages.learn import Evidence, Learned, Sketch, TextKey, texts_of
+from .stats import Stats, similarity_bin
+from .storage import Accepted, IndexReader
 from .storage.sqlite import IndexStore
+
+#: The phases of a run, in order. Reading includes splitting, cleaning and (without
+#: learning) fingerprinting, done as batches are read; with learning, the input is read
+#: and cleaned first, then learned from, then fingerprinted. Committing is the index's.
+PHASES = ("reading", "learning", "fingerprinting", "resolving", "writing", "committing")
+
+#: Told of the phase a run is in and of its counts so far, after every batch.
+ProgressCallback = Callable[[str, Stats], None]
+
+
+@dataclass
+class Result:
+    stats: Stats
+    seconds: float
+    #: Articles kept, when an index is to accept them (``collect_kept``): read from the
+    #: run's fingerprint stores as the index takes them, so that every kept article's
+    #: band keys and shingle set are never held at once. The stores stay open until the
+    #: stream is exhausted, closed, or dropped.
+    kept: Iterator[Accepted]
+    #: What the fit pass learned (None when learning was off).
+    learned: Learned | None = None
+    #: Seconds by phase (see ``PHASES``); a phase that did not run is absent.
+    phases: dict[str, float] = field(default_factory=dict)
+    #: With a ``prior``: what learning saw, merged with the prior, for the index to keep.
+    evidence: Evidence | None = None
 
 
 @dataclass(frozen=True)
@@ -81,7 +128,7 @@ class Run:
 def execute(
     run: Run,
     left: Left | None = None,
-    progress: pipeline.ProgressCallback | None = None,
+    progress: ProgressCallback | None = None,
 ) -> Report:
     """Make the run and return its report. ``left`` is kept up to date for the message
     of an error that stops it."""
@@ -96,7 +143,7 @@ def execute(
         dups = outputs.open(targets.duplicates) if targets.duplicates else None
         rejects_out = outputs.open(targets.rejects) if targets.rejects else None
         explain = outputs.open(targets.explain) if targets.explain else None
-        result = pipeline.run(
+        result = run_plan(
             run.plan,
             run.inputs,
             out,
@@ -114,7 +161,7 @@ def execute(
             explain.writelines(map(encode_object, result.stats.explained))
         outputs.publish()
     added = reused = 0
-    phases = dict.fromkeys(pipeline.PHASES, 0.0) | result.phases
+    phases = dict.fromkeys(PHASES, 0.0) | result.phases
     if index is not None and not run.check:
         if progress is not None:
             progress("committing", result.stats)
@@ -174,3 +221,313 @@ def _size(path: str) -> int | None:
 def run_label() -> str:
     """The label of a run in the index: when it ran, in UTC."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def run_plan(
+    plan: pipeline.Plan,
+    inputs: list[InputFile],
+    out: IO[bytes] | None,
+    duplicates: IO[bytes] | None = None,
+    *,
+    index: IndexReader | None = None,
+    collect_kept: bool = False,
+    rejects: list[bytes] | None = None,
+    progress: ProgressCallback | None = None,
+    executor: Executor | None = None,
+    prior: Evidence | None = None,
+) -> Result:
+    """Run the plan over the inputs, writing kept records to ``out`` (None: write nothing)
+    and removed ones, with their verdict, to ``duplicates``. The per-record work runs in
+    ``executor`` (default: this machine, ``plan.jobs`` processes). Learning counts what
+    earlier runs saw (``prior``, from an index) with the input's own recurrence."""
+    started = time.perf_counter()
+    executor = executor if executor is not None else LocalPool(plan.jobs)
+    stats = Stats()
+    units = pipeline.input_units(inputs, stats, shared=executor.shares_files)
+    applied = _pinned(plan.clean) if plan.clean is not None else Learned()
+    learned: Learned | None = None
+    evidence: Evidence | None = None
+    hook = pipeline.fit_hook(plan, prior)
+    with contextlib.ExitStack() as cleanup:
+        if hook is None:
+            to_process: Iterator[Any] = pipeline.batched(units)
+            first_phase = "reading"
+        else:
+            # Learning must see every record first. The fit pass keeps the batches it has
+            # read, split and cleaned in temporary files, and the second pass goes on from
+            # there: the input is read once (stdin too), and cleaned once.
+            if not executor.shares_files:
+                raise ExecutorError(
+                    "learning keeps batches in temporary files of this machine, which not "
+                    "every node of the cluster can read: pass --no-learn (with --rules from "
+                    "'corpus-clean learn' if you want what it learns)"
+                )
+            cache = cleanup.enter_context(tempfile.TemporaryDirectory(prefix=_LEARN_CACHE))
+            read = progress
+            sketches, kept_batches = _fit_pass(
+                plan,
+                pipeline.batched(units),
+                executor,
+                cache,
+                None if read is None else lambda: read("reading", stats),  # input read here
+            )
+            fitted_at = time.perf_counter()
+            if progress is not None:
+                progress("learning", stats)
+            learned = hook.fit(sketches)
+            evidence = hook.evidence
+            del sketches
+            learned_at = time.perf_counter()
+            applied.update(learned)
+            to_process = iter(kept_batches)
+            first_phase = "fingerprinting" if plan.dedup is not None else "writing"
+        plan = replace(plan, learned=applied or None)
+        result = _run(
+            plan,
+            pipeline.processed(plan, to_process, executor),
+            stats,
+            out,
+            duplicates,
+            index,
+            collect_kept,
+            rejects,
+            progress,
+            first_phase,
+        )
+    if learned is not None:
+        result.learned, result.evidence = learned, evidence
+        result.phases = {
+            "reading": fitted_at - started,
+            "learning": learned_at - fitted_at,
+            **result.phases,
+        }
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def learn_from(plan: pipeline.Plan, inputs: list[InputFile]) -> Learned:
+    """The fit pass: every record split and cleaned by the rules, sketched, and learned
+    from. Stdin must have been spooled (see ``_stdin_spooled``): it is read twice."""
+    hook = pipeline.fit_hook(plan, None)
+    assert hook is not None
+    with tempfile.TemporaryDirectory(prefix=_LEARN_CACHE) as cache:
+        units = pipeline.batched(pipeline.input_units(inputs, Stats(), shared=True))
+        sketches, kept_batches = _fit_pass(plan, units, LocalPool(plan.jobs), cache, None)
+        for path in kept_batches:
+            os.unlink(path)
+        return hook.fit(sketches)
+
+
+#: Prefix of the folder where the fit pass keeps its batches for the second pass.
+_LEARN_CACHE = "corpus-clean-learn-"
+
+
+def _fit_pass(
+    plan: pipeline.Plan,
+    batches: Iterator[list[RawUnit]],
+    executor: Executor,
+    cache: str,
+    each: Callable[[], None] | None,
+) -> tuple[list[Sketch], list[str]]:
+    """The batches split and cleaned by the rules, as ``fit`` sketches them and as files
+    of ``cache`` for the second pass; ``each`` is called after every batch."""
+    fit_plan = replace(plan, dedup=None, learned=None, cache_dir=cache)
+    sketches, kept_batches = [], []
+    with contextlib.closing(pipeline.processed(fit_plan, batches, executor)) as fitted:
+        for sketch, path in fitted:
+            sketches.append(sketch)
+            kept_batches.append(path)
+            if each is not None:
+                each()
+    return sketches, kept_batches
+
+
+def _pinned(options: CleanOptions) -> Learned:
+    """The learned patterns pinned in rules files (``match = "folded"``)."""
+    return Learned.from_rules(rule for rule in load_rules(options).rules if rule.match == "folded")
+
+
+def learn_rules(
+    plan: pipeline.Plan, inputs: list[InputFile]
+) -> tuple[Learned, dict[TextKey, str], Stats]:
+    """For ``corpus-clean learn``: what the fit pass learns, the text of each pattern, and
+    what applying them removes (``removed_by_pattern``). The second pass runs in this
+    process: it only looks up hashes."""
+    assert plan.learn is not None
+    stats = Stats()
+    texts: dict[TextKey, str] = {}
+    with _stdin_spooled(inputs) as spooled:
+        inputs = [spooled.get(item.path, item) for item in inputs]
+        learned = learn_from(plan, inputs)
+        worker = pipeline.Worker(replace(plan, dedup=None, learned=None))
+        for batch in pipeline.batched(pipeline.input_units(inputs, stats, shared=True)):
+            records = list(worker._cleaned(batch, stats, [], None))
+            texts_of(learned, records, texts)
+            for record in records:
+                learned.apply(record, stats)
+    return learned, texts, stats
+
+
+@contextlib.contextmanager
+def _stdin_spooled(inputs: list[InputFile]) -> Iterator[dict[str, InputFile]]:
+    """Stdin copied to a temporary file, to be read twice (its records keep the name
+    ``<stdin>``); yields the input to read in its place."""
+    if not any(item.path == STDIN for item in inputs):
+        yield {}
+        return
+    with tempfile.TemporaryDirectory(prefix="corpus-clean-stdin-") as folder:
+        path = os.path.join(folder, "stdin.jsonl")
+        with temporary_errors(), open(path, "wb") as copy:
+            shutil.copyfileobj(sys.stdin.buffer, copy, 1 << 20)
+        yield {STDIN: InputFile(path, "jsonl", name="<stdin>")}
+
+
+def _run(
+    plan: pipeline.Plan,
+    batches: Generator[pipeline.Batch, None, None],
+    stats: Stats,
+    out: IO[bytes] | None,
+    duplicates: IO[bytes] | None,
+    index: IndexReader | None,
+    collect_kept: bool,
+    rejects: list[bytes] | None,
+    progress: ProgressCallback | None,
+    phase: str,
+) -> Result:
+    """Merge the processed batches into ``stats``, deduplicate, write. ``phase`` names
+    what the batches' processing is (see ``PHASES``)."""
+    started = time.perf_counter()
+    if plan.dedup is None:
+        try:
+            for batch in batches:
+                _merge(batch, stats, rejects, progress, phase)
+                stats.add("written", len(batch.lines))
+                if out is not None:
+                    write_all(out, b"".join(cast(list[bytes], batch.lines)))  # None: dedup only
+        finally:
+            # On an error, stop the workers now: left to the garbage collector, the pool
+            # would be torn down at exit, with an "Exception ignored" traceback.
+            batches.close()
+        seconds = time.perf_counter() - started
+        return Result(stats, seconds, iter(()), phases={phase: seconds})
+
+    memory = MemoryBudget(plan.memory)
+    finder = DuplicateFinder(plan.dedup, index, memory)
+    meta = plan.read.metadata_field
+    spool = SpillStore(memory)
+    # Records wait for the verdicts only when they are to be written (not with --check).
+    writes = out is not None or duplicates is not None
+    heads: list[tuple[str | None, str]] = []
+    kept_at = array.array("q")  # positions of the kept records, for collect_kept
+    try:
+        for batch in batches:
+            _merge(batch, stats, rejects, progress, phase)
+            assert batch.prints is not None
+            finder.add([head[0] for head in batch.heads], batch.prints)
+            if collect_kept:
+                heads.extend((title, source) for _, title, source in batch.heads)
+            if writes:
+                spool.extend(batch.lines, batch.reread)
+        processed_at = time.perf_counter()
+        if progress is not None:
+            progress("resolving", stats)
+        verdicts = {} if plan.keep_all else finder.resolve(stats)
+        _count_verdicts(verdicts, finder.ids, stats)
+        resolved_at = time.perf_counter()
+        if progress is not None:
+            progress("writing", stats)
+        if not writes and collect_kept:
+            kept_at.extend(n for n in range(len(finder.ids)) if n not in verdicts)
+        with contextlib.ExitStack() as writers:
+            kept_out = writers.enter_context(BlockWriter(out)) if out is not None else None
+            removed_out = (
+                writers.enter_context(BlockWriter(duplicates)) if duplicates is not None else None
+            )
+            for n, line in enumerate(spool.read() if writes else ()):
+                verdict = verdicts.get(n)
+                if verdict is not None:
+                    if removed_out is not None:
+                        removed_out.write(add_fields(line, verdict.as_fields(), meta))
+                    continue
+                if kept_out is not None:
+                    clustered = plan.dedup.cluster_fields
+                    kept_out.write(
+                        add_fields(line, finder.kept_fields(n), meta) if clustered else line
+                    )
+                if collect_kept:
+                    kept_at.append(n)
+        stats.add("written", len(finder.ids) - len(verdicts))
+    except BaseException:
+        finder.close()
+        raise
+    finally:
+        batches.close()  # as above
+        spool.close()
+    written_at = time.perf_counter()
+    phases = {
+        phase: processed_at - started,
+        "resolving": resolved_at - processed_at,
+        "writing": written_at - resolved_at,
+    }
+    seconds = written_at - started
+    if not collect_kept:
+        finder.close()
+        return Result(stats, seconds, iter(()), phases=phases)
+    return Result(stats, seconds, _kept_articles(finder, heads, kept_at), phases=phases)
+
+
+def _count_verdicts(verdicts: dict[int, Verdict], ids: list[str], stats: Stats) -> None:
+    """The figures of a dashboard: removed records by similarity, this run's clusters by
+    size, and the records that recur in the index (what ``--check`` reports)."""
+    removed_in_run: collections.Counter[int] = collections.Counter()
+    for n, verdict in verdicts.items():
+        stats.similarity_bins[similarity_bin(verdict.similarity)] += 1
+        if verdict.kind == "index":
+            stats.recurring.append(
+                {
+                    "id": ids[n],
+                    "indexed_id": verdict.duplicate_of,
+                    "indexed_entry": verdict.indexed_entry,
+                    "similarity": round(verdict.similarity, 4),
+                }
+            )
+        else:
+            removed_in_run[verdict.cluster_size] += 1
+    clusters = {size: removed // (size - 1) for size, removed in removed_in_run.items()}
+    stats.cluster_sizes.update(clusters)
+    stats.cluster_sizes[1] += len(ids) - len(verdicts) - sum(clusters.values())
+
+
+def _kept_articles(
+    finder: DuplicateFinder, heads: list[tuple[str | None, str]], positions: array.array[int]
+) -> Iterator[Accepted]:
+    """The kept records as an index stores them, from the finder's stores; the finder is
+    closed when the stream ends, is closed, or is dropped unread."""
+
+    def articles() -> Iterator[Accepted]:
+        try:
+            for n in positions:
+                title, source = heads[n]
+                yield Accepted(
+                    finder.ids[n], title, source, finder.band_keys(n), finder.shingles(n)
+                )
+        finally:
+            finder.close()
+
+    stream = articles()
+    weakref.finalize(stream, finder.close)  # a generator never started runs no finally
+    return stream
+
+
+def _merge(
+    batch: pipeline.Batch,
+    stats: Stats,
+    rejects: list[bytes] | None,
+    progress: ProgressCallback | None,
+    phase: str,
+) -> None:
+    stats.merge(batch.stats)
+    if rejects is not None:
+        rejects.extend(batch.rejects)
+    if progress is not None:
+        progress(phase, stats)

@@ -84,12 +84,6 @@ class Stats:
     def __getitem__(self, name: str) -> int:
         return self.counts[name]
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "counts": dict(sorted(self.counts.items())),
-            "removed_by_rule": dict(sorted(self.removed_by_rule.items())),
-        }
-
 
 def similarity_bin(similarity: float) -> int:
     """The bin of a similarity: [0, 0.05) is 0, ..., [0.95, 1.0] is 19."""

@@ -139,6 +139,13 @@ def test_dedup_parts_are_layered() -> None:
     assert not package_imports("dedup") & (STAGES | {"pipeline", "driver"} | under("executors"))
 
 
+@pytest.mark.parametrize("module", sorted(under("storage")))
+def test_the_index_knows_no_pipeline_nor_dedup_steps(module: str) -> None:
+    # It stores shingle sets (``dedup.shingles``' types), and knows nothing else of dedup.
+    beyond = {"pipeline", "driver"} | under("executors") | under("dedup") - {"dedup.shingles"}
+    assert not package_imports(module) & beyond, module
+
+
 @pytest.mark.parametrize("module", sorted(under("executors")))
 def test_executors_know_no_stage_and_no_pipeline(module: str) -> None:
     assert package_imports(module) <= FOUNDATION | {"executors", "signals"}, module
@@ -160,6 +167,11 @@ def test_foundation_is_pure_types() -> None:
         }
         assert not standard & IO_MODULES, f"{module} imports {standard & IO_MODULES}"
     assert package_imports("record") == set()
+
+
+def test_the_driver_builds_on_the_plan_never_the_other_way_round() -> None:
+    assert "driver" not in package_imports("pipeline")
+    assert {"pipeline", "executors.local"} <= package_imports("driver")
 
 
 @pytest.mark.parametrize("module", LIBRARY)

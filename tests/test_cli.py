@@ -16,8 +16,9 @@ import pytest
 from click.testing import CliRunner, Result
 from support import GOLDEN, REPO, SAMPLE_FILES, replicated_samples
 
-from corpus_clean import pipeline
+from corpus_clean import driver, pipeline
 from corpus_clean.cli import DEDUP_HELP, cli
+from corpus_clean.dedup import DuplicateFinder
 from corpus_clean.options import (
     MEMORY_BUDGET,
     DedupOptions,
@@ -503,7 +504,7 @@ def test_an_error_of_no_known_file_is_labelled_output(monkeypatch: pytest.Monkey
     def broken_disk(*args: object, **kwargs: object) -> None:
         raise OSError(errno.EIO, os.strerror(errno.EIO))
 
-    monkeypatch.setattr(pipeline, "run", broken_disk)
+    monkeypatch.setattr(driver, "run_plan", broken_disk)
     result = invoke("run", str(REPO / "samples"), "-q")
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr.strip() == "Error: output: Input/output error"
@@ -550,13 +551,13 @@ def test_an_input_changed_during_the_run_stops_it(
             for n in range(5)
         ),
     )
-    resolve = pipeline.DuplicateFinder.resolve
+    resolve = DuplicateFinder.resolve
 
-    def resolve_then_edit(self: pipeline.DuplicateFinder, stats: object) -> object:
+    def resolve_then_edit(self: DuplicateFinder, stats: object) -> object:
         source.write_text(source.read_text().replace("old", "new"))
         return resolve(self, stats)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(pipeline.DuplicateFinder, "resolve", resolve_then_edit)
+    monkeypatch.setattr(DuplicateFinder, "resolve", resolve_then_edit)
     target = tmp_path / "out.jsonl"
     result = invoke("dedup", str(source), "-o", str(target), "--jobs", "1", "-q")
     assert result.exit_code == 2

@@ -17,9 +17,10 @@ from support import article, dedup, dedup_run, kept_ids, seed_articles
 
 import corpus_clean
 from corpus_clean.cli import cli
-from corpus_clean.dedup import Fingerprinter, jaccard
+from corpus_clean.dedup import DuplicateFinder, Fingerprinter, Verifier, jaccard
+from corpus_clean.dedup.annotate import annotate
 from corpus_clean.dedup.candidates import candidate_pairs
-from corpus_clean.dedup.decide import exact_groups
+from corpus_clean.dedup.decide import decide, exact_groups, keep_ranks, walk_order
 from corpus_clean.dedup.minhash import SCHEME, MinHasher
 from corpus_clean.dedup.shingles import fmix64, shingle_batch
 from corpus_clean.dedup.store import ShingleStore
@@ -32,6 +33,7 @@ from corpus_clean.options import (
     lsh_bands,
 )
 from corpus_clean.record import Record
+from corpus_clean.stats import Stats
 from corpus_clean.storage.sqlite import IndexStore
 
 
@@ -445,6 +447,52 @@ def test_exact_groups_tell_apart_hashes_sharing_their_first_half() -> None:
     groups = exact_groups(hashes, np.ones(5, np.int64), np.array([4, 3, 2, 1, 0]))
     assert groups.distinct.tolist() == [3, 4]
     assert list(zip(groups.firsts, groups.repeats, strict=True)) == [(4, 0), (3, 1), (4, 2)]
+
+
+def test_the_steps_called_apart_decide_as_the_finder_does(seeds: list[Record]) -> None:
+    """What a sharded run does with the steps: fingerprint each shard, then candidates
+    over every record's band keys, verify, decide by input position, annotate. The
+    verdicts are the finder's (exact, near and contained duplicates among them)."""
+    options = DedupOptions(keep="longest")
+    paragraphs = words_text(15, 10)
+    records = [
+        *seeds,
+        article("excerpt", "\n\n".join(paragraphs[:5])),
+        article("full", "\n\n".join(paragraphs)),
+        article("repost", replace_words(by_title(seeds, "New media"), [40, 200, 400])),
+    ]
+    texts, ids = [r.text for r in records], [r.id for r in records]
+    fingerprinter = Fingerprinter(options)
+    shards = [fingerprinter.fingerprint(texts[a:b]) for a, b in ((0, 9), (9, 17), (17, None))]
+    # What the shards send on: keys, hashes, sizes; sets by position, short texts too.
+    keys = np.vstack([shard.band_keys for shard in shards])
+    hashes = np.frombuffer(b"".join(s.exact for s in shards), np.uint64).reshape(-1, 2)
+    counts = np.concatenate([np.diff(shard.offsets) for shard in shards])
+    lengths = np.concatenate([shard.lengths for shard in shards])
+    starts = np.cumsum([0, *(len(shard.lengths) for shard in shards)]).tolist()
+    store = ShingleStore()
+    short_texts = {}
+    for start, shard in zip(starts[:-1], shards, strict=True):
+        short_texts |= {start + i: text for i, text in shard.short_texts.items()}
+        store.extend(shard.shingles, shard.offsets)
+    try:
+        ranks = keep_ranks(options.keep, lengths, [None] * len(ids))
+        groups = exact_groups(hashes, counts, ranks)
+        bands = options.bands_rows[0]
+        distinct = keys[groups.distinct]
+        tables = [*distinct[:, :bands].T, distinct[:, bands:]]
+        pairs = candidate_pairs(tables, groups.distinct, ranks)
+        verifier = Verifier(options, store, short_texts, counts)
+        matches = decide(len(ids), walk_order(pairs, ranks, counts, verifier), verifier, groups)
+        verdicts = annotate(matches, ids, indexed_id=str).verdicts
+    finally:
+        store.close()
+    finder = DuplicateFinder(options)
+    for start, end, shard in zip(starts[:-1], starts[1:], shards, strict=True):
+        finder.add(ids[start:end], shard)
+    assert verdicts == finder.resolve(Stats())
+    finder.close()
+    assert {v.kind for v in verdicts.values()} == {"exact", "near", "contained"}
 
 
 # ---- clusters visible ------------------------------------------------------------------

@@ -31,13 +31,13 @@ from hypothesis import strategies as st
 from support import SCRIPT, started
 
 from corpus_clean import cli as cli_module
-from corpus_clean import pipeline
+from corpus_clean import driver, pipeline
 from corpus_clean.cli import cli as command_line
 from corpus_clean.dedup import Fingerprinter
-from corpus_clean.driver import Run, Targets, execute
+from corpus_clean.driver import Run, Targets, execute, run_plan
 from corpus_clean.io.inputs import resolve_inputs
 from corpus_clean.options import CleanOptions, DedupOptions, SplitOptions
-from corpus_clean.pipeline import Plan, run
+from corpus_clean.pipeline import Plan
 from corpus_clean.report import Report
 from corpus_clean.storage import Accepted, IndexStoreError
 from corpus_clean.storage import sqlite as index_module
@@ -137,7 +137,7 @@ def test_a_near_copy_on_a_later_night_is_caught_and_named(
         original = store.shingles(entry)
     assert len(original) > 700  # long enough that three edited words keep it a near-copy
     articles = io.BytesIO()
-    run(SCRAPE, resolve_inputs([str(SAMPLES)]), articles)
+    run_plan(SCRAPE, resolve_inputs([str(SAMPLES)]), articles)
     text = next(
         article["text"]
         for article in map(json.loads, articles.getvalue().splitlines())
@@ -200,7 +200,7 @@ def test_an_article_already_indexed_is_skipped_and_counted(
     indexed: tuple[Path, list[dict[str, Any]]],
 ) -> None:
     path, _ = indexed
-    kept = list(run(SCRAPE, resolve_inputs([str(SAMPLES)]), None, collect_kept=True).kept)
+    kept = list(run_plan(SCRAPE, resolve_inputs([str(SAMPLES)]), None, collect_kept=True).kept)
     with IndexStore.open(path, SETTINGS) as store:
         assert store.accept(kept + kept[:2], run_label="again") == 0
         info = store.info()
@@ -676,7 +676,7 @@ def test_shingle_sets_round_trip(values: list[int]) -> None:
 
 
 def test_typical_shingle_sets_take_about_three_bytes_a_shingle() -> None:
-    kept = list(run(SCRAPE, resolve_inputs([str(SAMPLES)]), None, collect_kept=True).kept)
+    kept = list(run_plan(SCRAPE, resolve_inputs([str(SAMPLES)]), None, collect_kept=True).kept)
     total = sum(len(encode_shingles(article.shingles)) for article in kept)
     count = sum(len(article.shingles) for article in kept)
     assert total / count < 3.2
@@ -829,7 +829,7 @@ def test_cli_interrupted_run_says_nothing_was_written(
 ) -> None:
     path, _ = indexed
     before = index_state(path)
-    monkeypatch.setattr(pipeline, "run", interrupt)
+    monkeypatch.setattr(driver, "run_plan", interrupt)
     out = path.parent / "out.jsonl"
     args = ["run", SAMPLES, "-o", out, *(["--index", path] if with_index else [])]
     interrupted = cli(*args)

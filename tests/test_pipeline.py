@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from corpus_clean import pipeline
+from corpus_clean import driver, pipeline
 from corpus_clean.cli import cli
 from corpus_clean.io.inputs import resolve_inputs
 from corpus_clean.io.readers import RawUnit
@@ -32,7 +32,7 @@ def corpus(tmp_path: Path, lines: int) -> Path:
 def run(source: Path, jobs: int) -> bytes:
     out = io.BytesIO()
     plan = pipeline.Plan(dedup=DedupOptions(), jobs=jobs)
-    pipeline.run(plan, resolve_inputs([str(source)]), out)
+    driver.run_plan(plan, resolve_inputs([str(source)]), out)
     return out.getvalue()
 
 
@@ -48,15 +48,15 @@ def test_worker_processes_give_the_bytes_of_one_job(
 def dying_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     """Batches of a few lines; the worker process given line 55 dies on the spot."""
     monkeypatch.setattr(pipeline, "BATCH_BYTES", 500)
-    work = pipeline._Worker.__call__
+    work = pipeline.Worker.__call__
 
-    def dies_on_line_55(self: pipeline._Worker, units: list[RawUnit]) -> pipeline._Batch:
+    def dies_on_line_55(self: pipeline.Worker, units: list[RawUnit]) -> object:
         if any(unit.line_no <= 55 < unit.line_no + unit.data.count(b"\n") for unit in units):
             os._exit(9)  # as the OOM killer would end it: no exception, no goodbye
         return work(self, units)
 
     # Worker processes are forked, so they inherit the patched method.
-    monkeypatch.setattr(pipeline._Worker, "__call__", dies_on_line_55)
+    monkeypatch.setattr(pipeline.Worker, "__call__", dies_on_line_55)
 
 
 @pytest.mark.usefixtures("dying_worker")
@@ -93,7 +93,7 @@ def test_a_stage_registered_in_one_place_runs_in_the_plan(
     source = corpus(tmp_path, 20)
     out = io.BytesIO()
     plan = pipeline.Plan(clean=CleanOptions(), jobs=jobs)
-    result = pipeline.run(plan, resolve_inputs([str(source)]), out)
+    result = driver.run_plan(plan, resolve_inputs([str(source)]), out)
     texts = [json.loads(line)["text"] for line in out.getvalue().splitlines()]
     assert texts[3] == "STORY 3 ABOUT THE RIVER AND THE BRIDGE NEAR TOWN 3."
     assert result.stats["records_shouted"] == 20

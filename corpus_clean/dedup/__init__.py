@@ -83,6 +83,7 @@ class DuplicateFinder:
         self.extended: list[tuple[str, str]] = []
 
     def add(self, ids: Sequence[str], prints: Fingerprints) -> None:
+        """The next batch, in input order: its records' ids and fingerprints."""
         base = len(self.ids)
         self.ids.extend(ids)
         self._exact.append(prints.exact)

@@ -71,6 +71,9 @@ class Fingerprinter:
     def fingerprint(
         self, texts: Sequence[str], dates: Sequence[str | None] | None = None
     ) -> Fingerprints:
+        """The fingerprints of a batch of texts (one shard's, or part of it), with each
+        text's date when ``--keep earliest`` needs it. Texts are numbered from 0 in the
+        batch; ``DuplicateFinder.add`` numbers them in the run."""
         batch = shingle_batch(texts, self.options.shingles.size)
         signatures = self.minhasher.signatures(batch.shingles, batch.offsets)
         short_limit = int(self.options.short_text_shingles / self.options.threshold) + 1

@@ -1,5 +1,5 @@
-"""Where the shingle sets of a run wait for verification: in a spill store (memory first,
-then a temporary file; the one place dedup touches ``io.spill``)."""
+"""Where the shingle sets of a run wait for verification: a spill store (memory first,
+then a temporary file; the one place dedup touches ``io``)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from .shingles import Shingles
 
 
 class ShingleStore:
-    """Shingle sets of every record seen, in a spill store (memory, then disk; held as
-    the batch arrays they came in): verification reads the few it needs."""
+    """Shingle sets of every record seen, in a spill store (held as the batch arrays
+    they came in): verification reads the few it needs."""
 
     def __init__(self, memory: MemoryBudget | None = None) -> None:
         self._sets = SpillStore(memory, prefix="corpus-clean-shingles-")

@@ -317,7 +317,7 @@ class IndexStore:
     def accept(
         self, kept: Iterable[Accepted], run_label: str, learned: Evidence | None = None
     ) -> int:
-        """Add a run's kept articles (``pipeline.Result.kept``, or any iterable: it is read
+        """Add a run's kept articles (``driver.Result.kept``, or any iterable: it is read
         in chunks, so a generator keeps memory flat) in one transaction; return how many
         were added (``accepted`` tells the rest).
 

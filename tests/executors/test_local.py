@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from support import SAMPLES
 
-from corpus_clean import pipeline
+from corpus_clean import driver, pipeline
 from corpus_clean.cli import cli
 from corpus_clean.executors import ExecutorError, Work
 from corpus_clean.executors.local import LocalPool
@@ -103,9 +103,11 @@ class _OnOtherHosts(LocalPool):
 def test_learning_refuses_workers_that_cannot_read_its_temporary_files() -> None:
     plan = pipeline.Plan(split=SplitOptions(), clean=CleanOptions(), learn=LearnOptions(), jobs=1)
     with pytest.raises(ExecutorError, match="pass --no-learn"):
-        pipeline.run(plan, resolve_inputs([str(SAMPLES)]), io.BytesIO(), executor=_OnOtherHosts(1))
+        driver.run_plan(
+            plan, resolve_inputs([str(SAMPLES)]), io.BytesIO(), executor=_OnOtherHosts(1)
+        )
     # Without learning, the same executor runs.
     plan = pipeline.Plan(split=SplitOptions(), clean=CleanOptions(), jobs=1)
     out = io.BytesIO()
-    pipeline.run(plan, resolve_inputs([str(SAMPLES)]), out, executor=_OnOtherHosts(1))
+    driver.run_plan(plan, resolve_inputs([str(SAMPLES)]), out, executor=_OnOtherHosts(1))
     assert out.getvalue().count(b"\n") == 23
