@@ -44,7 +44,7 @@ from corpus_clean.storage import sqlite as index_module
 from corpus_clean.storage.codec import decode_shingles, encode_shingles
 from corpus_clean.storage.sqlite import IndexStore
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 OPTIONS = DedupOptions()
 SETTINGS = Fingerprinter(OPTIONS).settings()
 #: Keys an article is indexed under: LSH band keys, then containment keys.
