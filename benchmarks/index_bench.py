@@ -38,10 +38,11 @@ from typing import Any
 
 import numpy as np
 
-from corpus_clean.dedup import Accepted, Fingerprinter, jaccard
-from corpus_clean.index import IndexStore
+from corpus_clean.dedup import Fingerprinter, jaccard
+from corpus_clean.dedup.shingles import SHINGLE_BITS
 from corpus_clean.options import DedupOptions
-from corpus_clean.shingles import SHINGLE_BITS
+from corpus_clean.storage import Accepted
+from corpus_clean.storage.sqlite import IndexStore
 
 SETTINGS = Fingerprinter(DedupOptions()).settings()
 BANDS = int(str(SETTINGS["bands"]))
@@ -118,7 +119,7 @@ def peak_rss_mb() -> float:
 
 
 def verify_hits(store: IndexStore, shingles: np.ndarray, entries: list[int]) -> int:
-    """What ``Deduplicator`` does with candidates: read each one's set, exact Jaccard."""
+    """What dedup's verify step does with the index's candidates: read each set, exact Jaccard."""
     return sum(jaccard(shingles, store.shingles(entry)) >= 0.8 for entry in entries)
 
 

@@ -8,6 +8,9 @@ Example::
     report = corpus_clean.run(["scrape/"], "corpus.jsonl", duplicates="removed.jsonl")
     print(report.written, report["duplicates"])
 
+``datasketch_minhashes(texts)`` gives the MinHash signatures deduplication computes as
+``datasketch.LeanMinHash`` objects, for datasketch's ``MinHashLSH`` and its relatives.
+
 Names are imported on first use (this module imports nothing itself), so that
 ``corpus-clean`` and ``python -m corpus_clean`` set up their signal handlers first.
 """
@@ -21,6 +24,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .dedup.minhash import datasketch_minhashes
     from .errors import CorpusCleanError
     from .options import CleanOptions, DedupOptions, LearnOptions, ReadOptions, SplitOptions
     from .record import Record
@@ -35,6 +39,7 @@ __all__ = [
     "Record",
     "Report",
     "SplitOptions",
+    "datasketch_minhashes",
     "run",
 ]
 
@@ -48,6 +53,7 @@ _HOMES = {
     "Record": "record",
     "Report": "report",
     "CorpusCleanError": "errors",
+    "datasketch_minhashes": "dedup.minhash",
 }
 
 
@@ -86,13 +92,13 @@ def run(
     can fix raise ``CorpusCleanError`` with a one-line message.
     """
     from . import pipeline
-    from .clean import load_rules
     from .dedup import Fingerprinter
     from .driver import Run, Targets, execute
     from .errors import CorpusCleanError
-    from .index import IndexStore
     from .io import resolve_inputs
     from .options import CleanOptions, DedupOptions, LearnOptions, ReadOptions, SplitOptions
+    from .stages.clean import load_rules
+    from .storage.sqlite import IndexStore
 
     names = (
         [os.fspath(paths)]

@@ -19,7 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import click
 from rich.console import Console
@@ -32,21 +32,20 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from . import learn as learn_module
 from . import pipeline
-from .clean import load_rules
 from .dedup import Fingerprinter
 from .driver import Left as _Left
 from .driver import Run, Targets, execute
-from .driver import run_label as _run_label
 from .errors import CorpusCleanError, ExitCode
 from .executors import Executor
+from .executors.ray import RayExecutor
 from .formats import is_parquet
-from .index import IndexStore
-from .io import MEMORY_BUDGET, STDIN, InputError, InputFile, dump_json, resolve_inputs
+from .io import STDIN, InputError, InputFile, dump_json, resolve_inputs
 from .options import (
+    MEMORY_BUDGET,
     CleanOptions,
     DedupOptions,
+    KeepPolicy,
     LearnOptions,
     ReadOptions,
     SplitOptions,
@@ -54,7 +53,6 @@ from .options import (
     lsh_bands,
 )
 from .pipeline import ProgressCallback
-from .ray_executor import RayExecutor
 from .report import (
     Report,
     build_report,
@@ -64,9 +62,17 @@ from .report import (
     summary_rows,
 )
 from .sinks import STDOUT, OutputPathError, check_output, check_targets, write_text
+from .stages import learn as learn_module
+from .stages.clean import load_rules
 from .stats import DUPLICATE_KINDS, Stats
+from .storage.sqlite import IndexStore
 
 console = Console(stderr=True)
+
+#: The options' defaults, which options.py alone sets.
+_READ_DEFAULTS = ReadOptions()
+_DEDUP_DEFAULTS = DedupOptions()
+_LEARN_DEFAULTS = LearnOptions()
 
 #: Every option of every command can be set as CORPUS_CLEAN_<NAME>, NAME its parameter's
 #: name in upper case (mostly the long flag: --index is INDEX_PATH, --rules RULE_FILES):
@@ -103,7 +109,7 @@ def _io_options(f: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--text-field",
-            default="text",
+            default=_READ_DEFAULTS.text_field,
             show_default=True,
             metavar="KEY",
             help="JSON key holding the text of input records.",
@@ -191,9 +197,6 @@ def _clean_options(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
-_LEARN_DEFAULTS = LearnOptions()
-
-
 def _learn_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = _learn_thresholds(f)
     return click.option(
@@ -267,22 +270,28 @@ def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--threshold",
             type=click.FloatRange(0.05, 1.0),
-            default=0.8,
+            default=_DEDUP_DEFAULTS.threshold,
             show_default=True,
             help="Verified Jaccard similarity at which two articles are duplicates.",
         ),
         click.option(
             "--num-perm",
             type=click.IntRange(16, 1024),
-            default=128,
+            default=_DEDUP_DEFAULTS.num_perm,
             show_default=True,
             help="MinHash permutations; bands and rows give >= 95% detection at the threshold.",
         ),
-        click.option("--seed", type=SEED, default=1, show_default=True, help="MinHash seed."),
+        click.option(
+            "--seed",
+            type=SEED,
+            default=_DEDUP_DEFAULTS.seed,
+            show_default=True,
+            help="MinHash seed.",
+        ),
         click.option(
             "--keep",
-            type=click.Choice(["first", "longest", "earliest"]),
-            default="first",
+            type=click.Choice(get_args(KeepPolicy)),
+            default=_DEDUP_DEFAULTS.keep,
             show_default=True,
             help="Walk records in input order, longest text first, or earliest date first "
             "(undated last); each is kept unless similar to one kept before it.",
@@ -308,7 +317,7 @@ def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--containment",
             type=click.FloatRange(0.0, 1.0),
-            default=0.9,
+            default=_DEDUP_DEFAULTS.containment,
             show_default=True,
             callback=_containment,
             help="A record at least this much inside a longer kept one (shared shingles over "
@@ -853,7 +862,7 @@ def _unwinding_from_interrupt() -> bool:
 @click.option("-o", "--output", metavar="FILE", help="Write the rules here (default: stdout).")
 @click.option(
     "--text-field",
-    default="text",
+    default=_READ_DEFAULTS.text_field,
     show_default=True,
     metavar="KEY",
     help="JSON key holding the text of input records.",
@@ -973,7 +982,7 @@ def _say_rolled_back(store: IndexStore) -> None:
 @click.argument("files", nargs=-1, required=True)
 @click.option(
     "--text-field",
-    default="text",
+    default=_READ_DEFAULTS.text_field,
     show_default=True,
     metavar="KEY",
     help="JSON key holding the text of input records.",
@@ -981,27 +990,37 @@ def _say_rolled_back(store: IndexStore) -> None:
 @click.option(
     "--threshold",
     type=click.FloatRange(0.05, 1.0),
-    default=0.8,
+    default=_DEDUP_DEFAULTS.threshold,
     show_default=True,
     help="The threshold the index will be used with (it sets the LSH bands).",
 )
 @click.option(
     "--num-perm",
     type=click.IntRange(16, 1024),
-    default=128,
+    default=_DEDUP_DEFAULTS.num_perm,
     show_default=True,
     help="MinHash permutations.",
 )
-@click.option("--seed", type=SEED, default=1, show_default=True, help="MinHash seed.")
+@click.option(
+    "--seed", type=SEED, default=_DEDUP_DEFAULTS.seed, show_default=True, help="MinHash seed."
+)
 @click.option(
     "--containment",
     type=click.FloatRange(0.0, 1.0),
-    default=0.9,
+    default=_DEDUP_DEFAULTS.containment,
     show_default=True,
     callback=_containment,
     help="The --containment the index will be used with (0: no containment keys).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=default_jobs(),
+    show_default="all cores",
+    help="Worker processes for reading and fingerprinting.",
+)
 def index_add(
     path: str,
     files: tuple[str, ...],
@@ -1011,6 +1030,7 @@ def index_add(
     seed: int,
     containment: float,
     quiet: bool,
+    jobs: int,
 ) -> None:
     """Seed an index from an existing clean corpus of JSONL records; writes no records.
 
@@ -1022,7 +1042,8 @@ def index_add(
     \b
         corpus-clean index add accepted.db corpus-2024.jsonl corpus-2025.jsonl.gz
     """
-    with _errors(_Left(index=True)):
+    left = _Left(index=True)
+    with _errors(left):
         _check_band_layout(threshold, num_perm)
         inputs = _resolve(_input_paths(files))
         if pages := [i.path for i in inputs if i.kind == "page"]:
@@ -1031,15 +1052,15 @@ def index_add(
                 f"'corpus-clean run ... --index {path}' to split and clean pages first"
             )
         options = DedupOptions(threshold, num_perm, seed, containment=containment)
-        fingerprinter = Fingerprinter(options)
-        with IndexStore.open(path, fingerprinter.settings()) as store:
-            added = pipeline.index_corpus(
-                store, inputs, ReadOptions(text_field=text_field), fingerprinter, _run_label()
-            )
-            if not quiet:
-                console.print(
-                    f"added {added:,} articles to {path} ({store.info()['articles']:,} in all)"
-                )
+        plan = pipeline.Plan(
+            read=ReadOptions(text_field=text_field), dedup=options, keep_all=True, jobs=jobs
+        )
+        with IndexStore.open(path, Fingerprinter(options).settings()) as store:
+            report = execute(Run("index add", plan, inputs, Targets(), store), left)
+        if not quiet:
+            after = report["index"]["articles_after"]
+            added = after - report["index"]["articles_before"]
+            console.print(f"added {added:,} articles to {path} ({after:,} in all)")
 
 
 @index.command("verify", context_settings=ENVIRONMENT)

@@ -4,6 +4,7 @@ index committed, and the report built from everything the run counted and timed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import time
@@ -13,10 +14,11 @@ from importlib.metadata import version
 from . import pipeline
 from .dedup import Fingerprinter
 from .executors import Executor
-from .index import IndexStore
-from .io import STDIN, InputFile
+from .executors.local import LocalPool
+from .io import STDIN, InputFile, encode_object
 from .report import Report, build_report, settings_of
 from .sinks import STDOUT, Outputs
+from .storage.sqlite import IndexStore
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ class Run:
     check: bool = False
     #: Where the per-record work runs (None: this machine, ``plan.jobs`` processes).
     executor: Executor | None = None
+    #: The run's label in the index (None: when it ran, see ``run_label``).
+    label: str | None = None
 
 
 def execute(
@@ -84,7 +88,8 @@ def execute(
     targets, index = run.targets, run.index
     rejects: list[bytes] | None = [] if targets.rejects else None
     before = index.info()["articles"] if index is not None else 0
-    with Outputs() as outputs:
+    local = LocalPool(run.plan.jobs) if run.executor is None else None
+    with Outputs() as outputs, local if local is not None else contextlib.nullcontext():
         left.outputs = outputs
         out = outputs.open(targets.records) if targets.records is not None else None
         dups = outputs.open(targets.duplicates) if targets.duplicates else None
@@ -99,13 +104,13 @@ def execute(
             collect_kept=index is not None and not run.check,
             rejects=rejects,
             progress=progress,
-            executor=run.executor,
+            executor=run.executor or local,
             prior=index.learned_evidence() if index is not None and run.plan.learn else None,
         )
         if rejects_out is not None:
             rejects_out.writelines(rejects or [])
         if explain is not None:
-            explain.writelines(result.stats.explained)
+            explain.writelines(map(encode_object, result.stats.explained))
         outputs.publish()
     added = reused = 0
     phases = dict.fromkeys(pipeline.PHASES, 0.0) | result.phases
@@ -113,7 +118,9 @@ def execute(
         if progress is not None:
             progress("committing", result.stats)
         committing = time.perf_counter()
-        added = index.accept(result.kept, run_label=run_label(), learned=result.evidence)
+        added = index.accept(
+            result.kept, run_label=run.label or run_label(), learned=result.evidence
+        )
         phases["committing"] = time.perf_counter() - committing
         left.index_updated = True
         reused = index.accepted["id_reused"] if index.accepted is not None else 0

@@ -40,7 +40,7 @@ from .formats import (
     parquet_runs,
     require_pyarrow,
 )
-from .options import ReadOptions
+from .options import MEMORY_BUDGET, ReadOptions
 from .record import Record
 from .stats import Stats
 
@@ -715,10 +715,6 @@ def write_all(stream: IO[bytes], data: bytes | bytearray) -> None:
     view = memoryview(data)
     while view:
         view = view[stream.write(view) :]
-
-
-#: Bytes of parked data (spooled records, shingle sets) a run keeps in memory.
-MEMORY_BUDGET = 768 << 20
 
 
 class MemoryBudget:

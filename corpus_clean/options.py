@@ -11,6 +11,10 @@ from typing import Literal
 
 KeepPolicy = Literal["first", "longest", "earliest"]
 
+#: Bytes of parked data (records and shingle sets waiting for dedup) a run keeps in
+#: memory; the rest waits in temporary files.
+MEMORY_BUDGET = 768 << 20
+
 
 @dataclass(frozen=True)
 class ReadOptions:

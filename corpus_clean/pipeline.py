@@ -14,35 +14,24 @@ from __future__ import annotations
 import array
 import collections
 import contextlib
-import ctypes
 import functools
-import gc
 import os
 import pickle
 import shutil
-import signal
 import sys
 import tempfile
 import time
 import weakref
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from itertools import chain, islice
+from itertools import chain
 from typing import IO, Any, cast
 
 from . import _fast
-from .clean import Cleaner, load_rules
-from .dedup import (
-    Accepted,
-    AcceptedIndex,
-    DuplicateFinder,
-    Fingerprinter,
-    Fingerprints,
-    Verdict,
-)
-from .executors import Executor, ExecutorError, LocalPool, Work
+from .dedup import DuplicateFinder, Fingerprinter, Fingerprints, Verdict
+from .executors import Executor, ExecutorError, Work
+from .executors.local import LocalPool
 from .io import (
-    MEMORY_BUDGET,
     STDIN,
     BlockWriter,
     InputFile,
@@ -53,16 +42,24 @@ from .io import (
     add_fields,
     encode,
     parse_unit,
-    read_records,
     read_units,
     temporary_errors,
     write_all,
 )
-from .learn import Evidence, Learned, Sketch, TextKey, fit, fit_with, texts_of
-from .options import CleanOptions, DedupOptions, LearnOptions, ReadOptions, SplitOptions
+from .options import (
+    MEMORY_BUDGET,
+    CleanOptions,
+    DedupOptions,
+    LearnOptions,
+    ReadOptions,
+    SplitOptions,
+)
 from .record import Record
-from .split import PageSplitter
+from .stages.clean import Cleaner, RuleSet, load_rules
+from .stages.learn import Evidence, Learned, Learning, Sketch, TextKey, texts_of
+from .stages.split import PageSplitter
 from .stats import Stats, similarity_bin
+from .storage import Accepted, IndexReader
 
 #: A batch of page files closes at this many pages or this many bytes, whichever comes
 #: first. JSONL is read in runs of lines of about this many bytes, and each closes a batch.
@@ -96,6 +93,9 @@ class Plan:
     #: Bytes of records and shingle sets waiting for dedup kept in memory; the rest
     #: wait in temporary files.
     memory: int = MEMORY_BUDGET
+    #: With ``dedup``: keep every record, fingerprinted but not compared (``index add``
+    #: seeds an index with a clean corpus as it is).
+    keep_all: bool = False
 
 
 @dataclass
@@ -141,16 +141,67 @@ class _Kept:
     sketch: Sketch
 
 
+#: A stage as the pipeline runs it (see ``stages.Stage``): records in, records out.
+StageRun = Callable[[Iterable[Record], Stats], Iterable[Record]]
+#: One that also takes the fit pass's sketch of the batch (see ``Registered.sketched``).
+SketchedRun = Callable[[Iterable[Record], Stats, Sketch | None], Iterable[Record]]
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A stage in the pipeline: ``build`` makes what runs it from a plan (None: the plan
+    leaves it out); one ``after_fit`` runs after the fit pass, on what the stages
+    before it made (see ``stages.Fit``)."""
+
+    name: str
+    build: Callable[[Plan], StageRun | None]
+    after_fit: bool = False
+    #: Its run also takes the fit pass's sketch of the batch (None without one): the
+    #: learned stage passes over an article none of whose lines was learned unread.
+    sketched: bool = False
+
+
+#: Every per-record stage, in the order records go through them: the one place where a
+#: stage is registered. Cleaning's last step ("settle": an article that cleaning emptied
+#: is dropped, and --explain says what each record lost) comes after learned boilerplate
+#: is removed, so that both count.
+STAGES = (
+    Registered("split", lambda plan: PageSplitter(plan.split).run if plan.split else None),
+    Registered(
+        "clean",
+        lambda plan: Cleaner(load_rules(plan.clean), plan.clean).clean if plan.clean else None,
+    ),
+    Registered(
+        "learned", lambda plan: plan.learned.run if plan.learned else None, True, sketched=True
+    ),
+    Registered(
+        "settle",
+        lambda plan: Cleaner(RuleSet(()), plan.clean).finish if plan.clean else None,
+        True,
+    ),
+)
+
+
+def _fit_hook(plan: Plan, prior: Evidence | None) -> Learning | None:
+    """The fit hook of the plan's stage that must see the whole input first: learning,
+    over what the rules leave (``prior``: what earlier runs saw, from an index)."""
+    if plan.learn is None or plan.clean is None:
+        return None
+    return Learning(plan.learn, prior)
+
+
 class _Worker:
     """The per-record stages, built once per process from a Plan."""
 
     def __init__(self, plan: Plan) -> None:
         self.read = plan.read
-        self.splitter = PageSplitter(plan.split) if plan.split is not None else None
-        self.cleaner = (
-            Cleaner(load_rules(plan.clean), plan.clean) if plan.clean is not None else None
-        )
-        self.learned = plan.learned or None
+        built = [(entry, entry.build(plan)) for entry in STAGES]
+        #: The stages a fit pass sees the output of, and those that run after it.
+        self.before = [run for entry, run in built if run is not None and not entry.after_fit]
+        self.after = [
+            (run, entry.sketched) for entry, run in built if run is not None and entry.after_fit
+        ]
+        self.fit = _fit_hook(plan, None)
         self.cache_dir = plan.cache_dir
         self.fingerprinter = Fingerprinter(plan.dedup) if plan.dedup is not None else None
 
@@ -160,8 +211,9 @@ class _Worker:
         assert self.cache_dir is not None
         stats = Stats()
         rejects: list[bytes] = []
+        assert self.fit is not None
         records = list(self._cleaned(units, stats, rejects, None))
-        sketch = Sketch.of(records)
+        sketch = self.fit.sketch(records)
         with temporary_errors():
             fd, path = tempfile.mkstemp(dir=self.cache_dir, suffix=".pickle")
             with os.fdopen(fd, "wb") as cache:
@@ -184,25 +236,25 @@ class _Worker:
         rejects: list[bytes],
         origins: list[tuple[bytes, int | None]] | None,
     ) -> Iterable[Record]:
-        """Records parsed, split and cleaned by the rules; ``_finished`` does the rest."""
+        """Records parsed, then through the stages a fit pass sees the output of;
+        ``_finished`` does the rest."""
         stream: Iterable[Record] = chain.from_iterable(
-            parse_unit(unit, self.read, stats, rejects, origins) for unit in units
+            parse_unit(_loaded(unit, stats), self.read, stats, rejects, origins) for unit in units
         )
-        if self.splitter is not None:
-            stream = self.splitter.run(stream, stats)
-        if self.cleaner is not None:
-            stream = self.cleaner.clean(stream, stats)
+        for run in self.before:
+            stream = run(stream, stats)
         return stream
 
     def _finished(
         self, records: Iterable[Record], stats: Stats, sketch: Sketch | None = None
     ) -> Iterable[Record]:
-        """Learned boilerplate removed, then what the cleaner does last (see
-        ``Cleaner.run``): an article that cleaning emptied is dropped only after both."""
-        if self.learned is not None:
-            records = self.learned.run(records, stats, sketch)
-        if self.cleaner is not None:
-            records = self.cleaner.finish(records, stats)
+        """Records through the stages that run after a fit pass (``sketch``: the fit
+        pass's of these records, for a stage that reads it)."""
+        for run, sketched in self.after:
+            if sketched:
+                records = cast(SketchedRun, run)(records, stats, sketch)
+            else:
+                records = run(records, stats)
         return records
 
     def __call__(self, batch: list[RawUnit] | str) -> Any:
@@ -219,7 +271,7 @@ class _Worker:
         rejects: list[bytes] = []
         # Records that reach dedup's spool as they were read: an output line that is
         # mostly the input line can be read again at the end instead of travelling there.
-        as_read = self.fingerprinter is not None and not (self.splitter or self.cleaner)
+        as_read = self.fingerprinter is not None and not (self.before or self.after)
         origins: list[tuple[bytes, int | None]] | None = [] if as_read else None
         stream = self._finished(self._cleaned(units, stats, rejects, origins), stats)
         return self._encoded(list(stream), stats, rejects, origins, units)
@@ -275,67 +327,26 @@ def _reread(
     return reread
 
 
-_process_worker: _Worker | None = None
+def _units(inputs: list[InputFile], stats: Stats, *, shared: bool) -> Iterator[RawUnit]:
+    """The raw units of the inputs, in order. With ``shared`` (the workers read this
+    machine's files), a page file is a unit that only names it: the worker reads it
+    (``_loaded``), so that the main process neither reads nor ships its bytes."""
+    for item in inputs:
+        if shared and item.kind == "page":
+            yield RawUnit("page", item.source, 0, b"", path=item.path)
+        else:
+            yield from read_units([item], stats, BATCH_BYTES)
 
 
-def _init_process(plan: Plan, parent: int) -> None:
-    """Build the worker, and leave interruption to the main process: a forked worker
-    would otherwise inherit the CLI's handlers, answer the pool's own SIGTERM (sent when
-    it is torn down) with a traceback, and each catch Ctrl-C (or the SIGHUP of a closed
-    terminal) sent to the process group."""
-    _die_with(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    global _process_worker
-    _process_worker = _Worker(plan)
-
-
-#: prctl option of linux/prctl.h: a signal the kernel sends when the parent dies.
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with(parent: int) -> None:
-    """Have the kernel kill this worker when the main process dies, however it dies.
-
-    A main process killed by SIGKILL (or the OOM killer) cannot tear its pool down: the
-    workers would wait on the pool's queue forever, holding the caller's pipes open. The
-    signal follows the thread that forked the worker, which is the run's own thread.
-    Where there is no prctl (not Linux), this does nothing.
-    """
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return
-    prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # it died before prctl took effect: nobody will ask
-        os._exit(1)
-
-
-def _in_process(batch: list[RawUnit] | str) -> Any:
-    assert _process_worker is not None, "worker process was not initialized"
-    return _process_worker(batch)
-
-
-#: glibc's mallopt parameters (malloc.h).
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-
-
-@functools.cache
-def _reuse_freed_memory() -> None:
-    """Have glibc keep freed memory for the next batch instead of handing it back.
-
-    Each batch allocates and frees tens of megabytes. By default glibc returns much of it
-    to the kernel, and the next batch faults it back in a page at a time: a sixth of a
-    run's time at 100,000 articles. Up to 128 MB a process stays mapped instead. Forked
-    workers inherit the setting; elsewhere than glibc this does nothing.
-    """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(_M_MMAP_THRESHOLD, 32 << 20)
-    mallopt(_M_TRIM_THRESHOLD, 128 << 20)
+def _loaded(unit: RawUnit, stats: Stats) -> RawUnit:
+    """A page unit that only names its file (see ``_units``) with the file's bytes."""
+    if unit.kind != "page" or not unit.path:
+        return unit
+    with open(unit.path, "rb") as handle:
+        data = handle.read()
+    stats.add("pages_read")
+    stats.add("bytes_read", len(data))
+    return replace(unit, data=data, path="")
 
 
 def _batches(units: Iterable[RawUnit]) -> Iterator[list[RawUnit]]:
@@ -343,7 +354,7 @@ def _batches(units: Iterable[RawUnit]) -> Iterator[list[RawUnit]]:
     size = 0
     for unit in units:
         batch.append(unit)
-        size += len(unit.data)
+        size += len(unit.data) if unit.data or not unit.path else os.stat(unit.path).st_size
         if unit.kind == "jsonl" or len(batch) >= BATCH_UNITS or size >= BATCH_BYTES:
             yield batch
             batch, size = [], 0
@@ -356,32 +367,16 @@ def _processed(
 ) -> Generator[Any, None, None]:
     """Each batch through the per-record stages (``_Worker.__call__``), wherever the
     executor runs them (results in input order)."""
-    work = Work(functools.partial(_Worker, plan), _init_process, (plan, os.getpid()), _in_process)
-    yield from executor.map(work, batches)
+    yield from executor.map(Work(functools.partial(_Worker, plan)), batches)
 
 
-@contextlib.contextmanager
-def _cycle_collector_paused() -> Iterator[None]:
-    """Records and batches hold no reference cycles, yet as a run allocates millions of
-    objects the cycle collector walks every live one again and again: 4% of a run.
-    Forked workers inherit the pause."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-@_cycle_collector_paused()
 def run(
     plan: Plan,
     inputs: list[InputFile],
     out: IO[bytes] | None,
     duplicates: IO[bytes] | None = None,
     *,
-    index: AcceptedIndex | None = None,
+    index: IndexReader | None = None,
     collect_kept: bool = False,
     rejects: list[bytes] | None = None,
     progress: ProgressCallback | None = None,
@@ -393,15 +388,15 @@ def run(
     ``executor`` (default: this machine, ``plan.jobs`` processes). Learning counts what
     earlier runs saw (``prior``, from an index) with the input's own recurrence."""
     started = time.perf_counter()
-    _reuse_freed_memory()
     executor = executor if executor is not None else LocalPool(plan.jobs)
     stats = Stats()
-    units = read_units(inputs, stats, BATCH_BYTES)
+    units = _units(inputs, stats, shared=executor.shares_files)
     applied = _pinned(plan.clean) if plan.clean is not None else Learned()
     learned: Learned | None = None
     evidence: Evidence | None = None
+    hook = _fit_hook(plan, prior)
     with contextlib.ExitStack() as cleanup:
-        if plan.learn is None or plan.clean is None:
+        if hook is None:
             to_process: Iterator[Any] = _batches(units)
             first_phase = "reading"
         else:
@@ -426,7 +421,8 @@ def run(
             fitted_at = time.perf_counter()
             if progress is not None:
                 progress("learning", stats)
-            learned, evidence = fit_with(sketches, plan.learn, prior)
+            learned = hook.fit(sketches)
+            evidence = hook.evidence
             del sketches
             learned_at = time.perf_counter()
             applied.update(learned)
@@ -459,13 +455,14 @@ def run(
 def learn_from(plan: Plan, inputs: list[InputFile]) -> Learned:
     """The fit pass: every record split and cleaned by the rules, sketched, and learned
     from. Stdin must have been spooled (see ``_stdin_spooled``): it is read twice."""
-    assert plan.learn is not None
+    hook = _fit_hook(plan, None)
+    assert hook is not None
     with tempfile.TemporaryDirectory(prefix=_LEARN_CACHE) as cache:
-        units = _batches(read_units(inputs, Stats(), BATCH_BYTES))
+        units = _batches(_units(inputs, Stats(), shared=True))
         sketches, kept_batches = _fit_pass(plan, units, LocalPool(plan.jobs), cache, None)
         for path in kept_batches:
             os.unlink(path)
-        return fit(sketches, plan.learn)
+        return hook.fit(sketches)
 
 
 #: Prefix of the folder where the fit pass keeps its batches for the second pass.
@@ -508,7 +505,7 @@ def learn_rules(plan: Plan, inputs: list[InputFile]) -> tuple[Learned, dict[Text
         inputs = [spooled.get(item.path, item) for item in inputs]
         learned = learn_from(plan, inputs)
         worker = _Worker(replace(plan, dedup=None, learned=None))
-        for batch in _batches(read_units(inputs, stats, BATCH_BYTES)):
+        for batch in _batches(_units(inputs, stats, shared=True)):
             records = list(worker._cleaned(batch, stats, [], None))
             texts_of(learned, records, texts)
             for record in records:
@@ -536,7 +533,7 @@ def _run(
     stats: Stats,
     out: IO[bytes] | None,
     duplicates: IO[bytes] | None,
-    index: AcceptedIndex | None,
+    index: IndexReader | None,
     collect_kept: bool,
     rejects: list[bytes] | None,
     progress: ProgressCallback | None,
@@ -563,6 +560,8 @@ def _run(
     finder = DuplicateFinder(plan.dedup, index, memory)
     meta = plan.read.metadata_field
     spool = Spool(memory)
+    # Records wait for the verdicts only when they are to be written (not with --check).
+    writes = out is not None or duplicates is not None
     heads: list[tuple[str | None, str]] = []
     kept_at = array.array("q")  # positions of the kept records, for collect_kept
     try:
@@ -572,21 +571,24 @@ def _run(
             finder.add([head[0] for head in batch.heads], batch.prints)
             if collect_kept:
                 heads.extend((title, source) for _, title, source in batch.heads)
-            spool.extend(batch.lines, batch.reread)
+            if writes:
+                spool.extend(batch.lines, batch.reread)
         processed_at = time.perf_counter()
         if progress is not None:
             progress("resolving", stats)
-        verdicts = finder.resolve(stats)
+        verdicts = {} if plan.keep_all else finder.resolve(stats)
         _count_verdicts(verdicts, finder.ids, stats)
         resolved_at = time.perf_counter()
         if progress is not None:
             progress("writing", stats)
+        if not writes and collect_kept:
+            kept_at.extend(n for n in range(len(finder.ids)) if n not in verdicts)
         with contextlib.ExitStack() as writers:
             kept_out = writers.enter_context(BlockWriter(out)) if out is not None else None
             removed_out = (
                 writers.enter_context(BlockWriter(duplicates)) if duplicates is not None else None
             )
-            for n, line in enumerate(spool.read()):
+            for n, line in enumerate(spool.read() if writes else ()):
                 verdict = verdicts.get(n)
                 if verdict is not None:
                     if removed_out is not None:
@@ -674,28 +676,3 @@ def _merge(
         rejects.extend(batch.rejects)
     if progress is not None:
         progress(phase, stats)
-
-
-def index_corpus(
-    index: AcceptedIndex,
-    inputs: list[InputFile],
-    read: ReadOptions,
-    fingerprinter: Fingerprinter,
-    run_label: str,
-) -> int:
-    """Add every record of a clean corpus to an index as it is; return how many were added.
-
-    Records are read and fingerprinted a batch at a time as the index takes them, so
-    memory stays flat however big the corpus.
-    """
-    records = read_records(inputs, read, Stats())
-    return index.accept(_as_accepted(records, fingerprinter), run_label=run_label)
-
-
-def _as_accepted(records: Iterator[Record], fingerprinter: Fingerprinter) -> Iterator[Accepted]:
-    while batch := list(islice(records, BATCH_UNITS)):
-        prints = fingerprinter.fingerprint([record.text for record in batch])
-        for i, record in enumerate(batch):
-            yield Accepted(
-                record.id, record.title, record.source, prints.band_keys[i], prints.shingles_of(i)
-            )

@@ -53,8 +53,9 @@ class Stats:
     counts: Counter[str] = field(default_factory=Counter)
     #: Boilerplate lines or fragments removed, by rule name.
     removed_by_rule: Counter[str] = field(default_factory=Counter)
-    #: With ``--explain``: one JSONL line per record that lost anything, in input order.
-    explained: list[bytes] = field(default_factory=list)
+    #: With ``--explain``: one entry per record that lost anything, in input order
+    #: (what it lost, and by which rule; written as one JSON line each).
+    explained: list[dict[str, Any]] = field(default_factory=list)
     #: Kept records that extend an indexed article: {"id": ..., "extends": indexed id}.
     extended: list[dict[str, str]] = field(default_factory=list)
     #: Removals by learned pattern: (kind "line" or "tail", site or None, folded text).

@@ -1,22 +1,29 @@
-"""Shared helpers: the seed pages, and each library stage driven directly (no click)."""
+"""Shared helpers: the seed pages, each library stage driven directly (no click), and
+dedup through the one driver the command runs."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from corpus_clean.clean import Cleaner, RuleSet, load_rules
-from corpus_clean.dedup import Deduplicator, Fingerprinter, Verdict
+from corpus_clean.dedup import Verdict
+from corpus_clean.driver import Run, Targets, execute
 from corpus_clean.io import read_records, resolve_inputs
 from corpus_clean.options import CleanOptions, DedupOptions, ReadOptions, SplitOptions
+from corpus_clean.pipeline import Plan
 from corpus_clean.record import Record
-from corpus_clean.split import PageSplitter
+from corpus_clean.report import Report
+from corpus_clean.stages.clean import Cleaner, RuleSet, load_rules
+from corpus_clean.stages.split import PageSplitter
 from corpus_clean.stats import Stats
+from corpus_clean.storage.sqlite import IndexStore
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
@@ -55,25 +62,74 @@ def seed_articles(stats: Stats | None = None) -> list[Record]:
     return clean(split(read([SAMPLES], stats), stats), stats)
 
 
+#: A field each record carries through dedup, to find its place among the outputs.
+_POSITION = "test_position"
+
+
 def dedup(
     records: Sequence[Record],
-    stats: Stats | None = None,
     *,
     batch_size: int | None = None,
+    index: IndexStore | None = None,
     **options: object,
 ) -> list[tuple[Record, Verdict | None]]:
-    """Every record with its verdict (None: kept), fingerprinted in batches of
-    ``batch_size`` records (default: one batch), as the pipeline hands them over."""
-    opts = DedupOptions(**options)  # type: ignore[arg-type]
-    fingerprinter = Fingerprinter(opts)
+    """Every record with its verdict (None: kept); see ``dedup_run``."""
+    return dedup_run(records, batch_size=batch_size, index=index, **options)[0]
+
+
+def dedup_run(
+    records: Sequence[Record],
+    *,
+    batch_size: int | None = None,
+    index: IndexStore | None = None,
+    **options: object,
+) -> tuple[list[tuple[Record, Verdict | None]], Report]:
+    """``corpus-clean dedup`` over ``records``, through the driver the command runs, and
+    its report: every record with its verdict (None: kept), read back from the kept and
+    removed outputs, which must hold each record once, in input order. The records go in
+    as JSONL files of ``batch_size`` records (default: one file), each a batch of its own;
+    ``index`` is consulted, then accepts what the run kept."""
     size = batch_size or max(len(records), 1)
-    batches = [list(records[i : i + size]) for i in range(0, len(records), size)]
-    fed = [
-        (batch, fingerprinter.fingerprint([r.text for r in batch], [r.date for r in batch]))
-        for batch in batches
-    ]
-    stage = Deduplicator(opts)
-    return list(stage.run(fed, stats if stats is not None else Stats()))
+    with tempfile.TemporaryDirectory(prefix="corpus-clean-test-") as folder:
+        names = []
+        for start in range(0, len(records), size):
+            name = os.path.join(folder, f"{start:06d}.jsonl")
+            with open(name, "w", encoding="utf-8") as batch:
+                for n, record in enumerate(records[start : start + size], start):
+                    batch.write(json.dumps(record.to_dict({_POSITION: n})) + "\n")
+            names.append(name)
+        kept, removed = os.path.join(folder, "kept"), os.path.join(folder, "removed")
+        plan = Plan(dedup=DedupOptions(**options))  # type: ignore[arg-type]
+        report = execute(Run("dedup", plan, resolve_inputs(names), Targets(kept, removed), index))
+        outputs = [_read_lines(kept), _read_lines(removed)]
+    verdicts: dict[int, Verdict | None] = {}
+    for lines in outputs:
+        places = [line[_POSITION] for line in lines]
+        assert places == sorted(places), "an output is not in input order"
+        verdicts |= {line[_POSITION]: _verdict(line) for line in lines}
+    assert sorted(verdicts) == list(range(len(records))), "a record is missing or repeated"
+    return [(record, verdicts[n]) for n, record in enumerate(records)], report
+
+
+def _read_lines(path: str) -> list[dict[str, object]]:
+    with open(path, encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines]
+
+
+def _verdict(line: dict[str, object]) -> Verdict | None:
+    """The verdict a removed record's line carries (its similarities rounded to 4 places,
+    as written); None for a kept one."""
+    if "duplicate_of" not in line:
+        return None
+    assert line["matched_id"] == line["duplicate_of"]
+    jaccard = line.get("jaccard")
+    return Verdict(
+        str(line["duplicate_of"]),
+        float(line["similarity"]),  # type: ignore[arg-type]
+        str(line["duplicate_kind"]),
+        int(line["cluster_size"]),  # type: ignore[call-overload]
+        float(jaccard) if jaccard is not None else None,  # type: ignore[arg-type]
+    )
 
 
 def kept_ids(verdicts: Iterable[tuple[Record, Verdict | None]]) -> list[str]:

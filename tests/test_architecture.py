@@ -1,5 +1,6 @@
-"""The shape of the house: the library never imports click or rich, and no stage
-imports another stage."""
+"""The shape of the house: the foundation is pure types, stages build on it alone, dedup
+is layered, executors know no stage, the library never imports click or rich, and only
+the command line imports the command line."""
 
 from __future__ import annotations
 
@@ -14,24 +15,83 @@ import pytest
 import corpus_clean
 
 PACKAGE = Path(corpus_clean.__file__).parent
+
+
+def module_name(path: Path) -> str:
+    """``corpus_clean/dedup/minhash.py`` -> ``dedup.minhash``; a package is its ``__init__``."""
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+#: Every module but the command line's, by dotted name (``stages.clean``).
 LIBRARY = sorted(
-    p.stem for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__", "cli")
+    name for name in map(module_name, PACKAGE.rglob("*.py")) if name not in ("", "__main__", "cli")
 )
-#: Each stage, and the modules that make it up.
-STAGES = {
-    "split": {"split"},
-    "clean": {"clean"},
-    "learn": {"learn"},
-    "dedup": {"dedup", "minhash", "shingles"},
-}
-#: What any stage may build on.
-FOUNDATION = {"record", "io", "options", "stats", "errors"}
+
+
+def under(package: str) -> set[str]:
+    """A package and its modules."""
+    return {name for name in LIBRARY if name.split(".")[0] == package}
+
+
+#: Pure types that everything may build on: no I/O, no package module but each other.
+FOUNDATION = {"record", "errors", "options", "stats"}
+#: The per-record stages (``stages/``): each builds on the foundation alone.
+STAGES = under("stages") - {"stages"}
+#: Reading and writing bytes: inputs, the JSONL codec, sinks, the spill store.
+IO = under("io")
+#: What dedup may see of the index: the reader and writer protocols, not a backend.
+STORAGE = {"storage"}
+#: dedup's modules bottom up: each builds on those before it only, and the package
+#: (which composes the steps) on all of them.
+DEDUP_LAYERS = [
+    "dedup.shingles",
+    "dedup.minhash",
+    "dedup.fingerprint",
+    "dedup.store",
+    "dedup.candidates",
+    "dedup.verify",
+    "dedup.decide",
+    "dedup.annotate",
+]
 #: Compiled helpers, private to the modules that import them.
-NATIVE = {"shingles": {"_fast"}, "minhash": {"_fast"}, "dedup": {"_fast"}, "io": {"_fast"}}
+NATIVE = {"_fast"}
+#: Standard modules that do I/O or run processes, which the foundation never imports.
+IO_MODULES = {"io", "sqlite3", "subprocess", "tempfile", "shutil", "socket", "multiprocessing"}
+
+
+def package_imports(module: str) -> set[str]:
+    """The corpus_clean modules a module imports (relative or absolute), dotted from
+    the package (``dedup.shingles``); a name imported from a package counts as its
+    module when it is one (``from . import _fast``)."""
+    path = PACKAGE.joinpath(*module.split("."))
+    is_package = path.is_dir()
+    tree = ast.parse((path / "__init__.py" if is_package else path.with_suffix(".py")).read_text())
+    here = module.split(".") if is_package else module.split(".")[:-1]
+    modules = set(LIBRARY) | NATIVE
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here[: len(here) - node.level + 1]
+                source = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            elif node.module and node.module.split(".")[0] == "corpus_clean":
+                source = node.module.partition(".")[2]
+            else:
+                continue
+            named = {f"{source}.{a.name}".lstrip(".") for a in node.names}
+            found |= named & modules or {source}
+        elif isinstance(node, ast.Import):
+            found.update(
+                alias.name.partition(".")[2]
+                for alias in node.names
+                if alias.name.startswith("corpus_clean.")
+            )
+    return found
 
 
 def test_the_library_never_imports_click_or_rich() -> None:
-    assert {"pipeline", "io", "split", "clean", "dedup", "minhash", "shingles"} <= set(LIBRARY)
+    assert {"pipeline", "driver", "stages.clean", "dedup.minhash", "storage.sqlite"} <= set(LIBRARY)
     code = (
         "import importlib, json, sys\n"
         f"for name in {LIBRARY!r}:\n"
@@ -54,51 +114,53 @@ def test_the_cli_does_import_them() -> None:
     assert done.stdout.strip() == "True"
 
 
-def package_imports(module: str) -> set[str]:
-    """The corpus_clean modules a module imports (relative or absolute)."""
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text("utf-8"))
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            if node.level == 1 and node.module:
-                found.add(node.module.split(".")[0])
-            elif node.level == 1:
-                found.update(alias.name for alias in node.names)
-            elif node.module and node.module.startswith("corpus_clean."):
-                found.add(node.module.split(".")[1])
-            elif node.module == "corpus_clean":
-                found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.Import):
-            found.update(
-                alias.name.split(".")[1]
-                for alias in node.names
-                if alias.name.startswith("corpus_clean.")
-            )
-    return found
-
-
 def test_import_scanner_sees_imports() -> None:
-    assert {"clean", "dedup", "split", "io"} <= package_imports("pipeline")
+    assert {"stages.clean", "dedup", "stages.split", "_fast"} <= package_imports("pipeline")
+    assert "dedup.shingles" in package_imports("dedup.minhash")
 
 
 @pytest.mark.parametrize("stage", sorted(STAGES))
-def test_no_stage_imports_another_stage(stage: str) -> None:
-    others = set().union(*(modules for name, modules in STAGES.items() if name != stage))
-    for module in STAGES[stage]:
-        imported = package_imports(module)
-        assert not imported & others, f"{module} imports {imported & others}"
-        allowed = FOUNDATION | STAGES[stage] | NATIVE.get(module, set())
-        assert imported <= allowed, f"{module} imports {imported}"
+def test_a_stage_imports_only_the_foundation(stage: str) -> None:
+    imported = package_imports(stage)
+    assert not imported & (STAGES - {stage}), f"{stage} imports another stage"
+    assert imported <= FOUNDATION, f"{stage} imports {imported - FOUNDATION}"
+
+
+def test_the_shape_of_a_stage_names_no_stage() -> None:
+    assert STAGES and package_imports("stages") <= FOUNDATION
 
 
 def test_dedup_parts_are_layered() -> None:
-    # shingles <- minhash <- dedup, never the other way round.
-    assert package_imports("shingles") <= FOUNDATION | NATIVE["shingles"]
-    assert package_imports("minhash") <= FOUNDATION | {"shingles"} | NATIVE["minhash"]
+    assert set(DEDUP_LAYERS) | {"dedup"} == under("dedup")
+    for n, module in enumerate(DEDUP_LAYERS):
+        below = set(DEDUP_LAYERS[:n]) | FOUNDATION | IO | STORAGE | NATIVE
+        assert package_imports(module) <= below, module
+    assert not package_imports("dedup") & (STAGES | {"pipeline", "driver"} | under("executors"))
 
 
-def test_foundation_imports_no_stage_and_record_imports_nothing() -> None:
-    stages = set().union(*STAGES.values())
+@pytest.mark.parametrize("module", sorted(under("executors")))
+def test_executors_know_no_stage_and_no_pipeline(module: str) -> None:
+    assert package_imports(module) <= FOUNDATION | {"executors", "signals"}, module
+
+
+def test_foundation_is_pure_types() -> None:
     for module in FOUNDATION:
-        assert not package_imports(module) & (stages | {"pipeline", "cli"}), module
+        assert package_imports(module) <= FOUNDATION, module
+        tree = ast.parse((PACKAGE / f"{module}.py").read_text("utf-8"))
+        standard = {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        } | {
+            node.module.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+        }
+        assert not standard & IO_MODULES, f"{module} imports {standard & IO_MODULES}"
     assert package_imports("record") == set()
+
+
+@pytest.mark.parametrize("module", LIBRARY)
+def test_only_the_command_line_imports_the_command_line(module: str) -> None:
+    assert "cli" not in package_imports(module), module

@@ -22,10 +22,10 @@ from support import (
 )
 
 from corpus_clean import pipeline
-from corpus_clean.clean import Cleaner, RulesError, clean_text, clean_title, load_rules
 from corpus_clean.cli import cli
 from corpus_clean.options import CleanOptions
 from corpus_clean.record import Record
+from corpus_clean.stages.clean import Cleaner, RulesError, clean_text, clean_title, load_rules
 from corpus_clean.stats import Stats
 
 HEBEI_PROMO = "Pay attention to Hebei News network, understand the latest news in Hebei."
@@ -597,7 +597,7 @@ def test_cleaner_explains_records_that_lost_anything_and_only_those() -> None:
     stats = Stats()
     out = list(Cleaner(builtin_rules(), CleanOptions(explain=True)).run(records, stats))
     assert [r.id for r in out] == ["a.txt#1", "a.txt#2"]
-    assert [json.loads(line) for line in stats.explained] == [
+    assert stats.explained == [
         {
             "id": "a.txt#1",
             "source": "a.txt",
@@ -610,7 +610,6 @@ def test_cleaner_explains_records_that_lost_anything_and_only_those() -> None:
             "dropped": "empty_article",
         },
     ]
-    assert all(line.endswith(b"\n") and line.count(b"\n") == 1 for line in stats.explained)
 
 
 FOLLOW = "Follow us."
@@ -635,7 +634,7 @@ def test_a_stage_between_clean_and_finish_adds_its_removals_and_may_empty_an_art
     out = list(cleaner.finish(learned(cleaner.clean(records, stats)), stats))
     assert [(r.id, r.text, r.removed) for r in out] == [("p.txt#2", "Body.", None)]
     assert stats["empty_articles_dropped"] == 1
-    assert [json.loads(line)["removed"] for line in stats.explained] == [
+    assert [entry["removed"] for entry in stats.explained] == [
         [
             {"line": "\u5173\u4e8e\u4f5c\u8005", "rule": "author_footer"},
             {"line": "Follow us.", "rule": "learned:follow"},

@@ -17,7 +17,14 @@ from click.testing import CliRunner, Result
 from support import GOLDEN, REPO, SAMPLE_FILES, replicated_samples
 
 from corpus_clean import pipeline
-from corpus_clean.cli import cli
+from corpus_clean.cli import DEDUP_HELP, cli
+from corpus_clean.options import (
+    MEMORY_BUDGET,
+    DedupOptions,
+    LearnOptions,
+    ReadOptions,
+    lsh_bands,
+)
 
 STAGES = ["run", "split", "clean", "dedup"]
 
@@ -343,6 +350,41 @@ def test_every_expected_command_exists() -> None:
         ("index", "add"),
         ("index", "verify"),
     } <= set(COMMANDS)
+
+
+#: Command-line parameters whose defaults are the options' (options.py sets them alone).
+OPTION_DEFAULTS = {
+    "text_field": ReadOptions().text_field,
+    "threshold": DedupOptions().threshold,
+    "num_perm": DedupOptions().num_perm,
+    "seed": DedupOptions().seed,
+    "keep": DedupOptions().keep,
+    "containment": DedupOptions().containment,
+    "learn_min_pages": LearnOptions().min_pages,
+    "learn_min_sites": LearnOptions().min_sites,
+    "memory_mb": MEMORY_BUDGET >> 20,
+}
+
+
+def test_the_dedup_help_states_the_band_layout_and_keys_of_the_defaults() -> None:
+    defaults = DedupOptions()
+    bands, rows = lsh_bands(defaults.threshold, defaults.num_perm)
+    help_text = " ".join(DEDUP_HELP.split())
+    assert f"{bands} bands of {rows} rows at the defaults" in help_text
+    assert f"(--threshold {defaults.threshold}, --num-perm {defaults.num_perm})" in help_text
+    assert f"({defaults.containment_keys} at the default)" in help_text
+    assert f"--containment ({defaults.containment} by default)" in help_text
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "corpus-clean")
+def test_every_default_of_the_command_line_is_the_options_default(path: tuple[str, ...]) -> None:
+    command: click.Command = cli
+    for name in path:
+        assert isinstance(command, click.Group)
+        command = command.commands[name]
+    for param in command.params:
+        if param.name in OPTION_DEFAULTS:
+            assert param.default == OPTION_DEFAULTS[param.name], (path, param.name)
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "corpus-clean")

@@ -3,6 +3,7 @@ chosen, and what the command says when Ray is missing."""
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import subprocess
@@ -16,7 +17,8 @@ from support import SAMPLES
 
 from corpus_clean import pipeline
 from corpus_clean.cli import cli
-from corpus_clean.executors import ExecutorError, LocalPool, Work
+from corpus_clean.executors import ExecutorError, Work
+from corpus_clean.executors.local import LocalPool
 from corpus_clean.io import resolve_inputs
 from corpus_clean.options import CleanOptions, LearnOptions, SplitOptions
 
@@ -29,17 +31,29 @@ def _squarer() -> Callable[[int], int]:
     return _square
 
 
-def _no_setup(*args: object) -> None:
-    pass
+WORK = Work(_squarer)
 
 
-WORK = Work(_squarer, _no_setup, (), _square)
+def _collector_enabled(_: int) -> bool:
+    return gc.isenabled()
+
+
+def _collector_checker() -> Callable[[int], bool]:
+    return _collector_enabled
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
 @pytest.mark.parametrize("items", [0, 1, 2, 50])
 def test_the_local_pool_maps_in_input_order(jobs: int, items: int) -> None:
     assert list(LocalPool(jobs).map(WORK, iter(range(items)))) == [n * n for n in range(items)]
+
+
+def test_the_local_pool_pauses_the_cycle_collector_for_a_run_only() -> None:
+    assert gc.isenabled()
+    with LocalPool(2) as pool:
+        assert not gc.isenabled()
+        assert list(pool.map(Work(_collector_checker), range(4))) == [False] * 4  # in workers
+    assert gc.isenabled()
 
 
 def test_ray_is_imported_only_when_chosen(tmp_path: Path) -> None:

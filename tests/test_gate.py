@@ -195,7 +195,7 @@ def test_every_report_the_commands_write_follows_the_schema(tmp_path: Path, in_r
 def test_every_counter_the_package_adds_is_listed() -> None:
     """A counter missing from COUNTERS would be missing from reports where it is zero."""
     names: set[str] = set()
-    for path in (REPO / "corpus_clean").glob("*.py"):
+    for path in (REPO / "corpus_clean").rglob("*.py"):
         code = path.read_text("utf-8")
         names |= set(re.findall(r"\.add\(\s*\"(\w+)\"", code))
         names |= set(re.findall(r"counts\[\"(\w+)\"\]", code))

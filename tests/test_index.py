@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -30,14 +31,18 @@ from hypothesis import strategies as st
 from support import SCRIPT, started
 
 from corpus_clean import cli as cli_module
-from corpus_clean import index as index_module
 from corpus_clean import pipeline
 from corpus_clean.cli import cli as command_line
-from corpus_clean.dedup import Accepted, Fingerprinter, Fingerprints
-from corpus_clean.index import IndexStore, IndexStoreError, decode_shingles, encode_shingles
+from corpus_clean.dedup import Fingerprinter
+from corpus_clean.driver import Run, Targets, execute
 from corpus_clean.io import resolve_inputs
-from corpus_clean.options import CleanOptions, DedupOptions, ReadOptions, SplitOptions
-from corpus_clean.pipeline import Plan, Result, index_corpus, run
+from corpus_clean.options import CleanOptions, DedupOptions, SplitOptions
+from corpus_clean.pipeline import Plan, run
+from corpus_clean.report import Report
+from corpus_clean.storage import Accepted, IndexStoreError
+from corpus_clean.storage import sqlite as index_module
+from corpus_clean.storage.codec import decode_shingles, encode_shingles
+from corpus_clean.storage.sqlite import IndexStore
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 OPTIONS = DedupOptions()
@@ -51,23 +56,21 @@ SAMPLE_ARTICLES, SAMPLE_KEPT = 23, 18
 
 def night(
     path: Path, inputs: list[str], label: str, plan: Plan = SCRAPE
-) -> tuple[Result, list[dict[str, Any]], int, list[str]]:
-    """One CI run with ``--index``: output first, then the index accepts what was kept.
-    Returns the result, the removed records with their verdicts, how many were added, and
-    the ids of the kept articles the index was offered."""
-    duplicates = io.BytesIO()
-    offered: list[str] = []
-
-    def noted(kept: Iterator[Accepted]) -> Iterator[Accepted]:
-        for article in kept:
-            offered.append(article.id)
-            yield article
-
+) -> tuple[Report, list[dict[str, Any]], int, list[str]]:
+    """One CI run with ``--index``, as the command makes it (the driver): the outputs
+    published, then the index accepts what was kept. Returns the report, the removed
+    records with their verdicts, how many articles were added, and the ids of the kept
+    articles (those the index was offered)."""
+    folder = Path(tempfile.mkdtemp(dir=path.parent))
+    kept, removed = folder / "kept.jsonl", folder / "removed.jsonl"
+    targets = Targets(str(kept), str(removed))
     with IndexStore.open(path, SETTINGS) as store:
-        result = run(plan, resolve_inputs(inputs), None, duplicates, index=store, collect_kept=True)
-        added = store.accept(noted(result.kept), run_label=label)
-    removed = [json.loads(line) for line in duplicates.getvalue().splitlines()]
-    return result, removed, added, offered
+        report = execute(Run("run", plan, resolve_inputs(inputs), targets, store, label=label))
+    offered = [json.loads(line)["id"] for line in kept.read_text("utf-8").splitlines()]
+    removed_records = [json.loads(line) for line in removed.read_text("utf-8").splitlines()]
+    shutil.rmtree(folder)
+    added = report["index"]["articles_after"] - report["index"]["articles_before"]
+    return report, removed_records, added, offered
 
 
 def digest(path: Path) -> str:
@@ -109,8 +112,8 @@ def test_second_run_of_the_same_scrape_keeps_and_adds_nothing(
     path, first_removed = indexed
     keeper = {r["id"]: r["duplicate_of"] for r in first_removed}
     result, removed, added, offered = night(path, [str(SAMPLES)], "night-2")
-    assert result.stats["written"] == 0
-    assert result.stats["duplicates_index"] == SAMPLE_ARTICLES
+    assert result["counts"]["written"] == 0
+    assert result["counts"]["duplicates_index"] == SAMPLE_ARTICLES
     assert offered == []
     assert added == 0
     assert len(removed) == SAMPLE_ARTICLES
@@ -267,48 +270,23 @@ def test_accept_reads_a_stream_in_chunks_and_commits_it_whole(
     assert digest(path) == before
 
 
-def test_index_corpus_fingerprints_as_the_index_takes_records(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """``index add`` on a big corpus: memory holds a batch, not the corpus."""
-    monkeypatch.setattr(pipeline, "BATCH_UNITS", 2)
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text(
-        "".join(
-            json.dumps({"id": f"r{n}", "text": f"story {n} of the river and the old bridges"})
-            + "\n"
-            for n in range(5)
-        ),
-        encoding="utf-8",
+def test_index_add_keeps_every_record_and_compares_none(tmp_path: Path) -> None:
+    """``index add`` seeds an index with a clean corpus as it is: copies of one text and
+    records that recur in the index are all added, under their own ids."""
+    path = tmp_path / "accepted.db"
+    copies = "".join(
+        json.dumps({"id": f"r{n}", "text": "the same story of the river and the old bridges"})
+        + "\n"
+        for n in range(5)
     )
-    batches_done: list[int] = []  # per article: batches fingerprinted when the index took it
-
-    class CountingFingerprinter(Fingerprinter):
-        calls = 0
-
-        def fingerprint(self, texts: Any) -> Fingerprints:
-            self.calls += 1
-            return super().fingerprint(texts)
-
-    fingerprinter = CountingFingerprinter(OPTIONS)
-
-    class WatchedIndex:
-        def __init__(self, store: IndexStore) -> None:
-            self.store = store
-
-        def accept(self, kept: Iterable[Accepted], run_label: str) -> int:
-            def watched() -> Iterator[Accepted]:
-                for article in kept:
-                    batches_done.append(fingerprinter.calls)
-                    yield article
-
-            return self.store.accept(watched(), run_label)
-
-    with IndexStore.open(tmp_path / "accepted.db", SETTINGS) as store:
-        inputs = resolve_inputs([str(corpus)])
-        added = index_corpus(WatchedIndex(store), inputs, ReadOptions(), fingerprinter, "seed")
-        assert added == store.info()["articles"] == 5
-    assert batches_done == [1, 1, 2, 2, 3]
+    for name in ("first.jsonl", "second.jsonl"):
+        (tmp_path / name).write_text(copies.replace('"r', f'"{name[0]}'), encoding="utf-8")
+    for name in ("first.jsonl", "second.jsonl"):
+        added = cli("index", "add", path, tmp_path / name, "-j", "2")
+        assert added.exit_code == 0, added.stderr
+    assert "added 5 articles" in added.stderr
+    with IndexStore.open(path, None, create=False) as store:
+        assert store.info()["articles"] == 10
 
 
 def test_a_first_run_that_fails_leaves_no_index(tmp_path: Path) -> None:
@@ -370,8 +348,9 @@ def test_verify_names_the_damage(indexed: tuple[Path, list[dict[str, Any]]]) -> 
 KILLED_RUN = """
 import os, signal, sys, threading, time
 import numpy as np
-from corpus_clean.dedup import Accepted, Fingerprinter
-from corpus_clean.index import IndexStore
+from corpus_clean.dedup import Fingerprinter
+from corpus_clean.storage import Accepted
+from corpus_clean.storage.sqlite import IndexStore
 from corpus_clean.options import DedupOptions
 
 path, moment, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
@@ -448,7 +427,7 @@ def test_a_first_run_killed_while_committing_leaves_no_index(tmp_path: Path) -> 
 #: Opens the index and holds it (the lock) for argv[2] seconds.
 HOLDER = """
 import sys, time
-from corpus_clean.index import IndexStore
+from corpus_clean.storage.sqlite import IndexStore
 with IndexStore.open(sys.argv[1], None, create=False):
     print("holding", flush=True)
     time.sleep(float(sys.argv[2]))

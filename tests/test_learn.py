@@ -18,10 +18,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import SCRIPT
 
-from corpus_clean.clean import RulesError, parse_rules
 from corpus_clean.cli import cli
-from corpus_clean.index import IndexStore
-from corpus_clean.learn import (
+from corpus_clean.options import LearnOptions
+from corpus_clean.record import Record
+from corpus_clean.stages.clean import RulesError, parse_rules
+from corpus_clean.stages.learn import (
     MIN_TAIL,
     TAIL_WINDOW,
     Learned,
@@ -36,9 +37,8 @@ from corpus_clean.learn import (
     site_of,
     texts_of,
 )
-from corpus_clean.options import LearnOptions
-from corpus_clean.record import Record
 from corpus_clean.stats import Stats
+from corpus_clean.storage.sqlite import IndexStore
 
 WORDS = (
     "river",

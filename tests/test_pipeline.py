@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from click.testing import CliRunner
 from corpus_clean import pipeline
 from corpus_clean.cli import cli
 from corpus_clean.io import RawUnit, resolve_inputs
-from corpus_clean.options import DedupOptions
+from corpus_clean.options import CleanOptions, DedupOptions
+from corpus_clean.record import Record
+from corpus_clean.stats import Stats
 
 
 def corpus(tmp_path: Path, lines: int) -> Path:
@@ -71,3 +74,30 @@ def test_the_command_says_a_worker_died_and_writes_nothing(tmp_path: Path) -> No
     assert "a worker process died" in result.stderr
     assert "--jobs 1" in result.stderr
     assert not out.exists()
+
+
+def _shouted(records: Iterable[Record], stats: Stats) -> Iterator[Record]:
+    """A stage for the test: every text in capitals, counted."""
+    for record in records:
+        stats.add("records_shouted")
+        yield record.evolve(text=record.text.upper())
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_stage_registered_in_one_place_runs_in_the_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int
+) -> None:
+    shout = pipeline.Registered("shout", lambda plan: _shouted)
+    monkeypatch.setattr(pipeline, "STAGES", (*pipeline.STAGES, shout))  # forked workers too
+    source = corpus(tmp_path, 20)
+    out = io.BytesIO()
+    plan = pipeline.Plan(clean=CleanOptions(), jobs=jobs)
+    result = pipeline.run(plan, resolve_inputs([str(source)]), out)
+    texts = [json.loads(line)["text"] for line in out.getvalue().splitlines()]
+    assert texts[3] == "STORY 3 ABOUT THE RIVER AND THE BRIDGE NEAR TOWN 3."
+    assert result.stats["records_shouted"] == 20
+
+
+def test_the_stages_run_in_their_registered_order() -> None:
+    assert [entry.name for entry in pipeline.STAGES] == ["split", "clean", "learned", "settle"]
+    assert [entry.after_fit for entry in pipeline.STAGES] == [False, False, True, True]

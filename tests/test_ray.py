@@ -27,7 +27,7 @@ from support import REPO, SAMPLES, SCRIPT, replicated_samples
 
 from corpus_clean import pipeline
 from corpus_clean.cli import cli
-from corpus_clean.ray_executor import CRASH_TASK_VARIABLE
+from corpus_clean.executors.ray import CRASH_TASK_VARIABLE
 
 #: Keep Ray on loopback and quiet: no node address guessed from the network (Ray reads
 #: this when it is imported, so it is set before), no usage report sent anywhere.

@@ -1,5 +1,5 @@
 """Words and shingles: the compiled loop (``_fast.c``) against a plain-Python transcription
-of the definition in ``corpus_clean/shingles.py``'s docstring."""
+of the definition in ``corpus_clean/dedup/shingles.py``'s docstring."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import SAMPLE_FILES
 
-from corpus_clean.shingles import SHINGLE_BITS, shingle_batch
+from corpus_clean.dedup.shingles import SHINGLE_BITS, shingle_batch
 
 MASK = (1 << 64) - 1
 P = 0x100000001B3

@@ -8,7 +8,7 @@ import pytest
 from support import SAMPLES, read, split
 
 from corpus_clean.record import Record
-from corpus_clean.split import PageSplitter
+from corpus_clean.stages.split import PageSplitter
 from corpus_clean.stats import Stats
 
 P000 = "samples/000_27f52f622c7b214e.txt"

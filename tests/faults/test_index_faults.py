@@ -26,8 +26,9 @@ from support import SAMPLES, SCRIPT, session_members, started
 from corpus_clean import pipeline
 from corpus_clean.cli import cli as command_line
 from corpus_clean.dedup import Fingerprinter
-from corpus_clean.index import IndexStore, IndexStoreError
 from corpus_clean.options import DedupOptions
+from corpus_clean.storage import IndexStoreError
+from corpus_clean.storage.sqlite import IndexStore
 
 SETTINGS = Fingerprinter(DedupOptions()).settings()
 #: Articles kept from the seed pages.
@@ -109,7 +110,7 @@ def test_kill_9_of_the_main_process_takes_its_workers_along(indexed: Path) -> No
 #: exits; the child waits until it is killed.
 FORKING_HOLDER = """
 import os, sys, time
-from corpus_clean.index import IndexStore
+from corpus_clean.storage.sqlite import IndexStore
 with IndexStore.open(sys.argv[1], None, create=False):
     if os.fork() == 0:
         print(os.getpid(), flush=True)
@@ -139,8 +140,8 @@ def test_workers_whose_parent_is_gone_do_not_start(tmp_path: Path) -> None:
     # A worker forked just as its parent dies finds another parent (here: it is told of
     # one that is not its own) and ends at once, before it does anything.
     script = (
-        "from corpus_clean import pipeline\n"
-        "pipeline._init_process(pipeline.Plan(), -1)\n"
+        "from corpus_clean.executors import local\n"
+        "local._start_worker(dict, -1)\n"
         "print('started', flush=True)\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
@@ -425,7 +426,7 @@ def test_runs_through_a_symlink_or_a_hard_link_take_turns(indexed: Path) -> None
 #: Opens the index and holds it for argv[2] seconds.
 HOLDER = """
 import sys, time
-from corpus_clean.index import IndexStore
+from corpus_clean.storage.sqlite import IndexStore
 with IndexStore.open(sys.argv[1], None, create=False):
     print("holding", flush=True)
     time.sleep(float(sys.argv[2]))
@@ -509,8 +510,9 @@ def test_an_index_in_a_read_only_folder_can_be_read(indexed: Path, tmp_path: Pat
 KILLED_IN_COMMIT = """
 import os, signal, sys
 import numpy as np
-from corpus_clean.dedup import Accepted, Fingerprinter
-from corpus_clean.index import IndexStore
+from corpus_clean.dedup import Fingerprinter
+from corpus_clean.storage import Accepted
+from corpus_clean.storage.sqlite import IndexStore
 from corpus_clean.options import DedupOptions
 rng = np.random.default_rng(5)
 settings = Fingerprinter(DedupOptions()).settings()

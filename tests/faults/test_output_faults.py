@@ -25,7 +25,7 @@ from click.testing import CliRunner, Result
 from support import GOLDEN, REPO, SCRIPT
 
 from corpus_clean.cli import cli
-from corpus_clean.index import IndexStore
+from corpus_clean.storage.sqlite import IndexStore
 
 SAMPLES = "samples/"  # run from the repository root, as the golden files were made
 GOLDEN_KEPT = (GOLDEN / "samples.jsonl").read_bytes()
@@ -381,7 +381,7 @@ def test_a_report_failing_after_the_commit_says_nothing_needs_rerunning(tmp_path
 def test_an_index_failing_at_commit_says_the_output_is_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from corpus_clean.index import IndexStoreError
+    from corpus_clean.storage import IndexStoreError
 
     def refuse(*args: object, **kwargs: object) -> int:
         raise IndexStoreError("could not add this run's articles to acc.db (disk full)")

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from .executors import ExecutorError, Work
+from . import ExecutorError, Work
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -43,10 +43,10 @@ from urllib.parse import urlsplit
 import numpy as np
 import xxhash
 
-from ._fast import fold_lines, sentence_starts
-from .options import LearnOptions
-from .record import Record, Removal
-from .stats import Stats
+from .._fast import fold_lines, sentence_starts
+from ..options import LearnOptions
+from ..record import Record, Removal
+from ..stats import Stats
 
 #: Lines up to this many characters are folded before they are compared.
 FOLD_MAX = 100
@@ -373,6 +373,24 @@ def fit(sketches: Iterable[Sketch], options: LearnOptions) -> Learned:
     """Learn the boilerplate of every site from sketches of all the input's records (in
     input order). Deterministic: only stable hashes and sorted arrays decide."""
     return fit_with(sketches, options, None)[0]
+
+
+@dataclass
+class Learning:
+    """Learning as its stage's fit hook (``stages.Fit``): a ``Sketch`` of each batch, then
+    what every sketch teaches (``fit_with``), counted with what earlier runs saw
+    (``prior``); ``evidence`` is then what the index keeps for the next run."""
+
+    options: LearnOptions
+    prior: Evidence | None = None
+    evidence: Evidence | None = None
+
+    def sketch(self, records: Sequence[Record]) -> Sketch:
+        return Sketch.of(records)
+
+    def fit(self, sketches: list[Sketch]) -> Learned:
+        learned, self.evidence = fit_with(sketches, self.options, self.prior)
+        return learned
 
 
 def fit_with(

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
-from .options import SplitOptions
-from .record import Record
-from .stats import Stats
+from ..options import SplitOptions
+from ..record import Record
+from ..stats import Stats
 
 
 class PageSplitter:

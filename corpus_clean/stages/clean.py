@@ -19,11 +19,10 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
-from .errors import CorpusCleanError
-from .io import encode_object
-from .options import CleanOptions
-from .record import Record, Removal
-from .stats import Stats
+from ..errors import CorpusCleanError
+from ..options import CleanOptions, SplitOptions
+from ..record import Record, Removal
+from ..stats import Stats
 
 BUILTIN_RULES = "rules.toml"
 _ACTIONS = ("line", "tail")
@@ -285,7 +284,7 @@ class Cleaner:
     ``explain`` is on, else None). ``finish`` drops an article split from a page whose
     text is empty once cleaned (a title over nothing but boilerplate), counted as
     ``empty_articles_dropped``; a record the user gave is always written, even with an
-    empty text: what it is, is theirs to say. With ``explain``, it also puts one line in
+    empty text: what it is, is theirs to say. With ``explain``, it also puts one entry in
     ``stats.explained`` per record that lost anything.
     """
 
@@ -331,8 +330,8 @@ def _split_from_page(record: Record) -> bool:
     return source == record.source and number.isdigit()
 
 
-def _explain(record: Record, removals: list[Removal], dropped: bool) -> bytes:
-    """The ``--explain`` line of a record: what it lost, in order, and by which rule."""
+def _explain(record: Record, removals: list[Removal], dropped: bool) -> dict[str, Any]:
+    """The ``--explain`` entry of a record: what it lost, in order, and by which rule."""
     entry: dict[str, Any] = {
         "id": record.id,
         "source": record.source,
@@ -340,7 +339,7 @@ def _explain(record: Record, removals: list[Removal], dropped: bool) -> bytes:
     }
     if dropped:
         entry["dropped"] = "empty_article"
-    return encode_object(entry)
+    return entry
 
 
 def load_rules(options: CleanOptions) -> RuleSet:
@@ -360,7 +359,7 @@ def load_rules(options: CleanOptions) -> RuleSet:
 
     if options.use_builtin_rules:
         builtin = resources.files("corpus_clean").joinpath(BUILTIN_RULES).read_text("utf-8")
-        add(parse_rules(builtin, "<built-in rules>"), "<built-in rules>")
+        add([*_split_rules(), *parse_rules(builtin, "<built-in rules>")], "<built-in rules>")
     for path in options.rule_files:
         try:
             content = Path(path).read_text("utf-8")
@@ -370,6 +369,16 @@ def load_rules(options: CleanOptions) -> RuleSet:
             raise RulesError(f"{path}: not UTF-8 text ({err.reason}); save it as UTF-8") from err
         add(parse_rules(content, str(path)), str(path))
     return RuleSet(rules)
+
+
+def _split_rules() -> list[Rule]:
+    """What the split stage cuts at, as line rules for text it did not split: its patterns
+    are written once, in ``SplitOptions``."""
+    split = SplitOptions()
+    return [
+        Rule("separator", "line", "regex", (split.separator,)),
+        Rule("date_byline", "line", "regex", (split.byline,)),
+    ]
 
 
 def parse_rules(content: str, where: str) -> list[Rule]:

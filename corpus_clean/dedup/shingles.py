@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from . import _fast
+from .. import _fast
 
 U64 = npt.NDArray[np.uint64]
 #: A sorted set of shingle hashes (``SHINGLE_BITS`` bits each).
