@@ -391,7 +391,7 @@ def test_the_steps_called_apart_decide_as_the_finder_does(seeds: list[Record]) -
     lengths = np.concatenate([shard.lengths for shard in shards])
     starts = np.cumsum([0, *(len(shard.lengths) for shard in shards)]).tolist()
     store = ShingleStore()
-    short_texts = {}
+    short_texts: dict[int, str] = {}
     for start, shard in zip(starts[:-1], shards, strict=True):
         short_texts |= {start + i: text for i, text in shard.short_texts.items()}
         store.extend(shard.shingles, shard.offsets)

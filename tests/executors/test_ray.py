@@ -107,7 +107,7 @@ def cluster() -> Iterator[Cluster]:
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("RAY_ADDRESS", raising=False)
         Path("/tmp/ray").mkdir(exist_ok=True)
-        node = {
+        node: dict[str, Any] = {
             "num_cpus": 1,
             "node_ip_address": "127.0.0.1",
             "object_store_memory": OBJECT_STORE,
@@ -118,7 +118,7 @@ def cluster() -> Iterator[Cluster]:
             started.wait_for_nodes()
             yield started
         finally:
-            started.shutdown()
+            started.shutdown()  # type: ignore[no-untyped-call]
     assert _none_left(lambda: _ray_processes(b"")), "Ray processes left after the shutdown"
 
 
