@@ -536,10 +536,9 @@ def generate(out_dir: Path, n_articles: int, seed: int = DEFAULT_SEED) -> dict[s
                         del kept[src]
                 title = make_title(lex, rnd, titles)
                 art_id = f"a{i + 1:0{id_width}d}"
-                articles.write(
-                    json.dumps({"id": art_id, "title": title, "text": body}, ensure_ascii=False)
-                    + "\n"
-                )
+                # Compact, as corpus-clean and the ecosystem's tools write JSONL.
+                record = {"id": art_id, "title": title, "text": body}
+                articles.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
                 truth.write(
                     json.dumps(
                         {

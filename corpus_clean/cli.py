@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 import os
 import signal
 import sys
@@ -44,6 +45,7 @@ from .io.codec import dump_json
 from .io.inputs import STDIN, InputError, InputFile, resolve_inputs
 from .io.sinks import STDOUT, OutputPathError, check_output, check_targets, write_text
 from .options import (
+    CONTAINMENT_MIN_RATIO,
     MEMORY_BUDGET,
     CleanOptions,
     DedupOptions,
@@ -52,6 +54,7 @@ from .options import (
     ReadOptions,
     SplitOptions,
     default_jobs,
+    detection_probability,
     lsh_bands,
 )
 from .report import (
@@ -298,16 +301,22 @@ def _learn_plan(kw: dict[str, Any]) -> LearnOptions | None:
     )
 
 
-#: Told in --help of run and dedup; a test checks it against options.lsh_bands.
-DEDUP_HELP = """Near-duplicates: MinHash (datasketch's affine32 permutations) over word
-5-gram shingles (character 5-grams for Chinese), LSH with 18 bands of 7 rows at the
-defaults (--threshold 0.8, --num-perm 128): 98.6% of pairs with Jaccard similarity 0.8
-become candidates, 99.99% at 0.9. Every candidate is verified with the exact Jaccard
-similarity of the two shingle sets before it counts as a duplicate. Records are walked
-in --keep order; each is a duplicate of the kept record it is most similar to, if any.
-With --containment (0.9 by default), each text is also indexed under its smallest
-shingle hashes (10 at the default): 95% of texts lying that much inside a longer one, at
-size ratios down to 0.3, become candidates; the longer is kept.
+#: Told in --help of run and dedup, from the defaults of options.py.
+_BANDS, _ROWS = _DEDUP_DEFAULTS.bands_rows
+DEDUP_HELP = f"""Near-duplicates: MinHash (datasketch's affine32 permutations) over word
+{_DEDUP_DEFAULTS.shingles.size}-gram shingles (character {_DEDUP_DEFAULTS.shingles.size}-grams
+for Chinese), LSH with {_BANDS} bands of {_ROWS} rows at the defaults (--threshold
+{_DEDUP_DEFAULTS.threshold}, --num-perm {_DEDUP_DEFAULTS.num_perm}):
+{detection_probability(_DEDUP_DEFAULTS.threshold, _BANDS, _ROWS):.1%} of pairs with Jaccard
+similarity {_DEDUP_DEFAULTS.threshold} become candidates,
+{math.floor(detection_probability(0.9, _BANDS, _ROWS) * 1e4) / 100}% at 0.9. Every candidate
+is verified with the exact Jaccard similarity of the two shingle sets before it counts as
+a duplicate. Records are walked in --keep order; each is a duplicate of the kept record it
+is most similar to, if any. With --containment ({_DEDUP_DEFAULTS.containment} by default),
+each text is also indexed under its smallest shingle hashes
+({_DEDUP_DEFAULTS.containment_keys} at the default): 95% of texts lying that much inside a
+longer one, at size ratios down to {CONTAINMENT_MIN_RATIO}, become candidates; the longer
+is kept.
 
 Records wait until every one is seen: in memory up to --memory MB, then in temporary
 files in $TMPDIR. An output line that is mostly its line in a plain (not compressed)

@@ -309,7 +309,7 @@ def input_units(inputs: list[InputFile], stats: Stats, *, shared: bool) -> Itera
 
 
 def _loaded(unit: RawUnit, stats: Stats) -> RawUnit:
-    """A page unit that only names its file (see ``_units``) with the file's bytes."""
+    """A page unit that only names its file (see ``input_units``) with the file's bytes."""
     if unit.kind != "page" or not unit.path:
         return unit
     with open(unit.path, "rb") as handle:
@@ -320,6 +320,7 @@ def _loaded(unit: RawUnit, stats: Stats) -> RawUnit:
 
 
 def batched(units: Iterable[RawUnit]) -> Iterator[list[RawUnit]]:
+    """The units in batches of about ``BATCH_BYTES`` (a run of JSONL lines alone)."""
     batch: list[RawUnit] = []
     size = 0
     for unit in units:

@@ -12,6 +12,7 @@ import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from corpus_clean.dedup import Verdict
 from corpus_clean.driver import Run, Targets, execute
@@ -112,12 +113,12 @@ def dedup_run(
     return [(record, verdicts[n]) for n, record in enumerate(records)], report
 
 
-def _read_lines(path: str) -> list[dict[str, object]]:
+def _read_lines(path: str) -> list[dict[str, Any]]:
     with open(path, encoding="utf-8") as lines:
         return [json.loads(line) for line in lines]
 
 
-def _verdict(line: dict[str, object]) -> Verdict | None:
+def _verdict(line: dict[str, Any]) -> Verdict | None:
     """The verdict a removed record's line carries (its similarities rounded to 4 places,
     as written); None for a kept one."""
     if "duplicate_of" not in line:
@@ -126,10 +127,10 @@ def _verdict(line: dict[str, object]) -> Verdict | None:
     jaccard = line.get("jaccard")
     return Verdict(
         str(line["duplicate_of"]),
-        float(line["similarity"]),  # type: ignore[arg-type]
+        float(line["similarity"]),
         str(line["duplicate_kind"]),
-        int(line["cluster_size"]),  # type: ignore[call-overload]
-        float(jaccard) if jaccard is not None else None,  # type: ignore[arg-type]
+        int(line["cluster_size"]),
+        float(jaccard) if jaccard is not None else None,
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -250,7 +250,7 @@ def test_a_removed_record_is_at_least_threshold_similar_to_its_kept_duplicate_of
     exact = {(a, b): jaccard(sets[a], sets[b]) for a, b in every}
     inside = {(a, b): len(np.intersect1d(sets[a], sets[b])) / len(sets[a]) for a, b in every}
     position = {record.id: n for n, record in enumerate(records)}
-    order = {
+    order: Callable[[int], Any] = {
         "first": lambda n: n,
         "longest": lambda n: (-len(texts[n]), n),
         "earliest": lambda n: (records[n].date is None, records[n].date or "", n),

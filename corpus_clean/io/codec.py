@@ -1,6 +1,7 @@
 """The JSON codec: UTF-8 text from bytes, JSON lines read as ``json`` reads them (orjson
-where it agrees), and records, report entries and reports written. The only module that
-calls a JSON library for records."""
+where it agrees), records and ``--explain`` entries written as compact JSON lines (by
+orjson), reports as indented JSON. Records become JSON lines here only (``formats`` turns
+Parquet rows into such lines, and back)."""
 
 from __future__ import annotations
 

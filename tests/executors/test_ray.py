@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import Result
@@ -47,7 +48,11 @@ from ray.cluster_utils import Cluster  # noqa: E402
 #: Shards this small give a few megabytes of input a dozen tasks a stage.
 SHARD_SIZE = "256k"
 OBJECT_STORE = 80 << 20
-NODE = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "object_store_memory": OBJECT_STORE}
+NODE: dict[str, Any] = {
+    "num_cpus": 1,
+    "node_ip_address": "127.0.0.1",
+    "object_store_memory": OBJECT_STORE,
+}
 
 
 def descendants(root: int) -> set[int]:
@@ -122,7 +127,7 @@ def cluster() -> Iterator[Cluster]:
             started.wait_for_nodes()
             yield started
         finally:
-            started.shutdown()
+            started.shutdown()  # type: ignore[no-untyped-call]
     assert _none_left(lambda: _ray_processes(b"")), "Ray processes left after the shutdown"
 
 
@@ -291,7 +296,8 @@ def test_a_node_removed_between_stages_has_its_work_made_again(
     def between_stages(phase: str, stats: Stats) -> None:
         if phase != "resolving" or lost:
             return
-        node = next(node for node in cluster.list_all_nodes() if node is not cluster.head_node)
+        nodes = cluster.list_all_nodes()  # type: ignore[no-untyped-call]
+        node = next(node for node in nodes if node is not cluster.head_node)
         cluster.remove_node(node)
         removed_ids.append(node.node_id)
         mapped_on.update(pickle.loads(m.read_bytes()).node for m in work.glob("shard-*/map.done"))
@@ -307,11 +313,13 @@ def test_a_node_removed_between_stages_has_its_work_made_again(
             run = Run("dedup", plan, inputs, Targets(records=str(out)), executor=executor)
             report = execute(replace(run, shards=options, engine="ray"), progress=between_stages)
     finally:
-        if len(cluster.list_all_nodes()) < 2:
+        if len(cluster.list_all_nodes()) < 2:  # type: ignore[no-untyped-call]
             cluster.add_node(**NODE)
             cluster.wait_for_nodes()
     assert out.read_bytes() == local.read_bytes()
-    assert lost, (mapped_on, removed_ids, cluster.head_node.node_id)  # the second node mapped
+    head = cluster.head_node
+    assert head is not None
+    assert lost, (mapped_on, removed_ids, head.node_id)  # the second node mapped
     assert report["engine"]["recomputed"] == len(lost)
 
 

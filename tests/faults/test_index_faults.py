@@ -328,7 +328,7 @@ def rot(db: sqlite3.Connection, path: Path, *objects: str) -> None:
             handle.write(b"\xff" * 64)
 
 
-DAMAGE: dict[str, Callable[[sqlite3.Connection, Path], None]] = {
+DAMAGE: dict[str, Callable[[sqlite3.Connection, Path], object]] = {
     "bit rot": lambda db, path: rot(db, path, "articles", "articles_by_id", "bands"),
     "tampered settings": lambda db, _: db.execute(
         "UPDATE meta SET value = '{x' WHERE key = 'settings'"
@@ -390,7 +390,7 @@ def test_lone_surrogates_in_ids_and_file_names_are_indexed(tmp_path: Path) -> No
     legacy = tmp_path / "legacy"
     legacy.mkdir()
     page = next(SAMPLES.glob("*.txt"))
-    shutil.copy(page, os.path.join(os.fsencode(legacy), b"caf\xe9.txt"))
+    shutil.copy(os.fsencode(page), os.path.join(os.fsencode(legacy), b"caf\xe9.txt"))
     for source in (surrogate, legacy):
         out = tmp_path / "o.jsonl"
         done = cli("run", source, "--index", path, "-o", out, "-q")

@@ -94,7 +94,7 @@ def record(site: str, n: int, lines: list[str], **meta: str) -> Record:
 
 
 def learned_from(records: list[Record], **options: int) -> Learned:
-    return fit([Sketch.of(records)], LearnOptions(**options))  # type: ignore[arg-type]
+    return fit([Sketch.of(records)], LearnOptions(**options))
 
 
 def lines_of(record: Record) -> list[str]:

@@ -44,7 +44,7 @@ from corpus_clean.storage import sqlite as index_module
 from corpus_clean.storage.codec import decode_shingles, encode_shingles
 from corpus_clean.storage.sqlite import IndexStore
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 OPTIONS = DedupOptions()
 SETTINGS = Fingerprinter(OPTIONS).settings()
 #: Keys an article is indexed under: LSH band keys, then containment keys.
@@ -831,7 +831,8 @@ def test_cli_interrupted_run_says_nothing_was_written(
     before = index_state(path)
     monkeypatch.setattr(driver, "run_plan", interrupt)
     out = path.parent / "out.jsonl"
-    args = ["run", SAMPLES, "-o", out, *(["--index", path] if with_index else [])]
+    indexing: list[str | Path] = ["--index", path] if with_index else []
+    args: list[str | Path] = ["run", SAMPLES, "-o", out, *indexing]
     interrupted = cli(*args)
     assert (interrupted.exit_code, interrupted.stdout) == (130, "")
     expected = "interrupted: no output file written" + (", index unchanged" if with_index else "")

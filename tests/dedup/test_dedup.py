@@ -11,8 +11,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from datasketch import LeanMinHash, MinHash, MinHashLSH
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from support import article, dedup, dedup_run, kept_ids, seed_articles
 
 import corpus_clean
@@ -24,7 +22,6 @@ from corpus_clean.dedup.decide import decide, exact_groups, keep_ranks, walk_ord
 from corpus_clean.dedup.minhash import SCHEME, MinHasher
 from corpus_clean.dedup.shingles import fmix64, shingle_batch
 from corpus_clean.dedup.store import ShingleStore
-from corpus_clean.io.spill import MemoryBudget
 from corpus_clean.options import (
     DedupOptions,
     containment_detection,
@@ -358,37 +355,7 @@ def test_lsh_bands_catch_pairs_at_the_threshold() -> None:
         lsh_bands(0.05, 16)
 
 
-# ---- LSH candidate pairs ---------------------------------------------------------------
-
-
-def expected_pairs(
-    keys: np.ndarray, nodes: np.ndarray, position: np.ndarray
-) -> list[tuple[int, int]]:
-    """The candidate pairs spelled out bucket by bucket: every pair in a bucket of up to
-    32 members; in a bigger one each member with the first 32 in walk order."""
-    pairs = set()
-    for band in range(keys.shape[1]):
-        buckets: dict[int, list[int]] = {}
-        for row, key in enumerate(keys[:, band].tolist()):
-            buckets.setdefault(key, []).append(int(nodes[row]))
-        for bucket in buckets.values():
-            members = sorted(bucket, key=lambda node: position[node])
-            pairs |= {(a, b) for i, a in enumerate(members[:32]) for b in members[i + 1 :]}
-    return sorted(pairs, key=lambda pair: (position[pair[1]], position[pair[0]]))
-
-
-@pytest.mark.parametrize(("records", "distinct_keys"), [(0, 1), (1, 1), (60, 40), (300, 3)])
-@pytest.mark.parametrize("shuffled", [False, True])
-def test_candidate_pairs_are_every_bucket_pair_once_in_walk_order(
-    records: int, distinct_keys: int, shuffled: bool
-) -> None:
-    generator = np.random.default_rng(records)
-    keys = generator.integers(0, distinct_keys, size=(records, 4)).astype(np.uint64)
-    span = 10 * records + 1
-    nodes = np.sort(generator.choice(span, size=records, replace=False))
-    position = generator.permutation(span) if shuffled else np.arange(span)
-    earlier, later = candidate_pairs(keys.T, nodes.astype(np.int64), position)
-    assert list(zip(earlier, later, strict=True)) == expected_pairs(keys, nodes, position)
+# ---- the steps -----------------------------------------------------------------------
 
 
 def test_texts_without_words_are_never_duplicates() -> None:
@@ -400,53 +367,6 @@ def test_texts_without_words_are_never_duplicates() -> None:
         article("d", "Words at last."),
     ]
     assert kept_ids(dedup(records)) == ["a", "b", "c", "d"]
-
-
-hashes = st.sets(st.integers(0, 2**32 - 1), max_size=60)
-
-
-@settings(max_examples=200, deadline=None)
-@given(hashes, hashes, hashes)
-def test_jaccard_is_the_jaccard_of_the_sets(
-    only_a: set[int], only_b: set[int], both: set[int]
-) -> None:
-    a, b = only_a | both, only_b | both
-    as_array = [np.array(sorted(values), dtype=np.uint32) for values in (a, b)]
-    expected = len(a & b) / len(a | b) if a | b else 1.0
-    assert jaccard(*as_array) == pytest.approx(expected)
-
-
-@settings(max_examples=100, deadline=None)
-@given(
-    st.lists(st.lists(st.lists(st.integers(0, 2**32 - 1), max_size=5), max_size=4), max_size=6),
-    st.integers(0, 120),
-)
-def test_shingle_store_gives_back_each_set(batches: list[list[list[int]]], memory: int) -> None:
-    """Held in memory up to ``memory`` bytes, on disk after: every set comes back whole."""
-    store = ShingleStore(MemoryBudget(memory))
-    try:
-        given_sets = []
-        for sets in batches:
-            arrays = [np.array(sorted(set(values)), dtype=np.uint32) for values in sets]
-            offsets = np.concatenate(([0], np.cumsum([len(a) for a in arrays]))).astype(np.int64)
-            store.extend(np.concatenate([*arrays, np.zeros(0, np.uint32)]), offsets)
-            given_sets.extend(arrays)
-        for i, expected in enumerate(given_sets):
-            assert store.get(i).tolist() == expected.tolist()
-    finally:
-        store.close()
-
-
-def test_exact_groups_tell_apart_hashes_sharing_their_first_half() -> None:
-    a, b = [1, 2], [1, 3]
-    hashes = np.array([a, b, a, b, a], dtype=np.uint64)
-    groups = exact_groups(hashes, np.ones(5, np.int64), np.arange(5))
-    assert groups.distinct.tolist() == [0, 1]
-    assert list(zip(groups.firsts, groups.repeats, strict=True)) == [(0, 2), (1, 3), (0, 4)]
-    # In another keep order, a group's first is its first in that order.
-    groups = exact_groups(hashes, np.ones(5, np.int64), np.array([4, 3, 2, 1, 0]))
-    assert groups.distinct.tolist() == [3, 4]
-    assert list(zip(groups.firsts, groups.repeats, strict=True)) == [(4, 0), (3, 1), (4, 2)]
 
 
 def test_the_steps_called_apart_decide_as_the_finder_does(seeds: list[Record]) -> None:
@@ -471,7 +391,7 @@ def test_the_steps_called_apart_decide_as_the_finder_does(seeds: list[Record]) -
     lengths = np.concatenate([shard.lengths for shard in shards])
     starts = np.cumsum([0, *(len(shard.lengths) for shard in shards)]).tolist()
     store = ShingleStore()
-    short_texts = {}
+    short_texts: dict[int, str] = {}
     for start, shard in zip(starts[:-1], shards, strict=True):
         short_texts |= {start + i: text for i, text in shard.short_texts.items()}
         store.extend(shard.shingles, shard.offsets)
