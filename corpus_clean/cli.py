@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 import click
+from click.decorators import FC
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -101,6 +102,18 @@ def _paths_argument(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.argument("paths", nargs=-1, metavar="[PATH]...")(f)
 
 
+def jobs_option(help_text: str) -> Callable[[FC], FC]:
+    """``-j/--jobs``, said the same way by every command that has worker processes."""
+    return click.option(
+        "-j",
+        "--jobs",
+        type=click.IntRange(min=1),
+        default=default_jobs(),
+        show_default="all cores",
+        help=help_text,
+    )
+
+
 def _io_options(f: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option(
@@ -145,14 +158,7 @@ def _io_options(f: Callable[..., Any]) -> Callable[..., Any]:
             is_flag=True,
             help="Also show the settings, the input and output files and the seconds by phase.",
         ),
-        click.option(
-            "-j",
-            "--jobs",
-            type=click.IntRange(min=1),
-            default=default_jobs(),
-            show_default="all cores",
-            help="Worker processes for splitting, cleaning and fingerprinting.",
-        ),
+        jobs_option("Worker processes for splitting, cleaning and fingerprinting."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -972,14 +978,7 @@ def _unwinding_from_interrupt() -> bool:
 @_clean_options
 @_learn_thresholds
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=default_jobs(),
-    show_default="all cores",
-    help="Worker processes for the fit pass.",
-)
+@jobs_option("Worker processes for the fit pass.")
 def learn(**kw: Any) -> None:
     """Learn each site's boilerplate from the input and write it as a rules file.
 
@@ -1115,14 +1114,7 @@ def _say_rolled_back(store: IndexStore) -> None:
     help="The --containment the index will be used with (0: no containment keys).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=default_jobs(),
-    show_default="all cores",
-    help="Worker processes for reading and fingerprinting.",
-)
+@jobs_option("Worker processes for reading and fingerprinting.")
 def index_add(
     path: str,
     files: tuple[str, ...],

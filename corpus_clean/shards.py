@@ -51,7 +51,7 @@ from .executors.local import tuned
 from .formats import is_compressed
 from .io.codec import add_fields
 from .io.inputs import STDIN, FileStamp, InputFile, names_a_stream
-from .io.readers import RawUnit, _line_runs, read_units
+from .io.readers import RawUnit, line_runs, read_units
 from .io.sinks import Outputs, write_all
 from .io.spill import InputChangedError, MemoryBudget, temporary_errors
 from .pipeline import Plan, ProgressCallback, Result
@@ -195,7 +195,7 @@ def _range_units(piece: Piece, stats: Stats, chunk_bytes: int) -> Iterator[RawUn
         file.seek(first)
         window = _Window(file, piece.end - first)
         offset = first
-        for lines in _line_runs(window, chunk_bytes):  # type: ignore[arg-type]
+        for lines in line_runs(window, chunk_bytes):  # type: ignore[arg-type]
             stats.add("bytes_read", len(lines))
             yield RawUnit("jsonl", piece.source, line_no, lines, offset, stamp, piece.path)
             line_no += lines.count(b"\n")
@@ -203,7 +203,7 @@ def _range_units(piece: Piece, stats: Stats, chunk_bytes: int) -> Iterator[RawUn
 
 
 class _Window:
-    """The bytes of a range's lines, as a stream for ``io.readers._line_runs``: up to the range's
+    """The bytes of a range's lines, as a stream for ``io.readers.line_runs``: up to the range's
     end, then on to the end of the line that holds its last byte."""
 
     def __init__(self, file: IO[bytes], size: int) -> None:

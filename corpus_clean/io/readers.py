@@ -109,7 +109,7 @@ def read_units(
                     else None
                 )
                 plain = stamp is not None
-                for lines in _line_runs(stream, chunk_bytes):
+                for lines in line_runs(stream, chunk_bytes):
                     stats.add("bytes_read", len(lines))
                     yield RawUnit(
                         "jsonl", source, line_no, lines, offset if plain else None, stamp, item.path
@@ -121,7 +121,7 @@ def read_units(
             raise InputError(f"{item.path}: cannot decompress ({err})") from err
 
 
-def _line_runs(stream: IO[bytes], size: int) -> Iterator[bytes]:
+def line_runs(stream: IO[bytes], size: int) -> Iterator[bytes]:
     """The stream in pieces that end at a line end (the last piece may not), each about
     ``size`` bytes. ``read1`` hands on what a pipe has now rather than wait for more."""
     pending = b""
