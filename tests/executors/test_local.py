@@ -18,7 +18,7 @@ from support import SAMPLES
 from corpus_clean import driver, pipeline
 from corpus_clean.cli import cli
 from corpus_clean.executors import ExecutorError, Work
-from corpus_clean.executors.local import LocalPool
+from corpus_clean.executors.local import LocalPool, tuned
 from corpus_clean.io.inputs import resolve_inputs
 from corpus_clean.options import CleanOptions, LearnOptions, SplitOptions
 
@@ -53,6 +53,18 @@ def test_the_local_pool_pauses_the_cycle_collector_for_a_run_only() -> None:
     with LocalPool(2) as pool:
         assert not gc.isenabled()
         assert list(pool.map(Work(_collector_checker), range(4))) == [False] * 4  # in workers
+    assert gc.isenabled()
+
+
+def test_tuning_pauses_the_collector_inside_only_and_keeps_a_pause_it_found() -> None:
+    # What a shard task enters wherever it runs (a Ray worker is set up by nobody else).
+    assert gc.isenabled()
+    with pytest.raises(ValueError, match="task failed"), tuned():
+        assert not gc.isenabled()
+        with tuned():
+            pass
+        assert not gc.isenabled()  # the inner one found it paused, and left it so
+        raise ValueError("task failed")
     assert gc.isenabled()
 
 
