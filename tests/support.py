@@ -196,6 +196,20 @@ def started(*args: str | Path) -> Iterator[subprocess.Popen[bytes]]:
                 stream.close()  # type: ignore[union-attr]
 
 
+def child_processes(pid: int) -> list[int]:
+    """The processes ``pid`` started (its pool's workers), from /proc."""
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def stop_with_workers(running: subprocess.Popen[bytes]) -> None:
+    """Kill a run a test left running, its workers first, so that none outlives it."""
+    if running.poll() is None:
+        for worker in child_processes(running.pid):
+            os.kill(worker, signal.SIGKILL)
+        running.kill()
+        running.communicate()
+
+
 def session_members(session: int) -> list[int]:
     """Live (not zombie) processes of a session, found in /proc."""
     members = []

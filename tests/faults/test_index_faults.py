@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from click.testing import Result as CliResult
-from support import SAMPLES, SCRIPT, session_members, started
+from support import SAMPLES, SCRIPT, child_processes, session_members, started
 
 from corpus_clean import pipeline
 from corpus_clean.cli import cli as command_line
@@ -75,17 +75,13 @@ def indexed(tmp_path: Path) -> Path:
     return path
 
 
-def children(pid: int) -> list[str]:
-    return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-
-
 def mid_run(running: subprocess.Popen[bytes]) -> None:
     """Feed a run reading stdin over two batches, so that its worker pool starts, and
     leave it waiting for more input."""
     assert running.stdin is not None
     running.stdin.write(stories(0, 3 * pipeline.BATCH_BYTES // 60))
     running.stdin.flush()
-    wait_for(lambda: len(children(running.pid)) == 2, "the worker processes")
+    wait_for(lambda: len(child_processes(running.pid)) == 2, "the worker processes")
 
 
 # -- F1: processes ----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from support import GOLDEN, REPO, SCRIPT
+from support import GOLDEN, REPO, SCRIPT, child_processes, stop_with_workers
 
 from corpus_clean.cli import cli
 from corpus_clean.storage.sqlite import IndexStore
@@ -654,10 +654,6 @@ def test_sigterm_as_the_first_output_appears_leaves_a_matching_pair(tmp_path: Pa
     assert temporaries(tmp_path) == []
 
 
-def children(pid: int) -> list[int]:
-    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-
 def read_so_far(pid: int, path: Path) -> int:
     """How far process ``pid`` has read into ``path`` (0 if it has not opened it)."""
     for fd in Path(f"/proc/{pid}/fd").iterdir():
@@ -691,18 +687,14 @@ def test_ctrl_c_twice_while_workers_run_still_ends_cleanly(tmp_path: Path) -> No
     try:
         # Well into the run (a few batches handed out), not while the pool starts.
         wait_for(lambda: read_so_far(running.pid, source) > 4 << 20, running)
-        workers = children(running.pid)
+        workers = child_processes(running.pid)
         assert len(workers) == 2
         running.send_signal(signal.SIGINT)
         time.sleep(0.01)  # two signals at once are one: let the first be taken
         running.send_signal(signal.SIGINT)
         _, stderr = running.communicate(timeout=60)
     finally:
-        if running.poll() is None:
-            for worker in children(running.pid):
-                os.kill(worker, signal.SIGKILL)
-            running.kill()
-            running.communicate()
+        stop_with_workers(running)
     assert (running.returncode, stderr) == (130, b"interrupted: no output file written\n")
     assert not out.exists() and temporaries(tmp_path) == []
     for worker in workers:
@@ -765,11 +757,7 @@ def test_an_interrupt_while_the_pool_forks_its_workers_ends_the_run(
         sent.touch()
         stdout, stderr = running.communicate(timeout=60)
     finally:
-        if running.poll() is None:
-            for worker in children(running.pid):
-                os.kill(worker, signal.SIGKILL)
-            running.kill()
-            running.communicate()
+        stop_with_workers(running)
     assert (running.returncode, stdout) == (130, b"")
     assert stderr == b"interrupted: no output file written\n"
     assert not out.exists() and temporaries(tmp_path) == []

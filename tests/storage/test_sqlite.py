@@ -28,7 +28,7 @@ from click.testing import CliRunner
 from click.testing import Result as CliResult
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import SCRIPT, started
+from support import SCRIPT, child_processes, started
 
 from corpus_clean import cli as cli_module
 from corpus_clean import driver, pipeline
@@ -564,10 +564,6 @@ def test_a_run_whose_reader_goes_away_adds_nothing(
     assert index_state(path) == before
 
 
-def worker_processes(pid: int) -> list[str]:
-    return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-
-
 @needs_script
 @pytest.mark.skipif(
     not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists(),
@@ -586,7 +582,7 @@ def test_ctrl_c_during_a_run_with_worker_processes_ends_it_cleanly(
         assert len(batches) > 2 * pipeline.BATCH_BYTES
         running.stdin.write(batches)
         running.stdin.flush()
-        wait_for(lambda: len(worker_processes(running.pid)) == 2, "the worker processes")
+        wait_for(lambda: len(child_processes(running.pid)) == 2, "the worker processes")
         time.sleep(0.3)  # for them to finish starting up
         os.killpg(running.pid, signal.SIGINT)  # Ctrl-C reaches every process of the group ...
         time.sleep(0.3)
