@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,23 @@ from click.testing import CliRunner, Result
 from support import SAMPLES
 
 from corpus_clean.cli import cli
+
+
+def terminated_with_nothing_written(
+    driver: subprocess.Popen[bytes], folder: Path, started: Callable[[], bool]
+) -> None:
+    """SIGTERM a run once ``started`` holds: it exits 130 saying so, with nothing on stdout
+    and no ``out.jsonl`` (nor a temporary of it) in ``folder``."""
+    try:
+        assert started(), "the run did not get going"
+        driver.send_signal(signal.SIGTERM)
+        stdout, stderr = driver.communicate(timeout=60)
+    finally:
+        driver.kill()
+    assert driver.returncode == 130, stderr
+    assert b"interrupted: no output file written" in stderr
+    assert stdout == b""
+    assert list(folder.glob("out.jsonl*")) == []
 
 
 def invoke(*args: str, input: bytes | None = None) -> Result:

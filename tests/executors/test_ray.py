@@ -15,7 +15,6 @@ import json
 import os
 import pickle
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -27,7 +26,7 @@ from typing import Any
 
 import pytest
 from click.testing import Result
-from engines import engine, files, index_runs, invoke, outputs
+from engines import engine, files, index_runs, invoke, outputs, terminated_with_nothing_written
 from support import REPO, SAMPLES, SCRIPT, replicated_samples
 
 from corpus_clean import pipeline
@@ -350,17 +349,8 @@ def test_sigterm_cancels_the_tasks_and_exits_130(cluster: Cluster, tmp_path: Pat
     driver = subprocess.Popen(
         command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ
     )
-    try:
-        assert _running_tasks(within=60), "no task started"
-        driver.send_signal(signal.SIGTERM)
-        stdout, stderr = driver.communicate(timeout=60)
-    finally:
-        driver.kill()
-    assert driver.returncode == 130, stderr
-    assert b"interrupted: no output file written" in stderr
-    assert stdout == b""
+    terminated_with_nothing_written(driver, tmp_path, lambda: _running_tasks(within=60))
     assert not out.exists()
-    assert list(tmp_path.glob("out.jsonl*")) == []
     assert _none_left(lambda: _ray_processes(b"ray::_run_task")), "tasks ran on"
 
 
