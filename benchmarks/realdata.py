@@ -50,7 +50,17 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-REALDATA = HERE.parent.parent.parent / "shared" / "realdata"
+
+
+def find_realdata() -> Path:
+    """`../shared/realdata` seen from the checkout, or from the folder a git worktree sits in."""
+    for folder in HERE.parents:
+        if (folder / "shared" / "realdata").is_dir():
+            return folder / "shared" / "realdata"
+    raise SystemExit("../shared/realdata not found above " + str(HERE))
+
+
+REALDATA = find_realdata()
 SETS = ("bp-dragnet", "bp-readability", "bp-trafilatura")
 #: trafilatura: a `without` snippet's line on this many pages recurs on "many" pages.
 MANY_PAGES = 10

@@ -35,10 +35,11 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+from realdata import REALDATA
+
 from corpus_clean.options import CleanOptions
 from corpus_clean.stages.clean import RuleSet, clean_text, load_rules
 
-REALDATA = Path(__file__).resolve().parents[1].parent.parent / "shared" / "realdata"
 SETS = ("bp-dragnet", "bp-readability", "bp-trafilatura")
 WORD = re.compile(r"\w+")
 
