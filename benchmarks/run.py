@@ -7,6 +7,10 @@ throughput, peak RSS and precision/recall against the planted reposts.
 ``--run-speed 20000,100000`` instead times only ``corpus-clean run`` on the pages, with
 one job and with ``--jobs`` (default 2) back to back: its MB/s at each size, and the
 speed-up of the jobs over one.
+
+``--learn-cost 100000`` times ``corpus-clean run`` with learning (the default) and with
+``--no-learn``, with one job and with ``--jobs`` (default 2), back to back: what learning
+adds to the run's time and CPU.
 """
 
 from __future__ import annotations
@@ -388,6 +392,78 @@ def measured(argv: list[str], scratch: Path) -> dict[str, Any]:
     return measure
 
 
+def alternated(
+    variants: dict[str, list[str]], repeats: int, scratch: Path, label: str
+) -> dict[str, list[dict[str, Any]]]:
+    """Each variant's command timed ``repeats`` times, the variants back to back in each
+    repeat and in reverse order every other one, so that a shared machine's load falls
+    on all alike."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
+    for repeat in range(repeats):
+        order = list(variants) if repeat % 2 == 0 else list(variants)[::-1]
+        for name in order:
+            print(f"{label}, repeat {repeat + 1}: {name}", file=sys.stderr)
+            runs[name].append(measured(variants[name], scratch))
+    return runs
+
+
+def learn_cost(args: argparse.Namespace) -> dict[str, Any]:
+    """What learning adds to ``corpus-clean run`` on the generated pages at each of
+    ``--learn-cost``'s sizes, with one job and with ``--jobs``: the median wall time and
+    CPU seconds with and without ``--no-learn``, and the median of the repeats' own
+    ratios."""
+    binary = corpus_clean_binary()
+    if binary is None:
+        sys.exit("corpus-clean is not installed")
+    jobs = args.jobs or 2
+    rows = []
+    for size in (int(size) for size in args.learn_cost.split(",")):
+        sized = argparse.Namespace(**{**vars(args), "articles": size})
+        if args.keep_data:
+            sized.keep_data = args.keep_data / str(size)
+        with (
+            corpus(sized) as data,
+            tempfile.TemporaryDirectory(prefix="corpus-clean-out-") as scratch,
+        ):
+            out = Path(scratch) / "out.jsonl"
+            argv = [str(binary), "run", str(data.root / "pages"), "-o", str(out), "-q"]
+            for j in (1, jobs):
+                variants = {
+                    "learning": [*argv, "--jobs", str(j)],
+                    "--no-learn": [*argv, "--jobs", str(j), "--no-learn"],
+                }
+                runs = alternated(variants, args.repeats, Path(scratch), f"{size:,}, -j {j}")
+                row: dict[str, Any] = {"articles": size, "jobs": j}
+                for measure in ("seconds", "cpu_seconds"):
+                    with_, without = (
+                        [float(run[measure]) for run in runs[name]] for name in variants
+                    )
+                    row[measure] = [statistics.median(with_), statistics.median(without)]
+                    row[f"{measure}_extra_pct"] = 100 * (
+                        statistics.median(a / b for a, b in zip(with_, without, strict=True)) - 1
+                    )
+                    row[f"{measure}_extra_pct_all"] = [
+                        round(100 * (a / b - 1), 1) for a, b in zip(with_, without, strict=True)
+                    ]
+                rows.append(row)
+    return {"learn_cost": rows, "machine": machine(), "load_average_at_end": os.getloadavg()}
+
+
+def print_learn_cost(report: dict[str, Any]) -> None:
+    for row in report["learn_cost"]:
+        print(
+            f"run on {row['articles']:,} articles, --jobs {row['jobs']}: "
+            f"{row['seconds'][0]:.2f} s with learning, {row['seconds'][1]:.2f} s without "
+            f"({row['seconds_extra_pct']:+.1f}%; repeats: "
+            f"{', '.join(f'{x:+.1f}' for x in row['seconds_extra_pct_all'])}); CPU "
+            f"{row['cpu_seconds'][0]:.2f} s against {row['cpu_seconds'][1]:.2f} s "
+            f"({row['cpu_seconds_extra_pct']:+.1f}%; repeats: "
+            f"{', '.join(f'{x:+.1f}' for x in row['cpu_seconds_extra_pct_all'])})"
+        )
+    load = report["machine"]["load_average_at_start"]
+    print(f"load average at start {load[0]:.2f}, at end {report['load_average_at_end'][0]:.2f}")
+
+
 def run_speed(args: argparse.Namespace) -> dict[str, Any]:
     """``corpus-clean run``'s MB/s on the generated pages at each of ``--run-speed``'s
     sizes, with one job and with ``--jobs`` (default 2), the two back to back in each
@@ -408,13 +484,11 @@ def run_speed(args: argparse.Namespace) -> dict[str, Any]:
             tempfile.TemporaryDirectory(prefix="corpus-clean-out-") as scratch,
         ):
             mb = data.manifest["page_bytes"] / 1e6
-            runs: dict[int, list[dict[str, Any]]] = {1: [], jobs: []}
-            for repeat in range(args.repeats):
-                for j in (1, jobs) if repeat % 2 == 0 else (jobs, 1):
-                    print(f"{size:,} articles, repeat {repeat + 1}: --jobs {j}", file=sys.stderr)
-                    out = Path(scratch) / "out.jsonl"
-                    argv = [str(binary), "run", str(data.root / "pages"), "-o", str(out), "-q"]
-                    runs[j].append(measured([*argv, "--jobs", str(j)], Path(scratch)))
+            out = Path(scratch) / "out.jsonl"
+            argv = [str(binary), "run", str(data.root / "pages"), "-o", str(out), "-q"]
+            variants = {f"--jobs {j}": [*argv, "--jobs", str(j)] for j in (1, jobs)}
+            by_name = alternated(variants, args.repeats, Path(scratch), f"{size:,} articles")
+            runs = {j: by_name[f"--jobs {j}"] for j in (1, jobs)}
         one, many = ([float(run["seconds"]) for run in runs[j]] for j in (1, jobs))
         rows.append(
             {
@@ -466,11 +540,23 @@ def parse_args() -> argparse.Namespace:
         "20000,100000), with one job and with --jobs (default 2); --keep-data holds a "
         "folder per size",
     )
+    parser.add_argument(
+        "--learn-cost",
+        metavar="N,N",
+        help="only time 'corpus-clean run' with learning and with --no-learn on pages of "
+        "these many articles (say 100000), with one job and with --jobs (default 2)",
+    )
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
+    if args.learn_cost:
+        cost = learn_cost(args)
+        print_learn_cost(cost)
+        if args.out:
+            args.out.write_text(json.dumps(cost, indent=2) + "\n")
+        return
     if args.run_speed:
         speed = run_speed(args)
         print_run_speed(speed)

@@ -285,7 +285,7 @@ def run_plan(
             del sketches
             learned_at = time.perf_counter()
             applied.update(learned)
-            to_process = iter(kept_batches)
+            to_process = _handed_over(kept_batches)
             first_phase = "fingerprinting" if plan.dedup is not None else "writing"
         plan = replace(plan, learned=applied or None)
         result = _run(
@@ -319,8 +319,7 @@ def learn_from(plan: pipeline.Plan, inputs: list[InputFile]) -> Learned:
     with tempfile.TemporaryDirectory(prefix=_LEARN_CACHE) as cache:
         units = pipeline.batched(pipeline.input_units(inputs, Stats(), shared=True))
         sketches, kept_batches = _fit_pass(plan, units, LocalPool(plan.jobs), cache, None)
-        for path in kept_batches:
-            os.unlink(path)
+        del kept_batches  # their files go with the folder
         return hook.fit(sketches)
 
 
@@ -334,18 +333,32 @@ def _fit_pass(
     executor: Executor,
     cache: str,
     each: Callable[[], None] | None,
-) -> tuple[list[Sketch], list[str]]:
-    """The batches split and cleaned by the rules, as ``fit`` sketches them and as files
-    of ``cache`` for the second pass; ``each`` is called after every batch."""
-    fit_plan = replace(plan, dedup=None, learned=None, cache_dir=cache)
-    sketches, kept_batches = [], []
+) -> tuple[list[Sketch], list[pipeline.KeptBatch | str]]:
+    """The batches split and cleaned by the rules, as ``fit`` sketches them and as kept
+    for the second pass (in files of ``cache``, or as they are where the work runs in this
+    process); ``each`` is called after every batch."""
+    fit_plan = replace(
+        plan, dedup=None, learned=None, cache_dir=cache, fit_in_memory=executor.inline
+    )
+    sketches: list[Sketch] = []
+    kept_batches: list[pipeline.KeptBatch | str] = []
     with contextlib.closing(pipeline.processed(fit_plan, batches, executor)) as fitted:
-        for sketch, path in fitted:
+        for sketch, kept in fitted:
             sketches.append(sketch)
-            kept_batches.append(path)
+            kept_batches.append(kept)
             if each is not None:
                 each()
     return sketches, kept_batches
+
+
+def _handed_over(
+    kept_batches: list[pipeline.KeptBatch | str],
+) -> Iterator[pipeline.KeptBatch | str]:
+    """The kept batches in order, each let go of as it is handed to the second pass (so
+    that the memory of those kept as they are frees as the run goes on)."""
+    kept_batches.reverse()
+    while kept_batches:
+        yield kept_batches.pop()
 
 
 def learn_rules(

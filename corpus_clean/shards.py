@@ -317,13 +317,16 @@ def fit_shard(plan: Plan, shard: Shard, folder: str) -> Fitted:
     with temporary_errors():
         shutil.rmtree(cache, ignore_errors=True)
         cache.mkdir(parents=True)
-    worker = pipeline.Worker(replace(plan, dedup=None, learned=None, cache_dir=str(cache)))
+    worker = pipeline.Worker(
+        replace(plan, dedup=None, learned=None, cache_dir=str(cache), fit_in_memory=False)
+    )
     sketches, paths = [], []
     stats = Stats()
     for batch in pipeline.batched(read_shard(shard, stats, pipeline.BATCH_BYTES)):
-        sketch, path = worker.sketch(batch)
+        sketch, kept = worker.sketch(batch)
+        assert isinstance(kept, str)  # in a file: the map stage may run on another node
         sketches.append(sketch)
-        paths.append(path)
+        paths.append(kept)
     # What reading counted: the second pass counts the rest.
     _save(cache / "read.pickle", stats)
     _save(cache / "sketches.pickle", sketches)

@@ -8,16 +8,18 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support import SAMPLES
 
 from corpus_clean import driver, pipeline
 from corpus_clean.cli import cli
 from corpus_clean.io.inputs import resolve_inputs
 from corpus_clean.io.readers import RawUnit
-from corpus_clean.options import CleanOptions, DedupOptions
+from corpus_clean.options import CleanOptions, DedupOptions, LearnOptions, SplitOptions
 from corpus_clean.record import Record
 from corpus_clean.stats import Stats
 
@@ -102,3 +104,36 @@ def test_a_stage_registered_in_one_place_runs_in_the_plan(
 def test_the_stages_run_in_their_registered_order() -> None:
     assert [entry.name for entry in pipeline.STAGES] == ["split", "clean", "learned", "settle"]
     assert [entry.after_fit for entry in pipeline.STAGES] == [False, False, True, True]
+
+
+def test_the_fit_pass_keeps_batches_in_memory_while_it_has_room(tmp_path: Path) -> None:
+    """At one job the second pass takes the fit pass's batches as they are, up to the
+    memory budget; the rest wait in files. Either way, the same bytes as two jobs."""
+    units = list(pipeline.input_units(resolve_inputs([str(SAMPLES)]), Stats(), shared=True))
+    plan = pipeline.Plan(
+        split=SplitOptions(), clean=CleanOptions(), learn=LearnOptions(), cache_dir=str(tmp_path)
+    )
+    first, second = units[:2], units[2:]
+    kept = pipeline.Worker(replace(plan, fit_in_memory=True)).sketch(first)[1]
+    assert isinstance(kept, pipeline.KeptBatch)
+    budget = kept.size() + 1  # room for the first batch only
+    worker = pipeline.Worker(replace(plan, fit_in_memory=True, memory=budget))
+    assert isinstance(worker.sketch(first)[1], pipeline.KeptBatch)
+    in_file = worker.sketch(second)[1]
+    assert isinstance(in_file, str) and os.path.exists(in_file)
+    assert isinstance(pipeline.Worker(plan).sketch(first)[1], str)  # not in this process
+
+    def output(jobs: int, memory: int) -> bytes:
+        out = io.BytesIO()
+        plan = pipeline.Plan(
+            split=SplitOptions(),
+            clean=CleanOptions(),
+            learn=LearnOptions(),
+            dedup=DedupOptions(),
+            jobs=jobs,
+            memory=memory,
+        )
+        driver.run_plan(plan, resolve_inputs([str(SAMPLES)]), out)
+        return out.getvalue()
+
+    assert output(1, 1 << 30) == output(1, budget) == output(2, 1 << 30)

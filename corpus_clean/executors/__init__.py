@@ -38,6 +38,9 @@ class Executor(Protocol):
 
     #: Whether the workers read and write this process's files (temporary files too).
     shares_files: bool
+    #: Whether the work runs in this process, its results handed back as they are (not
+    #: copied): then a result may hold what is costly to copy.
+    inline: bool
 
     def map(self, work: Work[T, R], items: Iterable[T]) -> Generator[R, None, None]: ...
 

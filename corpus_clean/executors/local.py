@@ -42,6 +42,7 @@ class LocalPool:
 
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
+        self.inline = jobs <= 1
         self._tuning = contextlib.ExitStack()
 
     def __enter__(self) -> LocalPool:

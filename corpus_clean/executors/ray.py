@@ -60,6 +60,7 @@ class RayExecutor:
         self.connect_seconds = 0.0
         self.seconds = 0.0
         self.shares_files = False
+        self.inline = False
 
     def __enter__(self) -> RayExecutor:
         started = time.perf_counter()
