@@ -313,6 +313,60 @@ static PyObject *fold_ascii(const char *line, Py_ssize_t n, Py_ssize_t fold_max)
     return PyBytes_FromStringAndSize(folded, used);
 }
 
+/* Whether a character that is not ASCII folds to itself (learn.fold): no case, no canonical
+ * decomposition, never combined or reordered by NFC. Han, CJK and general punctuation, and
+ * fullwidth punctuation: what Chinese lines are made of. */
+static inline int folds_to_itself(Py_UCS4 ch)
+{
+    return (ch >= 0x4E00 && ch <= 0x9FFF) || (ch >= 0x3400 && ch <= 0x4DBF) ||
+           (ch >= 0x3001 && ch <= 0x3029) || (ch >= 0x3030 && ch <= 0x303F) ||
+           (ch >= 0x2010 && ch <= 0x2027) || (ch >= 0x2030 && ch <= 0x205E) ||
+           (ch >= 0xFF01 && ch <= 0xFF20) || (ch >= 0xFF3B && ch <= 0xFF40) ||
+           (ch >= 0xFF5B && ch <= 0xFF65);
+}
+
+/* The folded UTF-8 of a line that is not ASCII, where C can tell it (learn.fold): the line
+ * as it is when longer than fold_max characters; else when every character but whitespace
+ * is ASCII or folds_to_itself. None for Python to fold. */
+static PyObject *fold_wide(PyObject *line, Py_ssize_t fold_max)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(line);
+    if (n > fold_max) {
+        PyObject *utf8 = PyUnicode_AsUTF8String(line);
+        if (utf8 == NULL) { /* a lone surrogate: Python writes it with surrogatepass */
+            PyErr_Clear();
+            return Py_NewRef(Py_None);
+        }
+        return utf8;
+    }
+    int kind = PyUnicode_KIND(line);
+    const void *data = PyUnicode_DATA(line);
+    char folded[3 * (n > 0 ? n : 1)];
+    Py_ssize_t used = 0;
+    int space = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 ch = PyUnicode_READ(kind, data, i);
+        if (ch < 128 ? ascii_space(ch) : Py_UNICODE_ISSPACE(ch)) {
+            space = used > 0;
+            continue;
+        }
+        if (space) {
+            folded[used++] = ' ';
+            space = 0;
+        }
+        if (ch < 128)
+            folded[used++] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+        else if (!folds_to_itself(ch))
+            return Py_NewRef(Py_None);
+        else { /* all of them lie between U+0800 and U+FFFF: three bytes */
+            folded[used++] = (char)(0xE0 | (ch >> 12));
+            folded[used++] = (char)(0x80 | ((ch >> 6) & 0x3F));
+            folded[used++] = (char)(0x80 | (ch & 0x3F));
+        }
+    }
+    return PyBytes_FromStringAndSize(folded, used);
+}
+
 /* Where the line that starts at start ends (its newline, or n) and whether it is blank. */
 #define LINE_END(NAME, CHAR)                                                                \
     static Py_ssize_t NAME(const CHAR *data, Py_ssize_t start, Py_ssize_t n, int *blank)    \
@@ -360,7 +414,7 @@ static PyObject *fold_lines(PyObject *self, PyObject *args)
             /* A substring is stored as ASCII when it is: its characters are its UTF-8. */
             PyObject *key = PyUnicode_IS_ASCII(line)
                                 ? fold_ascii(PyUnicode_DATA(line), end - start, fold_max)
-                                : Py_NewRef(Py_None);
+                                : fold_wide(line, fold_max);
             Py_DECREF(line);
             if (key == NULL || PyList_Append(folded, key) < 0) {
                 Py_XDECREF(key);
@@ -420,12 +474,9 @@ static int is_sentence(int kind, const void *data, Py_ssize_t start, Py_ssize_t 
     return 0;
 }
 
-static PyObject *sentence_starts(PyObject *self, PyObject *args)
+/* sentence_starts of text, a list (NULL on an error). */
+static PyObject *starts_of(PyObject *text, Py_ssize_t window, Py_ssize_t min_chars)
 {
-    PyObject *text;
-    Py_ssize_t window, min_chars;
-    if (!PyArg_ParseTuple(args, "Unn", &text, &window, &min_chars))
-        return NULL;
     int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
@@ -452,6 +503,37 @@ static PyObject *sentence_starts(PyObject *self, PyObject *args)
     return starts;
 }
 
+static PyObject *sentence_starts(PyObject *self, PyObject *args)
+{
+    PyObject *text;
+    Py_ssize_t window, min_chars;
+    if (!PyArg_ParseTuple(args, "Unn", &text, &window, &min_chars))
+        return NULL;
+    return starts_of(text, window, min_chars);
+}
+
+static PyObject *last_sentences(PyObject *self, PyObject *args)
+{
+    PyObject *lines;
+    Py_ssize_t tail_lines, window, min_chars;
+    if (!PyArg_ParseTuple(args, "O!nnn", &PyList_Type, &lines, &tail_lines, &window, &min_chars))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(lines);
+    for (Py_ssize_t i = n - 1; i > n - 1 - tail_lines && i >= 0; i--) {
+        PyObject *line = PyList_GET_ITEM(lines, i);
+        if (!PyUnicode_Check(line))
+            return PyErr_Format(PyExc_TypeError, "lines must be str");
+        Py_ssize_t length = PyUnicode_GET_LENGTH(line);
+        PyObject *starts = starts_of(line, length > window ? length - window : 0, min_chars);
+        if (starts == NULL)
+            return NULL;
+        if (PyList_GET_SIZE(starts) > 0)
+            return Py_BuildValue("(nN)", i, starts);
+        Py_DECREF(starts);
+    }
+    return Py_BuildValue("(nN)", (Py_ssize_t)-1, PyList_New(0));
+}
+
 static PyMethodDef methods[] = {
     {"shingle_keys", shingle_keys, METH_VARARGS,
      "shingle_keys(texts, classes, size, bits) -> (words, word_offsets, keys)\n\n"
@@ -472,12 +554,17 @@ static PyMethodDef methods[] = {
     {"fold_lines", fold_lines, METH_VARARGS,
      "fold_lines(text, fold_max) -> (lines, folded)\n\n"
      "The text's lines split at newlines that hold more than whitespace (learn.paragraphs),\n"
-     "and per line its folded UTF-8 bytes (learn.fold) when it is ASCII, else None."},
+     "and per line its folded UTF-8 bytes (learn.fold) where C can tell them (ASCII, Han,\n"
+     "CJK punctuation, or longer than fold_max), else None."},
     {"sentence_starts", sentence_starts, METH_VARARGS,
      "sentence_starts(text, window, min_chars) -> list[int]\n\n"
      "Where the last and the last but one sentence of the text start (at most two, last\n"
      "first) among sentence ends from offset window on, those that start a sentence of\n"
      "min_chars characters or more with a letter or digit (learn.closing_sentences)."},
+    {"last_sentences", last_sentences, METH_VARARGS,
+     "last_sentences(lines, tail_lines, window, min_chars) -> (index, starts)\n\n"
+     "The last of the last tail_lines lines whose last window characters hold sentence_starts,\n"
+     "and those (learn.last_paragraph); (-1, []) if none does."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -43,7 +43,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import xxhash
 
-from .._fast import fold_lines, sentence_starts
+from .._fast import fold_lines, last_sentences, sentence_starts
 from ..options import LearnOptions
 from ..record import Record, Removal
 from ..stats import Stats
@@ -88,8 +88,9 @@ def stable_hash(folded: str) -> int:
 
 
 def folded_lines(text: str) -> tuple[list[str], list[bytes]]:
-    """A text's ``paragraphs`` and the UTF-8 of each one's ``fold`` (in C for ASCII lines:
-    every line of every article is folded in both passes)."""
+    """A text's ``paragraphs`` and the UTF-8 of each one's ``fold`` (in C for lines of
+    ASCII, Han and CJK punctuation: every line of every article is folded in both
+    passes)."""
     lines, folded = fold_lines(text, FOLD_MAX)
     if None in folded:
         for i, key in enumerate(folded):
@@ -100,7 +101,15 @@ def folded_lines(text: str) -> tuple[list[str], list[bytes]]:
 
 def line_hashes(folded: list[bytes]) -> list[int]:
     """``stable_hash`` of each folded line, as ``folded_lines`` gives them."""
-    return [xxhash.xxh3_64_intdigest(key) or 1 for key in folded]
+    hashes = list(map(xxhash.xxh3_64_intdigest, folded))
+    if 0 in hashes:  # as good as never: 0 means none
+        hashes = [h or 1 for h in hashes]
+    return hashes
+
+
+def tail_hash(line: str, start: int) -> int:
+    """``stable_hash`` of a closing sentence, ``line[start:]`` (folded in C where it can be)."""
+    return line_hashes(folded_lines(line[start:])[1])[0]
 
 
 def site_of(record: Record) -> str:
@@ -130,14 +139,12 @@ def closing_sentences(paragraph: str) -> list[int]:
     return sentence_starts(paragraph, max(0, len(paragraph) - TAIL_WINDOW), MIN_TAIL)
 
 
-def last_paragraph(lines: Sequence[str]) -> tuple[int, list[int]]:
+def last_paragraph(lines: list[str]) -> tuple[int, list[int]]:
     """The article's last paragraph: the last of the last ``TAIL_LINES`` lines that has
     closing sentences (what follows is a related list's titles and leads, a caption:
-    lines of one sentence), with its ``closing_sentences``; (-1, []) if there is none."""
-    for i in range(len(lines) - 1, max(-1, len(lines) - 1 - TAIL_LINES), -1):
-        if starts := closing_sentences(lines[i]):
-            return i, starts
-    return -1, []
+    lines of one sentence), with its ``closing_sentences``; (-1, []) if there is none. In
+    C: this is looked for in every article."""
+    return last_sentences(lines, TAIL_LINES, TAIL_WINDOW, MIN_TAIL)
 
 
 @dataclass
@@ -171,7 +178,7 @@ class Sketch:
         at, starts = last_paragraph(lines)
         self.tail_lines.append(self.hashes[at - len(lines)] if starts else 0)
         for k in range(2):
-            self.tails.append(stable_hash(fold(lines[at][starts[k] :])) if k < len(starts) else 0)
+            self.tails.append(tail_hash(lines[at], starts[k]) if k < len(starts) else 0)
 
 
 @dataclass(frozen=True)

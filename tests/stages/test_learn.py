@@ -24,6 +24,7 @@ from corpus_clean.record import Record
 from corpus_clean.stages.clean import RulesError, parse_rules
 from corpus_clean.stages.learn import (
     MIN_TAIL,
+    TAIL_LINES,
     TAIL_WINDOW,
     Learned,
     Sketch,
@@ -32,6 +33,7 @@ from corpus_clean.stages.learn import (
     fit,
     fold,
     folded_lines,
+    last_paragraph,
     paragraphs,
     rules_toml,
     site_of,
@@ -265,10 +267,15 @@ def test_applying_what_was_learned_twice_changes_nothing(
     assert [learned.apply(r) for r in once] == once
 
 
-#: Characters where C's folding of ASCII lines and Python's ``fold`` could part: ASCII
-#: whitespace that str.split() knows (\x1c-\x1f too), other whitespace, capitals whose
-#: casefold is longer, combining marks (NFC), Han.
-FOLD_CHARS = "aZ \t\x0b\x0c\r\x1c\x1f\n.\xa0\u3000\x85\u0130\u00dfe\u0301\u4e2d"
+#: Characters where C's folding and Python's ``fold`` could part: ASCII whitespace that
+#: str.split() knows (\x1c-\x1f too), other whitespace (U+2000 NFC makes U+2002),
+#: capitals whose casefold is longer, combining marks (NFC; U+302A is one among the CJK
+#: punctuation), Han, the CJK and fullwidth punctuation C folds, a fullwidth capital it
+#: leaves to Python, a lone surrogate.
+FOLD_CHARS = (
+    "aZ \t\x0b\x0c\r\x1c\x1f\n.\xa0\u3000\x85\u0130\u00dfe\u0301\u4e2d"
+    "\u2000\u3002\u3001\u302a\u201c\u2026\uff0c\uff1f\uff21\u9fff\u3400\ud800"
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -282,6 +289,26 @@ def test_lines_folded_in_c_are_the_paragraphs_folded_as_in_python(
     lines, folded = folded_lines(text)
     assert lines == paragraphs(text)
     assert folded == [fold(line).encode("utf-8", "surrogatepass") for line in lines]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["One line", "Two. Sentences here.", "Ends. Yes! 好", "x"]), max_size=20
+    )
+)
+def test_the_last_paragraph_is_the_last_of_the_tail_lines_with_closing_sentences(
+    lines: list[str],
+) -> None:
+    expected = next(
+        (
+            (i, closing_sentences(lines[i]))
+            for i in range(len(lines) - 1, max(-1, len(lines) - 1 - TAIL_LINES), -1)
+            if closing_sentences(lines[i])
+        ),
+        (-1, []),
+    )
+    assert last_paragraph(lines) == expected
 
 
 #: What a sentence end is (see ``closing_sentences``), as a regex: C finds it without one.
