@@ -6,6 +6,7 @@ order they are written, and how unknown input fields are carried along untouched
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from operator import attrgetter
 from typing import Any
@@ -48,7 +49,7 @@ class Record:
     def __reduce__(self) -> tuple[type[Record], tuple[Any, ...]]:
         # Pickled as its fields, rebuilt by __init__: a third faster both ways than the
         # default for a frozen dataclass with slots (the fit pass pickles every record).
-        return (Record, _field_values(self))
+        return (Record, record_fields(self))
 
     def to_dict(
         self, extra: dict[str, Any] | None = None, metadata_field: str | None = None
@@ -137,8 +138,9 @@ class Record:
         )
 
 
-#: A record's fields in ``__init__``'s order, as ``Record.__reduce__`` pickles them.
-_field_values = attrgetter(*(f.name for f in fields(Record)))
+#: A record's fields in ``__init__``'s order (``Record(*fields)`` rebuilds it), as
+#: ``Record.__reduce__`` pickles them.
+record_fields: Callable[[Record], tuple[Any, ...]] = attrgetter(*(f.name for f in fields(Record)))
 
 
 def _name(obj: dict[str, Any], key: str, default: str) -> str:
