@@ -325,26 +325,32 @@ static inline int folds_to_itself(Py_UCS4 ch)
            (ch >= 0xFF5B && ch <= 0xFF65);
 }
 
-/* The folded UTF-8 of a line that is not ASCII, where C can tell it (learn.fold): the line
- * as it is when longer than fold_max characters; else when every character but whitespace
- * is ASCII or folds_to_itself. None for Python to fold. */
-static PyObject *fold_wide(PyObject *line, Py_ssize_t fold_max)
+/* The folded UTF-8 of the line text[start:end], where C can tell it (learn.fold): as it is
+ * when longer than fold_max characters; else when every character but whitespace is ASCII
+ * or folds_to_itself. None for Python to fold (NULL on an error). */
+static PyObject *fold_span(PyObject *text, Py_ssize_t start, Py_ssize_t end, Py_ssize_t fold_max)
 {
-    Py_ssize_t n = PyUnicode_GET_LENGTH(line);
+    Py_ssize_t n = end - start;
+    if (PyUnicode_IS_ASCII(text)) /* its characters are its UTF-8 */
+        return fold_ascii((const char *)PyUnicode_DATA(text) + start, n, fold_max);
     if (n > fold_max) {
+        PyObject *line = PyUnicode_Substring(text, start, end);
+        if (line == NULL)
+            return NULL;
         PyObject *utf8 = PyUnicode_AsUTF8String(line);
+        Py_DECREF(line);
         if (utf8 == NULL) { /* a lone surrogate: Python writes it with surrogatepass */
             PyErr_Clear();
             return Py_NewRef(Py_None);
         }
         return utf8;
     }
-    int kind = PyUnicode_KIND(line);
-    const void *data = PyUnicode_DATA(line);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
     char folded[3 * (n > 0 ? n : 1)];
     Py_ssize_t used = 0;
     int space = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
+    for (Py_ssize_t i = start; i < end; i++) {
         Py_UCS4 ch = PyUnicode_READ(kind, data, i);
         if (ch < 128 ? ascii_space(ch) : Py_UNICODE_ISSPACE(ch)) {
             space = used > 0;
@@ -411,11 +417,8 @@ static PyObject *fold_lines(PyObject *self, PyObject *args)
                 Py_XDECREF(line);
                 goto fail;
             }
-            /* A substring is stored as ASCII when it is: its characters are its UTF-8. */
-            PyObject *key = PyUnicode_IS_ASCII(line)
-                                ? fold_ascii(PyUnicode_DATA(line), end - start, fold_max)
-                                : fold_wide(line, fold_max);
             Py_DECREF(line);
+            PyObject *key = fold_span(text, start, end, fold_max);
             if (key == NULL || PyList_Append(folded, key) < 0) {
                 Py_XDECREF(key);
                 goto fail;
@@ -474,25 +477,34 @@ static int is_sentence(int kind, const void *data, Py_ssize_t start, Py_ssize_t 
     return 0;
 }
 
+/* Where the closing sentences of the line that ends at end start (sentence_starts: at
+ * most two, last first, among the sentence ends from offset from on) into found; how many. */
+static int closing_starts(int kind, const void *data, Py_ssize_t from, Py_ssize_t end,
+                          Py_ssize_t min_chars, Py_ssize_t found[2])
+{
+    /* Sentence ends never overlap (a stop is neither a closer nor a space), so the last two
+     * that end before the line does are found from the right. */
+    int count = 0;
+    for (Py_ssize_t i = end - 1; i >= from && count < 2; i--) {
+        Py_ssize_t at = sentence_end_at(kind, data, i, end);
+        if (at >= 0 && at < end)
+            found[count++] = at;
+    }
+    int kept = 0;
+    for (int k = 0; k < count; k++)
+        if (is_sentence(kind, data, found[k], end, min_chars))
+            found[kept++] = found[k];
+    return kept;
+}
+
 /* sentence_starts of text, a list (NULL on an error). */
 static PyObject *starts_of(PyObject *text, Py_ssize_t window, Py_ssize_t min_chars)
 {
-    int kind = PyUnicode_KIND(text);
-    const void *data = PyUnicode_DATA(text);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    /* Sentence ends never overlap (a stop is neither a closer nor a space), so the last two
-     * that end before the text does are found from the right. */
     Py_ssize_t found[2];
-    int count = 0;
-    for (Py_ssize_t i = n - 1; i >= (window > 0 ? window : 0) && count < 2; i--) {
-        Py_ssize_t end = sentence_end_at(kind, data, i, n);
-        if (end >= 0 && end < n)
-            found[count++] = end;
-    }
+    int count = closing_starts(PyUnicode_KIND(text), PyUnicode_DATA(text), window > 0 ? window : 0,
+                               PyUnicode_GET_LENGTH(text), min_chars, found);
     PyObject *starts = PyList_New(0);
     for (int k = 0; starts != NULL && k < count; k++) {
-        if (!is_sentence(kind, data, found[k], n, min_chars))
-            continue;
         PyObject *start = PyLong_FromSsize_t(found[k]);
         if (start == NULL || PyList_Append(starts, start) < 0) {
             Py_XDECREF(start);
@@ -534,6 +546,65 @@ static PyObject *last_sentences(PyObject *self, PyObject *args)
     return Py_BuildValue("(nN)", (Py_ssize_t)-1, PyList_New(0));
 }
 
+static PyObject *sketch_text(PyObject *self, PyObject *args)
+{
+    PyObject *text;
+    Py_ssize_t fold_max, tail_lines, window, min_chars;
+    if (!PyArg_ParseTuple(args, "Unnnn", &text, &fold_max, &tail_lines, &window, &min_chars))
+        return NULL;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    PyObject *folded = PyList_New(0), *tails = PyList_New(0);
+    /* The lines' spans, for the closing sentences of the last ones. */
+    Py_ssize_t *spans = PyMem_Malloc(2 * sizeof(Py_ssize_t) * (size_t)(n / 2 + 1));
+    Py_ssize_t lines = 0, at = -1;
+    if (folded == NULL || tails == NULL || spans == NULL)
+        goto fail;
+    for (Py_ssize_t start = 0; start <= n;) {
+        int blank;
+        Py_ssize_t end = kind == PyUnicode_1BYTE_KIND   ? line_end_1(data, start, n, &blank)
+                         : kind == PyUnicode_2BYTE_KIND ? line_end_2(data, start, n, &blank)
+                                                        : line_end_4(data, start, n, &blank);
+        if (!blank) {
+            PyObject *key = fold_span(text, start, end, fold_max);
+            if (key == NULL || PyList_Append(folded, key) < 0) {
+                Py_XDECREF(key);
+                goto fail;
+            }
+            Py_DECREF(key);
+            spans[2 * lines] = start;
+            spans[2 * lines + 1] = end;
+            lines++;
+        }
+        start = end + 1;
+    }
+    for (Py_ssize_t i = lines - 1; i > lines - 1 - tail_lines && i >= 0; i--) {
+        Py_ssize_t start = spans[2 * i], end = spans[2 * i + 1], found[2];
+        int count = closing_starts(kind, data, end - start > window ? end - window : start, end,
+                                   min_chars, found);
+        if (count == 0)
+            continue;
+        at = i;
+        for (int k = 0; k < count; k++) {
+            PyObject *key = fold_span(text, found[k], end, fold_max);
+            if (key == NULL || PyList_Append(tails, key) < 0) {
+                Py_XDECREF(key);
+                goto fail;
+            }
+            Py_DECREF(key);
+        }
+        break;
+    }
+    PyMem_Free(spans);
+    return Py_BuildValue("(NnN)", folded, at, tails);
+fail:
+    PyMem_Free(spans);
+    Py_XDECREF(folded);
+    Py_XDECREF(tails);
+    return PyErr_Occurred() ? NULL : PyErr_NoMemory();
+}
+
 static PyMethodDef methods[] = {
     {"shingle_keys", shingle_keys, METH_VARARGS,
      "shingle_keys(texts, classes, size, bits) -> (words, word_offsets, keys)\n\n"
@@ -561,6 +632,11 @@ static PyMethodDef methods[] = {
      "Where the last and the last but one sentence of the text start (at most two, last\n"
      "first) among sentence ends from offset window on, those that start a sentence of\n"
      "min_chars characters or more with a letter or digit (learn.closing_sentences)."},
+    {"sketch_text", sketch_text, METH_VARARGS,
+     "sketch_text(text, fold_max, tail_lines, window, min_chars) -> (folded, at, tails)\n\n"
+     "What learn.Sketch needs of a text, in one pass: fold_lines's folded lines, and\n"
+     "last_sentences's index with the folded closing sentences of that line (last first);\n"
+     "None where Python must fold."},
     {"last_sentences", last_sentences, METH_VARARGS,
      "last_sentences(lines, tail_lines, window, min_chars) -> (index, starts)\n\n"
      "The last of the last tail_lines lines whose last window characters hold sentence_starts,\n"

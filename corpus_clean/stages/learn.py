@@ -37,13 +37,13 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 from urllib.parse import urlsplit
 
 import numpy as np
 import xxhash
 
-from .._fast import fold_lines, last_sentences, sentence_starts
+from .._fast import fold_lines, last_sentences, sentence_starts, sketch_text
 from ..options import LearnOptions
 from ..record import Record, Removal
 from ..stats import Stats
@@ -107,9 +107,17 @@ def line_hashes(folded: list[bytes]) -> list[int]:
     return hashes
 
 
-def tail_hash(line: str, start: int) -> int:
-    """``stable_hash`` of a closing sentence, ``line[start:]`` (folded in C where it can be)."""
-    return line_hashes(folded_lines(line[start:])[1])[0]
+def sketched(text: str) -> tuple[list[bytes], int, list[bytes]]:
+    """What a ``Sketch`` keeps of a text: its lines as ``folded_lines`` folds them, where
+    its ``last_paragraph`` is, and that paragraph's closing sentences folded (last first).
+    In one pass of C for most texts, since every article is sketched."""
+    folded, at, tails = sketch_text(text, FOLD_MAX, TAIL_LINES, TAIL_WINDOW, MIN_TAIL)
+    if None not in folded and None not in tails:
+        return cast(list[bytes], folded), at, cast(list[bytes], tails)
+    lines, folded_in_python = folded_lines(text)  # a line C leaves to Python
+    at, starts = last_paragraph(lines)
+    closing = [fold(lines[at][start:]).encode("utf-8", "surrogatepass") for start in starts]
+    return folded_in_python, at, closing
 
 
 def site_of(record: Record) -> str:
@@ -168,17 +176,16 @@ class Sketch:
         return found
 
     def add(self, record: Record) -> None:
-        lines, folded = folded_lines(record.text)
+        folded, at, tails = sketched(record.text)
         self.sites.append(site_of(record))
-        self.line_counts.append(len(lines))
+        self.line_counts.append(len(folded))
         self.hashes.extend(line_hashes(folded))
         # Bytes measure length alike in every script: a Han character, which says about
         # what an English word says, counts three.
         self.lengths.extend(map(len, folded))
-        at, starts = last_paragraph(lines)
-        self.tail_lines.append(self.hashes[at - len(lines)] if starts else 0)
-        for k in range(2):
-            self.tails.append(tail_hash(lines[at], starts[k]) if k < len(starts) else 0)
+        self.tail_lines.append(self.hashes[at - len(folded)] if tails else 0)
+        hashes = line_hashes(tails)
+        self.tails.extend(hashes + [0] * (2 - len(hashes)))
 
 
 @dataclass(frozen=True)

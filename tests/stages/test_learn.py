@@ -37,6 +37,7 @@ from corpus_clean.stages.learn import (
     paragraphs,
     rules_toml,
     site_of,
+    sketched,
     texts_of,
 )
 from corpus_clean.stats import Stats
@@ -309,6 +310,22 @@ def test_the_last_paragraph_is_the_last_of_the_tail_lines_with_closing_sentences
         (-1, []),
     )
     assert last_paragraph(lines) == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.text(alphabet=FOLD_CHARS + ".!?\u3002\n", max_size=14), st.integers(1, 12)),
+        max_size=14,
+    )
+)
+def test_a_sketch_in_c_is_the_python_definitions_in_one_pass(pieces: list[tuple[str, int]]) -> None:
+    text = "".join(piece * times for piece, times in pieces)
+    lines = paragraphs(text)
+    at, starts = last_paragraph(lines)
+    closing = [fold(lines[at][start:]).encode("utf-8", "surrogatepass") for start in starts]
+    expected = ([fold(line).encode("utf-8", "surrogatepass") for line in lines], at, closing)
+    assert sketched(text) == expected
 
 
 #: What a sentence end is (see ``closing_sentences``), as a regex: C finds it without one.
