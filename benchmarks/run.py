@@ -397,14 +397,29 @@ def alternated(
 ) -> dict[str, list[dict[str, Any]]]:
     """Each variant's command timed ``repeats`` times, the variants back to back in each
     repeat and in reverse order every other one, so that a shared machine's load falls
-    on all alike."""
+    on all alike. Each run keeps the ``--report`` corpus-clean wrote of it (``report``)."""
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
+    report = scratch / "report.json"
     for repeat in range(repeats):
         order = list(variants) if repeat % 2 == 0 else list(variants)[::-1]
         for name in order:
             print(f"{label}, repeat {repeat + 1}: {name}", file=sys.stderr)
-            runs[name].append(measured(variants[name], scratch))
+            run = measured([*variants[name], "--report", str(report)], scratch)
+            run["report"] = json.loads(report.read_text())
+            runs[name].append(run)
     return runs
+
+
+def serial_seconds(run: dict[str, Any]) -> float:
+    """What of a one-job run only the main process can do, whatever the jobs: all but
+    the run's own phases (start-up, finding the input, publishing, exit), learning's fit,
+    resolving, writing and committing."""
+    report = run["report"]
+    phases = report["phases"]
+    outside = float(run["seconds"]) - float(report["seconds"])
+    return outside + sum(
+        phases.get(p, 0.0) for p in ("learning", "resolving", "writing", "committing")
+    )
 
 
 def learn_cost(args: argparse.Namespace) -> dict[str, Any]:
@@ -490,6 +505,7 @@ def run_speed(args: argparse.Namespace) -> dict[str, Any]:
             by_name = alternated(variants, args.repeats, Path(scratch), f"{size:,} articles")
             runs = {j: by_name[f"--jobs {j}"] for j in (1, jobs)}
         one, many = ([float(run["seconds"]) for run in runs[j]] for j in (1, jobs))
+        serial = statistics.median(serial_seconds(run) for run in runs[1])
         rows.append(
             {
                 "articles": size,
@@ -502,6 +518,10 @@ def run_speed(args: argparse.Namespace) -> dict[str, Any]:
                 "speedup": statistics.median(a / b for a, b in zip(one, many, strict=True)),
                 "speedups_all": [round(a / b, 3) for a, b in zip(one, many, strict=True)],
                 "cpu_seconds_jobs": statistics.median(float(r["cpu_seconds"]) for r in runs[jobs]),
+                "serial_seconds_1": serial,
+                # Amdahl: the one-job run with all but its serial part on every job at once.
+                "speedup_bound": statistics.median(one)
+                / (serial + (statistics.median(one) - serial) / jobs),
             }
         )
     return {"run_speed": rows, "machine": machine(), "load_average_at_end": os.getloadavg()}
@@ -514,7 +534,10 @@ def print_run_speed(report: dict[str, Any]) -> None:
             f"{row['mb_per_s_1']:.1f} MB/s with 1 job ({row['seconds_1']:.2f} s), "
             f"{row['mb_per_s_jobs']:.1f} MB/s with {row['jobs']} ({row['seconds_jobs']:.2f} s, "
             f"{row['cpu_seconds_jobs']:.2f} CPU s): {row['speedup']:.2f}x "
-            f"(repeats: {', '.join(f'{x:.2f}' for x in row['speedups_all'])})"
+            f"(repeats: {', '.join(f'{x:.2f}' for x in row['speedups_all'])}); the one-job "
+            f"run spent {row['serial_seconds_1']:.2f} s where only the main process works "
+            f"(start-up, learning's fit, resolving, writing): {row['speedup_bound']:.2f}x "
+            f"at most with {row['jobs']} jobs"
         )
     load = report["machine"]["load_average_at_start"]
     print(f"load average at start {load[0]:.2f}, at end {report['load_average_at_end'][0]:.2f}")
