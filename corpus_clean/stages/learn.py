@@ -1,12 +1,14 @@
 """Learned boilerplate: what recurs across many *different* articles of a site.
 
 No rule names a site's menu, footer or promo sentence, yet each stands on most of its
-pages. ``fit`` sees every article first (as ``sketch`` gives it: stable line hashes,
-nothing else) and learns which lines, and which closing sentences of a last paragraph,
+pages. ``fit`` sees every article first (as ``sketch`` gives it: stable hashes of its
+lines and of its long lines' sentences, nothing else) and learns which lines, and which closing sentences of a last paragraph,
 recur; ``Learned.apply`` then removes them from each record, counting every removal.
 
 - Reposts never count: articles that share at least half of their long-line characters
   are one copy cluster (union-find), and recurrence is the number of distinct clusters.
+  Long lines are compared sentence by sentence, so a copy with a word changed, or with
+  another site's promo appended to its last paragraph, still shares all the rest.
 - A site is the host of a record's ``url`` field, else the folder of its ``source``.
 - A line of a site is learned when ``min_pages`` different articles of the site hold
   it. Where it stands next to a line that is not learned (the article), it is
