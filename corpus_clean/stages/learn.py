@@ -2,8 +2,9 @@
 
 No rule names a site's menu, footer or promo sentence, yet each stands on most of its
 pages. ``fit`` sees every article first (as ``sketch`` gives it: stable hashes of its
-lines and of its long lines' sentences, nothing else) and learns which lines, and which closing sentences of a last paragraph,
-recur; ``Learned.apply`` then removes them from each record, counting every removal.
+lines and of its long lines' sentences, nothing else) and learns which lines, and which
+closing sentences of a last paragraph, recur; ``Learned.apply`` then removes them from
+each record, counting every removal.
 
 - Reposts never count: articles that share at least half of their long-line characters
   are one copy cluster (union-find), and recurrence is the number of distinct clusters.
@@ -883,20 +884,26 @@ def _copy_clusters(
     same = (texts[order][1:] == texts[order][:-1]) & (line_counts[order][1:] > 0)
     a = np.concatenate([a, order[:-1][same]])
     b = np.concatenate([b, order[1:][same]])
+    return _components(n, a, b), own_min, travelling
+
+
+def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per record, the smallest record joined to it by the pairs (``a[i]``, ``b[i]``):
+    independent of the pairs' order. In rounds over all the pairs whose ends still
+    differ: the larger of their two roots is hooked under the smaller, then every
+    record points to its root."""
     parent = np.arange(n, dtype=np.int64)
-    if len(a):
-        roots = parent.tolist()
-        for x, y in zip(a.tolist(), b.tolist(), strict=True):
-            rx, ry = _root(roots, x), _root(roots, y)
-            if rx != ry:  # the smaller index is the root: independent of pair order
-                roots[max(rx, ry)] = min(rx, ry)
-        parent = np.array(roots, dtype=np.int64)
-        while True:  # every record to its root: pointers halve their way each round
+    while len(a):
+        low, high = np.minimum(parent[a], parent[b]), np.maximum(parent[a], parent[b])
+        np.minimum.at(parent, high, low)
+        while True:
             up = parent[parent]
             if np.array_equal(up, parent):
                 break
             parent = up
-    return parent, own_min, travelling
+        apart = parent[a] != parent[b]
+        a, b = a[apart], b[apart]
+    return parent
 
 
 def _once_per_record(
@@ -1035,13 +1042,6 @@ def _group_sizes(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     out = np.empty(len(order), dtype=np.int64)
     out[order] = sizes[group]
     return out
-
-
-def _root(parent: list[int], i: int) -> int:
-    while parent[i] != i:
-        parent[i] = parent[parent[i]]
-        i = parent[i]
-    return i
 
 
 def _recurrence(

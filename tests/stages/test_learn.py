@@ -31,6 +31,7 @@ from corpus_clean.stages.learn import (
     Learned,
     Sketch,
     TextKey,
+    _components,
     _once_per_record,
     closing_sentences,
     fit,
@@ -481,6 +482,29 @@ def test_occurrences_are_sorted_by_key_then_record_once_each(
     expected = sorted(set(zip(keys, records, strict=True)))
     assert list(zip(got_key.tolist(), got_record.tolist(), strict=True)) == expected
     assert key[at].tolist() == got_key.tolist() and record[at].tolist() == got_record.tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 30).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=40),
+        )
+    )
+)
+def test_copies_are_clustered_under_the_smallest_record_joined_to_them(
+    graph: tuple[int, list[tuple[int, int]]],
+) -> None:
+    n, pairs = graph
+    smallest = list(range(n))
+    for _ in range(n):  # the least record reachable, by relaxing every pair n times
+        for x, y in pairs:
+            smallest[x] = smallest[y] = min(smallest[x], smallest[y])
+    a = np.array([x for x, _ in pairs], dtype=np.int64)
+    b = np.array([y for _, y in pairs], dtype=np.int64)
+    assert _components(n, a, b).tolist() == smallest
+    assert _components(n, b[::-1], a[::-1]).tolist() == smallest
 
 
 def test_learned_patterns_written_as_rules_read_back_as_they_were() -> None:
