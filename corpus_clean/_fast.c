@@ -22,6 +22,10 @@
  * sentence_starts: where the last two sentences of a paragraph start (learn.closing_sentences,
  * looked for in the last paragraphs of every article), without a regex's match objects.
  *
+ * line_pieces: the sentences of an article's long lines, hashed (learn.line_pieces: how
+ * learning tells copies of an article apart from different articles). Every long line of
+ * every article: in Python's re, six times the cost of all the rest of a sketch.
+ *
  * Everything around them (lowercasing, sorting, band keys) stays in Python and numpy.
  */
 #define PY_SSIZE_T_CLEAN
@@ -605,6 +609,138 @@ fail:
     return PyErr_Occurred() ? NULL : PyErr_NoMemory();
 }
 
+/* The pieces of a long line (learn.Sketch): its sentences, each ending at a stop (. ! ? or a
+ * CJK stop), then any closing quotes or brackets; after a stop . ! ? and its closers comes
+ * ASCII whitespace or a Han character, after a CJK stop anything. What follows the
+ * whitespace starts the next piece. On UTF-8 bytes: a stop byte is never inside a
+ * character, so no character is decoded. */
+static inline int utf8_closer(const uint8_t *p, Py_ssize_t left)
+{
+    if (p[0] == '"' || p[0] == '\'' || p[0] == ')' || p[0] == ']')
+        return 1;
+    if (left >= 3 && p[0] == 0xE2 && p[1] == 0x80 && (p[2] == 0x9D || p[2] == 0x99))
+        return 3; /* ” ’ */
+    if (left >= 3 && p[0] == 0xE3 && p[1] == 0x80 && (p[2] == 0x8D || p[2] == 0x8F))
+        return 3; /* 」 』 */
+    if (left >= 3 && p[0] == 0xEF && p[1] == 0xBC && p[2] == 0x89)
+        return 3; /* ） */
+    return 0;
+}
+
+static inline int utf8_cjk_stop(const uint8_t *p, Py_ssize_t left)
+{
+    return left >= 3 && ((p[0] == 0xE3 && p[1] == 0x80 && p[2] == 0x82) ||
+                         (p[0] == 0xEF && p[1] == 0xBC && (p[2] == 0x81 || p[2] == 0x9F)));
+}
+
+static inline int utf8_han(const uint8_t *p, Py_ssize_t left)
+{
+    /* U+3400..U+9FFF: E3 90 80 .. E9 BF BF */
+    return left >= 3 && p[0] >= 0xE3 && p[0] <= 0xE9 && (p[0] != 0xE3 || p[1] >= 0x90);
+}
+
+/* The bytes a sentence end starts with: . ! ? and the lead bytes of the CJK stops. */
+static const uint8_t MAY_END[256] = {['.'] = 1, ['!'] = 1, ['?'] = 1, [0xE3] = 1, [0xEF] = 1};
+
+/* Where the sentence end that starts at i ends (after its closers) and where the next
+ * sentence starts (after whitespace), or 0 if no sentence ends at i. */
+static inline int piece_end_at(const uint8_t *s, Py_ssize_t i, Py_ssize_t n, Py_ssize_t *end,
+                               Py_ssize_t *next)
+{
+    int cjk = utf8_cjk_stop(s + i, n - i);
+    if (!cjk && s[i] != '.' && s[i] != '!' && s[i] != '?')
+        return 0;
+    Py_ssize_t j = i + (cjk ? 3 : 1);
+    for (int step; j < n && (step = utf8_closer(s + j, n - j)) > 0;)
+        j += step;
+    Py_ssize_t k = j;
+    while (k < n && ascii_space(s[k]))
+        k++;
+    if (!cjk && k == j && !utf8_han(s + j, n - j))
+        return 0;
+    *end = j;
+    *next = k;
+    return 1;
+}
+
+/* A stable 64-bit hash of bytes (eight at a time, little-endian), never 0. */
+static uint64_t piece_hash(const uint8_t *s, Py_ssize_t n)
+{
+    uint64_t h = SHINGLE_MULT ^ (uint64_t)n;
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        w = __builtin_bswap64(w);
+#endif
+        h = (h ^ w) * SHINGLE_MULT;
+        h ^= h >> 29;
+    }
+    uint64_t w = 0;
+    for (Py_ssize_t b = n - 1; b >= i; b--)
+        w = (w << 8) | s[b];
+    h = fmix64(h ^ w);
+    return h ? h : 1;
+}
+
+static PyObject *line_pieces(PyObject *self, PyObject *args)
+{
+    PyObject *lines;
+    Py_ssize_t min_len;
+    if (!PyArg_ParseTuple(args, "O!n", &PyList_Type, &lines, &min_len))
+        return NULL;
+    Py_ssize_t count = 0, size = 16;
+    uint64_t *hashes = PyMem_Malloc(size * sizeof *hashes);
+    uint32_t *lengths = PyMem_Malloc(size * sizeof *lengths);
+    PyObject *out = NULL;
+    if (hashes == NULL || lengths == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t l = 0; l < PyList_GET_SIZE(lines); l++) {
+        PyObject *line = PyList_GET_ITEM(lines, l);
+        if (!PyBytes_Check(line)) {
+            PyErr_SetString(PyExc_TypeError, "line_pieces: lines must be bytes");
+            goto done;
+        }
+        const uint8_t *s = (const uint8_t *)PyBytes_AS_STRING(line);
+        Py_ssize_t n = PyBytes_GET_SIZE(line);
+        if (n < min_len)
+            continue;
+        for (Py_ssize_t start = 0, i = 0; start < n;) {
+            Py_ssize_t end = n, next = n;
+            for (; i < n; i++)
+                if (MAY_END[s[i]] && piece_end_at(s, i, n, &end, &next) && next < n)
+                    break;
+            if (i >= n)
+                end = next = n;
+            if (count == size) {
+                size *= 2;
+                uint64_t *h = PyMem_Realloc(hashes, size * sizeof *hashes);
+                if (h != NULL)
+                    hashes = h;
+                uint32_t *g = PyMem_Realloc(lengths, size * sizeof *lengths);
+                if (g != NULL)
+                    lengths = g;
+                if (h == NULL || g == NULL) {
+                    PyErr_NoMemory();
+                    goto done;
+                }
+            }
+            hashes[count] = piece_hash(s + start, end - start);
+            lengths[count++] = (uint32_t)(end - start);
+            start = i = next;
+        }
+    }
+    out = Py_BuildValue("(y#y#)", (const char *)hashes, count * (Py_ssize_t)sizeof *hashes,
+                        (const char *)lengths, count * (Py_ssize_t)sizeof *lengths);
+done:
+    PyMem_Free(hashes);
+    PyMem_Free(lengths);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"shingle_keys", shingle_keys, METH_VARARGS,
      "shingle_keys(texts, classes, size, bits) -> (words, word_offsets, keys)\n\n"
@@ -641,6 +777,10 @@ static PyMethodDef methods[] = {
      "last_sentences(lines, tail_lines, window, min_chars) -> (index, starts)\n\n"
      "The last of the last tail_lines lines whose last window characters hold sentence_starts,\n"
      "and those (learn.last_paragraph); (-1, []) if none does."},
+    {"line_pieces", line_pieces, METH_VARARGS,
+     "line_pieces(lines, min_len) -> (hashes, lengths)\n\n"
+     "The sentences of each line of min_len bytes or more (UTF-8 bytes; learn.line_pieces),\n"
+     "in order: bytes of their uint64 hashes and of their uint32 lengths in bytes."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -80,7 +80,8 @@ class LearnOptions:
     inside_share: float = 0.5
     #: Lines of at least this many UTF-8 bytes (a Han character counts three) tell which
     #: articles are copies of each other: those that share at least ``copy_share`` of
-    #: the larger one's long-line bytes.
+    #: the larger one's long-line bytes, compared sentence by sentence (an edited
+    #: sentence, or a site's promo appended to a paragraph, leaves the others shared).
     long_line: int = 60
     copy_share: float = 0.5
     #: Long lines on this share of a site's pages (a site of at least

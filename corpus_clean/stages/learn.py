@@ -1,12 +1,15 @@
 """Learned boilerplate: what recurs across many *different* articles of a site.
 
 No rule names a site's menu, footer or promo sentence, yet each stands on most of its
-pages. ``fit`` sees every article first (as ``sketch`` gives it: stable line hashes,
-nothing else) and learns which lines, and which closing sentences of a last paragraph,
-recur; ``Learned.apply`` then removes them from each record, counting every removal.
+pages. ``fit`` sees every article first (as ``sketch`` gives it: stable hashes of its
+lines and of its long lines' sentences, nothing else) and learns which lines, and which
+closing sentences of a last paragraph, recur; ``Learned.apply`` then removes them from
+each record, counting every removal.
 
 - Reposts never count: articles that share at least half of their long-line characters
   are one copy cluster (union-find), and recurrence is the number of distinct clusters.
+  Long lines are compared sentence by sentence, so a copy with a word changed, or with
+  another site's promo appended to its last paragraph, still shares all the rest.
 - A site is the host of a record's ``url`` field, else the folder of its ``source``.
 - A line of a site is learned when ``min_pages`` different articles of the site hold
   it. Where it stands next to a line that is not learned (the article), it is
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import array
 import json
+import math
 import os
 import unicodedata
 from collections import Counter
@@ -43,7 +47,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import xxhash
 
-from .._fast import fold_lines, last_sentences, sentence_starts, sketch_text
+from .._fast import fold_lines, last_sentences, line_pieces, sentence_starts, sketch_text
 from ..options import LearnOptions
 from ..record import Record, Removal
 from ..stats import Stats
@@ -158,8 +162,15 @@ def last_paragraph(lines: list[str]) -> tuple[int, list[int]]:
 @dataclass
 class Sketch:
     """What ``fit`` needs of a batch of records: per record its site, the stable hash and
-    length of each line, and the hashes of its closing sentences (0: none)."""
+    length of each line, and the hashes of its closing sentences (0: none); and the
+    *pieces* of its long lines (of ``long_line`` bytes or more), by which copies are told
+    apart: each sentence's stable hash and length in bytes (``_fast.line_pieces``, in C:
+    a sentence ends at a stop . ! ?, any closing quotes or brackets, then whitespace or a
+    Han character; or at a CJK stop and its closers). A copy with a word changed, or
+    with its site's promo appended to its last paragraph, keeps all the other sentences
+    of those lines as they were."""
 
+    long_line: int = LearnOptions.long_line
     sites: list[str] = field(default_factory=list)
     line_counts: array.array[int] = field(default_factory=lambda: array.array("I"))
     hashes: array.array[int] = field(default_factory=lambda: array.array("Q"))
@@ -167,10 +178,13 @@ class Sketch:
     tails: array.array[int] = field(default_factory=lambda: array.array("Q"))
     #: The hash of the paragraph the closing sentences end (0: none).
     tail_lines: array.array[int] = field(default_factory=lambda: array.array("Q"))
+    piece_counts: array.array[int] = field(default_factory=lambda: array.array("I"))
+    pieces: array.array[int] = field(default_factory=lambda: array.array("Q"))
+    piece_lengths: array.array[int] = field(default_factory=lambda: array.array("I"))
 
     @classmethod
-    def of(cls, records: Iterable[Record]) -> Sketch:
-        found = cls()
+    def of(cls, records: Iterable[Record], long_line: int = LearnOptions.long_line) -> Sketch:
+        found = cls(long_line)
         for record in records:
             found.add(record)
         return found
@@ -183,6 +197,10 @@ class Sketch:
         # Bytes measure length alike in every script: a Han character, which says about
         # what an English word says, counts three.
         self.lengths.extend(map(len, folded))
+        pieces, piece_lengths = line_pieces(folded, self.long_line)
+        self.pieces.frombytes(pieces)
+        self.piece_lengths.frombytes(piece_lengths)
+        self.piece_counts.append(len(piece_lengths) // 4)
         self.tail_lines.append(self.hashes[at - len(folded)] if tails else 0)
         hashes = line_hashes(tails)
         self.tails.extend(hashes + [0] * (2 - len(hashes)))
@@ -400,7 +418,7 @@ class Learning:
     evidence: Evidence | None = None
 
     def sketch(self, records: Sequence[Record]) -> Sketch:
-        return Sketch.of(records)
+        return Sketch.of(records, self.options.long_line)
 
     def fit(self, sketches: list[Sketch]) -> Learned:
         learned, self.evidence = fit_with(sketches, self.options, self.prior)
@@ -425,7 +443,15 @@ def fit_with(
     tail_lines = np.concatenate([np.frombuffer(p.tail_lines, np.uint64) for p in parts])
     names, site_ids = np.unique(np.array(sites, dtype=object).astype(str), return_inverse=True)
     record_of = np.repeat(np.arange(n, dtype=np.int64), counts.astype(np.int64))
-    cluster, own_min, travelling = _copy_clusters(hashes, lengths, record_of, site_ids, options)
+    piece_counts = np.concatenate([np.frombuffer(p.piece_counts, np.uint32) for p in parts])
+    pieces = _Pieces(
+        np.concatenate([np.frombuffer(p.pieces, np.uint64) for p in parts]),
+        np.concatenate([np.frombuffer(p.piece_lengths, np.uint32) for p in parts]),
+        np.repeat(np.arange(n, dtype=np.int64), piece_counts.astype(np.int64)),
+    )
+    cluster, own_min, travelling = _copy_clusters(
+        hashes, lengths, record_of, pieces, site_ids, options
+    )
     site_clusters = _distinct_per_pair(site_ids.astype(np.int64), cluster, len(names))
     merger = (
         None
@@ -810,76 +836,59 @@ _FIELDS = (
 )
 
 
+@dataclass(frozen=True)
+class _Pieces:
+    """The pieces of every record's long lines (see ``Sketch``): stable hash, length in
+    bytes and record of each, in record order."""
+
+    hashes: np.ndarray
+    lengths: np.ndarray
+    record_of: np.ndarray
+
+
 def _copy_clusters(
     hashes: np.ndarray,
     lengths: np.ndarray,
     record_of: np.ndarray,
+    pieces: _Pieces,
     site_ids: np.ndarray,
     options: LearnOptions,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A cluster number per record, the smallest hash of its own long lines (not on
     most pages of its site; ``NO_KEY``: none), and the long lines that travel with an
     article (sorted; see below): records that share at least ``copy_share`` of the
-    long-line characters of the larger one are copies of one article. Only records next
-    to each other in a line's list of records are compared (no quadratic work).
+    larger one's long-line characters, compared sentence by sentence (``pieces``), are
+    copies of one article. Only records next to each other in a sentence's list of
+    records are compared (no quadratic work).
 
-    Long lines on most pages of a site (``ubiquitous_share``: a sidebar's blurb, a long
-    disclaimer) may be chrome, or an article the site holds on most of its pages. Records
-    that share half of their long-line characters are copies, unless both have long
-    lines of their own (not on most pages of the site) that they do not share and that
-    are more than a small edit (``small_edit`` of what they share): two articles under a
-    sidebar bigger than either. A repost must never count twice, so when in doubt the
-    records are copies (and some chrome is not learned).
+    Sentences, not whole lines: a copy with a word changed, or under another site's
+    promo appended to its last paragraph, shares all the other sentences of those
+    paragraphs, where it would share none of their lines.
 
-    An edited copy, or one whose last paragraph ends in another site's promo, may share
-    too little to be found a copy, and an article reposted onto fifty pages would then
-    count as several. But its long lines travel together: most pairs of records next to
-    each other in such a line's list share another long line of their own too, which
-    chrome (a promo, a disclaimer, stand-alone on the page) does not. Those lines are
-    the article's, and never learned.
+    Sentences on most pages of a site (``ubiquitous_share``: a sidebar's blurb, a long
+    disclaimer, a promo) may be chrome, or an article the site holds on most of its
+    pages. Records that share half of their long-line characters are copies, unless both
+    have sentences of their own (not on most pages of the site) that they do not share
+    and that are more than a small edit (``small_edit`` of what they share): two
+    articles under a sidebar bigger than either. A repost must never count twice, so
+    when in doubt the records are copies (and some chrome is not learned).
+
+    A copy edited in many places, or above a long list of other articles' leads, may
+    share too little to be found a copy, and an article reposted onto fifty pages would
+    then count as several. But its long lines travel together: most pairs of records
+    next to each other in such a line's list share another long line of their own too,
+    which chrome (a promo, a disclaimer, stand-alone on the page) does not. Those lines
+    are the article's, and never learned.
     """
     n = len(site_ids)
     long = lengths >= options.long_line
-    line, record, size = hashes[long], record_of[long], lengths[long].astype(np.int64)
-    order = np.lexsort((record, line))
-    line, record, size = line[order], record[order], size[order]
-    first = np.ones(len(line), dtype=bool)  # a line twice in one record counts once
-    first[1:] = (line[1:] != line[:-1]) | (record[1:] != record[:-1])
-    line, record, size = line[first], record[first], size[first]
+    line, record, _ = _once_per_record(hashes[long], record_of[long], n)
     site = site_ids[record].astype(np.int64)
-    site_records = np.bincount(site_ids, minlength=int(site_ids.max()) + 1)
-    on_pages = _group_sizes(site, line)
-    ubiquitous = (site_records[site] >= options.ubiquitous_min_pages) & (
-        on_pages >= options.ubiquitous_share * site_records[site]
-    )
-    own = np.where(ubiquitous, 0, size)
-    long_chars = np.bincount(record, weights=size, minlength=n)
-    own_chars = np.bincount(record, weights=own, minlength=n)
+    ubiquitous = _ubiquitous(site, line, site_ids, options)
     own_min = np.full(n, NO_KEY, dtype=np.uint64)
     np.minimum.at(own_min, record[~ubiquitous], line[~ubiquitous])
-    parent = np.arange(n, dtype=np.int64)
     travelling = _travelling(line, record, site, ubiquitous, options)
-    if len(line) > 1:
-        next_to = line[1:] == line[:-1]
-        pairs = record[:-1][next_to] * n + record[1:][next_to]
-        unique_pairs, which = np.unique(pairs, return_inverse=True)
-        shared = np.bincount(which, weights=size[1:][next_to])
-        either = (ubiquitous[:-1] | ubiquitous[1:])[next_to]
-        shared_own = np.bincount(which, weights=np.where(either, 0, size[1:][next_to]))
-        a, b = unique_pairs // n, unique_pairs % n
-        largest_own = np.maximum(own_chars[a], own_chars[b])
-        smallest_own = np.minimum(own_chars[a], own_chars[b])
-        copies = (shared >= options.copy_share * np.maximum(long_chars[a], long_chars[b])) & (
-            (smallest_own == 0)
-            | (shared_own >= options.copy_share * largest_own)
-            | (largest_own <= options.small_edit * (shared - shared_own))
-        )
-        # A copy under a long list of related articles' leads (or an edited one) holds
-        # less than half of the larger's long lines, but most of the smaller's own.
-        copies |= (smallest_own > 0) & (shared_own >= options.copy_share * smallest_own)
-        a, b = a[copies], b[copies]
-    else:
-        a = b = np.zeros(0, dtype=np.int64)
+    a, b = _copy_pairs(pieces, site_ids, options)
     # Records of the very same lines are copies, long lines or not (a short article).
     texts = np.zeros(n, dtype=np.uint64)
     np.add.at(texts, record_of, _mix(hashes))
@@ -889,19 +898,113 @@ def _copy_clusters(
     same = (texts[order][1:] == texts[order][:-1]) & (line_counts[order][1:] > 0)
     a = np.concatenate([a, order[:-1][same]])
     b = np.concatenate([b, order[1:][same]])
-    if len(a):
-        roots = parent.tolist()
-        for x, y in zip(a.tolist(), b.tolist(), strict=True):
-            rx, ry = _root(roots, x), _root(roots, y)
-            if rx != ry:  # the smaller index is the root: independent of pair order
-                roots[max(rx, ry)] = min(rx, ry)
-        parent = np.array(roots, dtype=np.int64)
-        while True:  # every record to its root: pointers halve their way each round
+    return _components(n, a, b), own_min, travelling
+
+
+def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per record, the smallest record joined to it by the pairs (``a[i]``, ``b[i]``):
+    independent of the pairs' order. In rounds over all the pairs whose ends still
+    differ: the larger of their two roots is hooked under the smaller, then every
+    record points to its root."""
+    parent = np.arange(n, dtype=np.int64)
+    while len(a):
+        low, high = np.minimum(parent[a], parent[b]), np.maximum(parent[a], parent[b])
+        np.minimum.at(parent, high, low)
+        while True:
             up = parent[parent]
             if np.array_equal(up, parent):
                 break
             parent = up
-    return parent, own_min, travelling
+        apart = parent[a] != parent[b]
+        a, b = a[apart], b[apart]
+    return parent
+
+
+def _once_per_record(
+    key: np.ndarray, record: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (key, record) occurrences sorted by key then record, each pair once (a line
+    twice in one record counts once), and where each stands in the arrays given (``n``
+    records).
+
+    As ``np.lexsort((record, key))`` but several times as fast: one sort of a code of the
+    key's high bits and the record. Keys that share those bits (a few pairs in a run of
+    a million articles) are put in order apart."""
+    bits = np.uint64(max(1, (n - 1).bit_length()))
+    code = (key >> bits) << bits | record.astype(np.uint64)
+    at = np.argsort(code)
+    code, key, record = code[at], key[at], record[at]
+    high = code >> bits
+    mixed = (high[1:] == high[:-1]) & (key[1:] != key[:-1])
+    if mixed.any():
+        runs = np.cumsum(np.concatenate([[True], high[1:] != high[:-1]]))
+        which = np.flatnonzero(np.isin(runs, runs[1:][mixed]))
+        # High bits follow the key, so sorting all such runs at once keeps each in place.
+        again = which[np.lexsort((record[which], key[which]))]
+        at[which], key[which], record[which] = at[again], key[again], record[again]
+    first = np.ones(len(at), dtype=bool)
+    first[1:] = (key[1:] != key[:-1]) | (record[1:] != record[:-1])
+    return key[first], record[first], at[first]
+
+
+def _ubiquitous(
+    site: np.ndarray, key: np.ndarray, site_ids: np.ndarray, options: LearnOptions
+) -> np.ndarray:
+    """Per occurrence (as ``_once_per_record`` gives them, ``site`` its record's), whether
+    its key stands on most pages of the site (``ubiquitous_share``). Only keys on enough
+    records in all are looked at: most stand on one."""
+    out = np.zeros(len(key), dtype=bool)
+    if not len(key):
+        return out
+    site_records = np.bincount(site_ids, minlength=int(site_ids.max()) + 1)
+    new = np.ones(len(key), dtype=bool)
+    new[1:] = key[1:] != key[:-1]
+    run = np.cumsum(new) - 1
+    needed = max(1, math.ceil(options.ubiquitous_share * options.ubiquitous_min_pages))
+    look = np.flatnonzero(np.bincount(run)[run] >= needed)
+    at = site[look]
+    on_pages = _group_sizes(at, key[look])
+    out[look] = (site_records[at] >= options.ubiquitous_min_pages) & (
+        on_pages >= options.ubiquitous_share * site_records[at]
+    )
+    return out
+
+
+def _copy_pairs(
+    pieces: _Pieces, site_ids: np.ndarray, options: LearnOptions
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs of records (two arrays) that share enough of their long lines'
+    sentences to be copies (see ``_copy_clusters``)."""
+    n = len(site_ids)
+    piece, record, at = _once_per_record(pieces.hashes, pieces.record_of, n)
+    size = pieces.lengths[at].astype(np.int64)
+    long_chars = np.bincount(record, weights=size, minlength=n)
+    # Only pieces on two records or more tell anything (most stand on one).
+    repeated = np.zeros(len(piece), dtype=bool)
+    repeated[1:] = piece[1:] == piece[:-1]
+    repeated[:-1] |= repeated[1:]
+    shared_by = np.flatnonzero(repeated)
+    piece, record, size = piece[shared_by], record[shared_by], size[shared_by]
+    ubiquitous = _ubiquitous(site_ids[record].astype(np.int64), piece, site_ids, options)
+    own_chars = long_chars - np.bincount(record[ubiquitous], weights=size[ubiquitous], minlength=n)
+    next_to = piece[1:] == piece[:-1]
+    pairs = record[:-1][next_to] * n + record[1:][next_to]
+    unique_pairs, which = np.unique(pairs, return_inverse=True)
+    shared = np.bincount(which, weights=size[1:][next_to])
+    either = (ubiquitous[:-1] | ubiquitous[1:])[next_to]
+    shared_own = np.bincount(which, weights=np.where(either, 0, size[1:][next_to]))
+    a, b = unique_pairs // n, unique_pairs % n
+    largest_own = np.maximum(own_chars[a], own_chars[b])
+    smallest_own = np.minimum(own_chars[a], own_chars[b])
+    copies = (shared >= options.copy_share * np.maximum(long_chars[a], long_chars[b])) & (
+        (smallest_own == 0)
+        | (shared_own >= options.copy_share * largest_own)
+        | (largest_own <= options.small_edit * (shared - shared_own))
+    )
+    # A copy under a long list of related articles' leads (or an edited one) holds
+    # less than half of the larger's long lines, but most of the smaller's own.
+    copies |= (smallest_own > 0) & (shared_own >= options.copy_share * smallest_own)
+    return a[copies], b[copies]
 
 
 def _travelling(
@@ -953,13 +1056,6 @@ def _group_sizes(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     out = np.empty(len(order), dtype=np.int64)
     out[order] = sizes[group]
     return out
-
-
-def _root(parent: list[int], i: int) -> int:
-    while parent[i] != i:
-        parent[i] = parent[parent[i]]
-        i = parent[i]
-    return i
 
 
 def _recurrence(

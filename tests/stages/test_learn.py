@@ -4,6 +4,7 @@ what learning removes."""
 
 from __future__ import annotations
 
+import array
 import json
 import os
 import random
@@ -12,12 +13,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import SCRIPT
 
+from corpus_clean._fast import line_pieces
 from corpus_clean.cli import cli
 from corpus_clean.options import LearnOptions
 from corpus_clean.record import Record
@@ -29,6 +32,8 @@ from corpus_clean.stages.learn import (
     Learned,
     Sketch,
     TextKey,
+    _components,
+    _once_per_record,
     closing_sentences,
     fit,
     fold,
@@ -169,6 +174,117 @@ def test_a_viral_article_above_related_lists_on_twenty_sites_loses_no_line() -> 
     learned = learned_from(records)
     for before in records[140:]:
         assert lines_of(learned.apply(before))[:3] == lines_of(before)[:3]
+
+
+PROMOS = {
+    "en": "Follow {site} on WeChat for more local news every day.",
+    "zh": "关注{site}微信公众号，获取更多本地资讯。",  # noqa: RUF001
+}
+
+
+def story_sentence(rnd: random.Random, lang: str) -> str:
+    if lang == "zh":
+        return "".join(rnd.choice(HAN) for _ in range(rnd.randint(12, 36))) + "。"
+    return sentence(rnd, rnd.randint(8, 24))
+
+
+def one_word_changed(sentence: str, rnd: random.Random, lang: str) -> str:
+    """The sentence with one word (a Han character: one of its own) changed."""
+    if lang == "zh":
+        i = rnd.randrange(len(sentence) - 1)
+        return sentence[:i] + rnd.choice(HAN.replace(sentence[i], "")) + sentence[i + 1 :]
+    words = sentence[:-1].split(" ")
+    i = rnd.randrange(1, len(words))
+    words[i] = rnd.choice([w for w in WORDS if w != words[i]])
+    return " ".join(words) + "."
+
+
+def reposted_world(
+    rnd: random.Random,
+    lang: str,
+    copies: int,
+    paragraphs: int,
+    promo_as_tail: bool,
+    lead_alone: bool,
+) -> tuple[list[Record], list[tuple[Record, list[str]]]]:
+    """Three sites of articles, each ending in its site's promo (appended to the last
+    paragraph, or a paragraph of its own) and a footer, half of them above a related
+    list that names other articles' leads, the story's among them; and the story
+    (``paragraphs`` of two to four sentences) reposted ``copies`` times onto those
+    sites, every other copy with one word changed. The records, and each copy with the
+    article's own lines."""
+    joiner = "" if lang == "zh" else " "
+    lead = [story_sentence(rnd, lang)] if lead_alone else []
+    story = [
+        [story_sentence(rnd, lang) for _ in range(rnd.randint(2, 4))] for _ in range(paragraphs)
+    ]
+
+    def page(site: int, n: int, paragraphs: list[str], related: bool) -> Record:
+        promo = PROMOS[lang].format(site=f"Site {site}")
+        lines = list(paragraphs)
+        if promo_as_tail:
+            lines[-1] += joiner + promo
+        else:
+            lines.append(promo)
+        if related:
+            lines += ["Related", headline(n % 5), *lead, headline(n % 5 + 1)]
+        return record(f"site{site}", n, [*lines, f"© Site {site}"])
+
+    records = []
+    for n in range(24):
+        other = [joiner.join(story_sentence(rnd, lang) for _ in range(3)) for _ in range(2)]
+        records.append(page(n % 3, n, other, related=n % 2 == 0))
+    reposts = []
+    for n in range(100, 100 + copies):
+        sentences = [list(p) for p in [lead, *story] if p]
+        if n % 2:
+            p = rnd.randrange(len(sentences))
+            s = rnd.randrange(len(sentences[p]))
+            sentences[p][s] = one_word_changed(sentences[p][s], rnd, lang)
+        own = [joiner.join(p) for p in sentences]
+        copy = page(n % 3, n, own, related=rnd.random() < 0.5)
+        records.append(copy)
+        reposts.append((copy, own))
+    return records, reposts
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(0, 10_000),
+    st.sampled_from(["en", "zh"]),
+    st.integers(2, 8),
+    st.integers(2, 4),
+    st.booleans(),
+    st.booleans(),
+)
+def test_a_copy_with_a_word_changed_under_another_sites_promo_loses_no_line(
+    seed: int, lang: str, copies: int, paragraphs: int, promo_as_tail: bool, lead_alone: bool
+) -> None:
+    # The copies of an edited article share none of its edited lines, and none of its
+    # last paragraph where each site appends its own promo: only their sentences tell
+    # that they are one article, whose lines (its lead too, listed in other pages'
+    # related lists) recur in one article only.
+    records, reposts = reposted_world(
+        random.Random(seed), lang, copies, paragraphs, promo_as_tail, lead_alone
+    )
+    learned = learned_from(records)
+    assert learned.lines  # the footers (and related lists) go
+    for copy, own in reposts:
+        text = learned.apply(copy).text
+        assert all(line in text for line in own)
+
+
+def test_a_short_article_reposted_with_a_word_changed_keeps_its_lead() -> None:
+    # As in benchmarks/sites.py: a short lead of its own (listed in related lists on
+    # every site), two paragraphs, one of them edited on one site, each site's promo
+    # appended to the last. The copies share no long line: they used to count as two
+    # articles, and the lead that heads both as a line of two articles' related lists.
+    rnd = random.Random(1)
+    records, reposts = reposted_world(rnd, "zh", 2, 2, promo_as_tail=True, lead_alone=True)
+    assert [len(own) for _, own in reposts] == [3, 3]
+    learned = learned_from(records)
+    for copy, own in reposts:
+        assert lines_of(learned.apply(copy))[:3] == own  # its promo cut off
 
 
 def test_a_promo_sentence_above_a_related_list_is_cut_off_the_articles_last_paragraph() -> None:
@@ -351,6 +467,88 @@ def test_closing_sentences_are_where_the_last_two_sentence_ends_are(
         if end - start >= MIN_TAIL and re.search(r"[^\W_]", paragraph[start:])
     ]
     assert closing_sentences(paragraph) == sentences
+
+
+#: Where a piece of a long line ends (see ``Sketch``), as a regex: C finds it in the
+#: line's UTF-8 without decoding it. Group 1 is the piece's end, the match's the next's
+#: start.
+CLOSERS = "\"')\\]\u201d\u2019\u300d\u300f\uff09"
+PIECE_END = re.compile(
+    f"([.!?][{CLOSERS}]*)(?:[ \\t\\n\\x0b\\x0c\\r\\x1c-\\x1f]+|(?=[\u3400-\u9fff]))"
+    f"|([\u3002\uff01\uff1f][{CLOSERS}]*)[ \\t\\n\\x0b\\x0c\\r\\x1c-\\x1f]*"
+)
+PIECE_CHARS = f".!?\u3002\uff01\uff1f{CLOSERS} \t\x1f\xa0\u3000\u4e2d\u33ff\u9fff\uffff_ab1"
+
+
+def reference_pieces(line: str) -> list[str]:
+    pieces, start = [], 0
+    for end in PIECE_END.finditer(line):
+        if end.end() < len(line):
+            pieces.append(line[start : end.end(1) if end.group(1) else end.end(2)])
+            start = end.end()
+    return [*pieces, line[start:]] if line else []
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.text(alphabet=PIECE_CHARS, max_size=30), max_size=4), st.integers(0, 40))
+def test_the_pieces_of_long_lines_are_their_sentences_found_in_c(
+    lines: list[str], long_line: int
+) -> None:
+    folded = [line.encode() for line in lines]
+    hashes, lengths = line_pieces(folded, long_line)
+    expected = [
+        p.encode()
+        for line in folded
+        if len(line) >= long_line
+        for p in reference_pieces(line.decode())
+    ]
+    assert array.array("I", lengths).tolist() == [len(p) for p in expected]
+    # A piece's hash is that of its bytes alone, wherever it stands.
+    alone = [line_pieces([p], 0)[0] for p in expected]
+    assert array.array("Q", hashes).tolist() == [array.array("Q", h)[0] for h in alone]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 7), st.integers(0, 9)), min_size=1, max_size=40
+    )
+)
+def test_occurrences_are_sorted_by_key_then_record_once_each(
+    occurrences: list[tuple[int, int, int]],
+) -> None:
+    # Keys that differ in their lowest bits only share the bits the one sort orders by.
+    high = [0x9E3779B97F4A7C15, 0xFFFFFFFFFFFFFFF0, 1 << 40, 0]
+    keys = [high[h] ^ low for h, low, _ in occurrences]
+    records = sorted(record for _, _, record in occurrences)
+    key, record = np.array(keys, dtype=np.uint64), np.array(records, dtype=np.int64)
+    got_key, got_record, at = _once_per_record(key, record, 10)
+    expected = sorted(set(zip(keys, records, strict=True)))
+    assert list(zip(got_key.tolist(), got_record.tolist(), strict=True)) == expected
+    assert key[at].tolist() == got_key.tolist() and record[at].tolist() == got_record.tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 30).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=40),
+        )
+    )
+)
+def test_copies_are_clustered_under_the_smallest_record_joined_to_them(
+    graph: tuple[int, list[tuple[int, int]]],
+) -> None:
+    n, pairs = graph
+    smallest = list(range(n))
+    for _ in range(n):  # the least record reachable, by relaxing every pair n times
+        for x, y in pairs:
+            smallest[x] = smallest[y] = min(smallest[x], smallest[y])
+    a = np.array([x for x, _ in pairs], dtype=np.int64)
+    b = np.array([y for _, y in pairs], dtype=np.int64)
+    assert _components(n, a, b).tolist() == smallest
+    assert _components(n, b[::-1], a[::-1]).tolist() == smallest
 
 
 def test_learned_patterns_written_as_rules_read_back_as_they_were() -> None:
