@@ -163,12 +163,12 @@ def last_paragraph(lines: list[str]) -> tuple[int, list[int]]:
 class Sketch:
     """What ``fit`` needs of a batch of records: per record its site, the stable hash and
     length of each line, and the hashes of its closing sentences (0: none); and the
-    *pieces* of its long lines (of ``long_line`` bytes or more), by which copies are told
-    apart: each sentence's stable hash and length in bytes (``_fast.line_pieces``, in C:
-    a sentence ends at a stop . ! ?, any closing quotes or brackets, then whitespace or a
-    Han character; or at a CJK stop and its closers). A copy with a word changed, or
-    with its site's promo appended to its last paragraph, keeps all the other sentences
-    of those lines as they were."""
+    *pieces* of its long lines (of ``long_line`` bytes or more), by which copies of an
+    article are told from different articles: each sentence's stable hash and length in
+    bytes (``_fast.line_pieces``, in C: a sentence ends at a stop . ! ?, any closing
+    quotes or brackets, then whitespace or a Han character; or at a CJK stop and its
+    closers). A copy with a word changed, or with its site's promo appended to its last
+    paragraph, keeps all the other sentences of those lines as they were."""
 
     long_line: int = LearnOptions.long_line
     sites: list[str] = field(default_factory=list)
