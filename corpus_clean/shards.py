@@ -878,7 +878,8 @@ class Engine:
                 return True
             raise WorkFolderError(
                 f"--work-dir {self.options.work_dir} holds the intermediates of another run "
-                "(other inputs or options): run without --resume to start over"
+                "(other inputs or options, or another corpus-clean): run without --resume "
+                "to start over"
             )
         if self.options.resume:
             _empty(folder)  # nothing to resume from (stdin is not spooled then)
@@ -994,12 +995,29 @@ def _settings(plan: Plan) -> dict[str, object]:
 
 def _run_key(command: str, plan: Plan, shards: list[Shard]) -> str:
     """What a run to resume must match: the command, the options that shape the output,
-    and the shards with the size and modification time of each file."""
+    the shards with the size and modification time of each file, and the code that made
+    the intermediates (another version may write them otherwise)."""
     stamps = sorted(
         {(piece.path, os.stat(piece.path).st_mtime_ns) for s in shards for piece in s.pieces}
     )
-    what = repr((command, replace(plan, jobs=1, memory=0), shards, stamps))
+    what = repr((command, replace(plan, jobs=1, memory=0), shards, stamps, _this_code()))
     return hashlib.sha256(what.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def code_digest(package: Path) -> str:
+    """SHA-256 of a package's code and data files (sources, compiled extensions, rules),
+    by name and content."""
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*")):
+        if path.suffix in (".py", ".so", ".pyd", ".toml") and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+@functools.cache
+def _this_code() -> str:
+    """This installation's ``code_digest``."""
+    return code_digest(Path(__file__).resolve().parent)
 
 
 def _streams_spooled(inputs: list[InputFile], folder: str, resume: bool) -> list[InputFile]:

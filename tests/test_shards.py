@@ -38,6 +38,7 @@ from corpus_clean.shards import (
     Engine,
     ShardOptions,
     WorkFolderError,
+    code_digest,
     count_newlines,
     plan_shards,
     read_shard,
@@ -257,6 +258,22 @@ def test_resume_refuses_the_work_dir_of_another_run(articles: Path, tmp_path: Pa
     assert result.exit_code == 2
     assert "holds the intermediates of another run" in result.stderr
     assert "run without --resume" in result.stderr
+
+
+def test_intermediates_of_other_code_are_not_resumed_from(tmp_path: Path) -> None:
+    """The run key holds a digest of the code: what another version wrote (its sketches
+    may lack a field this one needs) is never taken for this run's."""
+    package = tmp_path / "package"
+    (package / "stages").mkdir(parents=True)
+    (package / "__pycache__").mkdir()
+    (package / "stages" / "learn.py").write_text("FIELDS = 1\n")
+    (package / "rules.toml").write_text("[[rule]]\n")
+    before = code_digest(package)
+    (package / "__pycache__" / "learn.cpython-311.pyc").write_bytes(b"compiled")
+    (package / "notes.txt").write_text("not code")
+    assert code_digest(package) == before
+    (package / "stages" / "learn.py").write_text("FIELDS = 2\n")
+    assert code_digest(package) != before
 
 
 # ---- --output-dir --------------------------------------------------------------------
