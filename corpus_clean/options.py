@@ -94,6 +94,14 @@ class LearnOptions:
     #: copies it is most often a paragraph of an edited repost.
     long_share: float = 0.1
     long_min_sites: int = 10
+    #: A short line (under ``island_line`` UTF-8 bytes) that is not learned, but that
+    #: runs of at least ``island_run`` learned lines cut off from every line of prose
+    #: (``prose_line`` bytes or more, not learned) on its page, goes too: a headline
+    #: of a related list, a date or a tag among the site's chrome. A run of one or two
+    #: ("Reply" under each comment) cuts nothing off; a text without prose loses none.
+    prose_line: int = 150
+    island_line: int = 80
+    island_run: int = 10
 
 
 @dataclass(frozen=True)

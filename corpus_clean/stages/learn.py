@@ -33,6 +33,7 @@ from __future__ import annotations
 import array
 import json
 import os
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -60,6 +61,9 @@ TAIL_LINES = 12
 #: Rule names the removals of what ``fit`` learned are counted under.
 LEARNED_LINE = "learned_line"
 LEARNED_TAIL = "learned_tail"
+#: The rule short lines that learned boilerplate cuts off from the article are counted
+#: under (``Learned._islands``).
+LEARNED_ISLAND = "learned_island"
 #: How strongly a line is boilerplate: only where both neighbours are boilerplate, where
 #: one is, or anywhere.
 IN_RUN, BESIDE, ANYWHERE = 1, 2, 3
@@ -101,6 +105,24 @@ def folded_lines(text: str) -> tuple[list[str], list[bytes]]:
 def line_hashes(folded: list[bytes]) -> list[int]:
     """``stable_hash`` of each folded line, as ``folded_lines`` gives them."""
     return [xxhash.xxh3_64_intdigest(key) or 1 for key in folded]
+
+
+#: Words a headline is compared with its article's prose by: runs of four or more
+#: letters (shorter ones are most often function words), and in scripts written
+#: without spaces (Han, kana) every two characters in a row.
+_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[^\W\d_]{4,}")
+_SPACELESS = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def _words(line: str) -> set[str]:
+    """The words of a line (see ``_WORD``), casefolded."""
+    found: set[str] = set()
+    for word in _WORD.findall(line.casefold()):
+        if _SPACELESS.match(word):
+            found.update(word[k : k + 2] for k in range(max(1, len(word) - 1)))
+        else:
+            found.add(word)
+    return found
 
 
 def site_of(record: Record) -> str:
@@ -195,12 +217,19 @@ class Learned:
 
     lines: dict[str | None, dict[int, Pattern]] = field(default_factory=dict)
     tails: dict[str | None, dict[int, Pattern]] = field(default_factory=dict)
+    #: See ``LearnOptions``: what cuts a short line off from the article (``_islands``).
+    prose_line: int = LearnOptions.prose_line
+    island_line: int = LearnOptions.island_line
+    island_run: int = LearnOptions.island_run
 
     def __bool__(self) -> bool:
         return bool(self.lines or self.tails)
 
     def update(self, other: Learned) -> None:
-        """Add another's patterns; where both know one, the stronger wins (ours on a tie)."""
+        """Add another's patterns; where both know one, the stronger wins (ours on a tie).
+        The other's thresholds (a fit's options) replace ours."""
+        self.prose_line, self.island_line = other.prose_line, other.island_line
+        self.island_run = other.island_run
         for mine, theirs in ((self.lines, other.lines), (self.tails, other.tails)):
             for site, patterns in theirs.items():
                 into = mine.setdefault(site, {})
@@ -242,11 +271,14 @@ class Learned:
         return touched
 
     def apply(self, record: Record, stats: Stats | None = None) -> Record:
-        """The record without the learned lines and closing sentences of its site.
+        """The record without the learned lines and closing sentences of its site, and
+        without the short lines that learned boilerplate cuts off from the article
+        (``_islands``).
 
         Idempotent: removing a line never makes another removable (a line kept because
-        a neighbour is not boilerplate keeps that neighbour), and cutting repeats until
-        nothing is left to cut.
+        a neighbour is not boilerplate keeps that neighbour), cutting repeats until
+        nothing is left to cut, and what is left holds no run of learned lines long
+        enough to cut a line off (a run of three has a middle line that goes).
         """
         site = site_of(record)
         lines, folded = folded_lines(record.text)
@@ -258,24 +290,99 @@ class Learned:
         removed: Counter[tuple[str, PatternKey]] = Counter()
         # With --explain, what goes is listed with the record (see clean.Cleaner).
         removals = None if record.removed is None else list(record.removed)
+        lengths = list(map(len, folded))
+        # Each line's position in the record's text: islands are found among them all.
+        origin = list(range(len(lines)))
+        lines, hashes, origin = self._settle(
+            site, lines, hashes, origin, has_tails, removed, removals
+        )
+        island = self._islands(origin, lengths, lines)
+        if any(island[i] for i in origin):
+            at = [k for k, i in enumerate(origin) if island[i]]
+            for k in at:
+                removed[LEARNED_ISLAND, ("line", site, fold(lines[k]))] += 1
+                if removals is not None:
+                    removals.append(("line", lines[k], LEARNED_ISLAND))
+            stay = [k for k, i in enumerate(origin) if not island[i]]
+            lines, hashes = [lines[k] for k in stay], [hashes[k] for k in stay]
+            origin = [origin[k] for k in stay]
+            lines, hashes, origin = self._settle(
+                site, lines, hashes, origin, has_tails, removed, removals
+            )
+        if not removed:
+            return record
+        if stats is not None:
+            for (rule, key), n in removed.items():
+                stats.removed_by_rule[rule] += n
+                if rule != LEARNED_ISLAND:  # a line of one page: no pattern
+                    stats.removed_by_pattern[key] += n
+        return record.evolve(text="\n\n".join(lines), removed=removals)
+
+    def _settle(
+        self,
+        site: str,
+        lines: list[str],
+        hashes: list[int],
+        origin: list[int],
+        has_tails: bool,
+        removed: Counter[tuple[str, PatternKey]],
+        removals: list[Removal] | None,
+    ) -> tuple[list[str], list[int], list[int]]:
+        """Learned lines and closing sentences removed until none is left to remove."""
         changed = True
         while changed and lines:
             changed = False
             kept = self._kept_lines(site, lines, hashes, removed, removals)
             if len(kept) != len(lines):
                 lines, hashes = [lines[i] for i in kept], [hashes[i] for i in kept]
+                origin = [origin[i] for i in kept]
                 changed = True
             at, starts = last_paragraph(lines) if has_tails else (-1, [])
             cut = self._cut_tail(site, lines[at], starts, removed, removals) if starts else None
             if cut is not None:
                 lines[at], hashes[at], changed = cut, stable_hash(fold(cut)), True
-        if not removed:
-            return record
-        if stats is not None:
-            for (rule, key), n in removed.items():
-                stats.removed_by_rule[rule] += n
-                stats.removed_by_pattern[key] += n
-        return record.evolve(text="\n\n".join(lines), removed=removals)
+        return lines, hashes, origin
+
+    def _islands(self, origin: list[int], lengths: list[int], lines: list[str]) -> list[bool]:
+        """Per line of the text, whether it is a short line (under ``island_line`` bytes)
+        that stays but is cut off from every line of prose (``prose_line`` bytes or more,
+        not learned) by a run of at least ``island_run`` learned lines that went: a
+        headline of a related list, a date or a tag among the site's chrome. Comments
+        between "Reply" links, a caption between paragraphs, and every line of a text
+        without prose stay; so do the text's first line (a page's title) and a line
+        most of whose words the prose holds (the article's own headline, away from it
+        among the chrome). ``lines`` are the lines that stay, as ``origin`` places them."""
+        n = len(lengths)
+        gone = [True] * n
+        for i in origin:
+            gone[i] = False
+        prose = [not gone[i] and lengths[i] >= self.prose_line for i in range(n)]
+        if not any(prose):
+            return [False] * n
+        apart = [True] * n
+        apart[0] = False
+        for order in (range(n), range(n - 1, -1, -1)):
+            run = longest = 0
+            seen = False
+            for i in order:
+                if gone[i]:
+                    run += 1
+                    longest = max(longest, run)
+                    continue
+                run = 0
+                # Prose on this side, and no long run of chrome between: not cut off.
+                if seen and longest < self.island_run:
+                    apart[i] = False
+                if prose[i]:
+                    seen, longest = True, 0
+        island = [apart[i] and not gone[i] and lengths[i] < self.island_line for i in range(n)]
+        if any(island):
+            text = dict(zip(origin, lines, strict=True))
+            known = set().union(*(_words(text[i]) for i in range(n) if prose[i]))
+            for i in range(n):
+                if island[i] and len(words := _words(text[i])) >= 2:
+                    island[i] = 2 * len(words & known) < len(words)
+        return island
 
     def _find(
         self, table: dict[str | None, dict[int, Pattern]], site: str, folded_hash: int
@@ -401,7 +508,11 @@ def fit_with(
     parts = list(sketches)
     sites = [site for part in parts for site in part.sites]
     n = len(sites)
-    learned = Learned()
+    learned = Learned(
+        prose_line=options.prose_line,
+        island_line=options.island_line,
+        island_run=options.island_run,
+    )
     if n == 0:
         return learned, (Evidence.empty() if prior is not None else None)
     counts = np.concatenate([np.frombuffer(p.line_counts, np.uint32) for p in parts])

@@ -168,6 +168,68 @@ def test_a_viral_article_above_related_lists_on_twenty_sites_loses_no_line() -> 
         assert lines_of(learned.apply(before))[:3] == lines_of(before)[:3]
 
 
+#: A sidebar of the site's own links, on every page: long runs of learned lines.
+SIDEBAR = [f"Section {name}" for name in WORDS[:12]]
+
+
+def sidebar_page(i: int, rnd: random.Random) -> list[str]:
+    """A page whose sidebar holds lines of its own: a date, a headline of a related
+    list, one about the page's own article; under the article, comments between "Reply"."""
+    return [
+        f"Edition {i}",  # the page's first line, above the sidebar: its title
+        *SIDEBAR,
+        f"Weather on day {i}: 22°C",  # the page's own, among the site's chrome
+        f"{WORDS[(i + 5) % 22]} {WORDS[(i + 9) % 22]} {WORDS[(i + 3) % 22]}",
+        *SIDEBAR,
+        headline(i),
+        paragraph(rnd),
+        paragraph(rnd),
+        "Reply",
+        f"Nice one, number {i}!",  # a comment between "Reply" links
+        "Reply",
+        f"Thanks {i}!",
+        "Reply",
+        *SIDEBAR,
+        f"Yesterday's top story {i}",
+        *SIDEBAR,
+    ]
+
+
+def test_short_lines_that_long_runs_of_learned_chrome_cut_off_from_the_article_go() -> None:
+    rnd = random.Random(23)
+    records = [record("daily", i, sidebar_page(i, rnd)) for i in range(6)]
+    learned = learned_from(records)
+    stats = Stats()
+    for i, before in enumerate(records):
+        after = learned.apply(before.evolve(removed=[]), stats)
+        kept = lines_of(after)
+        assert f"Weather on day {i}: 22°C" not in kept
+        assert f"Yesterday's top story {i}" not in kept
+        # The title, a line of the article's own words, the article and its comments stay.
+        assert kept[0] == f"Edition {i}"
+        assert lines_of(before)[14] in kept
+        assert {f"Nice one, number {i}!", f"Thanks {i}!", headline(i)} <= set(kept)
+        assert ("line", f"Weather on day {i}: 22°C", "learned_island") in (after.removed or [])
+        assert learned.apply(after) == after
+    assert stats.removed_by_rule["learned_island"] == 12
+    assert not any(key[2].startswith("weather") for key in stats.removed_by_pattern)
+
+
+def test_without_long_runs_of_learned_lines_or_prose_no_short_line_goes() -> None:
+    rnd = random.Random(29)
+    records = [record("daily", i, sidebar_page(i, rnd)) for i in range(6)]
+    # A run shorter than island_run cuts nothing off; a text without prose loses no line
+    # that is not learned.
+    short = learned_from(records, island_run=len(SIDEBAR) + 1)
+    assert all(
+        f"Weather on day {i}: 22°C" in lines_of(short.apply(r)) for i, r in enumerate(records)
+    )
+    no_prose = learned_from(records, prose_line=10_000)
+    assert all(
+        f"Weather on day {i}: 22°C" in lines_of(no_prose.apply(r)) for i, r in enumerate(records)
+    )
+
+
 def test_a_promo_sentence_above_a_related_list_is_cut_off_the_articles_last_paragraph() -> None:
     rnd = random.Random(6)
     promo = "Follow Example News for the latest on the county."
