@@ -14,7 +14,13 @@ recur; ``Learned.apply`` then removes them from each record, counting every remo
   headline, "Share this:" under every article, a byline) goes wherever it stands; one
   anchored on a few goes where a neighbour is learned too; the others (a headline,
   anchored on its own page only and listed among other headlines elsewhere) go only
-  where both neighbours are learned, so they stay on their page.
+  where both neighbours are learned, so they stay on their page. One anchored on many
+  but on few of the site's articles, and on no other site (a byline, a date line), goes
+  only where a neighbour is learned too: between a headline and the article it stays.
+- A short line that is not learned but that long runs of learned lines cut off from
+  every line of prose on its page (a related list's headline, a date, a tag among the
+  chrome) goes too, unless it is the text's first line or most of its words are the
+  prose's (the article's own headline).
 - A line on ``min_sites`` different sites is learned across the whole input: it goes
   where a neighbour is learned too, or anywhere if it seldom stands between two lines
   that are not learned (a heading such as "Conclusion" does, "Impressum" does not).
@@ -1198,15 +1204,23 @@ def _learn_lines(
             pair_inside[keep],
             pair_length[keep],
         )
-    for s, h, p, a, t in zip(
+    # Held by no other site: a byline or a date line may be, a phrase such as "Latest
+    # News" (that sites share) is not.
+    own_site = wide_sites[np.searchsorted(wide_key, key)] <= 1
+    for s, h, p, a, t, o in zip(
         site[by_site].tolist(),
         key[by_site].tolist(),
         pages[by_site].tolist(),
         site_anchored[by_site].tolist(),
         site_heads[by_site].tolist(),
+        own_site[by_site].tolist(),
         strict=True,
     ):
-        if a >= max(options.min_pages, options.anchored_share * p):
+        if a >= max(options.min_pages, options.anchored_share * p) and (
+            not o
+            or p >= options.byline_share * site_clusters[s]
+            or p < options.byline_min_share * site_clusters[s]
+        ):
             strength = ANYWHERE
         else:  # anchored on its own page only, a headline; on a few, chrome near the text
             strength = BESIDE if a >= options.min_pages else IN_RUN

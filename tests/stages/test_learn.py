@@ -168,6 +168,47 @@ def test_a_viral_article_above_related_lists_on_twenty_sites_loses_no_line() -> 
         assert lines_of(learned.apply(before))[:3] == lines_of(before)[:3]
 
 
+def bylined_site(site: str, pages: int = 8) -> list[Record]:
+    """Pages with the byline of one of two authors between headline and article, and
+    "Share this:" under every article."""
+    rnd = random.Random(31)
+    return [
+        record(
+            site,
+            i,
+            [
+                *MENU,
+                headline(i),
+                "By ANNA SMITH" if i < 5 else "By BOB JONES",
+                paragraph(rnd),
+                paragraph(rnd),
+                "Share this:",
+                *FOOTER,
+            ],
+        )
+        for i in range(pages)
+    ]
+
+
+def test_a_byline_on_some_of_a_sites_articles_stays_between_headline_and_article() -> None:
+    records = bylined_site("daily")
+    learned = learned_from(records)
+    for before in records:
+        # The byline is learned (on five and three pages), and stays where it stands
+        # between two lines that are not; "Share this:", on every page, goes.
+        assert lines_of(learned.apply(before)) == lines_of(before)[4:8]
+    assert learned_from(records, byline_share=0).apply(records[0]).text.count("By ") == 0
+
+
+def test_a_line_that_other_sites_hold_too_is_no_byline() -> None:
+    rnd = random.Random(37)
+    others = [
+        record(f"other{n}", 0, [paragraph(rnd), "By ANNA SMITH", paragraph(rnd)]) for n in range(3)
+    ]
+    learned = learned_from([*bylined_site("daily"), *others])
+    assert "By ANNA SMITH" not in lines_of(learned.apply(bylined_site("daily")[0]))
+
+
 #: A sidebar of the site's own links, on every page: long runs of learned lines.
 SIDEBAR = [f"Section {name}" for name in WORDS[:12]]
 
