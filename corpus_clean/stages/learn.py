@@ -296,14 +296,18 @@ class Learned:
         removed: Counter[tuple[str, PatternKey]] = Counter()
         # With --explain, what goes is listed with the record (see clean.Cleaner).
         removals = None if record.removed is None else list(record.removed)
-        lengths = list(map(len, folded))
         # Each line's position in the record's text: islands are found among them all.
         origin = list(range(len(lines)))
         lines, hashes, origin = self._settle(
             site, lines, hashes, origin, has_tails, removed, removals
         )
-        island = self._islands(origin, lengths, lines)
-        if any(island[i] for i in origin):
+        # Fewer lines went than a run that cuts one off needs (most articles): no islands.
+        island = (
+            self._islands(origin, list(map(len, folded)), lines)
+            if len(folded) - len(origin) >= self.island_run
+            else None
+        )
+        if island is not None and any(island[i] for i in origin):
             at = [k for k, i in enumerate(origin) if island[i]]
             for k in at:
                 removed[LEARNED_ISLAND, ("line", site, fold(lines[k]))] += 1
