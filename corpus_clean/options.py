@@ -107,7 +107,7 @@ class LearnOptions:
     #: of a related list, a date or a tag among the site's chrome. A run of one or two
     #: ("Reply" under each comment) cuts nothing off; a text without prose loses none.
     prose_line: int = 150
-    island_line: int = 80
+    island_line: int = 100
     island_run: int = 10
 
 
