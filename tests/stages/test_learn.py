@@ -368,6 +368,38 @@ def test_applying_what_was_learned_twice_changes_nothing(
     assert [learned.apply(r) for r in once] == once
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 1),  # site
+            # Where the page's own short lines stand in a long run of the site's chrome.
+            st.lists(st.integers(0, len(SIDEBAR)), max_size=4),
+            st.integers(0, 2),  # paragraphs of its own
+            st.booleans(),  # the sidebar above the article, or below it
+        ),
+        min_size=2,
+        max_size=10,
+    ),
+    st.integers(0, 10_000),
+)
+def test_applying_what_was_learned_twice_changes_nothing_with_islands_too(
+    pages: list[tuple[int, list[int], int, bool]], seed: int
+) -> None:
+    rnd = random.Random(seed)
+    records = []
+    for n, (site, own_at, own, above) in enumerate(pages):
+        sidebar = list(SIDEBAR)
+        for k, at in enumerate(sorted(own_at, reverse=True)):
+            sidebar.insert(at, f"Page {n} line {k}")
+        body = [paragraph(rnd) for _ in range(own)]
+        lines = [*sidebar, *body] if above else [*body, *sidebar]
+        records.append(record(f"s{site}", n, lines))
+    learned = learned_from(records)
+    once = [learned.apply(r) for r in records]
+    assert [learned.apply(r) for r in once] == once
+
+
 #: Characters where C's folding of ASCII lines and Python's ``fold`` could part: ASCII
 #: whitespace that str.split() knows (\x1c-\x1f too), other whitespace, capitals whose
 #: casefold is longer, combining marks (NFC), Han.
