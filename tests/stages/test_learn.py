@@ -200,6 +200,35 @@ def test_a_byline_on_some_of_a_sites_articles_stays_between_headline_and_article
     assert learned_from(records, byline_share=0).apply(records[0]).text.count("By ") == 0
 
 
+def test_a_byline_under_a_headline_that_related_lists_name_stays_too() -> None:
+    # The headline is learned (other pages list it) but stays on its own page, under the
+    # page's date: the byline beside it stands beside no boilerplate.
+    rnd = random.Random(41)
+    records = [
+        record(
+            "daily",
+            i,
+            [
+                *MENU,
+                f"Day {i}, 8:54 am",
+                headline(i),
+                "By ANNA SMITH" if i < 5 else "By BOB JONES",
+                paragraph(rnd),
+                paragraph(rnd),
+                "Share this:",
+                "Related stories",
+                headline((i + 1) % 8),
+                headline((i + 2) % 8),
+                *FOOTER,
+            ],
+        )
+        for i in range(8)
+    ]
+    learned = learned_from(records)
+    for before in records:
+        assert lines_of(learned.apply(before)) == lines_of(before)[4:9]
+
+
 def test_a_line_that_other_sites_hold_too_is_no_byline() -> None:
     rnd = random.Random(37)
     others = [
