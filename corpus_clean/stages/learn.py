@@ -17,6 +17,7 @@ recur; ``Learned.apply`` then removes them from each record, counting every remo
   where both neighbours are learned, so they stay on their page. One anchored on many
   but on few of the site's articles, and on no other site (a byline, a date line), goes
   only where a neighbour is learned too: between a headline and the article it stays.
+  A headline that stays is no such neighbour.
 - A short line that is not learned but that long runs of learned lines cut off from
   every line of prose on its page (a related list's headline, a date, a tag among the
   chrome) goes too, unless it is the text's first line or most of its words are the
