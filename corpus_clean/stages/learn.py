@@ -418,13 +418,6 @@ class Learned:
         strength = [0 if f is None else f[1].strength for f in found]
         # Beyond either end of the text counts as boilerplate: a related list may end a page.
         padded = [ANYWHERE, *strength, ANYWHERE]
-        # What a line that goes beside boilerplate may stand beside: a line that goes
-        # wherever it stands or beside others, or a headline that goes here (between two
-        # learned lines); a headline that stays (above a byline) is no boilerplate.
-        chrome = [True] * len(padded)
-        for j in range(1, len(padded) - 1):
-            in_run = padded[j - 1] > 0 and padded[j + 1] > 0
-            chrome[j] = padded[j] >= BESIDE or (padded[j] == IN_RUN and in_run)
         kept = []
         for i, line in enumerate(lines):
             hit = found[i]
@@ -435,7 +428,7 @@ class Learned:
                 continue
             goes = (
                 strength[i] == ANYWHERE
-                or (strength[i] == BESIDE and (chrome[i] or chrome[i + 2]))
+                or (strength[i] == BESIDE and (_chrome(padded, i) or _chrome(padded, i + 2)))
                 or (learned_before and learned_after)
             )
             if not goes:
@@ -477,6 +470,16 @@ class Learned:
             for text in rule.patterns:
                 into.setdefault(stable_hash(fold(text)), Pattern(strength, rule.name))
         return learned
+
+
+def _chrome(padded: list[int], j: int) -> bool:
+    """Whether the line at ``padded[j]`` (strengths, the ends padded with ``ANYWHERE``) is
+    boilerplate for a line beside it to go with: a line that goes wherever it stands or
+    beside others, or a headline that goes here (between two learned lines); a headline
+    that stays (above a byline) is none."""
+    if padded[j] >= BESIDE:
+        return True
+    return padded[j] == IN_RUN and padded[j - 1] > 0 and padded[j + 1] > 0
 
 
 class RuleLike(Protocol):
