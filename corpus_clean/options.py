@@ -74,6 +74,13 @@ class LearnOptions:
     #: it stands; one that borders ``min_pages`` articles but fewer goes where a
     #: neighbour is learned too.
     anchored_share: float = 0.5
+    #: ... unless it is on fewer than this share of the site's articles (and on no other
+    #: site): a byline or a date line ("By NATE SILVER" on five of seven pages), which
+    #: goes only where a neighbour is learned too, and stays between a headline and the
+    #: article. Chrome stands on (nearly) every page of a site. A line on fewer than
+    #: ``byline_min_share`` of them says too little (a folder of pages of many hosts).
+    byline_share: float = 0.9
+    byline_min_share: float = 0.1
     #: A line learned across sites goes wherever it stands when it stands between two
     #: lines that are not learned on at most this share of its sites (a heading such as
     #: "Conclusion" mostly does: it then goes only beside other boilerplate).
@@ -95,6 +102,14 @@ class LearnOptions:
     #: copies it is most often a paragraph of an edited repost.
     long_share: float = 0.1
     long_min_sites: int = 10
+    #: A short line (under ``island_line`` UTF-8 bytes) that is not learned, but that
+    #: runs of at least ``island_run`` learned lines cut off from every line of prose
+    #: (``prose_line`` bytes or more, not learned) on its page, goes too: a headline
+    #: of a related list, a date or a tag among the site's chrome. A run of one or two
+    #: ("Reply" under each comment) cuts nothing off; a text without prose loses none.
+    prose_line: int = 150
+    island_line: int = 100
+    island_run: int = 10
 
 
 @dataclass(frozen=True)

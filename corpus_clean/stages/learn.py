@@ -17,7 +17,14 @@ each record, counting every removal.
   headline, "Share this:" under every article, a byline) goes wherever it stands; one
   anchored on a few goes where a neighbour is learned too; the others (a headline,
   anchored on its own page only and listed among other headlines elsewhere) go only
-  where both neighbours are learned, so they stay on their page.
+  where both neighbours are learned, so they stay on their page. One anchored on many
+  but on few of the site's articles, and on no other site (a byline, a date line), goes
+  only where a neighbour is learned too: between a headline and the article it stays.
+  A headline that stays is no such neighbour.
+- A short line that is not learned but that long runs of learned lines cut off from
+  every line of prose on its page (a related list's headline, a date, a tag among the
+  chrome) goes too, unless it is the text's first line or most of its words are the
+  prose's (the article's own headline).
 - A line on ``min_sites`` different sites is learned across the whole input: it goes
   where a neighbour is learned too, or anywhere if it seldom stands between two lines
   that are not learned (a heading such as "Conclusion" does, "Impressum" does not).
@@ -37,6 +44,7 @@ import array
 import json
 import math
 import os
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -64,6 +72,9 @@ TAIL_LINES = 12
 #: Rule names the removals of what ``fit`` learned are counted under.
 LEARNED_LINE = "learned_line"
 LEARNED_TAIL = "learned_tail"
+#: The rule short lines that learned boilerplate cuts off from the article are counted
+#: under (``Learned._islands``).
+LEARNED_ISLAND = "learned_island"
 #: How strongly a line is boilerplate: only where both neighbours are boilerplate, where
 #: one is, or anywhere.
 IN_RUN, BESIDE, ANYWHERE = 1, 2, 3
@@ -122,6 +133,24 @@ def sketched(text: str) -> tuple[list[bytes], int, list[bytes]]:
     at, starts = last_paragraph(lines)
     closing = [fold(lines[at][start:]).encode("utf-8", "surrogatepass") for start in starts]
     return folded_in_python, at, closing
+
+
+#: Words a headline is compared with its article's prose by: runs of four or more
+#: letters (shorter ones are most often function words), and in scripts written
+#: without spaces (Han, kana) every two characters in a row.
+_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[^\W\d_]{4,}")
+_SPACELESS = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def _words(line: str) -> set[str]:
+    """The words of a line (see ``_WORD``), casefolded."""
+    found: set[str] = set()
+    for word in _WORD.findall(line.casefold()):
+        if _SPACELESS.match(word):
+            found.update(word[k : k + 2] for k in range(max(1, len(word) - 1)))
+        else:
+            found.add(word)
+    return found
 
 
 def site_of(record: Record) -> str:
@@ -227,12 +256,19 @@ class Learned:
 
     lines: dict[str | None, dict[int, Pattern]] = field(default_factory=dict)
     tails: dict[str | None, dict[int, Pattern]] = field(default_factory=dict)
+    #: See ``LearnOptions``: what cuts a short line off from the article (``_islands``).
+    prose_line: int = LearnOptions.prose_line
+    island_line: int = LearnOptions.island_line
+    island_run: int = LearnOptions.island_run
 
     def __bool__(self) -> bool:
         return bool(self.lines or self.tails)
 
     def update(self, other: Learned) -> None:
-        """Add another's patterns; where both know one, the stronger wins (ours on a tie)."""
+        """Add another's patterns; where both know one, the stronger wins (ours on a tie).
+        The other's thresholds (a fit's options) replace ours."""
+        self.prose_line, self.island_line = other.prose_line, other.island_line
+        self.island_run = other.island_run
         for mine, theirs in ((self.lines, other.lines), (self.tails, other.tails)):
             for site, patterns in theirs.items():
                 into = mine.setdefault(site, {})
@@ -274,11 +310,14 @@ class Learned:
         return touched
 
     def apply(self, record: Record, stats: Stats | None = None) -> Record:
-        """The record without the learned lines and closing sentences of its site.
+        """The record without the learned lines and closing sentences of its site, and
+        without the short lines that learned boilerplate cuts off from the article
+        (``_islands``).
 
         Idempotent: removing a line never makes another removable (a line kept because
-        a neighbour is not boilerplate keeps that neighbour), and cutting repeats until
-        nothing is left to cut.
+        a neighbour is not boilerplate keeps that neighbour), cutting repeats until
+        nothing is left to cut, and what is left holds no run of learned lines long
+        enough to cut a line off (a run of three has a middle line that goes).
         """
         site = site_of(record)
         lines, folded = folded_lines(record.text)
@@ -290,24 +329,103 @@ class Learned:
         removed: Counter[tuple[str, PatternKey]] = Counter()
         # With --explain, what goes is listed with the record (see clean.Cleaner).
         removals = None if record.removed is None else list(record.removed)
+        # Each line's position in the record's text: islands are found among them all.
+        origin = list(range(len(lines)))
+        lines, hashes, origin = self._settle(
+            site, lines, hashes, origin, has_tails, removed, removals
+        )
+        # Fewer lines went than a run that cuts one off needs (most articles): no islands.
+        island = (
+            self._islands(origin, list(map(len, folded)), lines)
+            if len(folded) - len(origin) >= self.island_run
+            else None
+        )
+        if island is not None and any(island[i] for i in origin):
+            at = [k for k, i in enumerate(origin) if island[i]]
+            for k in at:
+                removed[LEARNED_ISLAND, ("line", site, fold(lines[k]))] += 1
+                if removals is not None:
+                    removals.append(("line", lines[k], LEARNED_ISLAND))
+            stay = [k for k, i in enumerate(origin) if not island[i]]
+            lines, hashes = [lines[k] for k in stay], [hashes[k] for k in stay]
+            origin = [origin[k] for k in stay]
+            lines, hashes, origin = self._settle(
+                site, lines, hashes, origin, has_tails, removed, removals
+            )
+        if not removed:
+            return record
+        if stats is not None:
+            for (rule, key), n in removed.items():
+                stats.removed_by_rule[rule] += n
+                if rule != LEARNED_ISLAND:  # a line of one page: no pattern
+                    stats.removed_by_pattern[key] += n
+        return record.evolve(text="\n\n".join(lines), removed=removals)
+
+    def _settle(
+        self,
+        site: str,
+        lines: list[str],
+        hashes: list[int],
+        origin: list[int],
+        has_tails: bool,
+        removed: Counter[tuple[str, PatternKey]],
+        removals: list[Removal] | None,
+    ) -> tuple[list[str], list[int], list[int]]:
+        """Learned lines and closing sentences removed until none is left to remove."""
         changed = True
         while changed and lines:
             changed = False
             kept = self._kept_lines(site, lines, hashes, removed, removals)
             if len(kept) != len(lines):
                 lines, hashes = [lines[i] for i in kept], [hashes[i] for i in kept]
+                origin = [origin[i] for i in kept]
                 changed = True
             at, starts = last_paragraph(lines) if has_tails else (-1, [])
             cut = self._cut_tail(site, lines[at], starts, removed, removals) if starts else None
             if cut is not None:
                 lines[at], hashes[at], changed = cut, stable_hash(fold(cut)), True
-        if not removed:
-            return record
-        if stats is not None:
-            for (rule, key), n in removed.items():
-                stats.removed_by_rule[rule] += n
-                stats.removed_by_pattern[key] += n
-        return record.evolve(text="\n\n".join(lines), removed=removals)
+        return lines, hashes, origin
+
+    def _islands(self, origin: list[int], lengths: list[int], lines: list[str]) -> list[bool]:
+        """Per line of the text, whether it is a short line (under ``island_line`` bytes)
+        that stays but is cut off from every line of prose (``prose_line`` bytes or more,
+        not learned) by a run of at least ``island_run`` learned lines that went: a
+        headline of a related list, a date or a tag among the site's chrome. Comments
+        between "Reply" links, a caption between paragraphs, and every line of a text
+        without prose stay; so do the text's first line (a page's title) and a line
+        most of whose words the prose holds (the article's own headline, away from it
+        among the chrome). ``lines`` are the lines that stay, as ``origin`` places them."""
+        n = len(lengths)
+        gone = [True] * n
+        for i in origin:
+            gone[i] = False
+        prose = [not gone[i] and lengths[i] >= self.prose_line for i in range(n)]
+        if not any(prose):
+            return [False] * n
+        apart = [True] * n
+        apart[0] = False
+        for order in (range(n), range(n - 1, -1, -1)):
+            run = longest = 0
+            seen = False
+            for i in order:
+                if gone[i]:
+                    run += 1
+                    longest = max(longest, run)
+                    continue
+                run = 0
+                # Prose on this side, and no long run of chrome between: not cut off.
+                if seen and longest < self.island_run:
+                    apart[i] = False
+                if prose[i]:
+                    seen, longest = True, 0
+        island = [apart[i] and not gone[i] and lengths[i] < self.island_line for i in range(n)]
+        if any(island):
+            text = dict(zip(origin, lines, strict=True))
+            known = set().union(*(_words(text[i]) for i in range(n) if prose[i]))
+            for i in range(n):
+                if island[i] and len(words := _words(text[i])) >= 2:
+                    island[i] = 2 * len(words & known) < len(words)
+        return island
 
     def _find(
         self, table: dict[str | None, dict[int, Pattern]], site: str, folded_hash: int
@@ -342,7 +460,7 @@ class Learned:
                 continue
             goes = (
                 strength[i] == ANYWHERE
-                or (strength[i] == BESIDE and (learned_before or learned_after))
+                or (strength[i] == BESIDE and (_chrome(padded, i) or _chrome(padded, i + 2)))
                 or (learned_before and learned_after)
             )
             if not goes:
@@ -384,6 +502,16 @@ class Learned:
             for text in rule.patterns:
                 into.setdefault(stable_hash(fold(text)), Pattern(strength, rule.name))
         return learned
+
+
+def _chrome(padded: list[int], j: int) -> bool:
+    """Whether the line at ``padded[j]`` (strengths, the ends padded with ``ANYWHERE``) is
+    boilerplate for a line beside it to go with: a line that goes wherever it stands or
+    beside others, or a headline that goes here (between two learned lines); a headline
+    that stays (above a byline) is none."""
+    if padded[j] >= BESIDE:
+        return True
+    return padded[j] == IN_RUN and padded[j - 1] > 0 and padded[j + 1] > 0
 
 
 class RuleLike(Protocol):
@@ -433,7 +561,11 @@ def fit_with(
     parts = list(sketches)
     sites = [site for part in parts for site in part.sites]
     n = len(sites)
-    learned = Learned()
+    learned = Learned(
+        prose_line=options.prose_line,
+        island_line=options.island_line,
+        island_run=options.island_run,
+    )
     if n == 0:
         return learned, (Evidence.empty() if prior is not None else None)
     counts = np.concatenate([np.frombuffer(p.line_counts, np.uint32) for p in parts])
@@ -1197,15 +1329,23 @@ def _learn_lines(
             pair_inside[keep],
             pair_length[keep],
         )
-    for s, h, p, a, t in zip(
+    # Held by no other site: a byline or a date line may be, a phrase such as "Latest
+    # News" (that sites share) is not.
+    own_site = wide_sites[np.searchsorted(wide_key, key)] <= 1
+    for s, h, p, a, t, o in zip(
         site[by_site].tolist(),
         key[by_site].tolist(),
         pages[by_site].tolist(),
         site_anchored[by_site].tolist(),
         site_heads[by_site].tolist(),
+        own_site[by_site].tolist(),
         strict=True,
     ):
-        if a >= max(options.min_pages, options.anchored_share * p):
+        if a >= max(options.min_pages, options.anchored_share * p) and (
+            not o
+            or p >= options.byline_share * site_clusters[s]
+            or p < options.byline_min_share * site_clusters[s]
+        ):
             strength = ANYWHERE
         else:  # anchored on its own page only, a headline; on a few, chrome near the text
             strength = BESIDE if a >= options.min_pages else IN_RUN

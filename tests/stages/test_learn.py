@@ -287,6 +287,138 @@ def test_a_short_article_reposted_with_a_word_changed_keeps_its_lead() -> None:
         assert lines_of(learned.apply(copy))[:3] == own  # its promo cut off
 
 
+def bylined_site(site: str, pages: int = 8) -> list[Record]:
+    """Pages with the byline of one of two authors between headline and article, and
+    "Share this:" under every article."""
+    rnd = random.Random(31)
+    return [
+        record(
+            site,
+            i,
+            [
+                *MENU,
+                headline(i),
+                "By ANNA SMITH" if i < 5 else "By BOB JONES",
+                paragraph(rnd),
+                paragraph(rnd),
+                "Share this:",
+                *FOOTER,
+            ],
+        )
+        for i in range(pages)
+    ]
+
+
+def test_a_byline_on_some_of_a_sites_articles_stays_between_headline_and_article() -> None:
+    records = bylined_site("daily")
+    learned = learned_from(records)
+    for before in records:
+        # The byline is learned (on five and three pages), and stays where it stands
+        # between two lines that are not; "Share this:", on every page, goes.
+        assert lines_of(learned.apply(before)) == lines_of(before)[4:8]
+    assert learned_from(records, byline_share=0).apply(records[0]).text.count("By ") == 0
+
+
+def test_a_byline_under_a_headline_that_related_lists_name_stays_too() -> None:
+    # The headline is learned (other pages list it) but stays on its own page, under the
+    # page's date: the byline beside it stands beside no boilerplate.
+    rnd = random.Random(41)
+    records = [
+        record(
+            "daily",
+            i,
+            [
+                *MENU,
+                f"Day {i}, 8:54 am",
+                headline(i),
+                "By ANNA SMITH" if i < 5 else "By BOB JONES",
+                paragraph(rnd),
+                paragraph(rnd),
+                "Share this:",
+                "Related stories",
+                headline((i + 1) % 8),
+                headline((i + 2) % 8),
+                *FOOTER,
+            ],
+        )
+        for i in range(8)
+    ]
+    learned = learned_from(records)
+    for before in records:
+        assert lines_of(learned.apply(before)) == lines_of(before)[4:9]
+
+
+def test_a_line_that_other_sites_hold_too_is_no_byline() -> None:
+    rnd = random.Random(37)
+    others = [
+        record(f"other{n}", 0, [paragraph(rnd), "By ANNA SMITH", paragraph(rnd)]) for n in range(3)
+    ]
+    learned = learned_from([*bylined_site("daily"), *others])
+    assert "By ANNA SMITH" not in lines_of(learned.apply(bylined_site("daily")[0]))
+
+
+#: A sidebar of the site's own links, on every page: long runs of learned lines.
+SIDEBAR = [f"Section {name}" for name in WORDS[:12]]
+
+
+def sidebar_page(i: int, rnd: random.Random) -> list[str]:
+    """A page whose sidebar holds lines of its own: a date, a headline of a related
+    list, one about the page's own article; under the article, comments between "Reply"."""
+    return [
+        f"Edition {i}",  # the page's first line, above the sidebar: its title
+        *SIDEBAR,
+        f"Weather on day {i}: 22°C",  # the page's own, among the site's chrome
+        f"{WORDS[(i + 5) % 22]} {WORDS[(i + 9) % 22]} {WORDS[(i + 3) % 22]}",
+        *SIDEBAR,
+        headline(i),
+        paragraph(rnd),
+        paragraph(rnd),
+        "Reply",
+        f"Nice one, number {i}!",  # a comment between "Reply" links
+        "Reply",
+        f"Thanks {i}!",
+        "Reply",
+        *SIDEBAR,
+        f"Yesterday's top story {i}",
+        *SIDEBAR,
+    ]
+
+
+def test_short_lines_that_long_runs_of_learned_chrome_cut_off_from_the_article_go() -> None:
+    rnd = random.Random(23)
+    records = [record("daily", i, sidebar_page(i, rnd)) for i in range(6)]
+    learned = learned_from(records)
+    stats = Stats()
+    for i, before in enumerate(records):
+        after = learned.apply(before.evolve(removed=[]), stats)
+        kept = lines_of(after)
+        assert f"Weather on day {i}: 22°C" not in kept
+        assert f"Yesterday's top story {i}" not in kept
+        # The title, a line of the article's own words, the article and its comments stay.
+        assert kept[0] == f"Edition {i}"
+        assert lines_of(before)[14] in kept
+        assert {f"Nice one, number {i}!", f"Thanks {i}!", headline(i)} <= set(kept)
+        assert ("line", f"Weather on day {i}: 22°C", "learned_island") in (after.removed or [])
+        assert learned.apply(after) == after
+    assert stats.removed_by_rule["learned_island"] == 12
+    assert not any(key[2].startswith("weather") for key in stats.removed_by_pattern)
+
+
+def test_without_long_runs_of_learned_lines_or_prose_no_short_line_goes() -> None:
+    rnd = random.Random(29)
+    records = [record("daily", i, sidebar_page(i, rnd)) for i in range(6)]
+    # A run shorter than island_run cuts nothing off; a text without prose loses no line
+    # that is not learned.
+    short = learned_from(records, island_run=len(SIDEBAR) + 1)
+    assert all(
+        f"Weather on day {i}: 22°C" in lines_of(short.apply(r)) for i, r in enumerate(records)
+    )
+    no_prose = learned_from(records, prose_line=10_000)
+    assert all(
+        f"Weather on day {i}: 22°C" in lines_of(no_prose.apply(r)) for i, r in enumerate(records)
+    )
+
+
 def test_a_promo_sentence_above_a_related_list_is_cut_off_the_articles_last_paragraph() -> None:
     rnd = random.Random(6)
     promo = "Follow Example News for the latest on the county."
@@ -379,6 +511,38 @@ def test_applying_what_was_learned_twice_changes_nothing(
         if lines:
             lines[-1] += tail
         records.append(record(f"s{site}", n, lines or ["Home"]))
+    learned = learned_from(records)
+    once = [learned.apply(r) for r in records]
+    assert [learned.apply(r) for r in once] == once
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 1),  # site
+            # Where the page's own short lines stand in a long run of the site's chrome.
+            st.lists(st.integers(0, len(SIDEBAR)), max_size=4),
+            st.integers(0, 2),  # paragraphs of its own
+            st.booleans(),  # the sidebar above the article, or below it
+        ),
+        min_size=2,
+        max_size=10,
+    ),
+    st.integers(0, 10_000),
+)
+def test_applying_what_was_learned_twice_changes_nothing_with_islands_too(
+    pages: list[tuple[int, list[int], int, bool]], seed: int
+) -> None:
+    rnd = random.Random(seed)
+    records = []
+    for n, (site, own_at, own, above) in enumerate(pages):
+        sidebar = list(SIDEBAR)
+        for k, at in enumerate(sorted(own_at, reverse=True)):
+            sidebar.insert(at, f"Page {n} line {k}")
+        body = [paragraph(rnd) for _ in range(own)]
+        lines = [*sidebar, *body] if above else [*body, *sidebar]
+        records.append(record(f"s{site}", n, lines))
     learned = learned_from(records)
     once = [learned.apply(r) for r in records]
     assert [learned.apply(r) for r in once] == once
