@@ -410,6 +410,13 @@ def alternated(
     return runs
 
 
+def paired_ratios(first: list[float], second: list[float]) -> tuple[float, list[float]]:
+    """Each repeat's own ratio first / second (the two ran back to back, under the same
+    load), and their median."""
+    ratios = [a / b for a, b in zip(first, second, strict=True)]
+    return statistics.median(ratios), ratios
+
+
 def serial_seconds(run: dict[str, Any]) -> float:
     """What of a one-job run only the main process can do, whatever the jobs: all but
     the run's own phases (start-up, finding the input, publishing, exit), learning's fit,
@@ -454,12 +461,9 @@ def learn_cost(args: argparse.Namespace) -> dict[str, Any]:
                         [float(run[measure]) for run in runs[name]] for name in variants
                     )
                     row[measure] = [statistics.median(with_), statistics.median(without)]
-                    row[f"{measure}_extra_pct"] = 100 * (
-                        statistics.median(a / b for a, b in zip(with_, without, strict=True)) - 1
-                    )
-                    row[f"{measure}_extra_pct_all"] = [
-                        round(100 * (a / b - 1), 1) for a, b in zip(with_, without, strict=True)
-                    ]
+                    ratio, ratios = paired_ratios(with_, without)
+                    row[f"{measure}_extra_pct"] = 100 * (ratio - 1)
+                    row[f"{measure}_extra_pct_all"] = [round(100 * (r - 1), 1) for r in ratios]
                 rows.append(row)
     return {"learn_cost": rows, "machine": machine(), "load_average_at_end": os.getloadavg()}
 
@@ -515,8 +519,8 @@ def run_speed(args: argparse.Namespace) -> dict[str, Any]:
                 "seconds_jobs": statistics.median(many),
                 "mb_per_s_1": mb / statistics.median(one),
                 "mb_per_s_jobs": mb / statistics.median(many),
-                "speedup": statistics.median(a / b for a, b in zip(one, many, strict=True)),
-                "speedups_all": [round(a / b, 3) for a, b in zip(one, many, strict=True)],
+                "speedup": paired_ratios(one, many)[0],
+                "speedups_all": [round(r, 3) for r in paired_ratios(one, many)[1]],
                 "cpu_seconds_jobs": statistics.median(float(r["cpu_seconds"]) for r in runs[jobs]),
                 "serial_seconds_1": serial,
                 # Amdahl: the one-job run with all but its serial part on every job at once.

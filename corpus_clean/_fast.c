@@ -398,6 +398,14 @@ LINE_END(line_end_1, Py_UCS1)
 LINE_END(line_end_2, Py_UCS2)
 LINE_END(line_end_4, Py_UCS4)
 
+static inline Py_ssize_t line_end(int kind, const void *data, Py_ssize_t start, Py_ssize_t n,
+                                  int *blank)
+{
+    return kind == PyUnicode_1BYTE_KIND   ? line_end_1(data, start, n, blank)
+           : kind == PyUnicode_2BYTE_KIND ? line_end_2(data, start, n, blank)
+                                          : line_end_4(data, start, n, blank);
+}
+
 static PyObject *fold_lines(PyObject *self, PyObject *args)
 {
     PyObject *text;
@@ -412,9 +420,7 @@ static PyObject *fold_lines(PyObject *self, PyObject *args)
         goto fail;
     for (Py_ssize_t start = 0; start <= n;) {
         int blank;
-        Py_ssize_t end = kind == PyUnicode_1BYTE_KIND   ? line_end_1(data, start, n, &blank)
-                         : kind == PyUnicode_2BYTE_KIND ? line_end_2(data, start, n, &blank)
-                                                        : line_end_4(data, start, n, &blank);
+        Py_ssize_t end = line_end(kind, data, start, n, &blank);
         if (!blank) {
             PyObject *line = PyUnicode_Substring(text, start, end);
             if (line == NULL || PyList_Append(lines, line) < 0) {
@@ -567,9 +573,7 @@ static PyObject *sketch_text(PyObject *self, PyObject *args)
         goto fail;
     for (Py_ssize_t start = 0; start <= n;) {
         int blank;
-        Py_ssize_t end = kind == PyUnicode_1BYTE_KIND   ? line_end_1(data, start, n, &blank)
-                         : kind == PyUnicode_2BYTE_KIND ? line_end_2(data, start, n, &blank)
-                                                        : line_end_4(data, start, n, &blank);
+        Py_ssize_t end = line_end(kind, data, start, n, &blank);
         if (!blank) {
             PyObject *key = fold_span(text, start, end, fold_max);
             if (key == NULL || PyList_Append(folded, key) < 0) {
