@@ -429,42 +429,55 @@ def serial_seconds(run: dict[str, Any]) -> float:
     )
 
 
-def learn_cost(args: argparse.Namespace) -> dict[str, Any]:
-    """What learning adds to ``corpus-clean run`` on the generated pages at each of
-    ``--learn-cost``'s sizes, with one job and with ``--jobs``: the median wall time and
-    CPU seconds with and without ``--no-learn``, and the median of the repeats' own
-    ratios."""
+def runs_on_pages(
+    args: argparse.Namespace, sizes: str
+) -> Iterator[tuple[int, Corpus, Path, list[str]]]:
+    """For each of the comma-separated sizes: the generated pages of that many articles
+    (``--keep-data`` holds a folder per size), a scratch folder, and the ``corpus-clean
+    run`` command line on the pages, quiet, its output in the scratch folder."""
     binary = corpus_clean_binary()
     if binary is None:
         sys.exit("corpus-clean is not installed")
-    jobs = args.jobs or 2
-    rows = []
-    for size in (int(size) for size in args.learn_cost.split(",")):
+    for size in (int(size) for size in sizes.split(",")):
         sized = argparse.Namespace(**{**vars(args), "articles": size})
         if args.keep_data:
             sized.keep_data = args.keep_data / str(size)
         with (
             corpus(sized) as data,
-            tempfile.TemporaryDirectory(prefix="corpus-clean-out-") as scratch,
+            tempfile.TemporaryDirectory(prefix="corpus-clean-out-") as folder,
         ):
-            out = Path(scratch) / "out.jsonl"
-            argv = [str(binary), "run", str(data.root / "pages"), "-o", str(out), "-q"]
-            for j in (1, jobs):
-                variants = {
-                    "learning": [*argv, "--jobs", str(j)],
-                    "--no-learn": [*argv, "--jobs", str(j), "--no-learn"],
-                }
-                runs = alternated(variants, args.repeats, Path(scratch), f"{size:,}, -j {j}")
-                row: dict[str, Any] = {"articles": size, "jobs": j}
-                for measure in ("seconds", "cpu_seconds"):
-                    with_, without = (
-                        [float(run[measure]) for run in runs[name]] for name in variants
-                    )
-                    row[measure] = [statistics.median(with_), statistics.median(without)]
-                    ratio, ratios = paired_ratios(with_, without)
-                    row[f"{measure}_extra_pct"] = 100 * (ratio - 1)
-                    row[f"{measure}_extra_pct_all"] = [round(100 * (r - 1), 1) for r in ratios]
-                rows.append(row)
+            scratch = Path(folder)
+            out = scratch / "out.jsonl"
+            yield (
+                size,
+                data,
+                scratch,
+                [str(binary), "run", str(data.root / "pages"), "-o", str(out), "-q"],
+            )
+
+
+def learn_cost(args: argparse.Namespace) -> dict[str, Any]:
+    """What learning adds to ``corpus-clean run`` on the generated pages at each of
+    ``--learn-cost``'s sizes, with one job and with ``--jobs``: the median wall time and
+    CPU seconds with and without ``--no-learn``, and the median of the repeats' own
+    ratios."""
+    jobs = args.jobs or 2
+    rows = []
+    for size, _, scratch, argv in runs_on_pages(args, args.learn_cost):
+        for j in (1, jobs):
+            variants = {
+                "learning": [*argv, "--jobs", str(j)],
+                "--no-learn": [*argv, "--jobs", str(j), "--no-learn"],
+            }
+            runs = alternated(variants, args.repeats, scratch, f"{size:,}, -j {j}")
+            row: dict[str, Any] = {"articles": size, "jobs": j}
+            for measure in ("seconds", "cpu_seconds"):
+                with_, without = ([float(run[measure]) for run in runs[name]] for name in variants)
+                row[measure] = [statistics.median(with_), statistics.median(without)]
+                ratio, ratios = paired_ratios(with_, without)
+                row[f"{measure}_extra_pct"] = 100 * (ratio - 1)
+                row[f"{measure}_extra_pct_all"] = [round(100 * (r - 1), 1) for r in ratios]
+            rows.append(row)
     return {"learn_cost": rows, "machine": machine(), "load_average_at_end": os.getloadavg()}
 
 
@@ -488,26 +501,13 @@ def run_speed(args: argparse.Namespace) -> dict[str, Any]:
     sizes, with one job and with ``--jobs`` (default 2), the two back to back in each
     repeat (alternating which goes first), so that a shared machine's load falls on both
     alike; the speed-up is the median of the repeats' own ratios."""
-    binary = corpus_clean_binary()
-    if binary is None:
-        sys.exit("corpus-clean is not installed")
     jobs = args.jobs or 2
-    sizes = [int(size) for size in args.run_speed.split(",")]
     rows = []
-    for size in sizes:
-        sized = argparse.Namespace(**{**vars(args), "articles": size})
-        if args.keep_data:
-            sized.keep_data = args.keep_data / str(size)
-        with (
-            corpus(sized) as data,
-            tempfile.TemporaryDirectory(prefix="corpus-clean-out-") as scratch,
-        ):
-            mb = data.manifest["page_bytes"] / 1e6
-            out = Path(scratch) / "out.jsonl"
-            argv = [str(binary), "run", str(data.root / "pages"), "-o", str(out), "-q"]
-            variants = {f"--jobs {j}": [*argv, "--jobs", str(j)] for j in (1, jobs)}
-            by_name = alternated(variants, args.repeats, Path(scratch), f"{size:,} articles")
-            runs = {j: by_name[f"--jobs {j}"] for j in (1, jobs)}
+    for size, data, scratch, argv in runs_on_pages(args, args.run_speed):
+        mb = data.manifest["page_bytes"] / 1e6
+        variants = {f"--jobs {j}": [*argv, "--jobs", str(j)] for j in (1, jobs)}
+        by_name = alternated(variants, args.repeats, scratch, f"{size:,} articles")
+        runs = {j: by_name[f"--jobs {j}"] for j in (1, jobs)}
         one, many = ([float(run["seconds"]) for run in runs[j]] for j in (1, jobs))
         serial = statistics.median(serial_seconds(run) for run in runs[1])
         rows.append(
