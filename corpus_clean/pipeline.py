@@ -64,7 +64,7 @@ class Plan:
     cache_dir: str | None = None
     #: With ``cache_dir``, the work running in this process: the fit pass keeps its
     #: batches in memory as they are, up to ``memory`` bytes, and only the rest in files
-    #: (pickling them, and loading them again, was a sixth of a run's time).
+    #: (pickling them and loading them again took about a tenth of a one-job run).
     fit_in_memory: bool = False
     jobs: int = 1
     #: Bytes of records and shingle sets waiting for dedup kept in memory; the rest
