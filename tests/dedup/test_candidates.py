@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from corpus_clean.dedup.candidates import candidate_pairs
+from corpus_clean.dedup.candidates import candidate_pairs, sorted_unique
 
 
 def expected_pairs(
@@ -36,3 +38,9 @@ def test_candidate_pairs_are_every_bucket_pair_once_in_walk_order(
     position = generator.permutation(span) if shuffled else np.arange(span)
     earlier, later = candidate_pairs(keys.T, nodes.astype(np.int64), position)
     assert list(zip(earlier, later, strict=True)) == expected_pairs(keys, nodes, position)
+
+
+@given(st.lists(st.integers(-(2**62), 2**62), max_size=60))
+def test_sorted_unique_is_numpys_unique(values: list[int]) -> None:
+    codes = np.array(values, dtype=np.int64)
+    assert np.array_equal(sorted_unique(codes), np.unique(codes))
