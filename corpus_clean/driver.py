@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 from importlib.metadata import version
-from typing import IO, Any, cast
+from typing import IO, Any, Literal, cast
 
 from . import pipeline, shards
 from .dedup import DuplicateFinder, Fingerprinter, count_verdicts
@@ -316,11 +316,10 @@ def learn_from(plan: pipeline.Plan, inputs: list[InputFile]) -> Learned:
     from. Stdin must have been spooled (see ``_stdin_spooled``): it is read twice."""
     hook = pipeline.fit_hook(plan, None)
     assert hook is not None
-    with tempfile.TemporaryDirectory(prefix=_LEARN_CACHE) as cache:
-        units = pipeline.batched(pipeline.input_units(inputs, Stats(), shared=True))
-        sketches, kept_batches = _fit_pass(plan, units, LocalPool(plan.jobs), cache, None)
-        del kept_batches  # their files go with the folder
-        return hook.fit(sketches)
+    units = pipeline.batched(pipeline.input_units(inputs, Stats(), shared=True))
+    fit_plan = replace(plan, dedup=None, learned=None, fit_keeps="nothing")
+    with contextlib.closing(pipeline.processed(fit_plan, units, LocalPool(plan.jobs))) as fitted:
+        return hook.fit([sketch for sketch, _ in fitted])
 
 
 #: Prefix of the folder where the fit pass keeps its batches for the second pass.
@@ -337,13 +336,13 @@ def _fit_pass(
     """The batches split and cleaned by the rules, as ``fit`` sketches them and as kept
     for the second pass (in files of ``cache``, or as they are where the work runs in this
     process); ``each`` is called after every batch."""
-    fit_plan = replace(
-        plan, dedup=None, learned=None, cache_dir=cache, fit_in_memory=executor.inline
-    )
+    keeps: Literal["memory", "files"] = "memory" if executor.inline else "files"
+    fit_plan = replace(plan, dedup=None, learned=None, fit_keeps=keeps, cache_dir=cache)
     sketches: list[Sketch] = []
     kept_batches: list[pipeline.KeptBatch | str] = []
     with contextlib.closing(pipeline.processed(fit_plan, batches, executor)) as fitted:
         for sketch, kept in fitted:
+            assert kept is not None  # in memory or in a file
             sketches.append(sketch)
             kept_batches.append(kept)
             if each is not None:

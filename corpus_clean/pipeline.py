@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import chain
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from .dedup import Fingerprinter, Fingerprints
 from .executors import Executor, Work
@@ -60,12 +60,13 @@ class Plan:
     learn: LearnOptions | None = None
     #: What the workers apply after the rules: learned, and pinned in rules files.
     learned: Learned | None = None
-    #: Where the fit pass keeps the batches it processed, for the second pass.
+    #: Set for a fit pass: how it keeps the batches it processed for the second pass.
+    #: "files": each in a file of ``cache_dir``; "memory" (the work runs in this
+    #: process): as they are while ``memory`` bytes have room, only the rest in files
+    #: (writing and reading them took about a tenth of a one-job run); "nothing"
+    #: (``corpus-clean learn`` needs only the sketches).
+    fit_keeps: Literal["files", "memory", "nothing"] | None = None
     cache_dir: str | None = None
-    #: With ``cache_dir``, the work running in this process: the fit pass keeps its
-    #: batches in memory as they are, up to ``memory`` bytes, and only the rest in files
-    #: (pickling them and loading them again took about a tenth of a one-job run).
-    fit_in_memory: bool = False
     jobs: int = 1
     #: Bytes of records and shingle sets waiting for dedup kept in memory; the rest
     #: wait in temporary files.
@@ -213,22 +214,25 @@ class Worker:
         self.after = [(entry, run) for entry, run in built if run is not None and entry.after_fit]
         self.fit = fit_hook(plan, None)
         self.cache_dir = plan.cache_dir
-        self.fit_memory = MemoryBudget(plan.memory) if plan.fit_in_memory else None
+        self.fit_keeps = plan.fit_keeps
+        self.fit_memory = MemoryBudget(plan.memory)
         self.fingerprinter = Fingerprinter(plan.dedup) if plan.dedup is not None else None
 
-    def sketch(self, units: list[RawUnit]) -> tuple[Sketch, KeptBatch | str]:
+    def sketch(self, units: list[RawUnit]) -> tuple[Sketch, KeptBatch | str | None]:
         """The fit pass over a batch: its records as the rules leave them, sketched for
-        ``fit``, and kept for ``finish``: as they are while ``fit_in_memory`` has room,
-        else in a file of ``cache_dir`` (its path returned)."""
-        assert self.cache_dir is not None
+        ``fit``, and kept for ``finish`` as ``fit_keeps`` says: as they are, or in a file
+        of ``cache_dir`` (its path returned), or not (None)."""
         stats = Stats()
         rejects: list[bytes] = []
         assert self.fit is not None
         records = list(self._cleaned(units, stats, rejects, None))
         sketch = self.fit.sketch(records)
+        if self.fit_keeps == "nothing":
+            return sketch, None
         kept = KeptBatch(records, stats, rejects, sketch)
-        if self.fit_memory is not None and self.fit_memory.take(kept.size()):
+        if self.fit_keeps == "memory" and self.fit_memory.take(kept.size()):
             return sketch, kept
+        assert self.cache_dir is not None
         with temporary_errors():
             fd, path = tempfile.mkstemp(dir=self.cache_dir, suffix=".kept")
             with os.fdopen(fd, "wb") as cache:
@@ -273,11 +277,12 @@ class Worker:
         return records
 
     def __call__(self, batch: list[RawUnit] | KeptBatch | str) -> Any:
-        """A batch of units through every stage (a ``Batch``); with a ``cache_dir``, the
-        fit pass over it (``sketch``); a batch the fit pass kept (or its file), the rest."""
+        """A batch of units through every stage (a ``Batch``); in a fit pass
+        (``fit_keeps``), the fit pass over it (``sketch``); a batch the fit pass kept (or
+        its file), the rest."""
         if isinstance(batch, (KeptBatch, str)):
             return self.finish(batch)
-        if self.cache_dir is not None:
+        if self.fit_keeps is not None:
             return self.sketch(batch)
         return self._all(batch)
 

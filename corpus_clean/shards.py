@@ -318,7 +318,7 @@ def fit_shard(plan: Plan, shard: Shard, folder: str) -> Fitted:
         shutil.rmtree(cache, ignore_errors=True)
         cache.mkdir(parents=True)
     worker = pipeline.Worker(
-        replace(plan, dedup=None, learned=None, cache_dir=str(cache), fit_in_memory=False)
+        replace(plan, dedup=None, learned=None, fit_keeps="files", cache_dir=str(cache))
     )
     sketches, paths = [], []
     stats = Stats()

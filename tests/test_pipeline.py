@@ -114,14 +114,18 @@ def test_the_fit_pass_keeps_batches_in_memory_while_it_has_room(tmp_path: Path) 
         split=SplitOptions(), clean=CleanOptions(), learn=LearnOptions(), cache_dir=str(tmp_path)
     )
     first, second = units[:2], units[2:]
-    kept = pipeline.Worker(replace(plan, fit_in_memory=True)).sketch(first)[1]
+    kept = pipeline.Worker(replace(plan, fit_keeps="memory")).sketch(first)[1]
     assert isinstance(kept, pipeline.KeptBatch)
     budget = kept.size() + 1  # room for the first batch only
-    worker = pipeline.Worker(replace(plan, fit_in_memory=True, memory=budget))
+    worker = pipeline.Worker(replace(plan, fit_keeps="memory", memory=budget))
     assert isinstance(worker.sketch(first)[1], pipeline.KeptBatch)
     in_file = worker.sketch(second)[1]
     assert isinstance(in_file, str) and os.path.exists(in_file)
-    assert isinstance(pipeline.Worker(plan).sketch(first)[1], str)  # not in this process
+    assert isinstance(pipeline.Worker(replace(plan, fit_keeps="files")).sketch(first)[1], str)
+    files = sorted(tmp_path.iterdir())
+    # corpus-clean learn needs only the sketches: nothing is kept, nothing written.
+    assert pipeline.Worker(replace(plan, fit_keeps="nothing")).sketch(first)[1] is None
+    assert sorted(tmp_path.iterdir()) == files
 
     def output(jobs: int, memory: int) -> bytes:
         out = io.BytesIO()
