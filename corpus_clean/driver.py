@@ -17,7 +17,6 @@ import os
 import shutil
 import stat
 import sys
-import tempfile
 import time
 import weakref
 from collections.abc import Callable, Generator, Iterator
@@ -33,7 +32,7 @@ from .io.codec import add_fields, encode_object
 from .io.inputs import STDIN, InputFile
 from .io.readers import RawUnit
 from .io.sinks import STDOUT, BlockWriter, Outputs, write_all
-from .io.spill import MemoryBudget, SpillStore, temporary_errors
+from .io.spill import MemoryBudget, SpillStore, temporary_errors, temporary_folder
 from .pipeline import PHASES, ProgressCallback, Result
 from .report import Report, build_report, settings_of
 from .stages.learn import Evidence, Learned, Sketch, TextKey, texts_of
@@ -268,7 +267,7 @@ def run_plan(
                     "every node of the cluster can read: pass --no-learn (with --rules from "
                     "'corpus-clean learn' if you want what it learns)"
                 )
-            cache = cleanup.enter_context(tempfile.TemporaryDirectory(prefix=_LEARN_CACHE))
+            cache = cleanup.enter_context(temporary_folder("learn"))
             read = progress
             sketches, kept_batches = _fit_pass(
                 plan,
@@ -320,10 +319,6 @@ def learn_from(plan: pipeline.Plan, inputs: list[InputFile]) -> Learned:
     fit_plan = replace(plan, dedup=None, learned=None, fit_keeps="nothing")
     with contextlib.closing(pipeline.processed(fit_plan, units, LocalPool(plan.jobs))) as fitted:
         return hook.fit([sketch for sketch, _ in fitted])
-
-
-#: Prefix of the folder where the fit pass keeps its batches for the second pass.
-_LEARN_CACHE = "corpus-clean-learn-"
 
 
 def _fit_pass(
@@ -388,7 +383,7 @@ def _stdin_spooled(inputs: list[InputFile]) -> Iterator[dict[str, InputFile]]:
     if not any(item.path == STDIN for item in inputs):
         yield {}
         return
-    with tempfile.TemporaryDirectory(prefix="corpus-clean-stdin-") as folder:
+    with temporary_folder("stdin") as folder:
         path = os.path.join(folder, "stdin.jsonl")
         with temporary_errors(), open(path, "wb") as copy:
             shutil.copyfileobj(sys.stdin.buffer, copy, 1 << 20)

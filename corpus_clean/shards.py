@@ -53,7 +53,7 @@ from .io.codec import add_fields
 from .io.inputs import STDIN, FileStamp, InputFile, names_a_stream
 from .io.readers import RawUnit, line_runs, read_units
 from .io.sinks import Outputs, write_all
-from .io.spill import InputChangedError, MemoryBudget, temporary_errors
+from .io.spill import InputChangedError, MemoryBudget, new_temporary_folder, temporary_errors
 from .pipeline import Plan, ProgressCallback, Result
 from .stages.learn import Evidence, Learned, Sketch
 from .stats import Stats
@@ -843,7 +843,7 @@ class Engine:
                     "the Ray cluster's nodes are on several machines: pass --work-dir on "
                     "storage every node reads and writes (a shared file system)"
                 )
-            return tempfile.mkdtemp(prefix="corpus-clean-work-"), True
+            return new_temporary_folder("work"), True
         folder = os.path.abspath(given)
         if not shared and _is_local_temporary(folder):
             raise WorkFolderError(

@@ -28,6 +28,7 @@ from typing import IO
 from ..errors import CorpusCleanError
 from ..formats import FormatError, ParquetEncoder, encoder_for, is_parquet, require_pyarrow
 from ..signals import interrupts_held
+from .spill import alive
 
 STDOUT = "-"
 
@@ -248,21 +249,9 @@ def _remove_stale_temporaries(folder: str, name: str) -> None:
     with contextlib.suppress(OSError):
         for entry in os.scandir(folder):
             found = pattern.fullmatch(entry.name)
-            if found and not _alive(int(found.group(1))):
+            if found and not alive(int(found.group(1))):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():  # not ours: this process has just started to write it
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, someone else's
-        return True
-    return True
 
 
 @contextlib.contextmanager

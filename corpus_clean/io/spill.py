@@ -11,6 +11,8 @@ import contextlib
 import errno
 import itertools
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -60,6 +62,43 @@ def temporary_file(prefix: str) -> IO[bytes]:
     """A nameless temporary file in $TMPDIR (gone when closed, or when the run dies)."""
     with temporary_errors():
         return tempfile.TemporaryFile(prefix=prefix)
+
+
+def new_temporary_folder(kind: str) -> str:
+    """A new folder of this run in $TMPDIR, ``corpus-clean-KIND-PID-...``. The folders of
+    its kind that runs killed outright (kill -9, the OOM killer) left behind, their
+    process gone, are removed first: they can be as big as the input."""
+    stale = re.compile(rf"corpus-clean-{re.escape(kind)}-(\d+)-\w+")
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(tempfile.gettempdir()):
+            found = stale.fullmatch(entry.name)
+            if found and entry.is_dir(follow_symlinks=False) and not alive(int(found[1])):
+                shutil.rmtree(entry.path, ignore_errors=True)
+    with temporary_errors():
+        return tempfile.mkdtemp(prefix=f"corpus-clean-{kind}-{os.getpid()}-")
+
+
+@contextlib.contextmanager
+def temporary_folder(kind: str) -> Iterator[str]:
+    """A ``new_temporary_folder``, removed with what it holds when the block ends."""
+    path = new_temporary_folder(kind)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def alive(pid: int) -> bool:
+    """Whether another process of that number runs (one that is someone else's too)."""
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextlib.contextmanager

@@ -556,6 +556,36 @@ def test_a_killed_run_leaves_a_temporary_file_named_by_its_pid(tmp_path: Path) -
     assert temporaries(tmp_path) == []
 
 
+def test_the_learning_folder_of_a_killed_run_goes_with_the_next_run(tmp_path: Path) -> None:
+    """kill -9 in the middle of learning leaves its folder of kept batches in $TMPDIR
+    (nothing can remove it then); the next run that learns removes it."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    out = tmp_path / "out.jsonl"
+    running = subprocess.Popen(
+        [SCRIPT, "run", "-", "-o", out, "--jobs", "1", "-q"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert running.stdin is not None
+        running.stdin.write(jsonl(tmp_path, n=50).read_bytes())
+        running.stdin.flush()  # and left open: the fit pass waits for more
+        wait_for(lambda: any(tmp.glob(f"corpus-clean-learn-{running.pid}-*")), running)
+    finally:
+        running.kill()  # as kill -9 does
+        running.communicate()
+    assert [p.name.split("-")[2:4] for p in tmp.iterdir()] == [["learn", str(running.pid)]]
+    again = subprocess.run(
+        [SCRIPT, "run", jsonl(tmp_path, n=50), "-o", out, "-q"], env=env, capture_output=True
+    )
+    assert again.returncode == 0, again.stderr
+    assert list(tmp.iterdir()) == []
+
+
 # ---- F15k, F15l: wording of input errors -------------------------------------------------
 
 

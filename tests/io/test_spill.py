@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import array
 import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -158,3 +161,29 @@ def test_lines_mostly_their_input_line_become_spans_of_the_input(tmp_path: Path)
         b'{"id": "3", "text": "three"}\n',
     ]
     store.close()
+
+
+def test_a_run_folder_left_by_a_killed_run_is_removed_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What kill -9 or the OOM killer left in $TMPDIR (kept batches as big as the input)
+    goes when the next run makes a folder of that kind; a live run's folders stay."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        stale = tmp_path / f"corpus-clean-learn-{dead.pid}-k1ll3d"
+        live = tmp_path / f"corpus-clean-learn-{sleeper.pid}-runn1ng"
+        other_kind = tmp_path / f"corpus-clean-stdin-{dead.pid}-k1ll3d"
+        for folder in (stale, live, other_kind):
+            folder.mkdir()
+            (folder / "batch.kept").write_bytes(b"records")
+        with spill.temporary_folder("learn") as made:
+            assert Path(made).parent == tmp_path
+            assert Path(made).name.startswith(f"corpus-clean-learn-{os.getpid()}-")
+            assert not stale.exists() and live.exists() and other_kind.exists()
+        assert not Path(made).exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
