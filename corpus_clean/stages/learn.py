@@ -573,7 +573,7 @@ def fit_with(
     lengths = np.concatenate([np.frombuffer(p.lengths, np.uint32) for p in parts])
     tails = np.concatenate([np.frombuffer(p.tails, np.uint64) for p in parts]).reshape(n, 2)
     tail_lines = np.concatenate([np.frombuffer(p.tail_lines, np.uint64) for p in parts])
-    names, site_ids = np.unique(np.array(sites, dtype=object).astype(str), return_inverse=True)
+    names, site_ids = _site_numbers(sites)
     record_of = np.repeat(np.arange(n, dtype=np.int64), counts.astype(np.int64))
     piece_counts = np.concatenate([np.frombuffer(p.piece_counts, np.uint32) for p in parts])
     pieces = _Pieces(
@@ -1191,11 +1191,15 @@ def _group_sizes(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 
 
 def _recurrence(
-    site: np.ndarray, key: np.ndarray, cluster: np.ndarray
+    site: np.ndarray,
+    key: np.ndarray,
+    cluster: np.ndarray,
+    ranks: tuple[np.ndarray, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Distinct (site, key) pairs, sorted, with the number of distinct clusters holding
-    each, and the pair of each occurrence (in the order given)."""
-    order = _lexsorted(site, key, cluster)
+    each, and the pair of each occurrence (in the order given). ``ranks``: the keys'
+    ``_ranks``, where the caller has them already."""
+    order = _lexsorted(site, key, cluster, ranks)
     site, key, cluster = site[order], key[order], cluster[order]
     new_pair = np.ones(len(site), dtype=bool)
     new_pair[1:] = (site[1:] != site[:-1]) | (key[1:] != key[:-1])
@@ -1207,18 +1211,39 @@ def _recurrence(
     return site[new_pair], key[new_pair], np.bincount(pair_of[new_triple]), where
 
 
-def _lexsorted(site: np.ndarray, key: np.ndarray, cluster: np.ndarray) -> np.ndarray:
+def _site_numbers(sites: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct sites, sorted, and each record's number among them, as
+    ``np.unique(..., return_inverse=True)`` gives them in six times the time (0.058 s
+    against 0.009 s for 100,000 records): a set and a dict, no sort of every string."""
+    names = sorted(set(sites))
+    number = {name: n for n, name in enumerate(names)}
+    ids = np.fromiter((number[site] for site in sites), dtype=np.int64, count=len(sites))
+    return np.array(names, dtype=str), ids
+
+
+def _ranks(key: np.ndarray) -> tuple[np.ndarray, int]:
+    """Each key's rank among the distinct keys, and how many distinct keys there are."""
+    keys, rank = np.unique(key, return_inverse=True)
+    return rank, len(keys)
+
+
+def _lexsorted(
+    site: np.ndarray,
+    key: np.ndarray,
+    cluster: np.ndarray,
+    ranks: tuple[np.ndarray, int] | None = None,
+) -> np.ndarray:
     """An order that sorts by site, key, then cluster (non-negative site and cluster
     numbers), as ``np.lexsort((cluster, key, site))`` but for the order among equal
-    triples (which no caller sees): one sort of a code made of the three where it fits in
-    63 bits, four times as fast."""
+    triples (which no caller sees): one sort of a code made of the three (the key as its
+    ``_ranks``) where it fits in 63 bits, four times as fast."""
     if not len(key):
         return np.zeros(0, dtype=np.int64)
-    keys, key_of = np.unique(key, return_inverse=True)
+    key_of, distinct = ranks if ranks is not None else _ranks(key)
     sites, clusters = int(site.max()) + 1, int(cluster.max()) + 1
-    if sites * len(keys) * clusters >= 2**63:
+    if sites * distinct * clusters >= 2**63:
         return np.lexsort((cluster, key, site))
-    code = (site.astype(np.int64) * len(keys) + key_of) * clusters + cluster.astype(np.int64)
+    code = (site.astype(np.int64) * distinct + key_of) * clusters + cluster.astype(np.int64)
     return np.argsort(code)
 
 
@@ -1262,10 +1287,11 @@ def _learn_lines(
     they are not anchored."""
     line_site = site_ids[record_of].astype(np.int64)
     line_cluster = cluster[record_of]
-    site, key, pages, site_pair = _recurrence(line_site, hashes, line_cluster)
+    ranks = _ranks(hashes)  # sorted once for the three
+    site, key, pages, site_pair = _recurrence(line_site, hashes, line_cluster, ranks)
     zeros = np.zeros(len(hashes), dtype=np.int64)
-    _, wide_key, wide_pages, wide_pair = _recurrence(zeros, hashes, line_cluster)
-    _, _, wide_sites, _ = _recurrence(zeros, hashes, line_site)
+    _, wide_key, wide_pages, wide_pair = _recurrence(zeros, hashes, line_cluster, ranks)
+    _, _, wide_sites, _ = _recurrence(zeros, hashes, line_site, ranks)
     pair_length = _max_per_pair(site_pair, lengths, len(site))
     if merger is not None:
         line_keys = merger.record_keys[record_of]
