@@ -477,6 +477,8 @@ def learn_cost(args: argparse.Namespace) -> dict[str, Any]:
                 ratio, ratios = paired_ratios(with_, without)
                 row[f"{measure}_extra_pct"] = 100 * (ratio - 1)
                 row[f"{measure}_extra_pct_all"] = [round(100 * (r - 1), 1) for r in ratios]
+                # The fastest run of each: what the load of a drifting machine adds least to.
+                row[f"{measure}_extra_pct_fastest"] = 100 * (min(with_) / min(without) - 1)
             rows.append(row)
     return {"learn_cost": rows, "machine": machine(), "load_average_at_end": os.getloadavg()}
 
@@ -487,10 +489,12 @@ def print_learn_cost(report: dict[str, Any]) -> None:
             f"run on {row['articles']:,} articles, --jobs {row['jobs']}: "
             f"{row['seconds'][0]:.2f} s with learning, {row['seconds'][1]:.2f} s without "
             f"({row['seconds_extra_pct']:+.1f}%; repeats: "
-            f"{', '.join(f'{x:+.1f}' for x in row['seconds_extra_pct_all'])}); CPU "
+            f"{', '.join(f'{x:+.1f}' for x in row['seconds_extra_pct_all'])}; fastest "
+            f"against fastest {row['seconds_extra_pct_fastest']:+.1f}%); CPU "
             f"{row['cpu_seconds'][0]:.2f} s against {row['cpu_seconds'][1]:.2f} s "
             f"({row['cpu_seconds_extra_pct']:+.1f}%; repeats: "
-            f"{', '.join(f'{x:+.1f}' for x in row['cpu_seconds_extra_pct_all'])})"
+            f"{', '.join(f'{x:+.1f}' for x in row['cpu_seconds_extra_pct_all'])}; fastest "
+            f"against fastest {row['cpu_seconds_extra_pct_fastest']:+.1f}%)"
         )
     load = report["machine"]["load_average_at_start"]
     print(f"load average at start {load[0]:.2f}, at end {report['load_average_at_end'][0]:.2f}")
