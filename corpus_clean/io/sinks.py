@@ -249,7 +249,9 @@ def _remove_stale_temporaries(folder: str, name: str) -> None:
     with contextlib.suppress(OSError):
         for entry in os.scandir(folder):
             found = pattern.fullmatch(entry.name)
-            if found and not alive(int(found.group(1))):
+            pid = int(found.group(1)) if found else 0
+            # This process's own is stale too: it is about to write that very name.
+            if found and (pid == os.getpid() or not alive(pid)):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
 

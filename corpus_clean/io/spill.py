@@ -89,9 +89,7 @@ def temporary_folder(kind: str) -> Iterator[str]:
 
 
 def alive(pid: int) -> bool:
-    """Whether another process of that number runs (one that is someone else's too)."""
-    if pid == os.getpid():
-        return False
+    """Whether a process of that number runs (someone else's too)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

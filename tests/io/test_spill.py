@@ -187,3 +187,12 @@ def test_a_run_folder_left_by_a_killed_run_is_removed_by_the_next(
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_a_run_folder_of_this_process_stays_while_it_makes_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with spill.temporary_folder("learn") as first, spill.temporary_folder("learn") as second:
+        assert first != second
+        assert Path(first).is_dir() and Path(second).is_dir()
