@@ -377,9 +377,9 @@ def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
             metavar="MB",
             envvar="CORPUS_CLEAN_MEMORY_MB",
             show_envvar=True,
-            help="Memory for records and shingle sets waiting to be deduplicated (with one "
-            "job, also for the batches learning's first pass keeps); the rest wait in "
-            "temporary files in $TMPDIR.",
+            help="Memory for records and shingle sets waiting to be deduplicated, and for "
+            "the batches learning's first pass keeps (each job keeps its share); the rest "
+            "wait in temporary files in $TMPDIR.",
         ),
         click.option(
             "--duplicates",

@@ -246,14 +246,15 @@ def run_plan(
     ``executor`` (default: this machine, ``plan.jobs`` processes). Learning counts what
     earlier runs saw (``prior``, from an index) with the input's own recurrence."""
     started = time.perf_counter()
-    executor = executor if executor is not None else LocalPool(plan.jobs)
     stats = Stats()
-    units = pipeline.input_units(inputs, stats, shared=executor.shares_files)
     applied = pipeline.pinned(plan.clean) if plan.clean is not None else Learned()
     learned: Learned | None = None
     evidence: Evidence | None = None
     hook = pipeline.fit_hook(plan, prior)
     with contextlib.ExitStack() as cleanup:
+        if executor is None:
+            executor = cleanup.enter_context(LocalPool(plan.jobs))
+        units = pipeline.input_units(inputs, stats, shared=executor.shares_files)
         if hook is None:
             to_process: Iterator[Any] = pipeline.batched(units)
             first_phase = "reading"
@@ -268,6 +269,7 @@ def run_plan(
                     "'corpus-clean learn' if you want what it learns)"
                 )
             cache = cleanup.enter_context(temporary_folder("learn"))
+            cleanup.callback(pipeline.forget_kept)
             read = progress
             sketches, kept_batches = _fit_pass(
                 plan,
@@ -317,7 +319,10 @@ def learn_from(plan: pipeline.Plan, inputs: list[InputFile]) -> Learned:
     assert hook is not None
     units = pipeline.batched(pipeline.input_units(inputs, Stats(), shared=True))
     fit_plan = replace(plan, dedup=None, learned=None, fit_keeps="nothing")
-    with contextlib.closing(pipeline.processed(fit_plan, units, LocalPool(plan.jobs))) as fitted:
+    with (
+        LocalPool(plan.jobs) as pool,
+        contextlib.closing(pipeline.processed(fit_plan, units, pool)) as fitted,
+    ):
         return hook.fit([sketch for sketch, _ in fitted])
 
 
@@ -327,14 +332,17 @@ def _fit_pass(
     executor: Executor,
     cache: str,
     each: Callable[[], None] | None,
-) -> tuple[list[Sketch], list[pipeline.KeptBatch | str]]:
+) -> tuple[list[Sketch], list[pipeline.KeptBatch | pipeline.KeptHere | str]]:
     """The batches split and cleaned by the rules, as ``fit`` sketches them and as kept
-    for the second pass (in files of ``cache``, or as they are where the work runs in this
-    process); ``each`` is called after every batch."""
-    keeps: Literal["memory", "files"] = "memory" if executor.inline else "files"
+    for the second pass: as they are where the work runs in this process, in the memory
+    of the workers where they stay for the second pass, or in files of ``cache``;
+    ``each`` is called after every batch."""
+    keeps: Literal["memory", "process", "files"] = (
+        "memory" if executor.inline else "process" if executor.keeps_processes else "files"
+    )
     fit_plan = replace(plan, dedup=None, learned=None, fit_keeps=keeps, cache_dir=cache)
     sketches: list[Sketch] = []
-    kept_batches: list[pipeline.KeptBatch | str] = []
+    kept_batches: list[pipeline.KeptBatch | pipeline.KeptHere | str] = []
     with contextlib.closing(pipeline.processed(fit_plan, batches, executor)) as fitted:
         for sketch, kept in fitted:
             assert kept is not None  # in memory or in a file
@@ -346,8 +354,8 @@ def _fit_pass(
 
 
 def _handed_over(
-    kept_batches: list[pipeline.KeptBatch | str],
-) -> Iterator[pipeline.KeptBatch | str]:
+    kept_batches: list[pipeline.KeptBatch | pipeline.KeptHere | str],
+) -> Iterator[pipeline.KeptBatch | pipeline.KeptHere | str]:
     """The kept batches in order, each let go of as it is handed to the second pass (so
     that the memory of those kept as they are frees as the run goes on)."""
     kept_batches.reverse()

@@ -11,6 +11,7 @@ fingerprinting and JSON encoding are pure per-record work done by worker process
 from __future__ import annotations
 
 import functools
+import itertools
 import marshal
 import os
 import pickle
@@ -63,9 +64,11 @@ class Plan:
     #: Set for a fit pass: how it keeps the batches it processed for the second pass.
     #: "files": each in a file of ``cache_dir``; "memory" (the work runs in this
     #: process): as they are while ``memory`` bytes have room, only the rest in files
-    #: (writing and reading them took about a tenth of a one-job run); "nothing"
-    #: (``corpus-clean learn`` needs only the sketches).
-    fit_keeps: Literal["files", "memory", "nothing"] | None = None
+    #: (writing and reading them took about a tenth of a one-job run); "process" (the
+    #: executor ``keeps_processes``): in the memory of the worker that made them (a
+    #: ``KeptHere`` names each) while its share of ``memory`` has room, the rest in
+    #: files; "nothing" (``corpus-clean learn`` needs only the sketches).
+    fit_keeps: Literal["files", "memory", "process", "nothing"] | None = None
     cache_dir: str | None = None
     jobs: int = 1
     #: Bytes of records and shingle sets waiting for dedup kept in memory; the rest
@@ -146,6 +149,43 @@ class KeptBatch:
         return cls([Record(*row) for row in rows], stats, rejects, sketch)
 
 
+@dataclass(frozen=True)
+class KeptHere:
+    """A batch the fit pass keeps in the memory of the worker process that made it (see
+    ``Plan.fit_keeps``): the executor runs the second pass's item at the same position
+    in that process."""
+
+    pid: int
+    number: int
+
+
+#: The batches this process keeps for the second pass, by ``KeptHere.number``.
+_kept_here: dict[int, KeptBatch] = {}
+_kept_numbers = itertools.count()
+
+
+def _keep_here(kept: KeptBatch) -> KeptHere:
+    number = next(_kept_numbers)
+    _kept_here[number] = kept
+    return KeptHere(os.getpid(), number)
+
+
+def _take_kept(handle: KeptHere) -> KeptBatch:
+    kept = _kept_here.pop(handle.number, None) if handle.pid == os.getpid() else None
+    if kept is None:
+        raise RuntimeError(
+            f"{handle} is not kept in process {os.getpid()}: an executor that "
+            "keeps_processes runs it where it was made"
+        )
+    return kept
+
+
+def forget_kept() -> None:
+    """Drop what this process keeps for a second pass that will not come (a run that
+    failed between its passes, with its one batch kept here)."""
+    _kept_here.clear()
+
+
 #: A stage as the pipeline runs it (see ``stages.Stage``): records in, records out;
 #: ``(records, stats)``, or ``(records, stats, sketch)`` for a ``sketched`` one.
 StageRun = Callable[..., Iterable[Record]]
@@ -215,13 +255,16 @@ class Worker:
         self.fit = fit_hook(plan, None)
         self.cache_dir = plan.cache_dir
         self.fit_keeps = plan.fit_keeps
-        self.fit_memory = MemoryBudget(plan.memory)
+        # Each worker of a pool keeps its share of the batches (see ``fit_keeps``).
+        share = plan.memory // plan.jobs if plan.fit_keeps == "process" else plan.memory
+        self.fit_memory = MemoryBudget(share)
         self.fingerprinter = Fingerprinter(plan.dedup) if plan.dedup is not None else None
 
-    def sketch(self, units: list[RawUnit]) -> tuple[Sketch, KeptBatch | str | None]:
+    def sketch(self, units: list[RawUnit]) -> tuple[Sketch, KeptBatch | KeptHere | str | None]:
         """The fit pass over a batch: its records as the rules leave them, sketched for
-        ``fit``, and kept for ``finish`` as ``fit_keeps`` says: as they are, or in a file
-        of ``cache_dir`` (its path returned), or not (None)."""
+        ``fit``, and kept for ``finish`` as ``fit_keeps`` says: as they are, or in this
+        process (a ``KeptHere``), or in a file of ``cache_dir`` (its path returned), or
+        not (None)."""
         stats = Stats()
         rejects: list[bytes] = []
         assert self.fit is not None
@@ -230,8 +273,8 @@ class Worker:
         if self.fit_keeps == "nothing":
             return sketch, None
         kept = KeptBatch(records, stats, rejects, sketch)
-        if self.fit_keeps == "memory" and self.fit_memory.take(kept.size()):
-            return sketch, kept
+        if self.fit_keeps in ("memory", "process") and self.fit_memory.take(kept.size()):
+            return sketch, kept if self.fit_keeps == "memory" else _keep_here(kept)
         assert self.cache_dir is not None
         with temporary_errors():
             fd, path = tempfile.mkstemp(dir=self.cache_dir, suffix=".kept")
@@ -239,13 +282,15 @@ class Worker:
                 kept.dump(cache)
         return sketch, path
 
-    def finish(self, batch: KeptBatch | str) -> Batch:
-        """The second pass over a batch the fit pass kept (or the file it is kept in):
-        learned boilerplate removed, then the rest of the stages."""
+    def finish(self, batch: KeptBatch | KeptHere | str) -> Batch:
+        """The second pass over a batch the fit pass kept (where it is kept): learned
+        boilerplate removed, then the rest of the stages."""
         if isinstance(batch, str):
             with temporary_errors(), open(batch, "rb") as cache:
                 kept = KeptBatch.load(cache)
             os.unlink(batch)
+        elif isinstance(batch, KeptHere):
+            kept = _take_kept(batch)
         else:
             kept = batch
         records = list(self._finished(kept.records, kept.stats, kept.sketch))
@@ -276,11 +321,11 @@ class Worker:
             records = run(records, stats, sketch) if entry.sketched else run(records, stats)
         return records
 
-    def __call__(self, batch: list[RawUnit] | KeptBatch | str) -> Any:
+    def __call__(self, batch: list[RawUnit] | KeptBatch | KeptHere | str) -> Any:
         """A batch of units through every stage (a ``Batch``); in a fit pass
-        (``fit_keeps``), the fit pass over it (``sketch``); a batch the fit pass kept (or
-        its file), the rest."""
-        if isinstance(batch, (KeptBatch, str)):
+        (``fit_keeps``), the fit pass over it (``sketch``); a batch the fit pass kept
+        (where it is kept), the rest."""
+        if isinstance(batch, (KeptBatch, KeptHere, str)):
             return self.finish(batch)
         if self.fit_keeps is not None:
             return self.sketch(batch)

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
+from typing import IO
 
 import pytest
 from click.testing import CliRunner
@@ -77,6 +78,50 @@ def test_the_command_says_a_worker_died_and_writes_nothing(tmp_path: Path) -> No
     assert "a worker process died" in result.stderr
     assert "--jobs 1" in result.stderr
     assert not out.exists()
+
+
+def test_learning_on_a_pool_keeps_the_batches_in_its_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With two jobs each worker keeps the batches it made for the second pass, which
+    runs each where it is kept: no temporary file while the workers' share of the memory
+    budget has room, files beyond; the same bytes as one job either way."""
+    monkeypatch.setattr(pipeline, "BATCH_BYTES", 500)  # many batches, on both workers
+    dumped = tmp_path / "dumped"
+    dump = pipeline.KeptBatch.dump
+
+    def noted(self: pipeline.KeptBatch, file: IO[bytes]) -> None:
+        with open(dumped, "a") as note:  # the workers are forked: they note it here
+            note.write("x")
+        dump(self, file)
+
+    monkeypatch.setattr(pipeline.KeptBatch, "dump", noted)
+    source = corpus(tmp_path, 200)
+
+    def output(jobs: int, memory: int) -> bytes:
+        out = io.BytesIO()
+        plan = pipeline.Plan(clean=CleanOptions(), learn=LearnOptions(), jobs=jobs, memory=memory)
+        driver.run_plan(plan, resolve_inputs([str(source)]), out)
+        return out.getvalue()
+
+    one_job = output(1, 1 << 30)
+    assert output(2, 1 << 30) == one_job
+    assert not dumped.exists()
+    assert output(2, 8000) == one_job  # room for a few batches per worker
+    assert 0 < len(dumped.read_text()) < one_job.count(b"\n")
+
+
+def test_a_batch_kept_in_a_worker_is_finished_there_once() -> None:
+    units = list(pipeline.input_units(resolve_inputs([str(SAMPLES)]), Stats(), shared=True))
+    plan = pipeline.Plan(split=SplitOptions(), clean=CleanOptions(), learn=LearnOptions(), jobs=2)
+    kept = pipeline.Worker(replace(plan, fit_keeps="process")).sketch(units)[1]
+    assert isinstance(kept, pipeline.KeptHere) and kept.pid == os.getpid()
+    in_memory = pipeline.Worker(replace(plan, fit_keeps="memory")).sketch(units)[1]
+    assert isinstance(in_memory, pipeline.KeptBatch)
+    second_pass = pipeline.Worker(plan)
+    assert second_pass(kept).lines == second_pass(in_memory).lines
+    with pytest.raises(RuntimeError, match="is not kept in process"):
+        second_pass(kept)
 
 
 def _shouted(records: Iterable[Record], stats: Stats) -> Iterator[Record]:

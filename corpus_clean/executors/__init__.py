@@ -41,6 +41,9 @@ class Executor(Protocol):
     #: Whether the work runs in this process, its results handed back as they are (not
     #: copied): then a result may hold what is costly to copy.
     inline: bool
+    #: Whether item ``i`` of every map runs in the same process as item ``i`` of the maps
+    #: before: then what an item's work keeps in its process is there for the next map.
+    keeps_processes: bool
 
     def map(self, work: Work[T, R], items: Iterable[T]) -> Generator[R, None, None]: ...
 

@@ -34,15 +34,19 @@ _START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else
 
 
 class LocalPool:
-    """This machine: inline for one job or a single item, else a pool of ``jobs``
-    worker processes with ``2 * jobs`` items in flight. As a context manager, it tunes
-    this process for the run (see ``tuned``)."""
+    """This machine: inline for one job or a single item, else ``jobs`` worker
+    processes with ``2 * jobs`` items in flight. Item ``i`` of every map runs in worker
+    ``i % jobs``, and the workers live from the first map until the pool is left, so what
+    a fit pass keeps in a worker's memory is there for the second pass (no temporary
+    file). As a context manager, it tunes this process for the run (see ``tuned``)."""
 
     shares_files = True
 
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
         self.inline = jobs <= 1
+        self.keeps_processes = jobs > 1
+        self._workers: list[ProcessPoolExecutor] = []
         self._tuning = contextlib.ExitStack()
 
     def __enter__(self) -> LocalPool:
@@ -55,7 +59,12 @@ class LocalPool:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._tuning.close()
+        try:
+            for worker in self._workers:
+                worker.shutdown(wait=True, cancel_futures=True)
+        finally:
+            self._workers = []
+            self._tuning.close()
 
     def map(self, work: Work[T, R], items: Iterable[T]) -> Generator[R, None, None]:
         items = iter(items)
@@ -63,37 +72,52 @@ class LocalPool:
         if first is None:
             return
         second = next(items, None)
-        if self.jobs <= 1 or second is None:
+        # One item runs inline too, unless earlier maps started the workers (an item
+        # may need what one of them kept).
+        if self.jobs <= 1 or (second is None and not self._workers):
             function = work.build()
             yield function(first)
             for item in chain([second] if second is not None else [], items):
                 yield function(item)
             return
-        # A process pool that notices a worker dying (killed, out of memory): the run then
-        # fails with BrokenProcessPool instead of waiting forever for its item.
-        with ProcessPoolExecutor(
-            self.jobs,
-            mp_context=multiprocessing.get_context(_START_METHOD),
-            initializer=_start_worker,
-            initargs=(work.build, os.getpid()),
-        ) as pool:
-            pending: deque[Future[R]] = deque()
-            try:
-                # The first submit forks the workers: an interrupt inside it was swallowed
-                # by a fork hook, or left the pool without its manager, hanging the exit.
-                with interrupts_held():
-                    pending.append(pool.submit(_in_worker, first))
-                for item in chain([second], items):
-                    pending.append(pool.submit(_in_worker, item))
-                    # A few items in flight per worker: enough to keep it busy, few
-                    # enough that memory does not grow with the input.
-                    if len(pending) > 2 * self.jobs:
-                        yield pending.popleft().result()
-                while pending:
+        workers = self._installed(work)
+        pending: deque[Future[R]] = deque()
+        try:
+            rest = [second] if second is not None else []
+            for position, item in enumerate(chain([first], rest, items)):
+                pending.append(workers[position % self.jobs].submit(_in_worker, item))
+                # A few items in flight per worker: enough to keep it busy, few
+                # enough that memory does not grow with the input.
+                if len(pending) > 2 * self.jobs:
                     yield pending.popleft().result()
-            finally:
-                for future in pending:
-                    future.cancel()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def _installed(self, work: Work[Any, Any]) -> list[ProcessPoolExecutor]:
+        """The workers (started on the first map), each with this map's work built.
+        Each is a pool of one process that notices it dying (killed, out of memory): the
+        run then fails with BrokenProcessPool instead of waiting forever for its item."""
+        if not self._workers:
+            # The first submit forks a worker: an interrupt inside it was swallowed by
+            # a fork hook, or left the pool without its manager, hanging the exit.
+            with interrupts_held():
+                for _ in range(self.jobs):
+                    worker = ProcessPoolExecutor(
+                        1,
+                        mp_context=multiprocessing.get_context(_START_METHOD),
+                        initializer=_start_worker,
+                        initargs=(os.getpid(),),
+                    )
+                    self._workers.append(worker)
+                    worker.submit(_install, work.build).result()
+            return self._workers
+        # A worker runs its items in order: the work is built before this map's first.
+        for built in [worker.submit(_install, work.build) for worker in self._workers]:
+            built.result()
+        return self._workers
 
     def figures(self) -> dict[str, Any] | None:
         return None
@@ -117,25 +141,31 @@ def tuned() -> Iterator[None]:
             gc.enable()
 
 
-#: The work function of this worker process (see ``_start_worker``).
+#: The work function of this worker process, for the items of the current map (see
+#: ``_install``).
 _work: Callable[[Any], Any] | None = None
 
 
-def _start_worker(build: Callable[[], Callable[[Any], Any]], parent: int) -> None:
-    """Build the work function, and leave interruption to the main process: a forked
-    worker would otherwise inherit the CLI's handlers, answer the pool's own SIGTERM
-    (sent when it is torn down) with a traceback, and each catch Ctrl-C (or the SIGHUP
-    of a closed terminal) sent to the process group."""
+def _start_worker(parent: int) -> None:
+    """Leave interruption to the main process: a forked worker would otherwise inherit
+    the CLI's handlers, answer the pool's own SIGTERM (sent when it is torn down) with a
+    traceback, and each catch Ctrl-C (or the SIGHUP of a closed terminal) sent to the
+    process group."""
     _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _install(build: Callable[[], Callable[[Any], Any]]) -> None:
+    """Build the work function of a map, once in each worker, before its items."""
     global _work
+    _work = None  # the last map's, with what it holds, goes first
     _work = build()
 
 
 def _in_worker(item: Any) -> Any:
-    assert _work is not None, "worker process was not started"
+    assert _work is not None, "no work was installed in this worker"
     return _work(item)
 
 

@@ -61,6 +61,7 @@ class RayExecutor:
         self.seconds = 0.0
         self.shares_files = False
         self.inline = False
+        self.keeps_processes = False
 
     def __enter__(self) -> RayExecutor:
         started = time.perf_counter()

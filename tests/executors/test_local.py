@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import io
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -45,7 +46,33 @@ def _collector_checker() -> Callable[[int], bool]:
 @pytest.mark.parametrize("jobs", [1, 2])
 @pytest.mark.parametrize("items", [0, 1, 2, 50])
 def test_the_local_pool_maps_in_input_order(jobs: int, items: int) -> None:
-    assert list(LocalPool(jobs).map(WORK, iter(range(items)))) == [n * n for n in range(items)]
+    with LocalPool(jobs) as pool:
+        assert list(pool.map(WORK, iter(range(items)))) == [n * n for n in range(items)]
+
+
+def _where(n: int) -> tuple[int, int]:
+    return n, os.getpid()
+
+
+def _locator() -> Callable[[int], tuple[int, int]]:
+    return _where
+
+
+def test_item_i_of_every_map_runs_in_the_same_worker_until_the_pool_is_left() -> None:
+    """What the fit pass keeps in a worker's memory is where the second pass's item at
+    the same position runs; each map runs its own work."""
+    with LocalPool(2) as pool:
+        assert list(pool.map(WORK, range(3))) == [0, 1, 4]
+        first = list(pool.map(Work(_locator), range(7)))
+        assert list(pool.map(Work(_locator), range(7))) == first
+        # One item, which alone would run inline: where the first item ran before.
+        assert list(pool.map(Work(_locator), range(1))) == first[:1]
+    workers = [pid for _, pid in first]
+    assert workers[0::2] == [workers[0]] * 4 and workers[1::2] == [workers[1]] * 3
+    assert len(set(workers)) == 2 and os.getpid() not in workers
+    for pid in set(workers):  # ended (and reaped) with the pool
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
 
 def test_the_local_pool_pauses_the_cycle_collector_for_a_run_only() -> None:
