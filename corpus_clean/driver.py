@@ -281,6 +281,13 @@ def run_plan(
             fitted_at = time.perf_counter()
             if progress is not None:
                 progress("learning", stats)
+            if plan.dedup is not None and _kept_in_workers(kept_batches):
+                # The workers would wait for the fit: they fingerprint what they keep,
+                # and the second pass reuses that for each record learning leaves alone.
+                guessing = [pipeline.Guessing()] * plan.jobs  # one for each worker
+                guess_plan = replace(plan, learned=applied or None)
+                for _ in pipeline.processed(guess_plan, iter(guessing), executor):
+                    pass  # each starts its worker's guesses, and returns
             learned = hook.fit(sketches)
             evidence = hook.evidence
             del sketches
@@ -351,6 +358,12 @@ def _fit_pass(
             if each is not None:
                 each()
     return sketches, kept_batches
+
+
+def _kept_in_workers(kept_batches: list[pipeline.KeptBatch | pipeline.KeptHere | str]) -> bool:
+    return any(
+        isinstance(kept, pipeline.KeptHere) and kept.pid != os.getpid() for kept in kept_batches
+    )
 
 
 def _handed_over(

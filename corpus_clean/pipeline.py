@@ -17,6 +17,7 @@ import os
 import pickle
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import chain
@@ -120,6 +121,23 @@ class Batch:
 
 
 @dataclass
+class Guess:
+    """A kept batch's records as the second pass gives them if what the fit learns
+    leaves them alone, and their fingerprints: taken while the fit runs, by workers that
+    would otherwise wait, and reused for each record learning did not touch."""
+
+    ids: list[str]
+    texts: list[str]
+    dates: list[str | None]
+    prints: Fingerprints
+
+    def size(self) -> int:
+        """About the bytes the fingerprints hold (the texts are the kept records')."""
+        p = self.prints
+        return p.band_keys.nbytes + p.shingles.nbytes + p.offsets.nbytes + 40 * len(self.ids)
+
+
+@dataclass
 class KeptBatch:
     """A batch the fit pass processed, as it waits for the second pass (see
     ``Worker.sketch``): its records as the rules left them."""
@@ -129,6 +147,8 @@ class KeptBatch:
     rejects: list[bytes]
     #: The records' sketch: the second pass needs not fold their lines again.
     sketch: Sketch
+    #: Kept in a worker: its fingerprints if learning leaves it alone (see ``Guess``).
+    guess: Guess | None = None
 
     def size(self) -> int:
         """About the bytes the records hold in memory: their texts, and the rest of a
@@ -159,31 +179,77 @@ class KeptHere:
     number: int
 
 
-#: The batches this process keeps for the second pass, by ``KeptHere.number``.
-_kept_here: dict[int, KeptBatch] = {}
-_kept_numbers = itertools.count()
+@dataclass(frozen=True)
+class Guessing:
+    """The item that has a worker guess the fingerprints of the batches it keeps (see
+    ``Guess``) in a thread of its own, until the second pass's first item comes."""
 
 
-def _keep_here(kept: KeptBatch) -> KeptHere:
-    number = next(_kept_numbers)
-    _kept_here[number] = kept
-    return KeptHere(os.getpid(), number)
+class _Keeper:
+    """What this process keeps for the second pass (``fit_keeps="process"``): the
+    batches by ``KeptHere.number``, the room left for them and their guesses, and the
+    thread guessing."""
+
+    def __init__(self) -> None:
+        self.batches: dict[int, KeptBatch] = {}
+        self.numbers = itertools.count()
+        self.room: MemoryBudget | None = None
+        self.guessing: tuple[threading.Thread, threading.Event] | None = None
+
+    def keep(self, kept: KeptBatch) -> KeptHere:
+        number = next(self.numbers)
+        self.batches[number] = kept
+        return KeptHere(os.getpid(), number)
+
+    def take(self, handle: KeptHere) -> KeptBatch:
+        self.stop_guessing()
+        kept = self.batches.pop(handle.number, None) if handle.pid == os.getpid() else None
+        if kept is None:
+            raise RuntimeError(
+                f"{handle} is not kept in process {os.getpid()}: an executor that "
+                "keeps_processes runs it where it was made"
+            )
+        return kept
+
+    def start_guessing(self, guess: Callable[[KeptBatch], Guess | None]) -> None:
+        self.stop_guessing()
+        stop = threading.Event()
+        thread = threading.Thread(target=self._guess, args=(guess, stop), daemon=True)
+        thread.start()
+        self.guessing = (thread, stop)
+
+    def _guess(self, guess: Callable[[KeptBatch], Guess | None], stop: threading.Event) -> None:
+        """The kept batches' guesses, in order, while there is room and until ``stop``.
+        A guess only saves time: one that fails is not taken."""
+        for number in sorted(self.batches):
+            kept = self.batches[number]
+            if stop.is_set() or kept.guess is not None:
+                continue
+            try:
+                found = guess(kept)
+            except Exception:
+                return
+            if found is None or self.room is None or not self.room.take(found.size()):
+                return
+            kept.guess = found
+
+    def stop_guessing(self) -> None:
+        if self.guessing is not None:
+            thread, stop = self.guessing
+            stop.set()
+            thread.join()
+            self.guessing = None
 
 
-def _take_kept(handle: KeptHere) -> KeptBatch:
-    kept = _kept_here.pop(handle.number, None) if handle.pid == os.getpid() else None
-    if kept is None:
-        raise RuntimeError(
-            f"{handle} is not kept in process {os.getpid()}: an executor that "
-            "keeps_processes runs it where it was made"
-        )
-    return kept
+_kept_here = _Keeper()
 
 
 def forget_kept() -> None:
     """Drop what this process keeps for a second pass that will not come (a run that
     failed between its passes, with its one batch kept here)."""
-    _kept_here.clear()
+    global _kept_here
+    _kept_here.stop_guessing()
+    _kept_here = _Keeper()
 
 
 #: A stage as the pipeline runs it (see ``stages.Stage``): records in, records out;
@@ -255,9 +321,11 @@ class Worker:
         self.fit = fit_hook(plan, None)
         self.cache_dir = plan.cache_dir
         self.fit_keeps = plan.fit_keeps
-        # Each worker of a pool keeps its share of the batches (see ``fit_keeps``).
-        share = plan.memory // plan.jobs if plan.fit_keeps == "process" else plan.memory
-        self.fit_memory = MemoryBudget(share)
+        self.fit_memory = MemoryBudget(plan.memory)
+        if plan.fit_keeps == "process":  # each worker keeps its share, guesses included
+            if _kept_here.room is None:
+                _kept_here.room = MemoryBudget(plan.memory // plan.jobs)
+            self.fit_memory = _kept_here.room
         self.fingerprinter = Fingerprinter(plan.dedup) if plan.dedup is not None else None
 
     def sketch(self, units: list[RawUnit]) -> tuple[Sketch, KeptBatch | KeptHere | str | None]:
@@ -274,7 +342,7 @@ class Worker:
             return sketch, None
         kept = KeptBatch(records, stats, rejects, sketch)
         if self.fit_keeps in ("memory", "process") and self.fit_memory.take(kept.size()):
-            return sketch, kept if self.fit_keeps == "memory" else _keep_here(kept)
+            return sketch, kept if self.fit_keeps == "memory" else _kept_here.keep(kept)
         assert self.cache_dir is not None
         with temporary_errors():
             fd, path = tempfile.mkstemp(dir=self.cache_dir, suffix=".kept")
@@ -290,11 +358,21 @@ class Worker:
                 kept = KeptBatch.load(cache)
             os.unlink(batch)
         elif isinstance(batch, KeptHere):
-            kept = _take_kept(batch)
+            kept = _kept_here.take(batch)
         else:
             kept = batch
         records = list(self._finished(kept.records, kept.stats, kept.sketch))
-        return self._encoded(records, kept.stats, kept.rejects, None, [])
+        return self._encoded(records, kept.stats, kept.rejects, None, [], kept.guess)
+
+    def guess(self, kept: KeptBatch) -> Guess | None:
+        """A kept batch through the stages after the fit as they are before it (rules
+        files' learned patterns only), and fingerprinted (see ``Guess``)."""
+        if self.fingerprinter is None:
+            return None
+        records = list(self._finished(kept.records, Stats(), kept.sketch))
+        texts, dates = [record.text for record in records], [record.date for record in records]
+        ids = [record.id for record in records]
+        return Guess(ids, texts, dates, self.fingerprinter.fingerprint(texts, dates))
 
     def _cleaned(
         self,
@@ -321,10 +399,13 @@ class Worker:
             records = run(records, stats, sketch) if entry.sketched else run(records, stats)
         return records
 
-    def __call__(self, batch: list[RawUnit] | KeptBatch | KeptHere | str) -> Any:
+    def __call__(self, batch: list[RawUnit] | KeptBatch | KeptHere | Guessing | str) -> Any:
         """A batch of units through every stage (a ``Batch``); in a fit pass
         (``fit_keeps``), the fit pass over it (``sketch``); a batch the fit pass kept
-        (where it is kept), the rest."""
+        (where it is kept), the rest; ``Guessing``: guesses start (None)."""
+        if isinstance(batch, Guessing):
+            _kept_here.start_guessing(self.guess)
+            return None
         if isinstance(batch, (KeptBatch, KeptHere, str)):
             return self.finish(batch)
         if self.fit_keeps is not None:
@@ -348,12 +429,9 @@ class Worker:
         rejects: list[bytes],
         origins: list[tuple[bytes, int | None]] | None,
         units: list[RawUnit],
+        guess: Guess | None = None,
     ) -> Batch:
-        prints = None
-        if self.fingerprinter is not None:
-            prints = self.fingerprinter.fingerprint(
-                [record.text for record in records], [record.date for record in records]
-            )
+        prints = self._fingerprints(records, guess) if self.fingerprinter is not None else None
         meta = self.read.metadata_field
         lines: list[bytes | None] = [encode(record, None, meta) for record in records]
         return Batch(
@@ -364,6 +442,27 @@ class Worker:
             stats=stats,
             rejects=rejects,
         )
+
+    def _fingerprints(self, records: list[Record], guess: Guess | None) -> Fingerprints:
+        """The records' fingerprints: a ``guess``'s for each record it holds as it is
+        (the same text and date give the same fingerprint), taken anew for the rest."""
+        assert self.fingerprinter is not None
+        fingerprint = self.fingerprinter.fingerprint
+        if guess is None:
+            return fingerprint([record.text for record in records], [r.date for r in records])
+        guessed = {record_id: row for row, record_id in enumerate(guess.ids)}
+        rows: list[int] = []
+        fresh: list[Record] = []
+        for record in records:
+            row = guessed.get(record.id)
+            if row is None or guess.texts[row] != record.text or guess.dates[row] != record.date:
+                row = len(guess.ids) + len(fresh)
+                fresh.append(record)
+            rows.append(row)
+        if not fresh and rows == list(range(len(guess.ids))):
+            return guess.prints
+        taken = fingerprint([record.text for record in fresh], [r.date for r in fresh])
+        return Fingerprints.joined(guess.prints, taken).select(rows)
 
 
 def _reread(

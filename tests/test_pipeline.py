@@ -12,12 +12,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from support import SAMPLES
 
 from corpus_clean import driver, pipeline
 from corpus_clean.cli import cli
+from corpus_clean.dedup import Fingerprinter, Fingerprints
 from corpus_clean.io.inputs import resolve_inputs
 from corpus_clean.io.readers import RawUnit
 from corpus_clean.options import CleanOptions, DedupOptions, LearnOptions, SplitOptions
@@ -122,6 +124,47 @@ def test_a_batch_kept_in_a_worker_is_finished_there_once() -> None:
     assert second_pass(kept).lines == second_pass(in_memory).lines
     with pytest.raises(RuntimeError, match="is not kept in process"):
         second_pass(kept)
+
+
+def test_a_guess_is_reused_for_each_record_learning_left_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While the fit runs, the workers fingerprint what they keep as if nothing were
+    learned; the second pass takes those fingerprints for each record it leaves as it
+    was, and fingerprints the others: the same fingerprints as without a guess."""
+    units = list(pipeline.input_units(resolve_inputs([str(SAMPLES)]), Stats(), shared=True))
+    plan = pipeline.Plan(
+        split=SplitOptions(), clean=CleanOptions(), learn=LearnOptions(), dedup=DedupOptions()
+    )
+    kept = pipeline.Worker(replace(plan, fit_keeps="process", jobs=2)).sketch(units)[1]
+    assert isinstance(kept, pipeline.KeptHere)
+    pipeline.Worker(plan)(pipeline.Guessing())  # starts this process's guesses
+    guessing = pipeline._kept_here.guessing
+    assert guessing is not None
+    guessing[0].join()  # done, not stopped
+    batch = pipeline._kept_here.batches[kept.number]
+    assert batch.guess is not None and len(batch.guess.ids) == len(batch.records) == 23
+    plain = replace(batch, guess=None)
+    # As if learning had cut a line of the third record.
+    third = batch.records[2]
+    batch.records[2] = plain.records[2] = third.evolve(text=third.text.split("\n")[-1])
+
+    fingerprinted: list[int] = []
+    fingerprint = Fingerprinter.fingerprint
+
+    def counted(self: Fingerprinter, texts: list[str], dates: list[str | None]) -> Fingerprints:
+        fingerprinted.append(len(texts))
+        return fingerprint(self, texts, dates)
+
+    monkeypatch.setattr(Fingerprinter, "fingerprint", counted)
+    second_pass = pipeline.Worker(plan)
+    with_guess, without = second_pass(kept), second_pass(plain)
+    assert fingerprinted == [1, 23]
+    assert with_guess.lines == without.lines
+    assert with_guess.prints is not None and without.prints is not None
+    assert with_guess.prints.exact == without.prints.exact
+    assert np.array_equal(with_guess.prints.shingles, without.prints.shingles)
+    assert np.array_equal(with_guess.prints.band_keys, without.prints.band_keys)
 
 
 def _shouted(records: Iterable[Record], stats: Stats) -> Iterator[Record]:

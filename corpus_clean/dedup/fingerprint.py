@@ -39,6 +39,43 @@ class Fingerprints:
     def shingles_of(self, i: int) -> Shingles:
         return self.shingles[self.offsets[i] : self.offsets[i + 1]]
 
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def select(self, rows: Sequence[int]) -> Fingerprints:
+        """The fingerprints of texts ``rows`` (in that order), numbered from 0."""
+        at = np.asarray(rows, dtype=np.int64)
+        sizes = self.offsets[at + 1] - self.offsets[at]
+        offsets = np.zeros(len(at) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        gather = np.repeat(self.offsets[at] - offsets[:-1], sizes) + np.arange(offsets[-1])
+        short = [(new, self.short_texts.get(old)) for new, old in enumerate(rows)]
+        return Fingerprints(
+            band_keys=self.band_keys[at],
+            exact=b"".join(self.exact[16 * row : 16 * row + 16] for row in rows),
+            shingles=self.shingles[gather],
+            offsets=offsets,
+            lengths=self.lengths[at],
+            short_texts={new: text for new, text in short if text is not None},
+            dates=None if self.dates is None else [self.dates[row] for row in rows],
+        )
+
+    @classmethod
+    def joined(cls, first: Fingerprints, second: Fingerprints) -> Fingerprints:
+        """The fingerprints of ``first``'s texts, then ``second``'s."""
+        n = len(first)
+        return cls(
+            band_keys=np.vstack((first.band_keys, second.band_keys)),
+            exact=first.exact + second.exact,
+            shingles=np.concatenate((first.shingles, second.shingles)),
+            offsets=np.concatenate((first.offsets, second.offsets[1:] + first.offsets[-1])),
+            lengths=np.concatenate((first.lengths, second.lengths)),
+            short_texts={**first.short_texts, **{n + i: t for i, t in second.short_texts.items()}},
+            dates=None
+            if first.dates is None or second.dates is None
+            else first.dates + second.dates,
+        )
+
 
 class Fingerprinter:
     """Texts -> Fingerprints. Picklable: the pipeline runs it in worker processes."""
