@@ -1285,16 +1285,24 @@ def _learn_lines(
     (a menu's last item, "Share this:") and goes wherever it stands; the others (a
     headline anchored on its own page only, listed among others elsewhere) go only where
     they are not anchored."""
-    line_site = site_ids[record_of].astype(np.int64)
-    line_cluster = cluster[record_of]
-    ranks = _ranks(hashes)  # sorted once for the three
-    site, key, pages, site_pair = _recurrence(line_site, hashes, line_cluster, ranks)
-    zeros = np.zeros(len(hashes), dtype=np.int64)
-    _, wide_key, wide_pages, wide_pair = _recurrence(zeros, hashes, line_cluster, ranks)
-    _, _, wide_sites, _ = _recurrence(zeros, hashes, line_site, ranks)
-    pair_length = _max_per_pair(site_pair, lengths, len(site))
+    distinct, rank, times = np.unique(hashes, return_inverse=True, return_counts=True)
+    # A line that stands once in the input, and that no earlier run saw, is learned
+    # nowhere and kept in no evidence: most lines are, and only the others are counted
+    # (the positions ``at``; ``[at]`` of a per-line array is theirs).
+    counted = times[rank] >= min(2, options.min_pages, options.min_sites)
     if merger is not None:
-        line_keys = merger.record_keys[record_of]
+        counted |= np.isin(hashes, merger.prior.hashes[merger.prior.kinds == LINE_ROW])
+    at = np.flatnonzero(counted)
+    ranks = (rank[at], len(distinct))  # sorted once for the three
+    line_site = site_ids[record_of[at]].astype(np.int64)
+    line_cluster = cluster[record_of[at]]
+    site, key, pages, site_pair = _recurrence(line_site, hashes[at], line_cluster, ranks)
+    zeros = np.zeros(len(at), dtype=np.int64)
+    _, wide_key, wide_pages, wide_pair = _recurrence(zeros, hashes[at], line_cluster, ranks)
+    _, _, wide_sites, _ = _recurrence(zeros, hashes[at], line_site, ranks)
+    pair_length = _max_per_pair(site_pair, lengths[at], len(site))
+    if merger is not None:
+        line_keys = merger.record_keys[record_of[at]]
         pages, found, page_keys = merger.pairs(LINE_ROW, site, key, pages, site_pair, line_keys)
         _, _, prior_anchored, prior_anchored_keys, prior_inside, prior_length = merger.prior_rows(
             found
@@ -1314,23 +1322,25 @@ def _learn_lines(
     # A long line that travels with an article across sites (see _copy_clusters) is a
     # reposted article's paragraph: never learned.
     by_site = (pages >= needed) & ~(long_line & np.isin(key, travelling))
-    wide_long = _max_per_pair(wide_pair, lengths, len(wide_key)) >= options.long_line
+    wide_long = _max_per_pair(wide_pair, lengths[at], len(wide_key)) >= options.long_line
     wide_needed = np.where(
         wide_long, max(options.min_sites, options.long_min_sites), options.min_sites
     )
     wide = (wide_sites >= wide_needed) & (wide_pages >= wide_needed)
     wide &= ~(wide_long & np.isin(wide_key, travelling))
-    learned_line = by_site[site_pair] | wide[wide_pair]
+    learned_line = np.zeros(len(hashes), dtype=bool)
+    learned_line[at] = by_site[site_pair] | wide[wide_pair]
     # Beyond either end of a text counts as boilerplate (a related list may end a page).
     same_record = record_of[1:] == record_of[:-1]
     plain_before = np.zeros(len(hashes), dtype=bool)
     plain_before[1:] = same_record & ~learned_line[:-1]
     plain_after = np.zeros(len(hashes), dtype=bool)
     plain_after[:-1] = same_record & ~learned_line[1:]
-    anchored = plain_before | plain_after
-    inside = plain_before & plain_after
+    anchored = (plain_before | plain_after)[at]
+    inside = (plain_before & plain_after)[at]
     heads = np.ones(len(hashes), dtype=bool)
     heads[1:] = ~same_record
+    heads = heads[at]
     site_heads = _distinct_per_pair(site_pair[heads], line_cluster[heads], len(site))
     wide_heads = _distinct_per_pair(wide_pair[heads], line_cluster[heads], len(wide_key))
     site_anchored = _distinct_per_pair(site_pair[anchored], line_cluster[anchored], len(site))
