@@ -37,6 +37,9 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 enum { SEPARATOR = 0, WORD = 1, SOLO = 2 };
 
@@ -293,31 +296,35 @@ static PyObject *common_prefix(PyObject *self, PyObject *args)
 }
 
 /* Python's str.split() and str.strip() whitespace among ASCII characters. */
+static const uint8_t ASCII_SPACE[128] = {['\t'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1,
+                                         ['\r'] = 1, [0x1C] = 1,  [0x1D] = 1,  [0x1E] = 1,
+                                         [0x1F] = 1, [' '] = 1};
+
 static inline int ascii_space(Py_UCS4 ch)
 {
-    return ch == ' ' || (ch >= 0x09 && ch <= 0x0D) || (ch >= 0x1C && ch <= 0x1F);
+    return ch < 128 && ASCII_SPACE[ch];
 }
 
 /* The folded UTF-8 of an ASCII line (see learn.fold): as it is when longer than fold_max
- * characters, else lowercased, whitespace runs as one space, stripped. */
+ * characters, else lowercased, whitespace runs as one space, stripped. No branch on the
+ * characters (one on whether each is a space would mispredict at every word): a space owed
+ * before the next word is written, and kept if a word follows; each character is written,
+ * and kept if it is not a space. */
 static PyObject *fold_ascii(const char *line, Py_ssize_t n, Py_ssize_t fold_max)
 {
     if (n > fold_max)
         return PyBytes_FromStringAndSize(line, n);
-    char folded[n > 0 ? n : 1];
+    char folded[n + 1]; /* what is kept is never longer than the line: one more to write */
     Py_ssize_t used = 0;
-    int space = 0;
+    int owed = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        char ch = line[i];
-        if (ascii_space((Py_UCS4)ch)) {
-            space = used > 0;
-            continue;
-        }
-        if (space) {
-            folded[used++] = ' ';
-            space = 0;
-        }
-        folded[used++] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+        uint8_t ch = (uint8_t)line[i];
+        int space = ASCII_SPACE[ch & 0x7F];
+        folded[used] = ' ';
+        used += owed & !space;
+        folded[used] = (char)(ch + (((unsigned)ch - 'A' < 26u) << 5));
+        used += !space;
+        owed = space & (used > 0);
     }
     return PyBytes_FromStringAndSize(folded, used);
 }
@@ -623,29 +630,25 @@ static inline int utf8_han(const uint8_t *p, Py_ssize_t left)
 /* The bytes a sentence end starts with: . ! ? and the lead bytes of the CJK stops. */
 static const uint8_t MAY_END[256] = {['.'] = 1, ['!'] = 1, ['?'] = 1, [0xE3] = 1, [0xEF] = 1};
 
-/* The first i from i on where MAY_END[s[i]], or n. Eight bytes at a time: a word with none
- * of . ! ? and no byte of 0x80 or more (every byte of a CJK stop) is passed over at once. */
+/* The first i from i on where MAY_END[s[i]], or n. With SSE2 (every x86-64 CPU has it)
+ * sixteen bytes are compared with the five at once. */
 static inline Py_ssize_t next_may_end(const uint8_t *s, Py_ssize_t i, Py_ssize_t n)
 {
-    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-    for (;;) {
-        for (; i + 8 <= n; i += 8) {
-            uint64_t w, dot, bang, ask;
-            memcpy(&w, s + i, 8);
-            dot = w ^ (ones * '.');
-            bang = w ^ (ones * '!');
-            ask = w ^ (ones * '?');
-            /* (x - ones) & ~x has a high bit where x has a zero byte (or above one) */
-            if ((((dot - ones) & ~dot) | ((bang - ones) & ~bang) | ((ask - ones) & ~ask) | w) &
-                highs)
-                break;
-        }
-        for (Py_ssize_t word_end = i + 8 < n ? i + 8 : n; i < word_end; i++)
-            if (MAY_END[s[i]])
-                return i;
-        if (i >= n)
-            return n;
+#if defined(__SSE2__)
+    const __m128i dot = _mm_set1_epi8('.'), bang = _mm_set1_epi8('!'), ask = _mm_set1_epi8('?'),
+                  e3 = _mm_set1_epi8((char)0xE3), ef = _mm_set1_epi8((char)0xEF);
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+        __m128i ascii = _mm_or_si128(_mm_cmpeq_epi8(v, dot), _mm_cmpeq_epi8(v, bang));
+        __m128i lead = _mm_or_si128(_mm_cmpeq_epi8(v, e3), _mm_cmpeq_epi8(v, ef));
+        int found = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(ascii, lead), _mm_cmpeq_epi8(v, ask)));
+        if (found)
+            return i + __builtin_ctz((unsigned)found);
     }
+#endif
+    while (i < n && !MAY_END[s[i]])
+        i++;
+    return i;
 }
 
 /* Where the sentence end that starts at i ends (after its closers) and where the next

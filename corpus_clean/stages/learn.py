@@ -149,13 +149,13 @@ def site_of(record: Record) -> str:
 
 
 def _sites_of(records: Iterable[Record]) -> list[str]:
-    """``site_of`` of each record, worked out once per url and source (a page's articles
-    share them)."""
-    known: dict[tuple[str | None, str], str] = {}
+    """``site_of`` of each record, worked out once per source and url (a page's articles
+    share them). Keyed by the source alone where there is no url: no tuple per record."""
+    known: dict[str | tuple[str, str], str] = {}
     sites = []
     for record in records:
         url = record.meta.get("url")
-        key = (url if isinstance(url, str) else None, record.source)
+        key = (url, record.source) if isinstance(url, str) else record.source
         site = known.get(key)
         if site is None:
             site = known[key] = site_of(record)
