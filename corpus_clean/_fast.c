@@ -865,7 +865,10 @@ static PyObject *sketch_texts(PyObject *self, PyObject *args)
             PyErr_SetString(PyExc_TypeError, "sketch_texts: texts must be str");
             goto done;
         }
-        if (sketch_one(text, &sketch, out, &spans) < 0)
+        Py_INCREF(text); /* the callables run Python code */
+        int failed = sketch_one(text, &sketch, out, &spans) < 0;
+        Py_DECREF(text);
+        if (failed)
             goto done;
     }
     result = PyTuple_New(ARRAYS);

@@ -10,20 +10,25 @@ import random
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn, cast
 
 import numpy as np
 import pytest
+import xxhash
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import SCRIPT
 
+from corpus_clean._fast import sketch_texts
 from corpus_clean.cli import cli
 from corpus_clean.options import LearnOptions
 from corpus_clean.record import Record
 from corpus_clean.stages.clean import RulesError, parse_rules
 from corpus_clean.stages.learn import (
+    FOLD_MAX,
     MIN_TAIL,
     TAIL_LINES,
     TAIL_WINDOW,
@@ -719,6 +724,21 @@ def test_the_pieces_of_long_lines_are_their_sentences_found_in_c(
     assert sketch.piece_counts == expected.piece_counts
     # A piece's hash is that of its bytes alone, wherever it stands.
     assert sketch.pieces == expected.pieces
+
+
+def test_a_sketch_passes_on_what_its_callables_raise() -> None:
+    def refuse(_: object) -> NoReturn:
+        raise ValueError("refused")
+
+    limits = (FOLD_MAX, TAIL_LINES, TAIL_WINDOW, MIN_TAIL, 60)
+    text = "A line. Two of them.\n\n\u0130stanbul"  # C leaves the capital İ to Python
+    with pytest.raises(ValueError, match="refused"):
+        sketch_texts([text], *limits, refuse, xxhash.xxh3_64_intdigest)
+    with pytest.raises(ValueError, match="refused"):
+        sketch_texts([text], *limits, lambda line: line.encode(), refuse)
+    with pytest.raises(TypeError, match="fold must return bytes"):
+        not_bytes = cast(Callable[[str], bytes], str.upper)
+        sketch_texts([text], *limits, not_bytes, xxhash.xxh3_64_intdigest)
 
 
 #: Urls and sources the sites of records are told from: a host with and without "www.",
