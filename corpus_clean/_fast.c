@@ -28,7 +28,7 @@
  * apart from different articles), and its last paragraph's closing sentences folded and
  * hashed; as the bytes of the Sketch's arrays, a batch of texts in one call (record by
  * record from Python, with a list of folded lines each, it cost 0.8 s per 100,000 articles,
- * this 0.3 s). The hashes of lines are xxhash's (its Python function, called from here),
+ * this 0.25 s). The hashes of lines are xxhash's (its Python function, called from here),
  * since they key what is learned; a line C cannot fold is folded by a Python callable.
  *
  * Everything around them (lowercasing, sorting, band keys) stays in Python and numpy.
@@ -641,7 +641,8 @@ static inline Py_ssize_t next_may_end(const uint8_t *s, Py_ssize_t i, Py_ssize_t
         __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
         __m128i ascii = _mm_or_si128(_mm_cmpeq_epi8(v, dot), _mm_cmpeq_epi8(v, bang));
         __m128i lead = _mm_or_si128(_mm_cmpeq_epi8(v, e3), _mm_cmpeq_epi8(v, ef));
-        int found = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(ascii, lead), _mm_cmpeq_epi8(v, ask)));
+        ascii = _mm_or_si128(ascii, _mm_cmpeq_epi8(v, ask));
+        int found = _mm_movemask_epi8(_mm_or_si128(ascii, lead));
         if (found)
             return i + __builtin_ctz((unsigned)found);
     }
@@ -750,7 +751,17 @@ static Py_ssize_t put_pieces(const uint8_t *s, Py_ssize_t n, Buffer *hashes, Buf
 
 /* What learn.Sketch keeps of the texts, one buffer per array of it (see the docstring of
  * sketch_texts in the method table). */
-enum { LINE_COUNTS, HASHES, LENGTHS, TAILS, TAIL_LINES, PIECE_COUNTS, PIECES, PIECE_LENGTHS, ARRAYS };
+enum {
+    LINE_COUNTS,
+    HASHES,
+    LENGTHS,
+    TAILS,
+    TAIL_LINES,
+    PIECE_COUNTS,
+    PIECES,
+    PIECE_LENGTHS,
+    ARRAYS
+};
 
 typedef struct {
     Py_ssize_t fold_max, tail_lines, window, min_chars, long_line;
@@ -826,8 +837,8 @@ static int sketch_one(PyObject *text, const SketchArgs *args, Buffer *out, Buffe
     const Py_ssize_t *span = (const Py_ssize_t *)spans->data;
     for (Py_ssize_t i = lines - 1; i > lines - 1 - args->tail_lines && i >= 0; i--) {
         Py_ssize_t start = span[2 * i], end = span[2 * i + 1], found[2];
-        int count = closing_starts(kind, data, end - start > args->window ? end - args->window : start,
-                                   end, args->min_chars, found);
+        Py_ssize_t from = end - start > args->window ? end - args->window : start;
+        int count = closing_starts(kind, data, from, end, args->min_chars, found);
         if (count == 0)
             continue;
         memcpy(&tail_line, out[HASHES].data + 8 * (first_hash + i), 8);
@@ -918,7 +929,8 @@ static PyMethodDef methods[] = {
      "and those (learn.last_paragraph); (-1, []) if none does."},
     {"sketch_texts", sketch_texts, METH_VARARGS,
      "sketch_texts(texts, fold_max, tail_lines, window, min_chars, long_line, fold, hash)\n"
-     "-> (line_counts, hashes, lengths, tails, tail_lines, piece_counts, pieces, piece_lengths)\n\n"
+     "-> (line_counts, hashes, lengths, tails, tail_lines, piece_counts, pieces,\n"
+     "    piece_lengths)\n\n"
      "What learn.Sketch keeps of the texts, in one pass over each, as the bytes of its arrays\n"
      "(uint32 counts and lengths, uint64 hashes). Per text its non-blank lines folded\n"
      "(fold_lines; fold(line) -> bytes where C cannot), each one's hash (hash(folded) -> int,\n"
