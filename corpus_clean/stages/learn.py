@@ -49,13 +49,13 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, cast
+from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
 import numpy as np
 import xxhash
 
-from .._fast import fold_lines, last_sentences, line_pieces, sentence_starts, sketch_text
+from .._fast import fold_lines, last_sentences, sentence_starts, sketch_texts
 from ..options import LearnOptions
 from ..record import Record, Removal
 from ..stats import Stats
@@ -110,7 +110,7 @@ def folded_lines(text: str) -> tuple[list[str], list[bytes]]:
     if None in folded:
         for i, key in enumerate(folded):
             if key is None:
-                folded[i] = fold(lines[i]).encode("utf-8", "surrogatepass")
+                folded[i] = _folded_utf8(lines[i])
     return lines, folded  # type: ignore[return-value]  # no None is left
 
 
@@ -120,19 +120,6 @@ def line_hashes(folded: list[bytes]) -> list[int]:
     if 0 in hashes:  # as good as never: 0 means none
         hashes = [h or 1 for h in hashes]
     return hashes
-
-
-def sketched(text: str) -> tuple[list[bytes], int, list[bytes]]:
-    """What a ``Sketch`` keeps of a text: its lines as ``folded_lines`` folds them, where
-    its ``last_paragraph`` is, and that paragraph's closing sentences folded (last first).
-    In one pass of C for most texts, since every article is sketched."""
-    folded, at, tails = sketch_text(text, FOLD_MAX, TAIL_LINES, TAIL_WINDOW, MIN_TAIL)
-    if None not in folded and None not in tails:
-        return cast(list[bytes], folded), at, cast(list[bytes], tails)
-    lines, folded_in_python = folded_lines(text)  # a line C leaves to Python
-    at, starts = last_paragraph(lines)
-    closing = [fold(lines[at][start:]).encode("utf-8", "surrogatepass") for start in starts]
-    return folded_in_python, at, closing
 
 
 #: Words a headline is compared with its article's prose by: runs of four or more
@@ -159,6 +146,26 @@ def site_of(record: Record) -> str:
     if isinstance(url, str) and (host := urlsplit(url).hostname):
         return host.removeprefix("www.")
     return os.path.dirname(record.source)
+
+
+def _sites_of(records: Iterable[Record]) -> list[str]:
+    """``site_of`` of each record, worked out once per source and url (a page's articles
+    share them). Keyed by the source alone where there is no url: no tuple per record."""
+    known: dict[str | tuple[str, str], str] = {}
+    sites = []
+    for record in records:
+        url = record.meta.get("url")
+        key = (url, record.source) if isinstance(url, str) else record.source
+        site = known.get(key)
+        if site is None:
+            site = known[key] = site_of(record)
+        sites.append(site)
+    return sites
+
+
+def _folded_utf8(line: str) -> bytes:
+    """What ``folded_lines`` gives for a line its C leaves to Python."""
+    return fold(line).encode("utf-8", "surrogatepass")
 
 
 def paragraphs(text: str) -> list[str]:
@@ -194,7 +201,7 @@ class Sketch:
     length of each line, and the hashes of its closing sentences (0: none); and the
     *pieces* of its long lines (of ``long_line`` bytes or more), by which copies of an
     article are told from different articles: each sentence's stable hash and length in
-    bytes (``_fast.line_pieces``, in C: a sentence ends at a stop . ! ?, any closing
+    bytes (in C: ``_fast.sketch_texts``; a sentence ends at a stop . ! ?, any closing
     quotes or brackets, then whitespace or a Han character; or at a CJK stop and its
     closers). A copy with a word changed, or with its site's promo appended to its last
     paragraph, keeps all the other sentences of those lines as they were."""
@@ -213,26 +220,37 @@ class Sketch:
 
     @classmethod
     def of(cls, records: Iterable[Record], long_line: int = LearnOptions.long_line) -> Sketch:
-        found = cls(long_line)
-        for record in records:
-            found.add(record)
-        return found
-
-    def add(self, record: Record) -> None:
-        folded, at, tails = sketched(record.text)
-        self.sites.append(site_of(record))
-        self.line_counts.append(len(folded))
-        self.hashes.extend(line_hashes(folded))
-        # Bytes measure length alike in every script: a Han character, which says about
-        # what an English word says, counts three.
-        self.lengths.extend(map(len, folded))
-        pieces, piece_lengths = line_pieces(folded, self.long_line)
-        self.pieces.frombytes(pieces)
-        self.piece_lengths.frombytes(piece_lengths)
-        self.piece_counts.append(len(piece_lengths) // 4)
-        self.tail_lines.append(self.hashes[at - len(folded)] if tails else 0)
-        hashes = line_hashes(tails)
-        self.tails.extend(hashes + [0] * (2 - len(hashes)))
+        """The sketch of the records: their lines folded (``folded_lines``), hashed
+        (``line_hashes``), measured in bytes and cut into pieces, and their
+        ``last_paragraph``'s closing sentences folded and hashed, in one pass of C over
+        each text, since every article is sketched."""
+        records = list(records)
+        line_counts, hashes, lengths, tails, tail_lines, piece_counts, pieces, piece_lengths = (
+            sketch_texts(
+                [record.text for record in records],
+                FOLD_MAX,
+                TAIL_LINES,
+                TAIL_WINDOW,
+                MIN_TAIL,
+                long_line,
+                _folded_utf8,
+                xxhash.xxh3_64_intdigest,
+            )
+        )
+        return cls(
+            long_line,
+            _sites_of(records),
+            array.array("I", line_counts),
+            array.array("Q", hashes),
+            # Bytes measure length alike in every script: a Han character, which says about
+            # what an English word says, counts three.
+            array.array("I", lengths),
+            array.array("Q", tails),
+            array.array("Q", tail_lines),
+            array.array("I", piece_counts),
+            array.array("Q", pieces),
+            array.array("I", piece_lengths),
+        )
 
 
 @dataclass(frozen=True)

@@ -4,28 +4,31 @@ what learning removes."""
 
 from __future__ import annotations
 
-import array
 import json
 import os
 import random
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn, cast
 
 import numpy as np
 import pytest
+import xxhash
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import SCRIPT
 
-from corpus_clean._fast import line_pieces
+from corpus_clean._fast import sketch_texts
 from corpus_clean.cli import cli
 from corpus_clean.options import LearnOptions
 from corpus_clean.record import Record
 from corpus_clean.stages.clean import RulesError, parse_rules
 from corpus_clean.stages.learn import (
+    FOLD_MAX,
     MIN_TAIL,
     TAIL_LINES,
     TAIL_WINDOW,
@@ -42,7 +45,7 @@ from corpus_clean.stages.learn import (
     paragraphs,
     rules_toml,
     site_of,
-    sketched,
+    stable_hash,
     texts_of,
 )
 from corpus_clean.stats import Stats
@@ -592,22 +595,6 @@ def test_the_last_paragraph_is_the_last_of_the_tail_lines_with_closing_sentences
     assert last_paragraph(lines) == expected
 
 
-@settings(max_examples=400, deadline=None)
-@given(
-    st.lists(
-        st.tuples(st.text(alphabet=FOLD_CHARS + ".!?\u3002\n", max_size=14), st.integers(1, 12)),
-        max_size=14,
-    )
-)
-def test_a_sketch_in_c_is_the_python_definitions_in_one_pass(pieces: list[tuple[str, int]]) -> None:
-    text = "".join(piece * times for piece, times in pieces)
-    lines = paragraphs(text)
-    at, starts = last_paragraph(lines)
-    closing = [fold(lines[at][start:]).encode("utf-8", "surrogatepass") for start in starts]
-    expected = ([fold(line).encode("utf-8", "surrogatepass") for line in lines], at, closing)
-    assert sketched(text) == expected
-
-
 #: What a sentence end is (see ``closing_sentences``), as a regex: C finds it without one.
 SENTENCE_END = re.compile(
     r"[.!?][\"'\u201d\u2019)\]]*(?:\s+|(?=[\u3400-\u9fff]))"
@@ -653,23 +640,121 @@ def reference_pieces(line: str) -> list[str]:
     return [*pieces, line[start:]] if line else []
 
 
-@settings(max_examples=500, deadline=None)
-@given(st.lists(st.text(alphabet=PIECE_CHARS, max_size=30), max_size=4), st.integers(0, 40))
-def test_the_pieces_of_long_lines_are_their_sentences_found_in_c(
-    lines: list[str], long_line: int
+def reference_piece_hash(piece: bytes) -> int:
+    """What C hashes a piece by: eight bytes at a time (little-endian), the rest as one word,
+    never 0."""
+    mult, mask = 0x9E3779B97F4A7C15, (1 << 64) - 1
+    h, whole = mult ^ len(piece), len(piece) // 8 * 8
+    for i in range(0, whole, 8):
+        h = (h ^ int.from_bytes(piece[i : i + 8], "little")) * mult & mask
+        h ^= h >> 29
+    h ^= int.from_bytes(piece[whole:], "little")
+    for shift, factor in ((33, 0xFF51AFD7ED558CCD), (33, 0xC4CEB9FE1A85EC53)):
+        h = (h ^ h >> shift) * factor & mask
+    return (h ^ h >> 33) or 1
+
+
+def reference_sketch(records: list[Record], long_line: int) -> Sketch:
+    """A ``Sketch`` by the Python definitions, record by record."""
+    found = Sketch(long_line)
+    for record in records:
+        lines = paragraphs(record.text)
+        folded = [fold(line).encode("utf-8", "surrogatepass") for line in lines]
+        hashes = [stable_hash(fold(line)) for line in lines]
+        pieces = [
+            piece.encode("utf-8", "surrogatepass")
+            for line in folded
+            if len(line) >= long_line
+            for piece in reference_pieces(line.decode("utf-8", "surrogatepass"))
+        ]
+        at, starts = last_paragraph(lines)
+        tails = [stable_hash(fold(lines[at][start:])) for start in starts]
+        found.sites.append(site_of(record))
+        found.line_counts.append(len(lines))
+        found.hashes.extend(hashes)
+        found.lengths.extend(map(len, folded))
+        found.tails.extend(tails + [0] * (2 - len(tails)))
+        found.tail_lines.append(hashes[at] if tails else 0)
+        found.piece_counts.append(len(pieces))
+        found.pieces.extend(map(reference_piece_hash, pieces))
+        found.piece_lengths.extend(map(len, pieces))
+    return found
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(
+                st.text(alphabet=FOLD_CHARS + ".!?\u3002\uff01\u201d\n", max_size=14),
+                st.integers(1, 12),
+            ),
+            max_size=14,
+        ),
+        max_size=4,
+    ),
+    st.integers(0, 80),
+)
+def test_a_sketch_in_c_is_the_python_definitions(
+    texts: list[list[tuple[str, int]]], long_line: int
 ) -> None:
-    folded = [line.encode() for line in lines]
-    hashes, lengths = line_pieces(folded, long_line)
-    expected = [
-        p.encode()
-        for line in folded
-        if len(line) >= long_line
-        for p in reference_pieces(line.decode())
+    # Repeats make lines longer than FOLD_MAX (kept as they are) and blank lines.
+    records = [
+        Record(id=str(i), text="".join(piece * times for piece, times in text), source=f"s/{i}")
+        for i, text in enumerate(texts)
     ]
-    assert array.array("I", lengths).tolist() == [len(p) for p in expected]
+    assert Sketch.of(records, long_line) == reference_sketch(records, long_line)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.tuples(st.text(alphabet=PIECE_CHARS, max_size=30), st.integers(1, 8)), max_size=4),
+    st.integers(0, 120),
+)
+def test_the_pieces_of_long_lines_are_their_sentences_found_in_c(
+    lines: list[tuple[str, int]], long_line: int
+) -> None:
+    # Each text is one line (PIECE_CHARS has no newline); one longer than FOLD_MAX keeps its
+    # whitespace as it is.
+    records = [
+        Record(id=str(i), text=line * times, source="s/x") for i, (line, times) in enumerate(lines)
+    ]
+    sketch, expected = Sketch.of(records, long_line), reference_sketch(records, long_line)
+    assert sketch.piece_lengths == expected.piece_lengths
+    assert sketch.piece_counts == expected.piece_counts
     # A piece's hash is that of its bytes alone, wherever it stands.
-    alone = [line_pieces([p], 0)[0] for p in expected]
-    assert array.array("Q", hashes).tolist() == [array.array("Q", h)[0] for h in alone]
+    assert sketch.pieces == expected.pieces
+
+
+def test_a_sketch_passes_on_what_its_callables_raise() -> None:
+    def refuse(_: object) -> NoReturn:
+        raise ValueError("refused")
+
+    limits = (FOLD_MAX, TAIL_LINES, TAIL_WINDOW, MIN_TAIL, 60)
+    text = "A line. Two of them.\n\n\u0130stanbul"  # C leaves the capital İ to Python
+    with pytest.raises(ValueError, match="refused"):
+        sketch_texts([text], *limits, refuse, xxhash.xxh3_64_intdigest)
+    with pytest.raises(ValueError, match="refused"):
+        sketch_texts([text], *limits, lambda line: line.encode(), refuse)
+    with pytest.raises(TypeError, match="fold must return bytes"):
+        not_bytes = cast(Callable[[str], bytes], str.upper)
+        sketch_texts([text], *limits, not_bytes, xxhash.xxh3_64_intdigest)
+
+
+#: Urls and sources the sites of records are told from: a host with and without "www.",
+#: urls without a host (the source's folder then), a url that is not a str.
+URLS = ["https://www.a.com/1", "http://a.com/2", "b.org/x", "", "http://www./", 7, None]
+SOURCES = ["p/1.txt", "p/2.txt", "q/1.txt", "all.jsonl"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(URLS), st.sampled_from(SOURCES)), max_size=12))
+def test_a_sketch_has_the_site_of_each_record(pages: list[tuple[object, str]]) -> None:
+    records = [
+        Record(id=str(i), text="x", source=source, meta={} if url is None else {"url": url})
+        for i, (url, source) in enumerate(pages)
+    ]
+    assert Sketch.of(records).sites == [site_of(record) for record in records]
 
 
 @settings(max_examples=200, deadline=None)
