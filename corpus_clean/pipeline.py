@@ -196,6 +196,14 @@ class _Keeper:
         self.room: MemoryBudget | None = None
         self.guessing: tuple[threading.Thread, threading.Event] | None = None
 
+    def begin(self, room: MemoryBudget) -> MemoryBudget:
+        """A fit pass begins here: what an earlier one kept is of no use any more (its
+        run went on without it, or failed)."""
+        self.stop_guessing()
+        self.batches.clear()
+        self.room = room
+        return room
+
     def keep(self, kept: KeptBatch) -> KeptHere:
         number = next(self.numbers)
         self.batches[number] = kept
@@ -247,9 +255,7 @@ _kept_here = _Keeper()
 def forget_kept() -> None:
     """Drop what this process keeps for a second pass that will not come (a run that
     failed between its passes, with its one batch kept here)."""
-    global _kept_here
-    _kept_here.stop_guessing()
-    _kept_here = _Keeper()
+    _kept_here.begin(MemoryBudget(0))
 
 
 #: A stage as the pipeline runs it (see ``stages.Stage``): records in, records out;
@@ -323,9 +329,7 @@ class Worker:
         self.fit_keeps = plan.fit_keeps
         self.fit_memory = MemoryBudget(plan.memory)
         if plan.fit_keeps == "process":  # each worker keeps its share, guesses included
-            if _kept_here.room is None:
-                _kept_here.room = MemoryBudget(plan.memory // plan.jobs)
-            self.fit_memory = _kept_here.room
+            self.fit_memory = _kept_here.begin(MemoryBudget(plan.memory // plan.jobs))
         self.fingerprinter = Fingerprinter(plan.dedup) if plan.dedup is not None else None
 
     def sketch(self, units: list[RawUnit]) -> tuple[Sketch, KeptBatch | KeptHere | str | None]:
