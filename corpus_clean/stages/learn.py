@@ -1032,7 +1032,7 @@ def _copy_clusters(
     """
     n = len(site_ids)
     long = lengths >= options.long_line
-    line, record, _ = _once_per_record(hashes[long], record_of[long], n)
+    line, record, _ = _once_per_record(hashes[long], record_of[long])
     site = site_ids[record].astype(np.int64)
     ubiquitous = _ubiquitous(site, line, site_ids, options)
     own_min = np.full(n, NO_KEY, dtype=np.uint64)
@@ -1071,19 +1071,20 @@ def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _once_per_record(
-    key: np.ndarray, record: np.ndarray, n: int
+    key: np.ndarray, record: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The (key, record) occurrences sorted by key then record, each pair once (a line
-    twice in one record counts once), and where each stands in the arrays given (``n``
-    records).
+    twice in one record counts once), and where each stands in the arrays given (records
+    in order, as sketches list them).
 
-    As ``np.lexsort((record, key))`` but several times as fast: one sort of a code of the
-    key's high bits and the record. Keys that share those bits (a few pairs in a run of
-    a million articles) are put in order apart."""
-    bits = np.uint64(max(1, (n - 1).bit_length()))
-    code = (key >> bits) << bits | record.astype(np.uint64)
-    at = np.argsort(code)
-    code, key, record = code[at], key[at], record[at]
+    As ``np.lexsort((record, key))`` but several times as fast: one sort (of values, not
+    an argsort) of a code of the key's high bits and the position, which follows the
+    record. Keys that share those bits (a few pairs in a run of a million articles) are
+    put in order apart."""
+    bits = np.uint64(max(1, (len(key) - 1).bit_length()))
+    code = np.sort((key >> bits) << bits | np.arange(len(key), dtype=np.uint64))
+    at = (code & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.int64)
+    key, record = key[at], record[at]
     high = code >> bits
     mixed = (high[1:] == high[:-1]) & (key[1:] != key[:-1])
     if mixed.any():
@@ -1126,7 +1127,7 @@ def _copy_pairs(
     """The pairs of records (two arrays) that share enough of their long lines'
     sentences to be copies (see ``_copy_clusters``)."""
     n = len(site_ids)
-    piece, record, at = _once_per_record(pieces.hashes, pieces.record_of, n)
+    piece, record, at = _once_per_record(pieces.hashes, pieces.record_of)
     size = pieces.lengths[at].astype(np.int64)
     long_chars = np.bincount(record, weights=size, minlength=n)
     # Only pieces on two records or more tell anything (most stand on one).

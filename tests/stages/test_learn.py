@@ -771,7 +771,7 @@ def test_occurrences_are_sorted_by_key_then_record_once_each(
     keys = [high[h] ^ low for h, low, _ in occurrences]
     records = sorted(record for _, _, record in occurrences)
     key, record = np.array(keys, dtype=np.uint64), np.array(records, dtype=np.int64)
-    got_key, got_record, at = _once_per_record(key, record, 10)
+    got_key, got_record, at = _once_per_record(key, record)
     expected = sorted(set(zip(keys, records, strict=True)))
     assert list(zip(got_key.tolist(), got_record.tolist(), strict=True)) == expected
     assert key[at].tolist() == got_key.tolist() and record[at].tolist() == got_record.tolist()
