@@ -291,7 +291,8 @@ def _learn_thresholds(f: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             metavar="N",
             help="A line on N different sites is learned across the whole input; it goes "
-            "beside other boilerplate, or anywhere if it seldom stands inside a text.",
+            "beside other boilerplate, or anywhere unless it stands inside a text on most "
+            "of its sites.",
         ),
     ]
     for option in reversed(options):

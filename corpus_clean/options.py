@@ -83,8 +83,10 @@ class LearnOptions:
     byline_min_share: float = 0.1
     #: A line learned across sites goes wherever it stands when it stands between two
     #: lines that are not learned on at most this share of its sites (a heading such as
-    #: "Conclusion" mostly does: it then goes only beside other boilerplate).
-    inside_share: float = 0.5
+    #: "Conclusion" mostly does: it then goes only beside other boilerplate). On the
+    #: trafilatura pages 0.8 removes 82% of the snippets that must go and recur on 10+
+    #: pages, against 65% at 0.5, and loses none that must stay; 1.0 loses two.
+    inside_share: float = 0.8
     #: Lines of at least this many UTF-8 bytes (a Han character counts three) tell which
     #: articles are copies of each other: those that share at least ``copy_share`` of
     #: the larger one's long-line bytes, compared sentence by sentence (an edited
