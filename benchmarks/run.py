@@ -483,6 +483,11 @@ def learn_cost(args: argparse.Namespace) -> dict[str, Any]:
     return {"learn_cost": rows, "machine": machine(), "load_average_at_end": os.getloadavg()}
 
 
+def print_load(report: dict[str, Any]) -> None:
+    load = report["machine"]["load_average_at_start"]
+    print(f"load average at start {load[0]:.2f}, at end {report['load_average_at_end'][0]:.2f}")
+
+
 def print_learn_cost(report: dict[str, Any]) -> None:
     for row in report["learn_cost"]:
         print(
@@ -496,8 +501,7 @@ def print_learn_cost(report: dict[str, Any]) -> None:
             f"{', '.join(f'{x:+.1f}' for x in row['cpu_seconds_extra_pct_all'])}; fastest "
             f"against fastest {row['cpu_seconds_extra_pct_fastest']:+.1f}%)"
         )
-    load = report["machine"]["load_average_at_start"]
-    print(f"load average at start {load[0]:.2f}, at end {report['load_average_at_end'][0]:.2f}")
+    print_load(report)
 
 
 def run_speed(args: argparse.Namespace) -> dict[str, Any]:
@@ -547,8 +551,7 @@ def print_run_speed(report: dict[str, Any]) -> None:
             f"(start-up, learning's fit, resolving, writing): {row['speedup_bound']:.2f}x "
             f"at most with {row['jobs']} jobs"
         )
-    load = report["machine"]["load_average_at_start"]
-    print(f"load average at start {load[0]:.2f}, at end {report['load_average_at_end'][0]:.2f}")
+    print_load(report)
 
 
 def parse_args() -> argparse.Namespace:

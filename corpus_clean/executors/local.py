@@ -100,23 +100,26 @@ class LocalPool:
         """The workers (started on the first map), each with this map's work built.
         Each is a pool of one process that notices it dying (killed, out of memory): the
         run then fails with BrokenProcessPool instead of waiting forever for its item."""
-        if not self._workers:
+        if self._workers:
+            # A worker runs its items in order: the work is built before this map's first.
+            built = [worker.submit(_install, work.build) for worker in self._workers]
+        else:
             # The first submit forks a worker: an interrupt inside it was swallowed by
             # a fork hook, or left the pool without its manager, hanging the exit.
             with interrupts_held():
+                context = multiprocessing.get_context(_START_METHOD)
                 for _ in range(self.jobs):
-                    worker = ProcessPoolExecutor(
-                        1,
-                        mp_context=multiprocessing.get_context(_START_METHOD),
-                        initializer=_start_worker,
-                        initargs=(os.getpid(),),
+                    self._workers.append(
+                        ProcessPoolExecutor(
+                            1,
+                            mp_context=context,
+                            initializer=_start_worker,
+                            initargs=(os.getpid(),),
+                        )
                     )
-                    self._workers.append(worker)
-                    worker.submit(_install, work.build).result()
-            return self._workers
-        # A worker runs its items in order: the work is built before this map's first.
-        for built in [worker.submit(_install, work.build) for worker in self._workers]:
-            built.result()
+                built = [worker.submit(_install, work.build) for worker in self._workers]
+        for done in built:
+            done.result()
         return self._workers
 
     def figures(self) -> dict[str, Any] | None:
