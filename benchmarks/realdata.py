@@ -25,8 +25,10 @@ once), and is lost when the output holds it fewer times.
 
 trafilatura: a `without` snippet *recurs* when a scrape line holding it occurs as a line
 on two or more pages of the set (on *many* pages: ten or more); it is *removed* when the
-page's output no longer holds it. A `with` snippet the scrape holds is *lost* when the
-output no longer holds it.
+page's output no longer holds it; *its line removed* (of those on many pages) when no line
+on many pages that holds it is kept (the snippet may still stand inside a line of its own
+page: "Kontakt" in "Kontakt-Anfrage"). A `with` snippet the scrape holds is *lost* when
+the output no longer holds it.
 
     .venv/bin/python benchmarks/realdata.py [--sets bp-dragnet bp-trafilatura] [--json out.json]
 """
@@ -240,10 +242,12 @@ def score_snippets(pages: list[dict[str, Any]], outputs: list[list[str]]) -> dic
     for page in pages:
         on_pages.update(set(map(squash, scrape_lines(page["scrape"]))))
     recurring = recurring_removed = without = without_removed = kept_with = lost_with = 0
-    many = many_removed = 0
+    many = many_removed = many_lines_removed = 0
     for page, output in zip(pages, outputs, strict=True):
         text = "\n".join(squash(line) for line in output)
-        lines = [squash(line) for line in scrape_lines(page["scrape"])]
+        scrape = scrape_lines(page["scrape"])
+        lines = [squash(line) for line in scrape]
+        line_kept = kept_flags(scrape, output)
         whole = "\n".join(lines)
         for snippet in page.get("without") or []:
             key = squash(snippet)
@@ -255,9 +259,15 @@ def score_snippets(pages: list[dict[str, Any]], outputs: list[list[str]]) -> dic
             if any(key in line and on_pages[line] >= 2 for line in lines):
                 recurring += 1
                 recurring_removed += removed
-            if any(key in line and on_pages[line] >= MANY_PAGES for line in lines):
+            on_many = [
+                i for i, line in enumerate(lines) if key in line and on_pages[line] >= MANY_PAGES
+            ]
+            if on_many:
                 many += 1
                 many_removed += removed
+                # Still in the output, but only inside lines that do not recur ("Kontakt"
+                # in "Kontakt-Anfrage"): the recurring line went, as a line cleaner can.
+                many_lines_removed += not any(line_kept[i] for i in on_many)
         for snippet in page.get("with") or []:
             key = squash(snippet)
             if key and key in whole:
@@ -270,6 +280,7 @@ def score_snippets(pages: list[dict[str, Any]], outputs: list[list[str]]) -> dic
         "recurring_without_removed_pct": round(100 * recurring_removed / max(recurring, 1), 2),
         "without_on_many_pages": many,
         "many_pages_without_removed_pct": round(100 * many_removed / max(many, 1), 2),
+        "many_pages_lines_removed_pct": round(100 * many_lines_removed / max(many, 1), 2),
         "with_in_scrape": kept_with,
         "with_lost": lost_with,
     }
@@ -343,14 +354,15 @@ def _print(name: str, n_pages: int, n_sites: int, rows: dict[str, Any]) -> None:
     else:
         print(
             f"  {'':46} {'without removed %: on 2+ pages':>30} {f'{MANY_PAGES}+ pages':>10} "
-            f"{'all':>7} {'with lost':>10}\n  {'':46} (of {first['without_recurring']:>28} "
-            f"{first['without_on_many_pages']:>10} {first['without_in_scrape']:>7} "
-            f"{first['with_in_scrape']:>10})"
+            f"{'their line':>11} {'all':>7} {'with lost':>10}\n  {'':46} (of "
+            f"{first['without_recurring']:>28} {first['without_on_many_pages']:>10} "
+            f"{'':>11} {first['without_in_scrape']:>7} {first['with_in_scrape']:>10})"
         )
         for label, row in rows.items():
             print(
                 f"  {label:46} {row['recurring_without_removed_pct']:30.2f} "
-                f"{row['many_pages_without_removed_pct']:10.2f} {row['without_removed_pct']:7.2f} "
+                f"{row['many_pages_without_removed_pct']:10.2f} "
+                f"{row['many_pages_lines_removed_pct']:11.2f} {row['without_removed_pct']:7.2f} "
                 f"{row['with_lost']:10d}"
             )
     print()
