@@ -1082,20 +1082,32 @@ def _once_per_record(
     record. Keys that share those bits (a few pairs in a run of a million articles) are
     put in order apart."""
     bits = np.uint64(max(1, (len(key) - 1).bit_length()))
-    code = np.sort((key >> bits) << bits | np.arange(len(key), dtype=np.uint64))
-    at = (code & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.int64)
+    # In place where it can be: with a million articles' sentences, every array of them
+    # held at once is another 100 MB at the fit's peak.
+    code = key >> bits
+    code <<= bits
+    code |= np.arange(len(key), dtype=np.uint64)
+    code.sort()
+    at = (code & ((np.uint64(1) << bits) - np.uint64(1))).view(np.int64)
     key, record = key[at], record[at]
-    high = code >> bits
-    mixed = (high[1:] == high[:-1]) & (key[1:] != key[:-1])
+    code >>= bits  # the high bits
+    mixed = (code[1:] == code[:-1]) & (key[1:] != key[:-1])
     if mixed.any():
-        runs = np.cumsum(np.concatenate([[True], high[1:] != high[:-1]]))
-        which = np.flatnonzero(np.isin(runs, runs[1:][mixed]))
+        # The runs of those high bits (found in the sorted code, not by a pass over all).
+        shared = np.unique(code[1:][mixed])
+        ends = np.searchsorted(code, shared, side="right")
+        starts = np.searchsorted(code, shared, side="left")
+        which = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
         # High bits follow the key, so sorting all such runs at once keeps each in place.
         again = which[np.lexsort((record[which], key[which]))]
         at[which], key[which], record[which] = at[again], key[again], record[again]
+    del code
     first = np.ones(len(at), dtype=bool)
-    first[1:] = (key[1:] != key[:-1]) | (record[1:] != record[:-1])
-    return key[first], record[first], at[first]
+    first[1:] = key[1:] != key[:-1]
+    first[1:] |= record[1:] != record[:-1]
+    at = at[first]
+    key = key[first]
+    return key, record[first], at
 
 
 def _ubiquitous(
@@ -1128,14 +1140,16 @@ def _copy_pairs(
     sentences to be copies (see ``_copy_clusters``)."""
     n = len(site_ids)
     piece, record, at = _once_per_record(pieces.hashes, pieces.record_of)
-    size = pieces.lengths[at].astype(np.int64)
+    size = pieces.lengths[at]
+    del at  # one array of every sentence fewer at the fit's peak
     long_chars = np.bincount(record, weights=size, minlength=n)
     # Only pieces on two records or more tell anything (most stand on one).
     repeated = np.zeros(len(piece), dtype=bool)
     repeated[1:] = piece[1:] == piece[:-1]
     repeated[:-1] |= repeated[1:]
-    shared_by = np.flatnonzero(repeated)
-    piece, record, size = piece[shared_by], record[shared_by], size[shared_by]
+    piece = piece[repeated]
+    record = record[repeated]
+    size = size[repeated]
     ubiquitous = _ubiquitous(site_ids[record].astype(np.int64), piece, site_ids, options)
     own_chars = long_chars - np.bincount(record[ubiquitous], weights=size[ubiquitous], minlength=n)
     next_to = piece[1:] == piece[:-1]
