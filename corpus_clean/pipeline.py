@@ -25,6 +25,7 @@ from typing import IO, Any, Literal
 
 from .dedup import Fingerprinter, Fingerprints
 from .executors import Executor, Work
+from .heap import release_freed_memory
 from .io.codec import encode
 from .io.inputs import InputFile
 from .io.readers import RawUnit, parse_unit, read_units
@@ -185,6 +186,11 @@ class Guessing:
     ``Guess``) in a thread of its own, until the second pass's first item comes."""
 
 
+#: A worker that keeps batches for the second pass hands the memory of those taken back
+#: to the kernel each time this much has been taken, and when none is left.
+RELEASE_EVERY = 64 << 20
+
+
 class _Keeper:
     """What this process keeps for the second pass (``fit_keeps="process"``): the
     batches by ``KeptHere.number``, the room left for them and their guesses, and the
@@ -195,6 +201,8 @@ class _Keeper:
         self.numbers = itertools.count()
         self.room: MemoryBudget | None = None
         self.guessing: tuple[threading.Thread, threading.Event] | None = None
+        #: Bytes of the batches taken since their memory was last handed back.
+        self.taken = 0
 
     def begin(self, room: MemoryBudget) -> MemoryBudget:
         """A fit pass begins here: what an earlier one kept is of no use any more (its
@@ -217,6 +225,12 @@ class _Keeper:
                 f"{handle} is not kept in process {os.getpid()}: an executor that "
                 "keeps_processes runs it where it was made"
             )
+        # The batches taken before this one are gone: their pages go back to the kernel
+        # now and then, and once none is left, for the main process to use.
+        self.taken += kept.size()
+        if self.taken >= RELEASE_EVERY or not self.batches:
+            release_freed_memory()
+            self.taken = 0
         return kept
 
     def start_guessing(self, guess: Callable[[KeptBatch], Guess | None]) -> None:

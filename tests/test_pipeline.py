@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
@@ -124,6 +126,50 @@ def test_a_batch_kept_in_a_worker_is_finished_there_once() -> None:
     assert second_pass(kept).lines == second_pass(in_memory).lines
     with pytest.raises(RuntimeError, match="is not kept in process"):
         second_pass(kept)
+
+
+KEEPER_RSS = """
+from corpus_clean import heap, pipeline
+from corpus_clean.io.spill import MemoryBudget
+from corpus_clean.record import Record
+from corpus_clean.stages.learn import Sketch
+from corpus_clean.stats import Stats
+
+
+def rss_mb():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
+
+
+heap.reuse_freed_memory()  # as in a worker of the local pool
+keeper = pipeline._Keeper()
+keeper.begin(MemoryBudget(1 << 40))
+text = "x" * 2000
+handles = [
+    keeper.keep(
+        pipeline.KeptBatch(
+            [Record(f"{b}:{i}", f"{b}:{i} {text}", "s") for i in range(2000)], Stats(), [], Sketch()
+        )
+    )
+    for b in range(50)
+]
+pinned = bytearray(4000)  # the process holds something above them
+full = rss_mb()
+for handle in handles:
+    keeper.take(handle)
+print(round(full), round(rss_mb()))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; glibc's heap")
+def test_a_worker_hands_back_the_memory_of_the_batches_it_kept() -> None:
+    """Kept freed memory serves only the process that freed it: a worker whose kept
+    batches (about 200 MB here) have all been taken holds their pages no longer."""
+    done = subprocess.run(
+        [sys.executable, "-c", KEEPER_RSS], capture_output=True, text=True, check=True
+    )
+    full, after = map(int, done.stdout.split())
+    assert full > 200 and full - after > 150, done.stdout
 
 
 def test_a_guess_is_reused_for_each_record_learning_left_alone(

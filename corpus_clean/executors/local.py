@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import functools
 import gc
 import multiprocessing
 import os
@@ -22,6 +21,7 @@ from itertools import chain
 from types import TracebackType
 from typing import Any, TypeVar
 
+from ..heap import reuse_freed_memory
 from ..signals import interrupts_held
 from . import Work
 
@@ -130,11 +130,11 @@ class LocalPool:
 def tuned() -> Iterator[None]:
     """This process tuned for a run's work while inside (a ``LocalPool`` entered, or a
     task run where nothing set its process up, such as a Ray worker): glibc keeps freed
-    memory (``_reuse_freed_memory``), and the cycle collector pauses. Records and
+    memory (``heap.reuse_freed_memory``), and the cycle collector pauses. Records and
     batches hold no reference cycles, yet as a run allocates millions of objects the
     collector walks every live one again and again: 4% of a run. Forked workers inherit
     both."""
-    _reuse_freed_memory()
+    reuse_freed_memory()
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -191,24 +191,3 @@ def _die_with(parent: int) -> None:
     prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # it died before prctl took effect: nobody will ask
         os._exit(1)
-
-
-#: glibc's mallopt parameters (malloc.h).
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-
-
-@functools.cache
-def _reuse_freed_memory() -> None:
-    """Have glibc keep freed memory for the next batch instead of handing it back.
-
-    Each batch allocates and frees tens of megabytes. By default glibc returns much of it
-    to the kernel, and the next batch faults it back in a page at a time: a sixth of a
-    run's time at 100,000 articles. Up to 128 MB a process stays mapped instead. Forked
-    workers inherit the setting; elsewhere than glibc this does nothing.
-    """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(_M_MMAP_THRESHOLD, 32 << 20)
-    mallopt(_M_TRIM_THRESHOLD, 128 << 20)
