@@ -11,6 +11,11 @@ speed-up of the jobs over one.
 ``--learn-cost 100000`` times ``corpus-clean run`` with learning (the default) and with
 ``--no-learn``, with one job and with ``--jobs`` (default 2), back to back: what learning
 adds to the run's time and CPU.
+
+``--learn-instructions 20000`` counts instead of timing: the instructions ``corpus-clean
+run`` executes with one job, with learning and with ``--no-learn``, under ``valgrind
+--tool=callgrind`` (about 50 times slower, the two side by side). A machine whose speed
+drifts between runs changes the times, not the count.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -483,6 +489,64 @@ def learn_cost(args: argparse.Namespace) -> dict[str, Any]:
     return {"learn_cost": rows, "machine": machine(), "load_average_at_end": os.getloadavg()}
 
 
+def learn_instructions(args: argparse.Namespace) -> dict[str, Any]:
+    """The instructions ``corpus-clean run -j 1`` executes on the generated pages at each
+    of ``--learn-instructions``'s sizes, with learning and with ``--no-learn`` (both at
+    once, each under callgrind; the hash seed fixed, so that a rerun counts the same)."""
+    if shutil.which("valgrind") is None:
+        sys.exit("--learn-instructions needs valgrind (Debian's package valgrind)")
+    rows = []
+    for size, _, scratch, argv in runs_on_pages(args, args.learn_instructions):
+        pages = argv[2]
+        started = {}
+        for n, (name, extra) in enumerate((("learning", []), ("--no-learn", ["--no-learn"]))):
+            profile, out = scratch / f"callgrind-{n}.out", scratch / f"out-{n}.jsonl"
+            command = [sys.executable, "-m", "corpus_clean", "run", pages, "-q", "-j", "1"]
+            started[name] = subprocess.Popen(
+                [
+                    "valgrind",
+                    "--tool=callgrind",
+                    f"--callgrind-out-file={profile}",
+                    *command,
+                    "-o",
+                    str(out),
+                    *extra,
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "PYTHONHASHSEED": "0"},
+            )
+        counts = {}
+        for name, process in started.items():
+            _, log = process.communicate()
+            found = re.search(r"Collected\s*:\s*(\d+)", log)
+            if process.returncode != 0 or found is None:
+                sys.exit(f"callgrind of {name} failed:\n{log[-2000:]}")
+            counts[name] = int(found.group(1))
+        rows.append(
+            {
+                "articles": size,
+                "instructions": [counts["learning"], counts["--no-learn"]],
+                "extra_pct": 100 * (counts["learning"] / counts["--no-learn"] - 1),
+            }
+        )
+    return {
+        "learn_instructions": rows,
+        "machine": machine(),
+        "load_average_at_end": os.getloadavg(),
+    }
+
+
+def print_learn_instructions(report: dict[str, Any]) -> None:
+    for row in report["learn_instructions"]:
+        with_, without = (n / 1e9 for n in row["instructions"])
+        print(
+            f"run on {row['articles']:,} articles, --jobs 1: {with_:.2f} billion instructions "
+            f"with learning, {without:.2f} billion without ({row['extra_pct']:+.1f}%)"
+        )
+
+
 def print_load(report: dict[str, Any]) -> None:
     load = report["machine"]["load_average_at_start"]
     print(f"load average at start {load[0]:.2f}, at end {report['load_average_at_end'][0]:.2f}")
@@ -580,11 +644,24 @@ def parse_args() -> argparse.Namespace:
         help="only time 'corpus-clean run' with learning and with --no-learn on pages of "
         "these many articles (say 100000), with one job and with --jobs (default 2)",
     )
+    parser.add_argument(
+        "--learn-instructions",
+        metavar="N,N",
+        help="only count the instructions of 'corpus-clean run --jobs 1' with learning and "
+        "with --no-learn on pages of these many articles (say 20000), under valgrind's "
+        "callgrind",
+    )
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
+    if args.learn_instructions:
+        counted = learn_instructions(args)
+        print_learn_instructions(counted)
+        if args.out:
+            args.out.write_text(json.dumps(counted, indent=2) + "\n")
+        return
     if args.learn_cost:
         cost = learn_cost(args)
         print_learn_cost(cost)
