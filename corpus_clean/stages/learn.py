@@ -1038,6 +1038,7 @@ def _copy_clusters(
     own_min = np.full(n, NO_KEY, dtype=np.uint64)
     np.minimum.at(own_min, record[~ubiquitous], line[~ubiquitous])
     travelling = _travelling(line, record, site, ubiquitous, options)
+    del line, record, site, ubiquitous  # not held through _copy_pairs, the fit's peak
     a, b = _copy_pairs(pieces, site_ids, options)
     # Records of the very same lines are copies, long lines or not (a short article).
     texts = np.zeros(n, dtype=np.uint64)
