@@ -112,6 +112,14 @@ class LearnOptions:
     prose_line: int = 150
     island_line: int = 100
     island_run: int = 10
+    #: A learned line of at least ``headline_words`` words (of four letters or more; in
+    #: Chinese, pairs of characters) of which at least ``headline_share`` stand in its
+    #: page's prose is that article's own headline or lead, listed among the site's
+    #: chrome (a "Most read" box): its first occurrence on the page stays. On the
+    #: dragnet pages this keeps 42 more content lines and 79 more boilerplate lines
+    #: (most of them headlines of other articles on the same subject).
+    headline_words: int = 4
+    headline_share: float = 0.8
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,9 @@ each record, counting every removal.
   but on few of the site's articles, and on no other site (a byline, a date line), goes
   only where a neighbour is learned too: between a headline and the article it stays.
   A headline that stays is no such neighbour.
+- A learned line most of whose words (``headline_words`` or more) stand in its page's
+  prose is that article's own headline or lead, in a list among the chrome: its first
+  occurrence on the page stays.
 - A short line that is not learned but that long runs of learned lines cut off from
   every line of prose on its page (a related list's headline, a date, a tag among the
   chrome) goes too, unless it is the text's first line or most of its words are the
@@ -278,6 +281,9 @@ class Learned:
     prose_line: int = LearnOptions.prose_line
     island_line: int = LearnOptions.island_line
     island_run: int = LearnOptions.island_run
+    #: See ``LearnOptions``: what makes a learned line its page's own headline.
+    headline_words: int = LearnOptions.headline_words
+    headline_share: float = LearnOptions.headline_share
 
     def __bool__(self) -> bool:
         return bool(self.lines or self.tails)
@@ -287,6 +293,7 @@ class Learned:
         The other's thresholds (a fit's options) replace ours."""
         self.prose_line, self.island_line = other.prose_line, other.island_line
         self.island_run = other.island_run
+        self.headline_words, self.headline_share = other.headline_words, other.headline_share
         for mine, theirs in ((self.lines, other.lines), (self.tails, other.tails)):
             for site, patterns in theirs.items():
                 into = mine.setdefault(site, {})
@@ -469,25 +476,48 @@ class Learned:
         # Beyond either end of the text counts as boilerplate: a related list may end a page.
         padded = [ANYWHERE, *strength, ANYWHERE]
         kept = []
+        prose: set[str] | None = None  # the words of the page's prose, once asked for
+        stayed: set[str] = set()  # learned lines that stay, folded
         for i, line in enumerate(lines):
             hit = found[i]
             learned_before, learned_after = padded[i] > 0, padded[i + 2] > 0
             heads_text = i == 0 and hit is not None and hit[1].lead and padded[2] == 0
             if hit is None or heads_text:  # an article's lead, above its text
                 kept.append(i)
+                if heads_text:
+                    stayed.add(fold(line))
                 continue
             goes = (
                 strength[i] == ANYWHERE
                 or (strength[i] == BESIDE and (_chrome(padded, i) or _chrome(padded, i + 2)))
                 or (learned_before and learned_after)
             )
+            folded = fold(line)
+            if goes and folded not in stayed and len(words := _words(line)) >= self.headline_words:
+                if prose is None:
+                    prose = self._prose_words(lines, found)
+                goes = len(words & prose) < self.headline_share * len(words)
             if not goes:
                 kept.append(i)
+                stayed.add(folded)
                 continue
-            removed[hit[1].rule, ("line", hit[0], fold(line))] += 1
+            removed[hit[1].rule, ("line", hit[0], folded)] += 1
             if removals is not None:
                 removals.append(("line", line, hit[1].rule))
         return kept
+
+    def _prose_words(
+        self, lines: list[str], found: list[tuple[str | None, Pattern] | None]
+    ) -> set[str]:
+        """The words of the lines of prose (``prose_line`` UTF-8 bytes or more) that no
+        pattern names: the article's own, which its headline and lead share."""
+        return set().union(
+            *(
+                _words(line)
+                for line, hit in zip(lines, found, strict=True)
+                if hit is None and len(line.encode("utf-8", "surrogatepass")) >= self.prose_line
+            )
+        )
 
     def _cut_tail(
         self,
@@ -583,6 +613,8 @@ def fit_with(
         prose_line=options.prose_line,
         island_line=options.island_line,
         island_run=options.island_run,
+        headline_words=options.headline_words,
+        headline_share=options.headline_share,
     )
     if n == 0:
         return learned, (Evidence.empty() if prior is not None else None)

@@ -387,6 +387,30 @@ def sidebar_page(i: int, rnd: random.Random) -> list[str]:
     ]
 
 
+def most_read_page(i: int, rnd: random.Random) -> list[str]:
+    """A page of a site whose every page lists the same headlines twice (most read, most
+    shared), the page's own among them, and nowhere else: its prose is of its topic."""
+    topics = [WORDS[4 * k : 4 * k + 4] for k in range(5)]
+    titles = [" ".join(topic).capitalize() for topic in topics]
+    body = [" ".join(rnd.choice(topics[i]) for _ in range(30)) + "." for _ in range(3)]
+    return [*MENU, "Most read", *titles, "Most shared", *titles[::-1], *body, *FOOTER]
+
+
+def test_a_pages_own_headline_in_a_list_of_headlines_stays_once() -> None:
+    rnd = random.Random(41)
+    records = [record("daily", i, most_read_page(i, rnd)) for i in range(5)]
+    learned = learned_from(records)
+    for i, before in enumerate(records):
+        after = learned.apply(before)
+        title = " ".join(WORDS[4 * i : 4 * i + 4]).capitalize()
+        # Its own headline, the first time it is listed, and its prose; nothing else.
+        assert lines_of(after) == [title, *lines_of(before)[-5:-2]]
+        assert learned.apply(after) == after
+    # With too many words asked of a headline, every listed headline goes.
+    strict = learned_from(records, headline_words=5)
+    assert all(len(lines_of(strict.apply(r))) == 3 for r in records)
+
+
 def test_short_lines_that_long_runs_of_learned_chrome_cut_off_from_the_article_go() -> None:
     rnd = random.Random(23)
     records = [record("daily", i, sidebar_page(i, rnd)) for i in range(6)]
