@@ -656,24 +656,19 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    if args.learn_instructions:
-        counted = learn_instructions(args)
-        print_learn_instructions(counted)
-        if args.out:
-            args.out.write_text(json.dumps(counted, indent=2) + "\n")
-        return
-    if args.learn_cost:
-        cost = learn_cost(args)
-        print_learn_cost(cost)
-        if args.out:
-            args.out.write_text(json.dumps(cost, indent=2) + "\n")
-        return
-    if args.run_speed:
-        speed = run_speed(args)
-        print_run_speed(speed)
-        if args.out:
-            args.out.write_text(json.dumps(speed, indent=2) + "\n")
-        return
+    # The narrower modes: each measures, prints, and writes its report with --out.
+    modes = [
+        (args.learn_instructions, learn_instructions, print_learn_instructions),
+        (args.learn_cost, learn_cost, print_learn_cost),
+        (args.run_speed, run_speed, print_run_speed),
+    ]
+    for wanted, measure_mode, show in modes:
+        if wanted:
+            report = measure_mode(args)
+            show(report)
+            if args.out:
+                args.out.write_text(json.dumps(report, indent=2) + "\n")
+            return
     tools = build_tools(args)
     active = [tool for tool in tools if not tool.skipped]
     info = machine()
