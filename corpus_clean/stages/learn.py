@@ -629,7 +629,8 @@ def fit_with(
     pieces = _Pieces(
         np.concatenate([np.frombuffer(p.pieces, np.uint64) for p in parts]),
         np.concatenate([np.frombuffer(p.piece_lengths, np.uint32) for p in parts]),
-        np.repeat(np.arange(n, dtype=np.int64), piece_counts.astype(np.int64)),
+        # Four bytes a record number: there are ten sentences for every record.
+        np.repeat(np.arange(n, dtype=np.uint32), piece_counts.astype(np.int64)),
     )
     cluster, own_min, travelling = _copy_clusters(
         hashes, lengths, record_of, pieces, site_ids, options
@@ -1021,7 +1022,7 @@ _FIELDS = (
 @dataclass(frozen=True)
 class _Pieces:
     """The pieces of every record's long lines (see ``Sketch``): stable hash, length in
-    bytes and record of each, in record order."""
+    bytes and record of each (``uint32``), in record order."""
 
     hashes: np.ndarray
     lengths: np.ndarray
@@ -1186,7 +1187,7 @@ def _copy_pairs(
     ubiquitous = _ubiquitous(site_ids[record].astype(np.int64), piece, site_ids, options)
     own_chars = long_chars - np.bincount(record[ubiquitous], weights=size[ubiquitous], minlength=n)
     next_to = piece[1:] == piece[:-1]
-    pairs = record[:-1][next_to] * n + record[1:][next_to]
+    pairs = record[:-1][next_to].astype(np.int64) * n + record[1:][next_to]
     unique_pairs, which = np.unique(pairs, return_inverse=True)
     shared = np.bincount(which, weights=size[1:][next_to])
     either = (ubiquitous[:-1] | ubiquitous[1:])[next_to]
