@@ -477,7 +477,7 @@ class Learned:
         padded = [ANYWHERE, *strength, ANYWHERE]
         kept = []
         prose: set[str] | None = None  # the words of the page's prose, once asked for
-        stayed: set[str] = set()  # learned lines that stay, folded
+        stayed: set[int] = set()  # learned lines that stay, by hash
         for i, line in enumerate(lines):
             hit = found[i]
             learned_before, learned_after = padded[i] > 0, padded[i + 2] > 0
@@ -485,23 +485,26 @@ class Learned:
             if hit is None or heads_text:  # an article's lead, above its text
                 kept.append(i)
                 if heads_text:
-                    stayed.add(fold(line))
+                    stayed.add(hashes[i])
                 continue
             goes = (
                 strength[i] == ANYWHERE
                 or (strength[i] == BESIDE and (_chrome(padded, i) or _chrome(padded, i + 2)))
                 or (learned_before and learned_after)
             )
-            folded = fold(line)
-            if goes and folded not in stayed and len(words := _words(line)) >= self.headline_words:
+            if (
+                goes
+                and hashes[i] not in stayed
+                and len(words := _words(line)) >= self.headline_words
+            ):
                 if prose is None:
                     prose = self._prose_words(lines, found)
                 goes = len(words & prose) < self.headline_share * len(words)
             if not goes:
                 kept.append(i)
-                stayed.add(folded)
+                stayed.add(hashes[i])
                 continue
-            removed[hit[1].rule, ("line", hit[0], folded)] += 1
+            removed[hit[1].rule, ("line", hit[0], fold(line))] += 1
             if removals is not None:
                 removals.append(("line", line, hit[1].rule))
         return kept
