@@ -60,8 +60,12 @@ class LocalPool:
         traceback: TracebackType | None,
     ) -> None:
         try:
-            for worker in self._workers:
-                worker.shutdown(wait=True, cancel_futures=True)
+            # Whole, or not at all: a signal that broke off a shutdown left its pool's
+            # manager thread closing its wakeup pipe while the interpreter's exit wrote
+            # to it ("Exception ignored ... Bad file descriptor" after the run's message).
+            with interrupts_held():
+                for worker in self._workers:
+                    worker.shutdown(wait=True, cancel_futures=True)
         finally:
             self._workers = []
             self._tuning.close()
