@@ -22,8 +22,9 @@ each record, counting every removal.
   only where a neighbour is learned too: between a headline and the article it stays.
   A headline that stays is no such neighbour.
 - A learned line most of whose words (``headline_words`` or more) stand in its page's
-  prose is that article's own headline or lead, in a list among the chrome: its first
-  occurrence on the page stays.
+  prose, or (``address_words`` or more) in the path of its ``url`` (a slug such as
+  ``/2012/11/05/lessons-from-a-marathon-not-run/``), is that article's own headline or
+  lead, in a list among the chrome: its first occurrence on the page stays.
 - A short line that is not learned but that long runs of learned lines cut off from
   every line of prose on its page (a related list's headline, a date, a tag among the
   chrome) goes too, unless it is the text's first line or most of its words are the
@@ -53,7 +54,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import xxhash
@@ -149,6 +150,13 @@ def site_of(record: Record) -> str:
     if isinstance(url, str) and (host := urlsplit(url).hostname):
         return host.removeprefix("www.")
     return os.path.dirname(record.source)
+
+
+def _address_words(record: Record) -> set[str]:
+    """The words (``_words``) of the path of the record's ``url`` field: most sites
+    name an article's address after its headline."""
+    url = record.meta.get("url")
+    return _words(unquote(urlsplit(url).path)) if isinstance(url, str) else set()
 
 
 def _sites_of(records: Iterable[Record]) -> list[str]:
@@ -284,6 +292,7 @@ class Learned:
     #: See ``LearnOptions``: what makes a learned line its page's own headline.
     headline_words: int = LearnOptions.headline_words
     headline_share: float = LearnOptions.headline_share
+    address_words: int = LearnOptions.address_words
 
     def __bool__(self) -> bool:
         return bool(self.lines or self.tails)
@@ -294,6 +303,7 @@ class Learned:
         self.prose_line, self.island_line = other.prose_line, other.island_line
         self.island_run = other.island_run
         self.headline_words, self.headline_share = other.headline_words, other.headline_share
+        self.address_words = other.address_words
         for mine, theirs in ((self.lines, other.lines), (self.tails, other.tails)):
             for site, patterns in theirs.items():
                 into = mine.setdefault(site, {})
@@ -356,8 +366,9 @@ class Learned:
         removals = None if record.removed is None else list(record.removed)
         # Each line's position in the record's text: islands are found among them all.
         origin = list(range(len(lines)))
+        address = _address_words(record)
         lines, hashes, origin = self._settle(
-            site, lines, hashes, origin, has_tails, removed, removals
+            site, address, lines, hashes, origin, has_tails, removed, removals
         )
         # Fewer lines went than a run that cuts one off needs (most articles): no islands.
         island = (
@@ -375,7 +386,7 @@ class Learned:
             lines, hashes = [lines[k] for k in stay], [hashes[k] for k in stay]
             origin = [origin[k] for k in stay]
             lines, hashes, origin = self._settle(
-                site, lines, hashes, origin, has_tails, removed, removals
+                site, address, lines, hashes, origin, has_tails, removed, removals
             )
         if not removed:
             return record
@@ -389,6 +400,7 @@ class Learned:
     def _settle(
         self,
         site: str,
+        address: set[str],
         lines: list[str],
         hashes: list[int],
         origin: list[int],
@@ -400,7 +412,7 @@ class Learned:
         changed = True
         while changed and lines:
             changed = False
-            kept = self._kept_lines(site, lines, hashes, removed, removals)
+            kept = self._kept_lines(site, address, lines, hashes, removed, removals)
             if len(kept) != len(lines):
                 lines, hashes = [lines[i] for i in kept], [hashes[i] for i in kept]
                 origin = [origin[i] for i in kept]
@@ -465,12 +477,14 @@ class Learned:
     def _kept_lines(
         self,
         site: str,
+        address: set[str],
         lines: list[str],
         hashes: list[int],
         removed: Counter[tuple[str, PatternKey]],
         removals: list[Removal] | None,
     ) -> list[int]:
-        """Which lines (their positions) stay: the others are learned boilerplate here."""
+        """Which lines (their positions) stay: the others are learned boilerplate here.
+        ``address``: the words of the page's address (``_address_words``)."""
         found = [self._find(self.lines, site, h) for h in hashes]
         strength = [0 if f is None else f[1].strength for f in found]
         # Beyond either end of the text counts as boilerplate: a related list may end a page.
@@ -492,14 +506,15 @@ class Learned:
                 or (strength[i] == BESIDE and (_chrome(padded, i) or _chrome(padded, i + 2)))
                 or (learned_before and learned_after)
             )
-            if (
-                goes
-                and hashes[i] not in stayed
-                and len(words := _words(line)) >= self.headline_words
-            ):
-                if prose is None:
-                    prose = self._prose_words(lines, found)
-                goes = len(words & prose) < self.headline_share * len(words)
+            if goes and hashes[i] not in stayed:  # the page's own headline stays once
+                words = _words(line)
+                enough = self.headline_share * len(words)
+                if len(words) >= self.address_words and len(words & address) >= enough:
+                    goes = False
+                elif len(words) >= self.headline_words:
+                    if prose is None:
+                        prose = self._prose_words(lines, found)
+                    goes = len(words & prose) < enough
             if not goes:
                 kept.append(i)
                 stayed.add(hashes[i])
@@ -618,6 +633,7 @@ def fit_with(
         island_run=options.island_run,
         headline_words=options.headline_words,
         headline_share=options.headline_share,
+        address_words=options.address_words,
     )
     if n == 0:
         return learned, (Evidence.empty() if prior is not None else None)

@@ -35,6 +35,7 @@ from corpus_clean.stages.learn import (
     Learned,
     Sketch,
     TextKey,
+    _address_words,
     _components,
     _once_per_record,
     closing_sentences,
@@ -409,6 +410,40 @@ def test_a_pages_own_headline_in_a_list_of_headlines_stays_once() -> None:
     # With too many words asked of a headline, every listed headline goes.
     strict = learned_from(records, headline_words=5)
     assert all(len(lines_of(strict.apply(r))) == 3 for r in records)
+
+
+def test_a_pages_own_short_headline_stays_where_its_url_names_it() -> None:
+    # Headlines of three words, listed on every page; no word of them in any page's prose.
+    topics = [WORDS[3 * k : 3 * k + 3] for k in range(5)]
+    titles = [" ".join(topic).title() for topic in topics]
+    rnd = random.Random(43)
+    bodies = [
+        [" ".join(rnd.choice(WORDS[15:]) for _ in range(30)) + "." for _ in range(3)]
+        for _ in topics
+    ]
+    pages = [[*MENU, "Most read", *titles, *body, *FOOTER] for body in bodies]
+    with_url = [
+        record("daily", i, page, url=f"https://daily.example/2012/11/0{i}/{'-'.join(topic)}/")
+        for i, (page, topic) in enumerate(zip(pages, topics, strict=True))
+    ]
+    learned = learned_from(with_url)
+    for i, before in enumerate(with_url):
+        after = learned.apply(before)
+        assert lines_of(after) == [titles[i], *bodies[i]]
+        assert learned.apply(after) == after
+    # Without its address, a page cannot tell its own headline from the others.
+    bare = [record("daily", i, page) for i, page in enumerate(pages)]
+    learned = learned_from(bare)
+    assert [lines_of(learned.apply(r)) for r in bare] == bodies
+    # Two words named by the address are enough by default; asked for four, none stays.
+    strict = learned_from(with_url, address_words=4)
+    assert [lines_of(strict.apply(r)) for r in with_url] == bodies
+
+
+def test_an_address_in_any_script_gives_its_words() -> None:
+    url = "https://news.example.cn/2012/%E5%8C%97%E4%BA%AC%E5%A4%A9%E6%B0%94_river-council.html"
+    found = _address_words(Record(id="1", text="", source="a.txt", meta={"url": url}))
+    assert found == {"北京", "京天", "天气", "river", "council", "html"}
 
 
 def test_short_lines_that_long_runs_of_learned_chrome_cut_off_from_the_article_go() -> None:
