@@ -3,8 +3,11 @@
 The sets in ../shared/realdata (see its README) hold real scraped pages with the human
 main text beside each. Every set is written out as page files, one folder per site, and
 the corpus-clean CLI of this checkout cleans the folder (`corpus-clean clean -q`, so each
-page is one record whose `source` is its path), with and without learning. A reference
-needs no tool: "drop every line that occurs on two or more pages of the same site".
+page is one record whose `source` is its path), with and without learning. A set whose
+every page has its address (dragnet) is also cleaned as a crawler hands it over: one
+JSONL record per page with its `url` (the site is then the url's host, and a learned line
+named by the url's path is the page's own headline). A reference needs no tool: "drop
+every line that occurs on two or more pages of the same site".
 
 How a line is judged (dragnet, readability): a line's tokens are its words, casefolded
 (a word is a run of letters and digits; every Han or kana character is a word of its
@@ -131,12 +134,25 @@ def write_pages(pages: list[dict[str, Any]], root: Path) -> list[str]:
     return paths
 
 
-def corpus_clean(root: Path, extra: list[str]) -> tuple[dict[str, list[str]], float]:
-    """The output lines of each page (by path), from the CLI of this checkout, and seconds."""
+def write_records(pages: list[dict[str, Any]], path: Path) -> list[str]:
+    """The pages as one JSONL file, a record per page with its url; returns each page's
+    record id, in page order."""
+    with path.open("w", encoding="utf-8") as handle:
+        for n, page in enumerate(pages):
+            record = {"id": str(n), "url": page["url"], "text": page["scrape"]}
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return [str(n) for n in range(len(pages))]
+
+
+def corpus_clean(
+    inputs: Path, extra: list[str], key: str = "source"
+) -> tuple[dict[str, list[str]], float]:
+    """The output lines of each page (by the records' ``key``: a page file's path, or a
+    record's id), from the CLI of this checkout, and seconds."""
     exe = shutil.which("corpus-clean", path=str(Path(sys.executable).parent)) or "corpus-clean"
     started = time.perf_counter()
     done = subprocess.run(
-        [exe, "clean", str(root), "-q", "-j", "1", *extra],
+        [exe, "clean", str(inputs), "-q", "-j", "1", *extra],
         capture_output=True,
         check=True,
     )
@@ -145,8 +161,8 @@ def corpus_clean(root: Path, extra: list[str]) -> tuple[dict[str, list[str]], fl
     for raw in done.stdout.splitlines():
         record = json.loads(raw)
         if record.get("title"):
-            lines[record["source"]].append(record["title"])
-        lines[record["source"]].extend(scrape_lines(record["text"]))
+            lines[record[key]].append(record["title"])
+        lines[record[key]].extend(scrape_lines(record["text"]))
     return lines, seconds
 
 
@@ -312,15 +328,22 @@ def main() -> None:
             root = Path(args.keep or tmp) / name
             if root.exists():
                 shutil.rmtree(root)
-            paths = write_pages(pages, root)
+            runs = [(label, root, extra, "source") for label, extra in variants.items()]
+            paths = {"source": write_pages(pages, root)}
+            if all(page.get("url") for page in pages):
+                records = Path(args.keep or tmp) / f"{name}.jsonl"
+                paths["id"] = write_records(pages, records)
+                runs.insert(
+                    1, ("corpus-clean, JSONL with url", records, variants["corpus-clean"], "id")
+                )
             rows: dict[str, Any] = {}
-            for label, extra in variants.items():
+            for label, inputs, extra, key in runs:
                 try:
-                    by_path, seconds = corpus_clean(root, extra)
+                    by_page, seconds = corpus_clean(inputs, extra, key)
                 except subprocess.CalledProcessError as err:
                     print(f"{label}: {err.stderr.decode().strip()}", file=sys.stderr)
                     continue
-                outputs = [by_path.get(path, []) for path in paths]
+                outputs = [by_page.get(page, []) for page in paths[key]]
                 rows[label] = {"seconds": round(seconds, 2), **_score(pages, outputs)}
             rows["reference: same line on 2+ pages of a site"] = _score(
                 pages, recurring_lines_dropped(pages)
