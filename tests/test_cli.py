@@ -179,6 +179,22 @@ def test_jsonl_in_with_text_field_and_keep_longest(tmp_path: Path) -> None:
     assert list(kept) == ["id", "text", "source", "zeta", "lang", "tags"]
 
 
+def test_a_url_field_that_is_no_url_is_taken_as_none(tmp_path: Path) -> None:
+    # Scraped metadata holds anything; urlsplit refuses an unclosed "[" (an IPv6 host).
+    records = [
+        {"id": str(n), "url": f"http://[broken/{n}", "text": f"Home\n\nPage {n} of its own."}
+        for n in range(3)
+    ]
+    source = write(tmp_path / "in.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+    result = invoke("run", str(source), "-q")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    # One site (the file's folder): its "Home" on three different pages is learned.
+    assert [(r["id"], r["text"], r["url"]) for r in lines_of(result.stdout_bytes)] == [
+        (str(n), f"Page {n} of its own.", f"http://[broken/{n}") for n in range(3)
+    ]
+
+
 def test_user_rules_on_the_command_line(tmp_path: Path) -> None:
     rules = write(tmp_path / "r.toml", "[[rule]]\nname = 'share'\npatterns = ['Share this']\n")
     source = write(tmp_path / "in.jsonl", json.dumps({"text": "Body.\nShare this\n"}) + "\n")

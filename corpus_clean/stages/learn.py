@@ -54,7 +54,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 import numpy as np
 import xxhash
@@ -144,10 +144,22 @@ def _words(line: str) -> set[str]:
     return found
 
 
+def _url_of(record: Record) -> SplitResult | None:
+    """The record's ``url`` field, split; None without one, or where it is no url at all
+    (a scrape's ``http://[broken`` must not stop the run: the record has no url then)."""
+    url = record.meta.get("url")
+    if not isinstance(url, str):
+        return None
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return None
+
+
 def site_of(record: Record) -> str:
     """The host of the record's ``url`` field when it has one, else its source's folder."""
-    url = record.meta.get("url")
-    if isinstance(url, str) and (host := urlsplit(url).hostname):
+    url = _url_of(record)
+    if url is not None and (host := url.hostname):
         return host.removeprefix("www.")
     return os.path.dirname(record.source)
 
@@ -155,8 +167,8 @@ def site_of(record: Record) -> str:
 def _address_words(record: Record) -> set[str]:
     """The words (``_words``) of the path of the record's ``url`` field: most sites
     name an article's address after its headline."""
-    url = record.meta.get("url")
-    return _words(unquote(urlsplit(url).path)) if isinstance(url, str) else set()
+    url = _url_of(record)
+    return _words(unquote(url.path)) if url is not None else set()
 
 
 def _sites_of(records: Iterable[Record]) -> list[str]:

@@ -546,6 +546,10 @@ def test_the_site_is_the_url_host_else_the_folder_of_the_source() -> None:
     assert site_of(Record(id="x", text="", source="scrape/a.com/1.txt")) == "scrape/a.com"
     with_url = Record(id="x", text="", source="all.jsonl", meta={"url": "https://www.a.com/x"})
     assert site_of(with_url) == "a.com"
+    # A url field that is no url (urlsplit refuses it) is as good as none.
+    broken = Record(id="x", text="", source="scrape/a.com/1.txt", meta={"url": "http://[a.com/x"})
+    assert site_of(broken) == "scrape/a.com"
+    assert _address_words(broken) == set()
 
 
 @settings(max_examples=60, deadline=None)
@@ -801,8 +805,18 @@ def test_a_sketch_passes_on_what_its_callables_raise() -> None:
 
 
 #: Urls and sources the sites of records are told from: a host with and without "www.",
-#: urls without a host (the source's folder then), a url that is not a str.
-URLS = ["https://www.a.com/1", "http://a.com/2", "b.org/x", "", "http://www./", 7, None]
+#: urls without a host (the source's folder then), one urlsplit refuses, a url that is not a
+#: str.
+URLS = [
+    "https://www.a.com/1",
+    "http://a.com/2",
+    "b.org/x",
+    "",
+    "http://www./",
+    "http://[c",
+    7,
+    None,
+]
 SOURCES = ["p/1.txt", "p/2.txt", "q/1.txt", "all.jsonl"]
 
 
