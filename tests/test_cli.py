@@ -10,6 +10,7 @@ import shutil
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -193,6 +194,33 @@ def test_a_url_field_that_is_no_url_is_taken_as_none(tmp_path: Path) -> None:
     assert [(r["id"], r["text"], r["url"]) for r in lines_of(result.stdout_bytes)] == [
         (str(n), f"Page {n} of its own.", f"http://[broken/{n}") for n in range(3)
     ]
+
+
+def test_the_site_of_a_datatrove_document_is_its_metadata_urls_host(tmp_path: Path) -> None:
+    # One file, two hosts; one line on a page of each. As one site (the file's folder),
+    # that line would be on two different articles of it, and learned.
+    shared = "Quoted by both: the bridge opens on Monday."
+    documents: list[dict[str, Any]] = [
+        {
+            "id": f"{host}-{n}",
+            "text": f"Page {n} of {host} has words of its own.\n\n{shared if n == 0 else 'Bye.'}",
+            "metadata": {"url": f"https://{host}/story-{n}", "dump": "CC-MAIN-2024-10"},
+        }
+        for host in ("a.example", "b.example")
+        for n in range(2)
+    ]
+    source = write(tmp_path / "in.jsonl", "".join(json.dumps(d) + "\n" for d in documents))
+    result = invoke("clean", str(source), "-q")
+    assert result.exit_code == 0, result.stderr
+    kept = {r["id"]: str(r["text"]) for r in lines_of(result.stdout_bytes)}
+    assert shared in kept["a.example-0"] and shared in kept["b.example-0"]
+    # Without its url, the same line goes from both.
+    for d in documents:
+        del d["metadata"]["url"]
+    write(source, "".join(json.dumps(d) + "\n" for d in documents))
+    again = invoke("clean", str(source), "-q")
+    kept = {r["id"]: str(r["text"]) for r in lines_of(again.stdout_bytes)}
+    assert shared not in kept["a.example-0"] and shared not in kept["b.example-0"]
 
 
 def test_user_rules_on_the_command_line(tmp_path: Path) -> None:

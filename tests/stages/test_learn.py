@@ -546,6 +546,11 @@ def test_the_site_is_the_url_host_else_the_folder_of_the_source() -> None:
     assert site_of(Record(id="x", text="", source="scrape/a.com/1.txt")) == "scrape/a.com"
     with_url = Record(id="x", text="", source="all.jsonl", meta={"url": "https://www.a.com/x"})
     assert site_of(with_url) == "a.com"
+    # dolma and datatrove keep the url in their metadata object; a url field comes first.
+    inner = {"metadata": {"url": "https://b.org/x", "dump": "CC-MAIN-2024-10"}}
+    assert site_of(Record(id="x", text="", source="all.jsonl", meta=inner)) == "b.org"
+    both = {**inner, "url": "https://a.com/y"}
+    assert site_of(Record(id="x", text="", source="all.jsonl", meta=both)) == "a.com"
     # A url field that is no url (urlsplit refuses it) is as good as none.
     broken = Record(id="x", text="", source="scrape/a.com/1.txt", meta={"url": "http://[a.com/x"})
     assert site_of(broken) == "scrape/a.com"
@@ -804,9 +809,9 @@ def test_a_sketch_passes_on_what_its_callables_raise() -> None:
         sketch_texts([text], *limits, not_bytes, xxhash.xxh3_64_intdigest)
 
 
-#: Urls and sources the sites of records are told from: a host with and without "www.",
-#: urls without a host (the source's folder then), one urlsplit refuses, a url that is not a
-#: str.
+#: Urls (at the top, or in a metadata object) and sources the sites of records are told
+#: from: a host with and without "www.", urls without a host (the source's folder then),
+#: one urlsplit refuses, a url that is not a str.
 URLS = [
     "https://www.a.com/1",
     "http://a.com/2",
@@ -821,11 +826,18 @@ SOURCES = ["p/1.txt", "p/2.txt", "q/1.txt", "all.jsonl"]
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(URLS), st.sampled_from(SOURCES)), max_size=12))
-def test_a_sketch_has_the_site_of_each_record(pages: list[tuple[object, str]]) -> None:
+@given(
+    st.lists(st.tuples(st.sampled_from(URLS), st.sampled_from(SOURCES), st.booleans()), max_size=12)
+)
+def test_a_sketch_has_the_site_of_each_record(pages: list[tuple[object, str, bool]]) -> None:
     records = [
-        Record(id=str(i), text="x", source=source, meta={} if url is None else {"url": url})
-        for i, (url, source) in enumerate(pages)
+        Record(
+            id=str(i),
+            text="x",
+            source=source,
+            meta={} if url is None else {"metadata": {"url": url}} if inner else {"url": url},
+        )
+        for i, (url, source, inner) in enumerate(pages)
     ]
     assert Sketch.of(records).sites == [site_of(record) for record in records]
 
