@@ -492,9 +492,9 @@ def clean(**kwargs: Any) -> None:
     """Remove boilerplate and normalize the layout of each record's text.
 
     Besides the rules, each site's boilerplate is learned from the input first (a site is
-    the host of a record's url field, or of metadata.url, else the folder of its source;
-    a learned line that the url's path names is the page's own headline, and stays);
-    --no-learn: rules only.
+    the host of a record's url field, or of metadata.url or meta.url, else the folder of
+    its source; a learned line that the url's path names is the page's own headline, and
+    stays); --no-learn: rules only.
 
     An article split from a page whose text is empty once cleaned is dropped (counted);
     records you give are always written.

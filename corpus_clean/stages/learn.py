@@ -10,8 +10,9 @@ each record, counting every removal.
   are one copy cluster (union-find), and recurrence is the number of distinct clusters.
   Long lines are compared sentence by sentence, so a copy with a word changed, or with
   another site's promo appended to its last paragraph, still shares all the rest.
-- A site is the host of a record's url (its ``url`` field, else its ``metadata``
-  object's: dolma, datatrove), else the folder of its ``source``.
+- A site is the host of a record's url (its ``url`` field, else that of its
+  ``metadata`` or ``meta`` object: dolma, datatrove, RedPajama), else the folder of its
+  ``source``.
 - A line of a site is learned when ``min_pages`` different articles of the site hold
   it. Where it stands next to a line that is not learned (the article), it is
   *anchored*. One anchored on many of its articles (a menu's last item above every
@@ -145,19 +146,25 @@ def _words(line: str) -> set[str]:
     return found
 
 
-def url_field(record: Record) -> str | None:
-    """The record's url: its ``url`` field, else the ``url`` of its ``metadata`` object
-    (where dolma and datatrove keep it); None if neither is a string."""
+#: The objects a record's url may stand in when it has no ``url`` field: dolma's and
+#: datatrove's ``metadata``, RedPajama's ``meta``.
+URL_HOLDERS = ("metadata", "meta")
+
+
+def _url_field(record: Record) -> str | None:
+    """The record's url: its ``url`` field, else the ``url`` of the first of its
+    ``URL_HOLDERS`` that has one; None if that is no string."""
     url = record.meta.get("url")
-    if url is None and isinstance(inner := record.meta.get("metadata"), dict):
-        url = inner.get("url")
+    for holder in URL_HOLDERS:
+        if url is None and isinstance(inner := record.meta.get(holder), dict):
+            url = inner.get("url")
     return url if isinstance(url, str) else None
 
 
 def _url_of(record: Record) -> SplitResult | None:
-    """``url_field``, split; None without one, or where it is no url at all (a scrape's
+    """``_url_field``, split; None without one, or where it is no url at all (a scrape's
     ``http://[broken`` must not stop the run: the record has no url then)."""
-    url = url_field(record)
+    url = _url_field(record)
     if url is None:
         return None
     try:
@@ -167,7 +174,7 @@ def _url_of(record: Record) -> SplitResult | None:
 
 
 def site_of(record: Record) -> str:
-    """The host of the record's url (``url_field``) when it has one, else its source's
+    """The host of the record's url (``_url_field``) when it has one, else its source's
     folder."""
     url = _url_of(record)
     if url is not None and (host := url.hostname):
@@ -176,7 +183,7 @@ def site_of(record: Record) -> str:
 
 
 def _address_words(record: Record) -> set[str]:
-    """The words (``_words``) of the path of the record's url (``url_field``): most
+    """The words (``_words``) of the path of the record's url (``_url_field``): most
     sites name an article's address after its headline."""
     url = _url_of(record)
     return _words(unquote(url.path)) if url is not None else set()
@@ -188,7 +195,7 @@ def _sites_of(records: Iterable[Record]) -> list[str]:
     known: dict[str | tuple[str, str], str] = {}
     sites = []
     for record in records:
-        url = url_field(record)
+        url = _url_field(record)
         key = (url, record.source) if url is not None else record.source
         site = known.get(key)
         if site is None:

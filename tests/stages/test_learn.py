@@ -551,6 +551,8 @@ def test_the_site_is_the_url_host_else_the_folder_of_the_source() -> None:
     assert site_of(Record(id="x", text="", source="all.jsonl", meta=inner)) == "b.org"
     both = {**inner, "url": "https://a.com/y"}
     assert site_of(Record(id="x", text="", source="all.jsonl", meta=both)) == "a.com"
+    redpajama = {"meta": {"url": "https://www.c.net/z", "language": "en"}}
+    assert site_of(Record(id="x", text="", source="all.jsonl", meta=redpajama)) == "c.net"
     # A url field that is no url (urlsplit refuses it) is as good as none.
     broken = Record(id="x", text="", source="scrape/a.com/1.txt", meta={"url": "http://[a.com/x"})
     assert site_of(broken) == "scrape/a.com"
