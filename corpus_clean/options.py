@@ -121,9 +121,10 @@ class LearnOptions:
     headline_words: int = 4
     headline_share: float = 0.8
     #: ... and so is one of at least ``address_words`` such words of which
-    #: ``headline_share`` stand in the path of its record's ``url`` field (most sites
-    #: make an article's address of its headline). On the dragnet pages, as JSONL
-    #: records with their url, this keeps 34 more content lines and 8 more boilerplate.
+    #: ``headline_share`` stand in the slug of its record's url (the path's segment with
+    #: the most words: most sites make an article's address of its headline). On the
+    #: dragnet pages, as JSONL records with their url, this keeps 34 more content lines
+    #: and 2 more boilerplate lines.
     address_words: int = 2
 
 

@@ -24,9 +24,10 @@ each record, counting every removal.
   only where a neighbour is learned too: between a headline and the article it stays.
   A headline that stays is no such neighbour.
 - A learned line most of whose words (``headline_words`` or more) stand in its page's
-  prose, or (``address_words`` or more) in the path of its ``url`` (a slug such as
-  ``/2012/11/05/lessons-from-a-marathon-not-run/``), is that article's own headline or
-  lead, in a list among the chrome: its first occurrence on the page stays.
+  prose, or (``address_words`` or more) in the slug of its url (the path's segment
+  with the most words: ``/2012/11/05/lessons-from-a-marathon-not-run/``), is that
+  article's own headline or lead, in a list among the chrome: its first occurrence on
+  the page stays.
 - A short line that is not learned but that long runs of learned lines cut off from
   every line of prose on its page (a related list's headline, a date, a tag among the
   chrome) goes too, unless it is the text's first line or most of its words are the
@@ -183,10 +184,14 @@ def site_of(record: Record) -> str:
 
 
 def _address_words(record: Record) -> set[str]:
-    """The words (``_words``) of the path of the record's url (``_url_field``): most
-    sites name an article's address after its headline."""
+    """The words (``_words``) of the slug of the record's url (``_url_field``): most
+    sites name an article's address after its headline. The slug is the segment of the
+    url's path with the most words (``/world/for-mitt-romney-a-bigger-military/2012/10/29/
+    877daa78_story.html``); a folder such as ``/category/`` is not the page's own."""
     url = _url_of(record)
-    return _words(unquote(url.path)) if url is not None else set()
+    if url is None:
+        return set()
+    return max((_words(unquote(segment)) for segment in url.path.split("/")), key=len)
 
 
 def _sites_of(records: Iterable[Record]) -> list[str]:

@@ -438,6 +438,14 @@ def test_a_pages_own_short_headline_stays_where_its_url_names_it() -> None:
     # Two words named by the address are enough by default; asked for four, none stays.
     strict = learned_from(with_url, address_words=4)
     assert [lines_of(strict.apply(r)) for r in with_url] == bodies
+    # Words in a folder of the path are not the page's own: the slug has more words.
+    slug = "-".join(WORDS[15:19])
+    in_folder = [
+        record("daily", i, page, url=f"https://daily.example/{'-'.join(topic)}/{slug}/")
+        for i, (page, topic) in enumerate(zip(pages, topics, strict=True))
+    ]
+    learned = learned_from(in_folder)
+    assert [lines_of(learned.apply(r)) for r in in_folder] == bodies
 
 
 def test_an_address_in_any_script_gives_its_words() -> None:
