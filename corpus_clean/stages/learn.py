@@ -186,8 +186,8 @@ def site_of(record: Record) -> str:
 def _address_words(record: Record) -> set[str]:
     """The words (``_words``) of the slug of the record's url (``_url_field``): most
     sites name an article's address after its headline. The slug is the segment of the
-    url's path with the most words (``/world/for-mitt-romney-a-bigger-military/2012/10/29/
-    877daa78_story.html``); a folder such as ``/category/`` is not the page's own."""
+    url's path with the most words (some sites put dates and an id after it); a folder
+    such as ``/category/`` is not the page's own."""
     url = _url_of(record)
     if url is None:
         return set()
@@ -519,7 +519,7 @@ class Learned:
         removals: list[Removal] | None,
     ) -> list[int]:
         """Which lines (their positions) stay: the others are learned boilerplate here.
-        ``address``: the words of the page's address (``_address_words``)."""
+        ``address``: the words of the slug of the page's url (``_address_words``)."""
         found = [self._find(self.lines, site, h) for h in hashes]
         strength = [0 if f is None else f[1].strength for f in found]
         # Beyond either end of the text counts as boilerplate: a related list may end a page.
