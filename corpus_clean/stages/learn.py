@@ -155,9 +155,12 @@ URL_HOLDERS = ("metadata", "meta")
 def _url_field(record: Record) -> str | None:
     """The record's url: its ``url`` field, else the ``url`` of the first of its
     ``URL_HOLDERS`` that has one; None if that is no string."""
-    url = record.meta.get("url")
+    meta = record.meta
+    if not meta:  # a page file's articles: no fields beyond ours
+        return None
+    url = meta.get("url")
     for holder in URL_HOLDERS:
-        if url is None and isinstance(inner := record.meta.get(holder), dict):
+        if url is None and isinstance(inner := meta.get(holder), dict):
             url = inner.get("url")
     return url if isinstance(url, str) else None
 
