@@ -48,6 +48,7 @@ each record, counting every removal.
 from __future__ import annotations
 
 import array
+import functools
 import json
 import math
 import os
@@ -165,10 +166,9 @@ def _url_field(record: Record) -> str | None:
     return url if isinstance(url, str) else None
 
 
-def _url_of(record: Record) -> SplitResult | None:
-    """``_url_field``, split; None without one, or where it is no url at all (a scrape's
+def _split_url(url: str | None) -> SplitResult | None:
+    """A url split; None for none, or where it is no url at all (a scrape's
     ``http://[broken`` must not stop the run: the record has no url then)."""
-    url = _url_field(record)
     if url is None:
         return None
     try:
@@ -180,21 +180,24 @@ def _url_of(record: Record) -> SplitResult | None:
 def site_of(record: Record) -> str:
     """The host of the record's url (``_url_field``) when it has one, else its source's
     folder."""
-    url = _url_of(record)
+    url = _split_url(_url_field(record))
     if url is not None and (host := url.hostname):
         return host.removeprefix("www.")
     return os.path.dirname(record.source)
 
 
-def _address_words(record: Record) -> set[str]:
-    """The words (``_words``) of the slug of the record's url (``_url_field``): most
-    sites name an article's address after its headline. The slug is the segment of the
-    url's path with the most words (some sites put dates and an id after it); a folder
-    such as ``/category/`` is not the page's own."""
-    url = _url_of(record)
-    if url is None:
-        return set()
-    return max((_words(unquote(segment)) for segment in url.path.split("/")), key=len)
+@functools.lru_cache(maxsize=1024)
+def _slug_words(url: str) -> frozenset[str]:
+    """The words (``_words``) of a url's slug: most sites name an article's address
+    after its headline. The slug is the segment of the url's path with the most words
+    (some sites put dates and an id after it); a folder such as ``/category/`` is not
+    the page's own. Asked only where a learned line would go; kept for the other
+    articles of the page, which share its url."""
+    parts = _split_url(url)
+    if parts is None:
+        return frozenset()
+    slug = max((_words(unquote(part)) for part in parts.path.split("/")), key=len)
+    return frozenset(slug)
 
 
 def _sites_of(records: Iterable[Record]) -> list[str]:
@@ -404,9 +407,9 @@ class Learned:
         removals = None if record.removed is None else list(record.removed)
         # Each line's position in the record's text: islands are found among them all.
         origin = list(range(len(lines)))
-        address = _address_words(record)
+        url = _url_field(record)
         lines, hashes, origin = self._settle(
-            site, address, lines, hashes, origin, has_tails, removed, removals
+            site, url, lines, hashes, origin, has_tails, removed, removals
         )
         # Fewer lines went than a run that cuts one off needs (most articles): no islands.
         island = (
@@ -424,7 +427,7 @@ class Learned:
             lines, hashes = [lines[k] for k in stay], [hashes[k] for k in stay]
             origin = [origin[k] for k in stay]
             lines, hashes, origin = self._settle(
-                site, address, lines, hashes, origin, has_tails, removed, removals
+                site, url, lines, hashes, origin, has_tails, removed, removals
             )
         if not removed:
             return record
@@ -438,7 +441,7 @@ class Learned:
     def _settle(
         self,
         site: str,
-        address: set[str],
+        url: str | None,
         lines: list[str],
         hashes: list[int],
         origin: list[int],
@@ -450,7 +453,7 @@ class Learned:
         changed = True
         while changed and lines:
             changed = False
-            kept = self._kept_lines(site, address, lines, hashes, removed, removals)
+            kept = self._kept_lines(site, url, lines, hashes, removed, removals)
             if len(kept) != len(lines):
                 lines, hashes = [lines[i] for i in kept], [hashes[i] for i in kept]
                 origin = [origin[i] for i in kept]
@@ -515,14 +518,14 @@ class Learned:
     def _kept_lines(
         self,
         site: str,
-        address: set[str],
+        url: str | None,
         lines: list[str],
         hashes: list[int],
         removed: Counter[tuple[str, PatternKey]],
         removals: list[Removal] | None,
     ) -> list[int]:
         """Which lines (their positions) stay: the others are learned boilerplate here.
-        ``address``: the words of the slug of the page's url (``_address_words``)."""
+        ``url``: the record's (``_url_field``), whose slug may name its headline."""
         found = [self._find(self.lines, site, h) for h in hashes]
         strength = [0 if f is None else f[1].strength for f in found]
         # Beyond either end of the text counts as boilerplate: a related list may end a page.
@@ -547,9 +550,9 @@ class Learned:
             if goes and hashes[i] not in stayed:  # the page's own headline stays once
                 words = _words(line)
                 enough = self.headline_share * len(words)
-                if len(words) >= self.address_words and len(words & address) >= enough:
-                    goes = False
-                elif len(words) >= self.headline_words:
+                if url is not None and len(words) >= self.address_words:
+                    goes = len(words & _slug_words(url)) < enough
+                if goes and len(words) >= self.headline_words:
                     if prose is None:
                         prose = self._prose_words(lines, found)
                     goes = len(words & prose) < enough

@@ -35,9 +35,9 @@ from corpus_clean.stages.learn import (
     Learned,
     Sketch,
     TextKey,
-    _address_words,
     _components,
     _once_per_record,
+    _slug_words,
     closing_sentences,
     fit,
     fold,
@@ -448,9 +448,9 @@ def test_a_pages_own_short_headline_stays_where_its_url_names_it() -> None:
     assert [lines_of(learned.apply(r)) for r in in_folder] == bodies
 
 
-def test_an_address_in_any_script_gives_its_words() -> None:
+def test_a_slug_in_any_script_gives_its_words() -> None:
     url = "https://news.example.cn/2012/%E5%8C%97%E4%BA%AC%E5%A4%A9%E6%B0%94_river-council.html"
-    found = _address_words(Record(id="1", text="", source="a.txt", meta={"url": url}))
+    found = _slug_words(url)
     assert found == {"北京", "京天", "天气", "river", "council", "html"}
 
 
@@ -564,7 +564,7 @@ def test_the_site_is_the_url_host_else_the_folder_of_the_source() -> None:
     # A url field that is no url (urlsplit refuses it) is as good as none.
     broken = Record(id="x", text="", source="scrape/a.com/1.txt", meta={"url": "http://[a.com/x"})
     assert site_of(broken) == "scrape/a.com"
-    assert _address_words(broken) == set()
+    assert _slug_words("http://[a.com/x") == frozenset()
 
 
 @settings(max_examples=60, deadline=None)
