@@ -28,6 +28,7 @@ from corpus_clean.options import LearnOptions
 from corpus_clean.record import Record
 from corpus_clean.stages.clean import RulesError, parse_rules
 from corpus_clean.stages.learn import (
+    _WORD,
     FOLD_MAX,
     MIN_TAIL,
     TAIL_LINES,
@@ -38,6 +39,7 @@ from corpus_clean.stages.learn import (
     _components,
     _once_per_record,
     _slug_words,
+    _words,
     closing_sentences,
     fit,
     fold,
@@ -446,6 +448,12 @@ def test_a_pages_own_short_headline_stays_where_its_url_names_it() -> None:
     ]
     learned = learned_from(in_folder)
     assert [lines_of(learned.apply(r)) for r in in_folder] == bodies
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=80))
+def test_the_words_of_ascii_text_are_those_the_general_pattern_finds(line: str) -> None:
+    assert _words(line) == set(_WORD.findall(line.casefold()))
 
 
 def test_a_slug_in_any_script_gives_its_words() -> None:
