@@ -493,8 +493,8 @@ def clean(**kwargs: Any) -> None:
 
     Besides the rules, each site's boilerplate is learned from the input first (a site is
     the host of a record's url field, or of metadata.url or meta.url, else the folder of
-    its source; a learned line that the url's slug names is the page's own headline, and
-    stays); --no-learn: rules only.
+    its source; a learned line that the url's slug names is the page's own headline: it
+    stays once); --no-learn: rules only.
 
     An article split from a page whose text is empty once cleaned is dropped (counted);
     records you give are always written.
