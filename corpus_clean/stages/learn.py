@@ -714,6 +714,7 @@ def fit_with(
         else _Merger(prior, names, _cluster_keys(cluster, own_min, hashes, record_of))
     )
     if merger is not None:
+        merger.adopt(site_ids, cluster, _marks(pieces, site_ids, options), options.copy_share)
         site_clusters = merger.site_clusters(site_ids, site_clusters)
     _learn_lines(
         learned,
@@ -753,8 +754,11 @@ def fit_with(
 EVIDENCE_KEYS = 32
 #: No cluster key: pads a row of keys (it sorts last).
 NO_KEY = np.uint64(2**64 - 1)
-#: Kinds of evidence rows: a line of a site, a closing sentence of a site, the site.
-LINE_ROW, TAIL_ROW, SITE_ROW = 0, 1, 2
+#: Kinds of evidence rows: a line of a site, a closing sentence of a site, the site, and
+#: a mark of an article of a site (see ``_marks``).
+LINE_ROW, TAIL_ROW, SITE_ROW, MARK_ROW = 0, 1, 2, 3
+#: An article's marks: its smallest sentence hashes of its own (see ``_marks``).
+MARKS = 4
 
 
 @dataclass
@@ -868,9 +872,21 @@ def _cluster_keys(
     return _mix(chosen)
 
 
-def _bottom_keys(group: np.ndarray, keys: np.ndarray, n_groups: int) -> np.ndarray:
-    """Per group, its smallest ``EVIDENCE_KEYS`` distinct keys (a row, ``NO_KEY`` padded)."""
-    out = np.full((n_groups, EVIDENCE_KEYS), NO_KEY, dtype=np.uint64)
+def _marks(pieces: _Pieces, site_ids: np.ndarray, options: LearnOptions) -> np.ndarray:
+    """Per record, its ``MARKS`` smallest hashes of the sentences of its long lines that
+    are its own (not on most pages of its site: ``_ubiquitous``), ``NO_KEY`` padded. A
+    copy with a sentence edited keeps most of them, where the one smallest hash, an
+    article's key in an earlier run, changes whenever the edit hits it."""
+    piece, record, _ = _once_per_record(pieces.hashes, pieces.record_of.astype(np.int64))
+    own = ~_ubiquitous(site_ids[record].astype(np.int64), piece, site_ids, options)
+    return _bottom_keys(record[own], piece[own], len(site_ids), MARKS)
+
+
+def _bottom_keys(
+    group: np.ndarray, keys: np.ndarray, n_groups: int, width: int = EVIDENCE_KEYS
+) -> np.ndarray:
+    """Per group, its smallest ``width`` distinct keys (a row, ``NO_KEY`` padded)."""
+    out = np.full((n_groups, width), NO_KEY, dtype=np.uint64)
     if not len(group):
         return out
     order = np.lexsort((keys, group))
@@ -879,7 +895,7 @@ def _bottom_keys(group: np.ndarray, keys: np.ndarray, n_groups: int) -> np.ndarr
     new[1:] = (g[1:] != g[:-1]) | (k[1:] != k[:-1])
     g, k = g[new], k[new]
     rank = np.arange(len(g)) - np.searchsorted(g, g, side="left")
-    keep = (rank < EVIDENCE_KEYS) & (k != NO_KEY)
+    keep = (rank < width) & (k != NO_KEY)
     out[g[keep], rank[keep]] = k[keep]
     return out
 
@@ -963,6 +979,48 @@ class _Merger:
             np.where(has, p.inside[at], 0),
             np.where(has, p.lengths[at], 0),
         )
+
+    def adopt(
+        self, site_ids: np.ndarray, cluster: np.ndarray, marks: np.ndarray, copy_share: float
+    ) -> None:
+        """Give a copy of an article an earlier run saw that article's key: a cluster of
+        which a record holds at least ``copy_share`` of its marks (``_marks``) on one
+        article of its site that the prior marked takes its key (the one holding the
+        most, the smallest of those tied); then keep every record's marks, so that a
+        later run finds copies of this run's articles."""
+        n = len(cluster)
+        record = np.repeat(np.arange(n, dtype=np.int64), MARKS)
+        mark = marks.ravel()
+        real = mark != NO_KEY
+        record, mark = record[real], mark[real]
+        site = site_ids[record].astype(np.int64)
+        found = self._prior_of(MARK_ROW, site, mark)
+        if (found >= 0).any():
+            _, prior_keys, *_ = self.prior_rows(found)
+            hit = np.repeat(record, EVIDENCE_KEYS)
+            key = prior_keys.ravel()
+            valid = key != NO_KEY
+            hit, key = hit[valid], key[valid]
+            # (record, key) pairs, each mark once: how many of its marks each key holds.
+            pair, held = np.unique(np.stack([hit, key.view(np.int64)]), axis=1, return_counts=True)
+            hit, key = pair[0], pair[1].view(np.uint64)
+            enough = held >= copy_share * np.bincount(record, minlength=n)[hit]
+            hit, key, held = hit[enough], key[enough], held[enough]
+            root = cluster[hit]
+            # Per cluster, the key its records hold most marks of (the smallest when tied).
+            order = np.lexsort((key, -held, root))
+            root, key = root[order], key[order]
+            first = np.ones(len(root), dtype=bool)
+            first[1:] = root[1:] != root[:-1]
+            taken = np.full(n, NO_KEY, dtype=np.uint64)
+            taken[root[first]] = key[first]
+            adopted = taken[cluster]
+            self.record_keys = np.where(adopted != NO_KEY, adopted, self.record_keys)
+        pairs, key_of, pages, pair_of = _recurrence(site, mark, cluster[record])
+        merged, _, merged_keys = self.pairs(
+            MARK_ROW, pairs, key_of, pages, pair_of, self.record_keys[record]
+        )
+        self.keep(MARK_ROW, pairs, key_of, merged, merged_keys)
 
     def site_clusters(self, site_ids: np.ndarray, clusters: np.ndarray) -> np.ndarray:
         sites = np.arange(len(self.names), dtype=np.int64)
@@ -1425,11 +1483,14 @@ def _learn_lines(
     headline anchored on its own page only, listed among others elsewhere) go only where
     they are not anchored."""
     distinct, rank, times = np.unique(hashes, return_inverse=True, return_counts=True)
-    # A line that stands once in the input, and that no earlier run saw, is learned
-    # nowhere and kept in no evidence: most lines are, and only the others are counted
-    # (the positions ``at``; ``[at]`` of a per-line array is theirs).
+    # A line that stands once in the input is learned nowhere: most lines are, and only
+    # the others are counted (the positions ``at``; ``[at]`` of a per-line array is
+    # theirs). With an index, so are the short ones (a menu item on the one page of a
+    # site that a nightly scrape holds: on the next night's page it recurs) and those
+    # that earlier runs saw. Long ones (most often an article's paragraph) are not.
     counted = times[rank] >= min(2, options.min_pages, options.min_sites)
     if merger is not None:
+        counted |= lengths < options.long_line
         counted |= np.isin(hashes, merger.prior.hashes[merger.prior.kinds == LINE_ROW])
     at = np.flatnonzero(counted)
     ranks = (rank[at], len(distinct))  # sorted once for the three
@@ -1491,8 +1552,10 @@ def _learn_lines(
         )
         wide_inside = merger.wide_inside(wide_pair[inside], line_site[inside])
         pair_inside = (np.bincount(site_pair[inside], minlength=len(site)) > 0) | (prior_inside > 0)
-        # Kept: what recurs on a site, or across sites (to be counted there next time).
-        keep = (pages >= 2) | (wide_pages[np.searchsorted(wide_key, key)] >= 2)
+        # Kept: what recurs on a site or across sites, and every short line (counted there
+        # next time).
+        wide_recurs = wide_pages[np.searchsorted(wide_key, key)] >= 2
+        keep = (pages >= 2) | wide_recurs | (pair_length < options.long_line)
         merger.keep(
             LINE_ROW,
             site[keep],

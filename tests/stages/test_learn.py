@@ -1096,6 +1096,47 @@ def test_with_an_index_a_few_pages_lose_the_chrome_earlier_runs_learned(tmp_path
     assert FOOTER[0] not in third and MENU[-1] not in third
 
 
+def test_with_an_index_one_page_a_night_is_enough_to_learn_the_chrome(tmp_path: Path) -> None:
+    # The short lines of a page seen once are kept in the index too: the next night's
+    # page, which holds its menu and footer again, makes them recur.
+    site, index = tmp_path / "scrape" / "news", str(tmp_path / "accepted.db")
+    nights = []
+    for night in range(4):
+        write_night(site, 10 * night, 1)
+        (text,) = texts(invoke("run", str(site.parent), "-q", "--index", index))
+        nights.append(text)
+    chrome = [*FOOTER, MENU[-1], "Related stories"]
+    assert all(line in nights[0] for line in chrome)  # nothing to learn from yet
+    assert not any(line in text for text in nights[1:] for line in chrome)
+    assert all(headline(10 * n) in text for n, text in enumerate(nights))
+
+
+def test_with_an_index_a_later_nights_edited_copy_of_an_article_loses_no_line(
+    tmp_path: Path,
+) -> None:
+    # An article of short lines and long paragraphs, then on later nights copies of it,
+    # each with one word of another paragraph changed: whichever sentence an edit hits,
+    # the copy is the article seen before, so its short lines do not recur.
+    site, index = tmp_path / "scrape" / "news", str(tmp_path / "accepted.db")
+    rnd = random.Random(3)
+    body = [paragraph(rnd) for _ in range(4)]
+    short = ["Photo: the harbour at dawn", "Read the council's answer below"]
+    article = [headline(1), body[0], short[0], body[1], body[2], short[1], body[3]]
+    site.mkdir(parents=True)
+    (site / "0.txt").write_text("\n".join([*MENU, *article, *FOOTER]) + "\n", "utf-8")
+    invoke("run", str(site.parent), "-q", "--index", index)
+    for n in range(len(body)):
+        edited = [line.replace(" ", " and ", 1) if line == body[n] else line for line in article]
+        (site / "0.txt").unlink(missing_ok=True)
+        (site / f"{n + 1}.txt").write_text("\n".join([*MENU, *edited, *FOOTER]) + "\n", "utf-8")
+        # Kept or removed as a duplicate of the article, the copy keeps all its lines.
+        removed = tmp_path / "removed.jsonl"
+        kept = invoke("run", str(site.parent), "-q", "--index", index, "--duplicates", str(removed))
+        (text,) = texts(kept + removed.read_bytes())
+        assert [line for line in edited if line not in text] == [], n
+        (site / f"{n + 1}.txt").unlink()
+
+
 def test_the_same_pages_scraped_night_after_night_count_once(tmp_path: Path) -> None:
     site, index = tmp_path / "scrape" / "news", str(tmp_path / "accepted.db")
     write_night(site, 0, 3)
