@@ -757,8 +757,11 @@ NO_KEY = np.uint64(2**64 - 1)
 #: Kinds of evidence rows: a line of a site, a closing sentence of a site, the site, and
 #: a mark of an article of a site (see ``_marks``).
 LINE_ROW, TAIL_ROW, SITE_ROW, MARK_ROW = 0, 1, 2, 3
-#: An article's marks: its smallest sentence hashes of its own (see ``_marks``).
+#: An article's marks: its smallest sentence hashes of its own (see ``_marks``); and
+#: how many keys of the articles holding a mark an index keeps (the smallest: copies of
+#: an article hold its marks under its key, so most marks have one).
 MARKS = 4
+MARK_KEYS = 4
 
 
 @dataclass
@@ -779,6 +782,8 @@ class Evidence:
     anchored_keys: np.ndarray
     inside: np.ndarray
     lengths: np.ndarray
+    #: The articles' marks, kept apart: a few of them for every article (see ``Marks``).
+    marks: Marks = field(default_factory=lambda: Marks.of_rows([]))
 
     @classmethod
     def empty(cls) -> Evidence:
@@ -790,6 +795,8 @@ class Evidence:
     ) -> Evidence:
         """From rows (site, kind, hash as int64, pages, keys, anchored, anchored keys,
         inside, length), keys as little-endian uint64 bytes, as the index stores them."""
+        marks = Marks.of_rows([(row[0], row[2], row[4]) for row in rows if row[1] == MARK_ROW])
+        rows = [row for row in rows if row[1] != MARK_ROW]
         columns = list(zip(*rows, strict=True)) if rows else [()] * 9
         return cls(
             sites=np.array(columns[0], dtype=object).astype(str),
@@ -801,10 +808,16 @@ class Evidence:
             anchored_keys=_key_rows(columns[6]),
             inside=np.array(columns[7], dtype=np.int64),
             lengths=np.array(columns[8], dtype=np.int64),
+            marks=marks,
         )
 
     def rows(self) -> Iterator[tuple[str, int, int, int, bytes, int, bytes, int, int]]:
-        """The rows ``of_rows`` reads, in a stable order."""
+        """The rows ``of_rows`` reads, in a stable order (the marks' last)."""
+        yield from self._rows()
+        for site, mark, keys in self.marks.rows():
+            yield (site, MARK_ROW, mark, len(keys) // 8, keys, 0, b"", 0, 0)
+
+    def _rows(self) -> Iterator[tuple[str, int, int, int, bytes, int, bytes, int, int]]:
         signed = self.hashes.view(np.int64)
         for i in range(len(self.kinds)):
             yield (
@@ -823,6 +836,7 @@ class Evidence:
         return len(self.kinds)
 
     def select(self, which: np.ndarray) -> Evidence:
+        """The rows ``which`` (the marks all)."""
         return Evidence(
             self.sites[which],
             self.kinds[which],
@@ -833,7 +847,47 @@ class Evidence:
             self.anchored_keys[which],
             self.inside[which],
             self.lengths[which],
+            self.marks,
         )
+
+
+@dataclass
+class Marks:
+    """What an index keeps of each article's marks (``_marks``): per row a site (a number
+    among ``names``), a mark and the keys of the articles holding it (``MARK_KEYS`` at
+    most, the smallest first, ``NO_KEY`` padded). There are a few for every article, so
+    they are kept narrow, not as ``Evidence`` rows of ``EVIDENCE_KEYS`` keys each."""
+
+    names: np.ndarray
+    sites: np.ndarray
+    hashes: np.ndarray
+    keys: np.ndarray
+
+    @classmethod
+    def of_rows(cls, rows: Sequence[tuple[str, int, bytes]]) -> Marks:
+        """From rows (site, mark as int64, keys as little-endian uint64 bytes)."""
+        names = np.array(sorted({row[0] for row in rows}), dtype=str)
+        number = {str(name): n for n, name in enumerate(names)}
+        keys = np.full((len(rows), MARK_KEYS), NO_KEY, dtype=np.uint64)
+        for i, row in enumerate(rows):
+            held = np.frombuffer(row[2], dtype="<u8")[:MARK_KEYS]
+            keys[i, : len(held)] = held
+        return cls(
+            names=names,
+            sites=np.array([number[row[0]] for row in rows], dtype=np.int64),
+            hashes=np.array([row[1] for row in rows], dtype=np.int64).view(np.uint64),
+            keys=keys,
+        )
+
+    def rows(self) -> Iterator[tuple[str, int, bytes]]:
+        """The rows ``of_rows`` reads, sorted by site and mark."""
+        order = np.lexsort((self.hashes, self.sites))
+        signed = self.hashes.view(np.int64)
+        for i in order.tolist():
+            yield str(self.names[self.sites[i]]), int(signed[i]), _key_bytes(self.keys[i])
+
+    def __len__(self) -> int:
+        return len(self.hashes)
 
 
 def _key_rows(blobs: Sequence[bytes]) -> np.ndarray:
@@ -953,6 +1007,7 @@ class _Merger:
             at = np.minimum(np.searchsorted(names, prior.sites), len(names) - 1)
             self.prior_site = np.where(names[at] == prior.sites, at, -1).astype(np.int64)
         self.kept: list[Evidence] = []
+        self.marks = Marks.of_rows([])
 
     def _prior_of(self, kind: int, site: np.ndarray, key: np.ndarray) -> np.ndarray:
         rows = np.flatnonzero((self.prior.kinds == kind) & (self.prior_site >= 0))
@@ -994,21 +1049,27 @@ class _Merger:
         real = mark != NO_KEY
         record, mark = record[real], mark[real]
         site = site_ids[record].astype(np.int64)
-        found = self._prior_of(MARK_ROW, site, mark)
-        if (found >= 0).any():
-            _, prior_keys, *_ = self.prior_rows(found)
-            hit = np.repeat(record, EVIDENCE_KEYS)
-            key = prior_keys.ravel()
-            valid = key != NO_KEY
-            hit, key = hit[valid], key[valid]
+        prior = self.prior.marks
+        # The prior's sites as site numbers of this input (-1: not in it).
+        prior_site = np.full(len(prior), -1, dtype=np.int64)
+        if len(self.names) and len(prior):
+            at = np.minimum(np.searchsorted(self.names, prior.names), len(self.names) - 1)
+            prior_site = np.where(self.names[at] == prior.names, at, -1)[prior.sites]
+        pair_site, pair_mark, _, pair_of = _recurrence(site, mark, cluster[record])
+        found = _match(pair_site, pair_mark, prior_site, prior.hashes)[pair_of]
+        held = found >= 0
+        if held.any():
+            hit = np.repeat(record[held], MARK_KEYS)
+            key = prior.keys[found[held]].ravel()
+            hit, key = hit[key != NO_KEY], key[key != NO_KEY]
             # (record, key) pairs, each mark once: how many of its marks each key holds.
-            pair, held = np.unique(np.stack([hit, key.view(np.int64)]), axis=1, return_counts=True)
+            pair, count = np.unique(np.stack([hit, key.view(np.int64)]), axis=1, return_counts=True)
             hit, key = pair[0], pair[1].view(np.uint64)
-            enough = held >= copy_share * np.bincount(record, minlength=n)[hit]
-            hit, key, held = hit[enough], key[enough], held[enough]
+            enough = count >= copy_share * np.bincount(record, minlength=n)[hit]
+            hit, key, count = hit[enough], key[enough], count[enough]
             root = cluster[hit]
             # Per cluster, the key its records hold most marks of (the smallest when tied).
-            order = np.lexsort((key, -held, root))
+            order = np.lexsort((key, -count, root))
             root, key = root[order], key[order]
             first = np.ones(len(root), dtype=bool)
             first[1:] = root[1:] != root[:-1]
@@ -1016,11 +1077,16 @@ class _Merger:
             taken[root[first]] = key[first]
             adopted = taken[cluster]
             self.record_keys = np.where(adopted != NO_KEY, adopted, self.record_keys)
-        pairs, key_of, pages, pair_of = _recurrence(site, mark, cluster[record])
-        merged, _, merged_keys = self.pairs(
-            MARK_ROW, pairs, key_of, pages, pair_of, self.record_keys[record]
+        # Kept: each (site, mark) of this input with the smallest keys holding it, its
+        # records' and the prior's.
+        group = np.concatenate([pair_of, np.repeat(pair_of[held], MARK_KEYS)])
+        keys = np.concatenate([self.record_keys[record], prior.keys[found[held]].ravel()])
+        self.marks = Marks(
+            self.names,
+            pair_site,
+            pair_mark,
+            _bottom_keys(group, keys, len(pair_site), MARK_KEYS),
         )
-        self.keep(MARK_ROW, pairs, key_of, merged, merged_keys)
 
     def site_clusters(self, site_ids: np.ndarray, clusters: np.ndarray) -> np.ndarray:
         sites = np.arange(len(self.names), dtype=np.int64)
@@ -1121,10 +1187,23 @@ class _Merger:
     def evidence(self) -> Evidence:
         """The merged evidence of this input's sites and recurring patterns, one row per
         (site, kind, hash) (the larger count where two passes saw one), sorted."""
-        if not self.kept:
-            return Evidence.empty()
-        parts = self.kept
-        both = Evidence(*(np.concatenate([getattr(e, f) for e in parts]) for f in _FIELDS))
+        parts = self.kept or [Evidence.empty()]
+
+        def joined(name: str) -> np.ndarray:
+            return np.concatenate([getattr(part, name) for part in parts])
+
+        both = Evidence(
+            joined("sites"),
+            joined("kinds"),
+            joined("hashes"),
+            joined("pages"),
+            joined("keys"),
+            joined("anchored"),
+            joined("anchored_keys"),
+            joined("inside"),
+            joined("lengths"),
+            self.marks,
+        )
         order = np.lexsort((-both.pages, both.hashes, both.kinds, both.sites))
         both = both.select(order)
         first = np.ones(len(both), dtype=bool)
@@ -1134,19 +1213,6 @@ class _Merger:
             | (both.hashes[1:] != both.hashes[:-1])
         )
         return both.select(first)
-
-
-_FIELDS = (
-    "sites",
-    "kinds",
-    "hashes",
-    "pages",
-    "keys",
-    "anchored",
-    "anchored_keys",
-    "inside",
-    "lengths",
-)
 
 
 @dataclass(frozen=True)

@@ -56,9 +56,10 @@ CREATE TABLE bands (
     PRIMARY KEY (key, entry)
 ) WITHOUT ROWID;
 """
-#: What learning saw of each site's recurring lines and closing sentences, and of each
-#: site (``learn.Evidence``; kind 0 line, 1 closing sentence, 2 the site), so that a run
-#: counts what earlier runs saw. Hashes are uint64 stored as int64 (same bits).
+#: What learning saw of each site's lines and closing sentences, of each site, and the
+#: marks of its articles (``learn.Evidence``; kind 0 line, 1 closing sentence, 2 the
+#: site, 3 a mark), so that a run counts what earlier runs saw. Hashes are uint64 stored
+#: as int64 (same bits).
 LEARNED = """
 CREATE TABLE learned (
     site TEXT NOT NULL,

@@ -31,8 +31,10 @@ from corpus_clean.stages.learn import (
     _WORD,
     FOLD_MAX,
     MIN_TAIL,
+    NO_KEY,
     TAIL_LINES,
     TAIL_WINDOW,
+    Evidence,
     Learned,
     Sketch,
     TextKey,
@@ -1146,6 +1148,12 @@ def test_the_same_pages_scraped_night_after_night_count_once(tmp_path: Path) -> 
         evidence = store.learned_evidence()
     lines = evidence.kinds == 0
     assert lines.any() and evidence.pages[lines].max() == 3  # the menu, on three articles
+    # Each article's marks are held by it alone, under one key every night.
+    marks = evidence.marks
+    assert len(marks) and (marks.keys[:, 1:] == NO_KEY).all()
+    assert len(np.unique(marks.keys[:, 0])) == 3
+    # As the index stores them, and reads them back.
+    assert list(Evidence.of_rows(list(evidence.rows())).rows()) == list(evidence.rows())
 
 
 def test_an_articles_lead_listed_on_other_sites_stays_where_it_heads_the_text() -> None:
