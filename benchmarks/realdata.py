@@ -26,6 +26,13 @@ content line the scrape holds several times (a headline in the title bar, over t
 article and in a list) counts as content as many times as the gold holds it (at least
 once), and is lost when the output holds it fewer times.
 
+With ``--nightly`` (a set whose every page has its url), two runs of a scrape arriving
+night after night, each ``corpus-clean run --index`` over one night's JSONL records:
+the pages one of each site a night (a site's k-th page on night k), scored as above over
+what every night wrote (kept or removed as a duplicate); and every page once, then
+every page again with one word of one of its content lines changed (an edited repost):
+the lines the original kept that its copy lost (the edited line aside).
+
 trafilatura: a `without` snippet *recurs* when a scrape line holding it occurs as a line
 on two or more pages of the set (on *many* pages: ten or more); it is *removed* when the
 page's output no longer holds it; *its line removed* (of those on many pages) when no line
@@ -34,6 +41,7 @@ page: "Kontakt" in "Kontakt-Anfrage"). A `with` snippet the scrape holds is *los
 the output no longer holds it.
 
     .venv/bin/python benchmarks/realdata.py [--sets bp-dragnet bp-trafilatura] [--json out.json]
+        [--nightly]
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ import argparse
 import gzip
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -302,6 +311,85 @@ def score_snippets(pages: list[dict[str, Any]], outputs: list[list[str]]) -> dic
     }
 
 
+def run_nights(nights: list[list[dict[str, Any]]], folder: Path) -> dict[str, list[str]]:
+    """Each night's records through ``corpus-clean run --index`` (one index for all), in
+    turn; the lines of every record written, kept or removed as a duplicate, by id."""
+    exe = shutil.which("corpus-clean", path=str(Path(sys.executable).parent)) or "corpus-clean"
+    index, night, kept, removed = (
+        folder / name for name in ("index.db", "in.jsonl", "kept.jsonl", "dups.jsonl")
+    )
+    lines: dict[str, list[str]] = {}
+    for records in nights:
+        with night.open("w", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        command = [exe, "run", str(night), "--index", str(index), "-q", "-j", "1"]
+        subprocess.run([*command, "-o", str(kept), "--duplicates", str(removed)], check=True)
+        for path in (kept, removed):
+            for raw in path.read_bytes().splitlines():  # bytes: text may hold U+2028
+                record = json.loads(raw)
+                title = [record["title"]] if record.get("title") else []
+                lines[record["id"]] = title + scrape_lines(record["text"])
+    return lines
+
+
+def nightly(pages: list[dict[str, Any]], folder: Path) -> dict[str, Any]:
+    """The two nightly measures of the module's docstring."""
+    records = [{"id": str(n), "url": p["url"], "text": p["scrape"]} for n, p in enumerate(pages)]
+    seen: Counter[str] = Counter()
+    night_of = []
+    for page in pages:
+        night_of.append(seen[page["site"]])
+        seen[page["site"]] += 1
+    nights = [
+        [r for r, k in zip(records, night_of, strict=True) if k == night]
+        for night in range(max(seen.values()))
+    ]
+    (folder / "one-a-night").mkdir(parents=True)
+    by_id = run_nights(nights, folder / "one-a-night")
+    one_a_night = score_gold(pages, [by_id.get(str(n), []) for n in range(len(pages))])
+    rnd = random.Random(5)
+    copies, edited = [], {}
+    for record, page in zip(records, pages, strict=True):
+        gold = Gold(page["gold"] or "")
+        lines = record["text"].split("\n")
+        content = [
+            i
+            for i, line in enumerate(lines)
+            if len(line) >= 80 and (gold.share(line) or 0) >= CONTENT_SHARE
+        ]
+        if content:
+            i = rnd.choice(content)
+            words = lines[i].split(" ")
+            j = rnd.randrange(len(words))
+            words[j] += "x"
+            edited[record["id"]] = lines[i] = " ".join(words)
+        copies.append({**record, "id": record["id"] + "-copy", "text": "\n".join(lines)})
+    (folder / "copies").mkdir()
+    by_id = run_nights([records, copies], folder / "copies")
+    lost = content_lost = pages_hit = 0
+    for record, copy, page in zip(records, copies, pages, strict=True):
+        gold = Gold(page["gold"] or "")
+        have = {squash(line) for line in by_id.get(copy["id"], [])}
+        unchanged = set(scrape_lines(copy["text"])) - {edited.get(record["id"])}
+        missing = [
+            line
+            for line in by_id.get(record["id"], [])
+            if line in unchanged and squash(line) not in have
+        ]
+        lost += len(missing)
+        content_lost += sum((gold.share(line) or 0) >= CONTENT_SHARE for line in missing)
+        pages_hit += bool(missing)
+    return {
+        "one_page_of_each_site_a_night": one_a_night,
+        "edited_copies_next_night": {
+            "pages": len(pages),
+            "lines_lost": lost,
+            "content_lines_lost": content_lost,
+            "pages_losing_lines": pages_hit,
+        },
+    }
+
+
 def load(name: str) -> list[dict[str, Any]]:
     with gzip.open(REALDATA / f"{name}.jsonl.gz", "rt", encoding="utf-8") as handle:
         return [json.loads(line) for line in handle]
@@ -314,6 +402,9 @@ def main() -> None:
     parser.add_argument("--keep", metavar="DIR", help="write the page folders here and keep them")
     parser.add_argument(
         "--learn-args", default="", metavar="ARGS", help="more options for the learning run"
+    )
+    parser.add_argument(
+        "--nightly", action="store_true", help="also the runs night after night with --index"
     )
     args = parser.parse_args()
     variants = {
@@ -348,6 +439,14 @@ def main() -> None:
             rows["reference: same line on 2+ pages of a site"] = _score(
                 pages, recurring_lines_dropped(pages)
             )
+            if args.nightly and all(page.get("url") for page in pages):
+                measured = nightly(pages, Path(tmp) / "nightly")
+                rows["run --index, one page of each site a night"] = measured[
+                    "one_page_of_each_site_a_night"
+                ]
+                rows["run --index, edited copies the next night"] = measured[
+                    "edited_copies_next_night"
+                ]
         results["sets"][name] = rows
         _print(name, len(pages), len({p["site"] for p in pages}), rows)
     if args.json:
@@ -371,6 +470,13 @@ def _print(name: str, n_pages: int, n_sites: int, rows: dict[str, Any]) -> None:
             "content lines are on 2+ pages of their site)"
         )
         for label, row in rows.items():
+            if "lines_lost" in row:
+                print(
+                    f"  {label}: of {row['pages']} pages, {row['pages_losing_lines']} lose "
+                    f"{row['lines_lost']} lines the original kept ({row['content_lines_lost']} "
+                    "of them content)"
+                )
+                continue
             left, lost = row["boilerplate_left_pct"], row["content_lost_pct"]
             recurring = row["content_lost_recurring_pct"]
             print(f"  {label:46} {left:18.2f} {lost:15.2f} {recurring:18.2f}")
