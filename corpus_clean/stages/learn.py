@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import array
 import functools
+import itertools
 import json
 import math
 import os
@@ -791,11 +792,15 @@ class Evidence:
 
     @classmethod
     def of_rows(
-        cls, rows: Sequence[tuple[str, int, int, int, bytes, int, bytes, int, int]]
+        cls,
+        rows: Sequence[tuple[str, int, int, int, bytes, int, bytes, int, int]],
+        marks: Marks | None = None,
     ) -> Evidence:
         """From rows (site, kind, hash as int64, pages, keys, anchored, anchored keys,
-        inside, length), keys as little-endian uint64 bytes, as the index stores them."""
-        marks = Marks.of_rows([(row[0], row[2], row[4]) for row in rows if row[1] == MARK_ROW])
+        inside, length), keys as little-endian uint64 bytes, as the index stores them;
+        the marks among them, or given apart (``marks``: read a chunk at a time)."""
+        if marks is None:
+            marks = Marks.of_rows((row[0], row[2], row[4]) for row in rows if row[1] == MARK_ROW)
         rows = [row for row in rows if row[1] != MARK_ROW]
         columns = list(zip(*rows, strict=True)) if rows else [()] * 9
         return cls(
@@ -864,25 +869,40 @@ class Marks:
     keys: np.ndarray
 
     @classmethod
-    def of_rows(cls, rows: Sequence[tuple[str, int, bytes]]) -> Marks:
-        """From rows (site, mark as int64, keys as little-endian uint64 bytes)."""
-        names = np.array(sorted({row[0] for row in rows}), dtype=str)
-        number = {str(name): n for n, name in enumerate(names)}
-        keys = np.full((len(rows), MARK_KEYS), NO_KEY, dtype=np.uint64)
-        for i, row in enumerate(rows):
-            held = np.frombuffer(row[2], dtype="<u8")[:MARK_KEYS]
-            keys[i, : len(held)] = held
+    def of_rows(cls, rows: Iterable[tuple[str, int, bytes]]) -> Marks:
+        """From rows (site, mark as int64, keys as little-endian uint64 bytes), taken a
+        chunk at a time: an index of a million articles holds four million."""
+        number: dict[str, int] = {}
+        sites, hashes, keys = [], [], []
+        width = 8 * MARK_KEYS
+        rows = iter(rows)
+        while chunk := list(itertools.islice(rows, 1 << 16)):
+            site_of = (number.setdefault(row[0], len(number)) for row in chunk)
+            sites.append(np.fromiter(site_of, dtype=np.int64, count=len(chunk)))
+            hashes.append(np.fromiter((row[1] for row in chunk), dtype=np.int64, count=len(chunk)))
+            padded = b"".join(row[2][:width].ljust(width, b"\xff") for row in chunk)  # NO_KEY
+            keys.append(np.frombuffer(padded, dtype="<u8").reshape(-1, MARK_KEYS))
+        # Sites numbered in name order, as ``rows`` writes them.
+        names = np.array(list(number), dtype=str)
+        order = np.argsort(names, kind="stable")
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
         return cls(
-            names=names,
-            sites=np.array([number[row[0]] for row in rows], dtype=np.int64),
-            hashes=np.array([row[1] for row in rows], dtype=np.int64).view(np.uint64),
-            keys=keys,
+            names=names[order],
+            sites=rank[np.concatenate(sites)] if sites else np.zeros(0, dtype=np.int64),
+            hashes=np.concatenate(hashes).view(np.uint64) if hashes else np.zeros(0, np.uint64),
+            keys=(
+                np.concatenate(keys).astype(np.uint64)
+                if keys
+                else np.zeros((0, MARK_KEYS), dtype=np.uint64)
+            ),
         )
 
     def rows(self) -> Iterator[tuple[str, int, bytes]]:
-        """The rows ``of_rows`` reads, sorted by site and mark."""
-        order = np.lexsort((self.hashes, self.sites))
+        """The rows ``of_rows`` reads, sorted by site and mark (as int64, as the index
+        sorts them)."""
         signed = self.hashes.view(np.int64)
+        order = np.lexsort((signed, self.sites))
         for i in order.tolist():
             yield str(self.names[self.sites[i]]), int(signed[i]), _key_bytes(self.keys[i])
 

@@ -46,7 +46,7 @@ from typing import Concatenate, ParamSpec, TypedDict, TypeVar
 import numpy as np
 
 from ..dedup.shingles import U64, Shingles
-from ..stages.learn import Evidence
+from ..stages.learn import MARK_ROW, Evidence, Marks
 from . import Accepted, CommitError, IndexStoreError, schema
 from .codec import content_hash, decode_shingles, encode_shingles, storable
 from .lock import IndexLock, has_index_file, no_index
@@ -469,9 +469,16 @@ class IndexStore:
         with self._snapshot():
             rows = self._db.execute(
                 "SELECT site, kind, hash, pages, keys, anchored, anchored_keys, inside, length "
-                "FROM learned ORDER BY site, kind, hash"
+                "FROM learned WHERE kind != ? ORDER BY site, kind, hash",
+                (MARK_ROW,),
             ).fetchall()
-        return Evidence.of_rows(rows)
+            marks = Marks.of_rows(
+                self._db.execute(
+                    "SELECT site, hash, keys FROM learned WHERE kind = ? ORDER BY site, hash",
+                    (MARK_ROW,),
+                )
+            )
+        return Evidence.of_rows(rows, marks)
 
     # -- inspection -----------------------------------------------------------------------
 

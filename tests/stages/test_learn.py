@@ -36,6 +36,7 @@ from corpus_clean.stages.learn import (
     TAIL_WINDOW,
     Evidence,
     Learned,
+    Marks,
     Sketch,
     TextKey,
     _components,
@@ -1137,6 +1138,30 @@ def test_with_an_index_a_later_nights_edited_copy_of_an_article_loses_no_line(
         (text,) = texts(kept + removed.read_bytes())
         assert [line for line in edited if line not in text] == [], n
         (site / f"{n + 1}.txt").unlink()
+
+
+@given(
+    st.dictionaries(
+        st.tuples(
+            st.sampled_from(["a.example", "b.example", "news"]), st.integers(-(2**63), 2**63 - 1)
+        ),
+        st.lists(st.integers(0, 2**64 - 2), max_size=4, unique=True),
+        max_size=30,
+    )
+)
+def test_marks_read_back_as_the_index_stores_them(marks: dict[tuple[str, int], list[int]]) -> None:
+    rows = [
+        (site, mark, np.array(keys, dtype="<u8").tobytes()) for (site, mark), keys in marks.items()
+    ]
+    assert list(Marks.of_rows(iter(rows)).rows()) == sorted(rows)
+
+
+def test_marks_are_read_a_chunk_at_a_time_and_come_back_whole() -> None:
+    rows = [
+        (f"site{n % 7}", n - 2**62, np.array([n, 2 * n], dtype="<u8").tobytes())
+        for n in range(70_000)
+    ]
+    assert list(Marks.of_rows(iter(rows)).rows()) == sorted(rows)
 
 
 def test_the_same_pages_scraped_night_after_night_count_once(tmp_path: Path) -> None:
