@@ -761,7 +761,7 @@ LINE_ROW, TAIL_ROW, SITE_ROW, MARK_ROW = 0, 1, 2, 3
 #: An article's marks: its smallest sentence hashes of its own (see ``_marks``); and
 #: how many keys of the articles holding a mark an index keeps (the smallest: copies of
 #: an article hold its marks under its key, so most marks have one).
-MARKS = 4
+MARKS = 8
 MARK_KEYS = 4
 
 
@@ -871,7 +871,7 @@ class Marks:
     @classmethod
     def of_rows(cls, rows: Iterable[tuple[str, int, bytes]]) -> Marks:
         """From rows (site, mark as int64, keys as little-endian uint64 bytes), taken a
-        chunk at a time: an index of a million articles holds four million."""
+        chunk at a time: an index of a million articles holds some six million."""
         number: dict[str, int] = {}
         sites, hashes, keys = [], [], []
         width = 8 * MARK_KEYS
