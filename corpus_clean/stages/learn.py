@@ -37,6 +37,10 @@ each record, counting every removal.
   that are not learned (a heading such as "Conclusion" does, "Impressum" does not).
 - A closing sentence of the last paragraph on ``min_pages`` different articles of a
   site is its promo tail, cut wherever it ends a last paragraph.
+- With an index, what earlier runs saw counts too (``fit_with``'s ``prior``): every
+  short line seen on one article is kept there, so one page of a site a night is
+  enough, and so are each article's marks (``_marks``), by which a later run knows its
+  copies, edited or not, as the same article.
 - Lines are compared folded (``fold``): NFC, casefolded, whitespace runs as one space;
   lines longer than ``FOLD_MAX`` characters as they are (after cleaning: NFC and
   stripped), since folding is the costly part and a long line hardly ever recurs in
