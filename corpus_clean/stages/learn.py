@@ -719,7 +719,7 @@ def fit_with(
         else _Merger(prior, names, _cluster_keys(cluster, own_min, hashes, record_of))
     )
     if merger is not None:
-        merger.adopt(site_ids, cluster, _marks(pieces, site_ids, options), options.copy_share)
+        merger.adopt(site_ids, cluster, _marks(pieces, site_ids, options), options)
         site_clusters = merger.site_clusters(site_ids, site_clusters)
     _learn_lines(
         learned,
@@ -804,7 +804,9 @@ class Evidence:
         inside, length), keys as little-endian uint64 bytes, as the index stores them;
         the marks among them, or given apart (``marks``: read a chunk at a time)."""
         if marks is None:
-            marks = Marks.of_rows((row[0], row[2], row[4]) for row in rows if row[1] == MARK_ROW)
+            marks = Marks.of_rows(
+                (row[0], row[2], row[4], row[3]) for row in rows if row[1] == MARK_ROW
+            )
         rows = [row for row in rows if row[1] != MARK_ROW]
         columns = list(zip(*rows, strict=True)) if rows else [()] * 9
         return cls(
@@ -823,8 +825,8 @@ class Evidence:
     def rows(self) -> Iterator[tuple[str, int, int, int, bytes, int, bytes, int, int]]:
         """The rows ``of_rows`` reads, in a stable order (the marks' last)."""
         yield from self._rows()
-        for site, mark, keys in self.marks.rows():
-            yield (site, MARK_ROW, mark, len(keys) // 8, keys, 0, b"", 0, 0)
+        for site, mark, keys, holders in self.marks.rows():
+            yield (site, MARK_ROW, mark, holders, keys, 0, b"", 0, 0)
 
     def _rows(self) -> Iterator[tuple[str, int, int, int, bytes, int, bytes, int, int]]:
         signed = self.hashes.view(np.int64)
@@ -871,13 +873,16 @@ class Marks:
     sites: np.ndarray
     hashes: np.ndarray
     keys: np.ndarray
+    #: Pages holding the mark, in all runs (a copy too); under mark 0 (no sentence's
+    #: hash), the pages of the site.
+    holders: np.ndarray
 
     @classmethod
-    def of_rows(cls, rows: Iterable[tuple[str, int, bytes]]) -> Marks:
-        """From rows (site, mark as int64, keys as little-endian uint64 bytes), taken a
-        chunk at a time: an index of a million articles holds some six million."""
+    def of_rows(cls, rows: Iterable[tuple[str, int, bytes, int]]) -> Marks:
+        """From rows (site, mark as int64, keys as little-endian uint64 bytes, holders),
+        taken a chunk at a time: an index of a million articles holds some six million."""
         number: dict[str, int] = {}
-        sites, hashes, keys = [], [], []
+        sites, hashes, keys, holders = [], [], [], []
         width = 8 * MARK_KEYS
         rows = iter(rows)
         while chunk := list(itertools.islice(rows, 1 << 16)):
@@ -886,6 +891,7 @@ class Marks:
             hashes.append(np.fromiter((row[1] for row in chunk), dtype=np.int64, count=len(chunk)))
             padded = b"".join(row[2][:width].ljust(width, b"\xff") for row in chunk)  # NO_KEY
             keys.append(np.frombuffer(padded, dtype="<u8").reshape(-1, MARK_KEYS))
+            holders.append(np.fromiter((row[3] for row in chunk), dtype=np.int64, count=len(chunk)))
         # Sites numbered in name order, as ``rows`` writes them.
         names = np.array(list(number), dtype=str)
         order = np.argsort(names, kind="stable")
@@ -900,15 +906,17 @@ class Marks:
                 if keys
                 else np.zeros((0, MARK_KEYS), dtype=np.uint64)
             ),
+            holders=np.concatenate(holders) if holders else np.zeros(0, dtype=np.int64),
         )
 
-    def rows(self) -> Iterator[tuple[str, int, bytes]]:
+    def rows(self) -> Iterator[tuple[str, int, bytes, int]]:
         """The rows ``of_rows`` reads, sorted by site and mark (as int64, as the index
         sorts them)."""
         signed = self.hashes.view(np.int64)
         order = np.lexsort((signed, self.sites))
         for i in order.tolist():
-            yield str(self.names[self.sites[i]]), int(signed[i]), _key_bytes(self.keys[i])
+            site, keys = str(self.names[self.sites[i]]), _key_bytes(self.keys[i])
+            yield site, int(signed[i]), keys, int(self.holders[i])
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -1060,13 +1068,18 @@ class _Merger:
         )
 
     def adopt(
-        self, site_ids: np.ndarray, cluster: np.ndarray, marks: np.ndarray, copy_share: float
+        self, site_ids: np.ndarray, cluster: np.ndarray, marks: np.ndarray, options: LearnOptions
     ) -> None:
-        """Give a copy of an article an earlier run saw that article's key: a cluster of
-        which a record holds at least ``copy_share`` of its marks (``_marks``) on one
-        article of its site that the prior marked takes its key (the one holding the
-        most, the smallest of those tied); then keep every record's marks, so that a
-        later run finds copies of this run's articles."""
+        """Give a copy of an article an earlier run saw that article's key, as copies in
+        one run are told (``_copy_pairs``), by its marks (``_marks``): a record holding
+        ``copy_share`` of its marks on one article the prior marked is a copy of it,
+        unless the marks it holds are the site's chrome (on most of the site's pages, in
+        all runs) and it has more marks of its own than a small edit. Its cluster takes
+        that article's key (the one holding the most marks, the smallest of those tied).
+        A cluster that is no copy, but whose key is that of an article it shares marks
+        with (a sidebar's long line, the smallest of both), gets a key of its own. Then
+        every record's marks are kept, so that a later run finds copies of this run's
+        articles."""
         n = len(cluster)
         record = np.repeat(np.arange(n, dtype=np.int64), MARKS)
         mark = marks.ravel()
@@ -1080,36 +1093,72 @@ class _Merger:
             at = np.minimum(np.searchsorted(self.names, prior.names), len(self.names) - 1)
             prior_site = np.where(self.names[at] == prior.names, at, -1)[prior.sites]
         pair_site, pair_mark, _, pair_of = _recurrence(site, mark, cluster[record])
-        found = _match(pair_site, pair_mark, prior_site, prior.hashes)[pair_of]
+        pair_found = _match(pair_site, pair_mark, prior_site, prior.hashes)
+
+        def prior_holders(found: np.ndarray) -> np.ndarray:
+            if not len(prior):
+                return np.zeros(len(found), dtype=np.int64)
+            return np.where(found >= 0, prior.holders[np.maximum(found, 0)], 0)
+
+        holders = np.bincount(pair_of, minlength=len(pair_site)) + prior_holders(pair_found)
+        sites = np.arange(len(self.names), dtype=np.int64)
+        site_found = _match(sites, np.zeros(len(sites), np.uint64), prior_site, prior.hashes)
+        site_pages = np.bincount(site_ids, minlength=len(sites)) + prior_holders(site_found)
+        pages = site_pages[pair_site]
+        chrome = (pages >= options.ubiquitous_min_pages) & (
+            holders >= options.ubiquitous_share * pages
+        )
+        found, own = pair_found[pair_of], ~chrome[pair_of]
         held = found >= 0
         if held.any():
             hit = np.repeat(record[held], MARK_KEYS)
+            hit_own = np.repeat(own[held], MARK_KEYS)
             key = prior.keys[found[held]].ravel()
-            hit, key = hit[key != NO_KEY], key[key != NO_KEY]
-            # (record, key) pairs, each mark once: how many of its marks each key holds.
-            pair, count = np.unique(np.stack([hit, key.view(np.int64)]), axis=1, return_counts=True)
+            valid = key != NO_KEY
+            hit, hit_own, key = hit[valid], hit_own[valid], key[valid]
+            # Per (record, key): the record's marks the key holds, and of them its own.
+            pair, which = np.unique(
+                np.stack([hit, key.view(np.int64)]), axis=1, return_inverse=True
+            )
             hit, key = pair[0], pair[1].view(np.uint64)
-            enough = count >= copy_share * np.bincount(record, minlength=n)[hit]
-            hit, key, count = hit[enough], key[enough], count[enough]
+            shared = np.bincount(which)
+            shared_own = np.bincount(which, weights=hit_own)
+            total = np.bincount(record, minlength=n)[hit]
+            owned = np.bincount(record[own], minlength=n)[hit]
+            copy = (shared >= options.copy_share * total) & (
+                (owned == 0)
+                | (shared_own >= options.copy_share * owned)
+                | (owned - shared_own <= options.small_edit * (shared - shared_own))
+            )
             root = cluster[hit]
             # Per cluster, the key its records hold most marks of (the smallest when tied).
-            order = np.lexsort((key, -count, root))
-            root, key = root[order], key[order]
-            first = np.ones(len(root), dtype=bool)
-            first[1:] = root[1:] != root[:-1]
+            order = np.lexsort((key[copy], -shared[copy], root[copy]))
+            copy_root, copy_key = root[copy][order], key[copy][order]
+            first = np.ones(len(copy_root), dtype=bool)
+            first[1:] = copy_root[1:] != copy_root[:-1]
             taken = np.full(n, NO_KEY, dtype=np.uint64)
-            taken[root[first]] = key[first]
+            taken[copy_root[first]] = copy_key[first]
+            # No copy, but under the key of an article it shares marks with.
+            collided = np.zeros(n, dtype=bool)
+            collided[root[self.record_keys[hit] == key]] = True
+            collided &= taken == NO_KEY
+            own_min = np.full(n, NO_KEY, dtype=np.uint64)
+            np.minimum.at(own_min, cluster[record[own]], mark[own])
+            renamed = collided & (own_min != NO_KEY)
+            taken[renamed] = _mix(self.record_keys[renamed] ^ own_min[renamed])
             adopted = taken[cluster]
             self.record_keys = np.where(adopted != NO_KEY, adopted, self.record_keys)
         # Kept: each (site, mark) of this input with the smallest keys holding it, its
-        # records' and the prior's.
+        # records' and the prior's, and its holders; and each site's pages (under mark 0).
         group = np.concatenate([pair_of, np.repeat(pair_of[held], MARK_KEYS)])
         keys = np.concatenate([self.record_keys[record], prior.keys[found[held]].ravel()])
+        none = np.full((len(sites), MARK_KEYS), NO_KEY, dtype=np.uint64)
         self.marks = Marks(
             self.names,
-            pair_site,
-            pair_mark,
-            _bottom_keys(group, keys, len(pair_site), MARK_KEYS),
+            np.concatenate([pair_site, sites]),
+            np.concatenate([pair_mark, np.zeros(len(sites), dtype=np.uint64)]),
+            np.concatenate([_bottom_keys(group, keys, len(pair_site), MARK_KEYS), none]),
+            np.concatenate([holders, site_pages]),
         )
 
     def site_clusters(self, site_ids: np.ndarray, clusters: np.ndarray) -> np.ndarray:

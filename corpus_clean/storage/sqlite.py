@@ -474,7 +474,8 @@ class IndexStore:
             ).fetchall()
             marks = Marks.of_rows(
                 self._db.execute(
-                    "SELECT site, hash, keys FROM learned WHERE kind = ? ORDER BY site, hash",
+                    "SELECT site, hash, keys, pages FROM learned WHERE kind = ? "
+                    "ORDER BY site, hash",
                     (MARK_ROW,),
                 )
             )

@@ -1114,6 +1114,29 @@ def test_with_an_index_one_page_a_night_is_enough_to_learn_the_chrome(tmp_path: 
     assert all(headline(10 * n) in text for n, text in enumerate(nights))
 
 
+def test_with_an_index_pages_under_a_sidebar_longer_than_their_articles_are_told_apart(
+    tmp_path: Path,
+) -> None:
+    # One page a night, each a short article under the same long sidebar: most of its
+    # marks are the sidebar's. From the third page on, the sidebar is on most of the
+    # site's pages, so its marks are chrome, and the page is no copy of the others.
+    site, index = tmp_path / "scrape" / "blog", str(tmp_path / "accepted.db")
+    rnd = random.Random(8)
+    sidebar = [paragraph(rnd) for _ in range(5)]
+    site.mkdir(parents=True)
+    nights = []
+    for night in range(6):
+        article = [headline(night), sentence(rnd, 16) + " " + sentence(rnd, 16)]
+        for old in site.glob("*.txt"):
+            old.unlink()
+        page = [*MENU, *article, *sidebar, *FOOTER]
+        (site / f"{night}.txt").write_text("\n".join(page) + "\n", "utf-8")
+        (text,) = texts(invoke("run", str(site.parent), "-q", "--index", index))
+        nights.append(text)
+        assert all(line in text for line in article)
+    assert not any(line in text for text in nights[3:] for line in [*FOOTER, MENU[-1]])
+
+
 def test_with_an_index_a_later_nights_edited_copy_of_an_article_loses_no_line(
     tmp_path: Path,
 ) -> None:
@@ -1145,20 +1168,25 @@ def test_with_an_index_a_later_nights_edited_copy_of_an_article_loses_no_line(
         st.tuples(
             st.sampled_from(["a.example", "b.example", "news"]), st.integers(-(2**63), 2**63 - 1)
         ),
-        st.lists(st.integers(0, 2**64 - 2), max_size=4, unique=True),
+        st.tuples(
+            st.lists(st.integers(0, 2**64 - 2), max_size=4, unique=True), st.integers(0, 2**40)
+        ),
         max_size=30,
     )
 )
-def test_marks_read_back_as_the_index_stores_them(marks: dict[tuple[str, int], list[int]]) -> None:
+def test_marks_read_back_as_the_index_stores_them(
+    marks: dict[tuple[str, int], tuple[list[int], int]],
+) -> None:
     rows = [
-        (site, mark, np.array(keys, dtype="<u8").tobytes()) for (site, mark), keys in marks.items()
+        (site, mark, np.array(keys, dtype="<u8").tobytes(), holders)
+        for (site, mark), (keys, holders) in marks.items()
     ]
     assert list(Marks.of_rows(iter(rows)).rows()) == sorted(rows)
 
 
 def test_marks_are_read_a_chunk_at_a_time_and_come_back_whole() -> None:
     rows = [
-        (f"site{n % 7}", n - 2**62, np.array([n, 2 * n], dtype="<u8").tobytes())
+        (f"site{n % 7}", n - 2**62, np.array([n, 2 * n], dtype="<u8").tobytes(), n % 5)
         for n in range(70_000)
     ]
     assert list(Marks.of_rows(iter(rows)).rows()) == sorted(rows)
@@ -1173,10 +1201,13 @@ def test_the_same_pages_scraped_night_after_night_count_once(tmp_path: Path) -> 
         evidence = store.learned_evidence()
     lines = evidence.kinds == 0
     assert lines.any() and evidence.pages[lines].max() == 3  # the menu, on three articles
-    # Each article's marks are held by it alone, under one key every night.
+    # Each article's marks are held by it alone, under one key every night; the site's
+    # row (mark 0) counts its pages, twelve.
     marks = evidence.marks
-    assert len(marks) and (marks.keys[:, 1:] == NO_KEY).all()
-    assert len(np.unique(marks.keys[:, 0])) == 3
+    article = marks.hashes != 0
+    assert article.any() and (marks.keys[article, 1:] == NO_KEY).all()
+    assert len(np.unique(marks.keys[article, 0])) == 3
+    assert marks.holders[~article].tolist() == [12]
     # As the index stores them, and reads them back.
     assert list(Evidence.of_rows(list(evidence.rows())).rows()) == list(evidence.rows())
 
