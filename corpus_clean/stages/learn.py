@@ -914,21 +914,25 @@ class Marks:
         sorts them)."""
         signed = self.hashes.view(np.int64)
         order = np.lexsort((signed, self.sites))
-        # Keys stand smallest first, NO_KEY after them: each row's are a slice of one
-        # buffer (a run of a million articles writes some six million rows).
-        keys = self.keys[order]
-        lengths = 8 * (keys != NO_KEY).sum(axis=1)
-        buffer = keys.astype("<u8").tobytes()
-        starts = np.arange(len(order)) * (8 * MARK_KEYS)
-        for site, mark, start, length, holders in zip(
-            self.names[self.sites[order]].tolist(),
-            signed[order].tolist(),
-            starts.tolist(),
-            lengths.tolist(),
-            self.holders[order].tolist(),
-            strict=True,
-        ):
-            yield site, mark, buffer[start : start + length], holders
+        names = self.names.tolist()
+        width = 8 * MARK_KEYS
+        # A chunk at a time (a run of a million articles writes some six million rows),
+        # each row's keys a slice of the chunk's buffer: they stand smallest first, with
+        # NO_KEY after them.
+        for first in range(0, len(order), 1 << 16):
+            at = order[first : first + (1 << 16)]
+            keys = self.keys[at]
+            buffer = keys.astype("<u8").tobytes()
+            for n, (site, mark, length, holders) in enumerate(
+                zip(
+                    self.sites[at].tolist(),
+                    signed[at].tolist(),
+                    (8 * (keys != NO_KEY).sum(axis=1)).tolist(),
+                    self.holders[at].tolist(),
+                    strict=True,
+                )
+            ):
+                yield names[site], mark, buffer[n * width : n * width + length], holders
 
     def __len__(self) -> int:
         return len(self.hashes)
