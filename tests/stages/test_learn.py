@@ -1062,6 +1062,14 @@ def write_night(folder: Path, first: int, pages: int) -> None:
         (folder / f"{i:03d}.txt").write_text("\n".join(lines) + "\n", "utf-8")
 
 
+def write_only_page(folder: Path, name: str, lines: list[str]) -> None:
+    """One night's scrape of a site that is a single page: ``name`` in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.txt"):
+        old.unlink()
+    (folder / name).write_text("\n".join(lines) + "\n", "utf-8")
+
+
 def test_with_an_index_a_few_pages_lose_the_chrome_earlier_runs_learned(tmp_path: Path) -> None:
     site, index = tmp_path / "scrape" / "news", str(tmp_path / "accepted.db")
     few = ("--learn-min-pages", "4")  # three pages are too few to learn from alone
@@ -1123,14 +1131,10 @@ def test_with_an_index_pages_under_a_sidebar_longer_than_their_articles_are_told
     site, index = tmp_path / "scrape" / "blog", str(tmp_path / "accepted.db")
     rnd = random.Random(8)
     sidebar = [paragraph(rnd) for _ in range(5)]
-    site.mkdir(parents=True)
     nights = []
     for night in range(6):
         article = [headline(night), sentence(rnd, 16) + " " + sentence(rnd, 16)]
-        for old in site.glob("*.txt"):
-            old.unlink()
-        page = [*MENU, *article, *sidebar, *FOOTER]
-        (site / f"{night}.txt").write_text("\n".join(page) + "\n", "utf-8")
+        write_only_page(site, f"{night}.txt", [*MENU, *article, *sidebar, *FOOTER])
         (text,) = texts(invoke("run", str(site.parent), "-q", "--index", index))
         nights.append(text)
         assert all(line in text for line in article)
@@ -1148,19 +1152,16 @@ def test_with_an_index_a_later_nights_edited_copy_of_an_article_loses_no_line(
     body = [paragraph(rnd) for _ in range(4)]
     short = ["Photo: the harbour at dawn", "Read the council's answer below"]
     article = [headline(1), body[0], short[0], body[1], body[2], short[1], body[3]]
-    site.mkdir(parents=True)
-    (site / "0.txt").write_text("\n".join([*MENU, *article, *FOOTER]) + "\n", "utf-8")
+    write_only_page(site, "0.txt", [*MENU, *article, *FOOTER])
     invoke("run", str(site.parent), "-q", "--index", index)
     for n in range(len(body)):
         edited = [line.replace(" ", " and ", 1) if line == body[n] else line for line in article]
-        (site / "0.txt").unlink(missing_ok=True)
-        (site / f"{n + 1}.txt").write_text("\n".join([*MENU, *edited, *FOOTER]) + "\n", "utf-8")
+        write_only_page(site, f"{n + 1}.txt", [*MENU, *edited, *FOOTER])
         # Kept or removed as a duplicate of the article, the copy keeps all its lines.
         removed = tmp_path / "removed.jsonl"
         kept = invoke("run", str(site.parent), "-q", "--index", index, "--duplicates", str(removed))
         (text,) = texts(kept + removed.read_bytes())
         assert [line for line in edited if line not in text] == [], n
-        (site / f"{n + 1}.txt").unlink()
 
 
 @given(
