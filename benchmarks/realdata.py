@@ -153,15 +153,24 @@ def write_records(pages: list[dict[str, Any]], path: Path) -> list[str]:
     return [str(n) for n in range(len(pages))]
 
 
+def cli() -> str:
+    """The corpus-clean command of this checkout (beside the Python running this)."""
+    return shutil.which("corpus-clean", path=str(Path(sys.executable).parent)) or "corpus-clean"
+
+
+def output_lines(record: dict[str, Any]) -> list[str]:
+    """The lines of a record written: its title, if it has one, and its text's."""
+    return ([record["title"]] if record.get("title") else []) + scrape_lines(record["text"])
+
+
 def corpus_clean(
     inputs: Path, extra: list[str], key: str = "source"
 ) -> tuple[dict[str, list[str]], float]:
     """The output lines of each page (by the records' ``key``: a page file's path, or a
     record's id), from the CLI of this checkout, and seconds."""
-    exe = shutil.which("corpus-clean", path=str(Path(sys.executable).parent)) or "corpus-clean"
     started = time.perf_counter()
     done = subprocess.run(
-        [exe, "clean", str(inputs), "-q", "-j", "1", *extra],
+        [cli(), "clean", str(inputs), "-q", "-j", "1", *extra],
         capture_output=True,
         check=True,
     )
@@ -169,9 +178,7 @@ def corpus_clean(
     lines: dict[str, list[str]] = defaultdict(list)
     for raw in done.stdout.splitlines():
         record = json.loads(raw)
-        if record.get("title"):
-            lines[record[key]].append(record["title"])
-        lines[record[key]].extend(scrape_lines(record["text"]))
+        lines[record[key]].extend(output_lines(record))
     return lines, seconds
 
 
@@ -314,7 +321,6 @@ def score_snippets(pages: list[dict[str, Any]], outputs: list[list[str]]) -> dic
 def run_nights(nights: list[list[dict[str, Any]]], folder: Path) -> dict[str, list[str]]:
     """Each night's records through ``corpus-clean run --index`` (one index for all), in
     turn; the lines of every record written, kept or removed as a duplicate, by id."""
-    exe = shutil.which("corpus-clean", path=str(Path(sys.executable).parent)) or "corpus-clean"
     index, night, kept, removed = (
         folder / name for name in ("index.db", "in.jsonl", "kept.jsonl", "dups.jsonl")
     )
@@ -322,13 +328,12 @@ def run_nights(nights: list[list[dict[str, Any]]], folder: Path) -> dict[str, li
     for records in nights:
         with night.open("w", encoding="utf-8") as handle:
             handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-        command = [exe, "run", str(night), "--index", str(index), "-q", "-j", "1"]
+        command = [cli(), "run", str(night), "--index", str(index), "-q", "-j", "1"]
         subprocess.run([*command, "-o", str(kept), "--duplicates", str(removed)], check=True)
         for path in (kept, removed):
             for raw in path.read_bytes().splitlines():  # bytes: text may hold U+2028
                 record = json.loads(raw)
-                title = [record["title"]] if record.get("title") else []
-                lines[record["id"]] = title + scrape_lines(record["text"])
+                lines[record["id"]] = output_lines(record)
     return lines
 
 

@@ -767,6 +767,8 @@ LINE_ROW, TAIL_ROW, SITE_ROW, MARK_ROW = 0, 1, 2, 3
 #: an article hold its marks under its key, so most marks have one).
 MARKS = 8
 MARK_KEYS = 4
+#: Marks read or written at a time (an index of a million articles holds some six million).
+MARK_CHUNK = 1 << 16
 
 
 @dataclass
@@ -880,12 +882,12 @@ class Marks:
     @classmethod
     def of_rows(cls, rows: Iterable[tuple[str, int, bytes, int]]) -> Marks:
         """From rows (site, mark as int64, keys as little-endian uint64 bytes, holders),
-        taken a chunk at a time: an index of a million articles holds some six million."""
+        taken ``MARK_CHUNK`` at a time."""
         number: dict[str, int] = {}
         sites, hashes, keys, holders = [], [], [], []
         width = 8 * MARK_KEYS
         rows = iter(rows)
-        while chunk := list(itertools.islice(rows, 1 << 16)):
+        while chunk := list(itertools.islice(rows, MARK_CHUNK)):
             site_of = (number.setdefault(row[0], len(number)) for row in chunk)
             sites.append(np.fromiter(site_of, dtype=np.int64, count=len(chunk)))
             hashes.append(np.fromiter((row[1] for row in chunk), dtype=np.int64, count=len(chunk)))
@@ -916,11 +918,10 @@ class Marks:
         order = np.lexsort((signed, self.sites))
         names = self.names.tolist()
         width = 8 * MARK_KEYS
-        # A chunk at a time (a run of a million articles writes some six million rows),
-        # each row's keys a slice of the chunk's buffer: they stand smallest first, with
-        # NO_KEY after them.
-        for first in range(0, len(order), 1 << 16):
-            at = order[first : first + (1 << 16)]
+        # ``MARK_CHUNK`` at a time, each row's keys a slice of the chunk's buffer: they
+        # stand smallest first, with NO_KEY after them.
+        for first in range(0, len(order), MARK_CHUNK):
+            at = order[first : first + MARK_CHUNK]
             keys = self.keys[at]
             buffer = keys.astype("<u8").tobytes()
             for n, (site, mark, length, holders) in enumerate(
