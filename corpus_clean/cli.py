@@ -407,7 +407,11 @@ def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "--index",
             "index_path",
             metavar="PATH",
-            help="SQLite index of articles accepted before: drop their duplicates, add the kept.",
+            help=(
+                "SQLite index of articles accepted before: drop their duplicates, add the "
+                "kept. Learning counts what earlier runs saw there too, and keeps what this "
+                "run saw: a menu on one page of a site a night is learned from the second."
+            ),
         ),
         click.option(
             "--check",
