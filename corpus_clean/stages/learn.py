@@ -1092,7 +1092,9 @@ class _Merger:
         ``copy_share`` of its marks on one article the prior marked is a copy of it,
         unless the marks it holds are the site's chrome (on most of the site's pages, in
         all runs) and it has more marks of its own than a small edit. Its cluster takes
-        that article's key (the one holding the most marks, the smallest of those tied).
+        that article's key; of several, the one whose marks it holds weigh most (a mark
+        weighs one over the pages holding it: a sidebar on half the site's pages holds
+        marks of many articles), then the one holding the most, then the smallest.
         A cluster that is no copy, but whose key is that of an article it shares marks
         with (a sidebar's long line, the smallest of both), gets a key of its own. Then
         every record's marks are kept, so that a later run finds copies of this run's
@@ -1130,9 +1132,11 @@ class _Merger:
         if held.any():
             hit = np.repeat(record[held], MARK_KEYS)
             hit_own = np.repeat(own[held], MARK_KEYS)
+            # A mark few articles hold tells more of which one a copy is than a sidebar's.
+            rarity = np.repeat(1.0 / holders[pair_of[held]], MARK_KEYS)
             key = prior.keys[found[held]].ravel()
             valid = key != NO_KEY
-            hit, hit_own, key = hit[valid], hit_own[valid], key[valid]
+            hit, hit_own, key, rarity = hit[valid], hit_own[valid], key[valid], rarity[valid]
             # Per (record, key): the record's marks the key holds, and of them its own.
             pair, which = np.unique(
                 np.stack([hit, key.view(np.int64)]), axis=1, return_inverse=True
@@ -1140,6 +1144,7 @@ class _Merger:
             hit, key = pair[0], pair[1].view(np.uint64)
             shared = np.bincount(which)
             shared_own = np.bincount(which, weights=hit_own)
+            rare = np.bincount(which, weights=rarity)
             total = np.bincount(record, minlength=n)[hit]
             owned = np.bincount(record[own], minlength=n)[hit]
             copy = (shared >= options.copy_share * total) & (
@@ -1148,8 +1153,8 @@ class _Merger:
                 | (owned - shared_own <= options.small_edit * (shared - shared_own))
             )
             root = cluster[hit]
-            # Per cluster, the key its records hold most marks of (the smallest when tied).
-            order = np.lexsort((key[copy], -shared[copy], root[copy]))
+            # Per cluster, the key its records hold the rarest marks of, then the most.
+            order = np.lexsort((key[copy], -shared[copy], -rare[copy], root[copy]))
             copy_root, copy_key = root[copy][order], key[copy][order]
             first = np.ones(len(copy_root), dtype=bool)
             first[1:] = copy_root[1:] != copy_root[:-1]

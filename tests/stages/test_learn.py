@@ -40,6 +40,7 @@ from corpus_clean.stages.learn import (
     Sketch,
     TextKey,
     _components,
+    _Merger,
     _once_per_record,
     _slug_words,
     _words,
@@ -1191,6 +1192,23 @@ def test_marks_are_read_a_chunk_at_a_time_and_come_back_whole() -> None:
         for n in range(70_000)
     ]
     assert list(Marks.of_rows(iter(rows)).rows()) == sorted(rows)
+
+
+def test_a_copy_takes_the_key_of_the_article_its_rare_marks_name_not_a_sidebars() -> None:
+    # An earlier run saw article A (key 7) and, among many pages under one sidebar, B (key
+    # 5, the smallest). A copy of A holds eight marks: four of A's own, on A alone, and
+    # four of the sidebar, on nine pages (of twenty: not the site's chrome) under B's key.
+    # Both hold half its marks; the sidebar's say less.
+    sidebar, own = [1, 2, 3, 4], [5, 6, 7, 8]
+    rows = [("news", m, np.array([5], dtype="<u8").tobytes(), 9) for m in sidebar]
+    rows += [("news", m, np.array([7], dtype="<u8").tobytes(), 1) for m in own]
+    rows.append(("news", 0, b"", 20))  # the site's pages
+    prior = Evidence.of_rows([], Marks.of_rows(rows))
+    merger = _Merger(prior, np.array(["news"]), np.array([99], dtype=np.uint64))
+    marks = np.array([sidebar + own], dtype=np.uint64)
+    zero = np.zeros(1, dtype=np.int64)
+    merger.adopt(zero, zero, marks, LearnOptions())
+    assert merger.record_keys.tolist() == [7]
 
 
 def test_the_same_pages_scraped_night_after_night_count_once(tmp_path: Path) -> None:
