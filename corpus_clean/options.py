@@ -109,6 +109,8 @@ class LearnOptions:
     #: (``prose_line`` bytes or more, not learned) on its page, goes too: a headline
     #: of a related list, a date or a tag among the site's chrome. A run of one or two
     #: ("Reply" under each comment) cuts nothing off; a text without prose loses none.
+    #: With an index, every line shorter than prose is kept there even seen once (so a
+    #: related list's headline on one page a night recurs the next night).
     prose_line: int = 150
     island_line: int = 100
     island_run: int = 10

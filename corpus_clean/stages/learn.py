@@ -38,8 +38,8 @@ each record, counting every removal.
 - A closing sentence of the last paragraph on ``min_pages`` different articles of a
   site is its promo tail, cut wherever it ends a last paragraph.
 - With an index, what earlier runs saw counts too (``fit_with``'s ``prior``): every
-  short line seen on one article is kept there, so one page of a site a night is
-  enough, and so are each article's marks (``_marks``), by which a later run knows its
+  line shorter than prose seen on one article is kept there, so one page of a site a
+  night is enough, and so are each article's marks (``_marks``), by which a later run knows its
   copies, edited or not, as the same article.
 - Lines are compared folded (``fold``): NFC, casefolded, whitespace runs as one space;
   lines longer than ``FOLD_MAX`` characters as they are (after cleaning: NFC and
@@ -1646,12 +1646,13 @@ def _learn_lines(
     distinct, rank, times = np.unique(hashes, return_inverse=True, return_counts=True)
     # A line that stands once in the input is learned nowhere: most lines are, and only
     # the others are counted (the positions ``at``; ``[at]`` of a per-line array is
-    # theirs). With an index, so are the short ones (a menu item on the one page of a
-    # site that a nightly scrape holds: on the next night's page it recurs) and those
-    # that earlier runs saw. Long ones (most often an article's paragraph) are not.
+    # theirs). With an index, so are those shorter than prose (``prose_line``: a menu
+    # item, a related list's headline on the one page of a site that a nightly scrape
+    # holds: on the next night's page it recurs) and those that earlier runs saw. Prose
+    # (most often an article's paragraph) is not.
     counted = times[rank] >= min(2, options.min_pages, options.min_sites)
     if merger is not None:
-        counted |= lengths < options.long_line
+        counted |= lengths < options.prose_line
         counted |= np.isin(hashes, merger.prior.hashes[merger.prior.kinds == LINE_ROW])
     at = np.flatnonzero(counted)
     ranks = (rank[at], len(distinct))  # sorted once for the three
@@ -1713,10 +1714,10 @@ def _learn_lines(
         )
         wide_inside = merger.wide_inside(wide_pair[inside], line_site[inside])
         pair_inside = (np.bincount(site_pair[inside], minlength=len(site)) > 0) | (prior_inside > 0)
-        # Kept: what recurs on a site or across sites, and every short line (counted there
-        # next time).
+        # Kept: what recurs on a site or across sites, and every line shorter than prose
+        # (counted there next time).
         wide_recurs = wide_pages[np.searchsorted(wide_key, key)] >= 2
-        keep = (pages >= 2) | wide_recurs | (pair_length < options.long_line)
+        keep = (pages >= 2) | wide_recurs | (pair_length < options.prose_line)
         merger.keep(
             LINE_ROW,
             site[keep],

@@ -1123,6 +1123,28 @@ def test_with_an_index_one_page_a_night_is_enough_to_learn_the_chrome(tmp_path: 
     assert all(headline(10 * n) in text for n, text in enumerate(nights))
 
 
+def test_with_an_index_one_page_a_night_learns_a_most_read_box_of_long_headlines(
+    tmp_path: Path,
+) -> None:
+    # Headlines of 60 bytes or more, under prose's 150, are kept in the index seen once
+    # too: the box of most-read stories on one night's page recurs on the next.
+    site, index = tmp_path / "scrape" / "news", str(tmp_path / "accepted.db")
+    most_read = [
+        "Harbour council approves the new ferry timetable after a long public debate",
+        "Storm closes the coast road for a second night as the river rises again",
+    ]
+    rnd = random.Random(4)
+    nights = []
+    for night in range(3):
+        article = [headline(night), paragraph(rnd), paragraph(rnd)]
+        write_only_page(site, f"{night}.txt", [*MENU, *article, "Most read", *most_read, *FOOTER])
+        (text,) = texts(invoke("run", str(site.parent), "-q", "--index", index))
+        nights.append(text)
+        assert all(line in text for line in article)
+    assert all(line in nights[0] for line in most_read)  # nothing to learn from yet
+    assert not any(line in text for text in nights[1:] for line in most_read)
+
+
 def test_with_an_index_pages_under_a_sidebar_longer_than_their_articles_are_told_apart(
     tmp_path: Path,
 ) -> None:
