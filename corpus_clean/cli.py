@@ -1058,7 +1058,7 @@ def index() -> None:
 @index.command("info", context_settings=ENVIRONMENT)
 @click.argument("path")
 def index_info(path: str) -> None:
-    """Articles, runs, settings and size of an index (JSON on stdout).
+    """Articles, runs, settings, learned evidence and size of an index (JSON on stdout).
 
     Does not wait for a run holding the index: it shows the last committed state. Says
     on stderr when it rolled back the journal of a run killed while committing.

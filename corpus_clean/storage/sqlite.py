@@ -46,7 +46,7 @@ from typing import Concatenate, ParamSpec, TypedDict, TypeVar
 import numpy as np
 
 from ..dedup.shingles import U64, Shingles
-from ..stages.learn import MARK_ROW, Evidence, Marks
+from ..stages.learn import LINE_ROW, MARK_ROW, SITE_ROW, TAIL_ROW, Evidence, Marks
 from . import Accepted, CommitError, IndexStoreError, schema
 from .codec import content_hash, decode_shingles, encode_shingles, storable
 from .lock import IndexLock, has_index_file, no_index
@@ -76,6 +76,16 @@ class RunInfo(TypedDict):
     id_reused: int
 
 
+class LearnedInfo(TypedDict):
+    """What the index keeps of what learning saw (``learn.Evidence``), in rows."""
+
+    sites: int
+    lines: int
+    closing_sentences: int
+    #: Articles' marks, by which a later run knows their copies (``learn._marks``).
+    marks: int
+
+
 class IndexInfo(TypedDict):
     """What ``IndexStore.info`` reports (``corpus-clean index info`` prints it as JSON)."""
 
@@ -84,6 +94,7 @@ class IndexInfo(TypedDict):
     articles: int
     runs: list[RunInfo]
     settings: dict[str, object]
+    learned: LearnedInfo
     file_bytes: int
 
 
@@ -485,8 +496,9 @@ class IndexStore:
 
     @_reads
     def info(self) -> IndexInfo:
-        """What the index holds: article count, runs, settings, file size, path. Read in
-        one transaction, so the figures agree even while a run commits."""
+        """What the index holds: article count, runs, settings, learned evidence, file
+        size, path. Read in one transaction, so the figures agree even while a run
+        commits."""
         reused = "id_reused" if self.format >= 2 else "0"
         with self._snapshot():
             articles = self._db.execute("SELECT count(*) FROM articles").fetchone()[0]
@@ -496,13 +508,33 @@ class IndexStore:
                     f"SELECT label, time, added, skipped, {reused} FROM runs ORDER BY run"
                 )
             ]
+            rows = self._learned_rows()
         return {
             "path": str(self.path),
             "format": self.format,
             "articles": articles,
             "runs": runs,
             "settings": self.settings,
+            "learned": {
+                "sites": rows.get(SITE_ROW, 0),
+                "lines": rows.get(LINE_ROW, 0),
+                "closing_sentences": rows.get(TAIL_ROW, 0),
+                "marks": rows.get(MARK_ROW, 0),
+            },
             "file_bytes": self.path.stat().st_size,
+        }
+
+    def _learned_rows(self) -> dict[int, int]:
+        """Rows of learned evidence by kind; of the marks, not the rows counting each
+        site's pages (mark 0)."""
+        if self.format < 3:
+            return {}
+        return {
+            kind: rows - site_pages
+            for kind, rows, site_pages in self._db.execute(
+                "SELECT kind, count(*), sum(hash = 0 AND kind = ?) FROM learned GROUP BY kind",
+                (MARK_ROW,),
+            )
         }
 
     @contextlib.contextmanager

@@ -1251,6 +1251,15 @@ def test_the_same_pages_scraped_night_after_night_count_once(tmp_path: Path) -> 
     assert marks.holders[~article].tolist() == [12]
     # As the index stores them, and reads them back.
     assert list(Evidence.of_rows(list(evidence.rows())).rows()) == list(evidence.rows())
+    # index info counts them: the site, its lines and closing sentences, the marks.
+    info = CliRunner().invoke(cli, ["index", "info", index])
+    assert info.exit_code == 0 and info.stderr == ""
+    assert json.loads(info.stdout)["learned"] == {
+        "sites": 1,
+        "lines": int(lines.sum()),
+        "closing_sentences": int((evidence.kinds == 1).sum()),
+        "marks": int(article.sum()),
+    }
 
 
 def test_an_articles_lead_listed_on_other_sites_stays_where_it_heads_the_text() -> None:
