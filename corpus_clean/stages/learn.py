@@ -712,14 +712,15 @@ def fit_with(
     cluster, own_min, travelling = _copy_clusters(
         hashes, lengths, record_of, pieces, site_ids, options
     )
-    site_clusters = _distinct_per_pair(site_ids.astype(np.int64), cluster, len(names))
     merger = (
         None
         if prior is None
         else _Merger(prior, names, _cluster_keys(cluster, own_min, hashes, record_of))
     )
     if merger is not None:
-        merger.adopt(site_ids, cluster, _marks(pieces, site_ids, options), options)
+        cluster = merger.adopt(site_ids, cluster, _marks(pieces, site_ids, options), options)
+    site_clusters = _distinct_per_pair(site_ids.astype(np.int64), cluster, len(names))
+    if merger is not None:
         site_clusters = merger.site_clusters(site_ids, site_clusters)
     _learn_lines(
         learned,
@@ -1086,7 +1087,7 @@ class _Merger:
 
     def adopt(
         self, site_ids: np.ndarray, cluster: np.ndarray, marks: np.ndarray, options: LearnOptions
-    ) -> None:
+    ) -> np.ndarray:
         """Give a copy of an article an earlier run saw that article's key, as copies in
         one run are told (``_copy_pairs``), by its marks (``_marks``): a record holding
         ``copy_share`` of its marks on one article the prior marked is a copy of it,
@@ -1098,7 +1099,8 @@ class _Merger:
         A cluster that is no copy, but whose key is that of an article it shares marks
         with (a sidebar's long line, the smallest of both), gets a key of its own. Then
         every record's marks are kept, so that a later run finds copies of this run's
-        articles."""
+        articles. Returns the clusters, those that are copies of one earlier article
+        joined: they count once, as they did then."""
         n = len(cluster)
         record = np.repeat(np.arange(n, dtype=np.int64), MARKS)
         mark = marks.ravel()
@@ -1129,6 +1131,7 @@ class _Merger:
         )
         found, own = pair_found[pair_of], ~chrome[pair_of]
         held = found >= 0
+        joined = np.arange(n)
         if held.any():
             hit = np.repeat(record[held], MARK_KEYS)
             hit_own = np.repeat(own[held], MARK_KEYS)
@@ -1160,6 +1163,12 @@ class _Merger:
             first[1:] = copy_root[1:] != copy_root[:-1]
             taken = np.full(n, NO_KEY, dtype=np.uint64)
             taken[copy_root[first]] = copy_key[first]
+            # Clusters that are copies of one earlier article are one article, as then.
+            copies = np.flatnonzero(taken != NO_KEY)
+            copies = copies[np.lexsort((copies, taken[copies]))]
+            head = np.ones(len(copies), dtype=bool)
+            head[1:] = taken[copies][1:] != taken[copies][:-1]
+            joined[copies] = copies[head][np.cumsum(head) - 1]
             # No copy, but under the key of an article it shares marks with.
             collided = np.zeros(n, dtype=bool)
             collided[root[self.record_keys[hit] == key]] = True
@@ -1182,6 +1191,8 @@ class _Merger:
             np.concatenate([_bottom_keys(group, keys, len(pair_site), MARK_KEYS), none]),
             np.concatenate([holders, site_pages]),
         )
+        clusters: np.ndarray = joined[cluster]
+        return clusters
 
     def site_clusters(self, site_ids: np.ndarray, clusters: np.ndarray) -> np.ndarray:
         sites = np.arange(len(self.names), dtype=np.int64)

@@ -1233,6 +1233,20 @@ def test_a_copy_takes_the_key_of_the_article_its_rare_marks_name_not_a_sidebars(
     assert merger.record_keys.tolist() == [7]
 
 
+def test_two_clusters_that_are_copies_of_one_earlier_article_count_as_one() -> None:
+    # Weekly posts sharing their closing paragraphs were one article in an earlier run;
+    # tonight their copies, edited, were not found copies of each other, but both hold
+    # that article's marks. Counted as two, the lines they share would recur.
+    marks = list(range(1, 9))
+    rows = [("news", m, np.array([7], dtype="<u8").tobytes(), 2) for m in marks]
+    rows.append(("news", 0, b"", 10))
+    prior = Evidence.of_rows([], Marks.of_rows(rows))
+    merger = _Merger(prior, np.array(["news"]), np.array([3, 4], dtype=np.uint64))
+    sites = np.zeros(2, dtype=np.int64)
+    clusters = merger.adopt(sites, np.array([0, 1]), np.array([marks, marks]), LearnOptions())
+    assert clusters.tolist() == [0, 0] and merger.record_keys.tolist() == [7, 7]
+
+
 def test_the_same_pages_scraped_night_after_night_count_once(tmp_path: Path) -> None:
     site, index = tmp_path / "scrape" / "news", str(tmp_path / "accepted.db")
     write_night(site, 0, 3)
