@@ -110,7 +110,7 @@ def execute(
     left = left if left is not None else Left(index=run.index is not None)
     targets, index = run.targets, run.index
     rejects: list[bytes] | None = [] if targets.rejects else None
-    before = index.info()["articles"] if index is not None else 0
+    before = index.articles() if index is not None else 0
     local = LocalPool(run.plan.jobs) if run.executor is None else None
     with Outputs() as outputs, local if local is not None else contextlib.nullcontext():
         left.outputs = outputs

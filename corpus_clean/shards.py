@@ -717,7 +717,7 @@ class Engine:
             settings = _settings(plan)
             index_path = (
                 str(Path(index.path).resolve())
-                if index is not None and index.info()["articles"] > 0
+                if index is not None and index.articles() > 0
                 else None
             )
             decide = (decide_shards, (plan, len(shards), folder, index_path, settings))
