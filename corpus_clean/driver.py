@@ -35,7 +35,7 @@ from .io.sinks import STDOUT, BlockWriter, Outputs, write_all
 from .io.spill import MemoryBudget, SpillStore, temporary_errors, temporary_folder
 from .pipeline import PHASES, ProgressCallback, Result
 from .report import Report, build_report, settings_of
-from .stages.learn import Evidence, Learned, Sketch, TextKey, texts_of
+from .stages.learn import Evidence, Learned, Prior, Sketch, TextKey, texts_of
 from .stats import Stats
 from .storage import Accepted, IndexReader
 from .storage.sqlite import IndexStore
@@ -118,7 +118,10 @@ def execute(
         dups = outputs.open(targets.duplicates) if targets.duplicates else None
         rejects_out = outputs.open(targets.rejects) if targets.rejects else None
         explain = outputs.open(targets.explain) if targets.explain else None
-        prior = index.learned_evidence() if index is not None and run.plan.learn else None
+        # Read where learning runs: in this process, or in the sharded run's learn task.
+        prior: Prior | None = None
+        if index is not None and run.plan.learn:
+            prior = index if run.shards is None else index.elsewhere()
         collect_kept = index is not None and not run.check
         executor = run.executor or local
         assert executor is not None  # one of them is
@@ -239,7 +242,7 @@ def run_plan(
     rejects: list[bytes] | None = None,
     progress: ProgressCallback | None = None,
     executor: Executor | None = None,
-    prior: Evidence | None = None,
+    prior: Prior | None = None,
 ) -> Result:
     """Run the plan over the inputs, writing kept records to ``out`` (None: write nothing)
     and removed ones, with their verdict, to ``duplicates``. The per-record work runs in

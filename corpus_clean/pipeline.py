@@ -40,7 +40,7 @@ from .options import (
 )
 from .record import Record, record_fields
 from .stages.clean import Cleaner, RuleSet, load_rules
-from .stages.learn import Evidence, Learned, Learning, Sketch
+from .stages.learn import Evidence, Learned, Learning, Prior, Sketch
 from .stages.split import PageSplitter
 from .stats import Stats
 from .storage import Accepted
@@ -321,7 +321,7 @@ def pinned(options: CleanOptions) -> Learned:
     return Learned.from_rules(rule for rule in load_rules(options).rules if rule.match == "folded")
 
 
-def fit_hook(plan: Plan, prior: Evidence | None) -> Learning | None:
+def fit_hook(plan: Plan, prior: Prior | None) -> Learning | None:
     """The fit hook of the plan's stage that must see the whole input first: learning,
     over what the rules leave (``prior``: what earlier runs saw, from an index)."""
     if plan.learn is None or plan.clean is None:

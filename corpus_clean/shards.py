@@ -55,7 +55,7 @@ from .io.readers import RawUnit, line_runs, read_units
 from .io.sinks import Outputs, write_all
 from .io.spill import InputChangedError, MemoryBudget, new_temporary_folder, temporary_errors
 from .pipeline import Plan, ProgressCallback, Result
-from .stages.learn import Evidence, Learned, Sketch
+from .stages.learn import Evidence, Learned, Prior, Sketch
 from .stats import Stats
 from .storage import Accepted
 from .storage.sqlite import IndexStore
@@ -343,7 +343,7 @@ def learn_shards(plan: Plan, shards: int, folder: str) -> None:
     for shard in range(shards):
         sketches.extend(_load(_shard_folder(folder, shard) / "fit" / "sketches.pickle"))
     prior_path = Path(folder) / "prior.pickle"
-    prior: Evidence | None = _load(prior_path) if prior_path.exists() else None
+    prior: Prior | None = _load(prior_path) if prior_path.exists() else None
     hook = pipeline.fit_hook(plan, prior)
     assert hook is not None
     learned = hook.fit(sketches)
@@ -615,7 +615,7 @@ class Engine:
         collect_kept: bool = False,
         rejects: list[bytes] | None = None,
         progress: ProgressCallback | None = None,
-        prior: Evidence | None = None,
+        prior: Prior | None = None,
         command: str = "",
     ) -> Result:
         """The run of ``driver.run_plan``, as stages of tasks; ``outputs`` (an ``Outputs``)

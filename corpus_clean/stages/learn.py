@@ -659,6 +659,15 @@ def fit(sketches: Iterable[Sketch], options: LearnOptions) -> Learned:
     return fit_with(sketches, options, None)[0]
 
 
+class Prior(Protocol):
+    """Where what earlier runs saw is read from (an index)."""
+
+    def learned_evidence(self, marks: Sequence[tuple[str, int]] | None = None) -> Evidence:
+        """Every row, but of the marks only those of these (site, mark) pairs (marks as
+        int64; mark 0: the site's pages): an index holds a few for every article."""
+        ...
+
+
 @dataclass
 class Learning:
     """Learning as its stage's fit hook (``stages.Fit``): a ``Sketch`` of each batch, then
@@ -666,7 +675,7 @@ class Learning:
     (``prior``); ``evidence`` is then what the index keeps for the next run."""
 
     options: LearnOptions
-    prior: Evidence | None = None
+    prior: Prior | None = None
     evidence: Evidence | None = None
 
     def sketch(self, records: Sequence[Record]) -> Sketch:
@@ -678,7 +687,7 @@ class Learning:
 
 
 def fit_with(
-    sketches: Iterable[Sketch], options: LearnOptions, prior: Evidence | None
+    sketches: Iterable[Sketch], options: LearnOptions, prior: Prior | None
 ) -> tuple[Learned, Evidence | None]:
     """``fit``, counting what earlier runs saw (``prior``, from an index) with what the
     input holds; with a prior, also the merged evidence to keep for the next run."""
@@ -712,13 +721,12 @@ def fit_with(
     cluster, own_min, travelling = _copy_clusters(
         hashes, lengths, record_of, pieces, site_ids, options
     )
-    merger = (
-        None
-        if prior is None
-        else _Merger(prior, names, _cluster_keys(cluster, own_min, hashes, record_of))
-    )
-    if merger is not None:
-        cluster = merger.adopt(site_ids, cluster, _marks(pieces, site_ids, options), options)
+    merger = None
+    if prior is not None:
+        marks = _marks(pieces, site_ids, options)
+        seen = prior.learned_evidence(_site_marks(names, site_ids, marks))
+        merger = _Merger(seen, names, _cluster_keys(cluster, own_min, hashes, record_of))
+        cluster = merger.adopt(site_ids, cluster, marks, options)
     site_clusters = _distinct_per_pair(site_ids.astype(np.int64), cluster, len(names))
     if merger is not None:
         site_clusters = merger.site_clusters(site_ids, site_clusters)
@@ -984,6 +992,20 @@ def _marks(pieces: _Pieces, site_ids: np.ndarray, options: LearnOptions) -> np.n
     piece, record, _ = _once_per_record(pieces.hashes, pieces.record_of.astype(np.int64))
     own = ~_ubiquitous(site_ids[record].astype(np.int64), piece, site_ids, options)
     return _bottom_keys(record[own], piece[own], len(site_ids), MARKS)
+
+
+def _site_marks(
+    names: np.ndarray, site_ids: np.ndarray, marks: np.ndarray
+) -> list[tuple[str, int]]:
+    """The (site, mark) pairs of the records' marks, and (site, 0) of each site, as
+    ``Prior.learned_evidence`` reads them: sorted, once each, marks as int64."""
+    site = np.repeat(site_ids.astype(np.int64), marks.shape[1])
+    mark = marks.ravel()
+    real = mark != NO_KEY
+    site = np.concatenate([site[real], np.arange(len(names), dtype=np.int64)])
+    mark = np.concatenate([mark[real], np.zeros(len(names), dtype=np.uint64)]).view(np.int64)
+    pairs = np.unique(np.stack([site, mark]), axis=1)
+    return list(zip(names[pairs[0]].tolist(), pairs[1].tolist(), strict=True))
 
 
 def _bottom_keys(

@@ -5,7 +5,7 @@ backend: a single SQLite file (``--index PATH``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -42,8 +42,8 @@ class IndexReader(Protocol):
 
     def article_id(self, entry: int) -> str: ...
 
-    def learned_evidence(self) -> Evidence:
-        """What learning saw in earlier runs."""
+    def learned_evidence(self, marks: Sequence[tuple[str, int]] | None = None) -> Evidence:
+        """What learning saw in earlier runs (see ``learn.Prior``)."""
         ...
 
 

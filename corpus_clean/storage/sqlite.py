@@ -34,11 +34,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import islice
 from pathlib import Path
 from types import TracebackType
 from typing import Concatenate, ParamSpec, TypedDict, TypeVar
@@ -60,8 +61,9 @@ CACHE_KIB = 64 * 1024
 _ACCEPT_CHUNK = 10_000
 #: Articles ``candidates`` looks up in one query: bounds the query's memory (a few MB).
 _LOOKUP_ROWS = 20_000
-#: Ids per ``IN (...)`` list: below SQLite's oldest limit on query parameters (999).
-_ID_CHUNK = 900
+#: Values (ids, marks) per ``IN (...)`` list: below SQLite's oldest limit on query
+#: parameters (999).
+_IN_CHUNK = 900
 
 
 class RunInfo(TypedDict):
@@ -355,7 +357,7 @@ class IndexStore:
             ).fetchone()
             articles = iter(kept)
             known: set[tuple[str, bytes]] = set()  # (id, content) added by this run
-            while chunk := list(islice(articles, _ACCEPT_CHUNK)):
+            while chunk := list(itertools.islice(articles, _ACCEPT_CHUNK)):
                 seen += len(chunk)
                 fresh, chunk_reused = self._fresh(chunk, known)
                 reused += chunk_reused
@@ -445,8 +447,8 @@ class IndexStore:
     def _present(self, ids: list[str]) -> set[tuple[str, bytes]]:
         """(id, content) of the indexed articles with one of these ids."""
         present: set[tuple[str, bytes]] = set()
-        for start in range(0, len(ids), _ID_CHUNK):
-            chunk = ids[start : start + _ID_CHUNK]
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
             marks = ", ".join("?" * len(chunk))
             present.update(
                 self._db.execute(f"SELECT id, content FROM articles WHERE id IN ({marks})", chunk)
@@ -473,8 +475,11 @@ class IndexStore:
         return zip(keys[order].tolist(), entries[order].tolist(), strict=True)
 
     @_reads
-    def learned_evidence(self) -> Evidence:
-        """What learning saw in earlier runs (none in an index of an older format)."""
+    def learned_evidence(self, marks: Sequence[tuple[str, int]] | None = None) -> Evidence:
+        """What learning saw in earlier runs (none in an index of an older format); of
+        the marks, only those of ``marks`` (site, mark) pairs, when given (see
+        ``learn.Prior``): a run looks up its own input's, not the millions an index of
+        many articles holds."""
         if self.format < 3:
             return Evidence.empty()
         with self._snapshot():
@@ -483,14 +488,29 @@ class IndexStore:
                 "FROM learned WHERE kind != ? ORDER BY site, kind, hash",
                 (MARK_ROW,),
             ).fetchall()
-            marks = Marks.of_rows(
+            found = (
                 self._db.execute(
                     "SELECT site, hash, keys, pages FROM learned WHERE kind = ? "
                     "ORDER BY site, hash",
                     (MARK_ROW,),
                 )
+                if marks is None
+                else self._marks_of(marks)
             )
-        return Evidence.of_rows(rows, marks)
+            return Evidence.of_rows(rows, Marks.of_rows(found))
+
+    def _marks_of(self, marks: Sequence[tuple[str, int]]) -> Iterator[tuple[str, int, bytes, int]]:
+        """The mark rows of these (site, mark) pairs that the index holds, in their order,
+        looked up ``_IN_CHUNK`` at a time (each one descent of the primary key)."""
+        for site, pairs in itertools.groupby(marks, key=lambda pair: pair[0]):
+            hashes = [mark for _, mark in pairs]
+            for first in range(0, len(hashes), _IN_CHUNK):
+                chunk = hashes[first : first + _IN_CHUNK]
+                yield from self._db.execute(
+                    "SELECT site, hash, keys, pages FROM learned WHERE site = ? AND kind = ? "
+                    f"AND hash IN ({', '.join('?' * len(chunk))}) ORDER BY hash",
+                    (site, MARK_ROW, *chunk),
+                )
 
     # -- inspection -----------------------------------------------------------------------
 
@@ -555,6 +575,10 @@ class IndexStore:
         finally:
             self._db.execute("COMMIT")
 
+    def elsewhere(self) -> IndexAt:
+        """This index as a task in another process reads what learning saw in it."""
+        return IndexAt(None if self._created else str(self.path.resolve()), self.settings)
+
     def verify(self) -> list[str]:
         """Problems found (empty: healthy); see ``storage.verify.IndexCheck``."""
         return IndexCheck(self._db, self.format, self.settings, self._bands).problems()
@@ -588,3 +612,19 @@ class IndexStore:
         trace: TracebackType | None,
     ) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class IndexAt:
+    """An index by its path (``None``: one this run lays out, empty until it commits),
+    for a task in another process to read what learning saw in it (read-only, not
+    waiting: the run holds the index's lock)."""
+
+    path: str | None
+    settings: dict[str, object]
+
+    def learned_evidence(self, marks: Sequence[tuple[str, int]] | None = None) -> Evidence:
+        if self.path is None:
+            return Evidence.empty()
+        with IndexStore.open(self.path, self.settings, readonly=True, take_turn=False) as store:
+            return store.learned_evidence(marks)

@@ -30,6 +30,7 @@ from corpus_clean.stages.clean import RulesError, parse_rules
 from corpus_clean.stages.learn import (
     _WORD,
     FOLD_MAX,
+    MARK_ROW,
     MIN_TAIL,
     NO_KEY,
     TAIL_LINES,
@@ -1245,6 +1246,29 @@ def test_two_clusters_that_are_copies_of_one_earlier_article_count_as_one() -> N
     sites = np.zeros(2, dtype=np.int64)
     clusters = merger.adopt(sites, np.array([0, 1]), np.array([marks, marks]), LearnOptions())
     assert clusters.tolist() == [0, 0] and merger.record_keys.tolist() == [7, 7]
+
+
+def test_a_run_reads_only_the_marks_it_asks_for_as_the_index_holds_them(
+    tmp_path: Path,
+) -> None:
+    # A run looks up the marks of its own articles (learn.Prior), more than one query's
+    # worth here: what comes back is what a full read holds of them, and nothing else.
+    site, index = tmp_path / "scrape" / "news", str(tmp_path / "accepted.db")
+    write_night(site, 0, 130)
+    invoke("run", str(site.parent), "-q", "--index", index)
+    with IndexStore.open(index, None, readonly=True) as store:
+        every = store.learned_evidence()
+        marks = list(every.marks.rows())
+        assert len(marks) > 1000
+        half = random.Random(2).sample(marks, len(marks) // 2)
+        absent = [("news-elsewhere", 5), (marks[0][0], 12345)]
+        for rows in (marks, half):
+            asked = sorted({(row[0], row[1]) for row in rows} | set(absent))
+            some = store.learned_evidence(asked)
+            assert list(some.marks.rows()) == sorted(rows)
+            assert [row for row in some.rows() if row[1] != MARK_ROW] == [
+                row for row in every.rows() if row[1] != MARK_ROW
+            ]
 
 
 def test_the_same_pages_scraped_night_after_night_count_once(tmp_path: Path) -> None:
