@@ -659,12 +659,25 @@ def fit(sketches: Iterable[Sketch], options: LearnOptions) -> Learned:
     return fit_with(sketches, options, None)[0]
 
 
+@dataclass(frozen=True)
+class Wanted:
+    """What a run's learning asks an index for (``Prior``): the rows of its sites, of
+    its lines on any site (a line on many sites is learned across them), of its sites'
+    closing sentences and of its articles' marks (mark 0: a site's pages). Hashes as
+    int64 (the index's), each list sorted, once each."""
+
+    sites: list[str]
+    lines: list[int]
+    tails: list[tuple[str, int]]
+    marks: list[tuple[str, int]]
+
+
 class Prior(Protocol):
     """Where what earlier runs saw is read from (an index)."""
 
-    def learned_evidence(self, marks: Sequence[tuple[str, int]] | None = None) -> Evidence:
-        """Every row, but of the marks only those of these (site, mark) pairs (marks as
-        int64; mark 0: the site's pages): an index holds a few for every article."""
+    def learned_evidence(self, wanted: Wanted | None = None) -> Evidence:
+        """Every row, or those ``wanted`` asks for: an index holds dozens of rows for
+        every page it took, a run needs those of its own input."""
         ...
 
 
@@ -724,7 +737,7 @@ def fit_with(
     merger = None
     if prior is not None:
         marks = _marks(pieces, site_ids, options)
-        seen = prior.learned_evidence(_site_marks(names, site_ids, marks))
+        seen = prior.learned_evidence(_wanted(names, site_ids, hashes, tails, marks))
         merger = _Merger(seen, names, _cluster_keys(cluster, own_min, hashes, record_of))
         cluster = merger.adopt(site_ids, cluster, marks, options)
     site_clusters = _distinct_per_pair(site_ids.astype(np.int64), cluster, len(names))
@@ -994,18 +1007,34 @@ def _marks(pieces: _Pieces, site_ids: np.ndarray, options: LearnOptions) -> np.n
     return _bottom_keys(record[own], piece[own], len(site_ids), MARKS)
 
 
-def _site_marks(
-    names: np.ndarray, site_ids: np.ndarray, marks: np.ndarray
-) -> list[tuple[str, int]]:
-    """The (site, mark) pairs of the records' marks, and (site, 0) of each site, as
-    ``Prior.learned_evidence`` reads them: sorted, once each, marks as int64."""
-    site = np.repeat(site_ids.astype(np.int64), marks.shape[1])
+def _wanted(
+    names: np.ndarray,
+    site_ids: np.ndarray,
+    hashes: np.ndarray,
+    tails: np.ndarray,
+    marks: np.ndarray,
+) -> Wanted:
+    """What of an index the records' learning reads (see ``Wanted``)."""
+
+    def site_pairs(site: np.ndarray, value: np.ndarray) -> list[tuple[str, int]]:
+        pairs = np.unique(np.stack([site.astype(np.int64), value.view(np.int64)]), axis=1)
+        return list(zip(names[pairs[0]].tolist(), pairs[1].tolist(), strict=True))
+
+    every_site = np.arange(len(names), dtype=np.int64)
     mark = marks.ravel()
     real = mark != NO_KEY
-    site = np.concatenate([site[real], np.arange(len(names), dtype=np.int64)])
-    mark = np.concatenate([mark[real], np.zeros(len(names), dtype=np.uint64)]).view(np.int64)
-    pairs = np.unique(np.stack([site, mark]), axis=1)
-    return list(zip(names[pairs[0]].tolist(), pairs[1].tolist(), strict=True))
+    mark_site = np.repeat(site_ids.astype(np.int64), marks.shape[1])[real]
+    tail_site = np.repeat(site_ids.astype(np.int64), tails.shape[1])
+    tail = tails.ravel()
+    return Wanted(
+        sites=names.tolist(),
+        lines=np.unique(hashes.view(np.int64)).tolist(),
+        tails=site_pairs(tail_site[tail != 0], tail[tail != 0]),
+        marks=site_pairs(
+            np.concatenate([mark_site, every_site]),
+            np.concatenate([mark[real], np.zeros(len(names), dtype=np.uint64)]),
+        ),
+    )
 
 
 def _bottom_keys(

@@ -5,7 +5,7 @@ backend: a single SQLite file (``--index PATH``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -14,7 +14,7 @@ from ..errors import CorpusCleanError
 
 if TYPE_CHECKING:
     from ..dedup.shingles import U64, Shingles
-    from ..stages.learn import Evidence
+    from ..stages.learn import Evidence, Wanted
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class IndexReader(Protocol):
 
     def article_id(self, entry: int) -> str: ...
 
-    def learned_evidence(self, marks: Sequence[tuple[str, int]] | None = None) -> Evidence:
+    def learned_evidence(self, wanted: Wanted | None = None) -> Evidence:
         """What learning saw in earlier runs (see ``learn.Prior``)."""
         ...
 

@@ -15,10 +15,10 @@ from .codec import stored_content_hash
 #: "ccix" in the SQLite header: tells our files from other SQLite databases.
 APPLICATION_ID = 0x63636978
 #: Bumped whenever the schema or the shingle encoding changes. Formats 1 (ids unique,
-#: no content column) and 2 (no learned boilerplate) are read as they are and migrated
-#: when opened for writing.
-FORMAT_VERSION = 3
-MIGRATED_FORMATS = (1, 2)
+#: no content column), 2 (no learned boilerplate) and 3 (learned lines not indexed by
+#: hash) are read as they are and migrated when opened for writing.
+FORMAT_VERSION = 4
+MIGRATED_FORMATS = (1, 2, 3)
 
 ARTICLES = """
 CREATE TABLE {name} (
@@ -73,7 +73,13 @@ CREATE TABLE learned (
     length INTEGER NOT NULL,
     PRIMARY KEY (site, kind, hash)
 ) WITHOUT ROWID"""
-SCHEMA += LEARNED + ";\n"
+#: A run looks up the learned lines of its input's lines by hash, on any site (a line on
+#: many sites is learned across them), not by reading them all: an index holds dozens for
+#: every page of real sites.
+LEARNED_INDEXES = """
+CREATE INDEX learned_lines ON learned (hash) WHERE kind = 0;
+"""
+SCHEMA += LEARNED + ";\n" + LEARNED_INDEXES
 _TABLES = ("meta", "runs", "articles", "shingles", "bands")
 
 
@@ -86,6 +92,7 @@ INDEXES = {
     1: ("sqlite_autoindex_articles_1",),
     2: ("articles_by_id",),
     3: ("articles_by_id",),
+    4: ("articles_by_id", "learned_lines"),
 }
 
 
@@ -226,7 +233,7 @@ def create(db: sqlite3.Connection, settings: dict[str, object]) -> None:
 def migrate(path: Path, db: sqlite3.Connection, format_version: int) -> None:
     """To the current format, in place and in one transaction. 1 -> 2: ids stop being
     unique, every article gets its content hash, runs count reused ids. 2 -> 3: the
-    table of learned boilerplate (empty)."""
+    table of learned boilerplate (empty). 3 -> 4: its lines indexed by hash."""
     db.create_function("content_of", 1, stored_content_hash, deterministic=True)
     try:
         db.execute("BEGIN IMMEDIATE")
@@ -244,7 +251,11 @@ def migrate(path: Path, db: sqlite3.Connection, format_version: int) -> None:
             for statement in ARTICLE_INDEXES.split(";"):
                 if statement.strip():
                     db.execute(statement)
-        db.execute(LEARNED)
+        if format_version < 3:
+            db.execute(LEARNED)
+        for statement in LEARNED_INDEXES.split(";"):
+            if statement.strip():
+                db.execute(statement)
         db.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
         db.execute("COMMIT")
     except sqlite3.Error as err:

@@ -42,12 +42,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Concatenate, ParamSpec, TypedDict, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypedDict, TypeVar
 
 import numpy as np
 
 from ..dedup.shingles import U64, Shingles
-from ..stages.learn import LINE_ROW, MARK_ROW, SITE_ROW, TAIL_ROW, Evidence, Marks
+from ..stages.learn import LINE_ROW, MARK_ROW, SITE_ROW, TAIL_ROW, Evidence, Marks, Wanted
 from . import Accepted, CommitError, IndexStoreError, schema
 from .codec import content_hash, decode_shingles, encode_shingles, storable
 from .lock import IndexLock, has_index_file, no_index
@@ -64,6 +64,10 @@ _LOOKUP_ROWS = 20_000
 #: Values (ids, marks) per ``IN (...)`` list: below SQLite's oldest limit on query
 #: parameters (999).
 _IN_CHUNK = 900
+#: The columns of a row of learned evidence, and of a mark (``learn.Evidence.of_rows``,
+#: ``learn.Marks.of_rows``).
+_EVIDENCE = "site, kind, hash, pages, keys, anchored, anchored_keys, inside, length"
+_MARK = "site, hash, keys, pages"
 
 
 class RunInfo(TypedDict):
@@ -475,42 +479,67 @@ class IndexStore:
         return zip(keys[order].tolist(), entries[order].tolist(), strict=True)
 
     @_reads
-    def learned_evidence(self, marks: Sequence[tuple[str, int]] | None = None) -> Evidence:
-        """What learning saw in earlier runs (none in an index of an older format); of
-        the marks, only those of ``marks`` (site, mark) pairs, when given (see
-        ``learn.Prior``): a run looks up its own input's, not the millions an index of
-        many articles holds."""
+    def learned_evidence(self, wanted: Wanted | None = None) -> Evidence:
+        """What learning saw in earlier runs (none in an index of an older format): every
+        row, or those ``wanted`` asks for (``learn.Prior``), looked up by key, not read
+        from the millions an index of many pages holds."""
         if self.format < 3:
             return Evidence.empty()
         with self._snapshot():
-            rows = self._db.execute(
-                "SELECT site, kind, hash, pages, keys, anchored, anchored_keys, inside, length "
-                "FROM learned WHERE kind != ? ORDER BY site, kind, hash",
-                (MARK_ROW,),
-            ).fetchall()
-            found = (
-                self._db.execute(
-                    "SELECT site, hash, keys, pages FROM learned WHERE kind = ? "
-                    "ORDER BY site, hash",
+            if wanted is None:
+                rows = self._db.execute(
+                    f"SELECT {_EVIDENCE} FROM learned WHERE kind != ? ORDER BY site, kind, hash",
                     (MARK_ROW,),
+                ).fetchall()
+                marks = Marks.of_rows(
+                    self._db.execute(
+                        f"SELECT {_MARK} FROM learned WHERE kind = ? ORDER BY site, hash",
+                        (MARK_ROW,),
+                    )
                 )
-                if marks is None
-                else self._marks_of(marks)
-            )
-            return Evidence.of_rows(rows, Marks.of_rows(found))
+                return Evidence.of_rows(rows, marks)
+            rows = [
+                *self._pairs(_EVIDENCE, SITE_ROW, [(site, 0) for site in wanted.sites]),
+                *self._pairs(_EVIDENCE, TAIL_ROW, wanted.tails),
+                *self._lines(wanted.lines),
+            ]
+            rows.sort(key=lambda row: (row[0], row[1], row[2]))
+            marks = Marks.of_rows(self._pairs(_MARK, MARK_ROW, wanted.marks))
+            return Evidence.of_rows(rows, marks)
 
-    def _marks_of(self, marks: Sequence[tuple[str, int]]) -> Iterator[tuple[str, int, bytes, int]]:
-        """The mark rows of these (site, mark) pairs that the index holds, in their order,
-        looked up ``_IN_CHUNK`` at a time (each one descent of the primary key)."""
-        for site, pairs in itertools.groupby(marks, key=lambda pair: pair[0]):
-            hashes = [mark for _, mark in pairs]
+    def _pairs(
+        self, columns: str, kind: int, pairs: Sequence[tuple[str, int]]
+    ) -> Iterator[tuple[Any, ...]]:
+        """The rows of a kind of these (site, hash) pairs (sorted) that the index holds,
+        ``_IN_CHUNK`` at a time, each one descent of the primary key."""
+        for site, group in itertools.groupby(pairs, key=lambda pair: pair[0]):
+            hashes = [value for _, value in group]
             for first in range(0, len(hashes), _IN_CHUNK):
                 chunk = hashes[first : first + _IN_CHUNK]
                 yield from self._db.execute(
-                    "SELECT site, hash, keys, pages FROM learned WHERE site = ? AND kind = ? "
+                    f"SELECT {columns} FROM learned WHERE site = ? AND kind = ? "
                     f"AND hash IN ({', '.join('?' * len(chunk))}) ORDER BY hash",
-                    (site, MARK_ROW, *chunk),
+                    (site, kind, *chunk),
                 )
+
+    def _lines(self, hashes: Sequence[int]) -> Iterator[tuple[Any, ...]]:
+        """The learned lines of any site with these hashes: by the ``learned_lines``
+        index (format 4 on); an index of format 3, read as it is, has every one read."""
+        if self.format < 4:
+            wanted = set(hashes)
+            for row in self._db.execute(
+                f"SELECT {_EVIDENCE} FROM learned WHERE kind = ?", (LINE_ROW,)
+            ):
+                if row[2] in wanted:
+                    yield row
+            return
+        for first in range(0, len(hashes), _IN_CHUNK):
+            chunk = hashes[first : first + _IN_CHUNK]
+            yield from self._db.execute(
+                f"SELECT {_EVIDENCE} FROM learned WHERE kind = ? "
+                f"AND hash IN ({', '.join('?' * len(chunk))})",
+                (LINE_ROW, *chunk),
+            )
 
     # -- inspection -----------------------------------------------------------------------
 
@@ -623,8 +652,8 @@ class IndexAt:
     path: str | None
     settings: dict[str, object]
 
-    def learned_evidence(self, marks: Sequence[tuple[str, int]] | None = None) -> Evidence:
+    def learned_evidence(self, wanted: Wanted | None = None) -> Evidence:
         if self.path is None:
             return Evidence.empty()
         with IndexStore.open(self.path, self.settings, readonly=True, take_turn=False) as store:
-            return store.learned_evidence(marks)
+            return store.learned_evidence(wanted)

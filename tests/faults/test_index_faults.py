@@ -279,7 +279,7 @@ def test_a_format_1_index_reads_as_it_is_and_is_migrated_when_written(
     assert rerun.exit_code == 0, rerun.stderr
     assert (tmp_path / "o.jsonl").read_text() == ""  # the indexed articles are still found
     migrated = json.loads(cli("index", "info", old).stdout)
-    assert (migrated["format"], migrated["articles"]) == (3, 18)
+    assert (migrated["format"], migrated["articles"]) == (4, 18)
     verify = cli("index", "verify", old)
     assert verify.exit_code == 0, verify.stderr
 
@@ -300,9 +300,42 @@ def test_a_format_2_index_reads_as_it_is_and_gets_learned_boilerplate_when_writt
     assert digest(old) == before  # reading changes nothing
     rerun = cli("run", SAMPLES, "--index", old, "-o", tmp_path / "o.jsonl", "-q")
     assert rerun.exit_code == 0, rerun.stderr
-    assert json.loads(cli("index", "info", old).stdout)["format"] == 3
+    assert json.loads(cli("index", "info", old).stdout)["format"] == 4
     with sqlite3.connect(old) as db:
         assert db.execute("SELECT count(*) FROM learned WHERE kind = 2").fetchone()[0] > 0
+    verify = cli("index", "verify", old)
+    assert verify.exit_code == 0, verify.stderr
+
+
+def test_a_format_3_index_reads_as_it_is_and_gets_its_lines_indexed_when_written(
+    indexed: Path, tmp_path: Path
+) -> None:
+    old = tmp_path / "old.db"
+    shutil.copy(indexed, old)
+    db = sqlite3.connect(old, isolation_level=None)
+    db.execute("DROP INDEX learned_lines")
+    db.execute("PRAGMA user_version = 3")
+    db.close()
+    before = digest(old)
+    assert json.loads(cli("index", "info", old).stdout)["format"] == 3
+    # --check learns with what the index holds, its lines read without their index.
+    check, recheck = (
+        cli("run", SAMPLES, "--index", path, "--check", "-q", "--report", tmp_path / name)
+        for path, name in ((old, "old.json"), (indexed, "new.json"))
+    )
+    assert check.exit_code == recheck.exit_code == 1
+    assert check.stdout_bytes == recheck.stdout_bytes
+    old_report, new_report = (
+        json.loads((tmp_path / name).read_text()) for name in ("old.json", "new.json")
+    )
+    assert old_report["learned_patterns"] == new_report["learned_patterns"]
+    assert digest(old) == before  # reading changes nothing
+    rerun = cli("run", SAMPLES, "--index", old, "-o", tmp_path / "o.jsonl", "-q")
+    assert rerun.exit_code == 0, rerun.stderr
+    assert json.loads(cli("index", "info", old).stdout)["format"] == 4
+    with sqlite3.connect(old) as db:
+        names = {name for (name,) in db.execute("SELECT name FROM sqlite_schema")}
+        assert "learned_lines" in names
     verify = cli("index", "verify", old)
     assert verify.exit_code == 0, verify.stderr
 

@@ -30,16 +30,20 @@ from corpus_clean.stages.clean import RulesError, parse_rules
 from corpus_clean.stages.learn import (
     _WORD,
     FOLD_MAX,
+    LINE_ROW,
     MARK_ROW,
     MIN_TAIL,
     NO_KEY,
+    SITE_ROW,
     TAIL_LINES,
+    TAIL_ROW,
     TAIL_WINDOW,
     Evidence,
     Learned,
     Marks,
     Sketch,
     TextKey,
+    Wanted,
     _components,
     _Merger,
     _once_per_record,
@@ -1248,27 +1252,44 @@ def test_two_clusters_that_are_copies_of_one_earlier_article_count_as_one() -> N
     assert clusters.tolist() == [0, 0] and merger.record_keys.tolist() == [7, 7]
 
 
-def test_a_run_reads_only_the_marks_it_asks_for_as_the_index_holds_them(
+def test_a_run_reads_of_the_index_only_what_it_asks_for_as_the_index_holds_it(
     tmp_path: Path,
 ) -> None:
-    # A run looks up the marks of its own articles (learn.Prior), more than one query's
-    # worth here: what comes back is what a full read holds of them, and nothing else.
-    site, index = tmp_path / "scrape" / "news", str(tmp_path / "accepted.db")
-    write_night(site, 0, 130)
-    invoke("run", str(site.parent), "-q", "--index", index)
+    # A run looks up the rows of its own sites, lines (on any site), closing sentences and
+    # marks (learn.Wanted), more than one query's worth: what comes back is what a full
+    # read holds of them, and nothing else.
+    scrape, index = tmp_path / "scrape", str(tmp_path / "accepted.db")
+    write_night(scrape / "news", 0, 130)
+    write_night(scrape / "daily", 200, 5)
+    invoke("run", str(scrape), "-q", "--index", index)
     with IndexStore.open(index, None, readonly=True) as store:
-        every = store.learned_evidence()
-        marks = list(every.marks.rows())
-        assert len(marks) > 1000
-        half = random.Random(2).sample(marks, len(marks) // 2)
-        absent = [("news-elsewhere", 5), (marks[0][0], 12345)]
-        for rows in (marks, half):
-            asked = sorted({(row[0], row[1]) for row in rows} | set(absent))
-            some = store.learned_evidence(asked)
-            assert list(some.marks.rows()) == sorted(rows)
-            assert [row for row in some.rows() if row[1] != MARK_ROW] == [
-                row for row in every.rows() if row[1] != MARK_ROW
-            ]
+        every = list(store.learned_evidence().rows())
+    marks = [row for row in every if row[1] == MARK_ROW]
+    lines = [row for row in every if row[1] == LINE_ROW]
+    tails = [(row[0], row[2]) for row in every if row[1] == TAIL_ROW]
+    sites = sorted({row[0] for row in every})
+    assert len(sites) == 2 and len(marks) > 1000
+    assert len({row[2] for row in lines}) < len(lines)  # lines both sites hold
+    rnd = random.Random(2)
+    for share in (1.0, 0.5):
+        line_hashes = {row[2] for row in rnd.sample(lines, int(share * len(lines)))}
+        pairs = {(row[0], row[2]) for row in rnd.sample(marks, int(share * len(marks)))}
+        wanted = Wanted(
+            sites=[sites[0]],
+            lines=sorted(line_hashes | set(range(1000))),  # and some no site holds
+            tails=tails,
+            marks=sorted(pairs | {("elsewhere", 5)}),
+        )
+        with IndexStore.open(index, None, readonly=True) as store:
+            some = list(store.learned_evidence(wanted).rows())
+        assert some == [
+            row
+            for row in every
+            if (row[1] == SITE_ROW and row[0] == sites[0])
+            or (row[1] == LINE_ROW and row[2] in line_hashes)
+            or row[1] == TAIL_ROW
+            or (row[1] == MARK_ROW and (row[0], row[2]) in pairs)
+        ]
 
 
 def test_the_same_pages_scraped_night_after_night_count_once(tmp_path: Path) -> None:
