@@ -1579,7 +1579,14 @@ def _travelling(
     if len(at) < 2:
         return np.zeros(0, dtype=np.uint64)
     next_to = line[at[1:]] == line[at[:-1]]
-    a, b, pair_line = record[at[:-1]][next_to], record[at[1:]][next_to], line[at[1:]][next_to]
+    pair_line = line[at[1:]][next_to]
+    # Records next to each other in the list of every line they share (an article on
+    # fifty sites): each pair is looked at once, not once a line.
+    span = np.int64(record.max()) + 1
+    both, pair_of = np.unique(
+        record[at[:-1]][next_to] * span + record[at[1:]][next_to], return_inverse=True
+    )
+    a, b = both // span, both % span
     # Each record's own long lines, by record; then each of a's looked up among b's.
     by_record = np.lexsort((line[own], record[own]))
     own_record, own_line = record[own][by_record], line[own][by_record]
@@ -1590,7 +1597,7 @@ def _travelling(
     candidate = own_line[np.repeat(first, count) + offset]
     known = _mix(own_line ^ _mix(own_record.astype(np.uint64)))
     looked_up = _mix(candidate ^ _mix(b[pair].astype(np.uint64)))
-    shared = np.bincount(pair, weights=np.isin(looked_up, known), minlength=len(a))
+    shared = np.bincount(pair, weights=np.isin(looked_up, known), minlength=len(a))[pair_of]
     groups, group_of = np.unique(pair_line, return_inverse=True)
     with_other = np.bincount(group_of, weights=shared >= 2)
     return groups[with_other >= options.copy_share * np.bincount(group_of)]
