@@ -284,18 +284,28 @@ def test_a_format_1_index_reads_as_it_is_and_is_migrated_when_written(
     assert verify.exit_code == 0, verify.stderr
 
 
-def test_a_format_2_index_reads_as_it_is_and_gets_learned_boilerplate_when_written(
-    indexed: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("version", "lacked"), [(2, "DROP TABLE learned"), (3, "DROP INDEX learned_lines")]
+)
+def test_an_older_index_reads_as_it_is_and_is_brought_to_format_4_when_written(
+    indexed: Path, tmp_path: Path, version: int, lacked: str
 ) -> None:
+    # Format 2 had no learned boilerplate; format 3 had it, its lines not indexed by hash.
     old = tmp_path / "old.db"
     shutil.copy(indexed, old)
     db = sqlite3.connect(old, isolation_level=None)
-    db.execute("DROP TABLE learned")
-    db.execute("PRAGMA user_version = 2")
+    db.execute(lacked)
+    db.execute(f"PRAGMA user_version = {version}")
     db.close()
     before = digest(old)
-    assert json.loads(cli("index", "info", old).stdout)["format"] == 2
-    assert cli("run", SAMPLES, "--index", old, "--check", "-q").exit_code == 1
+    assert json.loads(cli("index", "info", old).stdout)["format"] == version
+    reports = []
+    for path, name in ((old, "old.json"), (indexed, "new.json")):
+        check = cli("run", SAMPLES, "--index", path, "--check", "-q", "--report", tmp_path / name)
+        assert check.exit_code == 1
+        reports.append(json.loads((tmp_path / name).read_text())["learned_patterns"])
+    if version == 3:  # learning reads what the index holds, its lines without their index
+        assert reports[0] == reports[1]
     assert cli("index", "verify", old).exit_code == 0
     assert digest(old) == before  # reading changes nothing
     rerun = cli("run", SAMPLES, "--index", old, "-o", tmp_path / "o.jsonl", "-q")
@@ -303,37 +313,6 @@ def test_a_format_2_index_reads_as_it_is_and_gets_learned_boilerplate_when_writt
     assert json.loads(cli("index", "info", old).stdout)["format"] == 4
     with sqlite3.connect(old) as db:
         assert db.execute("SELECT count(*) FROM learned WHERE kind = 2").fetchone()[0] > 0
-    verify = cli("index", "verify", old)
-    assert verify.exit_code == 0, verify.stderr
-
-
-def test_a_format_3_index_reads_as_it_is_and_gets_its_lines_indexed_when_written(
-    indexed: Path, tmp_path: Path
-) -> None:
-    old = tmp_path / "old.db"
-    shutil.copy(indexed, old)
-    db = sqlite3.connect(old, isolation_level=None)
-    db.execute("DROP INDEX learned_lines")
-    db.execute("PRAGMA user_version = 3")
-    db.close()
-    before = digest(old)
-    assert json.loads(cli("index", "info", old).stdout)["format"] == 3
-    # --check learns with what the index holds, its lines read without their index.
-    check, recheck = (
-        cli("run", SAMPLES, "--index", path, "--check", "-q", "--report", tmp_path / name)
-        for path, name in ((old, "old.json"), (indexed, "new.json"))
-    )
-    assert check.exit_code == recheck.exit_code == 1
-    assert check.stdout_bytes == recheck.stdout_bytes
-    old_report, new_report = (
-        json.loads((tmp_path / name).read_text()) for name in ("old.json", "new.json")
-    )
-    assert old_report["learned_patterns"] == new_report["learned_patterns"]
-    assert digest(old) == before  # reading changes nothing
-    rerun = cli("run", SAMPLES, "--index", old, "-o", tmp_path / "o.jsonl", "-q")
-    assert rerun.exit_code == 0, rerun.stderr
-    assert json.loads(cli("index", "info", old).stdout)["format"] == 4
-    with sqlite3.connect(old) as db:
         names = {name for (name,) in db.execute("SELECT name FROM sqlite_schema")}
         assert "learned_lines" in names
     verify = cli("index", "verify", old)
