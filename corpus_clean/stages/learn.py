@@ -664,12 +664,13 @@ class Wanted:
     """What a run's learning asks an index for (``Prior``): the rows of its sites, of
     its lines on any site (a line on many sites is learned across them), of its sites'
     closing sentences and of its articles' marks (mark 0: a site's pages). Hashes as
-    int64 (the index's), each list sorted, once each."""
+    int64 (the index's), sorted, once each; closing sentences and marks as pairs of
+    arrays, a site (a number among ``sites``) and a hash, sorted by site then hash."""
 
     sites: list[str]
-    lines: list[int]
-    tails: list[tuple[str, int]]
-    marks: list[tuple[str, int]]
+    lines: np.ndarray
+    tails: tuple[np.ndarray, np.ndarray]
+    marks: tuple[np.ndarray, np.ndarray]
 
 
 class Prior(Protocol):
@@ -1016,9 +1017,13 @@ def _wanted(
 ) -> Wanted:
     """What of an index the records' learning reads (see ``Wanted``)."""
 
-    def site_pairs(site: np.ndarray, value: np.ndarray) -> list[tuple[str, int]]:
-        pairs = np.unique(np.stack([site.astype(np.int64), value.view(np.int64)]), axis=1)
-        return list(zip(names[pairs[0]].tolist(), pairs[1].tolist(), strict=True))
+    def site_pairs(site: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        signed = value.view(np.int64)
+        order = np.lexsort((signed, site))
+        site, signed = site[order], signed[order]
+        new = np.ones(len(site), dtype=bool)
+        new[1:] = (site[1:] != site[:-1]) | (signed[1:] != signed[:-1])
+        return site[new], signed[new]
 
     every_site = np.arange(len(names), dtype=np.int64)
     mark = marks.ravel()
@@ -1028,7 +1033,7 @@ def _wanted(
     tail = tails.ravel()
     return Wanted(
         sites=names.tolist(),
-        lines=np.unique(hashes.view(np.int64)).tolist(),
+        lines=np.unique(hashes.view(np.int64)),
         tails=site_pairs(tail_site[tail != 0], tail[tail != 0]),
         marks=site_pairs(
             np.concatenate([mark_site, every_site]),

@@ -37,7 +37,7 @@ import functools
 import itertools
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -498,43 +498,60 @@ class IndexStore:
                     )
                 )
                 return Evidence.of_rows(rows, marks)
+            site_row = f"SELECT {_EVIDENCE} FROM learned WHERE site = ? AND kind = ? AND hash = 0"
             rows = [
-                *self._pairs(_EVIDENCE, SITE_ROW, [(site, 0) for site in wanted.sites]),
-                *self._pairs(_EVIDENCE, TAIL_ROW, wanted.tails),
+                *(
+                    row
+                    for site in wanted.sites
+                    for row in self._db.execute(site_row, (site, SITE_ROW))
+                ),
+                *self._pairs(_EVIDENCE, TAIL_ROW, wanted.sites, wanted.tails),
                 *self._lines(wanted.lines),
             ]
             rows.sort(key=lambda row: (row[0], row[1], row[2]))
-            marks = Marks.of_rows(self._pairs(_MARK, MARK_ROW, wanted.marks))
+            marks = Marks.of_rows(self._pairs(_MARK, MARK_ROW, wanted.sites, wanted.marks))
             return Evidence.of_rows(rows, marks)
 
     def _pairs(
-        self, columns: str, kind: int, pairs: Sequence[tuple[str, int]]
+        self,
+        columns: str,
+        kind: int,
+        sites: list[str],
+        pairs: tuple[np.ndarray, np.ndarray],
     ) -> Iterator[tuple[Any, ...]]:
-        """The rows of a kind of these (site, hash) pairs (sorted) that the index holds,
-        ``_IN_CHUNK`` at a time, each one descent of the primary key."""
-        for site, group in itertools.groupby(pairs, key=lambda pair: pair[0]):
-            hashes = [value for _, value in group]
-            for first in range(0, len(hashes), _IN_CHUNK):
-                chunk = hashes[first : first + _IN_CHUNK]
+        """The rows of a kind of these (site number, hash) pairs (``learn.Wanted``) that
+        the index holds, ``_IN_CHUNK`` at a time, each one descent of the primary key."""
+        site_of, hashes = pairs
+        bounds = np.searchsorted(site_of, np.arange(len(sites) + 1))
+        for number, site in enumerate(sites):
+            of_site = hashes[bounds[number] : bounds[number + 1]]
+            for first in range(0, len(of_site), _IN_CHUNK):
+                chunk = of_site[first : first + _IN_CHUNK].tolist()
                 yield from self._db.execute(
                     f"SELECT {columns} FROM learned WHERE site = ? AND kind = ? "
                     f"AND hash IN ({', '.join('?' * len(chunk))}) ORDER BY hash",
                     (site, kind, *chunk),
                 )
 
-    def _lines(self, hashes: Sequence[int]) -> Iterator[tuple[Any, ...]]:
-        """The learned lines of any site with these hashes: by the ``learned_lines``
-        index (format 4 on); an index of format 3, read as it is, has every one read."""
-        if self.format < 4:
-            wanted = set(hashes)
-            for row in self._db.execute(
-                f"SELECT {_EVIDENCE} FROM learned WHERE kind = ?", (LINE_ROW,)
-            ):
-                if row[2] in wanted:
-                    yield row
+    def _lines(self, hashes: np.ndarray) -> Iterator[tuple[Any, ...]]:
+        """The learned lines of any site with these hashes: looked up by the
+        ``learned_lines`` index (format 4 on) when the input has fewer lines than the
+        index, else (and in an index of format 3, read as it is) all read and sifted."""
+        held = (
+            self._db.execute("SELECT count(*) FROM learned WHERE kind = ?", (LINE_ROW,)).fetchone()[
+                0
+            ]
+            if self.format >= 4
+            else 0
+        )
+        if self.format < 4 or len(hashes) > held:
+            every = self._db.execute(f"SELECT {_EVIDENCE} FROM learned WHERE kind = ?", (LINE_ROW,))
+            while chunk := list(itertools.islice(every, _LOOKUP_ROWS)):
+                found = np.isin(np.array([row[2] for row in chunk], dtype=np.int64), hashes)
+                yield from itertools.compress(chunk, found.tolist())
             return
         for first in range(0, len(hashes), _IN_CHUNK):
-            chunk = hashes[first : first + _IN_CHUNK]
+            chunk = hashes[first : first + _IN_CHUNK].tolist()
             yield from self._db.execute(
                 f"SELECT {_EVIDENCE} FROM learned WHERE kind = ? "
                 f"AND hash IN ({', '.join('?' * len(chunk))})",

@@ -11,7 +11,7 @@ import random
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import NoReturn, cast
 
@@ -1312,24 +1312,30 @@ def test_a_run_reads_of_the_index_only_what_it_asks_for_as_the_index_holds_it(
     assert len(sites) == 2 and len(marks) > 1000
     assert len({row[2] for row in lines}) < len(lines)  # lines both sites hold
     rnd = random.Random(2)
-    for share in (1.0, 0.5):
+
+    def pairs(rows: Iterable[tuple[str, int]]) -> tuple[np.ndarray, np.ndarray]:
+        ordered = sorted((sites.index(site), value) for site, value in rows)
+        return np.array([n for n, _ in ordered]), np.array([v for _, v in ordered])
+
+    # All the lines and marks, with lines no site holds (more than the index holds: read
+    # and sifted); then half of them (looked up).
+    for share, absent in ((1.0, 1000), (0.5, 0)):
         line_hashes = {row[2] for row in rnd.sample(lines, int(share * len(lines)))}
-        pairs = {(row[0], row[2]) for row in rnd.sample(marks, int(share * len(marks)))}
+        asked = {(row[0], row[2]) for row in rnd.sample(marks, int(share * len(marks)))}
         wanted = Wanted(
-            sites=[sites[0]],
-            lines=sorted(line_hashes | set(range(1000))),  # and some no site holds
-            tails=tails,
-            marks=sorted(pairs | {("elsewhere", 5)}),
+            sites=sites,
+            lines=np.array(sorted(line_hashes | set(range(absent))), dtype=np.int64),
+            tails=pairs(tails),
+            marks=pairs([*asked, (sites[0], 12345)]),
         )
         with IndexStore.open(index, None, readonly=True) as store:
             some = list(store.learned_evidence(wanted).rows())
         assert some == [
             row
             for row in every
-            if (row[1] == SITE_ROW and row[0] == sites[0])
+            if row[1] in (SITE_ROW, TAIL_ROW)
             or (row[1] == LINE_ROW and row[2] in line_hashes)
-            or row[1] == TAIL_ROW
-            or (row[1] == MARK_ROW and (row[0], row[2]) in pairs)
+            or (row[1] == MARK_ROW and (row[0], row[2]) in asked)
         ]
 
 
