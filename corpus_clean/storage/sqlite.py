@@ -537,13 +537,8 @@ class IndexStore:
         """The learned lines of any site with these hashes: looked up by the
         ``learned_lines`` index (format 4 on) when the input has fewer lines than the
         index, else (and in an index of format 3, read as it is) all read and sifted."""
-        held = (
-            self._db.execute("SELECT count(*) FROM learned WHERE kind = ?", (LINE_ROW,)).fetchone()[
-                0
-            ]
-            if self.format >= 4
-            else 0
-        )
+        count = "SELECT count(*) FROM learned WHERE kind = ?"
+        held = self._db.execute(count, (LINE_ROW,)).fetchone()[0] if self.format >= 4 else 0
         if self.format < 4 or len(hashes) > held:
             every = self._db.execute(f"SELECT {_EVIDENCE} FROM learned WHERE kind = ?", (LINE_ROW,))
             while chunk := list(itertools.islice(every, _LOOKUP_ROWS)):
