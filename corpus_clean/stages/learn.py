@@ -1073,7 +1073,7 @@ def _merged(
     both = np.sort(both, axis=1)
     union = (both != NO_KEY).sum(axis=1)
     exact = run_count + union - (run_keys != NO_KEY).sum(axis=1)
-    both = both[:, :EVIDENCE_KEYS]
+    both = both[:, :EVIDENCE_KEYS].copy()  # not a view that holds all of them
     kth = both[:, EVIDENCE_KEYS - 1].astype(np.float64)
     estimate = np.where(
         kth < float(NO_KEY), (EVIDENCE_KEYS - 1) * 2.0**64 / np.maximum(kth, 1.0), 0
