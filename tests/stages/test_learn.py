@@ -1117,11 +1117,16 @@ def write_only_page(folder: Path, name: str, lines: list[str]) -> None:
     (folder / name).write_text("\n".join(lines) + "\n", "utf-8")
 
 
+def run_night(site: Path, index: str, *options: str) -> bytes:
+    """One night's ``run --index`` over the scrape holding ``site``; its records."""
+    return invoke("run", str(site.parent), "-q", "--index", index, *options)
+
+
 def test_with_an_index_a_few_pages_lose_the_chrome_earlier_runs_learned(tmp_path: Path) -> None:
     site, index = tmp_path / "scrape" / "news", str(tmp_path / "accepted.db")
     few = ("--learn-min-pages", "4")  # three pages are too few to learn from alone
     write_night(site, 0, 10)
-    first = texts(invoke("run", str(site.parent), "-q", "--index", index, *few))
+    first = texts(run_night(site, index, *few))
     assert len(first) == 10 and not any(FOOTER[0] in text for text in first)
     write_night(site, 100, 3)
     alone = texts(invoke("run", str(site.parent), "-q", *few))
@@ -1140,7 +1145,7 @@ def test_with_an_index_a_few_pages_lose_the_chrome_earlier_runs_learned(tmp_path
     )
     assert json.loads(checked.read_text())["learned_patterns"]
     assert Path(index).read_bytes() == before
-    second = texts(invoke("run", str(site.parent), "-q", "--index", index, *few))
+    second = texts(run_night(site, index, *few))
     assert len(second) == 3
     chrome = [*FOOTER, MENU[-1], "Related stories"]
     assert not any(line in text for text in second for line in chrome)
@@ -1150,7 +1155,7 @@ def test_with_an_index_a_few_pages_lose_the_chrome_earlier_runs_learned(tmp_path
     )
     # The evidence accumulates: a fourth night of one page still loses the chrome.
     write_night(site, 200, 1)
-    (third,) = texts(invoke("run", str(site.parent), "-q", "--index", index, *few))
+    (third,) = texts(run_night(site, index, *few))
     assert FOOTER[0] not in third and MENU[-1] not in third
 
 
@@ -1161,7 +1166,7 @@ def test_with_an_index_one_page_a_night_is_enough_to_learn_the_chrome(tmp_path: 
     nights = []
     for night in range(4):
         write_night(site, 10 * night, 1)
-        (text,) = texts(invoke("run", str(site.parent), "-q", "--index", index))
+        (text,) = texts(run_night(site, index))
         nights.append(text)
     chrome = [*FOOTER, MENU[-1], "Related stories"]
     assert all(line in nights[0] for line in chrome)  # nothing to learn from yet
@@ -1184,7 +1189,7 @@ def test_with_an_index_one_page_a_night_learns_a_most_read_box_of_long_headlines
     for night in range(3):
         article = [headline(night), paragraph(rnd), paragraph(rnd)]
         write_only_page(site, f"{night}.txt", [*MENU, *article, "Most read", *most_read, *FOOTER])
-        (text,) = texts(invoke("run", str(site.parent), "-q", "--index", index))
+        (text,) = texts(run_night(site, index))
         nights.append(text)
         assert all(line in text for line in article)
     assert all(line in nights[0] for line in most_read)  # nothing to learn from yet
@@ -1204,7 +1209,7 @@ def test_with_an_index_pages_under_a_sidebar_longer_than_their_articles_are_told
     for night in range(6):
         article = [headline(night), sentence(rnd, 16) + " " + sentence(rnd, 16)]
         write_only_page(site, f"{night}.txt", [*MENU, *article, *sidebar, *FOOTER])
-        (text,) = texts(invoke("run", str(site.parent), "-q", "--index", index))
+        (text,) = texts(run_night(site, index))
         nights.append(text)
         assert all(line in text for line in article)
     assert not any(line in text for text in nights[3:] for line in [*FOOTER, MENU[-1]])
@@ -1222,13 +1227,13 @@ def test_with_an_index_a_later_nights_edited_copy_of_an_article_loses_no_line(
     short = ["Photo: the harbour at dawn", "Read the council's answer below"]
     article = [headline(1), body[0], short[0], body[1], body[2], short[1], body[3]]
     write_only_page(site, "0.txt", [*MENU, *article, *FOOTER])
-    invoke("run", str(site.parent), "-q", "--index", index)
+    run_night(site, index)
     for n in range(len(body)):
         edited = [line.replace(" ", " and ", 1) if line == body[n] else line for line in article]
         write_only_page(site, f"{n + 1}.txt", [*MENU, *edited, *FOOTER])
         # Kept or removed as a duplicate of the article, the copy keeps all its lines.
         removed = tmp_path / "removed.jsonl"
-        kept = invoke("run", str(site.parent), "-q", "--index", index, "--duplicates", str(removed))
+        kept = run_night(site, index, "--duplicates", str(removed))
         (text,) = texts(kept + removed.read_bytes())
         assert [line for line in edited if line not in text] == [], n
 
@@ -1343,7 +1348,7 @@ def test_the_same_pages_scraped_night_after_night_count_once(tmp_path: Path) -> 
     site, index = tmp_path / "scrape" / "news", str(tmp_path / "accepted.db")
     write_night(site, 0, 3)
     for _ in range(4):  # the same three articles scraped again: copies of what was seen
-        invoke("run", str(site.parent), "-q", "--index", index, "--learn-min-pages", "4")
+        run_night(site, index, "--learn-min-pages", "4")
     with IndexStore.open(index, None, readonly=True) as store:
         evidence = store.learned_evidence()
     lines = evidence.kinds == 0
