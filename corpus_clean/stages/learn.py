@@ -795,6 +795,112 @@ MARK_CHUNK = 1 << 16
 
 
 @dataclass
+class KeySets:
+    """Per row, a few distinct cluster keys, the smallest first: ``counts`` of them a row,
+    the rows' keys one after another in ``flat``. Most rows of an index (a line seen on
+    one page) hold one key, so they are kept ragged, not as rows of ``EVIDENCE_KEYS``."""
+
+    counts: np.ndarray
+    flat: np.ndarray
+
+    @classmethod
+    def none(cls, n: int) -> KeySets:
+        return cls(np.zeros(n, dtype=np.int64), np.zeros(0, dtype=np.uint64))
+
+    @classmethod
+    def smallest(
+        cls, group: np.ndarray, keys: np.ndarray, n_groups: int, width: int = EVIDENCE_KEYS
+    ) -> KeySets:
+        """Per group, its smallest ``width`` distinct keys (``NO_KEY`` is none)."""
+        if not len(group):
+            return cls.none(n_groups)
+        order = np.lexsort((keys, group))
+        g, k = group[order], keys[order]
+        new = np.ones(len(g), dtype=bool)
+        new[1:] = (g[1:] != g[:-1]) | (k[1:] != k[:-1])
+        g, k = g[new], k[new]
+        rank = np.arange(len(g)) - np.searchsorted(g, g, side="left")
+        keep = (rank < width) & (k != NO_KEY)
+        counts = np.bincount(g[keep], minlength=n_groups).astype(np.int64)
+        return cls(counts, k[keep].astype(np.uint64))
+
+    @classmethod
+    def of_blobs(cls, blobs: Sequence[bytes]) -> KeySets:
+        """From little-endian uint64 bytes a row, as the index stores them."""
+        width = 8 * EVIDENCE_KEYS
+        blobs = [blob[:width] for blob in blobs]
+        counts = np.fromiter((len(blob) // 8 for blob in blobs), dtype=np.int64, count=len(blobs))
+        flat = np.frombuffer(b"".join(blobs), dtype="<u8").astype(np.uint64)
+        return cls(counts, flat)
+
+    @classmethod
+    def concat(cls, parts: Sequence[KeySets]) -> KeySets:
+        return cls(
+            np.concatenate([part.counts for part in parts]),
+            np.concatenate([part.flat for part in parts]),
+        )
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def starts(self) -> np.ndarray:
+        """Where each row's keys begin in ``flat``."""
+        starts: np.ndarray = np.cumsum(self.counts) - self.counts
+        return starts
+
+    def ranks(self) -> np.ndarray:
+        """Each key's place in its row of ``flat`` (0: the smallest)."""
+        ranks: np.ndarray = np.arange(len(self.flat)) - np.repeat(self.starts(), self.counts)
+        return ranks
+
+    def row_of_keys(self) -> np.ndarray:
+        """The row of each key of ``flat``."""
+        return np.repeat(np.arange(len(self.counts), dtype=np.int64), self.counts)
+
+    def __getitem__(self, which: np.ndarray) -> KeySets:
+        """The rows ``which`` (positions or a mask), in its order."""
+        rows = np.flatnonzero(which) if which.dtype == bool else which.astype(np.int64)
+        counts = self.counts[rows]
+        # Each key taken: its place among those taken, moved to where its row begins.
+        at = np.arange(int(counts.sum()), dtype=np.int64)
+        at += np.repeat(self.starts()[rows] - (np.cumsum(counts) - counts), counts)
+        return KeySets(counts, self.flat[at])
+
+    def found(self, found: np.ndarray) -> KeySets:
+        """Per position, the row ``found`` names (none where -1)."""
+        has = found >= 0
+        rows = self[found[has]]
+        counts = np.zeros(len(found), dtype=np.int64)
+        counts[has] = rows.counts
+        return KeySets(counts, rows.flat)
+
+    def first(self, k: int) -> KeySets:
+        """Each row's ``k`` smallest keys."""
+        return KeySets(np.minimum(self.counts, k), self.flat[self.ranks() < k])
+
+    def dense(self, width: int) -> np.ndarray:
+        """As rows of ``width`` keys, ``NO_KEY`` padded (at most ``width`` a row)."""
+        out = np.full((len(self.counts), width), NO_KEY, dtype=np.uint64)
+        out[self.row_of_keys(), self.ranks()] = self.flat
+        return out
+
+    def kth(self, k: int) -> np.ndarray:
+        """Per row, its key ``k`` (from 0), ``NO_KEY`` where it holds fewer."""
+        out = np.full(len(self.counts), NO_KEY, dtype=np.uint64)
+        has = self.counts > k
+        out[has] = self.flat[self.starts()[has] + k]
+        return out
+
+    def blobs(self) -> Iterator[bytes]:
+        """Each row's keys as little-endian uint64 bytes (``of_blobs`` reads them)."""
+        buffer = self.flat.astype("<u8").tobytes()
+        for start, end in zip(
+            (8 * self.starts()).tolist(), (8 * np.cumsum(self.counts)).tolist(), strict=True
+        ):
+            yield buffer[start:end]
+
+
+@dataclass
 class Evidence:
     """What runs saw of each recurring line and closing sentence of a site, and of each
     site, as an index keeps it between runs: per row, on how many copy clusters it stood
@@ -807,9 +913,9 @@ class Evidence:
     kinds: np.ndarray
     hashes: np.ndarray
     pages: np.ndarray
-    keys: np.ndarray
+    keys: KeySets
     anchored: np.ndarray
-    anchored_keys: np.ndarray
+    anchored_keys: KeySets
     inside: np.ndarray
     lengths: np.ndarray
     #: The articles' marks, kept apart: a few of them for every article (see ``Marks``).
@@ -839,9 +945,9 @@ class Evidence:
             kinds=np.array(columns[1], dtype=np.int64),
             hashes=np.array(columns[2], dtype=np.int64).view(np.uint64),
             pages=np.array(columns[3], dtype=np.int64),
-            keys=_key_rows(columns[4]),
+            keys=KeySets.of_blobs(columns[4]),
             anchored=np.array(columns[5], dtype=np.int64),
-            anchored_keys=_key_rows(columns[6]),
+            anchored_keys=KeySets.of_blobs(columns[6]),
             inside=np.array(columns[7], dtype=np.int64),
             lengths=np.array(columns[8], dtype=np.int64),
             marks=marks,
@@ -854,19 +960,18 @@ class Evidence:
             yield (site, MARK_ROW, mark, holders, keys, 0, b"", 0, 0)
 
     def _rows(self) -> Iterator[tuple[str, int, int, int, bytes, int, bytes, int, int]]:
-        signed = self.hashes.view(np.int64)
-        for i in range(len(self.kinds)):
-            yield (
-                str(self.sites[i]),
-                int(self.kinds[i]),
-                int(signed[i]),
-                int(self.pages[i]),
-                _key_bytes(self.keys[i]),
-                int(self.anchored[i]),
-                _key_bytes(self.anchored_keys[i]),
-                int(self.inside[i]),
-                int(self.lengths[i]),
-            )
+        yield from zip(
+            self.sites.tolist(),
+            self.kinds.tolist(),
+            self.hashes.view(np.int64).tolist(),
+            self.pages.tolist(),
+            self.keys.blobs(),
+            self.anchored.tolist(),
+            self.anchored_keys.blobs(),
+            self.inside.tolist(),
+            self.lengths.tolist(),
+            strict=True,
+        )
 
     def __len__(self) -> int:
         return len(self.kinds)
@@ -962,18 +1067,6 @@ class Marks:
         return len(self.hashes)
 
 
-def _key_rows(blobs: Sequence[bytes]) -> np.ndarray:
-    out = np.full((len(blobs), EVIDENCE_KEYS), NO_KEY, dtype=np.uint64)
-    for i, blob in enumerate(blobs):
-        keys = np.frombuffer(blob, dtype="<u8")[:EVIDENCE_KEYS]
-        out[i, : len(keys)] = keys
-    return out
-
-
-def _key_bytes(keys: np.ndarray) -> bytes:
-    return bytes(keys[keys != NO_KEY].astype("<u8").tobytes())
-
-
 def _mix(values: np.ndarray) -> np.ndarray:
     """splitmix64's finalizer: uniform 64-bit keys from any 64-bit values (never NO_KEY)."""
     x = values.astype(np.uint64)
@@ -1005,7 +1098,7 @@ def _marks(pieces: _Pieces, site_ids: np.ndarray, options: LearnOptions) -> np.n
     article's key in an earlier run, changes whenever the edit hits it."""
     piece, record, _ = _once_per_record(pieces.hashes, pieces.record_of.astype(np.int64))
     own = ~_ubiquitous(site_ids[record].astype(np.int64), piece, site_ids, options)
-    return _bottom_keys(record[own], piece[own], len(site_ids), MARKS)
+    return KeySets.smallest(record[own], piece[own], len(site_ids), MARKS).dense(MARKS)
 
 
 def _wanted(
@@ -1042,39 +1135,18 @@ def _wanted(
     )
 
 
-def _bottom_keys(
-    group: np.ndarray, keys: np.ndarray, n_groups: int, width: int = EVIDENCE_KEYS
-) -> np.ndarray:
-    """Per group, its smallest ``width`` distinct keys (a row, ``NO_KEY`` padded)."""
-    out = np.full((n_groups, width), NO_KEY, dtype=np.uint64)
-    if not len(group):
-        return out
-    order = np.lexsort((keys, group))
-    g, k = group[order], keys[order]
-    new = np.ones(len(g), dtype=bool)
-    new[1:] = (g[1:] != g[:-1]) | (k[1:] != k[:-1])
-    g, k = g[new], k[new]
-    rank = np.arange(len(g)) - np.searchsorted(g, g, side="left")
-    keep = (rank < width) & (k != NO_KEY)
-    out[g[keep], rank[keep]] = k[keep]
-    return out
-
-
 def _merged(
-    run_count: np.ndarray, run_keys: np.ndarray, prior_count: np.ndarray, prior_keys: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+    run_count: np.ndarray, run_keys: KeySets, prior_count: np.ndarray, prior_keys: KeySets
+) -> tuple[np.ndarray, KeySets]:
     """Clusters seen by this run and earlier ones together, row by row, and their
     smallest keys. Exact while every key of both sides is known (fewer than
     ``EVIDENCE_KEYS``); beyond, estimated from the smallest keys (k minimum values)."""
-    both = np.sort(np.concatenate([run_keys, prior_keys], axis=1), axis=1)
-    repeated = np.zeros(both.shape, dtype=bool)
-    repeated[:, 1:] = both[:, 1:] == both[:, :-1]
-    both[repeated] = NO_KEY
-    both = np.sort(both, axis=1)
-    union = (both != NO_KEY).sum(axis=1)
-    exact = run_count + union - (run_keys != NO_KEY).sum(axis=1)
-    both = both[:, :EVIDENCE_KEYS].copy()  # not a view that holds all of them
-    kth = both[:, EVIDENCE_KEYS - 1].astype(np.float64)
+    row = np.concatenate([run_keys.row_of_keys(), prior_keys.row_of_keys()])
+    key = np.concatenate([run_keys.flat, prior_keys.flat])
+    both = KeySets.smallest(row, key, len(run_count), 2 * EVIDENCE_KEYS)
+    exact = run_count + both.counts - run_keys.counts
+    both = both.first(EVIDENCE_KEYS)
+    kth = both.kth(EVIDENCE_KEYS - 1).astype(np.float64)
     estimate = np.where(
         kth < float(NO_KEY), (EVIDENCE_KEYS - 1) * 2.0**64 / np.maximum(kth, 1.0), 0
     ).astype(np.int64)
@@ -1122,21 +1194,23 @@ class _Merger:
             return found
         return np.where(found >= 0, rows[np.maximum(found, 0)], -1)
 
-    def prior_rows(self, found: np.ndarray) -> tuple[np.ndarray, ...]:
+    def prior_rows(
+        self, found: np.ndarray
+    ) -> tuple[np.ndarray, KeySets, np.ndarray, KeySets, np.ndarray, np.ndarray]:
         """Per run pair, the prior's pages, keys, anchored, anchored keys, inside, length
         (zero and none where the prior lacks the pair)."""
         has = found >= 0
         at = np.maximum(found, 0)
-        none = np.full((len(found), EVIDENCE_KEYS), NO_KEY, dtype=np.uint64)
         p = self.prior
         if not len(p):
             zero = np.zeros(len(found), dtype=np.int64)
+            none = KeySets.none(len(found))
             return zero, none, zero, none, zero, zero
         return (
             np.where(has, p.pages[at], 0),
-            np.where(has[:, None], p.keys[at], none),
+            p.keys.found(found),
             np.where(has, p.anchored[at], 0),
-            np.where(has[:, None], p.anchored_keys[at], none),
+            p.anchored_keys.found(found),
             np.where(has, p.inside[at], 0),
             np.where(has, p.lengths[at], 0),
         )
@@ -1244,7 +1318,9 @@ class _Merger:
             self.names,
             np.concatenate([pair_site, sites]),
             np.concatenate([pair_mark, np.zeros(len(sites), dtype=np.uint64)]),
-            np.concatenate([_bottom_keys(group, keys, len(pair_site), MARK_KEYS), none]),
+            np.concatenate(
+                [KeySets.smallest(group, keys, len(pair_site), MARK_KEYS).dense(MARK_KEYS), none]
+            ),
             np.concatenate([holders, site_pages]),
         )
         clusters: np.ndarray = joined[cluster]
@@ -1255,7 +1331,7 @@ class _Merger:
         zeros = np.zeros(len(sites), dtype=np.uint64)
         found = self._prior_of(SITE_ROW, sites, zeros)
         pages, keys, *_ = self.prior_rows(found)
-        run_keys = _bottom_keys(site_ids.astype(np.int64), self.record_keys, len(sites))
+        run_keys = KeySets.smallest(site_ids.astype(np.int64), self.record_keys, len(sites))
         merged, merged_keys = _merged(clusters, run_keys, pages, keys)
         self.keep(SITE_ROW, sites, zeros, merged, merged_keys)
         return merged
@@ -1268,12 +1344,12 @@ class _Merger:
         pages: np.ndarray,
         pair_of: np.ndarray,
         occurrence_keys: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, KeySets]:
         """Merged pages of each (site, key) pair of this input; the prior's row of each
         (-1: none) and the merged keys, for ``keep_pairs``."""
         found = self._prior_of(kind, site, key)
         prior_pages, prior_keys, *_ = self.prior_rows(found)
-        run_keys = _bottom_keys(pair_of, occurrence_keys, len(site))
+        run_keys = KeySets.smallest(pair_of, occurrence_keys, len(site))
         merged, merged_keys = _merged(pages, run_keys, prior_pages, prior_keys)
         return merged, found, merged_keys
 
@@ -1293,11 +1369,12 @@ class _Merger:
         at = np.minimum(np.searchsorted(wide_key, p.hashes[rows]), max(n - 1, 0))
         hit = wide_key[at] == p.hashes[rows] if n else np.zeros(len(rows), dtype=bool)
         rows, at = rows[hit], at[hit]
-        run_keys = _bottom_keys(wide_pair, occurrence_keys, n)
-        prior_keys = _bottom_keys(np.repeat(at, EVIDENCE_KEYS), p.keys[rows].ravel(), n)
+        run_keys = KeySets.smallest(wide_pair, occurrence_keys, n)
+        held = p.keys[rows]
+        prior_keys = KeySets.smallest(np.repeat(at, held.counts), held.flat, n)
         full = np.zeros(n, dtype=bool)
         full[at[p.pages[rows] >= EVIDENCE_KEYS]] = True
-        prior_count = np.where(full, EVIDENCE_KEYS, (prior_keys != NO_KEY).sum(axis=1))
+        prior_count = np.where(full, EVIDENCE_KEYS, prior_keys.counts)
         pages, _ = _merged(wide_pages, run_keys, prior_count, prior_keys)
         # Sites by name, this input's and the prior's together.
         all_names = np.unique(np.concatenate([self.names, p.sites[rows]]))
@@ -1323,15 +1400,14 @@ class _Merger:
         site: np.ndarray,
         key: np.ndarray,
         pages: np.ndarray,
-        keys: np.ndarray,
+        keys: KeySets,
         anchored: np.ndarray | None = None,
-        anchored_keys: np.ndarray | None = None,
+        anchored_keys: KeySets | None = None,
         inside: np.ndarray | None = None,
         lengths: np.ndarray | None = None,
     ) -> None:
         n = len(site)
         zero = np.zeros(n, dtype=np.int64)
-        none = np.full((n, EVIDENCE_KEYS), NO_KEY, dtype=np.uint64)
         self.kept.append(
             Evidence(
                 sites=self.names[site] if n else np.zeros(0, dtype=str),
@@ -1340,7 +1416,7 @@ class _Merger:
                 pages=pages.astype(np.int64),
                 keys=keys,
                 anchored=zero if anchored is None else anchored.astype(np.int64),
-                anchored_keys=none if anchored_keys is None else anchored_keys,
+                anchored_keys=KeySets.none(n) if anchored_keys is None else anchored_keys,
                 inside=zero if inside is None else inside.astype(np.int64),
                 lengths=zero if lengths is None else lengths.astype(np.int64),
             )
@@ -1354,14 +1430,17 @@ class _Merger:
         def joined(name: str) -> np.ndarray:
             return np.concatenate([getattr(part, name) for part in parts])
 
+        def joined_keys(name: str) -> KeySets:
+            return KeySets.concat([getattr(part, name) for part in parts])
+
         both = Evidence(
             joined("sites"),
             joined("kinds"),
             joined("hashes"),
             joined("pages"),
-            joined("keys"),
+            joined_keys("keys"),
             joined("anchored"),
-            joined("anchored_keys"),
+            joined_keys("anchored_keys"),
             joined("inside"),
             joined("lengths"),
             self.marks,
@@ -1782,7 +1861,7 @@ def _learn_lines(
     site_anchored = _distinct_per_pair(site_pair[anchored], line_cluster[anchored], len(site))
     wide_inside = _distinct_per_pair(wide_pair[inside], line_site[inside], len(wide_key))
     if merger is not None:
-        run_anchored_keys = _bottom_keys(site_pair[anchored], line_keys[anchored], len(site))
+        run_anchored_keys = KeySets.smallest(site_pair[anchored], line_keys[anchored], len(site))
         site_anchored, anchored_keys = _merged(
             site_anchored, run_anchored_keys, prior_anchored, prior_anchored_keys
         )

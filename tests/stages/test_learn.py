@@ -30,6 +30,7 @@ from corpus_clean.record import Record
 from corpus_clean.stages.clean import RulesError, parse_rules
 from corpus_clean.stages.learn import (
     _WORD,
+    EVIDENCE_KEYS,
     FOLD_MAX,
     LINE_ROW,
     MARK_ROW,
@@ -40,12 +41,14 @@ from corpus_clean.stages.learn import (
     TAIL_ROW,
     TAIL_WINDOW,
     Evidence,
+    KeySets,
     Learned,
     Marks,
     Sketch,
     TextKey,
     Wanted,
     _components,
+    _merged,
     _Merger,
     _once_per_record,
     _slug_words,
@@ -459,6 +462,65 @@ def test_a_pages_own_short_headline_stays_where_its_url_names_it() -> None:
     ]
     learned = learned_from(in_folder)
     assert [lines_of(learned.apply(r)) for r in in_folder] == bodies
+
+
+#: Cluster keys as runs make them, spread over 64 bits, few enough that rows share some.
+KEYS = st.integers(0, 80).map(lambda k: k << 57 | 12345)
+KEY_ROWS = st.lists(st.sets(KEYS, max_size=EVIDENCE_KEYS), min_size=1, max_size=6)
+
+
+def key_sets(rows: list[set[int]]) -> KeySets:
+    """As the index stores them: each row's keys, the smallest first."""
+    blobs = [np.array(sorted(row), dtype="<u8").tobytes() for row in rows]
+    return KeySets.of_blobs(blobs)
+
+
+def key_lists(keys: KeySets) -> list[list[int]]:
+    return [np.frombuffer(blob, dtype="<u8").tolist() for blob in keys.blobs()]
+
+
+@settings(max_examples=200, deadline=None)
+@given(KEY_ROWS, st.randoms(use_true_random=False))
+def test_key_sets_are_rows_of_sorted_keys(rows: list[set[int]], rnd: random.Random) -> None:
+    keys = key_sets(rows)
+    assert key_lists(keys) == [sorted(row) for row in rows]
+    assert keys.dense(EVIDENCE_KEYS).tolist() == [
+        sorted(row) + [int(NO_KEY)] * (EVIDENCE_KEYS - len(row)) for row in rows
+    ]
+    assert keys.kth(1).tolist() == [sorted(row)[1] if len(row) > 1 else int(NO_KEY) for row in rows]
+    assert key_lists(keys.first(2)) == [sorted(row)[:2] for row in rows]
+    picked = [rnd.randrange(len(rows)) for _ in range(rnd.randrange(8))]
+    assert key_lists(keys[np.array(picked, dtype=np.int64)]) == [sorted(rows[i]) for i in picked]
+    found = np.array([rnd.randrange(-1, len(rows)) for _ in range(5)], dtype=np.int64)
+    assert key_lists(keys.found(found)) == [sorted(rows[i]) if i >= 0 else [] for i in found]
+    group = np.array([g for g, row in enumerate(rows) for _ in row], dtype=np.int64)
+    flat = np.array([k for row in rows for k in rnd.sample(sorted(row), len(row))], np.uint64)
+    assert key_lists(KeySets.smallest(group, flat, len(rows), 3)) == [
+        sorted(row)[:3] for row in rows
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(KEY_ROWS, st.data())
+def test_merged_counts_the_union_of_both_sides_clusters(
+    run: list[set[int]], data: st.DataObject
+) -> None:
+    # Row by row: the run's and the prior's clusters together, counted exactly while both
+    # sides know every key (fewer than EVIDENCE_KEYS), with the smallest keys of both.
+    prior = [data.draw(st.sets(KEYS, max_size=EVIDENCE_KEYS)) for _ in run]
+    counts, keys = _merged(
+        np.array([len(row) for row in run], dtype=np.int64),
+        key_sets(run),
+        np.array([len(row) for row in prior], dtype=np.int64),
+        key_sets(prior),
+    )
+    union = [a | b for a, b in zip(run, prior, strict=True)]
+    assert key_lists(keys) == [sorted(row)[:EVIDENCE_KEYS] for row in union]
+    for n, (a, b) in enumerate(zip(run, prior, strict=True)):
+        if max(len(a), len(b)) < EVIDENCE_KEYS:
+            assert counts[n] == len(a | b)
+        else:
+            assert counts[n] >= max(len(a), len(b))
 
 
 @settings(max_examples=300, deadline=None)
