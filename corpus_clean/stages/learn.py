@@ -909,6 +909,8 @@ class Evidence:
     once), and for a line: on how many clusters it was anchored (with their keys),
     whether it stood between two lines that are not learned, and its length in bytes."""
 
+    #: The sites, sorted; ``sites`` numbers a row's among them.
+    names: np.ndarray
     sites: np.ndarray
     kinds: np.ndarray
     hashes: np.ndarray
@@ -940,8 +942,10 @@ class Evidence:
             )
         rows = [row for row in rows if row[1] != MARK_ROW]
         columns = list(zip(*rows, strict=True)) if rows else [()] * 9
+        names, sites = _site_numbers(list(columns[0]))
         return cls(
-            sites=np.array(columns[0], dtype=object).astype(str),
+            names=names,
+            sites=sites,
             kinds=np.array(columns[1], dtype=np.int64),
             hashes=np.array(columns[2], dtype=np.int64).view(np.uint64),
             pages=np.array(columns[3], dtype=np.int64),
@@ -960,8 +964,9 @@ class Evidence:
             yield (site, MARK_ROW, mark, holders, keys, 0, b"", 0, 0)
 
     def _rows(self) -> Iterator[tuple[str, int, int, int, bytes, int, bytes, int, int]]:
+        names = self.names.tolist()
         yield from zip(
-            self.sites.tolist(),
+            (names[site] for site in self.sites.tolist()),
             self.kinds.tolist(),
             self.hashes.view(np.int64).tolist(),
             self.pages.tolist(),
@@ -979,6 +984,7 @@ class Evidence:
     def select(self, which: np.ndarray) -> Evidence:
         """The rows ``which`` (the marks all)."""
         return Evidence(
+            self.names,
             self.sites[which],
             self.kinds[which],
             self.hashes[which],
@@ -1180,10 +1186,7 @@ class _Merger:
         self.names = names
         self.record_keys = record_keys
         # The prior's sites as site numbers of this input (-1: not in it).
-        self.prior_site = np.full(len(prior), -1, dtype=np.int64)
-        if len(names):
-            at = np.minimum(np.searchsorted(names, prior.sites), len(names) - 1)
-            self.prior_site = np.where(names[at] == prior.sites, at, -1).astype(np.int64)
+        self.prior_site = _renumbered(names, prior.names)[prior.sites]
         self.kept: list[Evidence] = []
         self.marks = Marks.of_rows([])
 
@@ -1239,10 +1242,7 @@ class _Merger:
         site = site_ids[record].astype(np.int64)
         prior = self.prior.marks
         # The prior's sites as site numbers of this input (-1: not in it).
-        prior_site = np.full(len(prior), -1, dtype=np.int64)
-        if len(self.names) and len(prior):
-            at = np.minimum(np.searchsorted(self.names, prior.names), len(self.names) - 1)
-            prior_site = np.where(self.names[at] == prior.names, at, -1)[prior.sites]
+        prior_site = _renumbered(self.names, prior.names)[prior.sites]
         pair_site, pair_mark, _, pair_of = _recurrence(site, mark, cluster[record])
         pair_found = _match(pair_site, pair_mark, prior_site, prior.hashes)
 
@@ -1377,8 +1377,8 @@ class _Merger:
         prior_count = np.where(full, EVIDENCE_KEYS, prior_keys.counts)
         pages, _ = _merged(wide_pages, run_keys, prior_count, prior_keys)
         # Sites by name, this input's and the prior's together.
-        all_names = np.unique(np.concatenate([self.names, p.sites[rows]]))
-        self._wide = (n, rows, at, np.searchsorted(all_names, p.sites[rows]))
+        all_names = np.unique(np.concatenate([self.names, p.names]))
+        self._wide = (n, rows, at, np.searchsorted(all_names, p.names)[p.sites[rows]])
         self._run_site = np.searchsorted(all_names, self.names)
         run_site = self._run_site[occurrence_sites]
         group = np.concatenate([wide_pair, at])
@@ -1410,7 +1410,8 @@ class _Merger:
         zero = np.zeros(n, dtype=np.int64)
         self.kept.append(
             Evidence(
-                sites=self.names[site] if n else np.zeros(0, dtype=str),
+                names=self.names,
+                sites=site.astype(np.int64),
                 kinds=np.full(n, kind, dtype=np.int64),
                 hashes=key.astype(np.uint64),
                 pages=pages.astype(np.int64),
@@ -1434,6 +1435,7 @@ class _Merger:
             return KeySets.concat([getattr(part, name) for part in parts])
 
         both = Evidence(
+            self.names,
             joined("sites"),
             joined("kinds"),
             joined("hashes"),
@@ -1720,6 +1722,14 @@ def _recurrence(
     where = np.empty(len(order), dtype=np.int64)
     where[order] = pair_of
     return site[new_pair], key[new_pair], np.bincount(pair_of[new_triple]), where
+
+
+def _renumbered(names: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Each of the sites ``other``: its number among ``names`` (sorted), or -1."""
+    if not len(names):
+        return np.full(len(other), -1, dtype=np.int64)
+    at = np.minimum(np.searchsorted(names, other), len(names) - 1)
+    return np.where(names[at] == other, at, -1).astype(np.int64)
 
 
 def _site_numbers(sites: list[str]) -> tuple[np.ndarray, np.ndarray]:
