@@ -40,8 +40,15 @@ on many pages that holds it is kept (the snippet may still stand inside a line o
 page: "Kontakt" in "Kontakt-Anfrage"). A `with` snippet the scrape holds is *lost* when
 the output no longer holds it.
 
+With ``--scale HOSTS`` (dragnet only), what learning's evidence costs in an index at
+scale: every dragnet page under HOSTS hosts (the url's host renamed ``h0-``, ``h1-``, ...),
+one JSONL file, through ``corpus-clean run --index`` into a new index; then a next night
+against it: the pages of host 0 again, every seventh page of host 1 with a word edited,
+and the pages under a host not seen before. Each run's seconds and peak RSS (through
+``measure.py``, the CLI's default jobs), and the index's size and learned rows.
+
     .venv/bin/python benchmarks/realdata.py [--sets bp-dragnet bp-trafilatura] [--json out.json]
-        [--nightly]
+        [--nightly] [--scale 40]
 """
 
 from __future__ import annotations
@@ -62,6 +69,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 HERE = Path(__file__).resolve().parent
 
@@ -395,6 +403,64 @@ def nightly(pages: list[dict[str, Any]], folder: Path) -> dict[str, Any]:
     }
 
 
+def on_host(record: dict[str, Any], prefix: str) -> dict[str, Any]:
+    parts = urlsplit(record["url"])
+    return {**record, "url": urlunsplit(parts._replace(netloc=prefix + parts.netloc))}
+
+
+def at_scale(pages: list[dict[str, Any]], hosts: int, folder: Path) -> dict[str, Any]:
+    """The ``--scale`` runs of the module's docstring."""
+    records = [{"id": str(n), "url": p["url"], "text": p["scrape"]} for n, p in enumerate(pages)]
+    first = [
+        on_host({**r, "id": f"{k}-{r['id']}"}, f"h{k}-") for k in range(hosts) for r in records
+    ]
+    edited = []
+    for record in records[::7]:
+        words = record["text"].split(" ")
+        words[len(words) // 2] = "edited"
+        edited.append({**record, "text": " ".join(words)})
+    night = [
+        *(on_host({**r, "id": f"again-{r['id']}"}, "h0-") for r in records),
+        *(on_host({**r, "id": f"edited-{r['id']}"}, "h1-") for r in edited),
+        *(on_host({**r, "id": f"new-{r['id']}"}, f"h{hosts}-") for r in records),
+    ]
+    index = folder / "index.db"
+    result: dict[str, Any] = {"hosts": hosts}
+    for label, batch in (("first", first), ("next", night)):
+        path = folder / f"{label}.jsonl"
+        with path.open("w", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in batch)
+        usage = folder / f"{label}-usage.json"
+        command = [cli(), "run", str(path), "--index", str(index), "-o", str(folder / "out.jsonl")]
+        measure = [sys.executable, str(HERE / "measure.py"), str(usage), "--"]
+        subprocess.run([*measure, *command, "-q"], check=True)
+        measured = json.loads(usage.read_text())
+        result[label] = {
+            "pages": len(batch),
+            "input_bytes": path.stat().st_size,
+            "seconds": round(measured["seconds"], 2),
+            "peak_rss_mb": round(measured["max_rss_kib"] / 1024),
+        }
+    info = subprocess.run([cli(), "index", "info", str(index)], capture_output=True, check=True)
+    result["index"] = {**json.loads(info.stdout)["learned"], "file_bytes": index.stat().st_size}
+    return result
+
+
+def _print_scale(measured: dict[str, Any]) -> None:
+    index = measured["index"]
+    print(f"bp-dragnet at scale: every page on {measured['hosts']} hosts, run --index")
+    for label in ("first", "next"):
+        run = measured[label]
+        print(
+            f"  {label + ' night':11} {run['pages']:7,} pages {run['input_bytes'] / 1e6:7.1f} MB "
+            f"{run['seconds']:8.2f} s {run['peak_rss_mb']:7,} MB peak RSS"
+        )
+    print(
+        f"  index: {index['file_bytes'] / 1e6:.1f} MB, {index['lines']:,} learned lines, "
+        f"{index['closing_sentences']:,} closing sentences, {index['marks']:,} marks\n"
+    )
+
+
 def load(name: str) -> list[dict[str, Any]]:
     with gzip.open(REALDATA / f"{name}.jsonl.gz", "rt", encoding="utf-8") as handle:
         return [json.loads(line) for line in handle]
@@ -410,6 +476,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--nightly", action="store_true", help="also the runs night after night with --index"
+    )
+    parser.add_argument(
+        "--scale", type=int, metavar="HOSTS", help="also dragnet's pages on HOSTS hosts each"
     )
     args = parser.parse_args()
     variants = {
@@ -454,6 +523,10 @@ def main() -> None:
                 ]
         results["sets"][name] = rows
         _print(name, len(pages), len({p["site"] for p in pages}), rows)
+        if args.scale and name == "bp-dragnet":
+            with tempfile.TemporaryDirectory(prefix="realdata-scale-") as tmp:
+                results["at_scale"] = at_scale(pages, args.scale, Path(tmp))
+            _print_scale(results["at_scale"])
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
 
