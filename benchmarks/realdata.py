@@ -29,9 +29,11 @@ once), and is lost when the output holds it fewer times.
 With ``--nightly`` (a set whose every page has its url), two runs of a scrape arriving
 night after night, each ``corpus-clean run --index`` over one night's JSONL records:
 the pages one of each site a night (a site's k-th page on night k), scored as above over
-what every night wrote (kept or removed as a duplicate); and every page once, then
-every page again with one word of one of its content lines changed (an edited repost):
-the lines the original kept that its copy lost (the edited line aside).
+what every night wrote (kept or removed as a duplicate), with the pages removed as
+duplicates of a page whose gold holds under half of their gold lines (another article:
+dedup saw the chrome); and every page once, then every page again with one word of one
+of its content lines changed (an edited repost): the lines the original kept that its
+copy lost (the edited line aside).
 
 trafilatura: a `without` snippet *recurs* when a scrape line holding it occurs as a line
 on two or more pages of the set (on *many* pages: ten or more); it is *removed* when the
@@ -326,13 +328,17 @@ def score_snippets(pages: list[dict[str, Any]], outputs: list[list[str]]) -> dic
     }
 
 
-def run_nights(nights: list[list[dict[str, Any]]], folder: Path) -> dict[str, list[str]]:
+def run_nights(
+    nights: list[list[dict[str, Any]]], folder: Path
+) -> tuple[dict[str, list[str]], dict[str, str]]:
     """Each night's records through ``corpus-clean run --index`` (one index for all), in
-    turn; the lines of every record written, kept or removed as a duplicate, by id."""
+    turn; the lines of every record written, kept or removed as a duplicate, by id, and
+    the ``duplicate_of`` of those removed."""
     index, night, kept, removed = (
         folder / name for name in ("index.db", "in.jsonl", "kept.jsonl", "dups.jsonl")
     )
     lines: dict[str, list[str]] = {}
+    duplicate_of: dict[str, str] = {}
     for records in nights:
         with night.open("w", encoding="utf-8") as handle:
             handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
@@ -342,7 +348,16 @@ def run_nights(nights: list[list[dict[str, Any]]], folder: Path) -> dict[str, li
             for raw in path.read_bytes().splitlines():  # bytes: text may hold U+2028
                 record = json.loads(raw)
                 lines[record["id"]] = output_lines(record)
-    return lines
+                if path == removed:
+                    duplicate_of[record["id"]] = record["duplicate_of"]
+    return lines, duplicate_of
+
+
+def same_article(page: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether the gold of ``other`` holds at least half of the gold lines of ``page``."""
+    lines = {squash(line) for line in (page["gold"] or "").split("\n")} - {""}
+    theirs = {squash(line) for line in (other["gold"] or "").split("\n")}
+    return 2 * len(lines & theirs) >= len(lines)
 
 
 def nightly(pages: list[dict[str, Any]], folder: Path) -> dict[str, Any]:
@@ -358,8 +373,16 @@ def nightly(pages: list[dict[str, Any]], folder: Path) -> dict[str, Any]:
         for night in range(max(seen.values()))
     ]
     (folder / "one-a-night").mkdir(parents=True)
-    by_id = run_nights(nights, folder / "one-a-night")
+    by_id, duplicate_of = run_nights(nights, folder / "one-a-night")
     one_a_night = score_gold(pages, [by_id.get(str(n), []) for n in range(len(pages))])
+    # Dedup must see the article, not the chrome: a page removed as a duplicate of a page
+    # whose gold is another article's is one lost.
+    one_a_night["duplicates"] = len(duplicate_of)
+    one_a_night["duplicates_of_another_article"] = sorted(
+        int(page)
+        for page, of in duplicate_of.items()
+        if not same_article(pages[int(page)], pages[int(of)])
+    )
     rnd = random.Random(5)
     copies, edited = [], {}
     for record, page in zip(records, pages, strict=True):
@@ -378,7 +401,7 @@ def nightly(pages: list[dict[str, Any]], folder: Path) -> dict[str, Any]:
             edited[record["id"]] = lines[i] = " ".join(words)
         copies.append({**record, "id": record["id"] + "-copy", "text": "\n".join(lines)})
     (folder / "copies").mkdir()
-    by_id = run_nights([records, copies], folder / "copies")
+    by_id, _ = run_nights([records, copies], folder / "copies")
     lost = content_lost = pages_hit = 0
     for record, copy, page in zip(records, copies, pages, strict=True):
         gold = Gold(page["gold"] or "")
@@ -558,6 +581,12 @@ def _print(name: str, n_pages: int, n_sites: int, rows: dict[str, Any]) -> None:
             left, lost = row["boilerplate_left_pct"], row["content_lost_pct"]
             recurring = row["content_lost_recurring_pct"]
             print(f"  {label:46} {left:18.2f} {lost:15.2f} {recurring:18.2f}")
+            if "duplicates" in row:
+                others = row["duplicates_of_another_article"]
+                print(
+                    f"  {'':46} written as duplicates: {row['duplicates']} pages, "
+                    f"{len(others)} of another article ({', '.join(map(str, others)) or '-'})"
+                )
     else:
         print(
             f"  {'':46} {'without removed %: on 2+ pages':>30} {f'{MANY_PAGES}+ pages':>10} "
