@@ -114,55 +114,65 @@ def jobs_option(help_text: str) -> Callable[[FC], FC]:
     )
 
 
-def _io_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option(
-            "-o",
-            "--output",
-            metavar="FILE",
-            help="Write records here (default: stdout; '-' is stdout). A file is replaced "
-            "atomically when the run succeeds; a device or FIFO is written in place. A name "
-            "ending in .gz or .zst is compressed, .parquet is Parquet (corpus-clean[parquet]).",
-        ),
-        click.option(
-            "--text-field",
-            default=_READ_DEFAULTS.text_field,
-            show_default=True,
-            metavar="KEY",
-            help="JSON key holding the text of input records.",
-        ),
-        click.option(
-            "--metadata-field",
-            metavar="KEY",
-            help="Put the fields corpus-clean adds (source, date, a title it found, dedup "
-            "annotations) in this object (say 'metadata', as dolma does), not at the top.",
-        ),
-        click.option(
-            "--skip-invalid",
-            is_flag=True,
-            help="Skip malformed JSONL lines (counted) instead of stopping at the first.",
-        ),
-        click.option(
-            "--rejects", metavar="FILE", help="With --skip-invalid: save the skipped lines here."
-        ),
-        click.option("--report", metavar="FILE", help="Write the run's figures as JSON here."),
-        click.option(
-            "-q",
-            "--quiet",
-            is_flag=True,
-            help="No summary, progress or --check findings on stderr.",
-        ),
-        click.option(
-            "-v",
-            "--verbose",
-            is_flag=True,
-            help="Also show the settings, the input and output files and the seconds by phase.",
-        ),
-        jobs_option("Worker processes for splitting, cleaning and fingerprinting."),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+def _options(*options: Callable[[FC], FC]) -> Callable[[FC], FC]:
+    """Several options as one decorator, listed in ``--help`` in the order given."""
+
+    def decorate(f: FC) -> FC:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return decorate
+
+
+_text_field_option = click.option(
+    "--text-field",
+    default=_READ_DEFAULTS.text_field,
+    show_default=True,
+    metavar="KEY",
+    help="JSON key holding the text of input records.",
+)
+
+
+_io_options = _options(
+    click.option(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="Write records here (default: stdout; '-' is stdout). A file is replaced "
+        "atomically when the run succeeds; a device or FIFO is written in place. A name "
+        "ending in .gz or .zst is compressed, .parquet is Parquet (corpus-clean[parquet]).",
+    ),
+    _text_field_option,
+    click.option(
+        "--metadata-field",
+        metavar="KEY",
+        help="Put the fields corpus-clean adds (source, date, a title it found, dedup "
+        "annotations) in this object (say 'metadata', as dolma does), not at the top.",
+    ),
+    click.option(
+        "--skip-invalid",
+        is_flag=True,
+        help="Skip malformed JSONL lines (counted) instead of stopping at the first.",
+    ),
+    click.option(
+        "--rejects", metavar="FILE", help="With --skip-invalid: save the skipped lines here."
+    ),
+    click.option("--report", metavar="FILE", help="Write the run's figures as JSON here."),
+    click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        help="No summary, progress or --check findings on stderr.",
+    ),
+    click.option(
+        "-v",
+        "--verbose",
+        is_flag=True,
+        help="Also show the settings, the input and output files and the seconds by phase.",
+    ),
+    jobs_option("Worker processes for splitting, cleaning and fingerprinting."),
+)
 
 
 #: Suffixes of a size (powers of 1024).
@@ -188,54 +198,50 @@ class _Size(click.ParamType):  # type: ignore[type-arg]  # generic since click 8
         return size
 
 
-def _engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option(
-            "--engine",
-            type=click.Choice(["local", "processes", "ray"]),
-            default="local",
-            show_default=True,
-            help="Where the per-record work runs: this machine's pipeline (--jobs processes); "
-            "'processes': the sharded run (tasks over shards of the input, intermediates "
-            "in --work-dir) on --jobs local processes; 'ray': the sharded run as tasks on a "
-            "running Ray cluster (pip install 'corpus-clean[ray]'). The same output either way.",
-        ),
-        click.option(
-            "--ray-address",
-            metavar="HOST:PORT",
-            help="With --engine ray: the cluster to join (default: $RAY_ADDRESS, else the "
-            "cluster running on this machine; none is ever started).",
-        ),
-        click.option(
-            "--work-dir",
-            metavar="DIR",
-            help="With --engine processes or ray: keep the tasks' intermediates and completion "
-            "markers here (default: a temporary folder); on a cluster of several machines, a "
-            "folder every node sees. Emptied when the run succeeds.",
-        ),
-        click.option(
-            "--resume",
-            is_flag=True,
-            help="With --work-dir: skip the tasks a killed run of the same command finished.",
-        ),
-        click.option(
-            "--shard-size",
-            type=_Size(),
-            default=SHARD_BYTES,
-            show_default=f"{SHARD_BYTES >> 20}M",
-            help="With --engine processes or ray: bytes of input per shard (a task).",
-        ),
-        click.option(
-            "--output-dir",
-            metavar="DIR",
-            help="With --engine processes or ray: write the records as numbered parts "
-            "(part-00000.jsonl, ...) plus manifest.json (records, bytes and SHA-256 of each "
-            "part) in DIR, published together when the run succeeds; instead of -o.",
-        ),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+_engine_options = _options(
+    click.option(
+        "--engine",
+        type=click.Choice(["local", "processes", "ray"]),
+        default="local",
+        show_default=True,
+        help="Where the per-record work runs: this machine's pipeline (--jobs processes); "
+        "'processes': the sharded run (tasks over shards of the input, intermediates "
+        "in --work-dir) on --jobs local processes; 'ray': the sharded run as tasks on a "
+        "running Ray cluster (pip install 'corpus-clean[ray]'). The same output either way.",
+    ),
+    click.option(
+        "--ray-address",
+        metavar="HOST:PORT",
+        help="With --engine ray: the cluster to join (default: $RAY_ADDRESS, else the "
+        "cluster running on this machine; none is ever started).",
+    ),
+    click.option(
+        "--work-dir",
+        metavar="DIR",
+        help="With --engine processes or ray: keep the tasks' intermediates and completion "
+        "markers here (default: a temporary folder); on a cluster of several machines, a "
+        "folder every node sees. Emptied when the run succeeds.",
+    ),
+    click.option(
+        "--resume",
+        is_flag=True,
+        help="With --work-dir: skip the tasks a killed run of the same command finished.",
+    ),
+    click.option(
+        "--shard-size",
+        type=_Size(),
+        default=SHARD_BYTES,
+        show_default=f"{SHARD_BYTES >> 20}M",
+        help="With --engine processes or ray: bytes of input per shard (a task).",
+    ),
+    click.option(
+        "--output-dir",
+        metavar="DIR",
+        help="With --engine processes or ray: write the records as numbered parts "
+        "(part-00000.jsonl, ...) plus manifest.json (records, bytes and SHA-256 of each "
+        "part) in DIR, published together when the run succeeds; instead of -o.",
+    ),
+)
 
 
 def _clean_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -272,32 +278,28 @@ def _learn_options(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
-def _learn_thresholds(f: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option(
-            "--learn-min-pages",
-            type=click.IntRange(min=2),
-            default=_LEARN_DEFAULTS.min_pages,
-            show_default=True,
-            metavar="N",
-            help="A line (or closing sentence) on N different articles of a site is learned "
-            "(copies of one article count once); it goes where it is not next to the article, "
-            "or anywhere if it borders most articles it is on.",
-        ),
-        click.option(
-            "--learn-min-sites",
-            type=click.IntRange(min=2),
-            default=_LEARN_DEFAULTS.min_sites,
-            show_default=True,
-            metavar="N",
-            help="A line on N different sites is learned across the whole input; it goes "
-            "beside other boilerplate, or anywhere unless it stands inside a text on most "
-            "of its sites.",
-        ),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+_learn_thresholds = _options(
+    click.option(
+        "--learn-min-pages",
+        type=click.IntRange(min=2),
+        default=_LEARN_DEFAULTS.min_pages,
+        show_default=True,
+        metavar="N",
+        help="A line (or closing sentence) on N different articles of a site is learned "
+        "(copies of one article count once); it goes where it is not next to the article, "
+        "or anywhere if it borders most articles it is on.",
+    ),
+    click.option(
+        "--learn-min-sites",
+        type=click.IntRange(min=2),
+        default=_LEARN_DEFAULTS.min_sites,
+        show_default=True,
+        metavar="N",
+        help="A line on N different sites is learned across the whole input; it goes "
+        "beside other boilerplate, or anywhere unless it stands inside a text on most "
+        "of its sites.",
+    ),
+)
 
 
 def _learn_plan(kw: dict[str, Any]) -> LearnOptions | None:
@@ -338,21 +340,23 @@ def _containment(ctx: click.Context, param: click.Parameter, value: float) -> fl
     return value
 
 
-def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
+def _signature_options(threshold_help: str, num_perm_help: str) -> list[Callable[[FC], FC]]:
+    """``--threshold``, ``--num-perm`` and ``--seed``: what an index's signatures are
+    made with, the same for every command that makes them."""
+    return [
         click.option(
             "--threshold",
             type=click.FloatRange(0.05, 1.0),
             default=_DEDUP_DEFAULTS.threshold,
             show_default=True,
-            help="Verified Jaccard similarity at which two articles are duplicates.",
+            help=threshold_help,
         ),
         click.option(
             "--num-perm",
             type=click.IntRange(16, 1024),
             default=_DEDUP_DEFAULTS.num_perm,
             show_default=True,
-            help="MinHash permutations; bands and rows give >= 95% detection at the threshold.",
+            help=num_perm_help,
         ),
         click.option(
             "--seed",
@@ -361,69 +365,80 @@ def _dedup_options(f: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="MinHash seed.",
         ),
-        click.option(
-            "--keep",
-            type=click.Choice(get_args(KeepPolicy)),
-            default=_DEDUP_DEFAULTS.keep,
-            show_default=True,
-            help="Walk records in input order, longest text first, or earliest date first "
-            "(undated last); each is kept unless similar to one kept before it.",
-        ),
-        click.option(
-            "--memory",
-            "memory_mb",
-            type=click.IntRange(min=0),
-            default=MEMORY_BUDGET >> 20,
-            show_default=True,
-            metavar="MB",
-            envvar="CORPUS_CLEAN_MEMORY_MB",
-            show_envvar=True,
-            help="Memory for records and shingle sets waiting to be deduplicated, and for "
-            "the batches learning's first pass keeps (each job keeps its share); the rest "
-            "wait in temporary files in $TMPDIR.",
-        ),
-        click.option(
-            "--duplicates",
-            metavar="FILE",
-            help="Write removed records here, with duplicate_of, similarity and how they "
-            "matched (in the format the name says, as -o).",
-        ),
-        click.option(
-            "--containment",
-            type=click.FloatRange(0.0, 1.0),
-            default=_DEDUP_DEFAULTS.containment,
-            show_default=True,
-            callback=_containment,
-            help="A record at least this much inside a longer kept one (shared shingles over "
-            "its own) is its duplicate, however short; 0 switches it off, else 0.3 to 1.",
-        ),
-        click.option(
-            "--cluster-fields",
-            is_flag=True,
-            help="Add cluster_id (the kept record's id) and cluster_size to kept records, "
-            "to join them with --duplicates.",
-        ),
-        click.option(
-            "--index",
-            "index_path",
-            metavar="PATH",
-            help=(
-                "SQLite index of articles accepted before: drop their duplicates, add the "
-                "kept. Learning counts what earlier runs saw there too, and keeps what this "
-                "run saw: a menu on one page of a site a night is learned from the second."
-            ),
-        ),
-        click.option(
-            "--check",
-            is_flag=True,
-            help="With --index: write no records and leave the index unchanged (only --report "
-            "is written); name the input articles that recur in the index on stderr, and "
-            "exit 1 if any do.",
-        ),
     ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+
+
+def _containment_option(help_text: str) -> Callable[[FC], FC]:
+    return click.option(
+        "--containment",
+        type=click.FloatRange(0.0, 1.0),
+        default=_DEDUP_DEFAULTS.containment,
+        show_default=True,
+        callback=_containment,
+        help=help_text,
+    )
+
+
+_dedup_options = _options(
+    *_signature_options(
+        "Verified Jaccard similarity at which two articles are duplicates.",
+        "MinHash permutations; bands and rows give >= 95% detection at the threshold.",
+    ),
+    click.option(
+        "--keep",
+        type=click.Choice(get_args(KeepPolicy)),
+        default=_DEDUP_DEFAULTS.keep,
+        show_default=True,
+        help="Walk records in input order, longest text first, or earliest date first "
+        "(undated last); each is kept unless similar to one kept before it.",
+    ),
+    click.option(
+        "--memory",
+        "memory_mb",
+        type=click.IntRange(min=0),
+        default=MEMORY_BUDGET >> 20,
+        show_default=True,
+        metavar="MB",
+        envvar="CORPUS_CLEAN_MEMORY_MB",
+        show_envvar=True,
+        help="Memory for records and shingle sets waiting to be deduplicated, and for "
+        "the batches learning's first pass keeps (each job keeps its share); the rest "
+        "wait in temporary files in $TMPDIR.",
+    ),
+    click.option(
+        "--duplicates",
+        metavar="FILE",
+        help="Write removed records here, with duplicate_of, similarity and how they "
+        "matched (in the format the name says, as -o).",
+    ),
+    _containment_option(
+        "A record at least this much inside a longer kept one (shared shingles over "
+        "its own) is its duplicate, however short; 0 switches it off, else 0.3 to 1."
+    ),
+    click.option(
+        "--cluster-fields",
+        is_flag=True,
+        help="Add cluster_id (the kept record's id) and cluster_size to kept records, "
+        "to join them with --duplicates.",
+    ),
+    click.option(
+        "--index",
+        "index_path",
+        metavar="PATH",
+        help=(
+            "SQLite index of articles accepted before: drop their duplicates, add the "
+            "kept. Learning counts what earlier runs saw there too, and keeps what this "
+            "run saw: a menu on one page of a site a night is learned from the second."
+        ),
+    ),
+    click.option(
+        "--check",
+        is_flag=True,
+        help="With --index: write no records and leave the index unchanged (only --report "
+        "is written); name the input articles that recur in the index on stderr, and "
+        "exit 1 if any do.",
+    ),
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -975,13 +990,7 @@ def _unwinding_from_interrupt() -> bool:
 @cli.command(context_settings=ENVIRONMENT)
 @_paths_argument
 @click.option("-o", "--output", metavar="FILE", help="Write the rules here (default: stdout).")
-@click.option(
-    "--text-field",
-    default=_READ_DEFAULTS.text_field,
-    show_default=True,
-    metavar="KEY",
-    help="JSON key holding the text of input records.",
-)
+@_text_field_option
 @_clean_options
 @_learn_thresholds
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
@@ -1088,37 +1097,13 @@ def _say_rolled_back(store: IndexStore) -> None:
 @index.command("add", context_settings=ENVIRONMENT)
 @click.argument("path")
 @click.argument("files", nargs=-1, required=True)
-@click.option(
-    "--text-field",
-    default=_READ_DEFAULTS.text_field,
-    show_default=True,
-    metavar="KEY",
-    help="JSON key holding the text of input records.",
-)
-@click.option(
-    "--threshold",
-    type=click.FloatRange(0.05, 1.0),
-    default=_DEDUP_DEFAULTS.threshold,
-    show_default=True,
-    help="The threshold the index will be used with (it sets the LSH bands).",
-)
-@click.option(
-    "--num-perm",
-    type=click.IntRange(16, 1024),
-    default=_DEDUP_DEFAULTS.num_perm,
-    show_default=True,
-    help="MinHash permutations.",
-)
-@click.option(
-    "--seed", type=SEED, default=_DEDUP_DEFAULTS.seed, show_default=True, help="MinHash seed."
-)
-@click.option(
-    "--containment",
-    type=click.FloatRange(0.0, 1.0),
-    default=_DEDUP_DEFAULTS.containment,
-    show_default=True,
-    callback=_containment,
-    help="The --containment the index will be used with (0: no containment keys).",
+@_text_field_option
+@_options(
+    *_signature_options(
+        "The threshold the index will be used with (it sets the LSH bands).",
+        "MinHash permutations.",
+    ),
+    _containment_option("The --containment the index will be used with (0: no containment keys)."),
 )
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
 @jobs_option("Worker processes for reading and fingerprinting.")
