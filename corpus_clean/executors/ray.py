@@ -140,8 +140,11 @@ class RayExecutor:
             while pending:
                 yield self._result(pending.popleft(), submit)
         finally:
-            for left in pending:
-                ray.cancel(left.ref, force=True)
+            # The tasks still in flight when a run stops (an error, an interrupt) are not
+            # cancelled: ray.cancel of a task that is just finishing fails a check in
+            # Ray's core worker (ray 2.60, "Tried to complete task that was not
+            # pending"), which aborts this process, the driver. They end with the job,
+            # when ``__exit__`` disconnects, as every task of a job does.
             self.seconds = time.perf_counter() - started
 
     def _result(self, task: _Task, submit: Callable[[int, Any], Any]) -> Any:
