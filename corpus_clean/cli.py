@@ -306,7 +306,10 @@ def _learn_plan(kw: dict[str, Any]) -> LearnOptions | None:
     if kw.get("no_learn"):
         return None
     return replace(
-        _LEARN_DEFAULTS, min_pages=kw["learn_min_pages"], min_sites=kw["learn_min_sites"]
+        _LEARN_DEFAULTS,
+        min_pages=kw["learn_min_pages"],
+        min_sites=kw["learn_min_sites"],
+        forget_runs=kw.get("learn_forget_runs", _LEARN_DEFAULTS.forget_runs),
     )
 
 
@@ -472,6 +475,16 @@ def cli() -> None:
 @_clean_options
 @_learn_options
 @_dedup_options
+@click.option(
+    "--learn-forget-after",
+    "learn_forget_runs",
+    type=click.IntRange(min=0),
+    default=_LEARN_DEFAULTS.forget_runs,
+    show_default=True,
+    metavar="RUNS",
+    help="With --index: a line learning saw on one article only, and on none in the RUNS "
+    "runs since, is dropped from the index within RUNS more runs (0: kept for ever).",
+)
 def run(**kwargs: Any) -> None:
     """The whole job: read, split pages, clean, deduplicate, write.
 

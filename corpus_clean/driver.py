@@ -167,8 +167,12 @@ def execute(
         if progress is not None:
             progress("committing", result.stats)
         committing = time.perf_counter()
+        learn = run.plan.learn
         added = index.accept(
-            result.kept, run_label=run.label or run_label(), learned=result.evidence
+            result.kept,
+            run_label=run.label or run_label(),
+            learned=result.evidence,
+            forget_runs=learn.forget_runs if learn is not None else 0,
         )
         phases["committing"] = time.perf_counter() - committing
         left.index_updated = True

@@ -66,6 +66,12 @@ class LearnOptions:
     #: articles of the site hold it; then it is removed where both neighbours are
     #: learned too.
     min_pages: int = 2
+    #: With an index: a line seen on one article only, and on none in the ``forget_runs``
+    #: runs since (a comment's timestamp, a related list's headline that never came
+    #: back), is dropped from the index within ``forget_runs`` more runs (0: kept for
+    #: ever). A menu item recurs the next night; without this, such lines are most of
+    #: what an index of real pages holds.
+    forget_runs: int = 30
     #: A line that this many sites hold is learned across the whole input; then it is
     #: removed where a neighbour is learned too.
     min_sites: int = 3

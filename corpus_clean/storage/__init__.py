@@ -51,9 +51,14 @@ class IndexWriter(Protocol):
     """What a run adds once its output is published."""
 
     def accept(
-        self, kept: Iterable[Accepted], run_label: str, learned: Evidence | None = None
+        self,
+        kept: Iterable[Accepted],
+        run_label: str,
+        learned: Evidence | None = None,
+        forget_runs: int = 0,
     ) -> int:
-        """Add the articles a run kept (and what its learning saw), in one transaction;
+        """Add the articles a run kept (and what its learning saw, forgetting the lines
+        seen once that no run saw in the last ``forget_runs``), in one transaction;
         return how many were added."""
         ...
 

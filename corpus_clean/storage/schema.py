@@ -15,10 +15,11 @@ from .codec import stored_content_hash
 #: "ccix" in the SQLite header: tells our files from other SQLite databases.
 APPLICATION_ID = 0x63636978
 #: Bumped whenever the schema or the shingle encoding changes. Formats 1 (ids unique,
-#: no content column), 2 (no learned boilerplate) and 3 (learned lines not indexed by
-#: hash) are read as they are and migrated when opened for writing.
-FORMAT_VERSION = 4
-MIGRATED_FORMATS = (1, 2, 3)
+#: no content column), 2 (no learned boilerplate), 3 (learned lines not indexed by
+#: hash) and 4 (learned rows without the run that last saw them) are read as they are
+#: and migrated when opened for writing.
+FORMAT_VERSION = 5
+MIGRATED_FORMATS = (1, 2, 3, 4)
 
 ARTICLES = """
 CREATE TABLE {name} (
@@ -71,13 +72,16 @@ CREATE TABLE learned (
     anchored_keys BLOB NOT NULL,
     inside INTEGER NOT NULL,
     length INTEGER NOT NULL,
+    -- The last run that saw the row: a line seen on one article is forgotten when no
+    -- run has seen it for a while (LearnOptions.forget_runs).
+    run INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (site, kind, hash)
 ) WITHOUT ROWID"""
 #: A run looks up the learned lines of its input's lines by hash, on any site (a line on
 #: many sites is learned across them), not by reading them all: an index holds dozens for
-#: every page of real sites.
+#: every page of real sites. A commit reads a slice of it for the lines to forget.
 LEARNED_INDEXES = """
-CREATE INDEX learned_lines ON learned (hash) WHERE kind = 0;
+CREATE INDEX IF NOT EXISTS learned_lines ON learned (hash) WHERE kind = 0;
 """
 SCHEMA += LEARNED + ";\n" + LEARNED_INDEXES
 _TABLES = ("meta", "runs", "articles", "shingles", "bands")
@@ -93,6 +97,7 @@ INDEXES = {
     2: ("articles_by_id",),
     3: ("articles_by_id",),
     4: ("articles_by_id", "learned_lines"),
+    5: ("articles_by_id", "learned_lines"),
 }
 
 
@@ -233,7 +238,8 @@ def create(db: sqlite3.Connection, settings: dict[str, object]) -> None:
 def migrate(path: Path, db: sqlite3.Connection, format_version: int) -> None:
     """To the current format, in place and in one transaction. 1 -> 2: ids stop being
     unique, every article gets its content hash, runs count reused ids. 2 -> 3: the
-    table of learned boilerplate (empty). 3 -> 4: its lines indexed by hash."""
+    table of learned boilerplate (empty). 3 -> 4: its lines indexed by hash. 4 -> 5:
+    each learned row the run that last saw it, the last run before the migration."""
     db.create_function("content_of", 1, stored_content_hash, deterministic=True)
     try:
         db.execute("BEGIN IMMEDIATE")
@@ -253,6 +259,9 @@ def migrate(path: Path, db: sqlite3.Connection, format_version: int) -> None:
                     db.execute(statement)
         if format_version < 3:
             db.execute(LEARNED)
+        else:
+            db.execute("ALTER TABLE learned ADD COLUMN run INTEGER NOT NULL DEFAULT 0")
+            db.execute("UPDATE learned SET run = (SELECT coalesce(max(run), 0) FROM runs)")
         for statement in LEARNED_INDEXES.split(";"):
             if statement.strip():
                 db.execute(statement)

@@ -279,22 +279,32 @@ def test_a_format_1_index_reads_as_it_is_and_is_migrated_when_written(
     assert rerun.exit_code == 0, rerun.stderr
     assert (tmp_path / "o.jsonl").read_text() == ""  # the indexed articles are still found
     migrated = json.loads(cli("index", "info", old).stdout)
-    assert (migrated["format"], migrated["articles"]) == (4, 18)
+    assert (migrated["format"], migrated["articles"]) == (5, 18)
     verify = cli("index", "verify", old)
     assert verify.exit_code == 0, verify.stderr
 
 
+#: What the current format has that an older one lacked.
+NOT_BEFORE_5 = "ALTER TABLE learned DROP COLUMN run"
+
+
 @pytest.mark.parametrize(
-    ("version", "lacked"), [(2, "DROP TABLE learned"), (3, "DROP INDEX learned_lines")]
+    ("version", "lacked"),
+    [
+        (2, "DROP TABLE learned"),
+        (3, f"DROP INDEX learned_lines; {NOT_BEFORE_5}"),
+        (4, NOT_BEFORE_5),
+    ],
 )
-def test_an_older_index_reads_as_it_is_and_is_brought_to_format_4_when_written(
+def test_an_older_index_reads_as_it_is_and_is_brought_to_the_current_format_when_written(
     indexed: Path, tmp_path: Path, version: int, lacked: str
 ) -> None:
-    # Format 2 had no learned boilerplate; format 3 had it, its lines not indexed by hash.
+    # Format 2 had no learned boilerplate; format 3 had it, its lines not indexed by hash;
+    # format 4 did not know which run last saw a learned row.
     old = tmp_path / "old.db"
     shutil.copy(indexed, old)
     db = sqlite3.connect(old, isolation_level=None)
-    db.execute(lacked)
+    db.executescript(lacked)
     db.execute(f"PRAGMA user_version = {version}")
     db.close()
     before = digest(old)
@@ -304,13 +314,22 @@ def test_an_older_index_reads_as_it_is_and_is_brought_to_format_4_when_written(
         check = cli("run", SAMPLES, "--index", path, "--check", "-q", "--report", tmp_path / name)
         assert check.exit_code == 1
         reports.append(json.loads((tmp_path / name).read_text())["learned_patterns"])
-    if version == 3:  # learning reads what the index holds, its lines without their index
+    if version >= 3:  # learning reads what the index holds, its lines without their index
         assert reports[0] == reports[1]
     assert cli("index", "verify", old).exit_code == 0
     assert digest(old) == before  # reading changes nothing
+    if version >= 3:
+        # Migrated by a run that writes no learned rows: each row as seen by the last run
+        # before, not by none (the column's default), which the next commit would forget.
+        with sqlite3.connect(old) as db:
+            (last,) = db.execute("SELECT max(run) FROM runs").fetchone()
+        no_learn = cli("run", SAMPLES, "--index", old, "-o", tmp_path / "n.jsonl", "--no-learn")
+        assert no_learn.exit_code == 0, no_learn.stderr
+        with sqlite3.connect(old) as db:
+            assert db.execute("SELECT min(run), max(run) FROM learned").fetchone() == (last, last)
     rerun = cli("run", SAMPLES, "--index", old, "-o", tmp_path / "o.jsonl", "-q")
     assert rerun.exit_code == 0, rerun.stderr
-    assert json.loads(cli("index", "info", old).stdout)["format"] == 4
+    assert json.loads(cli("index", "info", old).stdout)["format"] == 5
     with sqlite3.connect(old) as db:
         assert db.execute("SELECT count(*) FROM learned WHERE kind = 2").fetchone()[0] > 0
         names = {name for (name,) in db.execute("SELECT name FROM sqlite_schema")}

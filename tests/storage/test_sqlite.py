@@ -39,6 +39,7 @@ from corpus_clean.io.inputs import resolve_inputs
 from corpus_clean.options import CleanOptions, DedupOptions, SplitOptions
 from corpus_clean.pipeline import Plan
 from corpus_clean.report import Report
+from corpus_clean.stages.learn import fold, stable_hash
 from corpus_clean.storage import Accepted, IndexStoreError
 from corpus_clean.storage import sqlite as index_module
 from corpus_clean.storage.codec import decode_shingles, encode_shingles
@@ -350,6 +351,7 @@ import os, signal, sys, threading, time
 import numpy as np
 from corpus_clean.dedup import Fingerprinter
 from corpus_clean.storage import Accepted
+from corpus_clean.stages.learn import fold, stable_hash
 from corpus_clean.storage.sqlite import IndexStore
 from corpus_clean.options import DedupOptions
 
@@ -427,6 +429,7 @@ def test_a_first_run_killed_while_committing_leaves_no_index(tmp_path: Path) -> 
 #: Opens the index and holds it (the lock) for argv[2] seconds.
 HOLDER = """
 import sys, time
+from corpus_clean.stages.learn import fold, stable_hash
 from corpus_clean.storage.sqlite import IndexStore
 with IndexStore.open(sys.argv[1], None, create=False):
     print("holding", flush=True)
@@ -721,6 +724,60 @@ def test_cli_nights_with_an_index(tmp_path: Path) -> None:
     assert f"{path}: ok" in verify.stderr
 
 
+def _night_of(n: int, again: str | None = None) -> list[dict[str, str]]:
+    """Night ``n`` of a site: one article under the site's menu, with a line of its own
+    (a comment's timestamp) that no other article holds; ``again``, an earlier night's
+    article scraped again."""
+    menu = "Home\nWorld\nSports\nContact us"
+    records = [
+        {
+            "id": f"night-{n}",
+            "url": f"https://news.example/2026/story-{n}",
+            "text": f"{menu}\nStory {n}\n{f'Article {n} says something new. ' * 8}\n"
+            f"Comment posted at {n}:00",
+        }
+    ]
+    if again is not None:
+        records.append(next(r for r in _night_of(int(again)) if r["id"] == f"night-{again}"))
+    return records
+
+
+def _line_rows(path: Path, line: str) -> int:
+    """How many rows of learned lines the index holds for this line (of any site)."""
+    key = np.array([stable_hash(fold(line))], dtype=np.uint64).view(np.int64)[0]
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        found: int = db.execute(
+            "SELECT count(*) FROM learned WHERE kind = 0 AND hash = ?", (int(key),)
+        ).fetchone()[0]
+    return found
+
+
+@pytest.mark.parametrize("forget", [2, 0])
+def test_a_line_seen_once_is_forgotten_when_no_run_saw_it_for_a_while(
+    tmp_path: Path, forget: int
+) -> None:
+    path = tmp_path / "accepted.db"
+    nights = [_night_of(1), _night_of(2), _night_of(3, again="2"), _night_of(4)]
+    held = []
+    for n, records in enumerate(nights, 1):
+        given = tmp_path / f"night-{n}.jsonl"
+        given.write_text("".join(json.dumps(r) + "\n" for r in records))
+        out = tmp_path / f"out-{n}.jsonl"
+        done = cli("run", given, "--index", path, "-o", out, "--learn-forget-after", str(forget))
+        assert done.exit_code == 0, done.stderr
+        held.append([_line_rows(path, f"Comment posted at {k}:00") for k in range(1, n + 1)])
+        assert _line_rows(path, "Contact us") == 1  # the menu recurs, and stays
+    if forget:
+        # Night 1's line, last seen by run 1, is still there at run 2 and gone by run 4
+        # (each commit reads half of the lines: at 3 or 4). Night 2's article came back on
+        # night 3, and its line with it.
+        assert held[:2] == [[1], [1, 1]]
+        assert held[3] == [0, 1, 1, 1]
+    else:
+        assert held[3] == [1, 1, 1, 1]
+    assert cli("index", "verify", path).exit_code == 0
+
+
 def test_cli_check_reports_recurrences_and_changes_nothing(
     indexed: tuple[Path, list[dict[str, Any]]],
 ) -> None:
@@ -852,13 +909,17 @@ def test_cli_interrupted_while_the_index_commits_says_the_output_is_written(
     accept = IndexStore.accept
 
     def interrupted_accept(
-        store: IndexStore, kept: Iterable[Accepted], run_label: str, learned: Any = None
+        store: IndexStore,
+        kept: Iterable[Accepted],
+        run_label: str,
+        learned: Any = None,
+        forget_runs: int = 0,
     ) -> int:
         def first_then_ctrl_c() -> Iterator[Accepted]:
             yield next(iter(kept))
             raise KeyboardInterrupt
 
-        return accept(store, first_then_ctrl_c(), run_label, learned)
+        return accept(store, first_then_ctrl_c(), run_label, learned, forget_runs)
 
     monkeypatch.setattr(IndexStore, "accept", interrupted_accept)
     out = path.parent / "out.jsonl"
