@@ -161,7 +161,7 @@ def execute(
         outputs.publish()
     if engine is not None:
         engine.published()
-    added = reused = 0
+    added = reused = forgotten = 0
     phases = dict.fromkeys(PHASES, 0.0) | result.phases
     if index is not None and not run.check:
         if progress is not None:
@@ -177,6 +177,7 @@ def execute(
         phases["committing"] = time.perf_counter() - committing
         left.index_updated = True
         reused = index.accepted["id_reused"] if index.accepted is not None else 0
+        forgotten = index.forgotten
     if index is not None:
         for finding in result.stats.recurring:
             entry = finding.pop("indexed_entry")
@@ -195,6 +196,7 @@ def execute(
                 "articles_before": before,
                 "articles_after": before + added,
                 "ids_reused": reused,
+                "learned_lines_forgotten": forgotten,
             }
             if index is not None
             else None

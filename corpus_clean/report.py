@@ -208,6 +208,8 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
         )
         if index.get("ids_reused"):  # ids that now name two articles: worth a look
             rows.append(("index ids reused", f"{index['ids_reused']:,}"))
+        if index.get("learned_lines_forgotten"):
+            rows.append(("index lines forgotten", f"{index['learned_lines_forgotten']:,}"))
     rate = f", {report['mb_per_s']} MB/s" if report["mb_per_s"] is not None else ""
     rows.append(("time", f"{report['seconds']:.2f} s{rate}"))
     return rows

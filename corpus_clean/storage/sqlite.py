@@ -152,6 +152,8 @@ class IndexStore:
         self.rolled_back = rolled_back
         #: What the last ``accept`` did, as the run's row in ``info`` records it.
         self.accepted: RunInfo | None = None
+        #: How many learned lines the last ``accept`` forgot (see ``_forget``).
+        self.forgotten = 0
         self._db = db
         self._lock = lock
         self._closed = False
@@ -348,8 +350,9 @@ class IndexStore:
         row (see ``info``). ``learned``, what the run's learning saw merged with what the
         index held (``learned_evidence``), replaces the index's rows of the same patterns,
         each marked as seen by this run; then the lines seen on one article that no run
-        has seen in the last ``forget_runs`` (0: none is) are dropped. Any failure rolls
-        the whole run back; an SQLite one raises ``CommitError``.
+        has seen in the last ``forget_runs`` (0: none is) are dropped (``forgotten``
+        counts them). Any failure rolls the whole run back; an SQLite one raises
+        ``CommitError``.
         """
         if self._readonly:
             raise IndexStoreError(f"{self.path} was opened read-only; open it to write")
@@ -377,6 +380,7 @@ class IndexStore:
                 "UPDATE runs SET added = ?, skipped = ?, id_reused = ? WHERE run = ?",
                 (added, seen - added, reused, run),
             )
+            forgotten = 0
             if learned is not None:
                 self._db.executemany(
                     "INSERT OR REPLACE INTO learned (site, kind, hash, pages, keys, anchored, "
@@ -384,7 +388,7 @@ class IndexStore:
                     ((storable(row[0]), *row[1:], run) for row in learned.rows()),
                 )
                 if forget_runs > 0:
-                    self._forget(run, forget_runs)
+                    forgotten = self._forget(run, forget_runs)
             self._db.execute("COMMIT")
         except BaseException as err:
             if self._db.in_transaction:
@@ -395,22 +399,25 @@ class IndexStore:
         self.accepted = RunInfo(
             label=run_label, time=started, added=added, skipped=seen - added, id_reused=reused
         )
+        self.forgotten = forgotten
         return added
 
-    def _forget(self, run: int, forget_runs: int) -> None:
+    def _forget(self, run: int, forget_runs: int) -> int:
         """Drop the lines seen on one article that no run has seen in the last
         ``forget_runs``, of one slice of the lines' hashes (the ``run % forget_runs``-th
         of ``forget_runs``, read through ``learned_lines``): so each commit reads a
         fraction of the lines, not all (a million: 4 s; a thirtieth of them, 0.2 s), and a
-        line goes between ``forget_runs`` and twice as many runs after it was last seen."""
+        line goes between ``forget_runs`` and twice as many runs after it was last seen.
+        Returns how many went."""
         width = 2**64 // forget_runs
         low = -(2**63) + (run % forget_runs) * width
         high = low + width - 1 if run % forget_runs < forget_runs - 1 else 2**63 - 1
-        self._db.execute(
+        deleted: int = self._db.execute(
             "DELETE FROM learned WHERE kind = ? AND hash BETWEEN ? AND ? AND pages = 1 "
             "AND run <= ?",
             (LINE_ROW, low, high, run - forget_runs),
-        )
+        ).rowcount
+        return deleted
 
     def _fresh(
         self, chunk: list[Accepted], known: set[tuple[str, bytes]]

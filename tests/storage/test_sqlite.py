@@ -707,6 +707,7 @@ def test_cli_nights_with_an_index(tmp_path: Path) -> None:
         "articles_before": SAMPLE_KEPT,
         "articles_after": SAMPLE_KEPT,
         "ids_reused": 0,
+        "learned_lines_forgotten": 0,
     }
     removed = [json.loads(line) for line in (tmp_path / "d").read_text().splitlines()]
     assert {r["duplicate_kind"] for r in removed} == {"index"}
@@ -758,14 +759,18 @@ def test_a_line_seen_once_is_forgotten_when_no_run_saw_it_for_a_while(
 ) -> None:
     path = tmp_path / "accepted.db"
     nights = [_night_of(1), _night_of(2), _night_of(3, again="2"), _night_of(4)]
-    held = []
+    held, forgotten = [], 0
     for n, records in enumerate(nights, 1):
         given = tmp_path / f"night-{n}.jsonl"
         given.write_text("".join(json.dumps(r) + "\n" for r in records))
-        out = tmp_path / f"out-{n}.jsonl"
-        done = cli("run", given, "--index", path, "-o", out, "--learn-forget-after", str(forget))
+        out, report = tmp_path / f"out-{n}.jsonl", tmp_path / f"report-{n}.json"
+        forgetting: list[str | Path] = ["--learn-forget-after", str(forget), "--report", report]
+        done = cli("run", given, "--index", path, "-o", out, *forgetting)
         assert done.exit_code == 0, done.stderr
         held.append([_line_rows(path, f"Comment posted at {k}:00") for k in range(1, n + 1)])
+        now = json.loads(report.read_text())["index"]["learned_lines_forgotten"]
+        assert ("index lines forgotten" in done.stderr) == (now > 0)  # the summary says so
+        forgotten += now
         assert _line_rows(path, "Contact us") == 1  # the menu recurs, and stays
     if forget:
         # Night 1's line, last seen by run 1, is still there at run 2 and gone by run 4
@@ -773,8 +778,10 @@ def test_a_line_seen_once_is_forgotten_when_no_run_saw_it_for_a_while(
         # night 3, and its line with it.
         assert held[:2] == [[1], [1, 1]]
         assert held[3] == [0, 1, 1, 1]
+        assert forgotten == 2  # night 1's two lines of its own: its headline and comment
     else:
         assert held[3] == [1, 1, 1, 1]
+        assert forgotten == 0
     assert cli("index", "verify", path).exit_code == 0
 
 
