@@ -31,9 +31,10 @@ night after night, each ``corpus-clean run --index`` over one night's JSONL reco
 the pages one of each site a night (a site's k-th page on night k), scored as above over
 what every night wrote (kept or removed as a duplicate), with the pages removed as
 duplicates of a page whose gold holds under half of their gold lines (another article:
-dedup saw the chrome); and every page once, then every page again with one word of one
-of its content lines changed (an edited repost): the lines the original kept that its
-copy lost (the edited line aside).
+dedup saw the chrome), and the learned lines the index holds after the last night; and
+every page once, then every page again with one word of one of its content lines
+changed (an edited repost): the lines the original kept that its copy lost (the edited
+line aside). ``--nightly-args`` gives both more options (``--learn-forget-after 3``).
 
 trafilatura: a `without` snippet *recurs* when a scrape line holding it occurs as a line
 on two or more pages of the set (on *many* pages: ten or more); it is *removed* when the
@@ -50,7 +51,7 @@ and the pages under a host not seen before. Each run's seconds and peak RSS (thr
 ``measure.py``, the CLI's default jobs), and the index's size and learned rows.
 
     .venv/bin/python benchmarks/realdata.py [--sets bp-dragnet bp-trafilatura] [--json out.json]
-        [--nightly] [--scale 40]
+        [--nightly [--nightly-args "--learn-forget-after 3"]] [--scale 40]
 """
 
 from __future__ import annotations
@@ -329,11 +330,11 @@ def score_snippets(pages: list[dict[str, Any]], outputs: list[list[str]]) -> dic
 
 
 def run_nights(
-    nights: list[list[dict[str, Any]]], folder: Path
+    nights: list[list[dict[str, Any]]], folder: Path, extra: Iterable[str] = ()
 ) -> tuple[dict[str, list[str]], dict[str, str]]:
-    """Each night's records through ``corpus-clean run --index`` (one index for all), in
-    turn; the lines of every record written, kept or removed as a duplicate, by id, and
-    the ``duplicate_of`` of those removed."""
+    """Each night's records through ``corpus-clean run --index`` (one index for all, with
+    the options ``extra``), in turn; the lines of every record written, kept or removed
+    as a duplicate, by id, and the ``duplicate_of`` of those removed."""
     index, night, kept, removed = (
         folder / name for name in ("index.db", "in.jsonl", "kept.jsonl", "dups.jsonl")
     )
@@ -342,7 +343,7 @@ def run_nights(
     for records in nights:
         with night.open("w", encoding="utf-8") as handle:
             handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-        command = [cli(), "run", str(night), "--index", str(index), "-q", "-j", "1"]
+        command = [cli(), "run", str(night), "--index", str(index), "-q", "-j", "1", *extra]
         subprocess.run([*command, "-o", str(kept), "--duplicates", str(removed)], check=True)
         for path in (kept, removed):
             for raw in path.read_bytes().splitlines():  # bytes: text may hold U+2028
@@ -360,8 +361,9 @@ def same_article(page: dict[str, Any], other: dict[str, Any]) -> bool:
     return 2 * len(lines & theirs) >= len(lines)
 
 
-def nightly(pages: list[dict[str, Any]], folder: Path) -> dict[str, Any]:
-    """The two nightly measures of the module's docstring."""
+def nightly(pages: list[dict[str, Any]], folder: Path, extra: Iterable[str] = ()) -> dict[str, Any]:
+    """The two nightly measures of the module's docstring (the runs with the options
+    ``extra``)."""
     records = [{"id": str(n), "url": p["url"], "text": p["scrape"]} for n, p in enumerate(pages)]
     seen: Counter[str] = Counter()
     night_of = []
@@ -373,8 +375,12 @@ def nightly(pages: list[dict[str, Any]], folder: Path) -> dict[str, Any]:
         for night in range(max(seen.values()))
     ]
     (folder / "one-a-night").mkdir(parents=True)
-    by_id, duplicate_of = run_nights(nights, folder / "one-a-night")
+    by_id, duplicate_of = run_nights(nights, folder / "one-a-night", extra)
     one_a_night = score_gold(pages, [by_id.get(str(n), []) for n in range(len(pages))])
+    index = folder / "one-a-night" / "index.db"
+    info = subprocess.run([cli(), "index", "info", str(index)], capture_output=True, check=True)
+    one_a_night["index_learned_lines"] = json.loads(info.stdout)["learned"]["lines"]
+    one_a_night["index_bytes"] = index.stat().st_size
     # Dedup must see the article, not the chrome: a page removed as a duplicate of a page
     # whose gold is another article's is one lost.
     one_a_night["duplicates"] = len(duplicate_of)
@@ -401,7 +407,7 @@ def nightly(pages: list[dict[str, Any]], folder: Path) -> dict[str, Any]:
             edited[record["id"]] = lines[i] = " ".join(words)
         copies.append({**record, "id": record["id"] + "-copy", "text": "\n".join(lines)})
     (folder / "copies").mkdir()
-    by_id, _ = run_nights([records, copies], folder / "copies")
+    by_id, _ = run_nights([records, copies], folder / "copies", extra)
     lost = content_lost = pages_hit = 0
     for record, copy, page in zip(records, copies, pages, strict=True):
         gold = Gold(page["gold"] or "")
@@ -501,6 +507,12 @@ def main() -> None:
         "--nightly", action="store_true", help="also the runs night after night with --index"
     )
     parser.add_argument(
+        "--nightly-args",
+        default="",
+        metavar="ARGS",
+        help="more options for the nightly runs (say '--learn-forget-after 3')",
+    )
+    parser.add_argument(
         "--scale", type=int, metavar="HOSTS", help="also dragnet's pages on HOSTS hosts each"
     )
     args = parser.parse_args()
@@ -537,7 +549,7 @@ def main() -> None:
                 pages, recurring_lines_dropped(pages)
             )
             if args.nightly and all(page.get("url") for page in pages):
-                measured = nightly(pages, Path(tmp) / "nightly")
+                measured = nightly(pages, Path(tmp) / "nightly", args.nightly_args.split())
                 rows["run --index, one page of each site a night"] = measured[
                     "one_page_of_each_site_a_night"
                 ]
@@ -585,7 +597,9 @@ def _print(name: str, n_pages: int, n_sites: int, rows: dict[str, Any]) -> None:
                 others = row["duplicates_of_another_article"]
                 print(
                     f"  {'':46} written as duplicates: {row['duplicates']} pages, "
-                    f"{len(others)} of another article ({', '.join(map(str, others)) or '-'})"
+                    f"{len(others)} of another article ({', '.join(map(str, others)) or '-'}); "
+                    f"index after the last night: {row['index_learned_lines']:,} learned "
+                    f"lines, {row['index_bytes'] / 2**20:.2f} MiB"
                 )
     else:
         print(
