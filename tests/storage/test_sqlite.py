@@ -725,7 +725,7 @@ def test_cli_nights_with_an_index(tmp_path: Path) -> None:
     assert f"{path}: ok" in verify.stderr
 
 
-def _night_of(n: int, again: str | None = None) -> list[dict[str, str]]:
+def _night_of(n: int, again: int | None = None) -> list[dict[str, str]]:
     """Night ``n`` of a site: one article under the site's menu, with a line of its own
     (a comment's timestamp) that no other article holds; ``again``, an earlier night's
     article scraped again."""
@@ -738,9 +738,7 @@ def _night_of(n: int, again: str | None = None) -> list[dict[str, str]]:
             f"Comment posted at {n}:00",
         }
     ]
-    if again is not None:
-        records.append(next(r for r in _night_of(int(again)) if r["id"] == f"night-{again}"))
-    return records
+    return records if again is None else records + _night_of(again)
 
 
 def _line_rows(path: Path, line: str) -> int:
@@ -758,7 +756,7 @@ def test_a_line_seen_once_is_forgotten_when_no_run_saw_it_for_a_while(
     tmp_path: Path, forget: int
 ) -> None:
     path = tmp_path / "accepted.db"
-    nights = [_night_of(1), _night_of(2), _night_of(3, again="2"), _night_of(4)]
+    nights = [_night_of(1), _night_of(2), _night_of(3, again=2), _night_of(4)]
     held, forgotten = [], 0
     for n, records in enumerate(nights, 1):
         given = tmp_path / f"night-{n}.jsonl"
