@@ -6,6 +6,9 @@ import os
 
 import pytest
 
+# The helper modules' asserts explain their failures as the tests' own do.
+pytest.register_assert_rewrite("engines", "support")
+
 
 @pytest.fixture(autouse=True)
 def _no_ci_step_summary(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,12 +1,14 @@
-"""Helpers of the engine tests (test_shards, test_ray): a run's outputs side by side,
-and the index workflow run by each engine."""
+"""Helpers of the engine tests (test_shards, test_ray, test_local): a run's outputs side
+by side, the index workflow run by each engine, and an executor's map left on an error."""
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from click.testing import CliRunner, Result
 from support import SAMPLES
 
 from corpus_clean.cli import cli
+from corpus_clean.executors import Executor, Work
 
 
 def terminated_with_nothing_written(
@@ -84,3 +87,35 @@ def index_runs(
         info = json.loads(invoke("index", "info", str(index)).stdout)
         figures[name] = (kept, removed, report, info["articles"])
     return figures
+
+
+def written_after_an_error(executor: Executor, folder: Path) -> list[str]:
+    """Map 20 items that write a file each into ``folder`` a moment after they start, the
+    first of which fails at once (as a full disk would), and check that nothing writes
+    once the map has raised (the caller removes its temporary folder as the error
+    unwinds: an item still running would write into it after that, leaving it behind).
+    Returns the names the items wrote."""
+    items = ((str(folder), number) for number in range(20))
+    try:
+        for _ in executor.map(Work(_writer), items):
+            pass
+    except OSError as err:
+        assert err.errno == errno.ENOSPC
+    else:
+        raise AssertionError("the map did not raise the first item's error")
+    written = sorted(path.name for path in folder.iterdir())
+    time.sleep(1)
+    assert sorted(path.name for path in folder.iterdir()) == written
+    return written
+
+
+def _writer() -> Callable[[tuple[str, int]], None]:
+    return _write_after_a_while
+
+
+def _write_after_a_while(item: tuple[str, int]) -> None:
+    folder, number = item
+    if number == 0:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    time.sleep(0.3)
+    (Path(folder) / str(number)).write_bytes(b"")

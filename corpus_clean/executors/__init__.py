@@ -34,7 +34,8 @@ class Work(Generic[T, R]):
 
 class Executor(Protocol):
     """An ordered map of ``work`` over ``items``: results in input order, a bounded
-    number of items in flight. Closing the returned generator early cancels the rest."""
+    number of items in flight. Closing the returned generator early cancels the items not
+    started and waits for those running: once it is closed, none of its items runs."""
 
     #: Whether the workers read and write this process's files (temporary files too).
     shares_files: bool

@@ -16,7 +16,7 @@ import os
 import signal
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from itertools import chain
 from types import TracebackType
 from typing import Any, TypeVar
@@ -97,8 +97,13 @@ class LocalPool:
             while pending:
                 yield pending.popleft().result()
         finally:
+            # Left early (an error, an interrupt): the items not started are dropped, and
+            # those a worker already runs are waited for, so that none writes a file
+            # after the caller has removed its folder (a full disk's error reaches this
+            # process while the other worker still writes its temporary file).
             for future in pending:
                 future.cancel()
+            wait(pending)
 
     def _installed(self, work: Work[Any, Any]) -> list[ProcessPoolExecutor]:
         """The workers (started on the first map), each with this map's work built.

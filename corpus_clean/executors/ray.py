@@ -140,11 +140,14 @@ class RayExecutor:
             while pending:
                 yield self._result(pending.popleft(), submit)
         finally:
-            # The tasks still in flight when a run stops (an error, an interrupt) are not
-            # cancelled: ray.cancel of a task that is just finishing fails a check in
-            # Ray's core worker (ray 2.60, "Tried to complete task that was not
-            # pending"), which aborts this process, the driver. They end with the job,
-            # when ``__exit__`` disconnects, as every task of a job does.
+            # The tasks still in flight when a run stops (an error, an interrupt) are
+            # waited for, not cancelled: ray.cancel of a task that is just finishing
+            # fails a check in Ray's core worker (ray 2.60, "Tried to complete task that
+            # was not pending"), which aborts this process, the driver. Waited for, none
+            # writes a file after the caller has removed its folder.
+            if pending:
+                refs = [task.ref for task in pending]
+                ray.wait(refs, num_returns=len(refs))
             self.seconds = time.perf_counter() - started
 
     def _result(self, task: _Task, submit: Callable[[int, Any], Any]) -> Any:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from engines import written_after_an_error
 from support import SAMPLES
 
 from corpus_clean import driver, pipeline
@@ -73,6 +74,13 @@ def test_item_i_of_every_map_runs_in_the_same_worker_until_the_pool_is_left() ->
     for pid in set(workers):  # ended (and reaped) with the pool
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_a_map_left_on_an_error_leaves_none_of_its_items_running(tmp_path: Path) -> None:
+    with LocalPool(2) as pool:
+        written = written_after_an_error(pool, tmp_path)
+    assert "1" in written  # the other worker's first item ran to its end
+    assert len(written) < 19  # the items not started did not
 
 
 def test_the_local_pool_pauses_the_cycle_collector_for_a_run_only() -> None:

@@ -24,9 +24,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import engines
 import pytest
 from click.testing import Result
-from engines import engine, files, index_runs, invoke, outputs, terminated_with_nothing_written
+from engines import (
+    engine,
+    files,
+    index_runs,
+    invoke,
+    outputs,
+    terminated_with_nothing_written,
+    written_after_an_error,
+)
 from support import REPO, SAMPLES, SCRIPT, replicated_samples
 
 from corpus_clean import pipeline
@@ -42,6 +51,7 @@ from corpus_clean.stats import Stats
 RAY_ENVIRONMENT = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 os.environ.update(RAY_ENVIRONMENT)
 pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[ray]'")
+import ray  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
 
 #: Shards this small give a few megabytes of input a dozen tasks a stage.
@@ -252,6 +262,19 @@ def test_a_malformed_line_stops_the_run_as_the_local_run_does(
     assert not out.exists()
 
 
+def test_a_map_left_on_an_error_leaves_none_of_its_tasks_running(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    # Ray's workers cannot import the helpers: their functions go by value.
+    ray.cloudpickle.register_pickle_by_value(engines)  # type: ignore[no-untyped-call]
+    try:
+        with RayExecutor(cluster.address) as executor:
+            written = written_after_an_error(executor, tmp_path)
+    finally:
+        ray.cloudpickle.unregister_pickle_by_value(engines)  # type: ignore[no-untyped-call]
+    assert "1" in written  # the tasks in flight ran to their end
+
+
 @pytest.mark.parametrize("given", ["option", "RAY_ADDRESS"])
 def test_no_cluster_at_the_address_is_an_error_that_says_what_to_do(
     given: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
@@ -340,7 +363,7 @@ def test_an_index_run_on_ray_equals_the_local_one(
 # ---- interruption --------------------------------------------------------------------
 
 
-def test_sigterm_cancels_the_tasks_and_exits_130(cluster: Cluster, tmp_path: Path) -> None:
+def test_sigterm_leaves_no_task_running_and_exits_130(cluster: Cluster, tmp_path: Path) -> None:
     big = tmp_path / "big"
     replicated_samples(big, copies=40)
     out = tmp_path / "out.jsonl"
