@@ -91,10 +91,10 @@ def index_runs(
 
 def written_after_an_error(executor: Executor, folder: Path) -> list[str]:
     """Map 20 items that write a file each into ``folder`` a moment after they start, the
-    first of which fails at once (as a full disk would), and check that nothing writes
-    once the map has raised (the caller removes its temporary folder as the error
-    unwinds: an item still running would write into it after that, leaving it behind).
-    Returns the names the items wrote."""
+    first of which fails (as a full disk would) once the second has started, and check
+    that nothing writes once the map has raised (the caller removes its temporary folder
+    as the error unwinds: an item still running would write into it after that, leaving
+    it behind). Returns the names the items wrote, the second's among them."""
     items = ((str(folder), number) for number in range(20))
     try:
         for _ in executor.map(Work(_writer), items):
@@ -106,6 +106,7 @@ def written_after_an_error(executor: Executor, folder: Path) -> list[str]:
     written = sorted(path.name for path in folder.iterdir())
     time.sleep(1)
     assert sorted(path.name for path in folder.iterdir()) == written
+    assert "1" in written  # it was running when the first failed: it ran to its end
     return written
 
 
@@ -115,7 +116,13 @@ def _writer() -> Callable[[tuple[str, int]], None]:
 
 def _write_after_a_while(item: tuple[str, int]) -> None:
     folder, number = item
+    started = Path(folder) / "1.started"
     if number == 0:
+        deadline = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
         raise OSError(errno.ENOSPC, "No space left on device")
+    if number == 1:
+        started.write_bytes(b"")
     time.sleep(0.3)
     (Path(folder) / str(number)).write_bytes(b"")

@@ -79,8 +79,7 @@ def test_item_i_of_every_map_runs_in_the_same_worker_until_the_pool_is_left() ->
 def test_a_map_left_on_an_error_leaves_none_of_its_items_running(tmp_path: Path) -> None:
     with LocalPool(2) as pool:
         written = written_after_an_error(pool, tmp_path)
-    assert "1" in written  # the other worker's first item ran to its end
-    assert len(written) < 19  # the items not started did not
+    assert "19" not in written  # the items not started did not run
 
 
 def test_the_local_pool_pauses_the_cycle_collector_for_a_run_only() -> None:
