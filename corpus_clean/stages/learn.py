@@ -60,7 +60,7 @@ import os
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 from urllib.parse import SplitResult, unquote, urlsplit
@@ -430,7 +430,7 @@ class Learned:
         )
         # Fewer lines went than a run that cuts one off needs (most articles): no islands.
         island = (
-            self._islands(origin, list(map(len, folded)), lines)
+            self._islands(origin, list(map(len, folded)), lines, url)
             if len(folded) - len(origin) >= self.island_run
             else None
         )
@@ -481,15 +481,25 @@ class Learned:
                 lines[at], hashes[at], changed = cut, stable_hash(fold(cut)), True
         return lines, hashes, origin
 
-    def _islands(self, origin: list[int], lengths: list[int], lines: list[str]) -> list[bool]:
+    def _names_address(self, words: Set[str], url: str | None) -> bool:
+        """Whether a line of these words is the headline the record's url is named
+        after (``address_words`` or more, ``headline_share`` of them in its slug)."""
+        if url is None or len(words) < self.address_words:
+            return False
+        return len(words & _slug_words(url)) >= self.headline_share * len(words)
+
+    def _islands(
+        self, origin: list[int], lengths: list[int], lines: list[str], url: str | None
+    ) -> list[bool]:
         """Per line of the text, whether it is a short line (under ``island_line`` bytes)
         that stays but is cut off from every line of prose (``prose_line`` bytes or more,
         not learned) by a run of at least ``island_run`` learned lines that went: a
         headline of a related list, a date or a tag among the site's chrome. Comments
         between "Reply" links, a caption between paragraphs, and every line of a text
         without prose stay; so do the text's first line (a page's title) and a line
-        most of whose words the prose holds (the article's own headline, away from it
-        among the chrome). ``lines`` are the lines that stay, as ``origin`` places them."""
+        most of whose words the prose holds or the url's slug names (the article's own
+        headline, away from it among the chrome). ``lines`` are the lines that stay, as
+        ``origin`` places them."""
         n = len(lengths)
         gone = [True] * n
         for i in origin:
@@ -520,6 +530,7 @@ class Learned:
             for i in range(n):
                 if island[i] and len(words := _words(text[i])) >= 2:
                     island[i] = 2 * len(words & known) < len(words)
+                    island[i] = island[i] and not self._names_address(words, url)
         return island
 
     def _find(
@@ -567,8 +578,7 @@ class Learned:
             if goes and hashes[i] not in stayed:  # the page's own headline stays once
                 words = _learned_words(line)
                 enough = self.headline_share * len(words)
-                if url is not None and len(words) >= self.address_words:
-                    goes = len(words & _slug_words(url)) < enough
+                goes = not self._names_address(words, url)
                 if goes and len(words) >= self.headline_words:
                     if prose is None:
                         prose = self._prose_words(lines, found)

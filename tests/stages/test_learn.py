@@ -594,6 +594,20 @@ def test_short_lines_that_long_runs_of_learned_chrome_cut_off_from_the_article_g
     assert not any(key[2].startswith("weather") for key in stats.removed_by_pattern)
 
 
+def test_a_short_line_cut_off_by_chrome_stays_where_its_url_names_it() -> None:
+    rnd = random.Random(23)
+    address = "https://daily.example/2012/11/0{}/yesterday-s-top-story/"
+    records = [record("daily", i, sidebar_page(i, rnd), url=address.format(i)) for i in range(6)]
+    learned = learned_from(records)
+    stats = Stats()
+    for i, before in enumerate(records):
+        after = learned.apply(before, stats)
+        assert f"Yesterday's top story {i}" in lines_of(after)  # the page's own headline
+        assert f"Weather on day {i}: 22°C" not in lines_of(after)
+        assert learned.apply(after) == after
+    assert stats.removed_by_rule["learned_island"] == 6
+
+
 def test_without_long_runs_of_learned_lines_or_prose_no_short_line_goes() -> None:
     rnd = random.Random(29)
     records = [record("daily", i, sidebar_page(i, rnd)) for i in range(6)]
