@@ -31,7 +31,7 @@ each record, counting every removal.
 - A short line that is not learned but that long runs of learned lines cut off from
   every line of prose on its page (a related list's headline, a date, a tag among the
   chrome) goes too, unless it is the text's first line or most of its words are the
-  prose's (the article's own headline).
+  prose's or its url's slug (the article's own headline).
 - A line on ``min_sites`` different sites is learned across the whole input: it goes
   where a neighbour is learned too, or anywhere if it seldom stands between two lines
   that are not learned (a heading such as "Conclusion" does, "Impressum" does not).
