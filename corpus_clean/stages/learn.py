@@ -529,8 +529,9 @@ class Learned:
             known = set().union(*(_words(text[i]) for i in range(n) if prose[i]))
             for i in range(n):
                 if island[i] and len(words := _words(text[i])) >= 2:
-                    island[i] = 2 * len(words & known) < len(words)
-                    island[i] = island[i] and not self._names_address(words, url)
+                    island[i] = 2 * len(words & known) < len(words) and not (
+                        self._names_address(words, url)
+                    )
         return island
 
     def _find(
