@@ -9,7 +9,9 @@ each record, counting every removal.
 - Reposts never count: articles that share at least half of their long-line characters
   are one copy cluster (union-find), and recurrence is the number of distinct clusters.
   Long lines are compared sentence by sentence, so a copy with a word changed, or with
-  another site's promo appended to its last paragraph, still shares all the rest.
+  another site's promo appended to its last paragraph, still shares all the rest. A
+  short article (no long line of its own: a poem, a list) is a copy of one whose lines
+  differ from its own in one line, if they share a line not on most pages of the site.
 - A site is the host of a record's url (its ``url`` field, else that of its
   ``metadata`` or ``meta`` object: dolma, datatrove, RedPajama), else the folder of its
   ``source``.
@@ -1512,6 +1514,9 @@ def _copy_clusters(
     next to each other in such a line's list share another long line of their own too,
     which chrome (a promo, a disclaimer, stand-alone on the page) does not. Those lines
     are the article's, and never learned.
+
+    Records without long lines of their own are copies when their lines differ in one
+    line only (``_one_line_edits``).
     """
     n = len(site_ids)
     long = lengths >= options.long_line
@@ -1524,15 +1529,53 @@ def _copy_clusters(
     del line, record, site, ubiquitous  # not held through _copy_pairs, the fit's peak
     a, b = _copy_pairs(pieces, site_ids, options)
     # Records of the very same lines are copies, long lines or not (a short article).
-    texts = np.zeros(n, dtype=np.uint64)
-    np.add.at(texts, record_of, _mix(hashes))
+    mixed = _mix(hashes)
+    summed = np.zeros(n, dtype=np.uint64)
+    np.add.at(summed, record_of, mixed)
     line_counts = np.bincount(record_of, minlength=n)
-    texts = _mix(texts ^ line_counts.astype(np.uint64))
+    texts = _mix(summed ^ line_counts.astype(np.uint64))
     order = np.argsort(texts, kind="stable")
     same = (texts[order][1:] == texts[order][:-1]) & (line_counts[order][1:] > 0)
-    a = np.concatenate([a, order[:-1][same]])
-    b = np.concatenate([b, order[1:][same]])
+    short = own_min[record_of] == NO_KEY
+    # Less one line: the same for two records whose lines differ in that line only.
+    masked = _mix(
+        (summed[record_of[short]] - mixed[short]) ^ line_counts[record_of[short]].astype(np.uint64)
+    )
+    edited_a, edited_b = _one_line_edits(hashes, record_of, site_ids, short, masked, options)
+    a = np.concatenate([a, order[:-1][same], edited_a])
+    b = np.concatenate([b, order[1:][same], edited_b])
     return _components(n, a, b), own_min, travelling
+
+
+def _one_line_edits(
+    hashes: np.ndarray,
+    record_of: np.ndarray,
+    site_ids: np.ndarray,
+    short: np.ndarray,
+    masked: np.ndarray,
+    options: LearnOptions,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs of records of three lines or more, without long lines of their own
+    (``short``: their lines; ``_copy_pairs`` cannot tell them apart), whose lines differ
+    in one line each (equal ``masked``: the key of a record's lines less one, of each
+    line) and that share a line not on most pages of their site: a short article (a
+    poem, a list) reposted with a word changed. Pages of chrome under one headline each
+    share only the chrome, and are no copies."""
+    n = len(site_ids)
+    record, line = record_of[short], hashes[short]
+    # Whether each line is on most pages of its site, counted on every record holding it.
+    wanted = np.isin(hashes, line)
+    key, holder, _ = _once_per_record(hashes[wanted], record_of[wanted])
+    chrome = _ubiquitous(site_ids[holder].astype(np.int64), key, site_ids, options)
+    chrome_codes = _mix(key[chrome] ^ _mix(holder[chrome].astype(np.uint64)))
+    own = ~np.isin(_mix(line ^ _mix(record.astype(np.uint64))), chrome_codes)
+    own_counts = np.bincount(record, weights=own, minlength=n)
+    keep = (own_counts[record] - own >= 1) & (np.bincount(record, minlength=n)[record] >= 3)
+    masked, record = masked[keep], record[keep]
+    order = np.lexsort((record, masked))
+    masked, record = masked[order], record[order]
+    pair = (masked[1:] == masked[:-1]) & (record[1:] != record[:-1])
+    return record[:-1][pair], record[1:][pair]
 
 
 def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:

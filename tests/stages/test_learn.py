@@ -307,6 +307,40 @@ def test_a_short_article_reposted_with_a_word_changed_keeps_its_lead() -> None:
         assert lines_of(learned.apply(copy))[:3] == own  # its promo cut off
 
 
+POEM = [
+    "Winter at the station",
+    "The last train is late again",
+    "snow on the railway bridge",
+    "a doctor reads the budget",
+    "and the village sleeps",
+]
+
+
+def test_a_short_article_reposted_with_one_line_edited_loses_no_line() -> None:
+    # No line of the poem is long enough to tell copies by: they differ in one line, and
+    # used to count as two articles, so that both lost every line but the edited one.
+    edited = [*POEM[:2], "snow on the old railway bridge", *POEM[3:]]
+    copies = [record("poems", n, lines) for n, lines in enumerate((POEM, edited))]
+    learned = learned_from(copies)
+    assert [learned.apply(r) for r in copies] == copies
+    # The same under a site's chrome, which goes but for the two lines that border the
+    # poem (on this site's other pages they border other chrome).
+    pages = [
+        record("news", 100 + n, [*MENU, *lines, *FOOTER]) for n, lines in enumerate((POEM, edited))
+    ]
+    learned = learned_from([*news_site(), *pages])
+    for page, lines in zip(pages, (POEM, edited), strict=True):
+        assert lines_of(learned.apply(page)) == [MENU[-1], *lines, FOOTER[0]]
+
+
+def test_pages_of_chrome_under_a_headline_each_are_no_copies() -> None:
+    # Each two differ in one line, as an edited short article's copies do, but all they
+    # share is on every page of the site.
+    records = [record("photos", i, [*MENU, headline(i), *FOOTER]) for i in range(6)]
+    learned = learned_from(records)
+    assert [lines_of(learned.apply(r)) for r in records] == [[headline(i)] for i in range(6)]
+
+
 def bylined_site(site: str, pages: int = 8) -> list[Record]:
     """Pages with the byline of one of two authors between headline and article, and
     "Share this:" under every article."""
