@@ -483,7 +483,8 @@ def cli() -> None:
     show_default=True,
     metavar="RUNS",
     help="With --index: a line learning saw on one article only, and on none in the RUNS "
-    "runs since, is dropped from the index within RUNS more runs (0: kept for ever).",
+    "runs that learned since, is dropped from the index within RUNS more such runs (0: "
+    "kept for ever; --no-learn and 'index add' runs do not count).",
 )
 def run(**kwargs: Any) -> None:
     """The whole job: read, split pages, clean, deduplicate, write.

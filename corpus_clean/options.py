@@ -67,9 +67,10 @@ class LearnOptions:
     #: learned too.
     min_pages: int = 2
     #: With an index: a line seen on one article only, and on none in the ``forget_runs``
-    #: runs since (a comment's timestamp, a related list's headline that never came
-    #: back), is dropped from the index within ``forget_runs`` more runs (0: kept for
-    #: ever). A menu item recurs the next night; without this, such lines are most of
+    #: runs that learned since (a comment's timestamp, a related list's headline that
+    #: never came back), is dropped from the index within ``forget_runs`` more such runs
+    #: (0: kept for ever; runs with ``--no-learn`` and ``index add`` see no line, and
+    #: do not count). A menu item recurs the next night; without this, such lines are most of
     #: what an index of real pages holds.
     forget_runs: int = 30
     #: A line that this many sites hold is learned across the whole input; then it is

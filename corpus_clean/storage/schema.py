@@ -72,8 +72,9 @@ CREATE TABLE learned (
     anchored_keys BLOB NOT NULL,
     inside INTEGER NOT NULL,
     length INTEGER NOT NULL,
-    -- The last run that saw the row: a line seen on one article is forgotten when no
-    -- run has seen it for a while (LearnOptions.forget_runs).
+    -- The last run that saw the row, numbered among the runs that learned (meta's
+    -- learning_runs): a line seen on one article is forgotten when none of them has
+    -- seen it for a while (LearnOptions.forget_runs).
     run INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (site, kind, hash)
 ) WITHOUT ROWID"""

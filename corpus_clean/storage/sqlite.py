@@ -350,9 +350,9 @@ class IndexStore:
         row (see ``info``). ``learned``, what the run's learning saw merged with what the
         index held (``learned_evidence``), replaces the index's rows of the same patterns,
         each marked as seen by this run; then the lines seen on one article that no run
-        has seen in the last ``forget_runs`` (0: none is) are dropped (``forgotten``
-        counts them). Any failure rolls the whole run back; an SQLite one raises
-        ``CommitError``.
+        that learned has seen in the last ``forget_runs`` of them (0: none is) are
+        dropped (``forgotten`` counts them). Any failure rolls the whole run back; an
+        SQLite one raises ``CommitError``.
         """
         if self._readonly:
             raise IndexStoreError(f"{self.path} was opened read-only; open it to write")
@@ -382,13 +382,14 @@ class IndexStore:
             )
             forgotten = 0
             if learned is not None:
+                seen_at = self._learning_run()
                 self._db.executemany(
                     "INSERT OR REPLACE INTO learned (site, kind, hash, pages, keys, anchored, "
                     "anchored_keys, inside, length, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    ((storable(row[0]), *row[1:], run) for row in learned.rows()),
+                    ((storable(row[0]), *row[1:], seen_at) for row in learned.rows()),
                 )
                 if forget_runs > 0:
-                    forgotten = self._forget(run, forget_runs)
+                    forgotten = self._forget(seen_at, forget_runs)
             self._db.execute("COMMIT")
         except BaseException as err:
             if self._db.in_transaction:
@@ -402,13 +403,29 @@ class IndexStore:
         self.forgotten = forgotten
         return added
 
+    def _learning_run(self) -> int:
+        """This run's number among the runs that learned, which the learned rows are
+        stamped with and forgotten by: a run that does not learn (``--no-learn``, ``index
+        add``) sees no line, so it ages none. Counted in ``meta``; an index without the
+        count (whose rows older code stamped with the run's own number) counts on from
+        the last run that learned."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'learning_runs'").fetchone()
+        if row is None:
+            row = self._db.execute("SELECT coalesce(max(run), 0) FROM learned").fetchone()
+        number = int(row[0]) + 1
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('learning_runs', ?)", (str(number),)
+        )
+        return number
+
     def _forget(self, run: int, forget_runs: int) -> int:
-        """Drop the lines seen on one article that no run has seen in the last
-        ``forget_runs``, of one slice of the lines' hashes (the ``run % forget_runs``-th
-        of ``forget_runs``, read through ``learned_lines``): so each commit reads a
-        fraction of the lines, not all (a million: 4 s; a thirtieth of them, 0.2 s), and a
-        line goes between ``forget_runs`` and twice as many runs after it was last seen.
-        Returns how many went."""
+        """Drop the lines seen on one article that no run that learned has seen in the
+        last ``forget_runs`` of them (``run``: this one's number among them), of one
+        slice of the lines' hashes (the ``run % forget_runs``-th of ``forget_runs``, read
+        through ``learned_lines``): so each commit reads a fraction of the lines, not all
+        (a million: 4 s; a thirtieth of them, 0.2 s), and a line goes between
+        ``forget_runs`` and twice as many such runs after it was last seen. Returns how
+        many went."""
         width = 2**64 // forget_runs
         low = -(2**63) + (run % forget_runs) * width
         high = low + width - 1 if run % forget_runs < forget_runs - 1 else 2**63 - 1

@@ -330,6 +330,11 @@ def test_an_older_index_reads_as_it_is_and_is_brought_to_the_current_format_when
     rerun = cli("run", SAMPLES, "--index", old, "-o", tmp_path / "o.jsonl", "-q")
     assert rerun.exit_code == 0, rerun.stderr
     assert json.loads(cli("index", "info", old).stdout)["format"] == 5
+    if version >= 3:
+        # The rows it learned are stamped as the next run that learned, counted on from
+        # the rows' last: the --no-learn run between does not count.
+        with sqlite3.connect(old) as db:
+            assert db.execute("SELECT max(run) FROM learned").fetchone() == (last + 1,)
     with sqlite3.connect(old) as db:
         assert db.execute("SELECT count(*) FROM learned WHERE kind = 2").fetchone()[0] > 0
         names = {name for (name,) in db.execute("SELECT name FROM sqlite_schema")}

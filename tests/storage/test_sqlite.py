@@ -783,6 +783,33 @@ def test_a_line_seen_once_is_forgotten_when_no_run_saw_it_for_a_while(
     assert cli("index", "verify", path).exit_code == 0
 
 
+def test_runs_that_do_not_learn_age_no_learned_line(tmp_path: Path) -> None:
+    # A line goes when no run that learned saw it for a while: runs with --no-learn and
+    # index add see no line. Night 1's two lines of its own fall in the slice of hashes
+    # that the fourth commit reads, which forgot them when every run counted.
+    path = tmp_path / "accepted.db"
+
+    def night(n: int, records: list[dict[str, str]], *options: str) -> None:
+        given = tmp_path / f"night-{n}.jsonl"
+        given.write_text("".join(json.dumps(r) + "\n" for r in records))
+        out = tmp_path / f"out-{n}.jsonl"
+        forgetting = ("--learn-forget-after", "2")
+        done = cli("run", given, "--index", path, "-o", out, *forgetting, *options)
+        assert done.exit_code == 0, done.stderr
+
+    night(1, _night_of(1))
+    night(10, _night_of(10), "--no-learn")
+    added = tmp_path / "added.jsonl"
+    added.write_text(json.dumps({"id": "added", "text": "An article added as it is. " * 9}))
+    assert cli("index", "add", path, added).exit_code == 0
+    night(2, _night_of(2))
+    own = ("Story 1", "Comment posted at 1:00")
+    assert [_line_rows(path, line) for line in own] == [1, 1]
+    night(3, _night_of(3))
+    night(4, _night_of(4))  # the second learning run since night 1 that reads their slice
+    assert [_line_rows(path, line) for line in own] == [0, 0]
+
+
 def test_cli_check_reports_recurrences_and_changes_nothing(
     indexed: tuple[Path, list[dict[str, Any]]],
 ) -> None:
