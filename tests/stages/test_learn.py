@@ -333,6 +333,34 @@ def test_a_short_article_reposted_with_one_line_edited_loses_no_line() -> None:
         assert lines_of(learned.apply(page)) == [MENU[-1], *lines, FOOTER[0]]
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from(WORDS), min_size=2, max_size=5).map(" ".join),
+        min_size=3,
+        max_size=8,
+        unique=True,
+    ),
+    st.data(),
+)
+def test_a_short_article_and_its_copies_each_edited_in_one_line_lose_no_line(
+    lines: list[str], data: st.DataObject
+) -> None:
+    # The original and up to three copies, each edited in a line of its own: each copy is
+    # one line off the original, and so one article with it. (With more, or with copies
+    # edited in one line, every line that stays is on most of the site's pages, as the
+    # chrome of pages under a headline each is: see the next test.)
+    edited = data.draw(st.lists(st.integers(0, len(lines) - 1), max_size=3, unique=True))
+    versions = [lines]
+    for i in edited:
+        copy = list(lines)
+        copy[i] = f"{copy[i]} {data.draw(st.sampled_from(WORDS))}"
+        versions.append(copy)
+    records = [record("poems", n, version) for n, version in enumerate(versions)]
+    learned = learned_from(records)
+    assert [learned.apply(r) for r in records] == records
+
+
 def test_pages_of_chrome_under_a_headline_each_are_no_copies() -> None:
     # Each two differ in one line, as an edited short article's copies do, but all they
     # share is on every page of the site.
