@@ -745,12 +745,12 @@ def fit_with(
         # Four bytes a record number: there are ten sentences for every record.
         np.repeat(np.arange(n, dtype=np.uint32), piece_counts.astype(np.int64)),
     )
-    cluster, own_min, travelling = _copy_clusters(
+    cluster, own_min, travelling, edits = _copy_clusters(
         hashes, lengths, record_of, pieces, site_ids, options
     )
     merger = None
     if prior is not None:
-        marks = _marks(pieces, site_ids, options)
+        marks = _marks(pieces, site_ids, edits, options)
         seen = prior.learned_evidence(_wanted(names, site_ids, hashes, tails, marks))
         merger = _Merger(seen, names, _cluster_keys(cluster, own_min, hashes, record_of))
         cluster = merger.adopt(site_ids, cluster, marks, options)
@@ -803,6 +803,8 @@ LINE_ROW, TAIL_ROW, SITE_ROW, MARK_ROW = 0, 1, 2, 3
 #: an article hold its marks under its key, so most marks have one).
 MARKS = 8
 MARK_KEYS = 4
+#: The most lines a short article marked by its lines (see ``_marks``) may have.
+EDIT_MARK_LINES = 32
 #: Marks read or written at a time (an index of a million articles holds some six million).
 MARK_CHUNK = 1 << 16
 
@@ -1110,14 +1112,46 @@ def _cluster_keys(
     return _mix(chosen)
 
 
-def _marks(pieces: _Pieces, site_ids: np.ndarray, options: LearnOptions) -> np.ndarray:
+@dataclass
+class _RecordMarks:
+    """The records' marks (``_marks``), one after another: each one's record and hash;
+    and per record whether its marks are the keys of its lines less one (``by_edits``)."""
+
+    record: np.ndarray
+    mark: np.ndarray
+    by_edits: np.ndarray
+
+
+def _marks(
+    pieces: _Pieces,
+    site_ids: np.ndarray,
+    edits: tuple[np.ndarray, np.ndarray],
+    options: LearnOptions,
+) -> _RecordMarks:
     """Per record, its ``MARKS`` smallest hashes of the sentences of its long lines that
-    are its own (not on most pages of its site: ``_ubiquitous``), ``NO_KEY`` padded. A
-    copy with a sentence edited keeps most of them, where the one smallest hash, an
-    article's key in an earlier run, changes whenever the edit hits it."""
+    are its own (not on most pages of its site: ``_ubiquitous``). A copy with a sentence
+    edited keeps most of them, where the one smallest hash, an article's key in an
+    earlier run, changes whenever the edit hits it. A record with none (a short article:
+    ``edits`` gives, per line of each, the key of its lines less that one), of up to
+    ``EDIT_MARK_LINES`` lines, is marked by those keys: a later copy with one line
+    edited holds one of them."""
+    n = len(site_ids)
     piece, record, _ = _once_per_record(pieces.hashes, pieces.record_of.astype(np.int64))
     own = ~_ubiquitous(site_ids[record].astype(np.int64), piece, site_ids, options)
-    return KeySets.smallest(record[own], piece[own], len(site_ids), MARKS).dense(MARKS)
+    sentences = KeySets.smallest(record[own], piece[own], n, MARKS)
+    edit_record, masked = edits
+    lines = np.bincount(edit_record, minlength=n)
+    by_edits = (sentences.counts == 0) & (lines > 0) & (lines <= EDIT_MARK_LINES)
+    marked = by_edits[edit_record]
+    edit_marks = KeySets.smallest(edit_record[marked], masked[marked], n, EDIT_MARK_LINES)
+    records = np.arange(n, dtype=np.int64)
+    return _RecordMarks(
+        np.concatenate(
+            [np.repeat(records, sentences.counts), np.repeat(records, edit_marks.counts)]
+        ),
+        np.concatenate([sentences.flat, edit_marks.flat]),
+        by_edits,
+    )
 
 
 def _wanted(
@@ -1125,7 +1159,7 @@ def _wanted(
     site_ids: np.ndarray,
     hashes: np.ndarray,
     tails: np.ndarray,
-    marks: np.ndarray,
+    marks: _RecordMarks,
 ) -> Wanted:
     """What of an index the records' learning reads (see ``Wanted``)."""
 
@@ -1138,9 +1172,7 @@ def _wanted(
         return site[new], signed[new]
 
     every_site = np.arange(len(names), dtype=np.int64)
-    mark = marks.ravel()
-    real = mark != NO_KEY
-    mark_site = np.repeat(site_ids.astype(np.int64), marks.shape[1])[real]
+    mark_site = site_ids[marks.record].astype(np.int64)
     tail_site = np.repeat(site_ids.astype(np.int64), tails.shape[1])
     tail = tails.ravel()
     return Wanted(
@@ -1149,7 +1181,7 @@ def _wanted(
         tails=site_pairs(tail_site[tail != 0], tail[tail != 0]),
         marks=site_pairs(
             np.concatenate([mark_site, every_site]),
-            np.concatenate([mark[real], np.zeros(len(names), dtype=np.uint64)]),
+            np.concatenate([marks.mark, np.zeros(len(names), dtype=np.uint64)]),
         ),
     )
 
@@ -1232,7 +1264,11 @@ class _Merger:
         )
 
     def adopt(
-        self, site_ids: np.ndarray, cluster: np.ndarray, marks: np.ndarray, options: LearnOptions
+        self,
+        site_ids: np.ndarray,
+        cluster: np.ndarray,
+        marks: _RecordMarks,
+        options: LearnOptions,
     ) -> np.ndarray:
         """Give a copy of an article an earlier run saw that article's key, as copies in
         one run are told (``_copy_pairs``), by its marks (``_marks``): a record holding
@@ -1242,16 +1278,16 @@ class _Merger:
         that article's key; of several, the one whose marks it holds weigh most (a mark
         weighs one over the pages holding it: a sidebar on half the site's pages holds
         marks of many articles), then the one holding the most, then the smallest.
-        A cluster that is no copy, but whose key is that of an article it shares marks
-        with (a sidebar's long line, the smallest of both), gets a key of its own. Then
-        every record's marks are kept, so that a later run finds copies of this run's
-        articles. Returns the clusters, those that are copies of one earlier article
-        joined: they count once, as they did then."""
+        A short article marked by the keys of its lines less one (``by_edits``) is a copy
+        of an article that holds one of them, unless that one is on most of the site's
+        pages (the chrome of pages under a headline each). A cluster that is no copy, but
+        whose key is that of an article it shares marks with (a sidebar's long line, the
+        smallest of both), gets a key of its own. Then every record's marks are kept, so
+        that a later run finds copies of this run's articles. Returns the clusters, those
+        that are copies of one earlier article joined: they count once, as they did
+        then."""
         n = len(cluster)
-        record = np.repeat(np.arange(n, dtype=np.int64), MARKS)
-        mark = marks.ravel()
-        real = mark != NO_KEY
-        record, mark = record[real], mark[real]
+        record, mark = marks.record, marks.mark
         site = site_ids[record].astype(np.int64)
         prior = self.prior.marks
         # The prior's sites as site numbers of this input (-1: not in it).
@@ -1298,6 +1334,8 @@ class _Merger:
                 | (shared_own >= options.copy_share * owned)
                 | (owned - shared_own <= options.small_edit * (shared - shared_own))
             )
+            # A short article's lines less one, not on most of the site's pages.
+            copy = np.where(marks.by_edits[hit], shared_own >= 1, copy)
             root = cluster[hit]
             # Per cluster, the key its records hold the rarest marks of, then the most.
             order = np.lexsort((key[copy], -shared[copy], -rare[copy], root[copy]))
@@ -1488,13 +1526,14 @@ def _copy_clusters(
     pieces: _Pieces,
     site_ids: np.ndarray,
     options: LearnOptions,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """A cluster number per record, the smallest hash of its own long lines (not on
-    most pages of its site; ``NO_KEY``: none), and the long lines that travel with an
-    article (sorted; see below): records that share at least ``copy_share`` of the
-    larger one's long-line characters, compared sentence by sentence (``pieces``), are
-    copies of one article. Only records next to each other in a sentence's list of
-    records are compared (no quadratic work).
+    most pages of its site; ``NO_KEY``: none), the long lines that travel with an
+    article (sorted; see below), and of the records without long lines of their own,
+    per line the record and the key of its lines less that one. Records that share at
+    least ``copy_share`` of the larger one's long-line characters, compared sentence by
+    sentence (``pieces``), are copies of one article. Only records next to each other in
+    a sentence's list of records are compared (no quadratic work).
 
     Sentences, not whole lines: a copy with a word changed, or under another site's
     promo appended to its last paragraph, shares all the other sentences of those
@@ -1516,7 +1555,7 @@ def _copy_clusters(
     are the article's, and never learned.
 
     Records without long lines of their own are copies when their lines differ in one
-    line only (``_one_line_edits``).
+    line only (``_one_line_edits``), which those keys tell.
     """
     n = len(site_ids)
     long = lengths >= options.long_line
@@ -1537,14 +1576,15 @@ def _copy_clusters(
     order = np.argsort(texts, kind="stable")
     same = (texts[order][1:] == texts[order][:-1]) & (line_counts[order][1:] > 0)
     short = own_min[record_of] == NO_KEY
+    short_record = record_of[short]
     # Less one line: the same for two records whose lines differ in that line only.
     masked = _mix(
-        (summed[record_of[short]] - mixed[short]) ^ line_counts[record_of[short]].astype(np.uint64)
+        (summed[short_record] - mixed[short]) ^ line_counts[short_record].astype(np.uint64)
     )
     edited_a, edited_b = _one_line_edits(hashes, record_of, site_ids, short, masked, options)
     a = np.concatenate([a, order[:-1][same], edited_a])
     b = np.concatenate([b, order[1:][same], edited_b])
-    return _components(n, a, b), own_min, travelling
+    return _components(n, a, b), own_min, travelling, (short_record, masked)
 
 
 def _one_line_edits(

@@ -51,6 +51,7 @@ from corpus_clean.stages.learn import (
     _merged,
     _Merger,
     _once_per_record,
+    _RecordMarks,
     _slug_words,
     _travelling,
     _words,
@@ -1376,6 +1377,37 @@ def test_with_an_index_a_later_nights_edited_copy_of_an_article_loses_no_line(
         assert [line for line in edited if line not in text] == [], n
 
 
+def test_with_an_index_a_later_nights_copy_of_a_short_article_edited_in_a_line_loses_no_line(
+    tmp_path: Path,
+) -> None:
+    # No line of the poem's page is long: it is marked by the keys of its lines less one,
+    # and the next night's copy with a line edited holds one of them.
+    site, index = tmp_path / "scrape" / "poems", str(tmp_path / "accepted.db")
+    write_only_page(site, "0.txt", [*MENU, *POEM])
+    run_night(site, index)
+    edited = [*POEM[:2], "snow on the old railway bridge", *POEM[3:]]
+    write_only_page(site, "1.txt", [*MENU, *edited])
+    removed = tmp_path / "removed.jsonl"
+    kept = run_night(site, index, "--duplicates", str(removed))
+    (text,) = texts(kept + removed.read_bytes())
+    assert [line for line in edited if line not in text] == []
+
+
+def test_with_an_index_pages_of_chrome_under_a_headline_one_a_night_lose_it_from_the_third(
+    tmp_path: Path,
+) -> None:
+    # The second night's page is one line off the first, as a copy would be; from the
+    # third on, the keys they share are on every page of the site: chrome.
+    site, index = tmp_path / "scrape" / "photos", str(tmp_path / "accepted.db")
+    nights = []
+    for night in range(4):
+        write_only_page(site, f"{night}.txt", [*MENU, headline(night), *FOOTER])
+        (text,) = texts(run_night(site, index))
+        nights.append(text.split("\n\n"))
+    assert nights[:2] == [[*MENU[1:], headline(n), *FOOTER] for n in range(2)]
+    assert nights[2:] == [[headline(2)], [headline(3)]]
+
+
 @given(
     st.dictionaries(
         st.tuples(
@@ -1405,6 +1437,15 @@ def test_marks_are_read_a_chunk_at_a_time_and_come_back_whole() -> None:
     assert list(Marks.of_rows(iter(rows)).rows()) == sorted(rows)
 
 
+def sentence_marks(rows: list[list[int]]) -> _RecordMarks:
+    """Records' marks of their sentences, a list a record."""
+    return _RecordMarks(
+        np.repeat(np.arange(len(rows)), [len(row) for row in rows]),
+        np.array([mark for row in rows for mark in row], dtype=np.uint64),
+        np.zeros(len(rows), dtype=bool),
+    )
+
+
 def test_a_copy_takes_the_key_of_the_article_its_rare_marks_name_not_a_sidebars() -> None:
     # An earlier run saw article A (key 7) and, among many pages under one sidebar, B (key
     # 5, the smallest). A copy of A holds eight marks: four of A's own, on A alone, and
@@ -1416,8 +1457,8 @@ def test_a_copy_takes_the_key_of_the_article_its_rare_marks_name_not_a_sidebars(
     rows.append(("news", 0, b"", 20))  # the site's pages
     prior = Evidence.of_rows([], Marks.of_rows(rows))
     merger = _Merger(prior, np.array(["news"]), np.array([99], dtype=np.uint64))
-    marks = np.array([sidebar + own], dtype=np.uint64)
     zero = np.zeros(1, dtype=np.int64)
+    marks = sentence_marks([sidebar + own])
     merger.adopt(zero, zero, marks, LearnOptions())
     assert merger.record_keys.tolist() == [7]
 
@@ -1432,7 +1473,7 @@ def test_two_clusters_that_are_copies_of_one_earlier_article_count_as_one() -> N
     prior = Evidence.of_rows([], Marks.of_rows(rows))
     merger = _Merger(prior, np.array(["news"]), np.array([3, 4], dtype=np.uint64))
     sites = np.zeros(2, dtype=np.int64)
-    clusters = merger.adopt(sites, np.array([0, 1]), np.array([marks, marks]), LearnOptions())
+    clusters = merger.adopt(sites, np.array([0, 1]), sentence_marks([marks, marks]), LearnOptions())
     assert clusters.tolist() == [0, 0] and merger.record_keys.tolist() == [7, 7]
 
 
