@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn, cast
 
@@ -57,6 +58,7 @@ from corpus_clean.stages.learn import (
     _words,
     closing_sentences,
     fit,
+    fit_with,
     fold,
     folded_lines,
     last_paragraph,
@@ -1391,6 +1393,41 @@ def test_with_an_index_a_later_nights_copy_of_a_short_article_edited_in_a_line_l
     kept = run_night(site, index, "--duplicates", str(removed))
     (text,) = texts(kept + removed.read_bytes())
     assert [line for line in edited if line not in text] == []
+
+
+@dataclass
+class HeldEvidence:
+    """What an index would hold after one run: the evidence it kept (``Prior``)."""
+
+    evidence: Evidence
+
+    def learned_evidence(self, wanted: Wanted | None = None) -> Evidence:
+        return self.evidence
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from(WORDS), min_size=2, max_size=5).map(" ".join),
+        min_size=3,
+        max_size=8,
+        unique=True,
+    ),
+    st.booleans(),
+    st.data(),
+)
+def test_a_short_articles_copy_edited_in_one_line_a_night_later_loses_no_line(
+    lines: list[str], under_menu: bool, data: st.DataObject
+) -> None:
+    chrome = MENU if under_menu else []
+    original = record("poems", 0, [*chrome, *lines])
+    _, kept = fit_with([Sketch.of([original])], LearnOptions(), HeldEvidence(Evidence.empty()))
+    assert kept is not None
+    i = data.draw(st.integers(0, len(lines) - 1))
+    edited = [*lines[:i], f"{lines[i]} {data.draw(st.sampled_from(WORDS))}", *lines[i + 1 :]]
+    copy = record("poems", 1, [*chrome, *edited])
+    learned, _ = fit_with([Sketch.of([copy])], LearnOptions(), HeldEvidence(kept))
+    assert learned.apply(copy) == copy
 
 
 def test_with_an_index_pages_of_chrome_under_a_headline_one_a_night_lose_it_from_the_third(
