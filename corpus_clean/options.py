@@ -70,8 +70,8 @@ class LearnOptions:
     #: runs that learned since (a comment's timestamp, a related list's headline that
     #: never came back), is dropped from the index within ``forget_runs`` more such runs
     #: (0: kept for ever; runs with ``--no-learn`` and ``index add`` see no line, and
-    #: do not count). A menu item recurs the next night; without this, such lines are most of
-    #: what an index of real pages holds.
+    #: do not count). A menu item recurs the next night; without this, such lines are
+    #: most of what an index of real pages holds.
     forget_runs: int = 30
     #: A line that this many sites hold is learned across the whole input; then it is
     #: removed where a neighbour is learned too.
