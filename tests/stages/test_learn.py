@@ -336,14 +336,18 @@ def test_a_short_article_reposted_with_one_line_edited_loses_no_line() -> None:
         assert lines_of(learned.apply(page)) == [MENU[-1], *lines, FOOTER[0]]
 
 
+#: Short articles: three to eight distinct lines of a few words, none of them long.
+SHORT_ARTICLES = st.lists(
+    st.lists(st.sampled_from(WORDS), min_size=2, max_size=5).map(" ".join),
+    min_size=3,
+    max_size=8,
+    unique=True,
+)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
-    st.lists(
-        st.lists(st.sampled_from(WORDS), min_size=2, max_size=5).map(" ".join),
-        min_size=3,
-        max_size=8,
-        unique=True,
-    ),
+    SHORT_ARTICLES,
     st.data(),
 )
 def test_a_short_article_and_its_copies_each_edited_in_one_line_lose_no_line(
@@ -1407,12 +1411,7 @@ class HeldEvidence:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    st.lists(
-        st.lists(st.sampled_from(WORDS), min_size=2, max_size=5).map(" ".join),
-        min_size=3,
-        max_size=8,
-        unique=True,
-    ),
+    SHORT_ARTICLES,
     st.booleans(),
     st.data(),
 )
