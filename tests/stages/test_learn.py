@@ -346,17 +346,14 @@ SHORT_ARTICLES = st.lists(
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    SHORT_ARTICLES,
-    st.data(),
-)
+@given(SHORT_ARTICLES, st.data())
 def test_a_short_article_and_its_copies_each_edited_in_one_line_lose_no_line(
     lines: list[str], data: st.DataObject
 ) -> None:
     # The original and up to three copies, each edited in a line of its own: each copy is
     # one line off the original, and so one article with it. (With more, or with copies
-    # edited in one line, every line that stays is on most of the site's pages, as the
-    # chrome of pages under a headline each is: see the next test.)
+    # edited in the same line, every line they share is on most of the site's pages, as
+    # the chrome of pages under a headline each is: see the next test.)
     edited = data.draw(st.lists(st.integers(0, len(lines) - 1), max_size=3, unique=True))
     versions = [lines]
     for i in edited:
@@ -1410,11 +1407,7 @@ class HeldEvidence:
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    SHORT_ARTICLES,
-    st.booleans(),
-    st.data(),
-)
+@given(SHORT_ARTICLES, st.booleans(), st.data())
 def test_a_short_articles_copy_edited_in_one_line_a_night_later_loses_no_line(
     lines: list[str], under_menu: bool, data: st.DataObject
 ) -> None:
