@@ -755,6 +755,7 @@ def fit_with(
         seen = prior.learned_evidence(_wanted(names, site_ids, hashes, tails, marks))
         merger = _Merger(seen, names, _cluster_keys(cluster, own_min, hashes, record_of))
         cluster = merger.adopt(site_ids, cluster, marks, options)
+    del edits  # not held through the learning of lines, the fit's peak
     site_clusters = _distinct_per_pair(site_ids.astype(np.int64), cluster, len(names))
     if merger is not None:
         site_clusters = merger.site_clusters(site_ids, site_clusters)
@@ -1604,16 +1605,34 @@ def _one_line_edits(
     share only the chrome, and are no copies."""
     n = len(site_ids)
     record, line = record_of[short], hashes[short]
-    # Whether each line is on most pages of its site, counted on every record holding it.
-    wanted = np.isin(hashes, line)
+    # Only the records in a pair are looked at further (few: most short records are in
+    # none), the keys sorted once.
+    order = np.lexsort((record, masked))
+    order = order[np.bincount(record, minlength=n)[record[order]] >= 3]
+    paired = (masked[order][1:] == masked[order][:-1]) & (record[order][1:] != record[order][:-1])
+    in_pair = np.zeros(len(order), dtype=bool)
+    in_pair[1:] = paired
+    in_pair[:-1] |= paired
+    order = order[in_pair]
+    if not len(order):
+        return record[:0], record[:0]
+    candidate = np.zeros(n, dtype=bool)
+    candidate[record[order]] = True
+    # Whether each of their lines is on most pages of its site, counted on every record
+    # holding it (found by a search among their lines, not by sorting all lines).
+    theirs = candidate[record]
+    looked_up = np.unique(line[theirs])
+    wanted = looked_up[np.minimum(np.searchsorted(looked_up, hashes), len(looked_up) - 1)]
+    wanted = wanted == hashes
     key, holder, _ = _once_per_record(hashes[wanted], record_of[wanted])
     chrome = _ubiquitous(site_ids[holder].astype(np.int64), key, site_ids, options)
     chrome_codes = _mix(key[chrome] ^ _mix(holder[chrome].astype(np.uint64)))
-    own = ~np.isin(_mix(line ^ _mix(record.astype(np.uint64))), chrome_codes)
+    own = np.zeros(len(record), dtype=bool)
+    own[theirs] = ~np.isin(
+        _mix(line[theirs] ^ _mix(record[theirs].astype(np.uint64))), chrome_codes
+    )
     own_counts = np.bincount(record, weights=own, minlength=n)
-    keep = (own_counts[record] - own >= 1) & (np.bincount(record, minlength=n)[record] >= 3)
-    masked, record = masked[keep], record[keep]
-    order = np.lexsort((record, masked))
+    order = order[own_counts[record[order]] - own[order] >= 1]
     masked, record = masked[order], record[order]
     pair = (masked[1:] == masked[:-1]) & (record[1:] != record[:-1])
     return record[:-1][pair], record[1:][pair]
