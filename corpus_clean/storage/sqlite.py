@@ -90,6 +90,11 @@ class LearnedInfo(TypedDict):
     closing_sentences: int
     #: Articles' marks, by which a later run knows their copies (``learn._marks``).
     marks: int
+    #: Runs that learned, which learned lines age by (``--learn-forget-after``).
+    learning_runs: int
+    #: Lines seen on one article only, by how many of those runs have not seen them
+    #: since (0: the last one did), as the keys say: what forgetting will drop next.
+    lines_seen_once_by_age: dict[str, int]
 
 
 class IndexInfo(TypedDict):
@@ -409,14 +414,20 @@ class IndexStore:
         add``) sees no line, so it ages none. Counted in ``meta``; an index without the
         count (whose rows older code stamped with the run's own number) counts on from
         the last run that learned."""
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'learning_runs'").fetchone()
-        if row is None:
-            row = self._db.execute("SELECT coalesce(max(run), 0) FROM learned").fetchone()
-        number = int(row[0]) + 1
+        number = self._learning_runs() + 1
         self._db.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('learning_runs', ?)", (str(number),)
         )
         return number
+
+    def _learning_runs(self) -> int:
+        """How many runs learned (see ``_learning_run``)."""
+        if self.format < 5:
+            return 0
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'learning_runs'").fetchone()
+        if row is None:
+            row = self._db.execute("SELECT coalesce(max(run), 0) FROM learned").fetchone()
+        return int(row[0])
 
     def _forget(self, run: int, forget_runs: int) -> int:
         """Drop the lines seen on one article that no run that learned has seen in the
@@ -625,6 +636,8 @@ class IndexStore:
                 )
             ]
             rows = self._learned_rows()
+            learning_runs = self._learning_runs()
+            ages = self._lines_seen_once_by_age(learning_runs)
         return {
             "path": str(self.path),
             "format": self.format,
@@ -636,8 +649,22 @@ class IndexStore:
                 "lines": rows.get(LINE_ROW, 0),
                 "closing_sentences": rows.get(TAIL_ROW, 0),
                 "marks": rows.get(MARK_ROW, 0),
+                "learning_runs": learning_runs,
+                "lines_seen_once_by_age": ages,
             },
             "file_bytes": self.path.stat().st_size,
+        }
+
+    def _lines_seen_once_by_age(self, learning_runs: int) -> dict[str, int]:
+        if self.format < 5:  # rows without the run that last saw them
+            return {}
+        return {
+            str(age): lines
+            for age, lines in self._db.execute(
+                "SELECT ? - run AS age, count(*) FROM learned WHERE kind = ? AND pages = 1 "
+                "GROUP BY age ORDER BY age",
+                (learning_runs, LINE_ROW),
+            )
         }
 
     def _learned_rows(self) -> dict[int, int]:

@@ -1570,14 +1570,19 @@ def test_the_same_pages_scraped_night_after_night_count_once(tmp_path: Path) -> 
     assert marks.holders[~article].tolist() == [12]
     # As the index stores them, and reads them back.
     assert list(Evidence.of_rows(list(evidence.rows())).rows()) == list(evidence.rows())
-    # index info counts them: the site, its lines and closing sentences, the marks.
+    # index info counts them: the site, its lines and closing sentences, the marks; and
+    # the four runs that learned, the last of which saw every line seen on one article.
     info = CliRunner().invoke(cli, ["index", "info", index])
     assert info.exit_code == 0 and info.stderr == ""
+    seen_once = int((evidence.pages[lines] == 1).sum())
+    assert seen_once > 0
     assert json.loads(info.stdout)["learned"] == {
         "sites": 1,
         "lines": int(lines.sum()),
         "closing_sentences": int((evidence.kinds == 1).sum()),
         "marks": int(article.sum()),
+        "learning_runs": 4,
+        "lines_seen_once_by_age": {"0": seen_once},
     }
 
 

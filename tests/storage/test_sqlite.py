@@ -805,6 +805,10 @@ def test_runs_that_do_not_learn_age_no_learned_line(tmp_path: Path) -> None:
     night(2, _night_of(2))
     own = ("Story 1", "Comment posted at 1:00")
     assert [_line_rows(path, line) for line in own] == [1, 1]
+    # index info says so: two runs learned; night 1's two lines are one run old.
+    learned = json.loads(cli("index", "info", path).stdout)["learned"]
+    assert learned["learning_runs"] == 2
+    assert learned["lines_seen_once_by_age"] == {"0": 2, "1": 2}
     night(3, _night_of(3))
     night(4, _night_of(4))  # the second learning run since night 1 that reads their slice
     assert [_line_rows(path, line) for line in own] == [0, 0]
