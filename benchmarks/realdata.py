@@ -24,7 +24,9 @@ lines without a word, are left out. A line is *kept* when the page's output hold
 a change), or holds at least half of it as a line that begins it (a tail cut off). A
 content line the scrape holds several times (a headline in the title bar, over the
 article and in a list) counts as content as many times as the gold holds it (at least
-once), and is lost when the output holds it fewer times.
+once), and is lost when the output holds it fewer times. Of the content lost, the share on
+two or more pages of its site is printed too, and of it the share that is content on every
+page holding it (what recurrence cannot tell from chrome).
 
 With ``--nightly`` (a set whose every page has its url), two runs of a scrape arriving
 night after night, each ``corpus-clean run --index`` over one night's JSONL records:
@@ -237,13 +239,21 @@ def score_gold(pages: list[dict[str, Any]], outputs: list[list[str]]) -> dict[st
     boilerplate = boilerplate_left = content = content_lost = 0
     # Content lines on two or more pages of their site, as the reference counts them:
     # what recurrence alone cannot tell from chrome.
+    # Of those, the lines that are content on every page that holds them (a byline, a date,
+    # a "follow us" line on every article of a site): to recurrence, chrome.
+    golds = [Gold(page["gold"] or "") for page in pages]
     pages_with: Counter[tuple[str, str]] = Counter()
-    for page in pages:
-        for line in set(map(squash, scrape_lines(page["scrape"]))):
+    not_content: set[tuple[str, str]] = set()
+    for page, gold in zip(pages, golds, strict=True):
+        lines = set(scrape_lines(page["scrape"]))
+        for line in lines:
+            share = gold.share(line)
+            if share is None or share < CONTENT_SHARE:
+                not_content.add((page["site"], squash(line)))
+        for line in set(map(squash, lines)):
             pages_with[page["site"], line] += 1
-    recurring = recurring_lost = 0
-    for page, output in zip(pages, outputs, strict=True):
-        gold = Gold(page["gold"] or "")
+    recurring = recurring_lost = everywhere_lost = 0
+    for page, output, gold in zip(pages, outputs, golds, strict=True):
         scrape = scrape_lines(page["scrape"])
         # A content line the scrape repeats (a headline in the title bar, over the article
         # and in a list) is content as often as the gold holds it; keeping it that often
@@ -269,6 +279,8 @@ def score_gold(pages: list[dict[str, Any]], outputs: list[list[str]]) -> dict[st
             if pages_with[page["site"], key] >= 2:
                 recurring += times
                 recurring_lost += lost
+                if (page["site"], key) not in not_content:
+                    everywhere_lost += lost
     return {
         "boilerplate_lines": boilerplate,
         "content_lines": content,
@@ -277,6 +289,8 @@ def score_gold(pages: list[dict[str, Any]], outputs: list[list[str]]) -> dict[st
         # Of all content lines: those on 2+ pages of their site, and those of them lost.
         "content_recurring_pct": round(100 * recurring / max(content, 1), 2),
         "content_lost_recurring_pct": round(100 * recurring_lost / max(content, 1), 2),
+        # ... and those of them that are content on every page that holds them.
+        "content_lost_everywhere_pct": round(100 * everywhere_lost / max(content, 1), 2),
     }
 
 
@@ -578,7 +592,8 @@ def _print(name: str, n_pages: int, n_sites: int, rows: dict[str, Any]) -> None:
     if "boilerplate_left_pct" in first:
         print(
             f"  {'':46} {'boilerplate left %':>18} {'content lost %':>15} "
-            f"{'of it on 2+ pages':>18} (of {first['boilerplate_lines']} / "
+            f"{'of it on 2+ pages':>18} {'of it content on all its pages':>30} "
+            f"(of {first['boilerplate_lines']} / "
             f"{first['content_lines']} lines; {first['content_recurring_pct']:.2f}% of "
             "content lines are on 2+ pages of their site)"
         )
@@ -592,7 +607,8 @@ def _print(name: str, n_pages: int, n_sites: int, rows: dict[str, Any]) -> None:
                 continue
             left, lost = row["boilerplate_left_pct"], row["content_lost_pct"]
             recurring = row["content_lost_recurring_pct"]
-            print(f"  {label:46} {left:18.2f} {lost:15.2f} {recurring:18.2f}")
+            everywhere = row["content_lost_everywhere_pct"]
+            print(f"  {label:46} {left:18.2f} {lost:15.2f} {recurring:18.2f} {everywhere:30.2f}")
             if "duplicates" in row:
                 others = row["duplicates_of_another_article"]
                 print(
