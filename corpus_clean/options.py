@@ -57,7 +57,7 @@ class CleanOptions:
 
 @dataclass(frozen=True)
 class LearnOptions:
-    """How boilerplate is learned from the input itself (see ``learn.py``).
+    """How boilerplate is learned from the input itself (see ``stages/learn``).
 
     Recurrence is counted in different articles: copies of one article (reposts) count once.
     """

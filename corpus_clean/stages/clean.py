@@ -141,7 +141,7 @@ class Rule:
     match: str
     patterns: tuple[str, ...]
     min_score: float = 90.0
-    #: "folded" rules only (the learned-boilerplate stage applies them, see learn.py):
+    #: "folded" rules only (the learned-boilerplate stage applies them, see stages/learn):
     #: the site they belong to (None: any), and where a line goes: "any" where it stands,
     #: "beside" where a neighbour is boilerplate too, "run" where both neighbours are.
     site: str | None = None

@@ -29,44 +29,39 @@ from corpus_clean.cli import cli
 from corpus_clean.options import LearnOptions
 from corpus_clean.record import Record
 from corpus_clean.stages.clean import RulesError, parse_rules
-from corpus_clean.stages.learn import (
-    _WORD,
+from corpus_clean.stages.learn.arrays import NO_KEY, _components, _once_per_record
+from corpus_clean.stages.learn.copies import _RecordMarks, _travelling
+from corpus_clean.stages.learn.evidence import (
     EVIDENCE_KEYS,
-    FOLD_MAX,
     LINE_ROW,
     MARK_ROW,
-    MIN_TAIL,
-    NO_KEY,
     SITE_ROW,
-    TAIL_LINES,
     TAIL_ROW,
-    TAIL_WINDOW,
     Evidence,
     KeySets,
-    Learned,
     Marks,
-    Sketch,
-    TextKey,
     Wanted,
-    _components,
-    _merged,
-    _Merger,
-    _once_per_record,
-    _RecordMarks,
+)
+from corpus_clean.stages.learn.fit import fit, fit_with
+from corpus_clean.stages.learn.merge import _merged, _Merger
+from corpus_clean.stages.learn.patterns import Learned, TextKey
+from corpus_clean.stages.learn.rules import rules_toml, texts_of
+from corpus_clean.stages.learn.sketch import Sketch
+from corpus_clean.stages.learn.text import (
+    _WORD,
+    FOLD_MAX,
+    MIN_TAIL,
+    TAIL_LINES,
+    TAIL_WINDOW,
     _slug_words,
-    _travelling,
     _words,
     closing_sentences,
-    fit,
-    fit_with,
     fold,
     folded_lines,
     last_paragraph,
     paragraphs,
-    rules_toml,
     site_of,
     stable_hash,
-    texts_of,
 )
 from corpus_clean.stats import Stats
 from corpus_clean.storage.sqlite import IndexStore
