@@ -88,7 +88,7 @@ class LearnedInfo(TypedDict):
     sites: int
     lines: int
     closing_sentences: int
-    #: Articles' marks, by which a later run knows their copies (``learn.copies._marks``).
+    #: Articles' marks, by which a later run knows their copies (``learn.copies.article_marks``).
     marks: int
     #: Runs that learned, which learned lines age by (``--learn-forget-after``).
     learning_runs: int

@@ -29,8 +29,8 @@ from corpus_clean.cli import cli
 from corpus_clean.options import LearnOptions
 from corpus_clean.record import Record
 from corpus_clean.stages.clean import RulesError, parse_rules
-from corpus_clean.stages.learn.arrays import NO_KEY, _components, _once_per_record
-from corpus_clean.stages.learn.copies import _RecordMarks, _travelling
+from corpus_clean.stages.learn.arrays import NO_KEY, components, once_per_record
+from corpus_clean.stages.learn.copies import RecordMarks, _travelling
 from corpus_clean.stages.learn.evidence import (
     EVIDENCE_KEYS,
     LINE_ROW,
@@ -43,7 +43,7 @@ from corpus_clean.stages.learn.evidence import (
     Wanted,
 )
 from corpus_clean.stages.learn.fit import fit, fit_with
-from corpus_clean.stages.learn.merge import _merged, _Merger
+from corpus_clean.stages.learn.merge import Merger, merged_with_prior
 from corpus_clean.stages.learn.patterns import Learned, TextKey
 from corpus_clean.stages.learn.rules import rules_toml, texts_of
 from corpus_clean.stages.learn.sketch import Sketch
@@ -53,14 +53,14 @@ from corpus_clean.stages.learn.text import (
     MIN_TAIL,
     TAIL_LINES,
     TAIL_WINDOW,
-    _slug_words,
-    _words,
     closing_sentences,
     fold,
     folded_lines,
     last_paragraph,
+    line_words,
     paragraphs,
     site_of,
+    slug_words,
     stable_hash,
 )
 from corpus_clean.stats import Stats
@@ -569,7 +569,7 @@ def test_merged_counts_the_union_of_both_sides_clusters(
     # Row by row: the run's and the prior's clusters together, counted exactly while both
     # sides know every key (fewer than EVIDENCE_KEYS), with the smallest keys of both.
     prior = [data.draw(st.sets(KEYS, max_size=EVIDENCE_KEYS)) for _ in run]
-    counts, keys = _merged(
+    counts, keys = merged_with_prior(
         np.array([len(row) for row in run], dtype=np.int64),
         key_sets(run),
         np.array([len(row) for row in prior], dtype=np.int64),
@@ -626,12 +626,12 @@ def test_travelling_lines_are_those_most_neighbouring_pairs_share_another_line_o
 
 @given(st.text(alphabet=st.characters(max_codepoint=127), max_size=80))
 def test_the_words_of_ascii_text_are_those_the_general_pattern_finds(line: str) -> None:
-    assert _words(line) == set(_WORD.findall(line.casefold()))
+    assert line_words(line) == set(_WORD.findall(line.casefold()))
 
 
 def test_a_slug_in_any_script_gives_its_words() -> None:
     url = "https://news.example.cn/2012/%E5%8C%97%E4%BA%AC%E5%A4%A9%E6%B0%94_river-council.html"
-    found = _slug_words(url)
+    found = slug_words(url)
     assert found == {"北京", "京天", "天气", "river", "council", "html"}
 
 
@@ -759,7 +759,7 @@ def test_the_site_is_the_url_host_else_the_folder_of_the_source() -> None:
     # A url field that is no url (urlsplit refuses it) is as good as none.
     broken = Record(id="x", text="", source="scrape/a.com/1.txt", meta={"url": "http://[a.com/x"})
     assert site_of(broken) == "scrape/a.com"
-    assert _slug_words("http://[a.com/x") == frozenset()
+    assert slug_words("http://[a.com/x") == frozenset()
 
 
 @settings(max_examples=60, deadline=None)
@@ -1061,7 +1061,7 @@ def test_occurrences_are_sorted_by_key_then_record_once_each(
     keys = [high[h] ^ low for h, low, _ in occurrences]
     records = sorted(record for _, _, record in occurrences)
     key, record = np.array(keys, dtype=np.uint64), np.array(records, dtype=np.int64)
-    got_key, got_record, at = _once_per_record(key, record)
+    got_key, got_record, at = once_per_record(key, record)
     expected = sorted(set(zip(keys, records, strict=True)))
     assert list(zip(got_key.tolist(), got_record.tolist(), strict=True)) == expected
     assert key[at].tolist() == got_key.tolist() and record[at].tolist() == got_record.tolist()
@@ -1086,8 +1086,8 @@ def test_copies_are_clustered_under_the_smallest_record_joined_to_them(
             smallest[x] = smallest[y] = min(smallest[x], smallest[y])
     a = np.array([x for x, _ in pairs], dtype=np.int64)
     b = np.array([y for _, y in pairs], dtype=np.int64)
-    assert _components(n, a, b).tolist() == smallest
-    assert _components(n, b[::-1], a[::-1]).tolist() == smallest
+    assert components(n, a, b).tolist() == smallest
+    assert components(n, b[::-1], a[::-1]).tolist() == smallest
 
 
 def test_learned_patterns_written_as_rules_read_back_as_they_were() -> None:
@@ -1461,9 +1461,9 @@ def test_marks_are_read_a_chunk_at_a_time_and_come_back_whole() -> None:
     assert list(Marks.of_rows(iter(rows)).rows()) == sorted(rows)
 
 
-def sentence_marks(rows: list[list[int]]) -> _RecordMarks:
+def sentence_marks(rows: list[list[int]]) -> RecordMarks:
     """Records' marks of their sentences, a list a record."""
-    return _RecordMarks(
+    return RecordMarks(
         np.repeat(np.arange(len(rows)), [len(row) for row in rows]),
         np.array([mark for row in rows for mark in row], dtype=np.uint64),
         np.zeros(len(rows), dtype=bool),
@@ -1480,7 +1480,7 @@ def test_a_copy_takes_the_key_of_the_article_its_rare_marks_name_not_a_sidebars(
     rows += [("news", m, np.array([7], dtype="<u8").tobytes(), 1) for m in own]
     rows.append(("news", 0, b"", 20))  # the site's pages
     prior = Evidence.of_rows([], Marks.of_rows(rows))
-    merger = _Merger(prior, np.array(["news"]), np.array([99], dtype=np.uint64))
+    merger = Merger(prior, np.array(["news"]), np.array([99], dtype=np.uint64))
     zero = np.zeros(1, dtype=np.int64)
     marks = sentence_marks([sidebar + own])
     merger.adopt(zero, zero, marks, LearnOptions())
@@ -1495,7 +1495,7 @@ def test_two_clusters_that_are_copies_of_one_earlier_article_count_as_one() -> N
     rows = [("news", m, np.array([7], dtype="<u8").tobytes(), 2) for m in marks]
     rows.append(("news", 0, b"", 10))
     prior = Evidence.of_rows([], Marks.of_rows(rows))
-    merger = _Merger(prior, np.array(["news"]), np.array([3, 4], dtype=np.uint64))
+    merger = Merger(prior, np.array(["news"]), np.array([3, 4], dtype=np.uint64))
     sites = np.zeros(2, dtype=np.int64)
     clusters = merger.adopt(sites, np.array([0, 1]), sentence_marks([marks, marks]), LearnOptions())
     assert clusters.tolist() == [0, 0] and merger.record_keys.tolist() == [7, 7]

@@ -41,9 +41,9 @@ each record, counting every removal.
   site is its promo tail, cut wherever it ends a last paragraph.
 - With an index, what earlier runs saw counts too (``fit_with``'s ``prior``): every
   line shorter than prose seen on one article is kept there, so one page of a site a
-  night is enough, and so are each article's marks (``copies._marks``: a few hashes of its own
-  sentences; of a short article, the keys of its lines less one), by which a later run
-  knows its copies, edited or not, as the same article.
+  night is enough, and so are each article's marks (``copies.article_marks``: a few
+  hashes of its own sentences; of a short article, the keys of its lines less one), by
+  which a later run knows its copies, edited or not, as the same article.
 - Lines are compared folded (``fold``): NFC, casefolded, whitespace runs as one space;
   lines longer than ``FOLD_MAX`` characters as they are (after cleaning: NFC and
   stripped), since folding is the costly part and a long line hardly ever recurs in

@@ -8,7 +8,7 @@ import numpy as np
 NO_KEY = np.uint64(2**64 - 1)
 
 
-def _mix(values: np.ndarray) -> np.ndarray:
+def mix64(values: np.ndarray) -> np.ndarray:
     """splitmix64's finalizer: uniform 64-bit keys from any 64-bit values (never NO_KEY)."""
     x = values.astype(np.uint64)
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -17,7 +17,7 @@ def _mix(values: np.ndarray) -> np.ndarray:
     return np.minimum(x, NO_KEY - np.uint64(1))
 
 
-def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Per record, the smallest record joined to it by the pairs (``a[i]``, ``b[i]``):
     independent of the pairs' order. In rounds over all the pairs whose ends still
     differ: the larger of their two roots is hooked under the smaller, then every
@@ -36,7 +36,7 @@ def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return parent
 
 
-def _once_per_record(
+def once_per_record(
     key: np.ndarray, record: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The (key, record) occurrences sorted by key then record, each pair once (a line
@@ -76,7 +76,7 @@ def _once_per_record(
     return key, record[first], at
 
 
-def _group_sizes(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+def group_sizes(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """For each position, how many positions hold the same (first, second) pair."""
     if not len(first):
         return np.zeros(0, dtype=np.int64)
@@ -90,7 +90,7 @@ def _group_sizes(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return out
 
 
-def _recurrence(
+def recurrence(
     site: np.ndarray,
     key: np.ndarray,
     cluster: np.ndarray,
@@ -111,7 +111,7 @@ def _recurrence(
     return site[new_pair], key[new_pair], np.bincount(pair_of[new_triple]), where
 
 
-def _renumbered(names: np.ndarray, other: np.ndarray) -> np.ndarray:
+def renumbered(names: np.ndarray, other: np.ndarray) -> np.ndarray:
     """Each of the sites ``other``: its number among ``names`` (sorted), or -1."""
     if not len(names):
         return np.full(len(other), -1, dtype=np.int64)
@@ -119,7 +119,7 @@ def _renumbered(names: np.ndarray, other: np.ndarray) -> np.ndarray:
     return np.where(names[at] == other, at, -1).astype(np.int64)
 
 
-def _site_numbers(sites: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def site_numbers(sites: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """The distinct sites, sorted, and each record's number among them, as
     ``np.unique(..., return_inverse=True)`` gives them in six times the time (0.058 s
     against 0.009 s for 100,000 records): a set and a dict, no sort of every string."""
@@ -155,7 +155,7 @@ def _lexsorted(
     return np.argsort(code)
 
 
-def _distinct_per_pair(pair: np.ndarray, values: np.ndarray, n_pairs: int) -> np.ndarray:
+def distinct_per_pair(pair: np.ndarray, values: np.ndarray, n_pairs: int) -> np.ndarray:
     """How many distinct values each pair number holds among the occurrences given."""
     if not len(pair):
         return np.zeros(n_pairs, dtype=np.int64)
@@ -168,7 +168,7 @@ def _distinct_per_pair(pair: np.ndarray, values: np.ndarray, n_pairs: int) -> np
     return np.bincount(both[first] // width, minlength=n_pairs)
 
 
-def _max_per_pair(pair: np.ndarray, values: np.ndarray, n_pairs: int) -> np.ndarray:
+def max_per_pair(pair: np.ndarray, values: np.ndarray, n_pairs: int) -> np.ndarray:
     out = np.zeros(n_pairs, dtype=np.int64)
     np.maximum.at(out, pair, values.astype(np.int64))
     return out

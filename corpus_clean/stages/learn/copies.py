@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...options import LearnOptions
-from .arrays import NO_KEY, _components, _distinct_per_pair, _group_sizes, _mix, _once_per_record
+from .arrays import NO_KEY, components, distinct_per_pair, group_sizes, mix64, once_per_record
 from .evidence import EDIT_MARK_LINES, MARKS, KeySets
 
 
-def _cluster_keys(
+def cluster_keys(
     cluster: np.ndarray, own_min: np.ndarray, hashes: np.ndarray, record_of: np.ndarray
 ) -> np.ndarray:
     """A key per record that is the same for every copy of an article in any run: the
@@ -24,12 +24,12 @@ def _cluster_keys(
     summed = np.zeros(n, dtype=np.uint64)
     np.add.at(summed, record_of, hashes)
     chosen = np.where(smallest[cluster] != NO_KEY, smallest[cluster], summed[cluster])
-    return _mix(chosen)
+    return mix64(chosen)
 
 
 @dataclass
-class _RecordMarks:
-    """The records' marks (``_marks``), one after another: each one's record and hash;
+class RecordMarks:
+    """The records' marks (``article_marks``), one after another: each one's record and hash;
     and per record whether its marks are the keys of its lines less one (``by_edits``)."""
 
     record: np.ndarray
@@ -37,12 +37,12 @@ class _RecordMarks:
     by_edits: np.ndarray
 
 
-def _marks(
-    pieces: _Pieces,
+def article_marks(
+    pieces: Pieces,
     site_ids: np.ndarray,
     edits: tuple[np.ndarray, np.ndarray],
     options: LearnOptions,
-) -> _RecordMarks:
+) -> RecordMarks:
     """Per record, its ``MARKS`` smallest hashes of the sentences of its long lines that
     are its own (not on most pages of its site: ``_ubiquitous``). A copy with a sentence
     edited keeps most of them, where the one smallest hash, an article's key in an
@@ -51,7 +51,7 @@ def _marks(
     ``EDIT_MARK_LINES`` lines, is marked by those keys: a later copy with one line
     edited holds one of them."""
     n = len(site_ids)
-    piece, record, _ = _once_per_record(pieces.hashes, pieces.record_of.astype(np.int64))
+    piece, record, _ = once_per_record(pieces.hashes, pieces.record_of.astype(np.int64))
     own = ~_ubiquitous(site_ids[record].astype(np.int64), piece, site_ids, options)
     sentences = KeySets.smallest(record[own], piece[own], n, MARKS)
     edit_record, masked = edits
@@ -60,7 +60,7 @@ def _marks(
     marked = by_edits[edit_record]
     edit_marks = KeySets.smallest(edit_record[marked], masked[marked], n, EDIT_MARK_LINES)
     records = np.arange(n, dtype=np.int64)
-    return _RecordMarks(
+    return RecordMarks(
         np.concatenate(
             [np.repeat(records, sentences.counts), np.repeat(records, edit_marks.counts)]
         ),
@@ -70,7 +70,7 @@ def _marks(
 
 
 @dataclass(frozen=True)
-class _Pieces:
+class Pieces:
     """The pieces of every record's long lines (see ``Sketch``): stable hash, length in
     bytes and record of each (``uint32``), in record order."""
 
@@ -79,11 +79,11 @@ class _Pieces:
     record_of: np.ndarray
 
 
-def _copy_clusters(
+def copy_clusters(
     hashes: np.ndarray,
     lengths: np.ndarray,
     record_of: np.ndarray,
-    pieces: _Pieces,
+    pieces: Pieces,
     site_ids: np.ndarray,
     options: LearnOptions,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
@@ -119,32 +119,32 @@ def _copy_clusters(
     """
     n = len(site_ids)
     long = lengths >= options.long_line
-    line, record, _ = _once_per_record(hashes[long], record_of[long])
+    line, record, _ = once_per_record(hashes[long], record_of[long])
     site = site_ids[record].astype(np.int64)
     ubiquitous = _ubiquitous(site, line, site_ids, options)
     own_min = np.full(n, NO_KEY, dtype=np.uint64)
     np.minimum.at(own_min, record[~ubiquitous], line[~ubiquitous])
     travelling = _travelling(line, record, site, ubiquitous, options)
-    del line, record, site, ubiquitous  # not held through _copy_pairs, the fit's peak
-    a, b = _copy_pairs(pieces, site_ids, options)
+    del line, record, site, ubiquitous  # not held through copy_pairs, the fit's peak
+    a, b = copy_pairs(pieces, site_ids, options)
     # Records of the very same lines are copies, long lines or not (a short article).
-    mixed = _mix(hashes)
+    mixed = mix64(hashes)
     summed = np.zeros(n, dtype=np.uint64)
     np.add.at(summed, record_of, mixed)
     line_counts = np.bincount(record_of, minlength=n)
-    texts = _mix(summed ^ line_counts.astype(np.uint64))
+    texts = mix64(summed ^ line_counts.astype(np.uint64))
     order = np.argsort(texts, kind="stable")
     same = (texts[order][1:] == texts[order][:-1]) & (line_counts[order][1:] > 0)
     short = own_min[record_of] == NO_KEY
     short_record = record_of[short]
     # Less one line: the same for two records whose lines differ in that line only.
-    masked = _mix(
+    masked = mix64(
         (summed[short_record] - mixed[short]) ^ line_counts[short_record].astype(np.uint64)
     )
     edited_a, edited_b = _one_line_edits(hashes, record_of, site_ids, short, masked, options)
     a = np.concatenate([a, order[:-1][same], edited_a])
     b = np.concatenate([b, order[1:][same], edited_b])
-    return _components(n, a, b), own_min, travelling, (short_record, masked)
+    return components(n, a, b), own_min, travelling, (short_record, masked)
 
 
 def _one_line_edits(
@@ -156,7 +156,7 @@ def _one_line_edits(
     options: LearnOptions,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The pairs of records of three lines or more, without long lines of their own
-    (``short``: their lines; ``_copy_pairs`` cannot tell them apart), whose lines differ
+    (``short``: their lines; ``copy_pairs`` cannot tell them apart), whose lines differ
     in one line each (equal ``masked``: the key of a record's lines less one, of each
     line) and that share a line not on most pages of their site: a short article (a
     poem, a list) reposted with a word changed. Pages of chrome under one headline each
@@ -182,12 +182,12 @@ def _one_line_edits(
     looked_up = np.unique(line[theirs])
     wanted = looked_up[np.minimum(np.searchsorted(looked_up, hashes), len(looked_up) - 1)]
     wanted = wanted == hashes
-    key, holder, _ = _once_per_record(hashes[wanted], record_of[wanted])
+    key, holder, _ = once_per_record(hashes[wanted], record_of[wanted])
     chrome = _ubiquitous(site_ids[holder].astype(np.int64), key, site_ids, options)
-    chrome_codes = _mix(key[chrome] ^ _mix(holder[chrome].astype(np.uint64)))
+    chrome_codes = mix64(key[chrome] ^ mix64(holder[chrome].astype(np.uint64)))
     own = np.zeros(len(record), dtype=bool)
     own[theirs] = ~np.isin(
-        _mix(line[theirs] ^ _mix(record[theirs].astype(np.uint64))), chrome_codes
+        mix64(line[theirs] ^ mix64(record[theirs].astype(np.uint64))), chrome_codes
     )
     own_counts = np.bincount(record, weights=own, minlength=n)
     order = order[own_counts[record[order]] - own[order] >= 1]
@@ -199,7 +199,7 @@ def _one_line_edits(
 def _ubiquitous(
     site: np.ndarray, key: np.ndarray, site_ids: np.ndarray, options: LearnOptions
 ) -> np.ndarray:
-    """Per occurrence (as ``_once_per_record`` gives them, ``site`` its record's), whether
+    """Per occurrence (as ``once_per_record`` gives them, ``site`` its record's), whether
     its key stands on most pages of the site (``ubiquitous_share``). Only keys on enough
     records in all are looked at: most stand on one."""
     out = np.zeros(len(key), dtype=bool)
@@ -212,20 +212,20 @@ def _ubiquitous(
     needed = max(1, math.ceil(options.ubiquitous_share * options.ubiquitous_min_pages))
     look = np.flatnonzero(np.bincount(run)[run] >= needed)
     at = site[look]
-    on_pages = _group_sizes(at, key[look])
+    on_pages = group_sizes(at, key[look])
     out[look] = (site_records[at] >= options.ubiquitous_min_pages) & (
         on_pages >= options.ubiquitous_share * site_records[at]
     )
     return out
 
 
-def _copy_pairs(
-    pieces: _Pieces, site_ids: np.ndarray, options: LearnOptions
+def copy_pairs(
+    pieces: Pieces, site_ids: np.ndarray, options: LearnOptions
 ) -> tuple[np.ndarray, np.ndarray]:
     """The pairs of records (two arrays) that share enough of their long lines'
-    sentences to be copies (see ``_copy_clusters``)."""
+    sentences to be copies (see ``copy_clusters``)."""
     n = len(site_ids)
-    piece, record, at = _once_per_record(pieces.hashes, pieces.record_of)
+    piece, record, at = once_per_record(pieces.hashes, pieces.record_of)
     size = pieces.lengths[at]
     del at  # one array of every sentence fewer at the fit's peak
     long_chars = np.bincount(record, weights=size, minlength=n)
@@ -266,14 +266,14 @@ def _travelling(
     options: LearnOptions,
 ) -> np.ndarray:
     """The long lines on ``long_min_sites`` sites or more that travel with an article
-    (see ``_copy_clusters``): most pairs of records next to each other in the line's list
+    (see ``copy_clusters``): most pairs of records next to each other in the line's list
     share another long line of their own. Given one position per (line, record), sorted
     by line then record; only such lines are looked at, so this costs little."""
     if len(line) < 2:
         return np.zeros(0, dtype=np.uint64)
     own = ~ubiquitous
     lines, line_of = np.unique(line, return_inverse=True)
-    wide = _distinct_per_pair(line_of, site, len(lines))[line_of] >= options.long_min_sites
+    wide = distinct_per_pair(line_of, site, len(lines))[line_of] >= options.long_min_sites
     at = np.flatnonzero(wide & own)
     if len(at) < 2:
         return np.zeros(0, dtype=np.uint64)
@@ -294,8 +294,8 @@ def _travelling(
     pair = np.repeat(np.arange(len(a)), count)
     offset = np.arange(len(pair)) - np.repeat(np.cumsum(count) - count, count)
     candidate = own_line[np.repeat(first, count) + offset]
-    known = _mix(own_line ^ _mix(own_record.astype(np.uint64)))
-    looked_up = _mix(candidate ^ _mix(b[pair].astype(np.uint64)))
+    known = mix64(own_line ^ mix64(own_record.astype(np.uint64)))
+    looked_up = mix64(candidate ^ mix64(b[pair].astype(np.uint64)))
     shared = np.bincount(pair, weights=np.isin(looked_up, known), minlength=len(a))[pair_of]
     groups, group_of = np.unique(pair_line, return_inverse=True)
     with_other = np.bincount(group_of, weights=shared >= 2)

@@ -9,7 +9,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .arrays import NO_KEY, _site_numbers
+from .arrays import NO_KEY, site_numbers
 
 
 @dataclass(frozen=True)
@@ -39,14 +39,14 @@ class Prior(Protocol):
 #: smallest keys: beyond that many, the count is estimated from them).
 EVIDENCE_KEYS = 32
 #: Kinds of evidence rows: a line of a site, a closing sentence of a site, the site, and
-#: a mark of an article of a site (see ``copies._marks``).
+#: a mark of an article of a site (see ``copies.article_marks``).
 LINE_ROW, TAIL_ROW, SITE_ROW, MARK_ROW = 0, 1, 2, 3
-#: An article's marks: its smallest sentence hashes of its own (see ``copies._marks``); and
+#: An article's marks: its smallest sentence hashes of its own (see ``copies.article_marks``); and
 #: how many keys of the articles holding a mark an index keeps (the smallest: copies of
 #: an article hold its marks under its key, so most marks have one).
 MARKS = 8
 MARK_KEYS = 4
-#: The most lines a short article marked by its lines (see ``copies._marks``) may have.
+#: The most lines a short article marked by its lines (see ``copies.article_marks``) may have.
 EDIT_MARK_LINES = 32
 #: Marks read or written at a time (an index of a million articles holds some six million).
 MARK_CHUNK = 1 << 16
@@ -200,7 +200,7 @@ class Evidence:
             )
         rows = [row for row in rows if row[1] != MARK_ROW]
         columns = list(zip(*rows, strict=True)) if rows else [()] * 9
-        names, sites = _site_numbers(list(columns[0]))
+        names, sites = site_numbers(list(columns[0]))
         return cls(
             names=names,
             sites=sites,
@@ -258,10 +258,11 @@ class Evidence:
 
 @dataclass
 class Marks:
-    """What an index keeps of each article's marks (``copies._marks``): per row a site (a number
-    among ``names``), a mark and the keys of the articles holding it (``MARK_KEYS`` at
-    most, the smallest first, ``NO_KEY`` padded). There are a few for every article, so
-    they are kept narrow, not as ``Evidence`` rows of ``EVIDENCE_KEYS`` keys each."""
+    """What an index keeps of each article's marks (``copies.article_marks``): per row a
+    site (a number among ``names``), a mark and the keys of the articles holding it
+    (``MARK_KEYS`` at most, the smallest first, ``NO_KEY`` padded). There are a few for
+    every article, so they are kept narrow, not as ``Evidence`` rows of ``EVIDENCE_KEYS``
+    keys each."""
 
     names: np.ndarray
     sites: np.ndarray

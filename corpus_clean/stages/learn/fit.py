@@ -9,10 +9,10 @@ import numpy as np
 
 from ...options import LearnOptions
 from ...record import Record
-from .arrays import _distinct_per_pair, _max_per_pair, _recurrence, _site_numbers
-from .copies import _cluster_keys, _copy_clusters, _marks, _Pieces
+from .arrays import distinct_per_pair, max_per_pair, recurrence, site_numbers
+from .copies import Pieces, article_marks, cluster_keys, copy_clusters
 from .evidence import LINE_ROW, TAIL_ROW, Evidence, KeySets, Prior
-from .merge import _merged, _Merger, _wanted
+from .merge import Merger, merged_with_prior, wanted_of
 from .patterns import ANYWHERE, BESIDE, IN_RUN, LEARNED_LINE, LEARNED_TAIL, Learned, Pattern
 from .sketch import Sketch
 
@@ -64,26 +64,26 @@ def fit_with(
     lengths = np.concatenate([np.frombuffer(p.lengths, np.uint32) for p in parts])
     tails = np.concatenate([np.frombuffer(p.tails, np.uint64) for p in parts]).reshape(n, 2)
     tail_lines = np.concatenate([np.frombuffer(p.tail_lines, np.uint64) for p in parts])
-    names, site_ids = _site_numbers(sites)
+    names, site_ids = site_numbers(sites)
     record_of = np.repeat(np.arange(n, dtype=np.int64), counts.astype(np.int64))
     piece_counts = np.concatenate([np.frombuffer(p.piece_counts, np.uint32) for p in parts])
-    pieces = _Pieces(
+    pieces = Pieces(
         np.concatenate([np.frombuffer(p.pieces, np.uint64) for p in parts]),
         np.concatenate([np.frombuffer(p.piece_lengths, np.uint32) for p in parts]),
         # Four bytes a record number: there are ten sentences for every record.
         np.repeat(np.arange(n, dtype=np.uint32), piece_counts.astype(np.int64)),
     )
-    cluster, own_min, travelling, edits = _copy_clusters(
+    cluster, own_min, travelling, edits = copy_clusters(
         hashes, lengths, record_of, pieces, site_ids, options
     )
     merger = None
     if prior is not None:
-        marks = _marks(pieces, site_ids, edits, options)
-        seen = prior.learned_evidence(_wanted(names, site_ids, hashes, tails, marks))
-        merger = _Merger(seen, names, _cluster_keys(cluster, own_min, hashes, record_of))
+        marks = article_marks(pieces, site_ids, edits, options)
+        seen = prior.learned_evidence(wanted_of(names, site_ids, hashes, tails, marks))
+        merger = Merger(seen, names, cluster_keys(cluster, own_min, hashes, record_of))
         cluster = merger.adopt(site_ids, cluster, marks, options)
     del edits  # not held through the learning of lines, the fit's peak
-    site_clusters = _distinct_per_pair(site_ids.astype(np.int64), cluster, len(names))
+    site_clusters = distinct_per_pair(site_ids.astype(np.int64), cluster, len(names))
     if merger is not None:
         site_clusters = merger.site_clusters(site_ids, site_clusters)
     _learn_lines(
@@ -130,7 +130,7 @@ def _learn_lines(
     site_clusters: np.ndarray,
     options: LearnOptions,
     travelling: np.ndarray,
-    merger: _Merger | None = None,
+    merger: Merger | None = None,
 ) -> None:
     """Lines on ``min_pages`` different articles of a site, or ``min_sites`` sites, are
     learned. Where a learned line stands next to a line that is not (the article, say), it
@@ -153,11 +153,11 @@ def _learn_lines(
     ranks = (rank[at], len(distinct))  # sorted once for the three
     line_site = site_ids[record_of[at]].astype(np.int64)
     line_cluster = cluster[record_of[at]]
-    site, key, pages, site_pair = _recurrence(line_site, hashes[at], line_cluster, ranks)
+    site, key, pages, site_pair = recurrence(line_site, hashes[at], line_cluster, ranks)
     zeros = np.zeros(len(at), dtype=np.int64)
-    _, wide_key, wide_pages, wide_pair = _recurrence(zeros, hashes[at], line_cluster, ranks)
-    _, _, wide_sites, _ = _recurrence(zeros, hashes[at], line_site, ranks)
-    pair_length = _max_per_pair(site_pair, lengths[at], len(site))
+    _, wide_key, wide_pages, wide_pair = recurrence(zeros, hashes[at], line_cluster, ranks)
+    _, _, wide_sites, _ = recurrence(zeros, hashes[at], line_site, ranks)
+    pair_length = max_per_pair(site_pair, lengths[at], len(site))
     if merger is not None:
         line_keys = merger.record_keys[record_of[at]]
         pages, found, page_keys = merger.pairs(LINE_ROW, site, key, pages, site_pair, line_keys)
@@ -176,10 +176,10 @@ def _learn_lines(
         np.maximum(options.min_pages, options.long_share * site_clusters[site]),
         options.min_pages,
     )
-    # A long line that travels with an article across sites (see _copy_clusters) is a
+    # A long line that travels with an article across sites (see copy_clusters) is a
     # reposted article's paragraph: never learned.
     by_site = (pages >= needed) & ~(long_line & np.isin(key, travelling))
-    wide_long = _max_per_pair(wide_pair, lengths[at], len(wide_key)) >= options.long_line
+    wide_long = max_per_pair(wide_pair, lengths[at], len(wide_key)) >= options.long_line
     wide_needed = np.where(
         wide_long, max(options.min_sites, options.long_min_sites), options.min_sites
     )
@@ -198,13 +198,13 @@ def _learn_lines(
     heads = np.ones(len(hashes), dtype=bool)
     heads[1:] = ~same_record
     heads = heads[at]
-    site_heads = _distinct_per_pair(site_pair[heads], line_cluster[heads], len(site))
-    wide_heads = _distinct_per_pair(wide_pair[heads], line_cluster[heads], len(wide_key))
-    site_anchored = _distinct_per_pair(site_pair[anchored], line_cluster[anchored], len(site))
-    wide_inside = _distinct_per_pair(wide_pair[inside], line_site[inside], len(wide_key))
+    site_heads = distinct_per_pair(site_pair[heads], line_cluster[heads], len(site))
+    wide_heads = distinct_per_pair(wide_pair[heads], line_cluster[heads], len(wide_key))
+    site_anchored = distinct_per_pair(site_pair[anchored], line_cluster[anchored], len(site))
+    wide_inside = distinct_per_pair(wide_pair[inside], line_site[inside], len(wide_key))
     if merger is not None:
         run_anchored_keys = KeySets.smallest(site_pair[anchored], line_keys[anchored], len(site))
-        site_anchored, anchored_keys = _merged(
+        site_anchored, anchored_keys = merged_with_prior(
             site_anchored, run_anchored_keys, prior_anchored, prior_anchored_keys
         )
         wide_inside = merger.wide_inside(wide_pair[inside], line_site[inside])
@@ -268,13 +268,13 @@ def _learn_tails(
     cluster: np.ndarray,
     site_clusters: np.ndarray,
     options: LearnOptions,
-    merger: _Merger | None = None,
+    merger: Merger | None = None,
     records: np.ndarray | None = None,
 ) -> None:
     """A closing sentence on ``min_pages`` different articles of a site is its promo tail."""
     if not len(tails):
         return
-    site, key, pages, pair_of = _recurrence(site_ids.astype(np.int64), tails, cluster)
+    site, key, pages, pair_of = recurrence(site_ids.astype(np.int64), tails, cluster)
     if merger is not None:
         assert records is not None
         pages, _, keys = merger.pairs(

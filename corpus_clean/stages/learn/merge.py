@@ -5,17 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 from ...options import LearnOptions
-from .arrays import NO_KEY, _distinct_per_pair, _mix, _recurrence, _renumbered
-from .copies import _RecordMarks
+from .arrays import NO_KEY, distinct_per_pair, mix64, recurrence, renumbered
+from .copies import RecordMarks
 from .evidence import EVIDENCE_KEYS, LINE_ROW, MARK_KEYS, SITE_ROW, Evidence, KeySets, Marks, Wanted
 
 
-def _wanted(
+def wanted_of(
     names: np.ndarray,
     site_ids: np.ndarray,
     hashes: np.ndarray,
     tails: np.ndarray,
-    marks: _RecordMarks,
+    marks: RecordMarks,
 ) -> Wanted:
     """What of an index the records' learning reads (see ``Wanted``)."""
 
@@ -42,7 +42,7 @@ def _wanted(
     )
 
 
-def _merged(
+def merged_with_prior(
     run_count: np.ndarray, run_keys: KeySets, prior_count: np.ndarray, prior_keys: KeySets
 ) -> tuple[np.ndarray, KeySets]:
     """Clusters seen by this run and earlier ones together, row by row, and their
@@ -78,7 +78,7 @@ def _match(
     return found
 
 
-class _Merger:
+class Merger:
     """Counts what earlier runs saw (an index's ``Evidence``) with what this input holds,
     and gathers the merged evidence of the patterns this input holds to keep it."""
 
@@ -87,7 +87,7 @@ class _Merger:
         self.names = names
         self.record_keys = record_keys
         # The prior's sites as site numbers of this input (-1: not in it).
-        self.prior_site = _renumbered(names, prior.names)[prior.sites]
+        self.prior_site = renumbered(names, prior.names)[prior.sites]
         self.kept: list[Evidence] = []
         self.marks = Marks.of_rows([])
 
@@ -123,11 +123,11 @@ class _Merger:
         self,
         site_ids: np.ndarray,
         cluster: np.ndarray,
-        marks: _RecordMarks,
+        marks: RecordMarks,
         options: LearnOptions,
     ) -> np.ndarray:
         """Give a copy of an article an earlier run saw that article's key, as copies in
-        one run are told (``_copy_pairs``), by its marks (``_marks``): a record holding
+        one run are told (``copy_pairs``), by its marks (``article_marks``): a record holding
         ``copy_share`` of its marks on one article the prior marked is a copy of it,
         unless the marks it holds are the site's chrome (on most of the site's pages, in
         all runs) and it has more marks of its own than a small edit. Its cluster takes
@@ -147,8 +147,8 @@ class _Merger:
         site = site_ids[record].astype(np.int64)
         prior = self.prior.marks
         # The prior's sites as site numbers of this input (-1: not in it).
-        prior_site = _renumbered(self.names, prior.names)[prior.sites]
-        pair_site, pair_mark, _, pair_of = _recurrence(site, mark, cluster[record])
+        prior_site = renumbered(self.names, prior.names)[prior.sites]
+        pair_site, pair_mark, _, pair_of = recurrence(site, mark, cluster[record])
         pair_found = _match(pair_site, pair_mark, prior_site, prior.hashes)
 
         def prior_holders(found: np.ndarray) -> np.ndarray:
@@ -213,7 +213,7 @@ class _Merger:
             own_min = np.full(n, NO_KEY, dtype=np.uint64)
             np.minimum.at(own_min, cluster[record[own]], mark[own])
             renamed = collided & (own_min != NO_KEY)
-            taken[renamed] = _mix(self.record_keys[renamed] ^ own_min[renamed])
+            taken[renamed] = mix64(self.record_keys[renamed] ^ own_min[renamed])
             adopted = taken[cluster]
             self.record_keys = np.where(adopted != NO_KEY, adopted, self.record_keys)
         # Kept: each (site, mark) of this input with the smallest keys holding it, its
@@ -239,7 +239,7 @@ class _Merger:
         found = self._prior_of(SITE_ROW, sites, zeros)
         pages, keys, *_ = self.prior_rows(found)
         run_keys = KeySets.smallest(site_ids.astype(np.int64), self.record_keys, len(sites))
-        merged, merged_keys = _merged(clusters, run_keys, pages, keys)
+        merged, merged_keys = merged_with_prior(clusters, run_keys, pages, keys)
         self.keep(SITE_ROW, sites, zeros, merged, merged_keys)
         return merged
 
@@ -257,7 +257,7 @@ class _Merger:
         found = self._prior_of(kind, site, key)
         prior_pages, prior_keys, *_ = self.prior_rows(found)
         run_keys = KeySets.smallest(pair_of, occurrence_keys, len(site))
-        merged, merged_keys = _merged(pages, run_keys, prior_pages, prior_keys)
+        merged, merged_keys = merged_with_prior(pages, run_keys, prior_pages, prior_keys)
         return merged, found, merged_keys
 
     def wide(
@@ -282,14 +282,14 @@ class _Merger:
         full = np.zeros(n, dtype=bool)
         full[at[p.pages[rows] >= EVIDENCE_KEYS]] = True
         prior_count = np.where(full, EVIDENCE_KEYS, prior_keys.counts)
-        pages, _ = _merged(wide_pages, run_keys, prior_count, prior_keys)
+        pages, _ = merged_with_prior(wide_pages, run_keys, prior_count, prior_keys)
         # Sites by name, this input's and the prior's together.
         all_names = np.unique(np.concatenate([self.names, p.names]))
         self._wide = (n, rows, at, np.searchsorted(all_names, p.names)[p.sites[rows]])
         self._run_site = np.searchsorted(all_names, self.names)
         run_site = self._run_site[occurrence_sites]
         group = np.concatenate([wide_pair, at])
-        sites = _distinct_per_pair(group, np.concatenate([run_site, self._wide[3]]), n)
+        sites = distinct_per_pair(group, np.concatenate([run_site, self._wide[3]]), n)
         return pages, sites
 
     def wide_inside(self, wide_pair: np.ndarray, occurrence_sites: np.ndarray) -> np.ndarray:
@@ -299,7 +299,7 @@ class _Merger:
         was_inside = self.prior.inside[rows] > 0
         group = np.concatenate([wide_pair, at[was_inside]])
         sites = np.concatenate([self._run_site[occurrence_sites], prior_site[was_inside]])
-        return _distinct_per_pair(group, sites, n)
+        return distinct_per_pair(group, sites, n)
 
     def keep(
         self,

@@ -14,16 +14,16 @@ from ...record import Record, Removal
 from ...stats import Stats
 from .sketch import Sketch
 from .text import (
-    _learned_words,
-    _slug_words,
-    _url_field,
-    _words,
     fold,
     folded_lines,
     last_paragraph,
+    learned_words,
     line_hashes,
+    line_words,
     site_of,
+    slug_words,
     stable_hash,
+    url_field,
 )
 
 #: Rule names the removals of what ``fit`` learned are counted under.
@@ -147,7 +147,7 @@ class Learned:
         removals = None if record.removed is None else list(record.removed)
         # Each line's position in the record's text: islands are found among them all.
         origin = list(range(len(lines)))
-        url = _url_field(record)
+        url = url_field(record)
         lines, hashes, origin = self._settle(
             site, url, lines, hashes, origin, has_tails, removed, removals
         )
@@ -209,7 +209,7 @@ class Learned:
         after (``address_words`` or more, ``headline_share`` of them in its slug)."""
         if url is None or len(words) < self.address_words:
             return False
-        return len(words & _slug_words(url)) >= self.headline_share * len(words)
+        return len(words & slug_words(url)) >= self.headline_share * len(words)
 
     def _islands(
         self, origin: list[int], lengths: list[int], lines: list[str], url: str | None
@@ -249,9 +249,9 @@ class Learned:
         island = [apart[i] and not gone[i] and lengths[i] < self.island_line for i in range(n)]
         if any(island):
             text = dict(zip(origin, lines, strict=True))
-            known = set().union(*(_words(text[i]) for i in range(n) if prose[i]))
+            known = set().union(*(line_words(text[i]) for i in range(n) if prose[i]))
             for i in range(n):
-                if island[i] and len(words := _words(text[i])) >= 2:
+                if island[i] and len(words := line_words(text[i])) >= 2:
                     island[i] = 2 * len(words & known) < len(words) and not (
                         self._names_address(words, url)
                     )
@@ -277,7 +277,7 @@ class Learned:
         removals: list[Removal] | None,
     ) -> list[int]:
         """Which lines (their positions) stay: the others are learned boilerplate here.
-        ``url``: the record's (``_url_field``), whose slug may name its headline."""
+        ``url``: the record's (``url_field``), whose slug may name its headline."""
         found = [self._find(self.lines, site, h) for h in hashes]
         strength = [0 if f is None else f[1].strength for f in found]
         # Beyond either end of the text counts as boilerplate: a related list may end a page.
@@ -300,7 +300,7 @@ class Learned:
                 or (learned_before and learned_after)
             )
             if goes and hashes[i] not in stayed:  # the page's own headline stays once
-                words = _learned_words(line)
+                words = learned_words(line)
                 enough = self.headline_share * len(words)
                 goes = not self._names_address(words, url)
                 if goes and len(words) >= self.headline_words:
@@ -323,7 +323,7 @@ class Learned:
         pattern names: the article's own, which its headline and lead share."""
         return set().union(
             *(
-                _words(line)
+                line_words(line)
                 for line, hit in zip(lines, found, strict=True)
                 if hit is None and len(line.encode("utf-8", "surrogatepass")) >= self.prose_line
             )

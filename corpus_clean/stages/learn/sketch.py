@@ -12,7 +12,7 @@ import xxhash
 from ..._fast import sketch_texts
 from ...options import LearnOptions
 from ...record import Record
-from .text import FOLD_MAX, MIN_TAIL, TAIL_LINES, TAIL_WINDOW, _folded_utf8, _sites_of
+from .text import FOLD_MAX, MIN_TAIL, TAIL_LINES, TAIL_WINDOW, folded_utf8, sites_of
 
 
 @dataclass
@@ -53,13 +53,13 @@ class Sketch:
                 TAIL_WINDOW,
                 MIN_TAIL,
                 long_line,
-                _folded_utf8,
+                folded_utf8,
                 xxhash.xxh3_64_intdigest,
             )
         )
         return cls(
             long_line,
-            _sites_of(records),
+            sites_of(records),
             array.array("I", line_counts),
             array.array("Q", hashes),
             # Bytes measure length alike in every script: a Han character, which says about

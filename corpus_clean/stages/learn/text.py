@@ -48,7 +48,7 @@ def folded_lines(text: str) -> tuple[list[str], list[bytes]]:
     if None in folded:
         for i, key in enumerate(folded):
             if key is None:
-                folded[i] = _folded_utf8(lines[i])
+                folded[i] = folded_utf8(lines[i])
     return lines, folded  # type: ignore[return-value]  # no None is left
 
 
@@ -71,13 +71,13 @@ _ASCII_WORD = re.compile(r"[a-z]{4,}")
 
 
 @functools.lru_cache(maxsize=8192)
-def _learned_words(line: str) -> frozenset[str]:
-    """``_words`` of a learned line, worked out once: such lines recur on many pages (on
-    the dragnet pages, 67,188 of the 90,760 times ``_words`` was asked)."""
-    return frozenset(_words(line))
+def learned_words(line: str) -> frozenset[str]:
+    """``line_words`` of a learned line, worked out once: such lines recur on many pages (on
+    the dragnet pages, 67,188 of the 90,760 times ``line_words`` was asked)."""
+    return frozenset(line_words(line))
 
 
-def _words(line: str) -> set[str]:
+def line_words(line: str) -> set[str]:
     """The words of a line (see ``_WORD``), casefolded."""
     if line.isascii():
         return set(_ASCII_WORD.findall(line.lower()))
@@ -95,7 +95,7 @@ def _words(line: str) -> set[str]:
 URL_HOLDERS = ("metadata", "meta")
 
 
-def _url_field(record: Record) -> str | None:
+def url_field(record: Record) -> str | None:
     """The record's url: its ``url`` field, else the ``url`` of the first of its
     ``URL_HOLDERS`` that has one; None if that is no string."""
     meta = record.meta
@@ -120,17 +120,17 @@ def _split_url(url: str | None) -> SplitResult | None:
 
 
 def site_of(record: Record) -> str:
-    """The host of the record's url (``_url_field``) when it has one, else its source's
+    """The host of the record's url (``url_field``) when it has one, else its source's
     folder."""
-    url = _split_url(_url_field(record))
+    url = _split_url(url_field(record))
     if url is not None and (host := url.hostname):
         return host.removeprefix("www.")
     return os.path.dirname(record.source)
 
 
 @functools.lru_cache(maxsize=1024)
-def _slug_words(url: str) -> frozenset[str]:
-    """The words (``_words``) of a url's slug: most sites name an article's address
+def slug_words(url: str) -> frozenset[str]:
+    """The words (``line_words``) of a url's slug: most sites name an article's address
     after its headline. The slug is the segment of the url's path with the most words
     (some sites put dates and an id after it); a folder such as ``/category/`` is not
     the page's own. Asked only where a learned line would go; kept for the other
@@ -138,17 +138,17 @@ def _slug_words(url: str) -> frozenset[str]:
     parts = _split_url(url)
     if parts is None:
         return frozenset()
-    slug = max((_words(unquote(part)) for part in parts.path.split("/")), key=len)
+    slug = max((line_words(unquote(part)) for part in parts.path.split("/")), key=len)
     return frozenset(slug)
 
 
-def _sites_of(records: Iterable[Record]) -> list[str]:
+def sites_of(records: Iterable[Record]) -> list[str]:
     """``site_of`` of each record, worked out once per source and url (a page's articles
     share them). Keyed by the source alone where there is no url: no tuple per record."""
     known: dict[str | tuple[str, str], str] = {}
     sites = []
     for record in records:
-        url = _url_field(record)
+        url = url_field(record)
         key = (url, record.source) if url is not None else record.source
         site = known.get(key)
         if site is None:
@@ -157,7 +157,7 @@ def _sites_of(records: Iterable[Record]) -> list[str]:
     return sites
 
 
-def _folded_utf8(line: str) -> bytes:
+def folded_utf8(line: str) -> bytes:
     """What ``folded_lines`` gives for a line its C leaves to Python."""
     return fold(line).encode("utf-8", "surrogatepass")
 
