@@ -7,7 +7,7 @@ import os
 import pytest
 
 # The helper modules' asserts explain their failures as the tests' own do.
-pytest.register_assert_rewrite("engines", "support")
+pytest.register_assert_rewrite("engines", "learn_pages", "support")
 
 
 @pytest.fixture(autouse=True)
