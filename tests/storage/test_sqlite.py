@@ -623,6 +623,25 @@ def test_candidates_are_the_entries_sharing_a_band_key(tmp_path: Path) -> None:
             assert np.array_equal(store.shingles(entry), articles[entry - 1].shingles)
 
 
+def test_an_index_without_band_keys_finds_no_candidates_and_still_checks_their_shape(
+    tmp_path: Path,
+) -> None:
+    # An index of articles without shingles holds no band key: it is not asked (a first
+    # night's lookups were a sixth of its time), yet answers as the query would.
+    rng = np.random.default_rng(3)
+    keys = rng.integers(0, 1 << 64, (3, KEYS), dtype=np.uint64)
+    empty = np.zeros(0, dtype=np.uint32)
+    with IndexStore.open(tmp_path / "i.db", SETTINGS) as store:
+        assert store.candidates(keys) == [[], [], []]
+        assert store.accept([Accepted("a", None, "test", keys[0], empty)], "empty") == 1
+        assert store.candidates(keys) == [[], [], []]
+        with pytest.raises(ValueError, match="band keys must have shape"):
+            store.candidates(keys[:, :3])
+        article = synthetic(rng, "b")
+        assert store.accept([article], "one") == 1
+        assert store.candidates(np.stack([keys[0], article.band_keys])) == [[], [2]]
+
+
 #: (id, content) pairs of an article, from small alphabets so that both recur.
 _ARTICLE_PAIRS = st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 3)), max_size=12)
 
