@@ -544,10 +544,13 @@ class IndexStore:
     def learned_evidence(self, wanted: Wanted | None = None) -> Evidence:
         """What learning saw in earlier runs (none in an index of an older format): every
         row, or those ``wanted`` asks for (``learn.Prior``), looked up by key, not read
-        from the millions an index of many pages holds."""
+        from the millions an index of many pages holds. An index that holds none (a first
+        night's) is not asked."""
         if self.format < 3:
             return Evidence.empty()
         with self._snapshot():
+            if self._db.execute("SELECT 1 FROM learned LIMIT 1").fetchone() is None:
+                return Evidence.empty()
             if wanted is None:
                 rows = self._db.execute(
                     f"SELECT {_EVIDENCE} FROM learned WHERE kind != ? ORDER BY site, kind, hash",
